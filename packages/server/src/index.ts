@@ -1,0 +1,2 @@
+export type * from './runtime/driver.js';
+export { instancePrefix } from './runtime/instance.js';

@@ -1,0 +1,124 @@
+/**
+ * The sandbox interface. The scheduler and services only ever see these types; concrete drivers
+ * (drivers/container.ts on crun, later a microVM driver) implement them and pass the shared
+ * conformance suite in test/runtime-conformance.test.ts.
+ */
+
+/** Resource limits of one sandbox. */
+export interface SandboxLimits {
+  /** CPU quota in whole or fractional cores. */
+  vcpus: number;
+  /** Memory limit in MiB; no swap beyond it. */
+  memoryMb: number;
+  /** Size of the writable layer in GB. */
+  diskGb: number;
+  /** Maximum number of processes/threads inside the sandbox. */
+  pids: number;
+}
+
+/** What a sandbox is created with. */
+export interface SandboxSpec {
+  limits: SandboxLimits;
+  /** Give the sandbox its own network with outbound NAT (default true). */
+  network?: boolean;
+  /**
+   * Directory holding a persistent writable layer (the overlay upper) for a workspace; absent =
+   * throw-away layer removed on destroy.
+   */
+  workspaceLayerDir?: string;
+  /** Read-only lower layers stacked on the image (e.g. a base workspace), top first. */
+  extraLowerDirs?: string[];
+  /** Labels for logs and the sweep (job id, owner); never interpreted by the driver. */
+  labels?: Record<string, string>;
+}
+
+export type OutputStream = 'stdout' | 'stderr';
+
+/** One line (or a final partial line) of a script's output. */
+export interface OutputLine {
+  stream: OutputStream;
+  /** The line without its trailing newline. */
+  text: string;
+  /** When the guest agent read it. */
+  at: Date;
+}
+
+export interface ExecRequest {
+  /** Run by `/bin/bash -c` (falls back to `/bin/sh -c`) in `cwd`, default `/root`. */
+  script: string;
+  env?: Record<string, string>;
+  cwd?: string;
+  /** Wall-clock limit; on expiry the process group is killed and the result says `timeout`. */
+  timeoutMs?: number;
+  /** Cancel: kills the process group; the result says `cancelled`. */
+  signal?: AbortSignal;
+}
+
+export type ExecEndReason = 'exited' | 'signaled' | 'timeout' | 'cancelled' | 'oom' | 'sandbox_failed';
+
+export interface ExecResult {
+  /** The script's exit code; null when it did not exit normally. */
+  exitCode: number | null;
+  reason: ExecEndReason;
+  /** Human message for anything but a normal exit, e.g. "ran out of memory (limit 1024 MiB)". */
+  message?: string;
+  /** Signal name when reason is `signaled`. */
+  signal?: string;
+  durationMs: number;
+}
+
+/** A running sandbox whose guest agent accepts scripts. */
+export interface Sandbox {
+  readonly id: string;
+  readonly spec: SandboxSpec;
+  /** Address of the sandbox on the host bridge, when it has a network (the proxy uses it). */
+  readonly ipAddress?: string;
+  /** Runs a script; resolves when it ends. `onOutput` is called for every line as it arrives. */
+  exec(req: ExecRequest, onOutput: (line: OutputLine) => void): Promise<ExecResult>;
+  /** Changes CPU, memory and pids limits of a running sandbox (used when a pooled sandbox is handed out). */
+  updateLimits(limits: Partial<Omit<SandboxLimits, 'diskGb'>>): Promise<void>;
+  /** Stops every process and frees every host resource of the sandbox. Idempotent. */
+  destroy(): Promise<void>;
+}
+
+export interface RuntimeHealth {
+  ok: boolean;
+  /** What is missing on the host, in words a person can act on. */
+  problems: string[];
+}
+
+export interface RuntimeDriver {
+  readonly name: string;
+  /**
+   * Checks the host (packages, cgroups, image), builds what is missing and removes resources a
+   * crashed daemon of the same instance left behind. Call once before `create`.
+   */
+  init(onProgress?: (message: string) => void): Promise<void>;
+  create(spec: SandboxSpec): Promise<Sandbox>;
+  /** Sandboxes this driver currently holds (for reconciliation after a restart). */
+  list(): Sandbox[];
+  health(): Promise<RuntimeHealth>;
+  /** Destroys every sandbox of this instance. */
+  shutdown(): Promise<void>;
+}
+
+/** Pool of pre-started sandboxes with default limits for jobs without a workspace. */
+export interface PoolStatus {
+  idle_vms: number;
+  busy_vms: number;
+  total_vms: number;
+  min_pool_size: number;
+  max_pool_size: number;
+}
+
+export interface SandboxPool {
+  /** Starts filling to the minimum size in the background. */
+  start(): void;
+  /** A ready sandbox with these limits: from the pool when one fits, else created now (cold). */
+  acquire(spec: SandboxSpec): Promise<{ sandbox: Sandbox; warm: boolean }>;
+  /** Gives a sandbox back after its job; ephemeral ones are destroyed, never reused. */
+  release(sandbox: Sandbox): Promise<void>;
+  status(): PoolStatus;
+  /** Stops refilling and destroys idle sandboxes. */
+  stop(): Promise<void>;
+}

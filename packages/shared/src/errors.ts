@@ -1,0 +1,46 @@
+/**
+ * The one registry of error codes: every error the server sends carries one of these codes, its HTTP
+ * status comes from here, and docs/errors.md has one row per code (a test checks that).
+ * Add a code here first, then document it.
+ */
+export const ERROR_CODES = {
+  VALIDATION_ERROR: { status: 400, summary: 'The request body, query or path is malformed or has a field of the wrong type.' },
+  INVALID_JSON: { status: 400, summary: 'The request body is not valid JSON.' },
+  PAYLOAD_TOO_LARGE: { status: 413, summary: 'The request body (for example the script) is larger than the server accepts.' },
+  UNSUPPORTED_MEDIA_TYPE: { status: 415, summary: 'The request body is not sent as application/json.' },
+  AUTH_REQUIRED: { status: 401, summary: 'No API token was sent.' },
+  INVALID_TOKEN: { status: 401, summary: 'The API token is unknown or was revoked.' },
+  FORBIDDEN: { status: 403, summary: 'The token is valid but may not do this (for example an admin-only call).' },
+  NOT_FOUND: { status: 404, summary: 'The path does not exist.' },
+  JOB_NOT_FOUND: { status: 404, summary: 'No job of yours has this request id, name or workspace id.' },
+  TOKEN_NOT_FOUND: { status: 404, summary: 'No token of yours has this id.' },
+  USER_NOT_FOUND: { status: 404, summary: 'No user has this id or name.' },
+  WORKSPACE_NOT_FOUND: { status: 404, summary: 'No workspace of yours has this id.' },
+  METHOD_NOT_ALLOWED: { status: 405, summary: 'The path exists but not with this HTTP method.' },
+  CONFLICT: { status: 409, summary: 'The request conflicts with the current state (for example a name already taken).' },
+  JOB_NOT_RUNNING: { status: 409, summary: 'The job is not in a state that allows this call (for example it already ended).' },
+  INVALID_STATE: { status: 422, summary: 'The request is well-formed but not valid for this job (for example URL access on a non-persistent job).' },
+  RATE_LIMITED: { status: 429, summary: 'Too many requests or too many jobs at once; retry later.' },
+  CAPACITY_EXHAUSTED: { status: 503, summary: 'The server cannot start another sandbox now (host limits reached); retry later.' },
+  SANDBOX_FAILED: { status: 500, summary: 'The sandbox could not be created or failed while running the job.' },
+  INTERNAL_ERROR: { status: 500, summary: 'An unexpected server error; the server log has the details under the request id.' },
+  SERVICE_UNAVAILABLE: { status: 503, summary: 'The server is starting or shutting down.' },
+} as const satisfies Record<string, { status: number; summary: string }>;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+/** The JSON body of every error response: the Mags `error` message plus our stable `code`. */
+export interface ErrorBody {
+  error: string;
+  code: ErrorCode;
+  hint?: string;
+}
+
+/** HTTP status for an error code. */
+export function statusForCode(code: ErrorCode): number {
+  return ERROR_CODES[code].status;
+}
+
+export function isErrorCode(value: unknown): value is ErrorCode {
+  return typeof value === 'string' && Object.prototype.hasOwnProperty.call(ERROR_CODES, value);
+}
