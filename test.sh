@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Installs whatever the tests need and runs the whole suite: TypeScript tests (node:test) of every
+# package against real sandboxes, real SQLite and a throwaway PostgreSQL, then the Python SDK's pytest.
+#   sudo ./test.sh
+set -euo pipefail
+REPO=$(cd "$(dirname "$0")" && pwd)
+. "$REPO/scripts/lib.sh"
+need_root "$@"
+ensure_node
+ensure_packages $HOST_PACKAGES postgresql-15 python3-venv
+if ! python3 -c 'import pytest' 2>/dev/null; then
+  ensure_packages python3-pytest
+fi
+npm_install
+build_ts
+build_agent
+# One image cache for every test server on this machine, built once.
+export MAGS_IMAGE_DIR="${MAGS_IMAGE_DIR:-/var/cache/mags/images}"
+build_image "$MAGS_IMAGE_DIR"
+
+results=$(mktemp -d)
+trap 'rm -rf "$results"' EXIT
+status=0
+
+step "Running the TypeScript test suites"
+test_dirs=()
+for d in "$REPO"/packages/*/dist/test; do [ -d "$d" ] && test_dirs+=("$d"); done
+node --test --test-concurrency=1 --test-reporter=spec --test-reporter-destination=stdout \
+  --test-reporter=tap --test-reporter-destination="$results/node.tap" "${test_dirs[@]}" || status=1
+
+step "Running the Python SDK tests"
+(cd "$REPO/packages/sdk-python" && python3 -m pytest -q tests 2>&1 | tee "$results/pytest.txt") || status=1
+
+node_pass=$(grep -E '^# pass ' "$results/node.tap" | awk '{print $3}' || true)
+node_fail=$(grep -E '^# fail ' "$results/node.tap" | awk '{print $3}' || true)
+py_pass=$(grep -oE '[0-9]+ passed' "$results/pytest.txt" | tail -n1 | awk '{print $1}' || true)
+py_fail=$(grep -oE '[0-9]+ (failed|error)' "$results/pytest.txt" | awk '{s+=$1} END {print s+0}' || true)
+passed=$(( ${node_pass:-0} + ${py_pass:-0} ))
+failed=$(( ${node_fail:-0} + ${py_fail:-0} ))
+if [ "$passed" -eq 0 ]; then
+  echo "No test ran: that is a failure." >&2
+  status=1
+fi
+echo
+echo "total: $passed passed, $failed failed"
+exit $status
