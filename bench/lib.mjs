@@ -1,0 +1,138 @@
+// Helpers shared by the benchmark scripts: statistics, a real server started for the run, SSE reading.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const REPO = join(dirname(fileURLToPath(import.meta.url)), '..');
+
+export function stats(samples) {
+  const s = [...samples].sort((a, b) => a - b);
+  const pick = (q) => s[Math.min(s.length - 1, Math.ceil(q * s.length) - 1)];
+  return { n: s.length, p50: pick(0.5), p95: pick(0.95), min: s[0], max: s[s.length - 1] };
+}
+
+export function fmt(ms) {
+  return ms === undefined ? '-' : ms < 10 ? ms.toFixed(2) : ms.toFixed(1);
+}
+
+/** Prints rows of { name, n, p50, p95 } as an aligned table with a baseline ratio column. */
+export function printTable(title, rows) {
+  console.log(`\n${title}`);
+  const w = Math.max(...rows.map((r) => r.name.length), 10);
+  console.log(`${'case'.padEnd(w)}  ${'n'.padStart(4)}  ${'p50 ms'.padStart(8)}  ${'p95 ms'.padStart(8)}  note`);
+  for (const r of rows) {
+    console.log(`${r.name.padEnd(w)}  ${String(r.n ?? '-').padStart(4)}  ${fmt(r.p50).padStart(8)}  ${fmt(r.p95).padStart(8)}  ${r.note ?? ''}`);
+  }
+}
+
+/** Starts a real Mags server on free ports with its own data dir; resolves once it is ready. */
+export async function startServer(env = {}) {
+  const dataDir = mkdtempSync(join(tmpdir(), 'mags-bench-'));
+  const home = mkdtempSync(join(tmpdir(), 'mags-bench-home-'));
+  const child = spawn(process.execPath, [join(REPO, 'packages/server/dist/src/main.js')], {
+    env: {
+      ...process.env,
+      HOME: home,
+      MAGS_DATA_DIR: dataDir,
+      MAGS_PORT: '0',
+      MAGS_PROXY_PORT: '0',
+      MAGS_SSH_PORT: '0',
+      MAGS_LOG_LEVEL: 'warn',
+      MAGS_IMAGE_DIR: process.env.MAGS_IMAGE_DIR ?? '/var/cache/mags/images',
+      ...env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr.on('data', (d) => {
+    stderr = (stderr + d).slice(-8000);
+  });
+  const url = await new Promise((resolve, reject) => {
+    let out = '';
+    const timer = setTimeout(() => reject(new Error(`server not ready after 300 s:\n${stderr}`)), 300_000);
+    child.stdout.on('data', (d) => {
+      out += d;
+      const m = out.match(/Mags server ready at (\S+)/);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1]);
+      }
+    });
+    child.on('exit', (code) => reject(new Error(`server exited with ${code}:\n${stderr}`)));
+  });
+  const token = readFileSync(join(dataDir, 'admin-token'), 'utf8').trim();
+  const stop = async () => {
+    if (child.exitCode === null) {
+      child.kill('SIGTERM');
+      await new Promise((r) => {
+        const t = setTimeout(() => {
+          child.kill('SIGKILL');
+          r();
+        }, 30_000);
+        child.on('exit', () => {
+          clearTimeout(t);
+          r();
+        });
+      });
+    }
+    rmSync(dataDir, { recursive: true, force: true });
+    rmSync(home, { recursive: true, force: true });
+  };
+  return { url, token, dataDir, stop, pid: child.pid };
+}
+
+export function api(server) {
+  const headers = { authorization: `Bearer ${server.token}`, 'content-type': 'application/json' };
+  return {
+    async submit(script, extra = {}) {
+      const res = await fetch(`${server.url}/api/v1/mags-jobs`, {
+        method: 'POST',
+        headers,
+        body: JSON.stringify({ script, type: 'inline', ...extra }),
+      });
+      if (res.status !== 202) throw new Error(`submit: ${res.status} ${await res.text()}`);
+      return (await res.json()).request_id;
+    },
+    async json(path) {
+      const res = await fetch(`${server.url}${path}`, { headers });
+      if (!res.ok) throw new Error(`${path}: ${res.status} ${await res.text()}`);
+      return res.json();
+    },
+    /** Follows the SSE log stream until the end event; returns { lines, end }. */
+    async follow(id) {
+      const res = await fetch(`${server.url}/api/v1/mags-jobs/${id}/logs?follow=1`, {
+        headers: { ...headers, accept: 'text/event-stream' },
+      });
+      if (!res.ok) throw new Error(`follow: ${res.status} ${await res.text()}`);
+      const lines = [];
+      let end;
+      let buf = '';
+      const decoder = new TextDecoder();
+      for await (const chunk of res.body) {
+        buf += decoder.decode(chunk, { stream: true });
+        let i;
+        while ((i = buf.indexOf('\n\n')) >= 0) {
+          const block = buf.slice(0, i);
+          buf = buf.slice(i + 2);
+          const event = /^event: (.*)$/m.exec(block)?.[1];
+          const data = /^data: (.*)$/m.exec(block)?.[1];
+          if (event === 'log' && data) lines.push(JSON.parse(data));
+          if (event === 'end' && data) end = JSON.parse(data);
+        }
+        if (end) break;
+      }
+      return { lines, end };
+    },
+    async waitPoolIdle(min, timeoutMs = 60_000) {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const s = await this.json('/api/v1/mags-jobs/pool-status');
+        if (s.idle_vms >= min) return s;
+        if (Date.now() > deadline) throw new Error(`pool did not reach ${min} idle: ${JSON.stringify(s)}`);
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    },
+  };
+}
