@@ -24,6 +24,7 @@ export const ERROR_CODES = {
   CAPACITY_EXHAUSTED: { status: 503, summary: 'The server cannot start another sandbox now (host limits reached); retry later.' },
   SANDBOX_FAILED: { status: 500, summary: 'The sandbox could not be created or failed while running the job.' },
   INTERNAL_ERROR: { status: 500, summary: 'An unexpected server error; the server log has the details under the request id.' },
+  FEATURE_NOT_AVAILABLE: { status: 501, summary: 'The feature (for example URL or SSH access, file uploads) is not available on this server yet.' },
   SERVICE_UNAVAILABLE: { status: 503, summary: 'The server is starting or shutting down.' },
 } as const satisfies Record<string, { status: number; summary: string }>;
 
