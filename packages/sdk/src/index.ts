@@ -1,1 +1,35 @@
-export {};
+/**
+ * Node SDK of a self-hosted Mags server, with the class and method names of `@magpiecloud/mags`.
+ *
+ *   import { Mags } from '@mags/sdk';          // or: const Mags = require('@mags/sdk');
+ *   const mags = new Mags();                   // MAGS_API_TOKEN / MAGS_API_URL / ~/.mags/config.json
+ *   const r = await mags.runAndWait('echo Hello World');
+ */
+import { Mags } from './client.js';
+
+export { Mags, SDK_VERSION } from './client.js';
+export type { MagsOptions, RunOptions, RunAndWaitOptions, RunResult, NewOptions, ExecResult } from './client.js';
+export {
+  MagsError,
+  AuthenticationError,
+  NotFoundError,
+  ValidationError,
+  TimeoutError,
+  ConnectionError,
+  AUTH_HINT,
+} from './errors.js';
+export type { ClientErrorCode, MagsErrorOptions } from './errors.js';
+export type { CallOptions, FetchLike } from './http.js';
+export {
+  DEFAULT_API_URL,
+  configPath,
+  readConfigFile,
+  writeConfigFile,
+  removeSavedToken,
+  resolveSettings,
+} from './config.js';
+export type { ClientConfigFile, ResolvedSettings, TokenSource, UrlSource } from './config.js';
+export { isTerminalStatus } from './status.js';
+export * from './schemas.js';
+
+export default Mags;

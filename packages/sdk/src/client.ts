@@ -1,0 +1,441 @@
+/**
+ * `Mags`: the Node client of a Mags server, with the class and method names of Mags' own Node SDK
+ * (`@magpiecloud/mags`). Methods that wrap one endpoint return the server's JSON as is (snake_case,
+ * as Mags' SDK does); `runAndWait`, `new` and `exec` return camelCase results.
+ */
+import { resolveSettings } from './config.js';
+import { MagsError, NotFoundError, TimeoutError } from './errors.js';
+import { HttpClient, formatMs, type CallOptions, type FetchLike } from './http.js';
+import { followJob, getJob, jobPath, sleep } from './follow.js';
+import {
+  AccessSchema,
+  ExecSchema,
+  HealthSchema,
+  JobListSchema,
+  JobSchema,
+  LogsSchema,
+  MeSchema,
+  PoolStatusSchema,
+  StopSchema,
+  SubmitBodySchema,
+  SubmitResponseSchema,
+  SuccessSchema,
+  TokenCreatedSchema,
+  TokenListSchema,
+  UpdateBodySchema,
+  UpdateResponseSchema,
+  UrlAliasSchema,
+  V2_FIELDS,
+  WorkspaceListSchema,
+  toWire,
+  type Access,
+  type Camelize,
+  type Health,
+  type Job,
+  type JobList,
+  type LogEntry,
+  type Logs,
+  type Me,
+  type PoolStatus,
+  type StopResponse,
+  type SubmitBody,
+  type SubmitResponse,
+  type Success,
+  type TokenCreated,
+  type TokenList,
+  type UpdateBody,
+  type UpdateResponse,
+  type UrlAlias,
+  type WorkspaceList,
+} from './schemas.js';
+import { isTerminalStatus } from './status.js';
+
+export const SDK_VERSION = '0.1.0';
+
+export interface MagsOptions {
+  /** API token; default MAGS_API_TOKEN, then MAGS_TOKEN, then `api_token` of ~/.mags/config.json. */
+  apiToken?: string;
+  /** Server URL; default MAGS_API_URL, then `api_url` of ~/.mags/config.json, then http://127.0.0.1:8090. */
+  apiUrl?: string;
+  /** Limit of each HTTP request in ms (default 30000; 0 = none). Waiting for a job is limited separately. */
+  timeout?: number;
+  /** A `fetch` to use instead of the global one (tests, proxies). */
+  fetch?: FetchLike;
+  /** Config file to read instead of ~/.mags/config.json. */
+  configPath?: string;
+}
+
+/** Options of `run`: the submit body's fields in camelCase (`workspaceId`, `noSleep`, `memoryMb`, ...). */
+export type RunOptions = Camelize<Omit<SubmitBody, 'script' | 'type'>> & CallOptions;
+
+export interface RunAndWaitOptions extends RunOptions {
+  /** Called with each output line as it arrives (stdout lines have level `info`, stderr `error`). */
+  onOutput?: (line: LogEntry) => void;
+  /** Limit of the whole wait in ms (default: none; the server's job timeout ends the job). */
+  timeoutMs?: number;
+  /** Same as `timeoutMs`, the name Mags' SDK uses. */
+  timeout?: number;
+}
+
+/** What `runAndWait` returns once the job has ended. */
+export interface RunResult {
+  requestId: string;
+  status: Job['status'];
+  /** The script's exit code; null when it never ran to an exit (e.g. the sandbox failed). */
+  exitCode: number | null;
+  logs: LogEntry[];
+  /** Why the job ended in `error`, when the server says. */
+  errorMessage: string | null;
+  /** The job's final status object. */
+  job: Job;
+}
+
+export interface NewOptions extends CallOptions {
+  /** Keep the workspace (`/root`) across runs: sends `workspace_id = name`. */
+  persistent?: boolean;
+  baseWorkspaceId?: string;
+  diskGb?: number;
+  noSleep?: boolean;
+  startupCommand?: string;
+  environment?: Record<string, string>;
+  /** How long to wait for the sandbox to be up (ms, default 60000). */
+  waitMs?: number;
+}
+
+export interface ExecResult {
+  exitCode: number;
+  output: string;
+  stderr: string;
+}
+
+type UpdateOptions = Camelize<UpdateBody> & CallOptions;
+
+/** Client of a Mags server. */
+export class Mags {
+  /** The server URL this client talks to. */
+  readonly apiUrl: string;
+  private readonly http: HttpClient;
+
+  /** Token management (`/api/v1/tokens`). */
+  readonly tokens: {
+    create: (name: string, call?: CallOptions) => Promise<TokenCreated>;
+    list: (call?: CallOptions) => Promise<TokenList>;
+    revoke: (id: string, call?: CallOptions) => Promise<Success>;
+  };
+
+  constructor(opts: MagsOptions = {}) {
+    const settings = resolveSettings(opts);
+    const f = opts.fetch ?? (globalThis.fetch as FetchLike | undefined);
+    if (!f) throw new MagsError('No fetch available: use Node 20+ or pass the `fetch` option', { code: 'HTTP_ERROR' });
+    this.apiUrl = settings.apiUrl;
+    this.http = new HttpClient({
+      apiUrl: settings.apiUrl,
+      apiToken: settings.apiToken,
+      timeoutMs: opts.timeout ?? 30_000,
+      fetch: f,
+      userAgent: `mags-node/${SDK_VERSION}`,
+    });
+    this.tokens = {
+      create: (name, call) =>
+        this.http.request({ method: 'POST', path: '/api/v1/tokens', body: { name }, schema: TokenCreatedSchema, call }),
+      list: (call) => this.http.request({ method: 'GET', path: '/api/v1/tokens', schema: TokenListSchema, call }),
+      revoke: (id, call) =>
+        this.http.request({ method: 'DELETE', path: `/api/v1/tokens/${encodeURIComponent(id)}`, schema: SuccessSchema, call }),
+    };
+  }
+
+  /** Whether a token was found (option, env or config file). Calls other than `health` need one. */
+  get hasToken(): boolean {
+    return this.http.apiToken !== undefined && this.http.apiToken !== '';
+  }
+
+  /** Submits a job; uses `/api/v2/mags-jobs` when `vcpus`, `memoryMb` or `rootfsType` is set. */
+  async run(script: string, opts: RunOptions = {}): Promise<SubmitResponse> {
+    const { signal, timeoutMs, ...fields } = opts;
+    const body = { ...toWire(SubmitBodySchema, fields), script, type: 'inline' as const };
+    const v2 = V2_FIELDS.some((f) => body[f] !== undefined);
+    return this.http.request({
+      method: 'POST',
+      path: v2 ? '/api/v2/mags-jobs' : '/api/v1/mags-jobs',
+      body,
+      schema: SubmitResponseSchema,
+      call: { signal, timeoutMs },
+    });
+  }
+
+  /**
+   * Submits a job and follows its live output until it ends; returns status, exit code and all lines.
+   * Resolves as soon as the server reports the end (no polling delay).
+   */
+  async runAndWait(script: string, opts: RunAndWaitOptions = {}): Promise<RunResult> {
+    const { onOutput, timeoutMs, timeout, signal, ...runOpts } = opts;
+    const waitMs = timeoutMs ?? timeout;
+    const submitted = await this.run(script, { ...runOpts, signal });
+    return this.waitFor(submitted.request_id, { onOutput, timeoutMs: waitMs, signal });
+  }
+
+  /** Follows an already submitted job until it ends, like the second half of `runAndWait`. */
+  async waitFor(
+    id: string,
+    opts: { onOutput?: (line: LogEntry) => void; timeoutMs?: number; signal?: AbortSignal } = {},
+  ): Promise<RunResult> {
+    const logs: LogEntry[] = [];
+    const controller = new AbortController();
+    const onAbort = (): void => controller.abort(opts.signal?.reason);
+    if (opts.signal?.aborted) throw opts.signal.reason;
+    opts.signal?.addEventListener('abort', onAbort, { once: true });
+    let timedOut = false;
+    const timer =
+      opts.timeoutMs && opts.timeoutMs > 0
+        ? setTimeout(() => {
+            timedOut = true;
+            controller.abort(new Error('wait limit reached'));
+          }, opts.timeoutMs)
+        : undefined;
+    try {
+      const end = await followJob(this.http, id, {
+        signal: controller.signal,
+        onLine: (line) => {
+          logs.push(line);
+          opts.onOutput?.(line);
+        },
+      });
+      const job = await getJob(this.http, id, opts.signal).catch(() => undefined);
+      return {
+        requestId: id,
+        status: job?.status ?? end.status,
+        exitCode: job?.exit_code ?? end.exit_code ?? null,
+        logs,
+        errorMessage: job?.error_message ?? end.error_message ?? null,
+        job: job ?? { request_id: id, status: end.status, exit_code: end.exit_code ?? null },
+      };
+    } catch (err) {
+      if (timedOut) {
+        throw new TimeoutError(`Job ${id} did not end within ${formatMs(opts.timeoutMs ?? 0)}`, {
+          code: 'TIMEOUT',
+          hint: `It keeps running on the server: follow it with \`mags logs -f ${id}\` or end it with \`mags stop ${id}\`.`,
+        });
+      }
+      throw err;
+    } finally {
+      if (timer) clearTimeout(timer);
+      opts.signal?.removeEventListener('abort', onAbort);
+    }
+  }
+
+  /** One job's status. `nameOrId` is a request id, job name or workspace id. */
+  status(nameOrId: string, call: CallOptions = {}): Promise<Job> {
+    return getJob(this.http, nameOrId, call.signal, call.timeoutMs);
+  }
+
+  /** A job's log lines so far (`after`: only lines with a higher `seq`). */
+  logs(nameOrId: string, opts: { after?: number } & CallOptions = {}): Promise<Logs> {
+    const { after, ...call } = opts;
+    return this.http.request({ method: 'GET', path: jobPath(nameOrId, '/logs'), query: { after }, schema: LogsSchema, call });
+  }
+
+  /** Yields a job's log lines live until the job ends (or, for a persistent job, goes idle). */
+  async *streamLogs(nameOrId: string, opts: { after?: number; signal?: AbortSignal } = {}): AsyncGenerator<LogEntry> {
+    const queue: LogEntry[] = [];
+    let wake: (() => void) | undefined;
+    let done = false;
+    let failure: { err: unknown } | undefined;
+    const controller = new AbortController();
+    const onAbort = (): void => controller.abort(opts.signal?.reason);
+    opts.signal?.addEventListener('abort', onAbort, { once: true });
+    followJob(this.http, nameOrId, {
+      after: opts.after,
+      signal: controller.signal,
+      onLine: (line) => {
+        queue.push(line);
+        wake?.();
+      },
+    }).then(
+      () => { done = true; wake?.(); },
+      (err: unknown) => { failure = { err }; done = true; wake?.(); },
+    );
+    try {
+      for (;;) {
+        while (queue.length) yield queue.shift()!;
+        if (done) {
+          if (failure) throw failure.err;
+          return;
+        }
+        await new Promise<void>((r) => (wake = r));
+        wake = undefined;
+      }
+    } finally {
+      opts.signal?.removeEventListener('abort', onAbort);
+      if (!done) controller.abort();
+    }
+  }
+
+  /** The caller's jobs, newest first. */
+  list(opts: { page?: number; pageSize?: number } & CallOptions = {}): Promise<JobList> {
+    const { page, pageSize, ...call } = opts;
+    return this.http.request({
+      method: 'GET',
+      path: '/api/v1/mags-jobs',
+      query: { page, page_size: pageSize },
+      schema: JobListSchema,
+      call,
+    });
+  }
+
+  /** Stops a job (a workspace is synced first). */
+  stop(nameOrId: string, call: CallOptions = {}): Promise<StopResponse> {
+    return this.http.request({ method: 'POST', path: jobPath(nameOrId, '/stop'), body: {}, schema: StopSchema, call });
+  }
+
+  /** Enables URL access to a port of a persistent job (port 22: SSH access). */
+  enableAccess(nameOrId: string, port = 8080, call: CallOptions = {}): Promise<Access> {
+    return this.http.request({ method: 'POST', path: jobPath(nameOrId, '/access'), body: { port }, schema: AccessSchema, call });
+  }
+
+  /** Same as `enableAccess` (Mags' older name). */
+  enableUrl(nameOrId: string, port = 8080, call: CallOptions = {}): Promise<Access> {
+    return this.enableAccess(nameOrId, port, call);
+  }
+
+  /** Enables URL access and returns the answer with its public `url`. */
+  async url(nameOrId: string, port = 8080, call: CallOptions = {}): Promise<Access> {
+    const access = await this.enableAccess(nameOrId, port, call);
+    if (!access.url) {
+      throw new MagsError(`The server enabled port ${port} of ${nameOrId} but returned no URL`, { code: 'INVALID_RESPONSE' });
+    }
+    return access;
+  }
+
+  /** Changes a job's `noSleep` / `startupCommand`. */
+  updateJob(nameOrId: string, opts: UpdateOptions): Promise<UpdateResponse> {
+    const { signal, timeoutMs, ...fields } = opts;
+    return this.http.request({
+      method: 'PATCH',
+      path: jobPath(nameOrId),
+      body: toWire(UpdateBodySchema, fields),
+      schema: UpdateResponseSchema,
+      call: { signal, timeoutMs },
+    });
+  }
+
+  /**
+   * The running or sleeping job with this name or workspace id (or the job with this request id);
+   * null when there is none.
+   */
+  async findJob(nameOrId: string, call: CallOptions = {}): Promise<Job | null> {
+    try {
+      const job = await this.status(nameOrId, call);
+      if (job.request_id === nameOrId || job.status === 'running' || job.status === 'sleeping' || job.status === 'pending') {
+        return job;
+      }
+    } catch (err) {
+      if (!(err instanceof NotFoundError)) throw err;
+    }
+    for (let page = 1; page <= 10; page++) {
+      const list = await this.list({ page, pageSize: 100, ...call });
+      const hit = list.jobs.find(
+        (j) => (j.name === nameOrId || j.workspace_id === nameOrId) && ['running', 'sleeping', 'pending'].includes(j.status),
+      );
+      if (hit) return hit;
+      if (list.jobs.length < 100) break;
+    }
+    return null;
+  }
+
+  /** The warm pool: `idle_vms`, `busy_vms`, `total_vms`, `min_pool_size`, `max_pool_size`. */
+  poolStatus(call: CallOptions = {}): Promise<PoolStatus> {
+    return this.http.request({ method: 'GET', path: '/api/v1/mags-jobs/pool-status', schema: PoolStatusSchema, call });
+  }
+
+  /** The user the token belongs to. */
+  whoami(call: CallOptions = {}): Promise<Me> {
+    return this.http.request({ method: 'GET', path: '/api/v1/me', schema: MeSchema, call });
+  }
+
+  /** Server health (needs no token). */
+  health(call: CallOptions = {}): Promise<Health> {
+    return this.http.request({ method: 'GET', path: '/health', schema: HealthSchema, auth: false, call });
+  }
+
+  /**
+   * Starts a persistent sandbox named `name` and waits until it is up (Mags' `mags new`). With
+   * `persistent: true` its `/root` is kept as workspace `name`.
+   */
+  async new(name: string, opts: NewOptions = {}): Promise<{ requestId: string; name: string; workspaceId: string | null; status: Job['status'] }> {
+    const { persistent, waitMs = 60_000, signal, timeoutMs, ...rest } = opts;
+    const submitted = await this.run('true', {
+      ...rest,
+      name,
+      persistent: true,
+      ...(persistent ? { workspaceId: name } : {}),
+      signal,
+      timeoutMs,
+    });
+    const deadline = Date.now() + waitMs;
+    for (;;) {
+      const job = await this.status(submitted.request_id, { signal, timeoutMs });
+      if (job.status === 'running' || job.status === 'sleeping') {
+        return { requestId: job.request_id, name, workspaceId: job.workspace_id ?? null, status: job.status };
+      }
+      if (isTerminalStatus(job.status)) {
+        throw new MagsError(`Sandbox ${name} ended while starting (${job.status}${job.error_message ? `: ${job.error_message}` : ''})`, {
+          code: 'JOB_FAILED',
+        });
+      }
+      if (Date.now() > deadline) {
+        throw new TimeoutError(`Sandbox ${name} was not up within ${formatMs(waitMs)}`, { code: 'TIMEOUT' });
+      }
+      await sleep(100, signal);
+    }
+  }
+
+  /**
+   * Runs a command in a running or sleeping sandbox and returns its output and exit code.
+   * Needs the server's exec endpoint (`POST /api/v1/mags-jobs/{id}/exec`).
+   */
+  async exec(nameOrId: string, command: string, call: CallOptions = {}): Promise<ExecResult> {
+    const r = await this.http.request({ method: 'POST', path: jobPath(nameOrId, '/exec'), body: { command }, schema: ExecSchema, call });
+    return { exitCode: r.exit_code, output: r.output, stderr: r.stderr ?? '' };
+  }
+
+  /** Syncs a running job's workspace without stopping it (server feature `POST /mags-jobs/{id}/sync`). */
+  sync(nameOrId: string, call: CallOptions = {}): Promise<Success> {
+    return this.http.request({ method: 'POST', path: jobPath(nameOrId, '/sync'), body: {}, schema: SuccessSchema, call });
+  }
+
+  /** The caller's workspaces (server feature `GET /api/v1/workspaces`). */
+  listWorkspaces(call: CallOptions = {}): Promise<WorkspaceList> {
+    return this.http.request({ method: 'GET', path: '/api/v1/workspaces', schema: WorkspaceListSchema, call });
+  }
+
+  /** Deletes a workspace and its stored files (server feature `DELETE /api/v1/workspaces/{id}`). */
+  deleteWorkspace(workspaceId: string, call: CallOptions = {}): Promise<Success> {
+    return this.http.request({
+      method: 'DELETE',
+      path: `/api/v1/workspaces/${encodeURIComponent(workspaceId)}`,
+      schema: SuccessSchema,
+      call,
+    });
+  }
+
+  /** Points `<subdomain>.<domain>` at a workspace's URL (`POST /api/v2/mags-url-aliases`). */
+  urlAliasCreate(subdomain: string, workspaceId: string, domain?: string, call: CallOptions = {}): Promise<UrlAlias> {
+    return this.http.request({
+      method: 'POST',
+      path: '/api/v2/mags-url-aliases',
+      body: { subdomain, workspace_id: workspaceId, ...(domain ? { domain } : {}) },
+      schema: UrlAliasSchema,
+      call,
+    });
+  }
+
+  /** Removes a URL alias (`DELETE /api/v2/mags-url-aliases/{subdomain}`). */
+  urlAliasDelete(subdomain: string, call: CallOptions = {}): Promise<Success> {
+    return this.http.request({
+      method: 'DELETE',
+      path: `/api/v2/mags-url-aliases/${encodeURIComponent(subdomain)}`,
+      schema: SuccessSchema,
+      call,
+    });
+  }
+}
