@@ -58,10 +58,13 @@ class Transport:
         body: Any,
         timeout: Optional[float],
         accept: str,
+        auth: bool = True,
     ) -> Tuple[http.client.HTTPResponse, float]:
         url = self.url(path, query)
         seconds = self.timeout if timeout is None else timeout
-        headers = {"Authorization": f"Bearer {self.token}", "Accept": accept, "User-Agent": USER_AGENT}
+        headers = {"Accept": accept, "User-Agent": USER_AGENT}
+        if auth:
+            headers["Authorization"] = f"Bearer {self.token}"
         data: Optional[bytes] = None
         if body is not None:
             data = json.dumps(body).encode("utf-8")
@@ -91,8 +94,9 @@ class Transport:
                 hint="Pass a larger timeout= (seconds) or check the server's load.",
             )
         return ConnectionError(
-            f"Cannot reach the Mags server at {self.base_url} ({what}: {reason}). "
-            "Start it with `mags server`, or set MAGS_API_URL (or api_url=) to its address.",
+            f"Cannot reach the Mags server at {self.base_url} ({what}: {reason})",
+            hint="Is the server running (`mags server`)? Point clients at it with MAGS_API_URL "
+            "(or Mags(api_url=...)) or `mags login --url <url>`.",
         )
 
     def request(
@@ -103,9 +107,10 @@ class Transport:
         query: Optional[Mapping[str, Any]] = None,
         body: Any = None,
         timeout: Optional[float] = None,
+        auth: bool = True,
     ) -> Any:
         """Send one request and return the parsed JSON answer (``{}`` for an empty body)."""
-        response, seconds = self._open(method, path, query, body, timeout, "application/json")
+        response, seconds = self._open(method, path, query, body, timeout, "application/json", auth)
         what = f"{method} {self.url(path, query)}"
         try:
             with response:

@@ -10,13 +10,14 @@ from .errors import AuthenticationError, MagsError, NotFoundError, TimeoutError
 
 JOBS = "/api/v1/mags-jobs"
 JOBS_V2 = "/api/v2/mags-jobs"
-WORKSPACES = "/api/v1/mags-workspaces"
+WORKSPACES = "/api/v1/workspaces"
 URL_ALIASES = "/api/v2/mags-url-aliases"
 
 #: Default seconds to wait for any one HTTP call.
 DEFAULT_TIMEOUT = 30.0
 #: Statuses after which a job never runs its script again.
 TERMINAL_STATUSES = frozenset({"completed", "error"})
+_ACTIVE_STATUSES = frozenset({"pending", "running", "sleeping"})
 _V2_FIELDS = ("vcpus", "memory_mb", "rootfs_type")
 
 
@@ -176,21 +177,36 @@ class Mags:
             elif event == "end":
                 return
 
-    def list(self, page: int = 1, page_size: int = 20, *, timeout: Optional[float] = None) -> Dict[str, Any]:
-        """One page of your jobs, newest first: ``{"jobs", "page", "page_size", "total"}``."""
-        return self._http.request("GET", JOBS, query={"page": page, "page_size": page_size}, timeout=timeout)
+    def list(
+        self, page: Optional[int] = None, page_size: Optional[int] = None, *, timeout: Optional[float] = None
+    ) -> Dict[str, Any]:
+        """One page of your jobs, newest first: ``{"jobs", "page", "page_size", "total"}``. The
+        server's defaults are page 1 of 20."""
+        query = _drop_none({"page": page, "page_size": page_size})
+        return self._http.request("GET", JOBS, query=query or None, timeout=timeout)
 
     def stop(self, request_id: str, *, timeout: Optional[float] = None) -> Dict[str, Any]:
         """Stop the job (a workspace is synced first): ``{"success", "request_id", "status"}``."""
-        return self._http.request("POST", _job_path(request_id, "/stop"), timeout=timeout)
+        return self._http.request("POST", _job_path(request_id, "/stop"), body={}, timeout=timeout)
 
     def find_job(self, name_or_id: str, *, timeout: Optional[float] = None) -> Optional[Dict[str, Any]]:
-        """The status of the job with this request id, or the newest running/sleeping job with this
-        name or workspace id; ``None`` when there is none."""
+        """The job with this request id, or the pending/running/sleeping job with this name or
+        workspace id; ``None`` when there is none."""
         try:
-            return self.status(name_or_id, timeout=timeout)
+            job = self.status(name_or_id, timeout=timeout)
+            if job.get("request_id") == name_or_id or job.get("status") in _ACTIVE_STATUSES:
+                return job
         except NotFoundError:
-            return None
+            pass
+        for page in range(1, 11):
+            listing = self.list(page=page, page_size=100, timeout=timeout)
+            jobs = listing.get("jobs") or []
+            for job in jobs:
+                if name_or_id in (job.get("name"), job.get("workspace_id")) and job.get("status") in _ACTIVE_STATUSES:
+                    return job
+            if len(jobs) < 100:
+                break
+        return None
 
     def update_job(
         self,
@@ -224,8 +240,8 @@ class Mags:
         return self._http.request("GET", "/api/v1/me", timeout=timeout)
 
     def health(self, *, timeout: Optional[float] = None) -> Dict[str, Any]:
-        """``{"status": "ok", "version"}`` when the server is up."""
-        return self._http.request("GET", "/health", timeout=timeout)
+        """``{"status": "ok", "version"}`` when the server is up (sent without the token)."""
+        return self._http.request("GET", "/health", timeout=timeout, auth=False)
 
     # ---- workspaces, exec, URL aliases (need the matching server features) --------------------
 
@@ -233,21 +249,37 @@ class Mags:
         self,
         name: str,
         *,
+        persistent: bool = False,
         base_workspace_id: Optional[str] = None,
         disk_gb: Optional[int] = None,
+        wait: float = 60,
         timeout: Optional[float] = None,
     ) -> Dict[str, Any]:
-        """Start a persistent sandbox named ``name`` on the workspace ``name`` (for SSH, exec and
-        URLs) and return the submit answer."""
-        return self.run(
+        """Start a sandbox named ``name`` that stays up (for SSH, exec and URLs) and wait up to
+        ``wait`` seconds until it runs: ``{"request_id", "name", "workspace_id", "status"}``. With
+        ``persistent=True`` its ``/root`` is kept as workspace ``name``."""
+        submitted = self.run(
             "true",
             name=name,
-            workspace_id=name,
             persistent=True,
+            workspace_id=name if persistent else None,
             base_workspace_id=base_workspace_id,
             disk_gb=disk_gb,
             timeout=timeout,
         )
+        request_id = str(submitted.get("request_id"))
+        deadline = time.monotonic() + float(wait)
+        while True:
+            job = self.status(request_id, timeout=timeout)
+            state = job.get("status")
+            if state in ("running", "sleeping"):
+                return {"request_id": request_id, "name": name, "workspace_id": job.get("workspace_id"), "status": state}
+            if state in TERMINAL_STATUSES:
+                detail = f": {job['error_message']}" if job.get("error_message") else ""
+                raise MagsError(f"Sandbox {name} ended while starting ({state}{detail})", code="JOB_FAILED")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"Sandbox {name} was not up within {float(wait):g} s", request_id=request_id)
+            time.sleep(0.1)
 
     def exec(self, name_or_id: str, command: str, *, timeout: Optional[float] = None) -> Dict[str, Any]:
         """Run ``command`` in the job's running or sleeping sandbox:
@@ -256,7 +288,7 @@ class Mags:
 
     def sync(self, name_or_id: str, *, timeout: Optional[float] = None) -> Dict[str, Any]:
         """Save the job's workspace now without stopping it."""
-        return self._http.request("POST", _job_path(name_or_id, "/sync"), timeout=timeout)
+        return self._http.request("POST", _job_path(name_or_id, "/sync"), body={}, timeout=timeout)
 
     def list_workspaces(self, *, timeout: Optional[float] = None) -> Dict[str, Any]:
         """``{"workspaces": [...]}``: your saved workspaces."""

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import builtins
 import json
-from typing import Any, Dict, Optional, Type
+from typing import Any, Dict, Optional
 
 __all__ = [
     "MagsError",
@@ -17,6 +17,7 @@ __all__ = [
     "TimeoutError",
     "ConnectionError",
     "error_from_response",
+    "AUTH_HINT",
 ]
 
 
@@ -50,7 +51,7 @@ class NotFoundError(MagsError):
 
 
 class ValidationError(MagsError):
-    """The request is malformed (HTTP 400) or not valid for the job's state (HTTP 422)."""
+    """The request is malformed (HTTP 400, or code PAYLOAD_TOO_LARGE / UNSUPPORTED_MEDIA_TYPE)."""
 
 
 class TimeoutError(MagsError):  # noqa: A001 - exported as mags.TimeoutError, kept out of `import *`
@@ -74,31 +75,38 @@ class TimeoutError(MagsError):  # noqa: A001 - exported as mags.TimeoutError, ke
 class ConnectionError(MagsError):  # noqa: A001 - exported as mags.ConnectionError, kept out of `import *`
     """The server could not be reached at all (refused, unknown host, connection dropped)."""
 
-    def __init__(self, message: str, code: Optional[str] = "CONNECTION_ERROR", status: Optional[int] = None,
+    def __init__(self, message: str, code: Optional[str] = "CONNECTION_FAILED", status: Optional[int] = None,
                  hint: Optional[str] = None) -> None:
         super().__init__(message, code, status, hint)
 
 
 # Codes for error answers that carry no `code` of their own (for example the Mags cloud's plain
-# `{"error": "..."}`); any other status becomes `HTTP_<status>`.
+# `{"error": "..."}`); other statuses of 500 and above become INTERNAL_ERROR, the rest HTTP_ERROR.
+# The Node SDK uses the same table.
 _DEFAULT_CODES: Dict[int, str] = {
     400: "VALIDATION_ERROR",
     401: "INVALID_TOKEN",
     403: "FORBIDDEN",
     404: "NOT_FOUND",
     409: "CONFLICT",
-    422: "INVALID_STATE",
     429: "RATE_LIMITED",
-    500: "INTERNAL_ERROR",
     503: "SERVICE_UNAVAILABLE",
 }
 
-_CLASS_BY_STATUS: Dict[int, Type[MagsError]] = {
-    400: ValidationError,
-    401: AuthenticationError,
-    404: NotFoundError,
-    422: ValidationError,
-}
+# Codes that mean "the request itself is wrong", raised as ValidationError whatever their status.
+_VALIDATION_CODES = frozenset({"VALIDATION_ERROR", "INVALID_JSON", "PAYLOAD_TOO_LARGE", "UNSUPPORTED_MEDIA_TYPE"})
+
+#: How to get a token; the hint of every authentication error that brings none of its own.
+AUTH_HINT = (
+    "Get a token from the server host ($MAGS_DATA_DIR/admin-token) or create one with `mags token create`, "
+    "then set MAGS_API_TOKEN or run `mags login`."
+)
+
+
+def _default_code(status: int) -> str:
+    if status in _DEFAULT_CODES:
+        return _DEFAULT_CODES[status]
+    return "INTERNAL_ERROR" if status >= 500 else "HTTP_ERROR"
 
 
 def error_from_response(status: int, body: bytes, what: str) -> MagsError:
@@ -109,19 +117,20 @@ def error_from_response(status: int, body: bytes, what: str) -> MagsError:
         parsed = json.loads(text) if text.strip() else None
     except ValueError:
         parsed = None
-    if isinstance(parsed, dict) and isinstance(parsed.get("error") or parsed.get("message"), str):
-        message = parsed.get("error") or parsed.get("message")
-        code = parsed.get("code") if isinstance(parsed.get("code"), str) else _DEFAULT_CODES.get(status)
-        hint = parsed.get("hint") if isinstance(parsed.get("hint"), str) else None
-        if code is None:
-            code = f"HTTP_{status}"
-    else:
+    obj: Dict[str, Any] = parsed if isinstance(parsed, dict) else {}
+    message = obj.get("error") or obj.get("message")
+    if not isinstance(message, str) or not message:
         snippet = " ".join(text.split())[:200]
         message = f"{what} answered HTTP {status}" + (f": {snippet}" if snippet else "")
-        code = f"HTTP_{status}"
-        hint = "Check that MAGS_API_URL points at a Mags server and not at a proxy or another service."
-    cls = _CLASS_BY_STATUS.get(status, MagsError)
-    return cls(str(message), code=code, status=status, hint=hint)
+    code = obj.get("code") if isinstance(obj.get("code"), str) and obj.get("code") else _default_code(status)
+    hint = obj.get("hint") if isinstance(obj.get("hint"), str) and obj.get("hint") else None
+    if status == 401:
+        return AuthenticationError(message, code=code, status=status, hint=hint or AUTH_HINT)
+    if status == 404:
+        return NotFoundError(message, code=code, status=status, hint=hint)
+    if status == 400 or code in _VALIDATION_CODES:
+        return ValidationError(message, code=code, status=status, hint=hint)
+    return MagsError(message, code=code, status=status, hint=hint)
 
 
 # The builtins these classes share names with, for code in this package that needs the real ones.
