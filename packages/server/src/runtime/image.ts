@@ -1,4 +1,18 @@
+/**
+ * The base image: a Debian bookworm root file system (debootstrap minbase + the tools Mags users
+ * expect), packed read-only as erofs under `<imageDir>/<version>/rootfs.erofs`. The version is a
+ * short hash of the package list and the recipe, so changing either yields a new image beside the
+ * old one. Builds run in a temp dir renamed into place at the end and under an flock, so two
+ * builders (two daemons, a daemon and `mags server image build`) never collide.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { Logger } from 'pino';
+import { run, runStreaming } from './exec.js';
+import { mountsUnder } from './mounts.js';
 
 /** Options of {@link buildImage}. */
 export interface BuildImageOptions {
@@ -20,7 +34,198 @@ export interface BuiltImage {
   path: string;
 }
 
+export const DEFAULT_DEBIAN_MIRROR = 'http://deb.debian.org/debian';
+
+/** Bump when the build steps change in a way that changes the image. */
+const RECIPE_VERSION = 3;
+const SUITE = 'bookworm';
+/** Installed by debootstrap itself (small, dependency-simple). */
+const BASE_PACKAGES = ['bash', 'ca-certificates', 'procps', 'less', 'vim-tiny'];
+/** Installed with apt-get inside the new root (npm's dependency tree is too deep for debootstrap). */
+const EXTRA_PACKAGES = ['curl', 'wget', 'git', 'python3', 'python3-pip', 'python3-venv', 'nodejs', 'npm'];
+
+/** The version the current recipe produces. */
+export function imageVersion(): string {
+  const recipe = JSON.stringify({ RECIPE_VERSION, SUITE, BASE_PACKAGES, EXTRA_PACKAGES, variant: 'minbase' });
+  return createHash('sha256').update(recipe).digest('hex').slice(0, 12);
+}
+
+/** The current image when it is built, else null. */
+export function findImage(imageDir: string): BuiltImage | null {
+  const version = imageVersion();
+  const path = join(imageDir, version, 'rootfs.erofs');
+  return existsSync(path) ? { version, path } : null;
+}
+
 /** Builds the base image unless its current version already exists (or `force`). */
 export async function buildImage(opts: BuildImageOptions): Promise<BuiltImage> {
-  throw new Error(`buildImage(${opts.imageDir}) is not implemented yet`);
+  const progress = opts.onProgress ?? (() => {});
+  const existing = findImage(opts.imageDir);
+  if (existing && !opts.force) return existing;
+  await mkdir(opts.imageDir, { recursive: true });
+  const lock = await acquireLock(join(opts.imageDir, '.build.lock'), progress);
+  try {
+    // Another builder may have finished while we waited for the lock.
+    const done = findImage(opts.imageDir);
+    if (done && !opts.force) return done;
+    return await build(opts, progress);
+  } finally {
+    lock.kill();
+  }
+}
+
+/** Holds an exclusive flock(1) on `path` until the returned child is killed (or we die). */
+async function acquireLock(path: string, progress: (m: string) => void): Promise<ChildProcess> {
+  const child = spawn('flock', ['-x', path, 'sh', '-c', 'echo locked; exec cat'], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const waiting = setTimeout(() => progress('waiting for another image build to finish'), 500);
+  try {
+    await new Promise<void>((resolve, reject) => {
+      child.once('error', reject);
+      child.once('exit', (code) => reject(new Error(`flock ${path} exited with ${code}: apt-get install util-linux`)));
+      child.stdout!.once('data', () => resolve());
+    });
+  } finally {
+    clearTimeout(waiting);
+  }
+  return child;
+}
+
+async function build(opts: BuildImageOptions, progress: (m: string) => void): Promise<BuiltImage> {
+  const version = imageVersion();
+  const mirror = opts.mirror ?? DEFAULT_DEBIAN_MIRROR;
+  const tmp = join(opts.imageDir, `.build-${version}-${process.pid}`);
+  const root = join(tmp, 'root');
+  const debCache = join(opts.imageDir, 'cache', 'debs');
+  // We hold the lock, so any other .build-* dir is what a killed builder left.
+  for (const name of await readdir(opts.imageDir)) {
+    if (name.startsWith('.build-')) await cleanupBuildDir(join(opts.imageDir, name));
+  }
+  await mkdir(debCache, { recursive: true });
+  await mkdir(tmp, { recursive: true });
+  const started = Date.now();
+  try {
+    progress(`building base image ${version} (Debian ${SUITE}, mirror ${mirror}); this takes a few minutes`);
+    await debootstrap(root, mirror, debCache, progress);
+    await aptInstall(root, debCache, progress);
+    progress('configuring');
+    await configure(root, mirror);
+    progress('packing read-only image (erofs)');
+    const erofs = join(tmp, 'rootfs.erofs');
+    await run('mkfs.erofs', ['-zlz4hc', '--quiet', erofs, root]);
+    await rm(root, { recursive: true, force: true });
+    await writeFile(
+      join(tmp, 'manifest.json'),
+      JSON.stringify({ version, suite: SUITE, packages: [...BASE_PACKAGES, ...EXTRA_PACKAGES], mirror, built_at: new Date().toISOString() }, null, 2) + '\n',
+    );
+    const final = join(opts.imageDir, version);
+    if (existsSync(final)) {
+      // A forced rebuild: running daemons keep their loop-mounted copy of the old file.
+      const old = join(opts.imageDir, `.build-old-${version}-${Date.now()}`);
+      await rename(final, old);
+      await rename(tmp, final);
+      await rm(old, { recursive: true, force: true });
+    } else {
+      await rename(tmp, final);
+    }
+    progress(`base image ${version} ready in ${Math.round((Date.now() - started) / 1000)} s`);
+    return { version, path: join(final, 'rootfs.erofs') };
+  } catch (err) {
+    await cleanupBuildDir(tmp);
+    throw err;
+  }
+}
+
+async function debootstrap(root: string, mirror: string, debCache: string, progress: (m: string) => void): Promise<void> {
+  progress('fetching Debian base packages');
+  let fetched = 0;
+  let unpacked = 0;
+  let configured = 0;
+  await runStreaming(
+    'debootstrap',
+    ['--variant=minbase', `--cache-dir=${debCache}`, `--include=${BASE_PACKAGES.join(',')}`, SUITE, root, mirror],
+    (line) => {
+      if (line.startsWith('I: Retrieving ')) {
+        if (++fetched % 25 === 0) progress(`fetching ${fetched} packages`);
+      } else if (line.startsWith('I: Validating')) {
+        // one per package; silent
+      } else if (line.startsWith('I: Extracting')) {
+        if (unpacked === 0) progress('extracting base packages');
+        unpacked++;
+      } else if (line.startsWith('I: Unpacking')) {
+        unpacked++;
+      } else if (line.startsWith('I: Configuring')) {
+        if (++configured % 20 === 0 || configured === 1) progress(`configuring base packages (${configured})`);
+      } else if (line.startsWith('E:') || line.startsWith('W:')) {
+        progress(line);
+      }
+    },
+    { what: 'debootstrap (apt-get install debootstrap; check MAGS_DEBIAN_MIRROR is reachable)' },
+  );
+}
+
+/** Runs apt-get inside the new root with /proc, /dev and the shared .deb cache mounted. */
+async function aptInstall(root: string, debCache: string, progress: (m: string) => void): Promise<void> {
+  const archives = join(root, 'var/cache/apt/archives');
+  await mkdir(archives, { recursive: true });
+  const mounts: string[] = [];
+  try {
+    await run('mount', ['-t', 'proc', 'proc', join(root, 'proc')]);
+    mounts.push(join(root, 'proc'));
+    await run('mount', ['--bind', debCache, archives]);
+    mounts.push(archives);
+    progress('updating package lists');
+    await runStreaming('chroot', [root, 'apt-get', 'update'], () => {}, { what: 'apt-get update in the image' });
+    let total = 0;
+    let done = 0;
+    await runStreaming(
+      'chroot',
+      [root, 'env', 'DEBIAN_FRONTEND=noninteractive', 'apt-get', 'install', '-y', '--no-install-recommends', ...EXTRA_PACKAGES],
+      (line) => {
+        const m = /^(\d+) upgraded, (\d+) newly installed/.exec(line);
+        if (m) {
+          total = Number(m[2]);
+          progress(`installing ${total} packages`);
+        } else if (line.startsWith('Get:')) {
+          // downloads are cached across builds; nothing to say per file
+        } else if (line.startsWith('Setting up ')) {
+          done++;
+          if (done % 20 === 0 || done === total) progress(`installing ${done}/${total}`);
+        }
+      },
+      { what: 'apt-get install in the image' },
+    );
+  } finally {
+    for (const m of mounts.reverse()) await run('umount', ['-l', m]).catch(() => {});
+  }
+}
+
+async function configure(root: string, mirror: string): Promise<void> {
+  await writeFile(join(root, 'etc/hostname'), 'mags-vm\n');
+  await writeFile(
+    join(root, 'etc/hosts'),
+    '127.0.0.1\tlocalhost\n127.0.1.1\tmags-vm\n::1\tlocalhost ip6-localhost ip6-loopback\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n',
+  );
+  await writeFile(join(root, 'etc/apt/sources.list'), `deb ${mirror} ${SUITE} main\n`);
+  // The sandbox gets its resolver config bind-mounted here; the file must exist as a mount point.
+  await rm(join(root, 'etc/resolv.conf'), { force: true });
+  await writeFile(join(root, 'etc/resolv.conf'), '');
+  // Mount point of the per-sandbox directory that holds the guest agent and its socket.
+  await mkdir(join(root, 'run/mags'), { recursive: true });
+  await writeFile(join(root, 'root/.bashrc'), 'PS1="root@mags-vm:\\w# "\n', { flag: 'a' });
+  // Package lists stay in the image so `apt-get install` works without `apt-get update` first.
+  await rm(join(root, 'var/cache/apt/archives'), { recursive: true, force: true });
+  await mkdir(join(root, 'var/cache/apt/archives/partial'), { recursive: true });
+  await rm(join(root, 'var/log'), { recursive: true, force: true });
+  await mkdir(join(root, 'var/log/apt'), { recursive: true });
+  await rm(join(root, 'debootstrap'), { recursive: true, force: true });
+}
+
+/** Unmounts whatever a killed build left mounted inside `dir`, then removes it. */
+async function cleanupBuildDir(dir: string): Promise<void> {
+  for (const sub of ['root/var/cache/apt/archives', 'root/proc']) {
+    await run('umount', ['-l', join(dir, sub)]).catch(() => {});
+  }
+  const left = await mountsUnder(dir);
+  if (left.length > 0) throw new Error(`cannot remove ${dir}: still mounted: ${left.join(', ')}`);
+  await rm(dir, { recursive: true, force: true });
 }

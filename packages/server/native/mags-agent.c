@@ -1,0 +1,500 @@
+/*
+ * mags-agent: PID 1 of every Mags sandbox.
+ *
+ * At start it connects to the host's per-sandbox unix socket (/run/mags/host.sock, a host
+ * directory bind-mounted into the sandbox) and serves that one connection until it closes; then
+ * it kills everything and exits, which ends the sandbox. Nothing inside the sandbox can talk to it.
+ *
+ * Wire format, both directions: frames of a 9-byte header (type u8, channel u32 BE, length u32 BE)
+ * and `length` payload bytes. A channel is one process the host started.
+ *   host -> agent
+ *     'X' exec     u8 flags (1 = pty, 2 = stdin pipe), u16 cols, u16 rows, u32 argc, u32 envc,
+ *                  then argc + envc + 1 NUL-terminated strings: argv..., "K=V"..., cwd
+ *     'I' stdin    bytes for the process's stdin (or the pty)
+ *     'C' eof      close the process's stdin
+ *     'W' resize   u16 cols, u16 rows
+ *     'K' kill     u8 signal, u8 scope (0 = the process group, 1 = every process in the sandbox)
+ *     'P' ping     echoed back as 'P' with the same payload
+ *   agent -> host
+ *     'H' hello    agent version (channel 0)
+ *     'S' started  u32 pid
+ *     'O' / 'E'    stdout / stderr bytes (a pty's output is all 'O')
+ *     'X' exit     u8 kind (0 = exited, 1 = killed by signal), u32 code or signal number
+ *
+ * Output is read only while the host keeps up (at most OUT_HIGH bytes queued), so a flood blocks
+ * the writer instead of growing memory. PID 1 reaps every orphan.
+ *
+ * The same binary has host-side helper sub-commands (see main): `quota`.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+#define AGENT_VERSION "mags-agent 1"
+#define HOST_SOCKET "/run/mags/host.sock"
+#define OUT_HIGH (256 * 1024)
+#define MAX_FRAME (64u * 1024 * 1024)
+#define READ_CHUNK 65536
+#define EXIT_GRACE_MS 100
+
+struct buf {
+  char *data;
+  size_t len, cap;
+};
+
+static void buf_append(struct buf *b, const void *p, size_t n) {
+  if (b->len + n > b->cap) {
+    size_t cap = b->cap ? b->cap : 4096;
+    while (cap < b->len + n) cap *= 2;
+    char *d = realloc(b->data, cap);
+    if (!d) { perror("mags-agent: realloc"); _exit(1); }
+    b->data = d;
+    b->cap = cap;
+  }
+  memcpy(b->data + b->len, p, n);
+  b->len += n;
+}
+
+static void buf_consume(struct buf *b, size_t n) {
+  memmove(b->data, b->data + n, b->len - n);
+  b->len -= n;
+  if (b->len == 0 && b->cap > 1024 * 1024) { free(b->data); b->data = NULL; b->cap = 0; }
+}
+
+struct session {
+  uint32_t chan;
+  pid_t pid;
+  int out_fd, err_fd, in_fd; /* -1 when closed; for a pty out_fd == in_fd == master */
+  int pty;
+  int exited, status;
+  int64_t exited_at;
+  int stdin_eof;
+  struct buf in;
+  struct session *next;
+};
+
+static int conn = -1;
+static struct buf outq, inq;
+static struct session *sessions;
+
+static int64_t now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void put32(unsigned char *p, uint32_t v) { p[0] = v >> 24; p[1] = v >> 16; p[2] = v >> 8; p[3] = v; }
+static uint32_t get32(const unsigned char *p) { return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3]; }
+static uint16_t get16(const unsigned char *p) { return (uint16_t)((p[0] << 8) | p[1]); }
+
+static void send_frame(char type, uint32_t chan, const void *payload, uint32_t len) {
+  unsigned char h[9];
+  h[0] = (unsigned char)type;
+  put32(h + 1, chan);
+  put32(h + 5, len);
+  buf_append(&outq, h, 9);
+  if (len) buf_append(&outq, payload, len);
+}
+
+static void set_nonblock(int fd) { fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK); }
+
+static struct session *find_session(uint32_t chan) {
+  for (struct session *s = sessions; s; s = s->next) if (s->chan == chan) return s;
+  return NULL;
+}
+
+static void close_fd(int *fd) {
+  if (*fd >= 0) close(*fd);
+  *fd = -1;
+}
+
+static void session_close_in(struct session *s) {
+  if (s->pty) { s->stdin_eof = 1; return; }
+  close_fd(&s->in_fd);
+}
+
+/* Child side of exec: never returns. */
+static void child_exec(int pty_slave, int in_r, int out_w, int err_w, char **argv, char **envp, const char *cwd,
+                       uint16_t cols, uint16_t rows) {
+  sigset_t all;
+  sigemptyset(&all);
+  sigprocmask(SIG_SETMASK, &all, NULL);
+  for (int sig = 1; sig < NSIG; sig++) signal(sig, SIG_DFL);
+  setsid();
+  int fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+  if (fd >= 0) { (void)!write(fd, "0", 1); close(fd); }
+  if (pty_slave >= 0) {
+    ioctl(pty_slave, TIOCSCTTY, 0);
+    if (cols && rows) {
+      struct winsize ws = { .ws_row = rows, .ws_col = cols };
+      ioctl(pty_slave, TIOCSWINSZ, &ws);
+    }
+    dup2(pty_slave, 0);
+    dup2(pty_slave, 1);
+    dup2(pty_slave, 2);
+    if (pty_slave > 2) close(pty_slave);
+  } else {
+    dup2(in_r, 0);
+    dup2(out_w, 1);
+    dup2(err_w, 2);
+  }
+  if (chdir(cwd) != 0) {
+    dprintf(2, "mags-agent: cannot change directory to %s: %s\n", cwd, strerror(errno));
+    _exit(127);
+  }
+  execve(argv[0], argv, envp);
+  if (errno == ENOENT && strcmp(argv[0], "/bin/bash") == 0) {
+    argv[0] = "/bin/sh";
+    execve(argv[0], argv, envp);
+  }
+  dprintf(2, "mags-agent: cannot run %s: %s\n", argv[0], strerror(errno));
+  _exit(127);
+}
+
+static int has_env(char **envp, int n, const char *key) {
+  size_t k = strlen(key);
+  for (int i = 0; i < n; i++) if (strncmp(envp[i], key, k) == 0 && envp[i][k] == '=') return 1;
+  return 0;
+}
+
+static void start_session(uint32_t chan, const unsigned char *p, uint32_t len) {
+  const char *fail = "malformed exec frame";
+  if (len < 13 || find_session(chan)) goto bad;
+  uint8_t flags = p[0];
+  uint16_t cols = get16(p + 1), rows = get16(p + 3);
+  uint32_t argc = get32(p + 5), envc = get32(p + 9);
+  if (argc == 0 || argc > 100000 || envc > 100000) goto bad;
+  char **argv = calloc(argc + 1, sizeof(char *));
+  char **envp = calloc(envc + 12, sizeof(char *));
+  const char *cwd = NULL;
+  const char *q = (const char *)p + 13, *end = (const char *)p + len;
+  for (uint32_t i = 0; i < argc + envc + 1; i++) {
+    const char *z = memchr(q, 0, (size_t)(end - q));
+    if (!z) { free(argv); free(envp); goto bad; }
+    if (i < argc) argv[i] = (char *)q;
+    else if (i < argc + envc) envp[i - argc] = (char *)q;
+    else cwd = q;
+    q = z + 1;
+  }
+  int n = (int)envc;
+  static const char *defaults[] = {
+    "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root", "USER=root",
+    "LOGNAME=root", "SHELL=/bin/bash", "HOSTNAME=mags-vm", "LANG=C.UTF-8", NULL};
+  for (int i = 0; defaults[i]; i++) {
+    char key[32];
+    size_t k = (size_t)(strchr(defaults[i], '=') - defaults[i]);
+    memcpy(key, defaults[i], k);
+    key[k] = 0;
+    if (!has_env(envp, n, key)) envp[n++] = (char *)defaults[i];
+  }
+  if ((flags & 1) && !has_env(envp, n, "TERM")) envp[n++] = "TERM=xterm-256color";
+  envp[n] = NULL;
+  if (!cwd || !*cwd) cwd = "/root";
+
+  struct session *s = calloc(1, sizeof *s);
+  s->chan = chan;
+  s->out_fd = s->err_fd = s->in_fd = -1;
+  int pty_slave = -1, in_p[2] = {-1, -1}, out_p[2] = {-1, -1}, err_p[2] = {-1, -1};
+  if (flags & 1) {
+    int master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (master < 0 || grantpt(master) || unlockpt(master)) { fail = "cannot allocate a pty"; goto fail_session; }
+    const char *name = ptsname(master);
+    pty_slave = name ? open(name, O_RDWR | O_NOCTTY | O_CLOEXEC) : -1;
+    if (pty_slave < 0) { close(master); fail = "cannot open the pty"; goto fail_session; }
+    s->pty = 1;
+    s->out_fd = s->in_fd = master;
+  } else {
+    if (pipe2(out_p, O_CLOEXEC) || pipe2(err_p, O_CLOEXEC)) { fail = "cannot create pipes"; goto fail_session; }
+    if (flags & 2) {
+      if (pipe2(in_p, O_CLOEXEC)) { fail = "cannot create pipes"; goto fail_session; }
+    } else {
+      in_p[0] = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    }
+  }
+  pid_t pid = fork();
+  if (pid < 0) { fail = "fork failed (process limit reached?)"; goto fail_session; }
+  if (pid == 0) child_exec(pty_slave, in_p[0], out_p[1], err_p[1], argv, envp, cwd, cols, rows);
+  s->pid = pid;
+  if (pty_slave >= 0) close(pty_slave);
+  if (!s->pty) {
+    close(out_p[1]);
+    close(err_p[1]);
+    close(in_p[0]);
+    s->out_fd = out_p[0];
+    s->err_fd = err_p[0];
+    s->in_fd = in_p[1];
+  }
+  if (s->out_fd >= 0) set_nonblock(s->out_fd);
+  if (s->err_fd >= 0) set_nonblock(s->err_fd);
+  if (s->in_fd >= 0 && !s->pty) set_nonblock(s->in_fd);
+  free(argv);
+  free(envp);
+  s->next = sessions;
+  sessions = s;
+  unsigned char pb[4];
+  put32(pb, (uint32_t)pid);
+  send_frame('S', chan, pb, 4);
+  return;
+
+fail_session:
+  for (int i = 0; i < 2; i++) {
+    if (in_p[i] >= 0) close(in_p[i]);
+    if (out_p[i] >= 0) close(out_p[i]);
+    if (err_p[i] >= 0) close(err_p[i]);
+  }
+  if (pty_slave >= 0) close(pty_slave);
+  if (s->out_fd >= 0) close(s->out_fd);
+  free(s);
+  free(argv);
+  free(envp);
+bad:
+  send_frame('E', chan, "mags-agent: ", 12);
+  send_frame('E', chan, fail, (uint32_t)strlen(fail));
+  send_frame('E', chan, "\n", 1);
+  {
+    unsigned char x[5] = {0, 0, 0, 0, 127};
+    send_frame('X', chan, x, 5);
+  }
+}
+
+static void handle_frame(char type, uint32_t chan, const unsigned char *p, uint32_t len) {
+  struct session *s = type == 'X' || type == 'P' ? NULL : find_session(chan);
+  switch (type) {
+  case 'X': start_session(chan, p, len); break;
+  case 'P': send_frame('P', chan, p, len); break;
+  case 'I':
+    if (s && !s->stdin_eof && s->in_fd >= 0) buf_append(&s->in, p, len);
+    break;
+  case 'C':
+    if (s) { s->stdin_eof = 1; if (s->in.len == 0) session_close_in(s); }
+    break;
+  case 'W':
+    if (s && s->pty && len >= 4) {
+      struct winsize ws = { .ws_row = get16(p + 2), .ws_col = get16(p) };
+      ioctl(s->out_fd, TIOCSWINSZ, &ws);
+    }
+    break;
+  case 'K':
+    if (len >= 2 && p[1] == 1) kill(-1, p[0]);
+    else if (s && len >= 1 && !s->exited) kill(-s->pid, p[0]);
+    break;
+  }
+}
+
+/* Reads once from an output fd into the host queue; returns 0 on EOF/error (fd closed). */
+static int pump(struct session *s, int *fd, char type) {
+  char tmp[READ_CHUNK];
+  ssize_t n = read(*fd, tmp, sizeof tmp);
+  if (n > 0) { send_frame(type, s->chan, tmp, (uint32_t)n); return 1; }
+  if (n < 0 && (errno == EAGAIN || errno == EINTR)) return 1;
+  if (s->pty) s->in_fd = -1; /* same fd as out_fd */
+  close_fd(fd);
+  return 0;
+}
+
+static void finish_session(struct session *s) {
+  /* Whatever is still buffered in the pipes (a background process may hold them open). */
+  for (int i = 0; i < 16 && s->out_fd >= 0 && outq.len < OUT_HIGH; i++) if (!pump(s, &s->out_fd, 'O')) break;
+  for (int i = 0; i < 16 && s->err_fd >= 0 && outq.len < OUT_HIGH; i++) if (!pump(s, &s->err_fd, 'E')) break;
+  if (s->pty) s->in_fd = -1;
+  close_fd(&s->out_fd);
+  close_fd(&s->err_fd);
+  close_fd(&s->in_fd);
+  unsigned char x[5];
+  if (WIFSIGNALED(s->status)) { x[0] = 1; put32(x + 1, (uint32_t)WTERMSIG(s->status)); }
+  else { x[0] = 0; put32(x + 1, (uint32_t)WEXITSTATUS(s->status)); }
+  send_frame('X', s->chan, x, 5);
+  free(s->in.data);
+  for (struct session **pp = &sessions; *pp; pp = &(*pp)->next) {
+    if (*pp == s) { *pp = s->next; break; }
+  }
+  free(s);
+}
+
+static void reap(void) {
+  int status;
+  pid_t pid;
+  while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+    for (struct session *s = sessions; s; s = s->next) {
+      if (s->pid == pid && !s->exited) { s->exited = 1; s->status = status; s->exited_at = now_ms(); }
+    }
+  }
+}
+
+static int connect_host(void) {
+  struct sockaddr_un addr = { .sun_family = AF_UNIX };
+  strncpy(addr.sun_path, HOST_SOCKET, sizeof addr.sun_path - 1);
+  for (int attempt = 0; attempt < 5000; attempt++) {
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -1;
+    if (connect(fd, (struct sockaddr *)&addr, sizeof addr) == 0) return fd;
+    close(fd);
+    usleep(1000);
+  }
+  return -1;
+}
+
+static int serve(void) {
+  signal(SIGPIPE, SIG_IGN);
+  sigset_t mask;
+  sigemptyset(&mask);
+  sigaddset(&mask, SIGCHLD);
+  sigprocmask(SIG_BLOCK, &mask, NULL);
+  int sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+  conn = connect_host();
+  if (conn < 0) { perror("mags-agent: cannot connect to " HOST_SOCKET); return 1; }
+  set_nonblock(conn);
+  send_frame('H', 0, AGENT_VERSION, (uint32_t)strlen(AGENT_VERSION));
+
+  struct pollfd *pfds = NULL;
+  struct session **owners = NULL;
+  char *kinds = NULL;
+  size_t cap = 0;
+  for (;;) {
+    /* Finish sessions whose process exited and whose output is drained (or the grace is over). */
+    int64_t now = now_ms(), timeout = -1;
+    for (struct session *s = sessions, *next; s; s = next) {
+      next = s->next;
+      if (!s->exited) continue;
+      int64_t left = s->exited_at + EXIT_GRACE_MS - now;
+      if ((s->out_fd < 0 && s->err_fd < 0) || left <= 0) finish_session(s);
+      else if (timeout < 0 || left < timeout) timeout = left;
+    }
+    size_t n = 0, want = 2;
+    for (struct session *s = sessions; s; s = s->next) want += 3;
+    if (want > cap) {
+      cap = want * 2;
+      pfds = realloc(pfds, cap * sizeof *pfds);
+      owners = realloc(owners, cap * sizeof *owners);
+      kinds = realloc(kinds, cap);
+    }
+    int stdin_full = 0;
+    for (struct session *s = sessions; s; s = s->next) if (s->in.len > OUT_HIGH * 4) stdin_full = 1;
+    pfds[n] = (struct pollfd){ .fd = conn, .events = (short)((stdin_full ? 0 : POLLIN) | (outq.len ? POLLOUT : 0)) };
+    owners[n] = NULL; kinds[n++] = 'c';
+    pfds[n] = (struct pollfd){ .fd = sfd, .events = POLLIN };
+    owners[n] = NULL; kinds[n++] = 's';
+    int reading = outq.len < OUT_HIGH;
+    for (struct session *s = sessions; s; s = s->next) {
+      if (reading && s->out_fd >= 0) { pfds[n] = (struct pollfd){ .fd = s->out_fd, .events = POLLIN }; owners[n] = s; kinds[n++] = 'O'; }
+      if (reading && s->err_fd >= 0) { pfds[n] = (struct pollfd){ .fd = s->err_fd, .events = POLLIN }; owners[n] = s; kinds[n++] = 'E'; }
+      if (s->in.len && s->in_fd >= 0) { pfds[n] = (struct pollfd){ .fd = s->in_fd, .events = POLLOUT }; owners[n] = s; kinds[n++] = 'I'; }
+    }
+    if (poll(pfds, (nfds_t)n, (int)timeout) < 0) {
+      if (errno == EINTR) continue;
+      perror("mags-agent: poll");
+      return 1;
+    }
+    for (size_t i = 0; i < n; i++) {
+      short re = pfds[i].revents;
+      if (!re) continue;
+      struct session *s = owners[i];
+      if (kinds[i] == 's') {
+        struct signalfd_siginfo si;
+        while (read(sfd, &si, sizeof si) > 0) {}
+        reap();
+      } else if (kinds[i] == 'c') {
+        if (re & POLLOUT) {
+          ssize_t w = write(conn, outq.data, outq.len);
+          if (w > 0) buf_consume(&outq, (size_t)w);
+          else if (w < 0 && errno != EAGAIN && errno != EINTR) goto host_gone;
+        }
+        if (re & (POLLIN | POLLHUP | POLLERR)) {
+          char tmp[READ_CHUNK];
+          ssize_t r = read(conn, tmp, sizeof tmp);
+          if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) goto host_gone;
+          if (r > 0) buf_append(&inq, tmp, (size_t)r);
+          while (inq.len >= 9) {
+            const unsigned char *h = (const unsigned char *)inq.data;
+            uint32_t len = get32(h + 5);
+            if (len > MAX_FRAME) { fprintf(stderr, "mags-agent: frame too large\n"); goto host_gone; }
+            if (inq.len < 9 + (size_t)len) break;
+            handle_frame((char)h[0], get32(h + 1), h + 9, len);
+            buf_consume(&inq, 9 + (size_t)len);
+          }
+        }
+      } else if (kinds[i] == 'I') {
+        if (s->in_fd < 0 || s->in.len == 0) continue;
+        ssize_t w = write(s->in_fd, s->in.data, s->in.len);
+        if (w > 0) buf_consume(&s->in, (size_t)w);
+        else if (w < 0 && errno != EAGAIN && errno != EINTR) { s->in.len = 0; session_close_in(s); }
+        if (s->in.len == 0 && s->stdin_eof) session_close_in(s);
+      } else if (kinds[i] == 'O' && s->out_fd >= 0) {
+        pump(s, &s->out_fd, 'O');
+      } else if (kinds[i] == 'E' && s->err_fd >= 0) {
+        pump(s, &s->err_fd, 'E');
+      }
+    }
+  }
+host_gone:
+  /* The host closed the connection: the sandbox is being torn down. */
+  kill(-1, SIGKILL);
+  return 0;
+}
+
+/* ---- host-side helpers ---- */
+
+struct mags_fsxattr {
+  uint32_t fsx_xflags, fsx_extsize, fsx_nextents, fsx_projid, fsx_cowextsize;
+  unsigned char fsx_pad[8];
+};
+#define MAGS_FS_IOC_FSGETXATTR _IOR('X', 31, struct mags_fsxattr)
+#define MAGS_FS_IOC_FSSETXATTR _IOW('X', 32, struct mags_fsxattr)
+#define MAGS_FS_XFLAG_PROJINHERIT 0x00000200
+
+struct mags_if_dqblk {
+  uint64_t dqb_bhardlimit, dqb_bsoftlimit, dqb_curspace, dqb_ihardlimit, dqb_isoftlimit, dqb_curinodes;
+  uint64_t dqb_btime, dqb_itime;
+  uint32_t dqb_valid;
+};
+#define MAGS_Q_SETQUOTA 0x800008
+#define MAGS_PRJQUOTA 2
+#define MAGS_QIF_BLIMITS 1
+#ifndef SYS_quotactl_fd
+#define SYS_quotactl_fd 443
+#endif
+
+/* quota DIR PROJID BYTES: gives DIR (and what is created in it) project PROJID limited to BYTES. */
+static int cmd_quota(int argc, char **argv) {
+  if (argc != 5) { fprintf(stderr, "usage: mags-agent quota DIR PROJID BYTES\n"); return 2; }
+  uint32_t id = (uint32_t)strtoul(argv[3], NULL, 10);
+  uint64_t bytes = strtoull(argv[4], NULL, 10);
+  int fd = open(argv[2], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) { fprintf(stderr, "mags-agent quota: open %s: %s\n", argv[2], strerror(errno)); return 1; }
+  struct mags_fsxattr fsx;
+  if (ioctl(fd, MAGS_FS_IOC_FSGETXATTR, &fsx) != 0) { fprintf(stderr, "mags-agent quota: get project of %s: %s\n", argv[2], strerror(errno)); return 1; }
+  fsx.fsx_projid = id;
+  fsx.fsx_xflags |= MAGS_FS_XFLAG_PROJINHERIT;
+  if (ioctl(fd, MAGS_FS_IOC_FSSETXATTR, &fsx) != 0) { fprintf(stderr, "mags-agent quota: set project of %s: %s\n", argv[2], strerror(errno)); return 1; }
+  struct mags_if_dqblk dq;
+  memset(&dq, 0, sizeof dq);
+  dq.dqb_bhardlimit = dq.dqb_bsoftlimit = (bytes + 1023) / 1024;
+  dq.dqb_valid = MAGS_QIF_BLIMITS;
+  if (syscall(SYS_quotactl_fd, fd, ((MAGS_Q_SETQUOTA << 8) | MAGS_PRJQUOTA), id, &dq) != 0) {
+    fprintf(stderr, "mags-agent quota: set limit of project %u: %s\n", id, strerror(errno));
+    return 1;
+  }
+  close(fd);
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  if (argc >= 2 && strcmp(argv[1], "quota") == 0) return cmd_quota(argc, argv);
+  if (argc >= 2 && strcmp(argv[1], "--version") == 0) { puts(AGENT_VERSION); return 0; }
+  return serve();
+}
