@@ -94,7 +94,8 @@ class Transport:
                 hint="Pass a larger timeout= (seconds) or check the server's load.",
             )
         return ConnectionError(
-            f"Cannot reach the Mags server at {self.base_url} ({what}: {reason})",
+            f"Cannot reach the Mags server at {self.base_url} ({reason}); is it running? "
+            "Set MAGS_API_URL (or Mags(api_url=...)) to its address",
             hint="Is the server running (`mags server`)? Point clients at it with MAGS_API_URL "
             "(or Mags(api_url=...)) or `mags login --url <url>`.",
         )

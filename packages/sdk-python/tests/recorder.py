@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable, Dict, List, Optional, Tuple
 from urllib.parse import parse_qs, urlsplit
 
-Reply = Tuple[int, Dict[str, str], bytes]
+Reply = Tuple[int, Dict[str, str], Any]
 
 
 class Recorder:
@@ -38,12 +39,30 @@ class Recorder:
                 self.send_response(status)
                 for key, value in headers.items():
                     self.send_header(key, value)
-                if "Content-Length" not in headers and "Transfer-Encoding" not in headers:
+                if isinstance(body, (bytes, bytearray)):
                     self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    try:
+                        self.wfile.write(body)
+                        self.wfile.flush()
+                    except OSError:
+                        pass  # the client gave up (a timeout test)
+                    return
+                # An iterable body streams chunk by chunk (chunked encoding); a float chunk is a
+                # pause in seconds, so tests can hold a stream open.
+                self.send_header("Transfer-Encoding", "chunked")
                 self.end_headers()
-                if body:
-                    self.wfile.write(body)
-                self.wfile.flush()
+                try:
+                    for chunk in body:
+                        if isinstance(chunk, float):
+                            time.sleep(chunk)
+                            continue
+                        self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                        self.wfile.flush()
+                    self.wfile.write(b"0\r\n\r\n")
+                    self.wfile.flush()
+                except OSError:
+                    pass  # the client went away, as it may once it has what it needs
 
             do_GET = do_POST = do_PATCH = do_DELETE = do_PUT = _handle
 
@@ -74,3 +93,15 @@ def json_reply(status: int, body: Any) -> Reply:
 def body_of(req: Dict[str, Any]) -> Optional[Any]:
     raw = req["raw_body"]
     return json.loads(raw.decode("utf-8")) if raw else None
+
+
+def sse_reply(*items: Any) -> Reply:
+    """A text/event-stream answer: ``(event, data)`` tuples become events, floats are pauses."""
+    def chunks() -> Any:
+        for item in items:
+            if isinstance(item, float):
+                yield item
+            else:
+                event, data = item
+                yield f"event: {event}\ndata: {json.dumps(data)}\n\n".encode("utf-8")
+    return 200, {"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}, chunks()
