@@ -1,11 +1,14 @@
 from __future__ import annotations
 
 import os
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 import pytest
 
 from recorder import Recorder
+
+if TYPE_CHECKING:
+    from live_server import ServerProcess
 
 TEST_TOKEN = "mags_" + "a" * 40
 
@@ -26,3 +29,25 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: "os.PathLike[str]") -> 
         monkeypatch.delenv(key, raising=False)
     monkeypatch.setenv("HOME", str(tmp_path))
     return tmp_path
+
+
+@pytest.fixture(scope="session")
+def server_build() -> str:
+    """Path of the server's entry point; skips the e2e tests only when the build is missing."""
+    from live_server import MAIN_JS
+
+    if not os.path.exists(MAIN_JS):
+        pytest.skip(f"server build missing ({MAIN_JS}): run `npm run build` at the repo root")
+    return MAIN_JS
+
+
+@pytest.fixture(scope="session")
+def server(server_build: str) -> "Iterator[ServerProcess]":
+    """A real Mags server with real sandboxes, shared by the e2e tests of one session."""
+    from live_server import ServerProcess
+
+    proc = ServerProcess(start_timeout=float(os.environ.get("MAGS_E2E_START_TIMEOUT", "300")))
+    try:
+        yield proc
+    finally:
+        proc.stop()

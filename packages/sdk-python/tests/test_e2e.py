@@ -1,0 +1,170 @@
+"""End to end: the SDK against a real Mags server running real sandboxes (see conftest.server)."""
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any, Iterator, List
+
+import pytest
+
+import mags
+from live_server import ServerProcess
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+def client(server: ServerProcess) -> mags.Mags:
+    return mags.Mags(api_token=server.token, api_url=server.url, timeout=30)
+
+
+@pytest.fixture
+def started(client: mags.Mags) -> Iterator[List[str]]:
+    """Request ids of jobs a test started; any still running are stopped afterwards."""
+    ids: List[str] = []
+    try:
+        yield ids
+    finally:
+        for request_id in ids:
+            try:
+                job = client.status(request_id)
+                if job.get("status") not in ("completed", "error"):
+                    client.stop(request_id)
+            except mags.MagsError:
+                pass
+
+
+def messages(result: Any, level: str = "") -> List[str]:
+    return [l["message"] for l in result["logs"] if not level or l.get("level") == level]
+
+
+def test_echo_completes_with_output(client: mags.Mags, started: List[str]) -> None:
+    begun = time.monotonic()
+    result = client.run_and_wait("echo hi", timeout=60)
+    started.append(result["request_id"])
+    assert result["status"] == "completed", result
+    assert result["exit_code"] == 0
+    assert "hi" in messages(result, "info")
+    # The live stream ends the wait as soon as the job ends, far below the timeout.
+    assert time.monotonic() - begun < 30
+
+
+def test_exit_code_is_reported(client: mags.Mags, started: List[str]) -> None:
+    result = client.run_and_wait("echo before; exit 3", timeout=60)
+    started.append(result["request_id"])
+    assert result["status"] == "error", result
+    assert result["exit_code"] == 3
+    assert "before" in messages(result)
+
+
+def test_stderr_lines_have_level_error(client: mags.Mags, started: List[str]) -> None:
+    result = client.run_and_wait("echo out; echo oops >&2", timeout=60)
+    started.append(result["request_id"])
+    assert "oops" in messages(result, "error")
+    assert "out" in messages(result, "info")
+    assert "oops" not in messages(result, "info")
+
+
+def test_environment_reaches_the_script(client: mags.Mags, started: List[str]) -> None:
+    result = client.run_and_wait('echo "greeting=$GREETING"', environment={"GREETING": "hello env"}, timeout=60)
+    started.append(result["request_id"])
+    assert result["status"] == "completed", result
+    assert "greeting=hello env" in messages(result)
+
+
+def test_status_logs_list_find_and_stop(client: mags.Mags, started: List[str]) -> None:
+    name = f"py-e2e-{uuid.uuid4().hex[:8]}"
+    submitted = client.run("echo started; sleep 120", name=name)
+    request_id = submitted["request_id"]
+    started.append(request_id)
+    assert submitted["status"] == "accepted"
+
+    deadline = time.monotonic() + 60
+    while client.status(request_id)["status"] != "running":
+        assert time.monotonic() < deadline, "job never reached running"
+        time.sleep(0.2)
+    job = client.status(request_id)
+    assert job["request_id"] == request_id and job["name"] == name
+
+    listing = client.list(page=1, page_size=50)
+    assert request_id in [j["request_id"] for j in listing["jobs"]]
+    assert client.list(page=1, page_size=1)["page_size"] == 1
+
+    found = client.find_job(name)
+    assert found is not None and found["request_id"] == request_id
+    assert client.find_job(f"missing-{uuid.uuid4().hex}") is None
+
+    deadline = time.monotonic() + 30
+    while "started" not in [l["message"] for l in client.logs(request_id)["logs"]]:
+        assert time.monotonic() < deadline, "log line never arrived"
+        time.sleep(0.2)
+
+    stopped = client.stop(request_id)
+    assert stopped["success"] is True
+    deadline = time.monotonic() + 30
+    while client.status(request_id)["status"] not in ("completed", "error"):
+        assert time.monotonic() < deadline, "job did not end after stop"
+        time.sleep(0.2)
+
+
+def test_logs_after_returns_only_later_lines(client: mags.Mags, started: List[str]) -> None:
+    result = client.run_and_wait("echo one; echo two; echo three", timeout=60)
+    started.append(result["request_id"])
+    all_lines = client.logs(result["request_id"])["logs"]
+    first = next(l for l in all_lines if l["message"] == "one")
+    later = client.logs(result["request_id"], after=first["seq"])["logs"]
+    assert "one" not in [l["message"] for l in later]
+    assert {"two", "three"} <= {l["message"] for l in later}
+
+
+def test_run_and_wait_timeout_raises_and_job_keeps_running(client: mags.Mags, started: List[str]) -> None:
+    begun = time.monotonic()
+    with pytest.raises(mags.TimeoutError) as info:
+        client.run_and_wait("sleep 60", timeout=3)
+    elapsed = time.monotonic() - begun
+    request_id = info.value.request_id
+    assert request_id
+    started.append(request_id)
+    assert 2.5 < elapsed < 15
+    assert client.status(request_id)["status"] in ("pending", "running")
+
+
+def test_bad_token_raises_authentication_error(server: ServerProcess) -> None:
+    bad = mags.Mags(api_token="mags_" + "x" * 40, api_url=server.url, timeout=10)
+    with pytest.raises(mags.AuthenticationError) as info:
+        bad.whoami()
+    assert info.value.status == 401
+
+
+def test_unknown_id_raises_not_found(client: mags.Mags) -> None:
+    with pytest.raises(mags.NotFoundError) as info:
+        client.status(str(uuid.uuid4()))
+    assert info.value.status == 404
+    with pytest.raises(mags.NotFoundError):
+        client.logs("no such job/with slash")
+
+
+def test_submit_without_script_is_a_validation_error(client: mags.Mags) -> None:
+    with pytest.raises(mags.ValidationError) as info:
+        client.run(None)  # type: ignore[arg-type]
+    assert info.value.status == 400
+
+
+def test_whoami_health_and_pool_status(client: mags.Mags) -> None:
+    me = client.whoami()
+    assert me["admin"] is True and me["name"]
+    assert client.health()["status"] == "ok"
+    pool = client.pool_status()
+    for key in ("idle_vms", "busy_vms", "total_vms", "min_pool_size", "max_pool_size"):
+        assert isinstance(pool[key], int), pool
+
+
+def test_server_down_raises_connection_error(server_build: str) -> None:
+    """A server that was running and stopped: calls fail with ConnectionError naming the URL."""
+    proc = ServerProcess(start_timeout=300)
+    url, token = proc.url, proc.token
+    proc.stop()
+    client = mags.Mags(api_token=token, api_url=url, timeout=10)
+    with pytest.raises(mags.ConnectionError) as info:
+        client.whoami()
+    assert url in str(info.value) and "MAGS_API_URL" in str(info.value)
