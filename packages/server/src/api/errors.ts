@@ -1,0 +1,83 @@
+import { ERROR_CODES, type ErrorBody, type ErrorCode } from '@mags/shared';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { AppError } from '../services/errors.js';
+
+/** Sends one error body of the registry: `{"error", "code", "hint"?}` with the code's status. */
+export function sendError(reply: FastifyReply, code: ErrorCode, message: string, hint?: string): FastifyReply {
+  const body: ErrorBody = { error: message, code };
+  if (hint) body.hint = hint;
+  return reply.code(ERROR_CODES[code].status).type('application/json; charset=utf-8').send(body);
+}
+
+/** Fastify's own error codes that map to a registry code with a message that says what to do. */
+const FASTIFY_CODES: Record<string, { code: ErrorCode; message: string; hint?: string }> = {
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: {
+    code: 'UNSUPPORTED_MEDIA_TYPE',
+    message: 'The request body must be JSON sent with "Content-Type: application/json"',
+  },
+  FST_ERR_CTP_BODY_TOO_LARGE: {
+    code: 'PAYLOAD_TOO_LARGE',
+    message: 'The request body is larger than the server accepts',
+    hint: 'Scripts may be up to 1 MiB; fetch larger data from inside the script.',
+  },
+  FST_ERR_CTP_EMPTY_JSON_BODY: { code: 'VALIDATION_ERROR', message: 'request body: Required (send a JSON object)' },
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: { code: 'VALIDATION_ERROR', message: 'The Content-Length header does not match the body' },
+  FST_ERR_CTP_INVALID_JSON_BODY: { code: 'INVALID_JSON', message: 'The request body is not valid JSON' },
+};
+
+const STATUS_CODES: Record<number, ErrorCode> = {
+  400: 'VALIDATION_ERROR',
+  401: 'AUTH_REQUIRED',
+  403: 'FORBIDDEN',
+  404: 'NOT_FOUND',
+  405: 'METHOD_NOT_ALLOWED',
+  409: 'CONFLICT',
+  413: 'PAYLOAD_TOO_LARGE',
+  415: 'UNSUPPORTED_MEDIA_TYPE',
+  429: 'RATE_LIMITED',
+  503: 'SERVICE_UNAVAILABLE',
+};
+
+/**
+ * Installs the error and not-found handlers: every error becomes a registry error body; anything
+ * unexpected is a 500 INTERNAL_ERROR whose details go to the log under the request id.
+ */
+export function installErrorHandlers(app: FastifyInstance): void {
+  app.setErrorHandler((err: FastifyError | AppError | Error, request: FastifyRequest, reply: FastifyReply) => {
+    if (reply.sent || reply.raw.headersSent) {
+      request.log.warn({ err }, 'error after the response was sent');
+      return;
+    }
+    if (err instanceof AppError) {
+      if (err.statusCode >= 500) request.log.error({ err }, 'request failed');
+      return sendError(reply, err.code, err.message, err.hint);
+    }
+    const fe = err as FastifyError;
+    const known = fe.code ? FASTIFY_CODES[fe.code] : undefined;
+    if (known) return sendError(reply, known.code, known.message, known.hint);
+    if (err instanceof SyntaxError && fe.statusCode === 400) {
+      return sendError(reply, 'INVALID_JSON', `The request body is not valid JSON: ${err.message}`);
+    }
+    if (fe.validation) return sendError(reply, 'VALIDATION_ERROR', fe.message);
+    const status = fe.statusCode ?? 500;
+    if (status >= 400 && status < 500 && STATUS_CODES[status]) {
+      return sendError(reply, STATUS_CODES[status]!, fe.message);
+    }
+    request.log.error({ err }, 'unexpected error');
+    return sendError(
+      reply,
+      'INTERNAL_ERROR',
+      `Internal server error (request id ${request.id})`,
+      'The server log has the details under this request id.',
+    );
+  });
+
+  app.setNotFoundHandler((request, reply) => {
+    return sendError(
+      reply,
+      'NOT_FOUND',
+      `No endpoint ${request.method} ${request.url.split('?')[0]!.slice(0, 200)}`,
+      'See /openapi.json or docs/api.md for the endpoints.',
+    );
+  });
+}

@@ -1,0 +1,154 @@
+import { JOB_LIMITS, JOB_STATUSES } from '@mags/shared';
+import { z } from 'zod';
+import type { Job, LogLine } from '../storage/store.js';
+import { levelForStream } from '@mags/shared';
+
+/** A string without NUL characters (PostgreSQL text cannot hold them). */
+const text = () => z.string().refine((s) => !s.includes('\u0000'), { message: 'must not contain NUL characters' });
+const optText = (max: number) => text().pipe(z.string().max(max)).nullish();
+
+export const ErrorBodySchema = z
+  .object({
+    error: z.string().describe('What went wrong and what to do'),
+    code: z.string().describe('Stable error code (docs/errors.md)'),
+    hint: z.string().optional(),
+  })
+  .meta({ id: 'Error' });
+
+/** Error responses every authenticated route can give. */
+export const errorResponses = { '4xx': ErrorBodySchema, '5xx': ErrorBodySchema };
+
+const submitFields = {
+  script: text().describe('Shell script run by bash in /root'),
+  type: z.literal('inline', { error: `'type' is required and must be "inline"` }),
+  name: optText(JOB_LIMITS.nameMaxLength).describe('Job name; {id} in other calls accepts it'),
+  workspace_id: optText(JOB_LIMITS.nameMaxLength),
+  base_workspace_id: optText(JOB_LIMITS.nameMaxLength),
+  persistent: z.boolean().nullish(),
+  no_sleep: z.boolean().nullish().describe('Needs persistent: true'),
+  startup_command: optText(64 * 1024),
+  environment: z.record(z.string(), text()).nullish().describe('Environment variables of the script'),
+  file_ids: z.array(z.string().max(256)).max(100).nullish(),
+  disk_gb: z.number().int().min(1).max(JOB_LIMITS.maxDiskGb).nullish().describe(`Writable layer size, default ${JOB_LIMITS.defaultDiskGb}`),
+  timeout_seconds: z.number().int().min(1).max(7 * 24 * 3600).nullish().describe('Wall-clock limit (ours); default: the server setting'),
+  timeout: z.number().int().min(1).max(7 * 24 * 3600).nullish().describe('Alias of timeout_seconds (ours)'),
+};
+
+export const SubmitV1Body = z.object(submitFields).meta({ id: 'SubmitJobV1' });
+
+export const SubmitV2Body = z
+  .object({
+    ...submitFields,
+    vcpus: z.number().int().min(1).max(JOB_LIMITS.maxVcpus).nullish().describe(`Default ${JOB_LIMITS.defaultVcpus}`),
+    memory_mb: z.number().int().min(JOB_LIMITS.minMemoryMb).max(JOB_LIMITS.maxMemoryMb).nullish().describe(`Default ${JOB_LIMITS.defaultMemoryMb}`),
+    rootfs_type: optText(64),
+  })
+  .meta({ id: 'SubmitJobV2' });
+
+export const SubmitAnswer = z
+  .object({ request_id: z.string(), status: z.literal('accepted'), message: z.string() })
+  .meta({ id: 'SubmitJobAnswer' });
+
+export const JobStatusSchema = z
+  .object({
+    request_id: z.string(),
+    name: z.string().nullable(),
+    status: z.enum(JOB_STATUSES),
+    vm_id: z.string().nullable(),
+    workspace_id: z.string().nullable(),
+    base_workspace_id: z.string().nullable(),
+    exit_code: z.number().int().nullable(),
+    subdomain: z.string().nullable(),
+    url: z.string().nullable(),
+    script_duration_ms: z.number().int().nullable(),
+    started_at: z.string().nullable(),
+    created_at: z.string(),
+    completed_at: z.string().nullable(),
+    persistent: z.boolean(),
+    no_sleep: z.boolean(),
+    startup_command: z.string().nullable(),
+    error_message: z.string().nullable().describe('Why the job ended in error'),
+  })
+  .meta({ id: 'JobStatus' });
+
+export type JobStatusBody = z.infer<typeof JobStatusSchema>;
+
+export function presentJob(job: Job): JobStatusBody {
+  return {
+    request_id: job.request_id,
+    name: job.name,
+    status: job.status,
+    vm_id: job.vm_id,
+    workspace_id: job.workspace_id,
+    base_workspace_id: job.base_workspace_id,
+    exit_code: job.exit_code,
+    subdomain: job.subdomain,
+    url: job.url,
+    script_duration_ms: job.script_duration_ms,
+    started_at: job.started_at,
+    created_at: job.created_at,
+    completed_at: job.completed_at,
+    persistent: job.persistent,
+    no_sleep: job.no_sleep,
+    startup_command: job.startup_command,
+    error_message: job.error_message,
+  };
+}
+
+export const LogEntrySchema = z
+  .object({
+    timestamp: z.string(),
+    level: z.enum(['info', 'error']),
+    message: z.string(),
+    stream: z.enum(['stdout', 'stderr', 'system']),
+    seq: z.number().int(),
+  })
+  .meta({ id: 'LogEntry' });
+
+export function presentLog(l: LogLine): z.infer<typeof LogEntrySchema> {
+  return { timestamp: l.timestamp, level: levelForStream(l.stream), message: l.message, stream: l.stream, seq: l.seq };
+}
+
+/** Positive whole number from a query string. */
+const queryInt = (min: number) => z.coerce.number().int().min(min);
+
+export const ListQuery = z.object({
+  page: queryInt(1).default(1),
+  page_size: queryInt(1)
+    .default(JOB_LIMITS.defaultPageSize)
+    .transform((n) => Math.min(n, JOB_LIMITS.maxPageSize))
+    .describe(`Default ${JOB_LIMITS.defaultPageSize}; larger than ${JOB_LIMITS.maxPageSize} is treated as ${JOB_LIMITS.maxPageSize}`),
+});
+
+export const ListAnswer = z
+  .object({ jobs: z.array(JobStatusSchema), page: z.number().int(), page_size: z.number().int(), total: z.number().int() })
+  .meta({ id: 'JobList' });
+
+export const IdParams = z.object({ id: z.string().min(1).describe('Request id, job name or workspace id') });
+
+export const LogsQuery = z.object({
+  after: queryInt(0).optional().describe('Only lines with a larger seq (ours)'),
+  follow: z.enum(['1', '0', 'true', 'false']).optional().describe('1 = Server-Sent Events: live lines, then an end event (ours)'),
+  limit: queryInt(1).max(1_000_000).optional().describe('At most this many lines (ours); default all'),
+});
+
+export const LogsAnswer = z.object({ logs: z.array(LogEntrySchema) }).meta({ id: 'JobLogs' });
+
+export const AccessBody = z.object({ port: z.number().int().min(1).max(65535).default(8080) });
+
+export const PatchBody = z.object({
+  startup_command: optText(64 * 1024),
+  no_sleep: z.boolean().nullish(),
+});
+
+export const StopAnswer = z.object({ success: z.literal(true), request_id: z.string(), status: z.enum(JOB_STATUSES) });
+
+export const PoolStatusAnswer = z
+  .object({
+    idle_vms: z.number().int(),
+    busy_vms: z.number().int(),
+    total_vms: z.number().int(),
+    min_pool_size: z.number().int(),
+    max_pool_size: z.number().int(),
+  })
+  .meta({ id: 'PoolStatus' });

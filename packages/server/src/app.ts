@@ -1,0 +1,114 @@
+import { randomUUID } from 'node:crypto';
+import fastifySwagger from '@fastify/swagger';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { jsonSchemaTransform, jsonSchemaTransformObject, serializerCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
+import type { Logger } from 'pino';
+import { z } from 'zod';
+import { accountRoutes } from './api/account.js';
+import { installAuth } from './api/auth.js';
+import { installErrorHandlers } from './api/errors.js';
+import { jobRoutes } from './api/jobs.js';
+import { logRoutes } from './api/logs.js';
+import { AppError } from './services/errors.js';
+import { validatorCompiler } from './api/validation.js';
+import type { PoolStatus } from './runtime/driver.js';
+import type { JobsService } from './services/jobs.js';
+import type { UsersService } from './services/users.js';
+
+/** The server's version, reported by /health and the OpenAPI document. */
+export const SERVER_VERSION = '0.1.0';
+
+export interface AppDeps {
+  users: UsersService;
+  jobs: JobsService;
+  poolStatus: () => PoolStatus;
+  log: Logger;
+  /** Largest accepted body (default 2 MiB). */
+  bodyLimitBytes?: number;
+  /** Seconds between SSE keep-alive comments (default 15). */
+  sseHeartbeatSeconds?: number;
+}
+
+/**
+ * Builds the HTTP app (Fastify + zod + OpenAPI) without listening: main.ts listens, tests use
+ * `app.inject()`, spec.ts reads `app.swagger()`.
+ */
+export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  const bodyLimit = deps.bodyLimitBytes ?? 2 * 1024 * 1024;
+  const app = Fastify({
+    loggerInstance: deps.log as unknown as FastifyBaseLogger,
+    disableRequestLogging: true,
+    bodyLimit,
+    genReqId: () => randomUUID(),
+    requestIdHeader: false,
+    forceCloseConnections: true,
+    return503OnClosing: true,
+  }).withTypeProvider<ZodTypeProvider>();
+
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+  installErrorHandlers(app);
+
+  // JSON only. An empty body counts as no body (clients POST /stop without one); "__proto__"
+  // keys are dropped.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit }, (_req, body, done) => {
+    const s = body as string;
+    if (s.trim() === '') return done(null, undefined);
+    try {
+      done(null, JSON.parse(s, (k, v: unknown) => (k === '__proto__' ? undefined : v)));
+    } catch (err) {
+      done(new AppError('INVALID_JSON', `The request body is not valid JSON: ${(err as Error).message}`), undefined);
+    }
+  });
+
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    request.log.debug({ method: request.method, url: request.url.split('?')[0], status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');
+  });
+
+  await app.register(fastifySwagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: {
+        title: 'Mags server API',
+        description: 'Self-hosted Mags: the Mags jobs API plus our additions (marked "ours"). Errors are {"error","code","hint"?}; see docs/errors.md.',
+        version: SERVER_VERSION,
+      },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'mags_ API token' } } },
+      security: [{ bearer: [] }],
+      tags: [
+        { name: 'jobs', description: 'The Mags jobs API' },
+        { name: 'account', description: 'Whoami, tokens, users (ours)' },
+        { name: 'system', description: 'Health and the API description (ours)' },
+      ],
+    },
+    transform: jsonSchemaTransform,
+    transformObject: jsonSchemaTransformObject,
+  });
+
+  app.get(
+    '/health',
+    {
+      schema: {
+        tags: ['system'],
+        summary: 'Liveness (no auth, ours)',
+        security: [],
+        response: { 200: z.object({ status: z.literal('ok'), version: z.string() }) },
+      },
+    },
+    async () => ({ status: 'ok' as const, version: SERVER_VERSION }),
+  );
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+
+  await app.register(async (api) => {
+    installAuth(api, deps.users);
+    await api.register(jobRoutes, { jobs: deps.jobs, poolStatus: deps.poolStatus });
+    await api.register(logRoutes, { jobs: deps.jobs, heartbeatSeconds: deps.sseHeartbeatSeconds });
+    await api.register(accountRoutes, { users: deps.users });
+  });
+  await app.ready();
+  return app;
+}

@@ -1,0 +1,197 @@
+import { homedir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+/**
+ * Server configuration: read and validated once at start from env vars and `mags server` flags.
+ * Nothing else in the server reads `process.env`; everything gets a `ServerConfig`.
+ * Precedence: explicit override (flag or object) > env var > default.
+ */
+export interface ServerConfig {
+  dataDir: string;
+  host: string;
+  port: number;
+  proxyPort: number;
+  sshPort: number;
+  domain: string;
+  /** Absent = SQLite file `mags.db` in the data dir; `postgres://...` = PostgreSQL. */
+  databaseUrl?: string;
+  imageDir: string;
+  poolMinSize: number;
+  poolMaxSize: number;
+  jobTimeoutSeconds: number;
+  maxOutputBytes: number;
+  maxConcurrentJobs: number;
+  logLevel: LogLevelName;
+  /** Debian mirror for the image build; absent = the image builder's default. */
+  debianMirror?: string;
+  runtime: 'container';
+  /** The HOME of the user running the server (for `~/.mags/config.json`). */
+  home: string;
+  /** Largest accepted request body in bytes. */
+  bodyLimitBytes: number;
+}
+
+export type LogLevelName = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
+const LOG_LEVELS: readonly LogLevelName[] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
+
+/** A configuration value that cannot be used; the message names the variable and what to do. */
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+type Key = Exclude<keyof ServerConfig, 'home'>;
+
+/** One configuration setting: its env var, flag, default (in words for docs), unit and meaning. */
+export interface ConfigSetting {
+  key: Key;
+  env: string;
+  flag: string;
+  defaultText: string;
+  unit: string;
+  meaning: string;
+  kind: 'string' | 'port' | 'int' | 'path' | 'url' | 'enum';
+  min?: number;
+  values?: readonly string[];
+}
+
+/** Every setting, in the order docs/configuration.md lists them. */
+export const CONFIG_SETTINGS: readonly ConfigSetting[] = [
+  { key: 'dataDir', env: 'MAGS_DATA_DIR', flag: '--data-dir', kind: 'path', defaultText: '`/var/lib/mags` as root, else `~/.mags/server`', unit: 'path', meaning: 'All state: database, admin token, images, sandbox layers.' },
+  { key: 'host', env: 'MAGS_HOST', flag: '--host', kind: 'string', defaultText: '`127.0.0.1`', unit: 'address', meaning: 'Address the API, proxy and SSH gateway listen on (`0.0.0.0` for all interfaces).' },
+  { key: 'port', env: 'MAGS_PORT', flag: '--port', kind: 'port', defaultText: '`8090`', unit: 'TCP port', meaning: 'REST API port; `0` picks a free port (the ready line shows it).' },
+  { key: 'proxyPort', env: 'MAGS_PROXY_PORT', flag: '--proxy-port', kind: 'port', defaultText: '`8091`', unit: 'TCP port', meaning: 'Public-URL proxy port; `0` picks a free port.' },
+  { key: 'sshPort', env: 'MAGS_SSH_PORT', flag: '--ssh-port', kind: 'port', defaultText: '`2222`', unit: 'TCP port', meaning: 'SSH gateway port; `0` picks a free port.' },
+  { key: 'domain', env: 'MAGS_DOMAIN', flag: '--domain', kind: 'string', defaultText: '`localhost`', unit: 'host name', meaning: 'Job URLs are `<subdomain>.apps.<domain>`; `localhost` works on one machine without DNS.' },
+  { key: 'databaseUrl', env: 'MAGS_DATABASE_URL', flag: '--database-url', kind: 'url', defaultText: 'SQLite file `mags.db` in the data dir', unit: 'URL', meaning: '`postgres://user:pass@host:port/db` to keep metadata in PostgreSQL.' },
+  { key: 'imageDir', env: 'MAGS_IMAGE_DIR', flag: '--image-dir', kind: 'path', defaultText: '`$MAGS_DATA_DIR/images`', unit: 'path', meaning: 'Where built sandbox base images are cached (several servers may share it).' },
+  { key: 'poolMinSize', env: 'MAGS_POOL_MIN_SIZE', flag: '--pool-min-size', kind: 'int', min: 0, defaultText: '`3`', unit: 'sandboxes', meaning: 'Warm sandboxes kept ready for jobs without a workspace.' },
+  { key: 'poolMaxSize', env: 'MAGS_POOL_MAX_SIZE', flag: '--pool-max-size', kind: 'int', min: 0, defaultText: '`max(10, MAGS_POOL_MIN_SIZE)`', unit: 'sandboxes', meaning: 'Most sandboxes the pool holds (idle + busy) before jobs get cold sandboxes.' },
+  { key: 'jobTimeoutSeconds', env: 'MAGS_JOB_TIMEOUT_SECONDS', flag: '--job-timeout', kind: 'int', min: 1, defaultText: '`3600`', unit: 'seconds', meaning: 'Wall-clock limit of a job that sets no `timeout` of its own.' },
+  { key: 'maxOutputBytes', env: 'MAGS_MAX_OUTPUT_BYTES', flag: '--max-output-bytes', kind: 'int', min: 1024, defaultText: '`10485760` (10 MiB)', unit: 'bytes', meaning: 'Output stored per job; beyond it one truncation line is logged and the rest discarded.' },
+  { key: 'maxConcurrentJobs', env: 'MAGS_MAX_CONCURRENT_JOBS', flag: '--max-concurrent-jobs', kind: 'int', min: 1, defaultText: '`32`', unit: 'jobs', meaning: 'Jobs running at once; more wait as `pending`.' },
+  { key: 'logLevel', env: 'MAGS_LOG_LEVEL', flag: '--log-level', kind: 'enum', values: LOG_LEVELS, defaultText: '`info`', unit: '-', meaning: 'Server log level (JSON lines on stderr): `trace`, `debug`, `info`, `warn`, `error`, `fatal`, `silent`.' },
+  { key: 'debianMirror', env: 'MAGS_DEBIAN_MIRROR', flag: '--debian-mirror', kind: 'url', defaultText: 'the image builder\'s default (`http://deb.debian.org/debian`)', unit: 'URL', meaning: 'Debian mirror used to build the sandbox base image.' },
+  { key: 'runtime', env: 'MAGS_RUNTIME', flag: '--runtime', kind: 'enum', values: ['container'], defaultText: '`container`', unit: '-', meaning: 'Sandbox runtime driver (`container`: crun with namespaces, cgroups and an overlay root).' },
+  { key: 'bodyLimitBytes', env: 'MAGS_BODY_LIMIT_BYTES', flag: '--body-limit', kind: 'int', min: 1024, defaultText: '`2097152` (2 MiB)', unit: 'bytes', meaning: 'Largest accepted request body; bigger ones get 413 `PAYLOAD_TOO_LARGE`.' },
+];
+
+export type ConfigOverrides = Partial<ServerConfig>;
+
+/**
+ * Builds the configuration from `env` (the process environment in production) and `overrides`
+ * (flags or a caller's object). Throws `ConfigError` naming the first invalid variable.
+ */
+export function loadConfig(env: Record<string, string | undefined> = process.env, overrides: ConfigOverrides = {}): ServerConfig {
+  const home = overrides.home ?? (env.HOME && env.HOME !== '' ? env.HOME : homedir());
+  const raw = new Map<Key, unknown>();
+  for (const s of CONFIG_SETTINGS) {
+    const o = overrides[s.key];
+    if (o !== undefined) {
+      raw.set(s.key, parseValue(s, String(o), `${s.flag} (or ${s.env})`));
+      continue;
+    }
+    const e = env[s.env];
+    if (e !== undefined && e.trim() !== '') raw.set(s.key, parseValue(s, e.trim(), s.env));
+  }
+  const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+  const dataDir = resolve((raw.get('dataDir') as string | undefined) ?? (isRoot ? '/var/lib/mags' : join(home, '.mags', 'server')));
+  const poolMinSize = (raw.get('poolMinSize') as number | undefined) ?? 3;
+  const poolMaxSize = (raw.get('poolMaxSize') as number | undefined) ?? Math.max(10, poolMinSize);
+  if (poolMaxSize < poolMinSize) {
+    throw new ConfigError(`MAGS_POOL_MAX_SIZE (${poolMaxSize}) is smaller than MAGS_POOL_MIN_SIZE (${poolMinSize}); raise the maximum or lower the minimum.`);
+  }
+  return {
+    dataDir,
+    host: (raw.get('host') as string | undefined) ?? '127.0.0.1',
+    port: (raw.get('port') as number | undefined) ?? 8090,
+    proxyPort: (raw.get('proxyPort') as number | undefined) ?? 8091,
+    sshPort: (raw.get('sshPort') as number | undefined) ?? 2222,
+    domain: (raw.get('domain') as string | undefined) ?? 'localhost',
+    databaseUrl: raw.get('databaseUrl') as string | undefined,
+    imageDir: resolve((raw.get('imageDir') as string | undefined) ?? join(dataDir, 'images')),
+    poolMinSize,
+    poolMaxSize,
+    jobTimeoutSeconds: (raw.get('jobTimeoutSeconds') as number | undefined) ?? 3600,
+    maxOutputBytes: (raw.get('maxOutputBytes') as number | undefined) ?? 10 * 1024 * 1024,
+    maxConcurrentJobs: (raw.get('maxConcurrentJobs') as number | undefined) ?? 32,
+    logLevel: (raw.get('logLevel') as LogLevelName | undefined) ?? 'info',
+    debianMirror: raw.get('debianMirror') as string | undefined,
+    runtime: (raw.get('runtime') as 'container' | undefined) ?? 'container',
+    home,
+    bodyLimitBytes: (raw.get('bodyLimitBytes') as number | undefined) ?? 2 * 1024 * 1024,
+  };
+}
+
+function parseValue(s: ConfigSetting, value: string, name: string): unknown {
+  switch (s.kind) {
+    case 'string':
+    case 'path':
+      if (value === '') throw new ConfigError(`${name} is empty; set it to a ${s.unit} or unset it for the default.`);
+      return value;
+    case 'port': {
+      const n = toInt(value);
+      if (n === undefined || n < 0 || n > 65535) {
+        throw new ConfigError(`${name}="${value}" is not a TCP port; use a whole number from 0 to 65535 (0 picks a free port).`);
+      }
+      return n;
+    }
+    case 'int': {
+      const n = toInt(value);
+      if (n === undefined || n < (s.min ?? 0)) {
+        throw new ConfigError(`${name}="${value}" is not valid; use a whole number of ${s.unit} >= ${s.min ?? 0}.`);
+      }
+      return n;
+    }
+    case 'enum':
+      if (!s.values!.includes(value)) {
+        throw new ConfigError(`${name}="${value}" is not valid; use one of: ${s.values!.join(', ')}.`);
+      }
+      return value;
+    case 'url':
+      if (s.key === 'databaseUrl') {
+        if (!/^postgres(ql)?:\/\//.test(value)) {
+          throw new ConfigError(`${name}="${redact(value)}" is not supported; use postgres://user:password@host:port/database, or unset it to use SQLite in the data dir.`);
+        }
+        return value;
+      }
+      try {
+        new URL(value);
+      } catch {
+        throw new ConfigError(`${name}="${value}" is not a URL; use e.g. http://deb.debian.org/debian.`);
+      }
+      return value;
+  }
+}
+
+function toInt(value: string): number | undefined {
+  if (!/^\d+$/.test(value)) return undefined;
+  const n = Number(value);
+  return Number.isSafeInteger(n) ? n : undefined;
+}
+
+/** Hides the password of a database URL in messages and logs. */
+export function redact(url: string): string {
+  return url.replace(/\/\/([^:/@]+):[^@]*@/, '//$1:***@');
+}
+
+/**
+ * Parses `mags server` flags (`--port 8090`, `--port=8090`) into overrides, using the flag names
+ * of CONFIG_SETTINGS. Unknown flags are a ConfigError.
+ */
+export function parseServerFlags(argv: readonly string[]): ConfigOverrides {
+  const out: Record<string, unknown> = {};
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    const eq = arg.indexOf('=');
+    const flag = eq >= 0 ? arg.slice(0, eq) : arg;
+    const s = CONFIG_SETTINGS.find((x) => x.flag === flag);
+    if (!s) throw new ConfigError(`unknown option ${flag}; the options are: ${CONFIG_SETTINGS.map((x) => x.flag).join(', ')}.`);
+    const value = eq >= 0 ? arg.slice(eq + 1) : argv[++i];
+    if (value === undefined) throw new ConfigError(`option ${flag} needs a value.`);
+    out[s.key] = value;
+  }
+  return out as ConfigOverrides;
+}

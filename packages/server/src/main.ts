@@ -1,0 +1,202 @@
+/**
+ * Composition root: the only file that picks concrete drivers (SQLite/PostgreSQL store, container
+ * runtime, warm pool) and starts listeners. `node dist/src/main.js` runs the daemon;
+ * `node dist/src/main.js image build [--force]` only builds the sandbox image.
+ */
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { JOB_LIMITS } from '@mags/shared';
+import type { FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import { buildApp } from './app.js';
+import { ConfigError, loadConfig, parseServerFlags, redact, type ConfigOverrides, type ServerConfig } from './config.js';
+import { createLogger } from './logger.js';
+import { createContainerDriver } from './runtime/drivers/container.js';
+import type { RuntimeDriver, SandboxPool } from './runtime/driver.js';
+import { buildImage, findImage } from './runtime/image.js';
+import { instancePrefix } from './runtime/instance.js';
+import { createPool } from './scheduler/pool.js';
+import { DEFAULT_PIDS_LIMIT, Scheduler } from './scheduler/scheduler.js';
+import { writeAdminFiles } from './services/bootstrap.js';
+import { JobLogs } from './services/job-logs.js';
+import { JobsService } from './services/jobs.js';
+import { UsersService } from './services/users.js';
+import { migrateToLatest, openDatabase } from './storage/db.js';
+import { KyselyStore } from './storage/kysely-store.js';
+import type { MetadataStore } from './storage/store.js';
+
+/** A started server. */
+export interface RunningServer {
+  config: ServerConfig;
+  /** Base URL of the API with the real bound port. */
+  url: string;
+  /** Clean shutdown: stop accepting, end running jobs, free sandboxes, close the database. */
+  close(): Promise<void>;
+}
+
+export interface RunServerOptions {
+  /** Overrides of env vars (flags of `mags server`). */
+  overrides?: ConfigOverrides;
+  /** Environment to read (default `process.env`). */
+  env?: Record<string, string | undefined>;
+  /** Print the ready line on stdout (default true). */
+  announce?: boolean;
+}
+
+/** Builds the sandbox base image (when missing, or always with `force`), progress on stderr. */
+export async function buildBaseImage(config: ServerConfig, log: Logger, force = false): Promise<{ version: string; path: string }> {
+  const existing = force ? null : findImage(config.imageDir);
+  if (existing) {
+    log.info({ version: existing.version, path: existing.path }, 'sandbox image is ready');
+    return existing;
+  }
+  await mkdir(config.imageDir, { recursive: true });
+  log.info({ imageDir: config.imageDir }, 'building the sandbox base image (the first build downloads Debian packages: several minutes)');
+  const image = await buildImage({
+    imageDir: config.imageDir,
+    force,
+    mirror: config.debianMirror,
+    log: log.child({ component: 'image' }),
+    onProgress: (message) => log.info({ component: 'image' }, message),
+  });
+  log.info({ version: image.version, path: image.path }, 'sandbox image built');
+  return image;
+}
+
+/** Starts the daemon: store, runtime, pool, scheduler, HTTP API. */
+export async function runServer(opts: RunServerOptions | ConfigOverrides = {}): Promise<RunningServer> {
+  const o: RunServerOptions = 'overrides' in opts || 'env' in opts || 'announce' in opts ? (opts as RunServerOptions) : { overrides: opts as ConfigOverrides };
+  const config = loadConfig(o.env ?? process.env, o.overrides ?? {});
+  const log = createLogger(config.logLevel);
+  log.info({ dataDir: config.dataDir, imageDir: config.imageDir, database: config.databaseUrl ? redact(config.databaseUrl) : 'sqlite' }, 'starting mags server');
+  await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
+
+  const cleanups: Array<() => Promise<void>> = [];
+  const cleanup = async () => {
+    for (const fn of cleanups.reverse()) {
+      try {
+        await fn();
+      } catch (err) {
+        log.error({ err }, 'shutdown step failed');
+      }
+    }
+    cleanups.length = 0;
+  };
+
+  try {
+    const opened = openDatabase({ url: config.databaseUrl, sqlitePath: join(config.dataDir, 'mags.db') });
+    const store: MetadataStore = new KyselyStore(opened.db, opened.dialect);
+    cleanups.push(() => store.close());
+    const applied = await migrateToLatest(opened);
+    if (applied.length > 0) log.info({ migrations: applied }, 'database migrated');
+
+    await buildBaseImage(config, log);
+    const driver: RuntimeDriver = createContainerDriver({
+      dataDir: config.dataDir,
+      imageDir: config.imageDir,
+      instance: instancePrefix(config.dataDir),
+      log: log.child({ component: 'runtime' }),
+    });
+    cleanups.push(() => driver.shutdown());
+    await driver.init((message) => log.info({ component: 'runtime' }, message));
+    const pool: SandboxPool = createPool(driver, {
+      minSize: config.poolMinSize,
+      maxSize: config.poolMaxSize,
+      defaultLimits: { vcpus: JOB_LIMITS.defaultVcpus, memoryMb: JOB_LIMITS.defaultMemoryMb, diskGb: JOB_LIMITS.defaultDiskGb, pids: DEFAULT_PIDS_LIMIT },
+      log: log.child({ component: 'pool' }),
+    });
+    cleanups.push(() => pool.stop());
+    pool.start();
+
+    const logs = new JobLogs(store, log.child({ component: 'logs' }));
+    cleanups.push(() => logs.flush());
+    const scheduler = new Scheduler({
+      store,
+      logs,
+      pool,
+      log: log.child({ component: 'scheduler' }),
+      jobTimeoutSeconds: config.jobTimeoutSeconds,
+      maxOutputBytes: config.maxOutputBytes,
+      maxConcurrentJobs: config.maxConcurrentJobs,
+    });
+    cleanups.push(() => scheduler.shutdown());
+    const users = new UsersService(store, log.child({ component: 'users' }));
+    const jobs = new JobsService(store, logs, scheduler, log.child({ component: 'jobs' }));
+    const admin = await users.bootstrapAdmin();
+    await scheduler.start();
+
+    const app: FastifyInstance = await buildApp({
+      users,
+      jobs,
+      poolStatus: () => pool.status(),
+      log: log.child({ component: 'api' }),
+      bodyLimitBytes: config.bodyLimitBytes,
+    });
+    cleanups.push(async () => {
+      logs.shutdownFollowers();
+      await app.close();
+    });
+    await app.listen({ host: config.host, port: config.port });
+    const addr = app.server.address();
+    const port = typeof addr === 'object' && addr ? addr.port : config.port;
+    const url = `http://127.0.0.1:${port}`;
+    if (admin) await writeAdminFiles({ dataDir: config.dataDir, home: config.home, token: admin.token, apiUrl: url, log });
+    log.info({ url, host: config.host, port }, 'listening');
+    if (o.announce !== false) process.stdout.write(`Mags server ready at ${url}\n`);
+    return { config, url, close: cleanup };
+  } catch (err) {
+    await cleanup();
+    throw err;
+  }
+}
+
+/** The `main.js` command line: `image build [--force]`, or the daemon with `mags server` flags. */
+export async function main(argv: string[]): Promise<number> {
+  process.on('unhandledRejection', (reason) => {
+    process.stderr.write(JSON.stringify({ level: 'error', msg: 'unhandled promise rejection', err: String((reason as Error)?.stack ?? reason) }) + '\n');
+  });
+  try {
+    if (argv[0] === 'image') {
+      if (argv[1] !== 'build') throw new ConfigError('usage: main.js image build [--force]');
+      const force = argv.slice(2).includes('--force');
+      const config = loadConfig(process.env, {});
+      await buildBaseImage(config, createLogger(config.logLevel), force);
+      return 0;
+    }
+    const server = await runServer({ overrides: parseServerFlags(argv) });
+    await new Promise<void>((resolveSignal) => {
+      const onSignal = (signal: NodeJS.Signals) => {
+        process.stderr.write(JSON.stringify({ level: 'info', msg: `received ${signal}, shutting down` }) + '\n');
+        resolveSignal();
+      };
+      process.once('SIGTERM', onSignal);
+      process.once('SIGINT', onSignal);
+    });
+    const guard = setTimeout(() => {
+      process.stderr.write(JSON.stringify({ level: 'error', msg: 'shutdown took longer than 30 s; exiting anyway' }) + '\n');
+      process.exit(1);
+    }, 30_000);
+    guard.unref();
+    await server.close();
+    return 0;
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`mags server: ${err.message}\n`);
+      return 2;
+    }
+    process.stderr.write(`mags server failed to start: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    return 1;
+  }
+}
+
+const invokedDirectly = process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href;
+if (invokedDirectly) {
+  main(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (err: unknown) => {
+      process.stderr.write(`mags server: ${String(err)}\n`);
+      process.exit(1);
+    },
+  );
+}

@@ -1,0 +1,223 @@
+import type { Logger } from 'pino';
+import type { ExecResult, OutputLine, Sandbox, SandboxLimits, SandboxPool } from '../runtime/driver.js';
+import type { JobLogs } from '../services/job-logs.js';
+import type { JobRunner } from '../services/jobs.js';
+import type { Job, JobPatch, MetadataStore } from '../storage/store.js';
+
+export interface SchedulerOptions {
+  store: MetadataStore;
+  logs: JobLogs;
+  pool: SandboxPool;
+  log: Logger;
+  /** Limit of a job that sets none of its own. */
+  jobTimeoutSeconds: number;
+  /** Output stored per job; the rest is discarded after one truncation line. */
+  maxOutputBytes: number;
+  /** Jobs running at once; the rest wait in the queue as `pending`. */
+  maxConcurrentJobs: number;
+}
+
+/** Processes per sandbox. */
+export const DEFAULT_PIDS_LIMIT = 4096;
+
+type EndCause = 'user' | 'shutdown';
+
+interface Running {
+  controller: AbortController;
+  cause?: EndCause;
+  done: Promise<void>;
+}
+
+/**
+ * Runs pending jobs: a submit wakes it at once (no polling). For each job it takes a sandbox from
+ * the pool, runs the script with the job's environment and timeout, records the output and the
+ * outcome, and gives the sandbox back. At start it reconciles jobs a previous process left behind.
+ */
+export class Scheduler implements JobRunner {
+  private readonly queue: Job[] = [];
+  private readonly running = new Map<string, Running>();
+  private accepting = false;
+
+  constructor(private readonly o: SchedulerOptions) {}
+
+  /**
+   * Reconciles and starts: `running` jobs of a previous process have no sandbox any more and end
+   * in `error`; `pending` jobs are queued again.
+   */
+  async start(): Promise<void> {
+    const now = new Date().toISOString();
+    for (const job of await this.o.store.listJobsByStatus(['running'])) {
+      const message = 'server restarted while the job was running';
+      await this.o.logs.open(job.request_id);
+      this.o.logs.append(job.request_id, 'system', message);
+      await this.o.logs.flush();
+      await this.o.store.updateJob(job.request_id, { status: 'error', error_message: message, completed_at: now }, ['running']);
+      this.o.log.warn({ jobId: job.request_id }, 'marked a job of the previous server process as failed');
+    }
+    this.accepting = true;
+    for (const job of await this.o.store.listJobsByStatus(['pending'])) this.queue.push(job);
+    this.pump();
+  }
+
+  enqueue(job: Job): void {
+    if (!this.accepting) return; // picked up from the database at the next start
+    this.queue.push(job);
+    this.pump();
+  }
+
+  async stop(jobId: string): Promise<boolean> {
+    const r = this.running.get(jobId);
+    if (r) {
+      r.cause ??= 'user';
+      r.controller.abort();
+      await r.done;
+      return true;
+    }
+    const i = this.queue.findIndex((j) => j.request_id === jobId);
+    if (i >= 0) this.queue.splice(i, 1);
+    return false;
+  }
+
+  /** Jobs running now and waiting in the queue. */
+  counts(): { running: number; queued: number } {
+    return { running: this.running.size, queued: this.queue.length };
+  }
+
+  /**
+   * Stops taking jobs, cancels running ones (they end in `error` saying the server shut down) and
+   * waits for their outcome to be stored. Queued jobs stay `pending` for the next start.
+   */
+  async shutdown(): Promise<void> {
+    this.accepting = false;
+    this.queue.length = 0;
+    for (const r of this.running.values()) {
+      r.cause ??= 'shutdown';
+      r.controller.abort();
+    }
+    await Promise.allSettled([...this.running.values()].map((r) => r.done));
+  }
+
+  private pump(): void {
+    while (this.accepting && this.running.size < this.o.maxConcurrentJobs && this.queue.length > 0) {
+      const job = this.queue.shift()!;
+      if (this.running.has(job.request_id)) continue;
+      const entry: Running = { controller: new AbortController(), done: Promise.resolve() };
+      this.running.set(job.request_id, entry);
+      entry.done = this.run(job, entry)
+        .catch((err: unknown) => this.o.log.error({ err, jobId: job.request_id }, 'job runner failed'))
+        .finally(() => {
+          this.running.delete(job.request_id);
+          this.pump();
+        });
+    }
+  }
+
+  private async run(job: Job, entry: Running): Promise<void> {
+    const id = job.request_id;
+    const log = this.o.log.child({ jobId: id });
+    const { signal } = entry.controller;
+    let sandbox: Sandbox | undefined;
+    try {
+      const limits: SandboxLimits = { vcpus: job.vcpus, memoryMb: job.memory_mb, diskGb: job.disk_gb, pids: DEFAULT_PIDS_LIMIT };
+      try {
+        const acquired = await this.o.pool.acquire({ limits, network: true, labels: { job: id, user: job.user_id } });
+        sandbox = acquired.sandbox;
+        log.debug({ sandbox: sandbox.id, warm: acquired.warm }, 'sandbox acquired');
+      } catch (err) {
+        if (signal.aborted) return await this.finishAborted(job, entry, null);
+        log.error({ err }, 'could not get a sandbox');
+        return await this.finish(job, 'error', { error_message: `could not start a sandbox: ${errorText(err)}` }, true);
+      }
+      if (signal.aborted) return await this.finishAborted(job, entry, null);
+
+      const startedAt = new Date();
+      // Written before it is announced: the job is `running` from here.
+      const claimed = await this.o.store.updateJob(id, { status: 'running', vm_id: sandbox.id, started_at: startedAt.toISOString() }, ['pending']);
+      if (!claimed) {
+        log.info('job left pending before it started (stopped); not running it');
+        return;
+      }
+      await this.o.logs.open(id);
+
+      const timeoutSeconds = job.timeout_seconds ?? this.o.jobTimeoutSeconds;
+      const cap = this.o.maxOutputBytes;
+      let bytes = 0;
+      let truncated = false;
+      const onOutput = (line: OutputLine) => {
+        if (truncated) return;
+        const size = Buffer.byteLength(line.text, 'utf8') + 1;
+        if (bytes + size > cap) {
+          truncated = true;
+          this.o.logs.append(id, 'system', `[output truncated: the job wrote more than ${cap} bytes; the rest is discarded]`);
+          return;
+        }
+        bytes += size;
+        this.o.logs.append(id, line.stream, line.text, line.at);
+      };
+      let result: ExecResult;
+      try {
+        result = await sandbox.exec({ script: job.script, env: job.environment, cwd: '/root', timeoutMs: timeoutSeconds * 1000, signal }, onOutput);
+      } catch (err) {
+        if (signal.aborted) return await this.finishAborted(job, entry, Date.now() - startedAt.getTime());
+        log.error({ err }, 'sandbox failed while running the job');
+        return await this.finish(job, 'error', { error_message: `sandbox failed: ${errorText(err)}`, script_duration_ms: Date.now() - startedAt.getTime() }, true);
+      }
+      if (entry.cause) return await this.finishAborted(job, entry, result.durationMs);
+
+      const duration = { script_duration_ms: Math.round(result.durationMs) };
+      switch (result.reason) {
+        case 'exited':
+          if (result.exitCode === 0) {
+            // A persistent job stays reachable after its script: it goes to sleep, not to completed.
+            return await this.finish(job, job.persistent ? 'sleeping' : 'completed', { exit_code: 0, ...duration }, false);
+          }
+          return await this.finish(job, 'error', { exit_code: result.exitCode, error_message: `script exited with code ${result.exitCode}`, ...duration }, false);
+        case 'timeout':
+          return await this.finish(job, 'error', { exit_code: result.exitCode, error_message: `timed out after ${timeoutSeconds} s`, ...duration }, true);
+        case 'oom':
+          return await this.finish(job, 'error', { exit_code: result.exitCode, error_message: result.message ?? `ran out of memory (limit ${job.memory_mb} MiB)`, ...duration }, true);
+        case 'signaled':
+          return await this.finish(job, 'error', { exit_code: result.exitCode, error_message: result.message ?? `script was killed by signal ${result.signal ?? 'unknown'}`, ...duration }, true);
+        case 'cancelled':
+          return await this.finish(job, 'error', { exit_code: result.exitCode, error_message: result.message ?? 'the job was cancelled', ...duration }, true);
+        case 'sandbox_failed':
+        default:
+          return await this.finish(job, 'error', { exit_code: result.exitCode, error_message: `sandbox failed: ${result.message ?? 'unknown error'}`, ...duration }, true);
+      }
+    } finally {
+      if (sandbox) {
+        await this.o.pool.release(sandbox).catch((err: unknown) => log.error({ err, sandbox: sandbox!.id }, 'could not release the sandbox'));
+      }
+    }
+  }
+
+  private async finishAborted(job: Job, entry: Running, durationMs: number | null): Promise<void> {
+    const duration = durationMs === null ? {} : { script_duration_ms: Math.round(durationMs) };
+    if (entry.cause === 'shutdown') {
+      return this.finish(job, 'error', { error_message: 'server shut down while the job was running', ...duration }, true);
+    }
+    this.o.logs.append(job.request_id, 'system', 'job stopped by user');
+    return this.finish(job, 'completed', duration, false);
+  }
+
+  /**
+   * Stores the outcome (output first, then the status: written before announced) and tells
+   * followers. `systemLine` adds the error message as a `system` line of the output.
+   */
+  private async finish(job: Job, status: 'completed' | 'error' | 'sleeping', patch: JobPatch, systemLine: boolean): Promise<void> {
+    const id = job.request_id;
+    await this.o.logs.open(id);
+    if (systemLine && patch.error_message) this.o.logs.append(id, 'system', patch.error_message);
+    await this.o.logs.flush();
+    const full: JobPatch = { ...patch, status };
+    if (status !== 'sleeping') full.completed_at = new Date().toISOString();
+    const changed = await this.o.store.updateJob(id, full, ['pending', 'running']);
+    if (changed) this.o.logs.end(id, status, patch.exit_code ?? null);
+    this.o.log.info({ jobId: id, status, exitCode: patch.exit_code ?? null, error: patch.error_message }, 'job ended');
+  }
+}
+
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

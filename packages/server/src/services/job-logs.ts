@@ -1,0 +1,155 @@
+import type { JobStatus, LogStream } from '@mags/shared';
+import type { Logger } from 'pino';
+import type { LogLine, MetadataStore } from '../storage/store.js';
+
+/** What followers of a job's output receive: each line, then one `end`. */
+export type JobEvent =
+  | { type: 'log'; line: LogLine }
+  | { type: 'end'; status: JobStatus; exit_code: number | null }
+  | { type: 'shutdown' };
+
+export type JobEventListener = (event: JobEvent) => void;
+
+export interface JobLogsOptions {
+  /** Longest a line waits before it is written (default 25 ms). */
+  flushIntervalMs?: number;
+  /** Lines that trigger a write at once (default 500). */
+  flushLines?: number;
+}
+
+/**
+ * Job output: numbers each line (seq), announces it to live followers at once (in-memory pub/sub)
+ * and writes lines to the store in batches (one transaction every ~25 ms or 500 lines), so an
+ * output flood costs few database writes. Reads merge stored and not-yet-written lines, so a
+ * reader never misses a line that a follower already saw.
+ */
+export class JobLogs {
+  private readonly nextSeq = new Map<string, number>();
+  private readonly subscribers = new Map<string, Set<JobEventListener>>();
+  private pending: LogLine[] = [];
+  private inflight: LogLine[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private chain: Promise<void> = Promise.resolve();
+  private readonly flushIntervalMs: number;
+  private readonly flushLines: number;
+
+  constructor(
+    private readonly store: MetadataStore,
+    private readonly log: Logger,
+    opts: JobLogsOptions = {},
+  ) {
+    this.flushIntervalMs = opts.flushIntervalMs ?? 25;
+    this.flushLines = opts.flushLines ?? 500;
+  }
+
+  /** Prepares numbering for a job that is about to produce output (continues after stored lines). */
+  async open(jobId: string): Promise<void> {
+    if (this.nextSeq.has(jobId)) return;
+    const max = await this.store.maxLogSeq(jobId);
+    const buffered = [...this.inflight, ...this.pending].filter((l) => l.job_id === jobId).reduce((m, l) => Math.max(m, l.seq), 0);
+    this.nextSeq.set(jobId, Math.max(max, buffered) + 1);
+  }
+
+  /** Records one line: numbered, announced to followers now, written with the next batch. */
+  append(jobId: string, stream: LogStream, message: string, at: Date = new Date()): LogLine {
+    const seq = this.nextSeq.get(jobId) ?? 1;
+    this.nextSeq.set(jobId, seq + 1);
+    const line: LogLine = { job_id: jobId, seq, timestamp: at.toISOString(), stream, message };
+    this.pending.push(line);
+    this.publish(jobId, { type: 'log', line });
+    if (this.pending.length >= this.flushLines) {
+      void this.flush();
+    } else if (!this.timer) {
+      this.timer = setTimeout(() => {
+        this.timer = undefined;
+        void this.flush();
+      }, this.flushIntervalMs);
+      this.timer.unref();
+    }
+    return line;
+  }
+
+  /** Writes every buffered line; resolves when they are in the store. */
+  flush(): Promise<void> {
+    if (this.timer) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+    }
+    this.chain = this.chain.then(() => this.writeBatch());
+    return this.chain;
+  }
+
+  private async writeBatch(): Promise<void> {
+    if (this.pending.length === 0) return;
+    this.inflight = this.pending;
+    this.pending = [];
+    try {
+      await this.store.appendLogs(this.inflight);
+    } catch (err) {
+      // Dropping is better than growing without bound when the database is down; the job's status
+      // is still written by the scheduler.
+      this.log.error({ err, lines: this.inflight.length }, 'could not store job output lines; they are lost');
+    } finally {
+      this.inflight = [];
+    }
+  }
+
+  /** Lines of a job with seq > afterSeq (stored and buffered), in order, at most `limit`. */
+  async read(jobId: string, afterSeq: number, limit: number): Promise<LogLine[]> {
+    const buffered = [...this.inflight, ...this.pending].filter((l) => l.job_id === jobId && l.seq > afterSeq);
+    const stored = await this.store.getLogs(jobId, afterSeq, limit);
+    if (buffered.length === 0) return stored;
+    const bySeq = new Map<number, LogLine>();
+    for (const l of stored) bySeq.set(l.seq, l);
+    // Lines may have moved from the buffer to the store between the two reads: take both.
+    for (const l of [...this.inflight, ...this.pending]) {
+      if (l.job_id === jobId && l.seq > afterSeq) bySeq.set(l.seq, l);
+    }
+    return [...bySeq.values()].sort((a, b) => a.seq - b.seq).slice(0, limit);
+  }
+
+  /** Follows a job's events; returns the unsubscribe function. */
+  subscribe(jobId: string, listener: JobEventListener): () => void {
+    let set = this.subscribers.get(jobId);
+    if (!set) {
+      set = new Set();
+      this.subscribers.set(jobId, set);
+    }
+    set.add(listener);
+    return () => {
+      const s = this.subscribers.get(jobId);
+      if (!s) return;
+      s.delete(listener);
+      if (s.size === 0) this.subscribers.delete(jobId);
+    };
+  }
+
+  /** Announces that a job's output ended (after its final status is stored). */
+  end(jobId: string, status: JobStatus, exitCode: number | null): void {
+    this.nextSeq.delete(jobId);
+    this.publish(jobId, { type: 'end', status, exit_code: exitCode });
+  }
+
+  /** Tells every follower that the server is shutting down (they close their streams). */
+  shutdownFollowers(): void {
+    for (const [jobId] of this.subscribers) this.publish(jobId, { type: 'shutdown' });
+  }
+
+  followerCount(): number {
+    let n = 0;
+    for (const s of this.subscribers.values()) n += s.size;
+    return n;
+  }
+
+  private publish(jobId: string, event: JobEvent): void {
+    const set = this.subscribers.get(jobId);
+    if (!set) return;
+    for (const fn of [...set]) {
+      try {
+        fn(event);
+      } catch (err) {
+        this.log.warn({ err, jobId }, 'a log follower failed');
+      }
+    }
+  }
+}

@@ -1,0 +1,232 @@
+import { JOB_LIMITS, isTerminalStatus, type JobStatus } from '@mags/shared';
+import type { Logger } from 'pino';
+import type { Job, LogLine, MetadataStore, User } from '../storage/store.js';
+import { AppError } from './errors.js';
+import type { JobEvent, JobLogs } from './job-logs.js';
+import { newId } from './tokens.js';
+
+/** What a client may set when submitting a job (already type-checked by the API layer). */
+export interface SubmitInput {
+  script: string;
+  type: 'inline';
+  name?: string | null;
+  workspace_id?: string | null;
+  base_workspace_id?: string | null;
+  persistent?: boolean | null;
+  no_sleep?: boolean | null;
+  startup_command?: string | null;
+  environment?: Record<string, string> | null;
+  file_ids?: string[] | null;
+  disk_gb?: number | null;
+  vcpus?: number | null;
+  memory_mb?: number | null;
+  rootfs_type?: string | null;
+  timeout_seconds?: number | null;
+}
+
+/** Runs jobs: the scheduler implements it. */
+export interface JobRunner {
+  /** Queues a stored `pending` job; it starts as soon as a slot is free. */
+  enqueue(job: Job): void;
+  /**
+   * Cancels a job this runner is running or has queued and resolves once its final status is
+   * stored; false when the runner does not hold it.
+   */
+  stop(jobId: string): Promise<boolean>;
+}
+
+/** A job's events as a follower sees them: replayed stored lines, live lines, one end. */
+export type FollowSend = (event: JobEvent) => void;
+
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/** Job submission, lookup, logs, settings and stop; ownership is checked on every call. */
+export class JobsService {
+  constructor(
+    private readonly store: MetadataStore,
+    private readonly logs: JobLogs,
+    private readonly runner: JobRunner,
+    private readonly log: Logger,
+  ) {}
+
+  async submit(user: User, input: SubmitInput, apiVersion: 1 | 2): Promise<Job> {
+    const scriptBytes = Buffer.byteLength(input.script, 'utf8');
+    if (scriptBytes > JOB_LIMITS.scriptMaxBytes) {
+      throw new AppError(
+        'PAYLOAD_TOO_LARGE',
+        `script is ${scriptBytes} bytes; the limit is ${JOB_LIMITS.scriptMaxBytes} bytes (1 MiB)`,
+        'Put large data in a file and upload it, or fetch it from inside the script.',
+      );
+    }
+    if (input.script.trim() === '') throw new AppError('VALIDATION_ERROR', 'script: must not be empty');
+    const env = input.environment ?? {};
+    const keys = Object.keys(env);
+    if (keys.length > JOB_LIMITS.environmentMaxVars) {
+      throw new AppError('VALIDATION_ERROR', `environment: at most ${JOB_LIMITS.environmentMaxVars} variables are allowed`);
+    }
+    for (const k of keys) {
+      if (!ENV_NAME.test(k)) throw new AppError('VALIDATION_ERROR', `environment: "${k.slice(0, 64)}" is not a valid variable name (letters, digits, _; not starting with a digit)`);
+      if (Buffer.byteLength(env[k]!, 'utf8') > JOB_LIMITS.environmentValueMaxBytes) {
+        throw new AppError('VALIDATION_ERROR', `environment: the value of ${k} is larger than ${JOB_LIMITS.environmentValueMaxBytes} bytes`);
+      }
+    }
+    if (input.no_sleep && !input.persistent) {
+      throw new AppError('VALIDATION_ERROR', 'no_sleep: needs "persistent": true', 'no_sleep keeps a persistent job awake; ephemeral jobs end with their script.');
+    }
+    if (input.file_ids && input.file_ids.length > 0) {
+      throw new AppError('FEATURE_NOT_AVAILABLE', 'file_ids: file uploads are not available on this server yet', 'Fetch files from inside the script (curl, git) for now.');
+    }
+    const now = new Date().toISOString();
+    const job: Job = {
+      request_id: newId(),
+      user_id: user.id,
+      name: input.name ?? null,
+      workspace_id: input.workspace_id ?? null,
+      base_workspace_id: input.base_workspace_id ?? null,
+      type: 'inline',
+      script: input.script,
+      persistent: input.persistent ?? false,
+      no_sleep: input.no_sleep ?? false,
+      startup_command: input.startup_command ?? null,
+      environment: env,
+      file_ids: input.file_ids ?? [],
+      disk_gb: input.disk_gb ?? JOB_LIMITS.defaultDiskGb,
+      vcpus: input.vcpus ?? JOB_LIMITS.defaultVcpus,
+      memory_mb: input.memory_mb ?? JOB_LIMITS.defaultMemoryMb,
+      rootfs_type: input.rootfs_type ?? null,
+      timeout_seconds: input.timeout_seconds ?? null,
+      api_version: apiVersion,
+      status: 'pending',
+      exit_code: null,
+      error_message: null,
+      vm_id: null,
+      host: null,
+      subdomain: null,
+      url: null,
+      script_duration_ms: null,
+      created_at: now,
+      started_at: null,
+      completed_at: null,
+      updated_at: now,
+    };
+    await this.store.insertJob(job);
+    this.runner.enqueue(job);
+    return job;
+  }
+
+  async list(user: User, page: number, pageSize: number): Promise<{ jobs: Job[]; total: number }> {
+    return this.store.listJobs(user.id, (page - 1) * pageSize, pageSize);
+  }
+
+  /** One of the user's jobs by request id, name or workspace id; JOB_NOT_FOUND otherwise. */
+  async get(user: User, ref: string): Promise<Job> {
+    const job = ref === '' ? undefined : await this.store.findJobForUser(user.id, ref);
+    if (!job) {
+      throw new AppError('JOB_NOT_FOUND', `No job of yours has request id, name or workspace id "${clip(ref)}"`, 'List your jobs with GET /api/v1/mags-jobs.');
+    }
+    return job;
+  }
+
+  async readLogs(user: User, ref: string, afterSeq: number, limit: number): Promise<{ job: Job; lines: LogLine[] }> {
+    const job = await this.get(user, ref);
+    return { job, lines: await this.logs.read(job.request_id, afterSeq, limit) };
+  }
+
+  /**
+   * Follows a job's output: sends stored lines after `afterSeq`, then live lines, then one `end`
+   * when the job ends (or a persistent job goes to sleep). Returns the unsubscribe function.
+   */
+  async follow(user: User, ref: string, afterSeq: number, send: FollowSend): Promise<() => void> {
+    const job = await this.get(user, ref);
+    const jobId = job.request_id;
+    let last = afterSeq;
+    let ended = false;
+    let replaying = true;
+    const queued: JobEvent[] = [];
+    const deliver = (e: JobEvent) => {
+      if (ended) return;
+      if (e.type === 'log') {
+        if (e.line.seq <= last) return;
+        last = e.line.seq;
+      } else {
+        ended = true;
+      }
+      send(e);
+    };
+    // Subscribe first, then replay: a line produced in between is queued and deduplicated by seq.
+    const unsubscribe = this.logs.subscribe(jobId, (e) => (replaying ? queued.push(e) : deliver(e)));
+    try {
+      for (;;) {
+        const batch = await this.logs.read(jobId, last, 1000);
+        for (const l of batch) deliver({ type: 'log', line: l });
+        if (batch.length < 1000) break;
+      }
+      const fresh = await this.store.getJob(jobId);
+      for (const e of queued) deliver(e);
+      queued.length = 0;
+      replaying = false;
+      if (fresh && !ended && followEnds(fresh.status)) {
+        for (const l of await this.logs.read(jobId, last, 100_000)) deliver({ type: 'log', line: l });
+        deliver({ type: 'end', status: fresh.status, exit_code: fresh.exit_code });
+      }
+    } catch (err) {
+      unsubscribe();
+      throw err;
+    }
+    return unsubscribe;
+  }
+
+  async update(user: User, ref: string, patch: { startup_command?: string | null; no_sleep?: boolean | null }): Promise<Job> {
+    const job = await this.get(user, ref);
+    if (patch.no_sleep && !job.persistent) {
+      throw new AppError('INVALID_STATE', 'no_sleep: only a persistent job can be kept awake', 'Submit the job with "persistent": true.');
+    }
+    const changes: { startup_command?: string | null; no_sleep?: boolean } = {};
+    if (patch.startup_command !== undefined) changes.startup_command = patch.startup_command;
+    if (patch.no_sleep !== undefined && patch.no_sleep !== null) changes.no_sleep = patch.no_sleep;
+    if (Object.keys(changes).length > 0) await this.store.updateJob(job.request_id, changes);
+    return (await this.store.getJob(job.request_id))!;
+  }
+
+  /**
+   * Stops a job: a queued one never starts, a running one is cancelled, a sleeping one ends.
+   * Stopping a job that already ended changes nothing. Resolves with the job's final state.
+   */
+  async stop(user: User, ref: string): Promise<Job> {
+    const job = await this.get(user, ref);
+    const id = job.request_id;
+    if (isTerminalStatus(job.status)) return job;
+    const held = await this.runner.stop(id);
+    if (!held) {
+      const now = new Date().toISOString();
+      await this.logs.open(id);
+      this.logs.append(id, 'system', 'job stopped by user');
+      await this.logs.flush();
+      const changed = await this.store.updateJob(id, { status: 'completed', completed_at: now }, ['pending', 'running', 'sleeping']);
+      if (changed) this.logs.end(id, 'completed', job.exit_code);
+    }
+    return (await this.store.getJob(id))!;
+  }
+
+  /** URL (any port) and SSH (port 22) access; both belong to later parts of the server. */
+  async access(user: User, ref: string, port: number): Promise<never> {
+    await this.get(user, ref);
+    if (port === 22) {
+      throw new AppError('FEATURE_NOT_AVAILABLE', 'SSH access is not available on this server yet', 'Run commands through jobs for now.');
+    }
+    throw new AppError('FEATURE_NOT_AVAILABLE', 'URL access is not available on this server yet', 'Public URLs for job ports come with the proxy; run the job without --url for now.');
+  }
+
+  async countAll(): Promise<number> {
+    return this.store.countJobs();
+  }
+}
+
+/** Whether a follower's stream ends at this status. */
+export function followEnds(status: JobStatus): boolean {
+  return isTerminalStatus(status) || status === 'sleeping';
+}
+
+function clip(s: string): string {
+  return s.length > 80 ? s.slice(0, 80) + '...' : s;
+}

@@ -1,0 +1,53 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import SQLite from 'better-sqlite3';
+import { Kysely, Migrator, PostgresDialect, SqliteDialect, type Migration } from 'kysely';
+import pg from 'pg';
+import type { Database } from './schema.js';
+import { migration001 } from './migrations/001_initial.js';
+
+export type Dialect = 'sqlite' | 'postgres';
+
+export interface OpenedDatabase {
+  db: Kysely<Database>;
+  dialect: Dialect;
+}
+
+/**
+ * Opens the metadata database: `postgres://...` URLs use `pg`, anything else is a SQLite file path
+ * (WAL journal, 5 s busy timeout, foreign keys on).
+ */
+export function openDatabase(target: { url?: string; sqlitePath: string }): OpenedDatabase {
+  if (target.url && /^postgres(ql)?:\/\//.test(target.url)) {
+    const pool = new pg.Pool({ connectionString: target.url, max: 10 });
+    return { db: new Kysely<Database>({ dialect: new PostgresDialect({ pool }) }), dialect: 'postgres' };
+  }
+  if (target.sqlitePath !== ':memory:') mkdirSync(dirname(target.sqlitePath), { recursive: true });
+  const sqlite = new SQLite(target.sqlitePath);
+  sqlite.pragma('journal_mode = WAL');
+  sqlite.pragma('busy_timeout = 5000');
+  sqlite.pragma('foreign_keys = ON');
+  sqlite.pragma('synchronous = NORMAL');
+  return { db: new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) }), dialect: 'sqlite' };
+}
+
+/** The numbered migrations, in order. Add new ones as `00N_<what>.ts` and list them here. */
+export function migrations(dialect: Dialect): Record<string, Migration> {
+  return { '001_initial': migration001(dialect) };
+}
+
+/** Runs every migration not yet applied; throws with the failing migration's name. */
+export async function migrateToLatest(opened: OpenedDatabase): Promise<string[]> {
+  const migrator = new Migrator({
+    db: opened.db,
+    provider: { getMigrations: async () => migrations(opened.dialect) },
+  });
+  const { error, results } = await migrator.migrateToLatest();
+  const failed = results?.find((r) => r.status === 'Error');
+  if (error) {
+    const err = new Error(`database migration ${failed?.migrationName ?? ''} failed: ${error instanceof Error ? error.message : String(error)}`);
+    (err as Error & { cause?: unknown }).cause = error;
+    throw err;
+  }
+  return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+}
