@@ -107,10 +107,12 @@ export function connectionError(url: string, cause: unknown): ConnectionError {
 
 function describeCause(cause: unknown): string {
   let c: unknown = cause;
+  let message = '';
   for (let i = 0; i < 4 && c; i++) {
     const e = c as { code?: unknown; message?: unknown; cause?: unknown };
     if (typeof e.code === 'string' && /^E[A-Z]+/.test(e.code)) return e.code;
+    if (typeof e.message === 'string' && e.message) message = e.message;
     c = e.cause;
   }
-  return cause instanceof Error ? cause.message : '';
+  return message;
 }

@@ -1,0 +1,184 @@
+import { Command, InvalidArgumentError, Option } from 'commander';
+import type { LogEntry, Mags, RunOptions } from '@mags/sdk';
+import { CliError, EXIT, usageError } from '../exit-codes.js';
+import { client, intArg, note, out, outcome, printJson, withConnection, withExamples, withJson, type ConnectionFlags } from '../shared.js';
+import { startSpinner } from '../spinner.js';
+
+interface RunFlags extends ConnectionFlags {
+  workspace?: string;
+  n?: string;
+  persistent?: boolean;
+  url?: boolean;
+  port: number;
+  startupCommand?: string;
+  base?: string;
+  ephemeral?: boolean;
+  disk?: number;
+  sleep: boolean;
+  timeout?: number;
+  env?: Record<string, string>;
+  name?: string;
+  vcpus?: number;
+  memory?: number;
+  detach?: boolean;
+  wait: boolean;
+  verbose?: boolean;
+  json?: boolean;
+}
+
+/** Extra wait beyond `--timeout` before the CLI gives up on a job the server did not end. */
+const TIMEOUT_GRACE_S = 60;
+
+function collectEnv(value: string, previous: Record<string, string> | undefined): Record<string, string> {
+  const eq = value.indexOf('=');
+  if (eq <= 0) throw new InvalidArgumentError('Use KEY=VALUE.');
+  return { ...previous, [value.slice(0, eq)]: value.slice(eq + 1) };
+}
+
+export function runCommand(): Command {
+  const cmd = new Command('run')
+    .description("Run a script in a sandbox, print its output live and exit with the script's exit code")
+    .argument('<script...>', 'the shell script; quote it as one argument')
+    .option('-w, --workspace <id>', 'keep /root (and what the script installs) in this workspace across runs')
+    .addOption(new Option('-n <id>', 'same as --workspace').hideHelp())
+    .option('-p, --persistent', 'keep the sandbox up after the script (URL, SSH, exec); it sleeps when idle')
+    .option('--url', 'enable a public URL for --port and print it (needs -p)')
+    .option('--port <port>', 'sandbox port for --url', intArg(1), 8080)
+    .option('--startup-command <cmd>', 'command to run when a sleeping persistent sandbox wakes')
+    .option('--base <workspace>', 'use this workspace read-only as the base layer')
+    .option('-e, --ephemeral', 'no workspace at all (fastest)')
+    .option('--disk <GB>', 'workspace disk size in GB (default 2)', intArg(1))
+    .option('--no-sleep', 'never sleep when idle (needs -p)')
+    .option('--timeout <seconds>', 'end the script after this many seconds', intArg(1))
+    .option('--env <KEY=VALUE>', 'environment variable for the script (repeatable)', collectEnv)
+    .option('--name <name>', 'job name, to refer to the job by name later')
+    .option('--vcpus <n>', 'CPUs for the sandbox', intArg(1))
+    .option('--memory <MB>', 'memory limit in MiB', intArg(1))
+    .option('-d, --detach', 'submit, print the request id and return without waiting')
+    .option('--no-wait', 'same as --detach')
+    .option('-v, --verbose', 'also print platform events (log stream "system") on stderr');
+  withJson(withConnection(cmd));
+  withExamples(cmd, [
+    "mags run 'echo Hello World'",
+    "mags run 'echo out; echo err >&2; exit 3'; echo \"exit code: $?\"",
+    "mags run -w myproject 'pip install requests'",
+    "mags run --env GREETING=hi 'echo $GREETING'",
+    "mags run -p --url --port 8080 'python3 -m http.server 8080'",
+    "mags run --detach 'sleep 30'    # prints the request id",
+    "mags run --json 'uname -a'",
+  ]);
+  return cmd.action(async (words: string[], flags: RunFlags) => {
+    const script = words.join(' ');
+    const workspaceId = flags.workspace ?? flags.n;
+    const noSleep = flags.sleep === false;
+    if (flags.ephemeral && (workspaceId || flags.base)) throw usageError('-e/--ephemeral cannot be combined with --workspace or --base');
+    if (flags.url && !flags.persistent) throw usageError('--url needs -p/--persistent', "Try: mags run -p --url 'python3 -m http.server 8080'");
+    if (noSleep && !flags.persistent) throw usageError('--no-sleep needs -p/--persistent');
+    const mags = await client(flags);
+    const runOpts: RunOptions = {
+      name: flags.name,
+      workspaceId,
+      baseWorkspaceId: flags.base,
+      persistent: flags.persistent,
+      noSleep: noSleep || undefined,
+      startupCommand: flags.startupCommand,
+      environment: flags.env,
+      diskGb: flags.disk,
+      timeoutSeconds: flags.timeout,
+      vcpus: flags.vcpus,
+      memoryMb: flags.memory,
+    };
+    if (flags.detach || flags.wait === false) {
+      const submitted = await mags.run(script, runOpts);
+      if (flags.json) printJson(submitted);
+      else out(submitted.request_id);
+      note(`Follow it with: mags logs -f ${submitted.request_id}`);
+      return;
+    }
+    if (flags.persistent && flags.url) {
+      await runWithUrl(mags, script, runOpts, flags);
+      return;
+    }
+    await runAndStream(mags, script, runOpts, flags);
+  });
+}
+
+/** Submits, streams output to the matching streams and records the script's exit code. */
+async function runAndStream(mags: Mags, script: string, runOpts: RunOptions, flags: RunFlags): Promise<void> {
+  const spinner = startSpinner('Starting sandbox…');
+  const onOutput = (line: LogEntry): void => {
+    spinner.stop();
+    if (flags.json) return;
+    const stream = line.stream ?? (line.level === 'error' ? 'stderr' : 'stdout');
+    if (stream === 'stdout') process.stdout.write(line.message + '\n');
+    else if (stream === 'stderr') process.stderr.write(line.message + '\n');
+    else if (flags.verbose) process.stderr.write(`[mags] ${line.message}\n`);
+  };
+  let result;
+  try {
+    const submitted = await mags.run(script, runOpts);
+    result = await mags.waitFor(submitted.request_id, {
+      onOutput,
+      timeoutMs: flags.timeout ? (flags.timeout + TIMEOUT_GRACE_S) * 1000 : undefined,
+    });
+  } finally {
+    spinner.stop();
+  }
+  if (flags.json) {
+    printJson({
+      request_id: result.requestId,
+      status: result.status,
+      exit_code: result.exitCode,
+      error_message: result.errorMessage,
+      logs: result.logs,
+    });
+  }
+  if (result.status === 'completed') {
+    outcome.exitCode = result.exitCode ?? EXIT.OK;
+    return;
+  }
+  if (result.exitCode !== null && result.exitCode !== undefined) {
+    // The script's own failure: its stderr already says why; add the server's reason only when it
+    // is more than "exited with code N" (e.g. a timeout or the memory limit).
+    if (result.errorMessage && !/exit(ed)?( with)?( code| status)/i.test(result.errorMessage) && !flags.json) {
+      note(`mags: ${result.errorMessage}`);
+    }
+    outcome.exitCode = result.exitCode;
+    return;
+  }
+  if (result.status === 'error') {
+    throw new CliError(`Job ${result.requestId} failed: ${result.errorMessage ?? 'no exit code'}`, {
+      hint: `See the job's log with: mags logs ${result.requestId}`,
+    });
+  }
+  // A persistent job whose script ended stays up (running/sleeping).
+  note(`Sandbox ${result.requestId} stays up (${result.status}); stop it with: mags stop ${result.requestId}`);
+}
+
+/** `-p --url`: waits until the sandbox runs, enables the URL, prints it and returns. */
+async function runWithUrl(mags: Mags, script: string, runOpts: RunOptions, flags: RunFlags): Promise<void> {
+  const spinner = startSpinner('Starting sandbox…');
+  try {
+    const submitted = await mags.run(script, runOpts);
+    const id = submitted.request_id;
+    const deadline = Date.now() + 120_000;
+    for (;;) {
+      const job = await mags.status(id);
+      if (job.status === 'running' || job.status === 'sleeping') break;
+      if (job.status === 'completed' || job.status === 'error') {
+        throw new CliError(`Job ${id} ended (${job.status}) before its URL could be enabled${job.error_message ? `: ${job.error_message}` : ''}`, {
+          hint: `See its output with: mags logs ${id}`,
+        });
+      }
+      if (Date.now() > deadline) throw new CliError(`Job ${id} did not start within 120 s`, { exitCode: EXIT.TIMEOUT });
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    const access = await mags.url(id, flags.port);
+    spinner.stop();
+    if (flags.json) printJson({ request_id: id, ...access });
+    else out(access.url ?? '');
+    note(`Sandbox ${id} is up. Output: mags logs -f ${id}   Stop: mags stop ${id}`);
+  } finally {
+    spinner.stop();
+  }
+}

@@ -1,0 +1,77 @@
+import { Command } from 'commander';
+import { out, printJson, withExamples, withJson } from '../shared.js';
+
+/** The agent skill: how an AI coding agent should use mags. */
+export const SKILL_MD = `---
+name: mags
+description: Run shell scripts, servers and experiments in isolated Linux sandboxes with the mags CLI (a self-hosted Mags server). Use it to execute untrusted or heavy code, install packages without touching this machine, keep state in workspaces, expose a web app on a public URL, or open a shell with SSH.
+---
+
+# Using mags
+
+\`mags\` runs a shell script in a fresh, isolated Linux sandbox (Debian, user root, home /root,
+bash, curl, wget, git, python3, pip, node, npm, apt) and prints its output. Use it instead of
+running untrusted or system-changing commands on this machine.
+
+## Check the setup
+- \`mags whoami\` must print a user. If it says "API token required", ask the user to run
+  \`mags login\` (or set MAGS_API_TOKEN and MAGS_API_URL).
+
+## Run a script
+- \`mags run 'echo Hello World'\` - prints the script's stdout on stdout and its stderr on stderr,
+  and exits with the script's exit code. Quote the whole script as one argument.
+- Multi-line: \`mags run "$(cat script.sh)"\`, or \`mags run 'set -e; cd /root; ...'\`.
+- Environment: \`mags run --env KEY=VALUE 'echo $KEY'\` (repeatable).
+- Limits: \`--timeout <seconds>\`, \`--memory <MiB>\`, \`--vcpus <n>\`, \`--disk <GB>\`.
+- Machine-readable: \`mags run --json '...'\` prints {request_id, status, exit_code, logs}.
+- Long jobs: \`mags run --detach '...'\` prints the request id; then \`mags logs -f <id>\`,
+  \`mags status <id>\`, \`mags stop <id>\`.
+
+## Keep files between runs (workspaces)
+- \`mags run -w myproject 'pip install requests'\` then
+  \`mags run -w myproject 'python3 -c "import requests"'\` - /root and what scripts install persist
+  in the workspace \`myproject\`. Without -w every run starts clean.
+- \`--base <workspace>\` starts from a workspace read-only (changes are discarded unless -w is given too).
+
+## Serve a web app on a URL
+- \`mags run -p --url --port 8080 'python3 -m http.server 8080'\` starts a persistent sandbox and
+  prints its public URL. The app must listen on 0.0.0.0 at that port.
+- \`mags url <name-or-id> [port]\` prints the URL of an already running persistent job.
+- Persistent sandboxes sleep when idle and wake on the next request; \`mags set <id> --no-sleep\`
+  keeps one awake. \`mags stop <id>\` ends it.
+
+## Shell access (SSH)
+- \`mags ssh <workspace>\` opens a shell in the workspace's sandbox (when the server has SSH enabled).
+
+## Inspect
+- \`mags list\` (newest first, \`--json\` for scripts), \`mags status <id>\`, \`mags logs <id>\`.
+
+## Exit codes
+0 ok (or the script's own code for \`mags run\`), 1 error, 2 bad usage, 3 no/invalid token,
+4 unknown job, 5 server unreachable, 124 timed out.
+`;
+
+export function setupClaudeCommand(): Command {
+  const cmd = new Command('setup-claude')
+    .description('Install a skill that teaches Claude Code (or another agent) to use mags: ~/.claude/skills/mags/SKILL.md')
+    .option('--print', 'print the skill instead of writing it');
+  withJson(cmd);
+  withExamples(cmd, ['mags setup-claude', 'mags setup-claude --print']);
+  return cmd.action(async (flags: { print?: boolean; json?: boolean }) => {
+    if (flags.print) {
+      process.stdout.write(SKILL_MD);
+      return;
+    }
+    const [{ mkdirSync, writeFileSync }, { homedir }, { join }] = await Promise.all([
+      import('node:fs'),
+      import('node:os'),
+      import('node:path'),
+    ]);
+    const dir = join(process.env.HOME || homedir(), '.claude', 'skills', 'mags');
+    mkdirSync(dir, { recursive: true });
+    const path = join(dir, 'SKILL.md');
+    writeFileSync(path, SKILL_MD);
+    if (flags.json) printJson({ path });
+    else out(`Wrote ${path}`);
+  });
+}
