@@ -1,0 +1,253 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { createHarness, type Harness } from './helpers/harness.js';
+
+/** The jobs API in-process (app.inject) on a real SQLite store with the fake sandbox pool. */
+describe('jobs API (in-process)', () => {
+  let h: Harness;
+  let auth: Record<string, string>;
+  before(async () => {
+    h = await createHarness({ jobTimeoutSeconds: 2, maxOutputBytes: 2000 });
+    auth = { authorization: `Bearer ${h.adminToken}` };
+  });
+  after(async () => {
+    await h?.close();
+  });
+
+  const submit = async (body: Record<string, unknown>, version = 1) => {
+    const res = await h.app.inject({ method: 'POST', url: `/api/v${version}/mags-jobs`, headers: auth, payload: body });
+    assert.equal(res.statusCode, 202, res.body);
+    const json = res.json() as { request_id: string; status: string; message: string };
+    assert.equal(json.status, 'accepted');
+    assert.match(json.request_id, /^[0-9a-f-]{36}$/);
+    assert.equal(typeof json.message, 'string');
+    return json.request_id;
+  };
+  const logs = async (id: string, query = '') => {
+    const res = await h.app.inject({ method: 'GET', url: `/api/v1/mags-jobs/${id}/logs${query}`, headers: auth });
+    assert.equal(res.statusCode, 200, res.body);
+    return (res.json() as { logs: Array<{ message: string; level: string; stream: string; seq: number; timestamp: string }> }).logs;
+  };
+
+  it('GET /health answers without a token', async () => {
+    const res = await h.app.inject({ method: 'GET', url: '/health' });
+    assert.equal(res.statusCode, 200);
+    assert.deepEqual(res.json(), { status: 'ok', version: '0.1.0' });
+  });
+
+  it('runs echo Hello World: completed, exit 0, stdout as info', async () => {
+    const id = await submit({ script: 'echo Hello World', type: 'inline' });
+    const st = await h.waitDone(h.adminToken, id);
+    assert.equal(st.status, 'completed');
+    assert.equal(st.exit_code, 0);
+    assert.equal(typeof st.script_duration_ms, 'number');
+    assert.ok(st.started_at && st.completed_at && st.created_at);
+    assert.equal(st.vm_id && String(st.vm_id).startsWith('fake-'), true);
+    const l = await logs(id);
+    assert.deepEqual(l.map((x) => [x.message, x.level, x.stream]), [['Hello World', 'info', 'stdout']]);
+    assert.equal(l[0]!.seq, 1);
+    assert.ok(!Number.isNaN(Date.parse(l[0]!.timestamp)));
+  });
+
+  it('non-zero exit is error with exit_code; stderr lines are level error; after= filters', async () => {
+    const id = await submit({ script: 'echo out; echo err >&2; echo more; exit 7', type: 'inline', environment: { FOO: 'bar' } });
+    const st = await h.waitDone(h.adminToken, id);
+    assert.equal(st.status, 'error');
+    assert.equal(st.exit_code, 7);
+    assert.equal(st.error_message, 'script exited with code 7');
+    const l = await logs(id);
+    assert.equal(l.find((x) => x.message === 'err')?.level, 'error');
+    assert.equal(l.find((x) => x.message === 'err')?.stream, 'stderr');
+    const later = await logs(id, `?after=${l[0]!.seq}`);
+    assert.equal(later.length, l.length - 1);
+  });
+
+  it('passes environment variables', async () => {
+    const id = await submit({ script: 'echo "$FOO-$BAR"', type: 'inline', environment: { FOO: 'a', BAR: 'b' } });
+    await h.waitDone(h.adminToken, id);
+    assert.deepEqual((await logs(id)).map((x) => x.message), ['a-b']);
+  });
+
+  it('times out with the job timeout and says so', async () => {
+    const id = await submit({ script: 'sleep 30', type: 'inline', timeout_seconds: 1 });
+    const st = await h.waitDone(h.adminToken, id);
+    assert.equal(st.status, 'error');
+    assert.equal(st.error_message, 'timed out after 1 s');
+    assert.ok((await logs(id)).some((x) => x.stream === 'system' && x.message === 'timed out after 1 s'));
+  });
+
+  it('caps output with one truncation line', async () => {
+    const id = await submit({ script: 'i=0; while [ $i -lt 500 ]; do echo line-$i; i=$((i+1)); done', type: 'inline' });
+    const st = await h.waitDone(h.adminToken, id);
+    assert.equal(st.status, 'completed');
+    const l = await logs(id);
+    const trunc = l.filter((x) => x.stream === 'system' && x.message.includes('output truncated'));
+    assert.equal(trunc.length, 1);
+    assert.equal(l.at(-1)!.message, trunc[0]!.message);
+    assert.ok(l.length < 300);
+  });
+
+  it('stop cancels a running sleep 60 job quickly', async () => {
+    const id = await submit({ script: 'echo started; sleep 60', type: 'inline', name: 'sleeper' });
+    for (let i = 0; i < 200; i++) {
+      const l = await logs(id);
+      if (l.length > 0) break;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    const t0 = Date.now();
+    const res = await h.app.inject({ method: 'POST', url: `/api/v1/mags-jobs/sleeper/stop`, headers: auth });
+    assert.equal(res.statusCode, 200, res.body);
+    assert.deepEqual(res.json(), { success: true, request_id: id, status: 'completed' });
+    assert.ok(Date.now() - t0 < 5000);
+    assert.ok((await logs(id)).some((x) => x.message === 'job stopped by user'));
+    // Stopping again is harmless.
+    const again = await h.app.inject({ method: 'POST', url: `/api/v1/mags-jobs/${id}/stop`, headers: { ...auth, 'content-type': 'application/json' }, payload: '' });
+    assert.equal(again.statusCode, 200, again.body);
+  });
+
+  it('resolves {id} by name and workspace id, newest first', async () => {
+    const a = await submit({ script: 'echo a', type: 'inline', name: 'named', workspace_id: 'ws-1' });
+    await h.waitDone(h.adminToken, a);
+    const b = await submit({ script: 'echo b', type: 'inline', name: 'named', workspace_id: 'ws-1' });
+    await h.waitDone(h.adminToken, b);
+    for (const ref of ['named', 'ws-1', b]) {
+      const res = await h.app.inject({ method: 'GET', url: `/api/v1/mags-jobs/${ref}/status`, headers: auth });
+      assert.equal((res.json() as { request_id: string }).request_id, b);
+    }
+    const res = await h.app.inject({ method: 'GET', url: `/api/v1/mags-jobs/${a}/status`, headers: auth });
+    assert.equal((res.json() as { request_id: string }).request_id, a);
+  });
+
+  it('lists newest first with page, page_size and total', async () => {
+    const res = await h.app.inject({ method: 'GET', url: '/api/v1/mags-jobs?page=1&page_size=2', headers: auth });
+    assert.equal(res.statusCode, 200);
+    const body = res.json() as { jobs: Array<{ request_id: string; created_at: string }>; page: number; page_size: number; total: number };
+    assert.equal(body.page, 1);
+    assert.equal(body.page_size, 2);
+    assert.equal(body.jobs.length, 2);
+    assert.ok(body.total >= 8);
+    const page2 = (await h.app.inject({ method: 'GET', url: '/api/v1/mags-jobs?page=2&page_size=2', headers: auth })).json() as typeof body;
+    assert.notEqual(page2.jobs[0]!.request_id, body.jobs[0]!.request_id);
+    assert.ok(body.jobs[0]!.created_at >= page2.jobs[0]!.created_at);
+    const huge = (await h.app.inject({ method: 'GET', url: '/api/v1/mags-jobs?page_size=100000', headers: auth })).json() as typeof body;
+    assert.equal(huge.page_size, 100);
+  });
+
+  it('v2 accepts vcpus, memory_mb and rootfs_type and passes limits to the pool', async () => {
+    const id = await submit({ script: 'true', type: 'inline', vcpus: 1, memory_mb: 256, rootfs_type: 'standard', disk_gb: 3 }, 2);
+    const st = await h.waitDone(h.adminToken, id);
+    assert.equal(st.status, 'completed');
+  });
+
+  it('a persistent job whose script succeeded goes to sleeping; PATCH updates settings', async () => {
+    const id = await submit({ script: 'echo up', type: 'inline', persistent: true, name: 'svc' });
+    const st = await h.waitDone(h.adminToken, id);
+    assert.equal(st.status, 'sleeping');
+    assert.equal(st.persistent, true);
+    const res = await h.app.inject({ method: 'PATCH', url: `/api/v1/mags-jobs/svc`, headers: auth, payload: { no_sleep: true, startup_command: 'python3 -m http.server 8080' } });
+    assert.equal(res.statusCode, 200, res.body);
+    const body = res.json() as Record<string, unknown>;
+    assert.equal(body.success, true);
+    assert.equal(body.no_sleep, true);
+    assert.equal(body.startup_command, 'python3 -m http.server 8080');
+    const stopped = await h.app.inject({ method: 'POST', url: `/api/v1/mags-jobs/svc/stop`, headers: auth });
+    assert.equal((stopped.json() as { status: string }).status, 'completed');
+  });
+
+  it('access answers FEATURE_NOT_AVAILABLE (501) for URL and SSH', async () => {
+    const id = await submit({ script: 'true', type: 'inline' });
+    for (const port of [8080, 22]) {
+      const res = await h.app.inject({ method: 'POST', url: `/api/v1/mags-jobs/${id}/access`, headers: auth, payload: { port } });
+      assert.equal(res.statusCode, 501);
+      assert.equal((res.json() as { code: string }).code, 'FEATURE_NOT_AVAILABLE');
+    }
+  });
+
+  it('pool-status has the Mags fields', async () => {
+    const res = await h.app.inject({ method: 'GET', url: '/api/v1/mags-jobs/pool-status', headers: auth });
+    assert.equal(res.statusCode, 200);
+    assert.deepEqual(Object.keys(res.json() as object).sort(), ['busy_vms', 'idle_vms', 'max_pool_size', 'min_pool_size', 'total_vms']);
+  });
+
+  it('follow=1 streams stored lines, then end', async () => {
+    const id = await submit({ script: 'echo one; echo two >&2; exit 3', type: 'inline' });
+    const res = await h.app.inject({ method: 'GET', url: `/api/v1/mags-jobs/${id}/logs?follow=1`, headers: auth });
+    assert.equal(res.statusCode, 200);
+    assert.match(String(res.headers['content-type']), /text\/event-stream/);
+    const events = parseSse(res.body);
+    assert.deepEqual(events.filter((e) => e.event === 'log').map((e) => (e.data as { message: string }).message), ['one', 'two']);
+    assert.deepEqual(events.at(-1), { event: 'end', data: { status: 'error', exit_code: 3 } });
+  });
+
+  it('me, tokens: create, list, use, revoke', async () => {
+    const me = (await h.app.inject({ method: 'GET', url: '/api/v1/me', headers: auth })).json() as Record<string, unknown>;
+    assert.equal(me.name, 'admin');
+    assert.equal(me.admin, true);
+    const created = await h.app.inject({ method: 'POST', url: '/api/v1/tokens', headers: auth, payload: { name: 'ci' } });
+    assert.equal(created.statusCode, 201);
+    const tok = created.json() as { id: string; token: string; name: string };
+    assert.match(tok.token, /^mags_[0-9A-Za-z]{40}$/);
+    const list = (await h.app.inject({ method: 'GET', url: '/api/v1/tokens', headers: auth })).json() as { tokens: Array<{ id: string }> };
+    assert.ok(list.tokens.some((t) => t.id === tok.id));
+    assert.ok(!JSON.stringify(list).includes(tok.token));
+    const withNew = await h.app.inject({ method: 'GET', url: '/api/v1/me', headers: { authorization: `Bearer ${tok.token}` } });
+    assert.equal(withNew.statusCode, 200);
+    const del = await h.app.inject({ method: 'DELETE', url: `/api/v1/tokens/${tok.id}`, headers: auth });
+    assert.deepEqual(del.json(), { success: true });
+    const revoked = await h.app.inject({ method: 'GET', url: '/api/v1/me', headers: { authorization: `Bearer ${tok.token}` } });
+    assert.equal(revoked.statusCode, 401);
+    assert.equal((revoked.json() as { code: string }).code, 'INVALID_TOKEN');
+  });
+
+  it('users: admin creates and lists; non-admin is FORBIDDEN; duplicate is CONFLICT', async () => {
+    const res = await h.app.inject({ method: 'POST', url: '/api/v1/users', headers: auth, payload: { name: 'alice' } });
+    assert.equal(res.statusCode, 201);
+    const alice = res.json() as { token: string; admin: boolean };
+    assert.equal(alice.admin, false);
+    const dup = await h.app.inject({ method: 'POST', url: '/api/v1/users', headers: auth, payload: { name: 'alice' } });
+    assert.equal(dup.statusCode, 409);
+    assert.equal((dup.json() as { code: string }).code, 'CONFLICT');
+    const forbidden = await h.app.inject({ method: 'GET', url: '/api/v1/users', headers: { authorization: `Bearer ${alice.token}` } });
+    assert.equal(forbidden.statusCode, 403);
+    const list = (await h.app.inject({ method: 'GET', url: '/api/v1/users', headers: auth })).json() as { users: Array<{ name: string }> };
+    assert.deepEqual(list.users.map((u) => u.name).sort(), ['admin', 'alice']);
+  });
+
+  it("ownership: another user's job is JOB_NOT_FOUND on every endpoint", async () => {
+    const id = await submit({ script: 'echo secret', type: 'inline', name: 'private-job' });
+    await h.waitDone(h.adminToken, id);
+    const bob = { authorization: `Bearer ${await h.makeUser('bob')}` };
+    for (const ref of [id, 'private-job']) {
+      for (const [method, url, payload] of [
+        ['GET', `/api/v1/mags-jobs/${ref}/status`],
+        ['GET', `/api/v1/mags-jobs/${ref}/logs`],
+        ['GET', `/api/v1/mags-jobs/${ref}/logs?follow=1`],
+        ['POST', `/api/v1/mags-jobs/${ref}/stop`],
+        ['POST', `/api/v1/mags-jobs/${ref}/access`, { port: 8080 }],
+        ['PATCH', `/api/v1/mags-jobs/${ref}`, { no_sleep: false }],
+      ] as const) {
+        const res = await h.app.inject({ method, url, headers: bob, payload });
+        assert.equal(res.statusCode, 404, `${method} ${url}: ${res.body}`);
+        assert.equal((res.json() as { code: string }).code, 'JOB_NOT_FOUND');
+        assert.ok(!res.body.includes('secret'));
+      }
+    }
+    const list = (await h.app.inject({ method: 'GET', url: '/api/v1/mags-jobs', headers: bob })).json() as { total: number };
+    assert.equal(list.total, 0);
+  });
+});
+
+/** Parses a Server-Sent Events body into {event, data} pairs (comments skipped). */
+export function parseSse(body: string): Array<{ event: string; data: unknown }> {
+  const out: Array<{ event: string; data: unknown }> = [];
+  for (const block of body.split('\n\n')) {
+    let event = 'message';
+    let data = '';
+    for (const line of block.split('\n')) {
+      if (line.startsWith('event: ')) event = line.slice(7);
+      else if (line.startsWith('data: ')) data += line.slice(6);
+    }
+    if (data) out.push({ event, data: JSON.parse(data) });
+  }
+  return out;
+}

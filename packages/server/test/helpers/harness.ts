@@ -1,0 +1,91 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { buildApp } from '../../src/app.js';
+import { silentLogger } from '../../src/logger.js';
+import { Scheduler } from '../../src/scheduler/scheduler.js';
+import { JobLogs } from '../../src/services/job-logs.js';
+import { JobsService } from '../../src/services/jobs.js';
+import { UsersService } from '../../src/services/users.js';
+import { migrateToLatest, openDatabase } from '../../src/storage/db.js';
+import { KyselyStore } from '../../src/storage/kysely-store.js';
+import { FakePool } from './fake-runtime.js';
+
+/** An in-process app on a temp SQLite database and the fake pool (for `app.inject()` tests). */
+export interface Harness {
+  app: FastifyInstance;
+  store: KyselyStore;
+  pool: FakePool;
+  scheduler: Scheduler;
+  users: UsersService;
+  adminToken: string;
+  /** Creates a non-admin user and returns its token. */
+  makeUser(name: string): Promise<string>;
+  /** Polls a job's status until it is no longer pending/running. */
+  waitDone(token: string, id: string, timeoutMs?: number): Promise<Record<string, unknown>>;
+  close(): Promise<void>;
+}
+
+export interface HarnessOptions {
+  jobTimeoutSeconds?: number;
+  maxOutputBytes?: number;
+  maxConcurrentJobs?: number;
+  bodyLimitBytes?: number;
+  databaseUrl?: string;
+}
+
+export async function createHarness(opts: HarnessOptions = {}): Promise<Harness> {
+  const dir = await mkdtemp(join(tmpdir(), 'mags-harness-'));
+  const opened = openDatabase({ url: opts.databaseUrl, sqlitePath: join(dir, 'mags.db') });
+  await migrateToLatest(opened);
+  const store = new KyselyStore(opened.db, opened.dialect);
+  const log = silentLogger();
+  const pool = new FakePool();
+  const logs = new JobLogs(store, log);
+  const scheduler = new Scheduler({
+    store,
+    logs,
+    pool,
+    log,
+    jobTimeoutSeconds: opts.jobTimeoutSeconds ?? 60,
+    maxOutputBytes: opts.maxOutputBytes ?? 1024 * 1024,
+    maxConcurrentJobs: opts.maxConcurrentJobs ?? 8,
+  });
+  const users = new UsersService(store, log);
+  const jobs = new JobsService(store, logs, scheduler, log);
+  const admin = (await users.bootstrapAdmin())!;
+  await scheduler.start();
+  const app = await buildApp({ users, jobs, poolStatus: () => pool.status(), log, bodyLimitBytes: opts.bodyLimitBytes, sseHeartbeatSeconds: 1 });
+  return {
+    app,
+    store,
+    pool,
+    scheduler,
+    users,
+    adminToken: admin.token,
+    async makeUser(name) {
+      const res = await app.inject({ method: 'POST', url: '/api/v1/users', headers: { authorization: `Bearer ${admin.token}` }, payload: { name } });
+      if (res.statusCode !== 201) throw new Error(`could not create user ${name}: ${res.body}`);
+      return (res.json() as { token: string }).token;
+    },
+    async waitDone(token, id, timeoutMs = 20_000) {
+      const end = Date.now() + timeoutMs;
+      for (;;) {
+        const res = await app.inject({ method: 'GET', url: `/api/v1/mags-jobs/${id}/status`, headers: { authorization: `Bearer ${token}` } });
+        const body = res.json() as Record<string, unknown>;
+        if (body.status !== 'pending' && body.status !== 'running') return body;
+        if (Date.now() > end) throw new Error(`job ${id} still ${String(body.status)} after ${timeoutMs} ms`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    },
+    async close() {
+      await scheduler.shutdown();
+      logs.shutdownFollowers();
+      await app.close();
+      await logs.flush();
+      await store.close();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
