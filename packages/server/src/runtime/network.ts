@@ -89,6 +89,26 @@ interface IpLink {
 /** Messages of `ip -force -batch` that only mean "already gone". */
 const GONE = /Cannot find device|No such file or directory|No such process|does not exist|Cannot remove namespace/;
 
+/**
+ * What the host lacks for sandbox networking, in words a person can act on (empty = fine).
+ * Runtime drivers report these from `health()`.
+ */
+export async function checkNetworkHost(): Promise<string[]> {
+  const problems: string[] = [];
+  for (const [cmd, arg] of [
+    ['ip', '-V'],
+    ['nft', '-v'],
+  ] as const) {
+    try {
+      await runOk(cmd, [arg]);
+    } catch (e) {
+      problems.push((e as Error).message);
+    }
+  }
+  if (process.getuid?.() !== 0) problems.push('sandbox networking needs root (netns, veth, nftables)');
+  return problems;
+}
+
 /** Creates the network manager of one daemon instance. */
 export function createNetworkManager(opts: NetworkManagerOptions): NetworkManager {
   const { instance, dataDir } = opts;
@@ -143,8 +163,11 @@ export function createNetworkManager(opts: NetworkManagerOptions): NetworkManage
 
   async function doInit(): Promise<void> {
     const started = Date.now();
-    await Promise.all([runOk('ip', ['-V']), runOk('nft', ['-v'])]);
-    await writeFile('/proc/sys/net/ipv4/ip_forward', '1\n');
+    const problems = await checkNetworkHost();
+    if (problems.length) throw new Error(problems.join('; '));
+    await writeFile('/proc/sys/net/ipv4/ip_forward', '1\n').catch((e: Error) => {
+      throw new Error(`cannot enable net.ipv4.ip_forward (run as root on the host, not in a container): ${e.message}`);
+    });
     await mkdir(leasesDir, { recursive: true });
     await mkdir(resolvDir, { recursive: true });
 
