@@ -140,7 +140,14 @@ export const ExecSchema = z.looseObject({ exit_code: z.number(), output: z.strin
 export type ExecResponse = z.infer<typeof ExecSchema>;
 
 /** Workspaces (server feature of a later issue). */
-export const WorkspaceSchema = z.looseObject({ id: str, name: optStr, size_bytes: optNum, created_at: optStr, last_sync_at: optStr });
+export const WorkspaceSchema = z.looseObject({
+  workspace_id: optStr,
+  id: optStr,
+  name: optStr,
+  size_bytes: optNum,
+  created_at: optStr,
+  last_sync_at: optStr,
+});
 export type Workspace = z.infer<typeof WorkspaceSchema>;
 export const WorkspaceListSchema = z.looseObject({ workspaces: z.array(WorkspaceSchema) });
 export type WorkspaceList = z.infer<typeof WorkspaceListSchema>;
