@@ -39,6 +39,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     loggerInstance: deps.log as unknown as FastifyBaseLogger,
     disableRequestLogging: true,
     bodyLimit,
+    // Names and workspace ids in paths may be long; longer ones simply match nothing.
+    maxParamLength: 16 * 1024,
     genReqId: () => randomUUID(),
     requestIdHeader: false,
     forceCloseConnections: true,

@@ -74,8 +74,13 @@ export function formatIssues(issues: readonly { path: PropertyKey[]; message: st
  */
 export const validatorCompiler: FastifySchemaCompiler<$ZodType> = ({ schema, httpPart }) => {
   return (data: unknown) => {
-    const result = safeParse(schema, data, { reportInput: true, error: (iss) => issueMessage(iss as RawIssue) });
+    // A missing body arrives as null; optional bodies treat it as absent.
+    const input = httpPart === 'body' && data === null ? undefined : data;
+    const result = safeParse(schema, input, { reportInput: true, error: (iss) => issueMessage(iss as RawIssue) });
     if (result.success) return { value: result.data };
+    if (httpPart === 'body' && input === undefined) {
+      return { error: new AppError('VALIDATION_ERROR', 'request body: Required (send a JSON object with Content-Type: application/json)') };
+    }
     const context = httpPart === 'querystring' ? 'query' : httpPart === 'params' ? 'path' : (httpPart ?? 'body');
     return { error: new AppError('VALIDATION_ERROR', formatIssues(result.error.issues, context)) };
   };
