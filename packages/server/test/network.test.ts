@@ -243,6 +243,33 @@ describe('sandbox network (root)', { skip: isRoot ? false : 'needs root' }, () =
     }
   });
 
+  it("stops a sandbox that takes another's MAC and address from stealing its traffic", async () => {
+    const nsA = nsName(a.instance, 'spoof-a');
+    const nsB = nsName(a.instance, 'spoof-b');
+    const [, netB] = await Promise.all([a.nm.create('spoof-a'), a.nm.create('spoof-b')]);
+    try {
+      await listenInNs(nsB, 'real-b');
+      assert.equal(await readFrom(netB.ipAddress, SANDBOX_PORT), 'real-b');
+      const macB = (JSON.parse((await exec('ip', ['-n', nsB, '-j', 'link', 'show', 'eth0'])).stdout) as { address: string }[])[0]!
+        .address;
+      // A (root with CAP_NET_ADMIN here; NET_RAW alone allows the same frames) impersonates B and talks.
+      await exec('ip', ['-n', nsA, 'link', 'set', 'dev', 'eth0', 'address', macB]);
+      await exec('ip', ['-n', nsA, 'addr', 'flush', 'dev', 'eth0']);
+      await exec('ip', ['-n', nsA, 'addr', 'add', `${netB.ipAddress}/20`, 'dev', 'eth0']);
+      await exec('ip', ['-n', nsA, 'route', 'replace', 'default', 'via', a.nm.info().gateway]);
+      await listenInNs(nsA, 'impostor');
+      assert.equal(await probe(nsA, a.nm.info().gateway, 22), 'timeout');
+      // The host still reaches the real B (its bridge entry and the host's neighbour entry hold).
+      for (let i = 0; i < 3; i++) assert.equal(await readFrom(netB.ipAddress, SANDBOX_PORT), 'real-b');
+      const br = (await exec('nft', ['list', 'chain', 'bridge', a.instance, 'prerouting'])).stdout;
+      const dropped = /iifname \. ether saddr != @port_mac counter packets (\d+)/.exec(br);
+      assert.ok(dropped && Number(dropped[1]) > 0, br);
+    } finally {
+      await a.nm.destroy('spoof-a');
+      await a.nm.destroy('spoof-b');
+    }
+  });
+
   it("gives each sandbox its own loopback: 127.0.0.1 is not the host's", async () => {
     const ns = nsName(a.instance, 'loop');
     await a.nm.create('loop');
