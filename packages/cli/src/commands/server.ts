@@ -1,10 +1,11 @@
 import { Command } from 'commander';
 import { CliError, usageError } from '../exit-codes.js';
-import { note, out } from '../shared.js';
+import { note, out, outcome } from '../shared.js';
 
 /** The parts of `@mags/server` this command uses (loaded only when `mags server` runs). */
 interface ServerMain {
-  runServer(overrides?: Record<string, unknown>): Promise<unknown>;
+  /** Runs the daemon until SIGTERM/SIGINT with `mags server` flags; resolves to the exit code. */
+  main(argv: string[]): Promise<number>;
 }
 interface ServerConfigModule {
   CONFIG_SETTINGS: readonly { env: string; flag: string; defaultText: string; unit: string; meaning: string; kind: string }[];
@@ -31,10 +32,19 @@ async function loadServer<T>(subpath: string): Promise<T> {
   }
 }
 
+function parseFlags(config: ServerConfigModule, argv: string[]): Record<string, unknown> {
+  try {
+    return config.parseServerFlags(argv);
+  } catch (err) {
+    if (err instanceof Error && err.name === 'ConfigError') throw usageError(err.message, 'See the flags with: mags server --help');
+    throw err;
+  }
+}
+
 function settingsHelp(config: ServerConfigModule): string {
   const rows = config.CONFIG_SETTINGS.map((s) => {
     const arg = s.kind === 'enum' || s.kind === 'string' || s.kind === 'path' || s.kind === 'url' ? ' <value>' : ' <n>';
-    return [`  ${s.flag}${arg}`, `${s.meaning} Env ${s.env}; default ${s.defaultText.replace(/`/g, '')}.`];
+    return [`  ${s.flag}${arg}`, `${s.meaning.replace(/`/g, "")} Env ${s.env}; default ${s.defaultText.replace(/`/g, '')}.`];
   });
   const width = Math.max(...rows.map((r) => r[0]!.length)) + 2;
   return rows.map(([a, b]) => a!.padEnd(width) + b).join('\n');
@@ -73,8 +83,14 @@ Examples:
       if (argv[1] !== 'build') throw usageError(`Unknown image command "${argv.slice(1).join(' ')}"`, 'Use: mags server image build [--force]');
       const rest = argv.slice(2);
       const force = rest.includes('--force');
-      const overrides = configModule.parseServerFlags(rest.filter((a) => a !== '--force'));
-      const config = configModule.loadConfig(process.env, overrides);
+      const overrides = parseFlags(configModule, rest.filter((a) => a !== '--force'));
+      let config;
+      try {
+        config = configModule.loadConfig(process.env, overrides);
+      } catch (err) {
+        if (err instanceof Error && err.name === 'ConfigError') throw usageError(err.message);
+        throw err;
+      }
       const image = await loadServer<ImageModule>('dist/src/runtime/image.js');
       const built = await image.buildImage({
         imageDir: config.imageDir,
@@ -85,8 +101,8 @@ Examples:
       out(`Image ${built.version} ready at ${built.path}`);
       return;
     }
-    const overrides = configModule.parseServerFlags(argv);
+    parseFlags(configModule, argv); // unknown or malformed flags fail here, before anything starts
     const server = await loadServer<ServerMain>('');
-    await server.runServer(overrides);
+    outcome.exitCode = await server.main(argv);
   });
 }
