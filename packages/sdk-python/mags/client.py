@@ -6,7 +6,7 @@ from typing import Any, Dict, Iterator, List, Mapping, Optional
 
 from . import config
 from ._http import Transport, quote_segment
-from .errors import AuthenticationError, MagsError, NotFoundError, TimeoutError
+from .errors import AUTH_HINT, AuthenticationError, MagsError, NotFoundError, TimeoutError
 
 JOBS = "/api/v1/mags-jobs"
 JOBS_V2 = "/api/v2/mags-jobs"
@@ -48,6 +48,7 @@ class Mags:
             raise AuthenticationError(
                 "API token required: set MAGS_API_TOKEN or run `mags login`",
                 code="AUTH_REQUIRED",
+                hint=AUTH_HINT,
             )
         self.api_url = url
         self.timeout = float(timeout)
