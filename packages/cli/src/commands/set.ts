@@ -6,8 +6,8 @@ export function setCommand(): Command {
   const cmd = new Command('set')
     .description("Change a persistent job's settings")
     .argument('<name-or-id>', 'request id, job name or workspace id')
-    .option('--no-sleep', 'never sleep when idle')
     .option('--sleep', 'sleep when idle again (the default)')
+    .option('--no-sleep', 'never sleep when idle')
     .option('--startup-command <cmd>', 'command to run when the sandbox wakes');
   withJson(withConnection(cmd));
   withExamples(cmd, ['mags set myproject --no-sleep', 'mags set myproject --sleep', "mags set myproject --startup-command 'npm start'"]);
