@@ -1,0 +1,60 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { ConfigError, loadConfig, parseServerFlags } from '../src/config.js';
+
+describe('config', () => {
+  const base = { HOME: '/tmp/home-x', MAGS_DATA_DIR: '/tmp/mags-data-x' };
+
+  it('defaults', () => {
+    const c = loadConfig(base);
+    assert.equal(c.port, 8090);
+    assert.equal(c.proxyPort, 8091);
+    assert.equal(c.sshPort, 2222);
+    assert.equal(c.host, '127.0.0.1');
+    assert.equal(c.domain, 'localhost');
+    assert.equal(c.databaseUrl, undefined);
+    assert.equal(c.imageDir, '/tmp/mags-data-x/images');
+    assert.equal(c.poolMinSize, 3);
+    assert.equal(c.jobTimeoutSeconds, 3600);
+    assert.equal(c.maxOutputBytes, 10 * 1024 * 1024);
+    assert.equal(c.runtime, 'container');
+    assert.equal(c.home, '/tmp/home-x');
+  });
+
+  it('env vars and overrides (override wins)', () => {
+    const c = loadConfig(
+      { ...base, MAGS_PORT: '0', MAGS_POOL_MIN_SIZE: '1', MAGS_DATABASE_URL: 'postgres://u:p@h/db', MAGS_LOG_LEVEL: 'debug' },
+      { port: 9999 },
+    );
+    assert.equal(c.port, 9999);
+    assert.equal(c.poolMinSize, 1);
+    assert.equal(c.databaseUrl, 'postgres://u:p@h/db');
+    assert.equal(c.logLevel, 'debug');
+  });
+
+  for (const [env, value, re] of [
+    ['MAGS_PORT', '80a', /MAGS_PORT="80a" is not a TCP port/],
+    ['MAGS_PORT', '70000', /MAGS_PORT="70000" is not a TCP port/],
+    ['MAGS_POOL_MIN_SIZE', '-1', /MAGS_POOL_MIN_SIZE="-1" is not valid/],
+    ['MAGS_JOB_TIMEOUT_SECONDS', '0', /MAGS_JOB_TIMEOUT_SECONDS="0" is not valid/],
+    ['MAGS_LOG_LEVEL', 'loud', /MAGS_LOG_LEVEL="loud" is not valid; use one of/],
+    ['MAGS_RUNTIME', 'qemu', /MAGS_RUNTIME="qemu"/],
+    ['MAGS_DATABASE_URL', 'mysql://x:secret@h/db', /MAGS_DATABASE_URL="mysql:\/\/x:\*\*\*@h\/db" is not supported/],
+    ['MAGS_DEBIAN_MIRROR', 'not a url', /MAGS_DEBIAN_MIRROR="not a url" is not a URL/],
+  ] as const) {
+    it(`rejects ${env}=${value} naming the variable`, () => {
+      assert.throws(() => loadConfig({ ...base, [env]: value }), (err: unknown) => err instanceof ConfigError && re.test(err.message));
+    });
+  }
+
+  it('rejects a pool max below the min', () => {
+    assert.throws(() => loadConfig({ ...base, MAGS_POOL_MIN_SIZE: '5', MAGS_POOL_MAX_SIZE: '2' }), /MAGS_POOL_MAX_SIZE \(2\) is smaller than MAGS_POOL_MIN_SIZE \(5\)/);
+  });
+
+  it('parses server flags', () => {
+    assert.deepEqual(parseServerFlags(['--port', '1234', '--host=0.0.0.0']), { port: '1234', host: '0.0.0.0' });
+    assert.throws(() => parseServerFlags(['--nope']), /unknown option --nope/);
+    assert.throws(() => parseServerFlags(['--port']), /option --port needs a value/);
+    assert.throws(() => loadConfig(base, parseServerFlags(['--port', 'x'])), /--port \(or MAGS_PORT\)="x" is not a TCP port/);
+  });
+});
