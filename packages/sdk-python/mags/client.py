@@ -25,6 +25,11 @@ def _job_path(request_id: str, suffix: str = "") -> str:
     return f"{JOBS}/{quote_segment(request_id)}{suffix}"
 
 
+def _deadline(timeout: Optional[float]) -> float:
+    """``time.monotonic()`` value after ``timeout`` seconds; ``None`` waits without limit."""
+    return float("inf") if timeout is None else time.monotonic() + float(timeout)
+
+
 def _drop_none(values: Mapping[str, Any]) -> Dict[str, Any]:
     return {k: v for k, v in values.items() if v is not None}
 
@@ -109,7 +114,7 @@ class Mags:
     def run_and_wait(
         self,
         script: str,
-        timeout: float = 30,
+        timeout: Optional[float] = 30,
         *,
         poll_interval: float = 1.0,
         **options: Any,
@@ -121,35 +126,17 @@ class Mags:
         Follows the live log stream so it returns as soon as the job ends; when the server offers
         no stream it polls ``status`` every ``poll_interval`` seconds. A persistent job counts as
         done when its script has finished and it goes idle (``sleeping``). After ``timeout``
-        seconds it raises ``mags.TimeoutError`` (with ``request_id``); the job keeps running on
-        the server, so call ``stop(request_id)`` if it should not. Other keyword arguments are the
-        options of ``run``."""
-        deadline = time.monotonic() + float(timeout)
+        seconds (``None``: no limit) it raises ``mags.TimeoutError`` (with ``request_id``); the job
+        keeps running on the server, so call ``stop(request_id)`` if it should not. Other keyword
+        arguments are the options of ``run``."""
+        deadline = _deadline(timeout)
         submitted = self.run(script, timeout=self._call_timeout(deadline), **options)
-        request_id = str(submitted.get("request_id"))
-        logs: List[Dict[str, Any]] = []
-        streamed = False
-        try:
-            streamed = self._follow(request_id, deadline, logs)
-        except TimeoutError:
-            raise self._wait_timeout(request_id, timeout) from None
-        except (MagsError, OSError):
-            # The stream is a convenience: any failure of it (an older server, a dropped
-            # connection) falls back to polling, which needs nothing but the status path.
-            streamed = False
-        if not streamed:
-            self._poll_until_done(request_id, deadline, poll_interval, timeout)
-        job = self.status(request_id, timeout=self._call_timeout(deadline, minimum=5.0))
-        if not streamed:
-            logs = self._all_logs(request_id, deadline)
-        return {
-            "request_id": request_id,
-            "status": job.get("status"),
-            "exit_code": job.get("exit_code"),
-            "logs": logs,
-            "error_message": job.get("error_message"),
-            "script_duration_ms": job.get("script_duration_ms"),
-        }
+        return self._wait(str(submitted.get("request_id")), deadline, timeout, poll_interval)
+
+    def wait_for(self, request_id: str, timeout: Optional[float] = 30, *, poll_interval: float = 1.0) -> Dict[str, Any]:
+        """Wait for an already submitted job like the second half of ``run_and_wait`` and return
+        the same dict (its ``logs`` hold every line of the job)."""
+        return self._wait(request_id, _deadline(timeout), timeout, poll_interval)
 
     def status(self, request_id: str, *, timeout: Optional[float] = None) -> Dict[str, Any]:
         """The job's status object (``request_id``, ``status``, ``exit_code``, ``vm_id``, ...).
@@ -226,6 +213,10 @@ class Mags:
         SSH access for ``port=22`` (``{"success", "ssh_host", "ssh_port", "ssh_private_key"}``).
         Wakes a sleeping job."""
         return self._http.request("POST", _job_path(request_id, "/access"), body={"port": port}, timeout=timeout)
+
+    def enable_url(self, request_id: str, port: int = 8080, *, timeout: Optional[float] = None) -> Dict[str, Any]:
+        """Same as ``enable_access`` (Mags' older name)."""
+        return self.enable_access(request_id, port, timeout=timeout)
 
     def url(self, name_or_id: str, port: int = 8080, *, timeout: Optional[float] = None) -> Dict[str, Any]:
         """Enable URL access to ``port`` of the job with this name or id and return the access
@@ -321,12 +312,37 @@ class Mags:
         """Seconds for one call inside a wait: the default, but never far beyond the deadline."""
         return max(min(self.timeout, deadline - time.monotonic()), minimum)
 
-    def _wait_timeout(self, request_id: str, timeout: float) -> TimeoutError:
+    def _wait_timeout(self, request_id: str, timeout: Optional[float]) -> TimeoutError:
         return TimeoutError(
-            f"Job {request_id} did not finish within {float(timeout):g} s; it is still running",
+            f"Job {request_id} did not finish within {float(timeout or 0):g} s; it is still running",
             hint=f"Pass a larger timeout= to run_and_wait, or stop it with stop({request_id!r}).",
             request_id=request_id,
         )
+
+    def _wait(self, request_id: str, deadline: float, timeout: Optional[float], poll_interval: float) -> Dict[str, Any]:
+        logs: List[Dict[str, Any]] = []
+        streamed = False
+        try:
+            streamed = self._follow(request_id, deadline, logs)
+        except TimeoutError:
+            raise self._wait_timeout(request_id, timeout) from None
+        except (MagsError, OSError):
+            # The stream is a convenience: any failure of it (an older server, a dropped
+            # connection) falls back to polling, which needs nothing but the status path.
+            streamed = False
+        if not streamed:
+            self._poll_until_done(request_id, deadline, poll_interval, timeout)
+        job = self.status(request_id, timeout=self._call_timeout(deadline, minimum=5.0))
+        if not streamed:
+            logs = self._all_logs(request_id, deadline)
+        return {
+            "request_id": request_id,
+            "status": job.get("status"),
+            "exit_code": job.get("exit_code"),
+            "logs": logs,
+            "error_message": job.get("error_message"),
+            "script_duration_ms": job.get("script_duration_ms"),
+        }
 
     def _follow(self, request_id: str, deadline: float, logs: List[Dict[str, Any]]) -> bool:
         """Collect log lines from the live stream until its ``end`` event; True when it came."""
@@ -343,7 +359,7 @@ class Mags:
                 return True
         return False
 
-    def _poll_until_done(self, request_id: str, deadline: float, interval: float, timeout: float) -> None:
+    def _poll_until_done(self, request_id: str, deadline: float, interval: float, timeout: Optional[float]) -> None:
         while True:
             try:
                 job = self.status(request_id, timeout=self._call_timeout(deadline))

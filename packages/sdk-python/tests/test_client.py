@@ -231,3 +231,10 @@ def test_new_starts_a_persistent_sandbox_and_waits_until_it_runs(recorder: Recor
     assert json.loads(recorder.requests[0]["raw_body"]) == {
         "script": "true", "type": "inline", "name": "dev", "persistent": True, "workspace_id": "dev",
     }
+
+
+def test_wait_for_follows_an_already_submitted_job(recorder: Recorder) -> None:
+    job_server(recorder, lambda req: sse_reply(("log", LINES[0]), ("end", {"status": "completed", "exit_code": 0})))
+    result = client_for(recorder).wait_for("r1", timeout=10)
+    assert result["status"] == "completed" and [l["seq"] for l in result["logs"]] == [1]
+    assert [r["method"] for r in recorder.requests] == ["GET", "GET"]

@@ -71,6 +71,6 @@ def test_cases_cover_every_public_method() -> None:
     public = {
         name for name in dir(mags.Mags)
         if not name.startswith("_") and callable(getattr(mags.Mags, name))
-    } - {"run_and_wait", "stream_logs", "new"}
+    } - {"run_and_wait", "wait_for", "stream_logs", "new", "enable_url"}
     covered = {c["method"] for c in CASES}
     assert public - covered == set()

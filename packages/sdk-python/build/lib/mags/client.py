@@ -1,0 +1,371 @@
+"""The ``Mags`` client: the methods of the Mags Python SDK, as calls to a Mags server's REST API."""
+from __future__ import annotations
+
+import time
+from typing import Any, Dict, Iterator, List, Mapping, Optional
+
+from . import config
+from ._http import Transport, quote_segment
+from .errors import AuthenticationError, MagsError, NotFoundError, TimeoutError
+
+JOBS = "/api/v1/mags-jobs"
+JOBS_V2 = "/api/v2/mags-jobs"
+WORKSPACES = "/api/v1/workspaces"
+URL_ALIASES = "/api/v2/mags-url-aliases"
+
+#: Default seconds to wait for any one HTTP call.
+DEFAULT_TIMEOUT = 30.0
+#: Statuses after which a job never runs its script again.
+TERMINAL_STATUSES = frozenset({"completed", "error"})
+_ACTIVE_STATUSES = frozenset({"pending", "running", "sleeping"})
+_V2_FIELDS = ("vcpus", "memory_mb", "rootfs_type")
+
+
+def _job_path(request_id: str, suffix: str = "") -> str:
+    return f"{JOBS}/{quote_segment(request_id)}{suffix}"
+
+
+def _drop_none(values: Mapping[str, Any]) -> Dict[str, Any]:
+    return {k: v for k, v in values.items() if v is not None}
+
+
+class Mags:
+    """Client of one Mags server.
+
+    ``api_token`` falls back to ``MAGS_API_TOKEN``, ``MAGS_TOKEN``, then ``~/.mags/config.json``;
+    ``api_url`` to ``MAGS_API_URL``, the config file, then ``http://127.0.0.1:8090``. ``timeout`` is
+    the default number of seconds for each HTTP call; every method also takes ``timeout=``.
+    """
+
+    def __init__(
+        self,
+        api_token: Optional[str] = None,
+        api_url: Optional[str] = None,
+        timeout: float = DEFAULT_TIMEOUT,
+    ) -> None:
+        token, url = config.resolve(api_token, api_url)
+        if not token:
+            raise AuthenticationError(
+                "API token required: set MAGS_API_TOKEN or run `mags login`",
+                code="AUTH_REQUIRED",
+            )
+        self.api_url = url
+        self.timeout = float(timeout)
+        self._http = Transport(url, token, self.timeout)
+
+    def __repr__(self) -> str:
+        return f"Mags(api_url={self.api_url!r})"
+
+    # ---- jobs -------------------------------------------------------------------------------
+
+    def run(
+        self,
+        script: str,
+        *,
+        name: Optional[str] = None,
+        workspace_id: Optional[str] = None,
+        base_workspace_id: Optional[str] = None,
+        persistent: Optional[bool] = None,
+        no_sleep: Optional[bool] = None,
+        startup_command: Optional[str] = None,
+        environment: Optional[Mapping[str, str]] = None,
+        file_ids: Optional[List[str]] = None,
+        disk_gb: Optional[int] = None,
+        vcpus: Optional[int] = None,
+        memory_mb: Optional[int] = None,
+        rootfs_type: Optional[str] = None,
+        timeout: Optional[float] = None,
+        **fields: Any,
+    ) -> Dict[str, Any]:
+        """Submit ``script`` and return at once: ``{"request_id", "status": "accepted", "message"}``.
+
+        Options left as ``None`` are not sent. ``vcpus``/``memory_mb``/``rootfs_type`` send the
+        job to ``/api/v2/mags-jobs``. Extra keyword arguments are sent as body fields unchanged.
+        ``timeout`` bounds this HTTP call only (seconds)."""
+        body: Dict[str, Any] = {"script": script, "type": "inline"}
+        body.update(
+            _drop_none(
+                {
+                    "name": name,
+                    "workspace_id": workspace_id,
+                    "base_workspace_id": base_workspace_id,
+                    "persistent": persistent,
+                    "no_sleep": no_sleep,
+                    "startup_command": startup_command,
+                    "environment": dict(environment) if environment is not None else None,
+                    "file_ids": list(file_ids) if file_ids is not None else None,
+                    "disk_gb": disk_gb,
+                    "vcpus": vcpus,
+                    "memory_mb": memory_mb,
+                    "rootfs_type": rootfs_type,
+                }
+            )
+        )
+        body.update(_drop_none(fields))
+        path = JOBS_V2 if any(body.get(f) is not None for f in _V2_FIELDS) else JOBS
+        return self._http.request("POST", path, body=body, timeout=timeout)
+
+    def run_and_wait(
+        self,
+        script: str,
+        timeout: float = 30,
+        *,
+        poll_interval: float = 1.0,
+        **options: Any,
+    ) -> Dict[str, Any]:
+        """Submit ``script``, wait until the job ends and return
+        ``{"request_id", "status", "exit_code", "logs", "error_message", "script_duration_ms"}``
+        (``logs``: the log entries, oldest first).
+
+        Follows the live log stream so it returns as soon as the job ends; when the server offers
+        no stream it polls ``status`` every ``poll_interval`` seconds. A persistent job counts as
+        done when its script has finished and it goes idle (``sleeping``). After ``timeout``
+        seconds it raises ``mags.TimeoutError`` (with ``request_id``); the job keeps running on
+        the server, so call ``stop(request_id)`` if it should not. Other keyword arguments are the
+        options of ``run``."""
+        deadline = time.monotonic() + float(timeout)
+        submitted = self.run(script, timeout=self._call_timeout(deadline), **options)
+        request_id = str(submitted.get("request_id"))
+        logs: List[Dict[str, Any]] = []
+        streamed = False
+        try:
+            streamed = self._follow(request_id, deadline, logs)
+        except TimeoutError:
+            raise self._wait_timeout(request_id, timeout) from None
+        except (MagsError, OSError):
+            # The stream is a convenience: any failure of it (an older server, a dropped
+            # connection) falls back to polling, which needs nothing but the status path.
+            streamed = False
+        if not streamed:
+            self._poll_until_done(request_id, deadline, poll_interval, timeout)
+        job = self.status(request_id, timeout=self._call_timeout(deadline, minimum=5.0))
+        if not streamed:
+            logs = self._all_logs(request_id, deadline)
+        return {
+            "request_id": request_id,
+            "status": job.get("status"),
+            "exit_code": job.get("exit_code"),
+            "logs": logs,
+            "error_message": job.get("error_message"),
+            "script_duration_ms": job.get("script_duration_ms"),
+        }
+
+    def status(self, request_id: str, *, timeout: Optional[float] = None) -> Dict[str, Any]:
+        """The job's status object (``request_id``, ``status``, ``exit_code``, ``vm_id``, ...).
+        ``request_id`` may also be a job name or workspace id."""
+        return self._http.request("GET", _job_path(request_id, "/status"), timeout=timeout)
+
+    def logs(
+        self, request_id: str, *, after: Optional[int] = None, timeout: Optional[float] = None
+    ) -> Dict[str, Any]:
+        """``{"logs": [{"timestamp", "level", "message", "stream", "seq"}, ...]}``; ``after`` returns
+        only entries with a larger ``seq``."""
+        query = {"after": after} if after is not None else None
+        return self._http.request("GET", _job_path(request_id, "/logs"), query=query, timeout=timeout)
+
+    def stream_logs(
+        self, request_id: str, *, after: Optional[int] = None, timeout: Optional[float] = None
+    ) -> Iterator[Dict[str, Any]]:
+        """Yield log entries live as the job writes them, until the job ends (or a persistent job
+        goes idle). ``timeout`` bounds each wait for the next line (seconds)."""
+        query: Dict[str, Any] = {"follow": 1}
+        if after is not None:
+            query["after"] = after
+        for event, data in self._http.stream_events(_job_path(request_id, "/logs"), query=query, timeout=timeout):
+            if event == "log" and isinstance(data, dict):
+                yield data
+            elif event == "end":
+                return
+
+    def list(
+        self, page: Optional[int] = None, page_size: Optional[int] = None, *, timeout: Optional[float] = None
+    ) -> Dict[str, Any]:
+        """One page of your jobs, newest first: ``{"jobs", "page", "page_size", "total"}``. The
+        server's defaults are page 1 of 20."""
+        query = _drop_none({"page": page, "page_size": page_size})
+        return self._http.request("GET", JOBS, query=query or None, timeout=timeout)
+
+    def stop(self, request_id: str, *, timeout: Optional[float] = None) -> Dict[str, Any]:
+        """Stop the job (a workspace is synced first): ``{"success", "request_id", "status"}``."""
+        return self._http.request("POST", _job_path(request_id, "/stop"), body={}, timeout=timeout)
+
+    def find_job(self, name_or_id: str, *, timeout: Optional[float] = None) -> Optional[Dict[str, Any]]:
+        """The job with this request id, or the pending/running/sleeping job with this name or
+        workspace id; ``None`` when there is none."""
+        try:
+            job = self.status(name_or_id, timeout=timeout)
+            if job.get("request_id") == name_or_id or job.get("status") in _ACTIVE_STATUSES:
+                return job
+        except NotFoundError:
+            pass
+        for page in range(1, 11):
+            listing = self.list(page=page, page_size=100, timeout=timeout)
+            jobs = listing.get("jobs") or []
+            for job in jobs:
+                if name_or_id in (job.get("name"), job.get("workspace_id")) and job.get("status") in _ACTIVE_STATUSES:
+                    return job
+            if len(jobs) < 100:
+                break
+        return None
+
+    def update_job(
+        self,
+        request_id: str,
+        *,
+        no_sleep: Optional[bool] = None,
+        startup_command: Optional[str] = None,
+        timeout: Optional[float] = None,
+    ) -> Dict[str, Any]:
+        """Change a job's ``no_sleep`` and/or ``startup_command`` (only the ones given are sent)."""
+        body = _drop_none({"startup_command": startup_command, "no_sleep": no_sleep})
+        return self._http.request("PATCH", _job_path(request_id), body=body, timeout=timeout)
+
+    def enable_access(self, request_id: str, port: int = 8080, *, timeout: Optional[float] = None) -> Dict[str, Any]:
+        """Open a public URL to ``port`` of a persistent job (``{"success", "url", "port"}``), or
+        SSH access for ``port=22`` (``{"success", "ssh_host", "ssh_port", "ssh_private_key"}``).
+        Wakes a sleeping job."""
+        return self._http.request("POST", _job_path(request_id, "/access"), body={"port": port}, timeout=timeout)
+
+    def url(self, name_or_id: str, port: int = 8080, *, timeout: Optional[float] = None) -> Dict[str, Any]:
+        """Enable URL access to ``port`` of the job with this name or id and return the access
+        object; its ``url`` is the public address."""
+        return self.enable_access(name_or_id, port, timeout=timeout)
+
+    def pool_status(self, *, timeout: Optional[float] = None) -> Dict[str, Any]:
+        """The warm pool: ``idle_vms``, ``busy_vms``, ``total_vms``, ``min_pool_size``, ``max_pool_size``."""
+        return self._http.request("GET", f"{JOBS}/pool-status", timeout=timeout)
+
+    def whoami(self, *, timeout: Optional[float] = None) -> Dict[str, Any]:
+        """The user this token belongs to: ``{"id", "name", "admin", "created_at"}``."""
+        return self._http.request("GET", "/api/v1/me", timeout=timeout)
+
+    def health(self, *, timeout: Optional[float] = None) -> Dict[str, Any]:
+        """``{"status": "ok", "version"}`` when the server is up (sent without the token)."""
+        return self._http.request("GET", "/health", timeout=timeout, auth=False)
+
+    # ---- workspaces, exec, URL aliases (need the matching server features) --------------------
+
+    def new(
+        self,
+        name: str,
+        *,
+        persistent: bool = False,
+        base_workspace_id: Optional[str] = None,
+        disk_gb: Optional[int] = None,
+        wait: float = 60,
+        timeout: Optional[float] = None,
+    ) -> Dict[str, Any]:
+        """Start a sandbox named ``name`` that stays up (for SSH, exec and URLs) and wait up to
+        ``wait`` seconds until it runs: ``{"request_id", "name", "workspace_id", "status"}``. With
+        ``persistent=True`` its ``/root`` is kept as workspace ``name``."""
+        submitted = self.run(
+            "true",
+            name=name,
+            persistent=True,
+            workspace_id=name if persistent else None,
+            base_workspace_id=base_workspace_id,
+            disk_gb=disk_gb,
+            timeout=timeout,
+        )
+        request_id = str(submitted.get("request_id"))
+        deadline = time.monotonic() + float(wait)
+        while True:
+            job = self.status(request_id, timeout=timeout)
+            state = job.get("status")
+            if state in ("running", "sleeping"):
+                return {"request_id": request_id, "name": name, "workspace_id": job.get("workspace_id"), "status": state}
+            if state in TERMINAL_STATUSES:
+                detail = f": {job['error_message']}" if job.get("error_message") else ""
+                raise MagsError(f"Sandbox {name} ended while starting ({state}{detail})", code="JOB_FAILED")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"Sandbox {name} was not up within {float(wait):g} s", request_id=request_id)
+            time.sleep(0.1)
+
+    def exec(self, name_or_id: str, command: str, *, timeout: Optional[float] = None) -> Dict[str, Any]:
+        """Run ``command`` in the job's running or sleeping sandbox:
+        ``{"exit_code", "output", "stderr"}``."""
+        return self._http.request("POST", _job_path(name_or_id, "/exec"), body={"command": command}, timeout=timeout)
+
+    def sync(self, name_or_id: str, *, timeout: Optional[float] = None) -> Dict[str, Any]:
+        """Save the job's workspace now without stopping it."""
+        return self._http.request("POST", _job_path(name_or_id, "/sync"), body={}, timeout=timeout)
+
+    def list_workspaces(self, *, timeout: Optional[float] = None) -> Dict[str, Any]:
+        """``{"workspaces": [...]}``: your saved workspaces."""
+        return self._http.request("GET", WORKSPACES, timeout=timeout)
+
+    def delete_workspace(self, workspace_id: str, *, timeout: Optional[float] = None) -> Dict[str, Any]:
+        """Delete a workspace and its stored files."""
+        return self._http.request("DELETE", f"{WORKSPACES}/{quote_segment(workspace_id)}", timeout=timeout)
+
+    def url_alias_create(
+        self,
+        subdomain: str,
+        workspace_id: str,
+        domain: Optional[str] = None,
+        *,
+        timeout: Optional[float] = None,
+    ) -> Dict[str, Any]:
+        """Route ``<subdomain>.<apps domain>`` to the workspace's job: ``{"url", ...}``."""
+        body = _drop_none({"subdomain": subdomain, "workspace_id": workspace_id, "domain": domain})
+        return self._http.request("POST", URL_ALIASES, body=body, timeout=timeout)
+
+    def url_alias_delete(self, subdomain: str, *, timeout: Optional[float] = None) -> Dict[str, Any]:
+        """Remove a URL alias."""
+        return self._http.request("DELETE", f"{URL_ALIASES}/{quote_segment(subdomain)}", timeout=timeout)
+
+    # ---- helpers ------------------------------------------------------------------------------
+
+    def _call_timeout(self, deadline: float, minimum: float = 0.5) -> float:
+        """Seconds for one call inside a wait: the default, but never far beyond the deadline."""
+        return max(min(self.timeout, deadline - time.monotonic()), minimum)
+
+    def _wait_timeout(self, request_id: str, timeout: float) -> TimeoutError:
+        return TimeoutError(
+            f"Job {request_id} did not finish within {float(timeout):g} s; it is still running",
+            hint=f"Pass a larger timeout= to run_and_wait, or stop it with stop({request_id!r}).",
+            request_id=request_id,
+        )
+
+    def _follow(self, request_id: str, deadline: float, logs: List[Dict[str, Any]]) -> bool:
+        """Collect log lines from the live stream until its ``end`` event; True when it came."""
+        events = self._http.stream_events(
+            _job_path(request_id, "/logs"),
+            query={"follow": 1},
+            timeout=self._call_timeout(deadline),
+            deadline=deadline,
+        )
+        for event, data in events:
+            if event == "log" and isinstance(data, dict):
+                logs.append(data)
+            elif event == "end":
+                return True
+        return False
+
+    def _poll_until_done(self, request_id: str, deadline: float, interval: float, timeout: float) -> None:
+        while True:
+            try:
+                job = self.status(request_id, timeout=self._call_timeout(deadline))
+            except TimeoutError:
+                raise self._wait_timeout(request_id, timeout) from None
+            state = job.get("status")
+            if state in TERMINAL_STATUSES or (job.get("persistent") and state == "sleeping"):
+                return
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise self._wait_timeout(request_id, timeout)
+            time.sleep(min(max(interval, 0.05), remaining))
+
+    def _all_logs(self, request_id: str, deadline: float) -> List[Dict[str, Any]]:
+        entries: List[Dict[str, Any]] = []
+        after: Optional[int] = None
+        while True:
+            page = self.logs(request_id, after=after, timeout=self._call_timeout(deadline, minimum=5.0))
+            batch = page.get("logs") or []
+            entries.extend(batch)
+            last = batch[-1].get("seq") if batch else None
+            # Servers that page their logs answer with later lines on `after`; one without `seq`
+            # returned everything at once.
+            if not batch or not isinstance(last, int) or last == after:
+                return entries
+            after = last
