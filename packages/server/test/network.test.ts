@@ -198,6 +198,10 @@ describe('sandbox network (root)', { skip: isRoot ? false : 'needs root' }, () =
       const nets = await Promise.all(ids.map((id) => a.nm.create(id)));
       assert.equal(new Set(nets.map((n) => n.ipAddress)).size, ids.length);
       assert.equal((await readdir(join(a.dataDir, 'net', 'leases'))).length, ids.length);
+      // Removing some ports must not drop the host's pinned entries of the others.
+      await Promise.all(ids.slice(0, 8).map((id) => a.nm.destroy(id)));
+      const neigh = (await exec('ip', ['neigh', 'show', 'dev', a.nm.info().bridge, 'nud', 'permanent'])).stdout;
+      for (const n of nets.slice(8)) assert.ok(neigh.includes(`${n.ipAddress} lladdr`), `${n.ipAddress} pinned:\n${neigh}`);
     } finally {
       await Promise.all(ids.map((id) => a.nm.destroy(id)));
     }

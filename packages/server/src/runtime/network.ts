@@ -87,7 +87,8 @@ interface IpLink {
 }
 
 /** Messages of `ip -force -batch` that only mean "already gone". */
-const GONE = /Cannot find device|No such file or directory|No such process|does not exist|Cannot remove namespace/;
+const GONE =
+  /Cannot find device|No such file or directory|No such process|does not exist|Cannot remove namespace|Dump was interrupted/;
 
 /**
  * What the host lacks for sandbox networking, in words a person can act on (empty = fine).
@@ -115,7 +116,7 @@ export function createNetworkManager(opts: NetworkManagerOptions): NetworkManage
   if (!INSTANCE_RE.test(instance)) {
     throw new Error(`network instance "${instance}" must be 1-10 lowercase letters/digits starting with a letter`);
   }
-  const log = opts.log.child({ component: 'network', instance });
+  const log = opts.log.child(opts.log.bindings().component ? { instance } : { component: 'network', instance });
   const bridge = `${instance}-br`;
   const vethPrefix = `${instance}-v`;
   const netDir = join(dataDir, 'net');
@@ -236,7 +237,10 @@ export function createNetworkManager(opts: NetworkManagerOptions): NetworkManage
       if (existing) lines.push(`addr flush dev ${bridge}`);
       lines.push(`addr add ${want} dev ${bridge}`);
     }
-    lines.push(`link set dev ${bridge} mtu ${mtu} addrgenmode none up`);
+    // A fixed MAC: otherwise the bridge takes its ports' lowest MAC, and each change of it makes the
+    // kernel flush the bridge's neighbour table, permanent sandbox entries included.
+    const bridgeMac = slotNames(vethPrefix, subnet, 1).mac;
+    lines.push(`link set dev ${bridge} address ${bridgeMac} mtu ${mtu} addrgenmode none up`);
     await ipBatchOk(lines);
     // No IPv6 on the bridge (no link-local address the sandboxes could talk to), no ICMP redirects.
     await writeFile(`/proc/sys/net/ipv6/conf/${bridge}/disable_ipv6`, '1\n').catch(() => undefined);
@@ -278,27 +282,29 @@ export function createNetworkManager(opts: NetworkManagerOptions): NetworkManage
   }
 
   /**
-   * Lines for `ip -force -batch` that remove one sandbox's host-side objects. Only commands whose
-   * "already gone" failure lets the batch go on: `neigh del` of a missing entry would end it, so
-   * neighbours are removed with `neigh flush to`, which matches nothing quietly.
+   * Lines for `ip -force -batch` that remove one sandbox's host-side objects. `neigh del` comes
+   * last: unlike the others, its "already gone" failure ends the batch even with -force.
    */
   function teardownLines(h: { ns: string; veth?: string; ip?: string }): string[] {
     const lines: string[] = [];
     // Deleting the host end deletes the pair even while a process still holds the netns.
     if (h.veth) lines.push(`link del dev ${h.veth}`);
     lines.push(`netns del ${h.ns}`);
-    if (h.ip) lines.push(`neigh flush to ${h.ip} dev ${bridge} nud permanent`);
+    if (h.ip) lines.push(`neigh del ${h.ip} dev ${bridge}`);
     return lines;
   }
 
-  /** Runs cleanup commands, tolerating "already gone"; logs anything else. */
+  /**
+   * Runs cleanup commands, tolerating "already gone"; logs anything else. When a `neigh del` ended
+   * the batch early, the remaining `neigh del` lines run one by one.
+   */
   async function forceBatch(lines: string[]): Promise<void> {
     if (lines.length === 0) return;
     const r = await ipBatch(lines, { force: true });
     const stderr = [r.stderr];
     if (r.code > 1) {
-      // Some ip commands exit the whole batch on a netlink error even with -force: go one by one.
-      const rest = await Promise.all(lines.map((l) => ipBatch([l], { force: true })));
+      const neigh = lines.filter((l) => l.startsWith('neigh del '));
+      const rest = await Promise.all(neigh.map((l) => ipBatch([l], { force: true })));
       stderr.push(...rest.map((x) => x.stderr));
     }
     const real = stderr
@@ -331,36 +337,13 @@ export function createNetworkManager(opts: NetworkManagerOptions): NetworkManage
       const have = held.get(sandboxId);
       if (have) return result(have);
       const started = process.hrtime.bigint();
-      const slot = await allocate(st, sandboxId);
-      const names = slotNames(vethPrefix, st.subnet, slot);
-      const h: Held = { id: sandboxId, slot, ns: nsName(sandboxId), ...names, resolvConfPath: resolvPath(sandboxId) };
-      held.set(sandboxId, h);
+      let h: Held;
       try {
-        const resolvWritten = writeFile(h.resolvConfPath, renderResolvConf(st.resolv));
-        await ipBatchOk([
-          `netns add ${h.ns}`,
-          `link add ${h.veth} mtu ${st.mtu} master ${bridge} type veth peer name eth0 mtu ${st.mtu} address ${h.mac} netns ${h.ns}`,
-          `link set dev ${h.veth} type bridge_slave isolated on`,
-          `link set dev ${h.veth} addrgenmode none up`,
-          // The host always sends to the real sandbox, whatever ARP replies others forge.
-          `neigh replace ${h.ip} lladdr ${h.mac} dev ${bridge} nud permanent`,
-        ]);
-        await ipBatchOk(
-          [
-            'link set dev lo up',
-            'link set dev eth0 addrgenmode none',
-            `addr add ${h.ip}/${st.subnet.prefix} dev eth0`,
-            'link set dev eth0 up',
-            `route add default via ${st.gateway} dev eth0`,
-          ],
-          { netns: h.ns },
-        );
-        await resolvWritten;
+        h = await setUp(st, sandboxId);
       } catch (e) {
-        held.delete(sandboxId);
-        await forceBatch(teardownLines(h));
-        await release(sandboxId, slot);
-        throw e;
+        // The rollback removed whatever was in the way (e.g. a veth a failed cleanup left): once more.
+        log.warn({ sandboxId, err: (e as Error).message }, 'sandbox network setup failed, retrying once');
+        h = await setUp(st, sandboxId);
       }
       log.debug(
         { sandboxId, ip: h.ip, ms: Number(process.hrtime.bigint() - started) / 1e6 },
@@ -368,6 +351,42 @@ export function createNetworkManager(opts: NetworkManagerOptions): NetworkManage
       );
       return result(h);
     });
+  }
+
+  /** One attempt at a sandbox's network; on failure everything it made is removed again. */
+  async function setUp(st: State, sandboxId: string): Promise<Held> {
+    const slot = await allocate(st, sandboxId);
+    const names = slotNames(vethPrefix, st.subnet, slot);
+    const h: Held = { id: sandboxId, slot, ns: nsName(sandboxId), ...names, resolvConfPath: resolvPath(sandboxId) };
+    held.set(sandboxId, h);
+    try {
+      const resolvWritten = writeFile(h.resolvConfPath, renderResolvConf(st.resolv));
+      await ipBatchOk([
+        `netns add ${h.ns}`,
+        `link add ${h.veth} mtu ${st.mtu} master ${bridge} type veth peer name eth0 mtu ${st.mtu} address ${h.mac} netns ${h.ns}`,
+        `link set dev ${h.veth} type bridge_slave isolated on`,
+        `link set dev ${h.veth} addrgenmode none up`,
+        // The host always sends to the real sandbox, whatever ARP replies others forge.
+        `neigh replace ${h.ip} lladdr ${h.mac} dev ${bridge} nud permanent`,
+      ]);
+      await ipBatchOk(
+        [
+          'link set dev lo up',
+          'link set dev eth0 addrgenmode none',
+          `addr add ${h.ip}/${st.subnet.prefix} dev eth0`,
+          'link set dev eth0 up',
+          `route add default via ${st.gateway} dev eth0`,
+        ],
+        { netns: h.ns },
+      );
+      await resolvWritten;
+      return h;
+    } catch (e) {
+      held.delete(sandboxId);
+      await forceBatch(teardownLines(h));
+      await release(sandboxId, slot);
+      throw e;
+    }
   }
 
   function result(h: Held): SandboxNetwork {
@@ -392,8 +411,11 @@ export function createNetworkManager(opts: NetworkManagerOptions): NetworkManage
     });
   }
 
-  /** Removes whatever of this instance is not held by this manager; `extra` lines run in the same batch. */
-  async function sweepExcept(extra: string[] = []): Promise<void> {
+  /**
+   * Removes whatever of this instance is not held by this manager; with `deleteBridge` (shutdown)
+   * also the bridge, which takes its neighbour entries with it.
+   */
+  async function sweepExcept(deleteBridge = false): Promise<void> {
     const keepNs = new Set([...held.values()].map((h) => h.ns));
     const keepVeth = new Set([...held.values()].map((h) => h.veth));
     const keepIp = new Set([...held.values()].map((h) => h.ip));
@@ -411,16 +433,17 @@ export function createNetworkManager(opts: NetworkManagerOptions): NetworkManage
     for (const l of parseJson<IpLink>(linksOut)) {
       if (l.ifname.startsWith(vethPrefix) && !keepVeth.has(l.ifname)) lines.push(`link del dev ${l.ifname}`);
     }
-    if (neighOut.code === 0) {
-      for (const n of parseJson<{ dst: string }>(neighOut.stdout)) {
-        if (!keepIp.has(n.dst)) lines.push(`neigh flush to ${n.dst} dev ${bridge} nud permanent`);
-      }
-    }
     for (const ns of nsList) {
       if (ns.startsWith(`${instance}-`) && !keepNs.has(ns)) lines.push(`netns del ${ns}`);
     }
+    if (deleteBridge) lines.push(`link del dev ${bridge}`);
+    else if (neighOut.code === 0) {
+      for (const n of parseJson<{ dst: string }>(neighOut.stdout)) {
+        if (!keepIp.has(n.dst)) lines.push(`neigh del ${n.dst} dev ${bridge}`);
+      }
+    }
     const removed = lines.length;
-    await forceBatch([...lines, ...extra]);
+    await forceBatch(lines);
     await Promise.all([
       ...leases.filter((f) => !keepSlot.has(f)).map((f) => unlink(join(leasesDir, f)).catch(() => undefined)),
       ...resolvs.filter((f) => !keepResolv.has(f)).map((f) => unlink(join(resolvDir, f)).catch(() => undefined)),
@@ -437,7 +460,7 @@ export function createNetworkManager(opts: NetworkManagerOptions): NetworkManage
     if (initializing) await initializing.catch(() => undefined);
     await Promise.all([...locks.values()]);
     held.clear();
-    await sweepExcept([`link del dev ${bridge}`]);
+    await sweepExcept(true);
     await runOk('nft', ['-f', '-'], deleteTablesScript(instance));
     await rm(leasesDir, { recursive: true, force: true });
     await rm(resolvDir, { recursive: true, force: true });
