@@ -92,12 +92,14 @@ export async function runServer(opts: RunServerOptions | ConfigOverrides = {}): 
     if (applied.length > 0) log.info({ migrations: applied }, 'database migrated');
 
     await buildBaseImage(config, log);
-    const driver: RuntimeDriver = createContainerDriver({
+    const driverOptions = {
       dataDir: config.dataDir,
       imageDir: config.imageDir,
       instance: instancePrefix(config.dataDir),
       log: log.child({ component: 'runtime' }),
-    });
+      debianMirror: config.debianMirror,
+    };
+    const driver: RuntimeDriver = createContainerDriver(driverOptions);
     cleanups.push(() => driver.shutdown());
     await driver.init((message) => log.info({ component: 'runtime' }, message));
     const pool: SandboxPool = createPool(driver, {
