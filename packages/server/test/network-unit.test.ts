@@ -106,5 +106,6 @@ describe('nftables script', () => {
     assert.match(text, /"mgtest01-v3" \. 10\.204\.0\.3/);
     assert.match(text, /169\.254\.0\.0\/16/);
     assert.match(text, /192\.0\.2\.0\/24/);
+    assert.match(text, /ct count over 4096/);
   });
 });

@@ -22,6 +22,12 @@ export const BLOCKED_V4 = [
 /** Not reachable either; sandboxes get no IPv6 at all, so every IPv6 packet from them is dropped. */
 export const BLOCKED_V6 = ['fc00::/7', 'fe80::/10'];
 
+/**
+ * Open outbound connections one sandbox may hold: enough for any package manager, and it keeps one
+ * sandbox from filling the host's conntrack table (shared by every sandbox's NAT).
+ */
+export const MAX_CONNECTIONS_PER_SANDBOX = 4096;
+
 export interface RulesInput {
   table: string;
   bridge: string;
@@ -66,6 +72,7 @@ table inet ${r.table} {
   set resolvers4 { type ipv4_addr;${elements(r.resolvers)} }
   set blocked4 { type ipv4_addr; flags interval; auto-merge;${elements(blocked)} }
   set blocked6 { type ipv6_addr; flags interval;${elements(BLOCKED_V6)} }
+  set conns { type ipv4_addr; size 65535; flags dynamic; }
 
   # Sandboxes never open connections to the host itself (any of its addresses, any port):
   # only replies to connections the host opened (the proxy) and DNS to a resolver the host runs.
@@ -85,6 +92,7 @@ table inet ${r.table} {
     iifname ${br} ip saddr != ${subnet} counter drop comment "spoofed source"
     iifname ${br} ip daddr @resolvers4 meta l4proto { tcp, udp } th dport 53 accept
     iifname ${br} ip daddr @blocked4 counter drop comment "sandbox -> private/LAN"
+    iifname ${br} ct state new add @conns { ip saddr ct count over ${MAX_CONNECTIONS_PER_SANDBOX} } counter drop comment "too many connections"
   }
 
   chain postrouting {
