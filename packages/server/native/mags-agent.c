@@ -23,8 +23,6 @@
  *
  * Output is read only while the host keeps up (at most OUT_HIGH bytes queued), so a flood blocks
  * the writer instead of growing memory. PID 1 reaps every orphan.
- *
- * The same binary has host-side helper sub-commands (see main): `quota`.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -38,7 +36,6 @@
 #include <sys/ioctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
-#include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <termios.h>
@@ -136,8 +133,9 @@ static void child_exec(int pty_slave, int in_r, int out_w, int err_w, char **arg
   sigprocmask(SIG_SETMASK, &all, NULL);
   for (int sig = 1; sig < NSIG; sig++) signal(sig, SIG_DFL);
   setsid();
+  /* Scripts go before the agent (and before host processes) when memory runs out. */
   int fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
-  if (fd >= 0) { (void)!write(fd, "0", 1); close(fd); }
+  if (fd >= 0) { (void)!write(fd, "500", 3); close(fd); }
   if (pty_slave >= 0) {
     ioctl(pty_slave, TIOCSCTTY, 0);
     if (cols && rows) {
@@ -447,54 +445,7 @@ host_gone:
   return 0;
 }
 
-/* ---- host-side helpers ---- */
-
-struct mags_fsxattr {
-  uint32_t fsx_xflags, fsx_extsize, fsx_nextents, fsx_projid, fsx_cowextsize;
-  unsigned char fsx_pad[8];
-};
-#define MAGS_FS_IOC_FSGETXATTR _IOR('X', 31, struct mags_fsxattr)
-#define MAGS_FS_IOC_FSSETXATTR _IOW('X', 32, struct mags_fsxattr)
-#define MAGS_FS_XFLAG_PROJINHERIT 0x00000200
-
-struct mags_if_dqblk {
-  uint64_t dqb_bhardlimit, dqb_bsoftlimit, dqb_curspace, dqb_ihardlimit, dqb_isoftlimit, dqb_curinodes;
-  uint64_t dqb_btime, dqb_itime;
-  uint32_t dqb_valid;
-};
-#define MAGS_Q_SETQUOTA 0x800008
-#define MAGS_PRJQUOTA 2
-#define MAGS_QIF_BLIMITS 1
-#ifndef SYS_quotactl_fd
-#define SYS_quotactl_fd 443
-#endif
-
-/* quota DIR PROJID BYTES: gives DIR (and what is created in it) project PROJID limited to BYTES. */
-static int cmd_quota(int argc, char **argv) {
-  if (argc != 5) { fprintf(stderr, "usage: mags-agent quota DIR PROJID BYTES\n"); return 2; }
-  uint32_t id = (uint32_t)strtoul(argv[3], NULL, 10);
-  uint64_t bytes = strtoull(argv[4], NULL, 10);
-  int fd = open(argv[2], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) { fprintf(stderr, "mags-agent quota: open %s: %s\n", argv[2], strerror(errno)); return 1; }
-  struct mags_fsxattr fsx;
-  if (ioctl(fd, MAGS_FS_IOC_FSGETXATTR, &fsx) != 0) { fprintf(stderr, "mags-agent quota: get project of %s: %s\n", argv[2], strerror(errno)); return 1; }
-  fsx.fsx_projid = id;
-  fsx.fsx_xflags |= MAGS_FS_XFLAG_PROJINHERIT;
-  if (ioctl(fd, MAGS_FS_IOC_FSSETXATTR, &fsx) != 0) { fprintf(stderr, "mags-agent quota: set project of %s: %s\n", argv[2], strerror(errno)); return 1; }
-  struct mags_if_dqblk dq;
-  memset(&dq, 0, sizeof dq);
-  dq.dqb_bhardlimit = dq.dqb_bsoftlimit = (bytes + 1023) / 1024;
-  dq.dqb_valid = MAGS_QIF_BLIMITS;
-  if (syscall(SYS_quotactl_fd, fd, ((MAGS_Q_SETQUOTA << 8) | MAGS_PRJQUOTA), id, &dq) != 0) {
-    fprintf(stderr, "mags-agent quota: set limit of project %u: %s\n", id, strerror(errno));
-    return 1;
-  }
-  close(fd);
-  return 0;
-}
-
 int main(int argc, char **argv) {
-  if (argc >= 2 && strcmp(argv[1], "quota") == 0) return cmd_quota(argc, argv);
   if (argc >= 2 && strcmp(argv[1], "--version") == 0) { puts(AGENT_VERSION); return 0; }
   return serve();
 }

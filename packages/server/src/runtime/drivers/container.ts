@@ -1,5 +1,31 @@
+/**
+ * The `container` runtime driver: every sandbox is a crun container whose PID 1 is the guest agent
+ * (native/mags-agent.c), with an overlay root on the read-only erofs base image, its own cgroup,
+ * namespaces, seccomp profile and (through the network manager) network namespace.
+ *
+ * Host layout under `<dataDir>/runtime`: `crun/` (crun's state, `--root`), `image/<version>` (the
+ * erofs image, loop-mounted once per daemon), `mags-agent` (the agent binary sandboxes bind-mount
+ * read-only), `sb/<id>/` (bundle, agent socket dir, writable layer, root mount point). Sandbox ids
+ * and cgroups (`/<instance>/<id>`) carry the instance prefix; init() sweeps what a crashed daemon of
+ * the same instance left.
+ */
+import { spawn as spawnChild } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, openSync, closeSync } from 'node:fs';
+import { copyFile, mkdir, readFile, readdir, rename, rm, writeFile, chmod } from 'node:fs/promises';
+import { delimiter, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
-import type { RuntimeDriver } from '../driver.js';
+import { listenForAgent } from '../agent-client.js';
+import { Cgroups } from '../cgroups.js';
+import type { RuntimeDriver, RuntimeHealth, Sandbox, SandboxLimits, SandboxSpec } from '../driver.js';
+import { run } from '../exec.js';
+import { findImage, buildImage } from '../image.js';
+import { createLayers, removeLayers } from '../layers.js';
+import { mountsUnder, unmountUnder } from '../mounts.js';
+import { createNetworkManager, type NetworkManager } from '../network.js';
+import { ociConfig } from '../oci.js';
+import { ContainerSandbox, type SandboxHost } from './container-sandbox.js';
 
 /** Options of the crun container driver. */
 export interface ContainerDriverOptions {
@@ -12,9 +38,344 @@ export interface ContainerDriverOptions {
   log: Logger;
   /** Debian mirror used when the image has to be built (MAGS_DEBIAN_MIRROR). */
   debianMirror?: string;
+  /**
+   * Network manager for sandboxes with `network !== false`; default: createNetworkManager for this
+   * instance. `null`: no networking, every sandbox gets an empty network namespace (loopback only).
+   */
+  network?: NetworkManager | null;
+  /** How long create() waits for the guest agent (default 10 s). */
+  agentTimeoutMs?: number;
+}
+
+/** Where the agent source and build script live (packages/server/native). */
+export const NATIVE_DIR = fileURLToPath(new URL('../../../../native/', import.meta.url));
+const MAX_SOCKET_PATH = 107;
+
+/** Builds native/build/mags-agent when missing (or `force`); returns its path. */
+export async function buildAgent(force = false): Promise<string> {
+  const binary = join(NATIVE_DIR, 'build', 'mags-agent');
+  if (!force && existsSync(binary)) return binary;
+  await run('sh', [join(NATIVE_DIR, 'build.sh')], { what: 'a C compiler is needed: apt-get install musl-tools (or gcc)' });
+  return binary;
+}
+
+function onPath(cmd: string): boolean {
+  return (process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin')
+    .split(delimiter)
+    .concat(['/usr/sbin', '/sbin'])
+    .some((d) => existsSync(join(d, cmd)));
+}
+
+const HOST_TOOLS: Array<[string, string]> = [
+  ['crun', 'apt-get install crun'],
+  ['mount', 'apt-get install mount'],
+  ['mkfs.ext4', 'apt-get install e2fsprogs'],
+  ['losetup', 'apt-get install mount'],
+];
+
+async function nofileHardLimit(): Promise<number> {
+  const text = await readFile('/proc/self/limits', 'utf8').catch(() => '');
+  const m = /^Max open files\s+\S+\s+(\S+)/m.exec(text);
+  return m && m[1] !== 'unlimited' ? Number(m[1]) : 1024 * 1024;
 }
 
 /** Creates the crun-based runtime driver. */
 export function createContainerDriver(opts: ContainerDriverOptions): RuntimeDriver {
-  throw new Error(`container driver for ${opts.instance} is not implemented yet`);
+  return new ContainerDriver(opts);
+}
+
+class ContainerDriver implements RuntimeDriver, SandboxHost {
+  readonly name = 'container';
+  private readonly log: Logger;
+  private readonly runtimeDir: string;
+  private readonly crunRoot: string;
+  private readonly sbDir: string;
+  private readonly agentPath: string;
+  private readonly cgroups: Cgroups;
+  private network: NetworkManager | null;
+  private networkProblem: string | null = null;
+  private imageMount: string | null = null;
+  private nofileHard = 1024;
+  private initialized = false;
+  private readonly sandboxes = new Map<string, ContainerSandbox>();
+  private readonly destroyers = new Map<string, Promise<void>>();
+  private readonly pendingCreates = new Set<Promise<unknown>>();
+
+  constructor(private readonly opts: ContainerDriverOptions) {
+    this.log = opts.log;
+    this.runtimeDir = join(opts.dataDir, 'runtime');
+    this.crunRoot = join(this.runtimeDir, 'crun');
+    this.agentPath = join(this.runtimeDir, 'mags-agent');
+    // Unix socket paths are limited to 107 bytes; fall back to /run for deep data dirs.
+    const probe = join(this.runtimeDir, 'sb', `${opts.instance}-00000000`, 'run', 'host.sock');
+    this.sbDir = probe.length <= MAX_SOCKET_PATH ? join(this.runtimeDir, 'sb') : join('/run/mags', opts.instance, 'sb');
+    this.cgroups = new Cgroups(opts.instance, opts.log);
+    this.network =
+      opts.network === undefined ? createNetworkManager({ instance: opts.instance, dataDir: opts.dataDir, log: opts.log.child({ component: 'network' }) }) : opts.network;
+  }
+
+  async init(onProgress: (message: string) => void = () => {}): Promise<void> {
+    const missing = HOST_TOOLS.filter(([cmd]) => !onPath(cmd)).map(([cmd, fix]) => `${cmd} not found: ${fix}`);
+    if (missing.length) throw new Error(`the container runtime cannot start: ${missing.join('; ')}`);
+    await this.cgroups.init();
+    const cgProblems = this.cgroups.problems();
+    if (cgProblems.length) throw new Error(`the container runtime cannot start: ${cgProblems.join('; ')}`);
+    this.nofileHard = await nofileHardLimit();
+
+    const image =
+      findImage(this.opts.imageDir) ??
+      (await buildImage({ imageDir: this.opts.imageDir, mirror: this.opts.debianMirror, onProgress, log: this.log.child({ component: 'image' }) }));
+
+    const built = await buildAgent();
+    await mkdir(this.runtimeDir, { recursive: true, mode: 0o700 });
+    const tmpAgent = `${this.agentPath}.tmp-${process.pid}`;
+    await copyFile(built, tmpAgent);
+    await chmod(tmpAgent, 0o755);
+    await rename(tmpAgent, this.agentPath);
+
+    await this.sweep(onProgress);
+    await mkdir(this.crunRoot, { recursive: true, mode: 0o700 });
+    await mkdir(this.sbDir, { recursive: true, mode: 0o700 });
+
+    this.imageMount = join(this.runtimeDir, 'image', image.version);
+    await mkdir(this.imageMount, { recursive: true });
+    await run('mount', ['-t', 'erofs', '-o', 'ro,loop', image.path, this.imageMount], { what: 'the kernel needs erofs support' });
+    this.log.info({ image: image.version, cgroups: this.cgroups.mode }, 'container runtime ready');
+
+    if (this.network) {
+      try {
+        await this.network.init();
+        this.networkProblem = null;
+      } catch (err) {
+        this.networkProblem = `sandbox networking is unavailable (${(err as Error).message}); sandboxes get loopback only`;
+        this.log.error({ err }, this.networkProblem);
+      }
+    }
+    this.initialized = true;
+  }
+
+  /** Removes crun containers, mounts, loop devices, cgroups and directories this instance left behind. */
+  private async sweep(onProgress: (message: string) => void): Promise<void> {
+    let containers = 0;
+    if (existsSync(this.crunRoot)) {
+      for (const id of await readdir(this.crunRoot).catch(() => [] as string[])) {
+        if (!id.startsWith(this.opts.instance)) continue;
+        await run('crun', ['--root', this.crunRoot, 'delete', '--force', id]).catch(() => rm(join(this.crunRoot, id), { recursive: true, force: true }));
+        containers++;
+      }
+    }
+    await unmountUnder(this.runtimeDir);
+    if (this.sbDir.startsWith('/run/mags')) await unmountUnder(this.sbDir);
+    const loops = await this.detachLoops();
+    const cgroups = await this.cgroups.sweep();
+    for (const dir of [this.sbDir, join(this.runtimeDir, 'image')]) {
+      if ((await mountsUnder(dir)).length === 0) await rm(dir, { recursive: true, force: true });
+    }
+    if (containers + loops + cgroups > 0) {
+      const msg = `swept what a previous run left: ${containers} containers, ${loops} loop devices, ${cgroups} cgroups`;
+      this.log.warn(msg);
+      onProgress(msg);
+    }
+  }
+
+  /** Detaches loop devices whose backing file lies in our directories. */
+  private async detachLoops(): Promise<number> {
+    const out = await run('losetup', ['--list', '--json', '--output', 'NAME,BACK-FILE']).catch(() => ({ stdout: '' }));
+    if (!out.stdout.trim()) return 0;
+    let n = 0;
+    const devices = (JSON.parse(out.stdout) as { loopdevices?: Array<{ name: string; 'back-file'?: string }> }).loopdevices ?? [];
+    for (const d of devices) {
+      const file = (d['back-file'] ?? '').replace(/ \(deleted\)$/, '');
+      if (file.startsWith(this.runtimeDir + '/') || file.startsWith(this.sbDir + '/')) {
+        await run('losetup', ['-d', d.name]).catch(() => {});
+        n++;
+      }
+    }
+    return n;
+  }
+
+  async create(spec: SandboxSpec): Promise<Sandbox> {
+    if (!this.initialized || !this.imageMount) throw new Error('the container driver is not initialised: call init() first');
+    const p = this.createSandbox(spec);
+    this.pendingCreates.add(p);
+    try {
+      return await p;
+    } finally {
+      this.pendingCreates.delete(p);
+    }
+  }
+
+  private async createSandbox(spec: SandboxSpec): Promise<ContainerSandbox> {
+    const id = `${this.opts.instance}-${randomBytes(4).toString('hex')}`;
+    const log = this.log.child({ sandbox: id });
+    const dir = join(this.sbDir, id);
+    const runDir = join(dir, 'run');
+    const useNetwork = spec.network !== false && this.network !== null && this.networkProblem === null;
+    let server: import('node:net').Server | undefined;
+    const state: CreatedState = { id, dir, spec, useNetwork, started: false };
+    try {
+      await mkdir(runDir, { recursive: true, mode: 0o700 });
+      await writeFile(join(runDir, 'agent'), '');
+      const listening = listenForAgent(join(runDir, 'host.sock'));
+      // Settle all three before looking at errors, so a failure never races the cleanup.
+      const settled = await Promise.allSettled([
+        useNetwork ? this.network!.create(id) : Promise.resolve(undefined),
+        createLayers({
+          sandboxDir: dir,
+          sandboxId: id,
+          imageMount: this.imageMount!,
+          extraLowerDirs: spec.extraLowerDirs,
+          workspaceLayerDir: spec.workspaceLayerDir,
+          diskGb: spec.limits.diskGb,
+        }),
+        listening,
+      ]);
+      if (settled[2].status === 'fulfilled') server = settled[2].value.server;
+      const failed = settled.find((r) => r.status === 'rejected');
+      if (failed) throw (failed as PromiseRejectedResult).reason;
+      const net = (settled[0] as PromiseFulfilledResult<Awaited<ReturnType<NetworkManager['create']>> | undefined>).value;
+      const listener = (settled[2] as PromiseFulfilledResult<Awaited<typeof listening>>).value;
+      const config = ociConfig({
+        rootfs: join(dir, 'rootfs'),
+        hostname: 'mags-vm',
+        runDir,
+        agentPath: this.agentPath,
+        cgroupsPath: this.cgroups.path(id),
+        limits: spec.limits,
+        netnsPath: net?.netnsPath,
+        resolvConfPath: net?.resolvConfPath,
+        nofileHard: this.nofileHard,
+        swapLimit: this.cgroups.hasSwapLimit(),
+        annotations: Object.fromEntries(Object.entries(spec.labels ?? {}).map(([k, v]) => [`mags.${k}`, v])),
+      });
+      await writeFile(join(dir, 'config.json'), JSON.stringify(config));
+      state.started = true;
+      await this.crunRun(id, dir);
+      const timeoutMs = this.opts.agentTimeoutMs ?? 10_000;
+      let timer: NodeJS.Timeout | undefined;
+      const agent = await Promise.race([
+        listener.connected,
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`the sandbox agent did not connect within ${timeoutMs} ms (see ${join(dir, 'agent.log')})`)), timeoutMs);
+        }),
+      ]).finally(() => clearTimeout(timer));
+      const sandbox = new ContainerSandbox(id, spec, net?.ipAddress, agent, this);
+      agent.onClose(() => {
+        if (sandbox.alive) log.warn('sandbox agent connection closed unexpectedly');
+      });
+      await sandbox.start();
+      this.sandboxes.set(id, sandbox);
+      log.debug({ network: useNetwork, ip: net?.ipAddress }, 'sandbox created');
+      return sandbox;
+    } catch (err) {
+      server?.close();
+      log.warn({ err }, 'sandbox creation failed; cleaning up');
+      await this.teardown(state).catch((e: unknown) => log.error({ err: e }, 'cleanup after failed create failed'));
+      throw err;
+    }
+  }
+
+  /**
+   * `crun run --detach`: returns once the agent process started. The agent inherits crun's stdout
+   * and stderr, so both go to the sandbox's agent.log (a pipe would stay open as long as the sandbox).
+   */
+  private crunRun(id: string, bundle: string): Promise<void> {
+    const logPath = join(bundle, 'agent.log');
+    return new Promise((resolve, reject) => {
+      const logFd = openSync(logPath, 'a', 0o600);
+      const child = spawnChild('crun', ['--root', this.crunRoot, 'run', '--detach', '--bundle', bundle, id], {
+        stdio: ['ignore', logFd, logFd],
+      });
+      closeSync(logFd);
+      child.once('error', (e) => reject(new Error(`crun could not start: ${e.message} (apt-get install crun)`)));
+      child.once('exit', (code) => {
+        if (code === 0) return resolve();
+        readFile(logPath, 'utf8')
+          .catch(() => '')
+          .then((text) => reject(new Error(`crun run failed (exit ${code}): ${text.trim().split('\n').slice(-5).join(' / ')}`)));
+      });
+    });
+  }
+
+  list(): Sandbox[] {
+    return [...this.sandboxes.values()];
+  }
+
+  async health(): Promise<RuntimeHealth> {
+    const problems = HOST_TOOLS.filter(([cmd]) => !onPath(cmd)).map(([cmd, fix]) => `${cmd} not found: ${fix}`);
+    const fs = await readFile('/proc/filesystems', 'utf8').catch(() => '');
+    if (!/\berofs\b/.test(fs)) problems.push('the kernel lacks erofs (needed for the base image): modprobe erofs');
+    if (!/\boverlay\b/.test(fs)) problems.push('the kernel lacks overlayfs: modprobe overlay');
+    if (!onPath('debootstrap')) problems.push('debootstrap not found (needed to build the base image): apt-get install debootstrap');
+    if (!onPath('mkfs.erofs')) problems.push('mkfs.erofs not found (needed to build the base image): apt-get install erofs-utils');
+    problems.push(...this.cgroups.problems());
+    if (!findImage(this.opts.imageDir)) problems.push('the base image is not built: mags server image build');
+    if (!existsSync(this.agentPath) && !existsSync(join(NATIVE_DIR, 'build', 'mags-agent'))) {
+      problems.push('the guest agent is not built: sh packages/server/native/build.sh (needs musl-tools or gcc)');
+    }
+    if (this.networkProblem) problems.push(this.networkProblem);
+    if (!this.initialized) problems.push('the container runtime is not initialised');
+    return { ok: problems.length === 0, problems };
+  }
+
+  // ---- SandboxHost ----
+
+  oomKills(id: string): Promise<number> {
+    return this.cgroups.oomKills(id);
+  }
+
+  updateLimits(id: string, limits: Partial<Omit<SandboxLimits, 'diskGb'>>): Promise<void> {
+    return this.cgroups.update(id, limits);
+  }
+
+  destroy(sandbox: ContainerSandbox): Promise<void> {
+    const existing = this.destroyers.get(sandbox.id);
+    if (existing) return existing;
+    const p = this.teardown({ id: sandbox.id, dir: join(this.sbDir, sandbox.id), spec: sandbox.spec, useNetwork: sandbox.ipAddress !== undefined, started: true }).finally(() => {
+      this.sandboxes.delete(sandbox.id);
+      this.destroyers.delete(sandbox.id);
+    });
+    this.destroyers.set(sandbox.id, p);
+    return p;
+  }
+
+  /** Frees everything a (possibly half-created) sandbox holds. Idempotent. */
+  private async teardown(s: CreatedState): Promise<void> {
+    if (s.started) {
+      await run('crun', ['--root', this.crunRoot, 'delete', '--force', s.id]).catch(async (err: Error) => {
+        if (!/does not exist|not found|No such file/i.test(err.message)) this.log.warn({ err, sandbox: s.id }, 'crun delete failed');
+        await rm(join(this.crunRoot, s.id), { recursive: true, force: true });
+      });
+    }
+    await removeLayers(s.dir, s.id, s.spec.workspaceLayerDir);
+    const left = await mountsUnder(s.dir);
+    if (left.length > 0) throw new Error(`sandbox ${s.id}: cannot unmount ${left.join(', ')}`);
+    await rm(s.dir, { recursive: true, force: true });
+    await this.cgroups.remove(s.id);
+    if (s.useNetwork && this.network) await this.network.destroy(s.id);
+  }
+
+  async shutdown(): Promise<void> {
+    await Promise.allSettled([...this.pendingCreates]);
+    const all = [...this.sandboxes.values()];
+    // A few at a time: each teardown spawns crun and umount.
+    for (let i = 0; i < all.length; i += 8) {
+      await Promise.allSettled(all.slice(i, i + 8).map((s) => s.destroy()));
+    }
+    await Promise.allSettled([...this.destroyers.values()]);
+    if (this.imageMount) await unmountUnder(join(this.runtimeDir, 'image'));
+    this.imageMount = null;
+    await this.cgroups.removeParents();
+    if (this.network && this.initialized) await this.network.shutdown().catch((err: unknown) => this.log.error({ err }, 'network shutdown failed'));
+    this.initialized = false;
+  }
+}
+
+interface CreatedState {
+  id: string;
+  dir: string;
+  spec: SandboxSpec;
+  useNetwork: boolean;
+  /** crun was asked to run it (so crun state may exist). */
+  started: boolean;
 }

@@ -1,0 +1,246 @@
+/**
+ * The cgroup layer: finds the host's hierarchies (v2, v1, or hybrid = v1 controllers plus a cgroup2
+ * mount), applies the hybrid fix crun needs, and reads/writes the files of a sandbox's cgroup.
+ * crun creates and removes the cgroups themselves (from `linux.cgroupsPath`); this layer updates
+ * limits of running sandboxes, reads OOM kills and memory use, and sweeps what a crash left.
+ * Every sandbox cgroup is `/<instance>/<sandbox id>` inside each hierarchy.
+ */
+import { existsSync } from 'node:fs';
+import { mkdir, readdir, readFile, rmdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import { run } from './exec.js';
+
+export type CgroupMode = 'v2' | 'v1' | 'hybrid';
+
+export interface CgroupLimits {
+  vcpus?: number;
+  memoryMb?: number;
+  pids?: number;
+}
+
+const CPU_PERIOD_US = 100_000;
+
+interface Hierarchy {
+  mountPoint: string;
+  /** Controllers of a v1 hierarchy (e.g. ['cpu', 'cpuacct'] or ['name=systemd']); empty for v2. */
+  controllers: string[];
+  v2: boolean;
+}
+
+async function readHierarchies(): Promise<Hierarchy[]> {
+  const text = await readFile('/proc/self/mountinfo', 'utf8');
+  const out: Hierarchy[] = [];
+  for (const line of text.split('\n')) {
+    const sep = line.indexOf(' - ');
+    if (sep < 0) continue;
+    const left = line.slice(0, sep).split(' ');
+    const [fstype, , superOpts] = line.slice(sep + 3).split(' ');
+    if (fstype !== 'cgroup' && fstype !== 'cgroup2') continue;
+    const mountPoint = left[4]!;
+    const controllers =
+      fstype === 'cgroup'
+        ? (superOpts ?? '').split(',').filter((o) => !['rw', 'ro', 'relatime', 'noexec', 'nosuid', 'nodev', 'clone_children'].includes(o) && !o.startsWith('release_agent'))
+        : [];
+    out.push({ mountPoint, controllers, v2: fstype === 'cgroup2' });
+  }
+  return out;
+}
+
+async function readText(path: string): Promise<string | null> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch {
+    return null;
+  }
+}
+
+export class Cgroups {
+  mode: CgroupMode = 'v2';
+  private hierarchies: Hierarchy[] = [];
+  private byController = new Map<string, string>();
+  private unified: string | null = null;
+
+  constructor(
+    private readonly instance: string,
+    private readonly log: Logger,
+  ) {}
+
+  /** Detects the layout; on hybrid hosts frees the cgroup2 hierarchy of controllers (crun refuses it otherwise). */
+  async init(): Promise<void> {
+    await this.detect();
+    if (this.mode === 'hybrid' && this.unified) {
+      const held = ((await readText(join(this.unified, 'cgroup.controllers'))) ?? '').trim().split(/\s+/).filter(Boolean);
+      for (const ctrl of held) {
+        if (this.byController.has(ctrl)) continue;
+        // A controller nobody enabled in cgroup2 can be mounted as a v1 hierarchy, which frees it.
+        const mp = `/sys/fs/cgroup/${ctrl}`;
+        this.log.info({ controller: ctrl, mountPoint: mp }, 'hybrid cgroups: mounting the controller as a v1 hierarchy so crun accepts the layout');
+        await mkdir(mp, { recursive: true }).catch(() => {});
+        await run('mount', ['-t', 'cgroup', '-o', ctrl, 'cgroup', mp]);
+      }
+      await this.detect();
+    }
+  }
+
+  private async detect(): Promise<void> {
+    this.hierarchies = await readHierarchies();
+    this.byController.clear();
+    this.unified = null;
+    for (const h of this.hierarchies) {
+      if (h.v2) this.unified = h.mountPoint;
+      for (const c of h.controllers) this.byController.set(c, h.mountPoint);
+    }
+    const v1 = this.hierarchies.some((h) => !h.v2 && h.controllers.some((c) => !c.startsWith('name=')));
+    this.mode = v1 ? (this.unified ? 'hybrid' : 'v1') : 'v2';
+  }
+
+  /** Problems a person must fix before sandboxes can get limits. */
+  problems(): string[] {
+    if (this.mode === 'v2') {
+      const root = this.unified;
+      if (!root) return ['no cgroup file system mounted: mount -t cgroup2 none /sys/fs/cgroup'];
+      return [];
+    }
+    const missing = ['memory', 'cpu', 'pids'].filter((c) => !this.byController.has(c));
+    return missing.map((c) => `cgroup v1 controller ${c} is not mounted: mount -t cgroup -o ${c} cgroup /sys/fs/cgroup/${c}`);
+  }
+
+  /** The OCI `linux.cgroupsPath` of a sandbox. */
+  path(id: string): string {
+    return `/${this.instance}/${id}`;
+  }
+
+  private v1(ctrl: string, id: string, file: string): string | null {
+    const mp = this.byController.get(ctrl);
+    return mp ? join(mp, this.instance, id, file) : null;
+  }
+
+  private v2(id: string, file: string): string {
+    return join(this.unified!, this.instance, id, file);
+  }
+
+  /** How many times the kernel OOM-killed a process of the sandbox. */
+  async oomKills(id: string): Promise<number> {
+    const file = this.mode === 'v2' ? this.v2(id, 'memory.events') : this.v1('memory', id, 'memory.oom_control');
+    const text = file ? await readText(file) : null;
+    const m = text ? /^oom_kill (\d+)/m.exec(text) : null;
+    if (m) return Number(m[1]);
+    // Old v1 kernels lack the counter; hitting the limit is the best evidence there is.
+    const fail = this.mode !== 'v2' ? await readText(this.v1('memory', id, 'memory.failcnt') ?? '') : null;
+    return fail ? Number(fail.trim()) : 0;
+  }
+
+  /** Memory charged to the sandbox, in bytes. */
+  async memoryBytes(id: string): Promise<number> {
+    const file = this.mode === 'v2' ? this.v2(id, 'memory.current') : this.v1('memory', id, 'memory.usage_in_bytes');
+    const text = file ? await readText(file) : null;
+    return text ? Number(text.trim()) : 0;
+  }
+
+  /** Changes limits of a running sandbox by writing its cgroup files directly (no crun round trip). */
+  async update(id: string, limits: CgroupLimits): Promise<void> {
+    if (this.mode === 'v2') {
+      if (limits.memoryMb !== undefined) {
+        await writeFile(this.v2(id, 'memory.max'), String(limits.memoryMb * 1024 * 1024));
+        if (existsSync(this.v2(id, 'memory.swap.max'))) await writeFile(this.v2(id, 'memory.swap.max'), '0');
+      }
+      if (limits.vcpus !== undefined) await writeFile(this.v2(id, 'cpu.max'), `${Math.round(limits.vcpus * CPU_PERIOD_US)} ${CPU_PERIOD_US}`);
+      if (limits.pids !== undefined) await writeFile(this.v2(id, 'pids.max'), String(limits.pids));
+      return;
+    }
+    if (limits.memoryMb !== undefined) {
+      const bytes = String(limits.memoryMb * 1024 * 1024);
+      const mem = this.v1('memory', id, 'memory.limit_in_bytes')!;
+      const memsw = this.v1('memory', id, 'memory.memsw.limit_in_bytes')!;
+      if (existsSync(memsw)) {
+        // memory+swap may never be below memory: raise memsw first when growing, lower memory first when shrinking.
+        const current = Number(((await readText(mem)) ?? '0').trim());
+        if (limits.memoryMb * 1024 * 1024 >= current) {
+          await writeFile(memsw, bytes);
+          await writeFile(mem, bytes);
+        } else {
+          await writeFile(mem, bytes);
+          await writeFile(memsw, bytes);
+        }
+      } else {
+        await writeFile(mem, bytes);
+      }
+    }
+    if (limits.vcpus !== undefined) await writeFile(this.v1('cpu', id, 'cpu.cfs_quota_us')!, String(Math.round(limits.vcpus * CPU_PERIOD_US)));
+    if (limits.pids !== undefined) await writeFile(this.v1('pids', id, 'pids.max')!, String(limits.pids));
+  }
+
+  /** Whether the memory+swap limit exists (v1 without swap accounting lacks it). */
+  hasSwapLimit(): boolean {
+    if (this.mode === 'v2') return true;
+    const mp = this.byController.get('memory');
+    return mp ? existsSync(join(mp, 'memory.memsw.limit_in_bytes')) : false;
+  }
+
+  /** Every directory of `id` (or of the whole instance when id is absent) in every hierarchy. */
+  private dirs(id?: string): string[] {
+    return this.hierarchies.map((h) => (id ? join(h.mountPoint, this.instance, id) : join(h.mountPoint, this.instance)));
+  }
+
+  /** Removes the sandbox's cgroups (after its processes are gone); kills stragglers first. */
+  async remove(id: string): Promise<void> {
+    for (const dir of this.dirs(id)) await removeCgroup(dir);
+  }
+
+  /** Removes every cgroup of this instance (what a crashed daemon left), killing what still runs in them. */
+  async sweep(): Promise<number> {
+    let removed = 0;
+    for (const parent of this.dirs()) {
+      if (!existsSync(parent)) continue;
+      for (const ent of await readdir(parent, { withFileTypes: true })) {
+        if (ent.isDirectory()) {
+          await removeCgroup(join(parent, ent.name));
+          removed++;
+        }
+      }
+    }
+    return removed;
+  }
+
+  /** Removes the instance's parent cgroups once no sandbox is left. */
+  async removeParents(): Promise<void> {
+    for (const parent of this.dirs()) await rmdir(parent).catch(() => {});
+  }
+
+  /** Sandbox ids with a cgroup of this instance (for tests and the leak check). */
+  async listIds(): Promise<string[]> {
+    const ids = new Set<string>();
+    for (const parent of this.dirs()) {
+      for (const ent of await readdir(parent, { withFileTypes: true }).catch(() => [])) if (ent.isDirectory()) ids.add(ent.name);
+    }
+    return [...ids];
+  }
+}
+
+async function removeCgroup(dir: string): Promise<void> {
+  if (!existsSync(dir)) return;
+  for (const ent of await readdir(dir, { withFileTypes: true }).catch(() => [])) {
+    if (ent.isDirectory()) await removeCgroup(join(dir, ent.name));
+  }
+  for (let attempt = 0; attempt < 50; attempt++) {
+    try {
+      await rmdir(dir);
+      return;
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') return;
+      if (code !== 'EBUSY') throw err;
+      const procs = ((await readText(join(dir, 'cgroup.procs'))) ?? '').split('\n').filter(Boolean);
+      for (const pid of procs) {
+        try {
+          process.kill(Number(pid), 'SIGKILL');
+        } catch {
+          /* already gone */
+        }
+      }
+      await new Promise((r) => setTimeout(r, 10 + attempt * 5));
+    }
+  }
+  throw new Error(`cannot remove cgroup ${dir}: processes keep running in it`);
+}

@@ -1,0 +1,142 @@
+/** One running crun sandbox: exec through its guest agent, limit updates, teardown. */
+import { constants } from 'node:os';
+import { performance } from 'node:perf_hooks';
+import type { AgentConnection, AgentProcess, SpawnOptions } from '../agent-client.js';
+import { LineSplitter } from '../agent-client.js';
+import type { ExecRequest, ExecResult, OutputLine, OutputStream, Sandbox, SandboxLimits, SandboxSpec } from '../driver.js';
+
+const SIGNAL_NAMES = new Map<number, string>(Object.entries(constants.signals).map(([name, num]) => [num as number, name]));
+const SIGKILL = 9;
+
+/** What the sandbox needs from its driver. */
+export interface SandboxHost {
+  oomKills(id: string): Promise<number>;
+  updateLimits(id: string, limits: Partial<Omit<SandboxLimits, 'diskGb'>>): Promise<void>;
+  destroy(sandbox: ContainerSandbox): Promise<void>;
+}
+
+export class ContainerSandbox implements Sandbox {
+  readonly spec: SandboxSpec;
+  private limits: SandboxLimits;
+  private oomBaseline = 0;
+  private destroying: Promise<void> | null = null;
+
+  constructor(
+    readonly id: string,
+    spec: SandboxSpec,
+    readonly ipAddress: string | undefined,
+    private readonly agent: AgentConnection,
+    private readonly host: SandboxHost,
+  ) {
+    this.spec = { ...spec, limits: { ...spec.limits } };
+    this.limits = { ...spec.limits };
+  }
+
+  /** Reads the OOM counter the next exec compares against. */
+  async start(): Promise<void> {
+    this.oomBaseline = await this.host.oomKills(this.id);
+  }
+
+  get alive(): boolean {
+    return !this.destroying && !this.agent.closed;
+  }
+
+  /** The limits in force now (after updateLimits). */
+  get currentLimits(): SandboxLimits {
+    return { ...this.limits };
+  }
+
+  /** True when the agent answers a round trip. */
+  ping(): Promise<boolean> {
+    return this.agent.ping();
+  }
+
+  async exec(req: ExecRequest, onOutput: (line: OutputLine) => void): Promise<ExecResult> {
+    const started = performance.now();
+    const duration = () => Math.round((performance.now() - started) * 1000) / 1000;
+    if (!this.alive) return { exitCode: null, reason: 'sandbox_failed', message: 'the sandbox is not running', durationMs: 0 };
+    const splitters: Record<OutputStream, LineSplitter> = {
+      stdout: new LineSplitter((text) => onOutput({ stream: 'stdout', text, at: new Date() })),
+      stderr: new LineSplitter((text) => onOutput({ stream: 'stderr', text, at: new Date() })),
+    };
+    let proc: AgentProcess;
+    try {
+      proc = this.agent.spawn({ argv: ['/bin/bash', '-c', req.script], env: req.env, cwd: req.cwd ?? '/root' }, (stream, data) =>
+        splitters[stream].push(data),
+      );
+    } catch (err) {
+      return { exitCode: null, reason: 'sandbox_failed', message: (err as Error).message, durationMs: duration() };
+    }
+    let stopped: 'timeout' | 'cancelled' | null = null;
+    let escalate: NodeJS.Timeout | undefined;
+    const stop = (why: 'timeout' | 'cancelled') => {
+      if (stopped) return;
+      stopped = why;
+      proc.kill(SIGKILL);
+      // Processes that left the group (setsid) may keep the output open: then end everything.
+      escalate = setTimeout(() => proc.kill(SIGKILL, true), 2000);
+    };
+    const timer = req.timeoutMs !== undefined ? setTimeout(() => stop('timeout'), req.timeoutMs) : undefined;
+    const onAbort = () => stop('cancelled');
+    if (req.signal?.aborted) onAbort();
+    else req.signal?.addEventListener('abort', onAbort, { once: true });
+    const exit = await proc.exited;
+    if (timer) clearTimeout(timer);
+    if (escalate) clearTimeout(escalate);
+    req.signal?.removeEventListener('abort', onAbort);
+    splitters.stdout.end();
+    splitters.stderr.end();
+
+    const durationMs = duration();
+    if (exit.code === null && exit.signal === null) {
+      return { exitCode: null, reason: 'sandbox_failed', message: 'the sandbox stopped while the script ran', durationMs };
+    }
+    if (stopped === 'timeout') {
+      return { exitCode: exit.code, reason: 'timeout', message: `timed out after ${formatSeconds(req.timeoutMs!)}`, durationMs };
+    }
+    if (stopped === 'cancelled') return { exitCode: exit.code, reason: 'cancelled', message: 'cancelled', durationMs };
+    const ooms = await this.host.oomKills(this.id).catch(() => this.oomBaseline);
+    if (ooms > this.oomBaseline) {
+      this.oomBaseline = ooms;
+      return { exitCode: exit.code, reason: 'oom', message: `ran out of memory (limit ${this.limits.memoryMb} MiB)`, durationMs };
+    }
+    if (exit.signal !== null) {
+      const name = SIGNAL_NAMES.get(exit.signal) ?? `signal ${exit.signal}`;
+      return { exitCode: null, reason: 'signaled', signal: name, message: `killed by ${name}`, durationMs };
+    }
+    return { exitCode: exit.code, reason: 'exited', durationMs };
+  }
+
+  /**
+   * Starts an interactive process (the SSH gateway's shells and commands): with `pty` it gets a
+   * pseudo-terminal inside the sandbox, `write`/`resize`/`kill` relay input, window size and signals.
+   */
+  spawn(opts: SpawnOptions, onData: (stream: OutputStream, data: Buffer) => void): AgentProcess {
+    if (!this.alive) throw new Error('the sandbox is not running');
+    return this.agent.spawn(opts, onData);
+  }
+
+  async updateLimits(limits: Partial<Omit<SandboxLimits, 'diskGb'>>): Promise<void> {
+    const changed: Partial<Omit<SandboxLimits, 'diskGb'>> = {};
+    if (limits.vcpus !== undefined && limits.vcpus !== this.limits.vcpus) changed.vcpus = limits.vcpus;
+    if (limits.memoryMb !== undefined && limits.memoryMb !== this.limits.memoryMb) changed.memoryMb = limits.memoryMb;
+    if (limits.pids !== undefined && limits.pids !== this.limits.pids) changed.pids = limits.pids;
+    if (Object.keys(changed).length === 0) return;
+    await this.host.updateLimits(this.id, changed);
+    Object.assign(this.limits, changed);
+    Object.assign(this.spec.limits, changed);
+  }
+
+  destroy(): Promise<void> {
+    if (!this.destroying) {
+      this.agent.close();
+      this.destroying = this.host.destroy(this);
+    }
+    return this.destroying;
+  }
+}
+
+function formatSeconds(ms: number): string {
+  const s = ms / 1000;
+  return `${Number.isInteger(s) ? s : s.toFixed(1)} s`;
+}
