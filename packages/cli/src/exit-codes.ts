@@ -40,7 +40,8 @@ export function describeError(err: unknown): { exitCode: number; message: string
       case 'AuthenticationError':
         return { exitCode: EXIT.AUTH, message: err.message, hint };
       case 'NotFoundError':
-        return { exitCode: EXIT.NOT_FOUND, message: err.message, hint: hint ?? notFoundHint(e.code) };
+        // The server's hint names REST paths; on the command line the matching command helps more.
+        return { exitCode: EXIT.NOT_FOUND, message: err.message, hint: notFoundHint(e.code) ?? hint };
       case 'ConnectionError':
         return { exitCode: EXIT.UNREACHABLE, message: err.message, hint };
       case 'TimeoutError':
@@ -56,8 +57,8 @@ export function describeError(err: unknown): { exitCode: number; message: string
   return { exitCode: EXIT.GENERAL, message: String(err) };
 }
 
-function notFoundHint(code: string | undefined): string {
+function notFoundHint(code: string | undefined): string | undefined {
   if (code === 'TOKEN_NOT_FOUND') return 'List your tokens with `mags token list`.';
-  if (code === 'WORKSPACE_NOT_FOUND') return 'List your workspaces with `mags workspace list`.';
-  return 'List your jobs with `mags list`.';
+  if (code === 'JOB_NOT_FOUND') return 'List your jobs with `mags list`.';
+  return undefined;
 }

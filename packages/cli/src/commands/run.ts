@@ -133,26 +133,26 @@ async function runAndStream(mags: Mags, script: string, runOpts: RunOptions, fla
       logs: result.logs,
     });
   }
-  if (result.status === 'completed') {
-    outcome.exitCode = result.exitCode ?? EXIT.OK;
-    return;
+  if (result.status === 'running' || result.status === 'sleeping') {
+    // A persistent job's sandbox outlives its script.
+    note(`Sandbox ${result.requestId} stays up (${result.status}). Stop it with: mags stop ${result.requestId}`);
   }
   if (result.exitCode !== null && result.exitCode !== undefined) {
     // The script's own failure: its stderr already says why; add the server's reason only when it
-    // is more than "exited with code N" (e.g. a timeout or the memory limit).
-    if (result.errorMessage && !/exit(ed)?( with)?( code| status)/i.test(result.errorMessage) && !flags.json) {
+    // is more than "exited with code N" (e.g. the memory limit).
+    if (result.status === 'error' && result.errorMessage && !/exit(ed)?( with)?( code| status)/i.test(result.errorMessage) && !flags.json) {
       note(`mags: ${result.errorMessage}`);
     }
     outcome.exitCode = result.exitCode;
     return;
   }
   if (result.status === 'error') {
+    const timedOut = /timed out/i.test(result.errorMessage ?? '');
     throw new CliError(`Job ${result.requestId} failed: ${result.errorMessage ?? 'no exit code'}`, {
-      hint: `See the job's log with: mags logs ${result.requestId}`,
+      exitCode: timedOut ? EXIT.TIMEOUT : EXIT.GENERAL,
+      hint: timedOut ? 'Allow more time with --timeout <seconds>.' : `See the job's log with: mags logs ${result.requestId}`,
     });
   }
-  // A persistent job whose script ended stays up (running/sleeping).
-  note(`Sandbox ${result.requestId} stays up (${result.status}); stop it with: mags stop ${result.requestId}`);
 }
 
 /** `-p --url`: waits until the sandbox runs, enables the URL, prints it and returns. */
@@ -173,7 +173,15 @@ async function runWithUrl(mags: Mags, script: string, runOpts: RunOptions, flags
       if (Date.now() > deadline) throw new CliError(`Job ${id} did not start within 120 s`, { exitCode: EXIT.TIMEOUT });
       await new Promise((r) => setTimeout(r, 200));
     }
-    const access = await mags.url(id, flags.port);
+    let access;
+    try {
+      access = await mags.url(id, flags.port);
+    } catch (err) {
+      // Without its URL the sandbox is of no use to this command: do not leave it running.
+      await mags.stop(id).catch(() => undefined);
+      note(`Stopped ${id}: its URL could not be enabled.`);
+      throw err;
+    }
     spinner.stop();
     if (flags.json) printJson({ request_id: id, ...access });
     else out(access.url ?? '');
