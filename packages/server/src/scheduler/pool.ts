@@ -1,18 +1,157 @@
+/**
+ * The warm pool: sandboxes created ahead of time with the default limits, agent up and waiting, so
+ * a job without a workspace starts with one exec round trip. acquire() never waits for a refill:
+ * it takes an idle sandbox (and applies the job's CPU, memory and pids limits) or creates one cold.
+ * Refills run one creation at a time in the background so a small host is not swamped. Sandboxes
+ * are never reused: release() destroys them and the pool creates fresh ones.
+ */
 import type { Logger } from 'pino';
-import type { RuntimeDriver, SandboxLimits, SandboxPool } from '../runtime/driver.js';
+import type { PoolStatus, RuntimeDriver, Sandbox, SandboxLimits, SandboxPool, SandboxSpec } from '../runtime/driver.js';
 
 /** Options of the warm pool. */
 export interface PoolOptions {
   /** Idle sandboxes kept ready. */
   minSize: number;
-  /** Upper bound of sandboxes handed out plus idle ones that the pool reports. */
+  /** The pool stops refilling while idle + busy sandboxes reach this many. */
   maxSize: number;
   /** Limits pooled sandboxes are created with. */
   defaultLimits: SandboxLimits;
   log: Logger;
 }
 
+const MAX_BACKOFF_MS = 30_000;
+
 /** Creates the warm pool of pre-started sandboxes on top of a runtime driver. */
 export function createPool(driver: RuntimeDriver, opts: PoolOptions): SandboxPool {
-  throw new Error(`pool on ${driver.name} (min ${opts.minSize}) is not implemented yet`);
+  return new WarmPool(driver, opts);
+}
+
+class WarmPool implements SandboxPool {
+  private idle: Sandbox[] = [];
+  private busy = new Set<Sandbox>();
+  private filling: Promise<void> | null = null;
+  private started = false;
+  private stopped = false;
+  private failures = 0;
+  private retryTimer: NodeJS.Timeout | null = null;
+
+  constructor(
+    private readonly driver: RuntimeDriver,
+    private readonly opts: PoolOptions,
+  ) {}
+
+  start(): void {
+    if (this.started) return;
+    this.started = true;
+    this.fill();
+  }
+
+  /** Whether a pooled sandbox can serve this spec (same disk size and network, no layers). */
+  private fits(spec: SandboxSpec): boolean {
+    return (
+      !spec.workspaceLayerDir &&
+      !(spec.extraLowerDirs && spec.extraLowerDirs.length > 0) &&
+      spec.network !== false &&
+      spec.limits.diskGb === this.opts.defaultLimits.diskGb
+    );
+  }
+
+  async acquire(spec: SandboxSpec): Promise<{ sandbox: Sandbox; warm: boolean }> {
+    if (this.stopped) throw new Error('the sandbox pool is stopped');
+    if (this.fits(spec)) {
+      while (this.idle.length > 0) {
+        const sandbox = this.idle.shift()!;
+        if ((sandbox as { alive?: boolean }).alive === false) {
+          sandbox.destroy().catch((err: unknown) => this.opts.log.warn({ err, sandbox: sandbox.id }, 'could not destroy a dead pooled sandbox'));
+          continue;
+        }
+        this.busy.add(sandbox);
+        this.fill();
+        try {
+          const { vcpus, memoryMb, pids } = spec.limits;
+          await sandbox.updateLimits({ vcpus, memoryMb, pids });
+          return { sandbox, warm: true };
+        } catch (err) {
+          this.opts.log.warn({ err, sandbox: sandbox.id }, 'could not apply the job limits to a pooled sandbox; creating one cold');
+          this.busy.delete(sandbox);
+          sandbox.destroy().catch(() => {});
+          break;
+        }
+      }
+    }
+    const sandbox = await this.driver.create(spec);
+    if (this.stopped) {
+      await sandbox.destroy();
+      throw new Error('the sandbox pool is stopped');
+    }
+    this.busy.add(sandbox);
+    return { sandbox, warm: false };
+  }
+
+  async release(sandbox: Sandbox): Promise<void> {
+    this.busy.delete(sandbox);
+    try {
+      await sandbox.destroy();
+    } finally {
+      this.fill();
+    }
+  }
+
+  status(): PoolStatus {
+    return {
+      idle_vms: this.idle.length,
+      busy_vms: this.busy.size,
+      total_vms: this.idle.length + this.busy.size,
+      min_pool_size: this.opts.minSize,
+      max_pool_size: this.opts.maxSize,
+    };
+  }
+
+  private wanted(): boolean {
+    return (
+      this.started &&
+      !this.stopped &&
+      this.idle.length < this.opts.minSize &&
+      this.idle.length + this.busy.size < Math.max(this.opts.maxSize, this.opts.minSize)
+    );
+  }
+
+  /** Starts the background refill unless it runs already; one creation at a time. */
+  private fill(): void {
+    if (this.filling || this.retryTimer || !this.wanted()) return;
+    this.filling = (async () => {
+      while (this.wanted()) {
+        try {
+          const sandbox = await this.driver.create({ limits: { ...this.opts.defaultLimits }, network: true, labels: { pool: 'warm' } });
+          if (this.stopped) {
+            await sandbox.destroy();
+            return;
+          }
+          this.idle.push(sandbox);
+          this.failures = 0;
+        } catch (err) {
+          this.failures++;
+          const delay = Math.min(MAX_BACKOFF_MS, 500 * 2 ** (this.failures - 1));
+          this.opts.log.error({ err, retryInMs: delay }, 'could not create a pooled sandbox');
+          this.retryTimer = setTimeout(() => {
+            this.retryTimer = null;
+            this.fill();
+          }, delay);
+          this.retryTimer.unref();
+          return;
+        }
+      }
+    })().finally(() => {
+      this.filling = null;
+    });
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+    await this.filling;
+    const idle = this.idle.splice(0);
+    await Promise.allSettled(idle.map((s) => s.destroy()));
+  }
 }
