@@ -176,7 +176,7 @@ describe('jobs API (in-process)', () => {
     assert.match(String(res.headers['content-type']), /text\/event-stream/);
     const events = parseSse(res.body);
     assert.deepEqual(events.filter((e) => e.event === 'log').map((e) => (e.data as { message: string }).message), ['one', 'two']);
-    assert.deepEqual(events.at(-1), { event: 'end', data: { status: 'error', exit_code: 3 } });
+    assert.deepEqual(events.at(-1), { event: 'end', data: { status: 'error', exit_code: 3, error_message: 'script exited with code 3' } });
   });
 
   it('me, tokens: create, list, use, revoke', async () => {

@@ -63,12 +63,13 @@ export const logRoutes: FastifyPluginAsyncZod<LogRoutesOptions> = async (app, { 
         raw.end();
       };
       raw.on('close', close);
+      raw.on('error', close);
       const send = (e: JobEvent) => {
         if (closed) return;
         if (e.type === 'log') {
           raw.write(`id: ${e.line.seq}\nevent: log\ndata: ${JSON.stringify(presentLog(e.line))}\n\n`);
         } else if (e.type === 'end') {
-          raw.write(`event: end\ndata: ${JSON.stringify({ status: e.status, exit_code: e.exit_code })}\n\n`);
+          raw.write(`event: end\ndata: ${JSON.stringify({ status: e.status, exit_code: e.exit_code, error_message: e.error_message })}\n\n`);
           close();
         } else {
           close();

@@ -212,7 +212,7 @@ export class Scheduler implements JobRunner {
     const full: JobPatch = { ...patch, status };
     if (status !== 'sleeping') full.completed_at = new Date().toISOString();
     const changed = await this.o.store.updateJob(id, full, ['pending', 'running']);
-    if (changed) this.o.logs.end(id, status, patch.exit_code ?? null);
+    if (changed) this.o.logs.end(id, status, patch.exit_code ?? null, patch.error_message ?? null);
     this.o.log.info({ jobId: id, status, exitCode: patch.exit_code ?? null, error: patch.error_message }, 'job ended');
   }
 }

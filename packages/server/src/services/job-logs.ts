@@ -5,7 +5,7 @@ import type { LogLine, MetadataStore } from '../storage/store.js';
 /** What followers of a job's output receive: each line, then one `end`. */
 export type JobEvent =
   | { type: 'log'; line: LogLine }
-  | { type: 'end'; status: JobStatus; exit_code: number | null }
+  | { type: 'end'; status: JobStatus; exit_code: number | null; error_message: string | null }
   | { type: 'shutdown' };
 
 export type JobEventListener = (event: JobEvent) => void;
@@ -125,9 +125,9 @@ export class JobLogs {
   }
 
   /** Announces that a job's output ended (after its final status is stored). */
-  end(jobId: string, status: JobStatus, exitCode: number | null): void {
+  end(jobId: string, status: JobStatus, exitCode: number | null, errorMessage: string | null = null): void {
     this.nextSeq.delete(jobId);
-    this.publish(jobId, { type: 'end', status, exit_code: exitCode });
+    this.publish(jobId, { type: 'end', status, exit_code: exitCode, error_message: errorMessage });
   }
 
   /** Tells every follower that the server is shutting down (they close their streams). */

@@ -167,7 +167,7 @@ export class JobsService {
       replaying = false;
       if (fresh && !ended && followEnds(fresh.status)) {
         for (const l of await this.logs.read(jobId, last, 100_000)) deliver({ type: 'log', line: l });
-        deliver({ type: 'end', status: fresh.status, exit_code: fresh.exit_code });
+        deliver({ type: 'end', status: fresh.status, exit_code: fresh.exit_code, error_message: fresh.error_message });
       }
     } catch (err) {
       unsubscribe();
