@@ -1,0 +1,184 @@
+/**
+ * The SDK against a real server with real sandboxes (the server package's spawnServer helper):
+ * every method that has a server endpoint, and the typed errors. Persistent jobs are stopped and the
+ * server is stopped in `after`.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer } from 'node:net';
+import {
+  AuthenticationError,
+  ConnectionError,
+  Mags,
+  MagsError,
+  NotFoundError,
+  ValidationError,
+  type LogEntry,
+} from '../src/index.js';
+
+interface TestServer {
+  url: string;
+  token: string;
+  stop(): Promise<void>;
+}
+
+async function startServer(): Promise<TestServer> {
+  // Loaded by URL from the compiled tree: the server package builds after the SDK.
+  const mod = (await import(new URL('../../../server/dist/test/helpers/spawn-server.js', import.meta.url).href)) as {
+    spawnServer: () => Promise<TestServer>;
+  };
+  return mod.spawnServer();
+}
+
+function deadPort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+describe('Mags SDK against a real server', () => {
+  let server: TestServer;
+  let mags: Mags;
+  const persistent: string[] = [];
+
+  before(async () => {
+    server = await startServer();
+    mags = new Mags({ apiToken: server.token, apiUrl: server.url, timeout: 30_000 });
+  });
+
+  after(async () => {
+    try {
+      for (const id of persistent) await mags.stop(id).catch(() => undefined);
+    } finally {
+      await server?.stop();
+    }
+  });
+
+  test('health and whoami', async () => {
+    assert.equal((await mags.health()).status, 'ok');
+    const me = await mags.whoami();
+    assert.equal(me.name, 'admin');
+    assert.equal(me.admin, true);
+  });
+
+  test('runAndWait: exit code, logs in order, live onOutput, returns as soon as the job ends', async () => {
+    const live: LogEntry[] = [];
+    const r = await mags.runAndWait('echo one; echo two >&2; sleep 0.3; echo three; exit 5', { onOutput: (l) => live.push(l) });
+    assert.equal(r.status, 'error');
+    assert.equal(r.exitCode, 5);
+    const lines = r.logs.filter((l) => l.stream !== 'system').map((l) => `${l.stream}:${l.message}`);
+    assert.deepEqual(lines, ['stdout:one', 'stderr:two', 'stdout:three']);
+    assert.equal(live.length, r.logs.length);
+    assert.equal(r.job.request_id, r.requestId);
+    assert.ok(r.job.completed_at, 'completed_at is set');
+    const lag = Date.now() - Date.parse(r.job.completed_at!);
+    assert.ok(lag < 1000, `runAndWait returned ${lag} ms after the job completed`);
+
+    const ok = await mags.runAndWait('echo Hello World');
+    assert.equal(ok.status, 'completed');
+    assert.equal(ok.exitCode, 0);
+    assert.deepEqual(ok.logs.filter((l) => l.stream === 'stdout').map((l) => l.message), ['Hello World']);
+  });
+
+  test('run options reach the sandbox: environment, name, v2 memory/vcpus, timeoutSeconds', async () => {
+    const env = await mags.runAndWait('echo "$A-$B"', { environment: { A: 'x', B: 'y z' }, name: 'sdk-e2e-env' });
+    assert.deepEqual(env.logs.filter((l) => l.stream === 'stdout').map((l) => l.message), ['x-y z']);
+    assert.equal((await mags.status('sdk-e2e-env')).name, 'sdk-e2e-env');
+    const v2 = await mags.runAndWait('echo v2', { memoryMb: 256, vcpus: 1 });
+    assert.equal(v2.exitCode, 0);
+    const t0 = Date.now();
+    const slow = await mags.runAndWait('sleep 30', { timeoutSeconds: 1 });
+    assert.equal(slow.status, 'error');
+    assert.match(slow.errorMessage ?? '', /timed out/);
+    assert.ok(Date.now() - t0 < 15_000);
+  });
+
+  test('run + status + logs(after) + streamLogs', async () => {
+    const sub = await mags.run('echo a; sleep 0.5; echo b');
+    assert.equal(sub.status, 'accepted');
+    const streamed: string[] = [];
+    for await (const l of mags.streamLogs(sub.request_id)) if (l.stream === 'stdout') streamed.push(l.message);
+    assert.deepEqual(streamed, ['a', 'b']);
+    const st = await mags.status(sub.request_id);
+    assert.equal(st.status, 'completed');
+    assert.equal(st.exit_code, 0);
+    const all = await mags.logs(sub.request_id);
+    const firstSeq = all.logs.find((l) => l.message === 'a')!.seq!;
+    const later = await mags.logs(sub.request_id, { after: firstSeq });
+    assert.ok(later.logs.every((l) => (l.seq ?? 0) > firstSeq));
+    assert.ok(later.logs.some((l) => l.message === 'b'));
+    assert.ok(!later.logs.some((l) => l.message === 'a'));
+  });
+
+  test('list pages newest first', async () => {
+    const page = await mags.list({ page: 1, pageSize: 2 });
+    assert.equal(page.jobs.length, 2);
+    assert.equal(page.page_size, 2);
+    assert.ok((page.total ?? 0) >= 4);
+    const times = page.jobs.map((j) => Date.parse(j.created_at!));
+    assert.ok(times[0]! >= times[1]!);
+  });
+
+  test('persistent job: findJob, updateJob, enableAccess/url, stop; new()', async () => {
+    const r = await mags.runAndWait('echo ready', { persistent: true, name: 'sdk-e2e-web' });
+    persistent.push(r.requestId);
+    assert.equal(r.exitCode, 0);
+    assert.ok(['running', 'sleeping'].includes(r.status), r.status);
+    const found = await mags.findJob('sdk-e2e-web');
+    assert.equal(found?.request_id, r.requestId);
+    assert.equal(await mags.findJob('sdk-e2e-nothing'), null);
+
+    const upd = await mags.updateJob('sdk-e2e-web', { noSleep: true, startupCommand: 'echo woke' });
+    assert.equal(upd.success, true);
+    const st = await mags.status(r.requestId);
+    assert.equal(st.no_sleep, true);
+    await mags.updateJob(r.requestId, { noSleep: false });
+    assert.equal((await mags.status(r.requestId)).no_sleep, false);
+
+    try {
+      const access = await mags.url(r.requestId, 8080);
+      assert.match(access.url ?? '', /^https?:\/\//);
+    } catch (err) {
+      // URL access arrives with the proxy; until then the server answers 501.
+      assert.ok(err instanceof MagsError);
+      assert.equal(err.status, 501);
+    }
+
+    const stopped = await mags.stop('sdk-e2e-web');
+    assert.equal(stopped.success, true);
+    assert.equal(stopped.request_id, r.requestId);
+
+    const box = await mags.new('sdk-e2e-box');
+    persistent.push(box.requestId);
+    assert.ok(['running', 'sleeping'].includes(box.status));
+    assert.equal((await mags.status(box.requestId)).name, 'sdk-e2e-box');
+    await mags.stop(box.requestId);
+  });
+
+  test('poolStatus', async () => {
+    const p = await mags.poolStatus();
+    assert.ok(p.total_vms >= 0 && p.min_pool_size >= 0 && p.max_pool_size >= p.min_pool_size);
+  });
+
+  test('tokens: create, list, revoke; a revoked token gets AuthenticationError', async () => {
+    const t = await mags.tokens.create('sdk-e2e');
+    assert.match(t.token, /^mags_[0-9A-Za-z]{40}$/);
+    const other = new Mags({ apiToken: t.token, apiUrl: server.url });
+    assert.equal((await other.whoami()).name, 'admin');
+    assert.ok((await mags.tokens.list()).tokens.some((x) => x.id === t.id));
+    assert.deepEqual(await mags.tokens.revoke(t.id), { success: true });
+    await assert.rejects(other.whoami(), AuthenticationError);
+    await assert.rejects(mags.tokens.revoke(t.id), NotFoundError);
+  });
+
+  test('typed errors: NotFoundError, ValidationError, AuthenticationError, ConnectionError', async () => {
+    await assert.rejects(mags.status('no-such-job'), (e: unknown) => e instanceof NotFoundError && e.code === 'JOB_NOT_FOUND' && e.status === 404);
+    await assert.rejects(mags.run('echo x', { diskGb: 0 }), (e: unknown) => e instanceof ValidationError && e.status === 400 && /disk_gb/.test(e.message));
+    await assert.rejects(new Mags({ apiToken: 'mags_bad', apiUrl: server.url }).list(), (e: unknown) => e instanceof AuthenticationError && e.status === 401);
+    const url = `http://127.0.0.1:${await deadPort()}`;
+    await assert.rejects(new Mags({ apiToken: 't', apiUrl: url }).list(), (e: unknown) => e instanceof ConnectionError && e.message.includes(url));
+  });
+});
