@@ -10,7 +10,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from typing import Any, Dict, Iterator, Mapping, Optional, Tuple
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple
 
 from .errors import (
     BuiltinConnectionError,
@@ -109,8 +109,8 @@ class Transport:
         body: Any = None,
         timeout: Optional[float] = None,
         auth: bool = True,
-    ) -> Any:
-        """Send one request and return the parsed JSON answer (``{}`` for an empty body)."""
+    ) -> Dict[str, Any]:
+        """Send one request and return the parsed JSON object (``{}`` for an empty body)."""
         response, seconds = self._open(method, path, query, body, timeout, "application/json", auth)
         what = f"{method} {self.url(path, query)}"
         try:
@@ -121,14 +121,17 @@ class Transport:
         if not raw.strip():
             return {}
         try:
-            return json.loads(raw.decode("utf-8"))
+            parsed = json.loads(raw.decode("utf-8"))
         except ValueError:
-            raise MagsError(
-                f"{what} answered HTTP {response.status} with a body that is not JSON",
-                code="INVALID_RESPONSE",
-                status=response.status,
-                hint="Check that MAGS_API_URL points at a Mags server.",
-            ) from None
+            parsed = None
+        if isinstance(parsed, dict):
+            return parsed
+        raise MagsError(
+            f"{what} answered HTTP {response.status} with a body that is not a JSON object",
+            code="INVALID_RESPONSE",
+            status=response.status,
+            hint="Check that MAGS_API_URL points at a Mags server.",
+        )
 
     def stream_events(
         self,
@@ -153,7 +156,8 @@ class Transport:
                     code="NOT_A_STREAM",
                     status=response.status,
                 )
-            event, data_lines = "message", []  # type: str, list
+            event: str = "message"
+            data_lines: List[str] = []
             try:
                 while True:
                     if deadline is not None:

@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 import time
-from typing import Any, Dict, Iterator, List, Mapping, Optional
+from typing import Any, Dict, Iterator, List, Mapping, Optional, cast
 
 from . import config
 from ._http import Transport, quote_segment
+from .types import ExecResult, Job, JobList, LogEntry, Logs, RunResult, SubmitResult
 from .errors import AUTH_HINT, AuthenticationError, MagsError, NotFoundError, TimeoutError
 
 JOBS = "/api/v1/mags-jobs"
@@ -82,7 +83,7 @@ class Mags:
         rootfs_type: Optional[str] = None,
         timeout: Optional[float] = None,
         **fields: Any,
-    ) -> Dict[str, Any]:
+    ) -> SubmitResult:
         """Submit ``script`` and return at once: ``{"request_id", "status": "accepted", "message"}``.
 
         Options left as ``None`` are not sent. ``vcpus``/``memory_mb``/``rootfs_type`` send the
@@ -109,7 +110,7 @@ class Mags:
         )
         body.update(_drop_none(fields))
         path = JOBS_V2 if any(body.get(f) is not None for f in _V2_FIELDS) else JOBS
-        return self._http.request("POST", path, body=body, timeout=timeout)
+        return cast(SubmitResult, self._http.request("POST", path, body=body, timeout=timeout))
 
     def run_and_wait(
         self,
@@ -118,7 +119,7 @@ class Mags:
         *,
         poll_interval: float = 1.0,
         **options: Any,
-    ) -> Dict[str, Any]:
+    ) -> RunResult:
         """Submit ``script``, wait until the job ends and return
         ``{"request_id", "status", "exit_code", "logs", "error_message", "script_duration_ms"}``
         (``logs``: the log entries, oldest first).
@@ -133,27 +134,27 @@ class Mags:
         submitted = self.run(script, timeout=self._call_timeout(deadline), **options)
         return self._wait(str(submitted.get("request_id")), deadline, timeout, poll_interval)
 
-    def wait_for(self, request_id: str, timeout: Optional[float] = 30, *, poll_interval: float = 1.0) -> Dict[str, Any]:
+    def wait_for(self, request_id: str, timeout: Optional[float] = 30, *, poll_interval: float = 1.0) -> RunResult:
         """Wait for an already submitted job like the second half of ``run_and_wait`` and return
         the same dict (its ``logs`` hold every line of the job)."""
         return self._wait(request_id, _deadline(timeout), timeout, poll_interval)
 
-    def status(self, request_id: str, *, timeout: Optional[float] = None) -> Dict[str, Any]:
+    def status(self, request_id: str, *, timeout: Optional[float] = None) -> Job:
         """The job's status object (``request_id``, ``status``, ``exit_code``, ``vm_id``, ...).
         ``request_id`` may also be a job name or workspace id."""
-        return self._http.request("GET", _job_path(request_id, "/status"), timeout=timeout)
+        return cast(Job, self._http.request("GET", _job_path(request_id, "/status"), timeout=timeout))
 
     def logs(
         self, request_id: str, *, after: Optional[int] = None, timeout: Optional[float] = None
-    ) -> Dict[str, Any]:
+    ) -> Logs:
         """``{"logs": [{"timestamp", "level", "message", "stream", "seq"}, ...]}``; ``after`` returns
         only entries with a larger ``seq``."""
         query = {"after": after} if after is not None else None
-        return self._http.request("GET", _job_path(request_id, "/logs"), query=query, timeout=timeout)
+        return cast(Logs, self._http.request("GET", _job_path(request_id, "/logs"), query=query, timeout=timeout))
 
     def stream_logs(
         self, request_id: str, *, after: Optional[int] = None, timeout: Optional[float] = None
-    ) -> Iterator[Dict[str, Any]]:
+    ) -> Iterator[LogEntry]:
         """Yield log entries live as the job writes them, until the job ends (or a persistent job
         goes idle). ``timeout`` bounds each wait for the next line (seconds)."""
         query: Dict[str, Any] = {"follow": 1}
@@ -161,23 +162,23 @@ class Mags:
             query["after"] = after
         for event, data in self._http.stream_events(_job_path(request_id, "/logs"), query=query, timeout=timeout):
             if event == "log" and isinstance(data, dict):
-                yield data
+                yield cast(LogEntry, data)
             elif event == "end":
                 return
 
     def list(
         self, page: Optional[int] = None, page_size: Optional[int] = None, *, timeout: Optional[float] = None
-    ) -> Dict[str, Any]:
+    ) -> JobList:
         """One page of your jobs, newest first: ``{"jobs", "page", "page_size", "total"}``. The
         server's defaults are page 1 of 20."""
         query = _drop_none({"page": page, "page_size": page_size})
-        return self._http.request("GET", JOBS, query=query or None, timeout=timeout)
+        return cast(JobList, self._http.request("GET", JOBS, query=query or None, timeout=timeout))
 
     def stop(self, request_id: str, *, timeout: Optional[float] = None) -> Dict[str, Any]:
         """Stop the job (a workspace is synced first): ``{"success", "request_id", "status"}``."""
         return self._http.request("POST", _job_path(request_id, "/stop"), body={}, timeout=timeout)
 
-    def find_job(self, name_or_id: str, *, timeout: Optional[float] = None) -> Optional[Dict[str, Any]]:
+    def find_job(self, name_or_id: str, *, timeout: Optional[float] = None) -> Optional[Job]:
         """The job with this request id, or the pending/running/sleeping job with this name or
         workspace id; ``None`` when there is none."""
         try:
@@ -273,10 +274,13 @@ class Mags:
                 raise TimeoutError(f"Sandbox {name} was not up within {float(wait):g} s", request_id=request_id)
             time.sleep(0.1)
 
-    def exec(self, name_or_id: str, command: str, *, timeout: Optional[float] = None) -> Dict[str, Any]:
+    def exec(self, name_or_id: str, command: str, *, timeout: Optional[float] = None) -> ExecResult:
         """Run ``command`` in the job's running or sleeping sandbox:
         ``{"exit_code", "output", "stderr"}``."""
-        return self._http.request("POST", _job_path(name_or_id, "/exec"), body={"command": command}, timeout=timeout)
+        return cast(
+            ExecResult,
+            self._http.request("POST", _job_path(name_or_id, "/exec"), body={"command": command}, timeout=timeout),
+        )
 
     def sync(self, name_or_id: str, *, timeout: Optional[float] = None) -> Dict[str, Any]:
         """Save the job's workspace now without stopping it."""
@@ -319,8 +323,8 @@ class Mags:
             request_id=request_id,
         )
 
-    def _wait(self, request_id: str, deadline: float, timeout: Optional[float], poll_interval: float) -> Dict[str, Any]:
-        logs: List[Dict[str, Any]] = []
+    def _wait(self, request_id: str, deadline: float, timeout: Optional[float], poll_interval: float) -> RunResult:
+        logs: List[LogEntry] = []
         streamed = False
         try:
             streamed = self._follow(request_id, deadline, logs)
@@ -344,7 +348,7 @@ class Mags:
             "script_duration_ms": job.get("script_duration_ms"),
         }
 
-    def _follow(self, request_id: str, deadline: float, logs: List[Dict[str, Any]]) -> bool:
+    def _follow(self, request_id: str, deadline: float, logs: List[LogEntry]) -> bool:
         """Collect log lines from the live stream until its ``end`` event; True when it came."""
         events = self._http.stream_events(
             _job_path(request_id, "/logs"),
@@ -354,7 +358,7 @@ class Mags:
         )
         for event, data in events:
             if event == "log" and isinstance(data, dict):
-                logs.append(data)
+                logs.append(cast(LogEntry, data))
             elif event == "end":
                 return True
         return False
@@ -373,8 +377,8 @@ class Mags:
                 raise self._wait_timeout(request_id, timeout)
             time.sleep(min(max(interval, 0.05), remaining))
 
-    def _all_logs(self, request_id: str, deadline: float) -> List[Dict[str, Any]]:
-        entries: List[Dict[str, Any]] = []
+    def _all_logs(self, request_id: str, deadline: float) -> List[LogEntry]:
+        entries: List[LogEntry] = []
         after: Optional[int] = None
         while True:
             page = self.logs(request_id, after=after, timeout=self._call_timeout(deadline, minimum=5.0))
