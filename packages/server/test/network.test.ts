@@ -11,6 +11,7 @@ import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import pino from 'pino';
 import { instancePrefix } from '../src/runtime/instance.js';
+import { chooseSubnet, formatCidr, intToIp, overlaps, parseCidr } from '../src/runtime/net/ipv4.js';
 import { createNetworkManager, type NetworkManager, NETNS_DIR } from '../src/runtime/network.js';
 
 const exec = promisify(execFile);
@@ -324,6 +325,24 @@ describe('sandbox network (root)', { skip: isRoot ? false : 'needs root' }, () =
     assert.ok(existsSync(again.netnsPath));
     await restarted.shutdown();
     assert.deepEqual(await leftovers(crashed.instance), { netns: [], links: [], tables: [] });
+  });
+
+  it('skips a subnet that overlaps an address already on the host', async () => {
+    const env = await newEnv();
+    const wanted = chooseSubnet(env.instance, [], []);
+    // Something else on the host already uses a /24 inside the subnet this instance would pick.
+    const dummy = `${env.instance}-dm`;
+    await exec('ip', ['link', 'add', dummy, 'type', 'bridge']);
+    try {
+      await exec('ip', ['addr', 'add', `${intToIp(wanted.base + 256 + 5)}/24`, 'dev', dummy]);
+      await env.nm.init();
+      const got = parseCidr(env.nm.info().subnet);
+      assert.ok(!overlaps(got, wanted), `${formatCidr(got)} overlaps ${formatCidr(wanted)}`);
+      assert.equal(await readFile(join(env.dataDir, 'net', 'subnet'), 'utf8'), `${formatCidr(got)}\n`);
+    } finally {
+      await exec('ip', ['link', 'del', dummy]);
+      await env.nm.shutdown();
+    }
   });
 
   it('coexists with another instance; sweeping and shutting one down leaves the other intact', async () => {
