@@ -1,0 +1,208 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, it } from 'node:test';
+import type { ExecRequest, ExecResult, OutputLine, Sandbox, SandboxSpec } from '../src/runtime/driver.js';
+import { silentLogger } from '../src/logger.js';
+import { Scheduler } from '../src/scheduler/scheduler.js';
+import { JobLogs } from '../src/services/job-logs.js';
+import { JobsService } from '../src/services/jobs.js';
+import { newId } from '../src/services/tokens.js';
+import { migrateToLatest, openDatabase } from '../src/storage/db.js';
+import { KyselyStore } from '../src/storage/kysely-store.js';
+import type { Job, User } from '../src/storage/store.js';
+import { FakePool, FakeSandbox } from './helpers/fake-runtime.js';
+
+/** The scheduler on a real SQLite store with the fake pool: outcomes, queueing, reconciliation. */
+describe('scheduler', () => {
+  let dir: string;
+  let store: KyselyStore;
+  let pool: FakePool;
+  let logs: JobLogs;
+  let scheduler: Scheduler | undefined;
+  let user: User;
+
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'mags-sched-'));
+    const opened = openDatabase({ sqlitePath: join(dir, 'mags.db') });
+    await migrateToLatest(opened);
+    store = new KyselyStore(opened.db, opened.dialect);
+    pool = new FakePool();
+    logs = new JobLogs(store, silentLogger());
+    user = { id: newId(), name: 'u', admin: false, created_at: new Date().toISOString() };
+    await store.createUser(user);
+  });
+  afterEach(async () => {
+    await scheduler?.shutdown();
+    scheduler = undefined;
+    await logs.flush();
+    await store.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const make = (o: Partial<ConstructorParameters<typeof Scheduler>[0]> = {}) => {
+    scheduler = new Scheduler({ store, logs, pool, log: silentLogger(), jobTimeoutSeconds: 30, maxOutputBytes: 1 << 20, maxConcurrentJobs: 4, ...o });
+    return { scheduler, jobs: new JobsService(store, logs, scheduler, silentLogger()) };
+  };
+  const until = async (id: string, pred: (j: Job) => boolean, ms = 10_000) => {
+    const end = Date.now() + ms;
+    for (;;) {
+      const j = (await store.getJob(id))!;
+      if (pred(j)) return j;
+      if (Date.now() > end) throw new Error(`job ${id} stuck in ${j.status}`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  };
+  const done = (id: string) => until(id, (j) => j.status !== 'pending' && j.status !== 'running');
+
+  it('a sandbox that cannot be created ends the job in error, and nothing leaks', async () => {
+    const { scheduler: s, jobs } = make();
+    await s.start();
+    pool.failAcquire = 'no loop devices left';
+    const job = await jobs.submit(user, { script: 'echo', type: 'inline' }, 1);
+    const j = await done(job.request_id);
+    assert.equal(j.status, 'error');
+    assert.equal(j.error_message, 'could not start a sandbox: no loop devices left');
+    assert.equal(pool.busy.size, 0);
+  });
+
+  it('exec failures and end reasons map to error messages; sandboxes are always released', async () => {
+    const results: Array<[Partial<ExecResult> | Error, string]> = [
+      [{ reason: 'oom', exitCode: null }, 'ran out of memory (limit 1024 MiB)'],
+      [{ reason: 'signaled', exitCode: null, signal: 'SIGSEGV' }, 'script was killed by signal SIGSEGV'],
+      [{ reason: 'sandbox_failed', exitCode: null, message: 'agent vanished' }, 'sandbox failed: agent vanished'],
+      [new Error('socket closed'), 'sandbox failed: socket closed'],
+    ];
+    const { scheduler: s, jobs } = make();
+    await s.start();
+    for (const [result, message] of results) {
+      const orig = pool.acquire.bind(pool);
+      pool.acquire = async (spec: SandboxSpec) => {
+        const got = await orig(spec);
+        (got.sandbox as FakeSandbox).exec = async (_req: ExecRequest, _on: (l: OutputLine) => void) => {
+          if (result instanceof Error) throw result;
+          return { durationMs: 5, exitCode: null, reason: 'exited', ...result } as ExecResult;
+        };
+        return got;
+      };
+      const job = await jobs.submit(user, { script: 'x', type: 'inline' }, 1);
+      const j = await done(job.request_id);
+      pool.acquire = orig;
+      assert.equal(j.status, 'error');
+      assert.equal(j.error_message, message);
+      const lines = await logs.read(job.request_id, 0, 10);
+      assert.ok(lines.some((l) => l.stream === 'system' && l.message === message));
+    }
+    assert.equal(pool.busy.size, 0);
+    assert.equal(pool.released, pool.acquired);
+  });
+
+  it('passes limits, env and timeout to the sandbox', async () => {
+    const seen: Array<{ spec: SandboxSpec; req: ExecRequest }> = [];
+    const orig = pool.acquire.bind(pool);
+    pool.acquire = async (spec: SandboxSpec) => {
+      const got = await orig(spec);
+      const sb = got.sandbox as Sandbox;
+      const exec = sb.exec.bind(sb);
+      (sb as FakeSandbox).exec = (req, on) => {
+        seen.push({ spec, req });
+        return exec(req, on);
+      };
+      return got;
+    };
+    const { scheduler: s, jobs } = make({ jobTimeoutSeconds: 77 });
+    await s.start();
+    const a = await jobs.submit(user, { script: 'true', type: 'inline', vcpus: 1, memory_mb: 256, disk_gb: 5, environment: { X: '1' } }, 2);
+    const b = await jobs.submit(user, { script: 'true', type: 'inline', timeout_seconds: 9 }, 1);
+    await done(a.request_id);
+    await done(b.request_id);
+    const sa = seen.find((x) => x.spec.labels?.job === a.request_id)!;
+    assert.deepEqual(sa.spec.limits, { vcpus: 1, memoryMb: 256, diskGb: 5, pids: 4096 });
+    assert.deepEqual(sa.req.env, { X: '1' });
+    assert.equal(sa.req.timeoutMs, 77_000);
+    assert.equal(sa.req.cwd, '/root');
+    assert.equal(seen.find((x) => x.spec.labels?.job === b.request_id)!.req.timeoutMs, 9_000);
+  });
+
+  it('MAGS_MAX_CONCURRENT_JOBS queues the rest as pending, in order', async () => {
+    const { scheduler: s, jobs } = make({ maxConcurrentJobs: 1 });
+    await s.start();
+    const a = await jobs.submit(user, { script: 'sleep 0.4', type: 'inline' }, 1);
+    const b = await jobs.submit(user, { script: 'true', type: 'inline' }, 1);
+    await until(a.request_id, (j) => j.status === 'running');
+    assert.equal((await store.getJob(b.request_id))!.status, 'pending');
+    assert.deepEqual(s.counts(), { running: 1, queued: 1 });
+    const jb = await done(b.request_id);
+    const ja = (await store.getJob(a.request_id))!;
+    assert.equal(ja.status, 'completed');
+    assert.ok(jb.started_at! >= ja.completed_at!, 'b started after a ended');
+  });
+
+  it('stopping a queued job means it never starts', async () => {
+    const { scheduler: s, jobs } = make({ maxConcurrentJobs: 1 });
+    await s.start();
+    const a = await jobs.submit(user, { script: 'sleep 5', type: 'inline' }, 1);
+    const b = await jobs.submit(user, { script: 'echo never', type: 'inline' }, 1);
+    await until(a.request_id, (j) => j.status === 'running');
+    const stoppedB = await jobs.stop(user, b.request_id);
+    assert.equal(stoppedB.status, 'completed');
+    assert.equal(stoppedB.started_at, null);
+    const stoppedA = await jobs.stop(user, a.request_id);
+    assert.equal(stoppedA.status, 'completed');
+    await new Promise((r) => setTimeout(r, 100));
+    assert.ok(!(await logs.read(b.request_id, 0, 10)).some((l) => l.message === 'never'));
+    assert.equal(pool.acquired, 1);
+  });
+
+  it('start() reconciles: running jobs of a dead process end in error, pending ones run', async () => {
+    const now = new Date().toISOString();
+    const base = { user_id: user.id, name: null, workspace_id: null, base_workspace_id: null, type: 'inline' as const, persistent: false, no_sleep: false, startup_command: null, environment: {}, file_ids: [], disk_gb: 2, vcpus: 2, memory_mb: 1024, rootfs_type: null, timeout_seconds: null, api_version: 1, exit_code: null, error_message: null, vm_id: null, host: null, subdomain: null, url: null, script_duration_ms: null, created_at: now, started_at: null, completed_at: null, updated_at: now };
+    const running: Job = { ...base, request_id: newId(), script: 'sleep 100', status: 'running', vm_id: 'gone', started_at: now };
+    const pending: Job = { ...base, request_id: newId(), script: 'echo requeued', status: 'pending' };
+    await store.insertJob(running);
+    await store.insertJob(pending);
+    const { scheduler: s } = make();
+    await s.start();
+    const r = (await store.getJob(running.request_id))!;
+    assert.equal(r.status, 'error');
+    assert.equal(r.error_message, 'server restarted while the job was running');
+    assert.ok(r.completed_at);
+    const p = await done(pending.request_id);
+    assert.equal(p.status, 'completed');
+    assert.deepEqual((await logs.read(pending.request_id, 0, 10)).map((l) => l.message), ['requeued']);
+  });
+
+  it('shutdown ends running jobs in error and keeps queued ones pending', async () => {
+    const { scheduler: s, jobs } = make({ maxConcurrentJobs: 1 });
+    await s.start();
+    const a = await jobs.submit(user, { script: 'sleep 30', type: 'inline' }, 1);
+    const b = await jobs.submit(user, { script: 'true', type: 'inline' }, 1);
+    await until(a.request_id, (j) => j.status === 'running');
+    await s.shutdown();
+    scheduler = undefined;
+    const ja = (await store.getJob(a.request_id))!;
+    assert.equal(ja.status, 'error');
+    assert.equal(ja.error_message, 'server shut down while the job was running');
+    assert.equal((await store.getJob(b.request_id))!.status, 'pending');
+    assert.equal(pool.busy.size, 0);
+  });
+
+  it('an output flood is stored in few batches and capped without growing memory', async () => {
+    const { scheduler: s, jobs } = make({ maxOutputBytes: 200_000 });
+    await s.start();
+    let appendCalls = 0;
+    const orig = store.appendLogs.bind(store);
+    store.appendLogs = async (lines) => {
+      appendCalls++;
+      return orig(lines);
+    };
+    const job = await jobs.submit(user, { script: 'seq 1 200000', type: 'inline' }, 1);
+    const j = await done(job.request_id, );
+    assert.equal(j.status, 'completed');
+    const lines = await logs.read(job.request_id, 0, 1_000_000);
+    assert.ok(lines.length < 40_000, `${lines.length} lines stored`);
+    assert.match(lines.at(-1)!.message, /output truncated: the job wrote more than 200000 bytes/);
+    assert.ok(appendCalls < 200, `${appendCalls} batch writes for ${lines.length} lines`);
+  });
+});
