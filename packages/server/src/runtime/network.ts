@@ -419,7 +419,8 @@ export function createNetworkManager(opts: NetworkManagerOptions): NetworkManage
     const keepNs = new Set([...held.values()].map((h) => h.ns));
     const keepVeth = new Set([...held.values()].map((h) => h.veth));
     const keepIp = new Set([...held.values()].map((h) => h.ip));
-    const keepSlot = new Set([...held.values()].map((h) => String(h.slot)));
+    // Reserved slots include creates still in flight (lease written, not yet held).
+    const keepSlot = new Set([...slotsInUse, ...[...held.values()].map((h) => h.slot)].map(String));
     const keepResolv = new Set([...held.values()].map((h) => `${h.id}.conf`));
 
     const [linksOut, neighOut, nsList, leases, resolvs] = await Promise.all([
@@ -448,7 +449,6 @@ export function createNetworkManager(opts: NetworkManagerOptions): NetworkManage
       ...leases.filter((f) => !keepSlot.has(f)).map((f) => unlink(join(leasesDir, f)).catch(() => undefined)),
       ...resolvs.filter((f) => !keepResolv.has(f)).map((f) => unlink(join(resolvDir, f)).catch(() => undefined)),
     ]);
-    for (const s of [...slotsInUse]) if (!keepSlot.has(String(s))) slotsInUse.delete(s);
     if (removed) log.info({ removed }, 'swept leftover sandbox network objects');
   }
 
@@ -460,6 +460,7 @@ export function createNetworkManager(opts: NetworkManagerOptions): NetworkManage
     if (initializing) await initializing.catch(() => undefined);
     await Promise.all([...locks.values()]);
     held.clear();
+    slotsInUse.clear();
     await sweepExcept(true);
     await runOk('nft', ['-f', '-'], deleteTablesScript(instance));
     await rm(leasesDir, { recursive: true, force: true });
