@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from typing import TYPE_CHECKING, Iterator
 
 import pytest
@@ -51,3 +52,6 @@ def server(server_build: str) -> "Iterator[ServerProcess]":
         yield proc
     finally:
         proc.stop()
+        left = proc.leftovers()
+        if left:  # the server's own cleanup failed; test_e2e asserts this for a fresh server
+            warnings.warn("the Mags server left host resources behind:\n" + "\n".join(left))

@@ -2,6 +2,8 @@
 on free ports with a temp data dir and temp HOME, and stops it again."""
 from __future__ import annotations
 
+import collections
+import hashlib
 import os
 import re
 import shutil
@@ -10,7 +12,7 @@ import subprocess
 import tempfile
 import threading
 import time
-from typing import List, Optional
+from typing import Deque, List, Optional
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
 MAIN_JS = os.path.join(REPO, "packages", "server", "dist", "src", "main.js")
@@ -39,8 +41,9 @@ class ServerProcess:
             HOME=self.home,
         )
         env.update(extra_env or {})
-        self.stdout: List[str] = []
-        self.stderr: List[str] = []
+        # Only the tail matters for error messages; keep memory bounded in long sessions.
+        self.stdout: Deque[str] = collections.deque(maxlen=2000)
+        self.stderr: Deque[str] = collections.deque(maxlen=2000)
         self._ready = threading.Event()
         self.url = ""
         self.proc = subprocess.Popen(
@@ -63,7 +66,7 @@ class ServerProcess:
             self.stop()
             raise
 
-    def _pump(self, stream, sink: List[str]) -> None:  # type: ignore[no-untyped-def]
+    def _pump(self, stream, sink: Deque[str]) -> None:  # type: ignore[no-untyped-def]
         for line in stream:
             sink.append(line.rstrip("\n"))
 
@@ -87,7 +90,35 @@ class ServerProcess:
 
     def output_tail(self, lines: int = 60) -> str:
         time.sleep(0.2)  # let the pumps catch the last lines
-        return "--- stderr ---\n" + "\n".join(self.stderr[-lines:]) + "\n--- stdout ---\n" + "\n".join(self.stdout[-lines:])
+        err, out = list(self.stderr)[-lines:], list(self.stdout)[-lines:]
+        return "--- stderr ---\n" + "\n".join(err) + "\n--- stdout ---\n" + "\n".join(out)
+
+    @property
+    def instance(self) -> str:
+        """The server's instance prefix: every host resource it creates starts with it."""
+        return "mg" + hashlib.sha256(os.path.abspath(self.data_dir).encode()).hexdigest()[:6]
+
+    def leftovers(self) -> List[str]:
+        """Host resources of this server still present (network namespaces, links, nftables
+        tables, cgroups, mounts); empty after a clean shutdown."""
+        found: List[str] = []
+        commands = {
+            "netns": ["ip", "netns", "list"],
+            "link": ["ip", "-o", "link"],
+            "nft": ["nft", "list", "tables"],
+        }
+        for kind, cmd in commands.items():
+            try:
+                out = subprocess.run(cmd, capture_output=True, text=True, timeout=10).stdout
+            except (OSError, subprocess.SubprocessError):
+                continue
+            found += [f"{kind}: {line.strip()[:120]}" for line in out.splitlines() if self.instance in line]
+        with open("/proc/mounts", encoding="utf-8") as fh:
+            found += [f"mount: {line.split()[1]}" for line in fh if self.instance in line or self.data_dir in line]
+        # The server's cgroups sit at /sys/fs/cgroup[/<controller>]/<instance>/...
+        for base in ["/sys/fs/cgroup"] + [os.path.join("/sys/fs/cgroup", c) for c in _listdir("/sys/fs/cgroup")]:
+            found += [f"cgroup: {os.path.join(base, d)}" for d in _listdir(base) if d.startswith(self.instance)]
+        return found
 
     def stop(self, timeout: float = 30.0) -> None:
         """SIGTERM, SIGKILL after ``timeout`` seconds, then remove the temp dirs."""
@@ -101,3 +132,10 @@ class ServerProcess:
                     self.proc.wait(10)
         finally:
             shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def _listdir(path: str) -> List[str]:
+    try:
+        return [d for d in os.listdir(path) if os.path.isdir(os.path.join(path, d))]
+    except OSError:
+        return []

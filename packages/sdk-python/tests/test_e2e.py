@@ -160,11 +160,17 @@ def test_whoami_health_and_pool_status(client: mags.Mags) -> None:
 
 
 def test_server_down_raises_connection_error(server_build: str) -> None:
-    """A server that was running and stopped: calls fail with ConnectionError naming the URL."""
+    """A server that ran a job and stopped: calls fail with ConnectionError naming the URL, and the
+    server left none of its host resources behind."""
     proc = ServerProcess(start_timeout=300)
-    url, token = proc.url, proc.token
-    proc.stop()
-    client = mags.Mags(api_token=token, api_url=url, timeout=10)
+    try:
+        url, token = proc.url, proc.token
+        client = mags.Mags(api_token=token, api_url=url, timeout=10)
+        assert client.run_and_wait("echo before-shutdown", timeout=60)["status"] == "completed"
+    finally:
+        proc.stop()
     with pytest.raises(mags.ConnectionError) as info:
         client.whoami()
     assert url in str(info.value) and "MAGS_API_URL" in str(info.value)
+    assert info.value.code == "CONNECTION_FAILED"
+    assert proc.leftovers() == []
