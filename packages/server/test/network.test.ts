@@ -164,6 +164,9 @@ describe('sandbox network (root)', { skip: isRoot ? false : 'needs root' }, () =
     assert.ok(inet.includes(`ip saddr ${subnet} oifname != "${bridge}" masquerade`), inet);
     assert.match(inet, /sandbox -> host/);
     assert.match(inet, /sandbox -> private\/LAN/);
+    // DNS goes to the host's real resolvers (checked by rule, not by traffic: tests send none outside).
+    for (const r of a.nm.info().resolvers) assert.ok(inet.includes(r), `resolver ${r} allowed:\n${inet}`);
+    assert.match(inet, /ip daddr @resolvers4 meta l4proto \{ tcp, udp \} th dport 53 accept/);
     const br = (await exec('nft', ['list', 'table', 'bridge', a.instance])).stdout;
     assert.match(br, /sandbox -> sandbox/);
     assert.equal((await readFile('/proc/sys/net/ipv4/ip_forward', 'utf8')).trim(), '1');
