@@ -254,6 +254,13 @@ export function runtimeConformance(name: string, factory: DriverFactory, spec: P
       assert.ok(mb > 900 && mb <= 1024, `root size ${mb} MiB`);
     });
 
+    it('apt-get install and npm install reach the package mirrors', { skip: spec.network === false }, async () => {
+      const apt = await run(sb, 'apt-get install -y -q jq >/dev/null 2>&1; echo \'{"a":[1,2]}\' | jq -c .a', { timeoutMs: 240_000 });
+      assert.deepEqual(apt.stdout, ['[1,2]'], apt.stderr.join('\n'));
+      const npm = await run(sb, 'cd /root && mkdir -p app && cd app && npm init -y >/dev/null && npm install --no-audit --no-fund is-number@7 >/dev/null 2>&1; node -e "console.log(require(\'is-number\')(5))"', { timeoutMs: 240_000 });
+      assert.deepEqual(npm.stdout, ['true'], npm.stderr.join('\n'));
+    });
+
     it('destroy leaves nothing behind, is idempotent, and exec afterwards fails cleanly', async () => {
       const s = await t.driver.create(newSpec());
       assert.deepEqual((await run(s, 'echo x')).stdout, ['x']);
