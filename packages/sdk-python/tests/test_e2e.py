@@ -174,3 +174,50 @@ def test_server_down_raises_connection_error(server_build: str) -> None:
     assert url in str(info.value) and "MAGS_API_URL" in str(info.value)
     assert info.value.code == "CONNECTION_FAILED"
     assert proc.leftovers() == []
+
+
+def test_persistent_job_wait_ends_when_it_goes_idle(client: mags.Mags, started: List[str]) -> None:
+    result = client.run_and_wait("echo up", persistent=True, name=f"py-e2e-p-{uuid.uuid4().hex[:6]}", timeout=60)
+    started.append(result["request_id"])
+    assert result["status"] in ("sleeping", "running"), result
+    assert result["exit_code"] == 0
+    assert "up" in messages(result)
+    job = client.status(result["request_id"])
+    assert job["persistent"] is True
+
+
+def test_update_job_changes_no_sleep_and_startup_command(client: mags.Mags, started: List[str]) -> None:
+    submitted = client.run("sleep 60", persistent=True)
+    started.append(submitted["request_id"])
+    updated = client.update_job(submitted["request_id"], no_sleep=True, startup_command="echo woke")
+    assert updated["success"] is True
+    job = client.status(submitted["request_id"])
+    assert job["no_sleep"] is True
+    assert job.get("startup_command") == "echo woke"
+
+
+def test_job_time_limit_ends_it_with_error(client: mags.Mags, started: List[str]) -> None:
+    result = client.run_and_wait("sleep 30", timeout_seconds=1, timeout=60)
+    started.append(result["request_id"])
+    assert result["status"] == "error"
+    assert "timed out" in (result["error_message"] or "")
+
+
+def test_v2_fields_and_sandbox_identity(client: mags.Mags, started: List[str]) -> None:
+    result = client.run_and_wait("hostname; whoami; pwd", vcpus=1, memory_mb=512, timeout=60)
+    started.append(result["request_id"])
+    assert result["status"] == "completed", result
+    assert messages(result, "info")[:3] == ["mags-vm", "root", "/root"]
+
+
+def test_url_access_answers_a_url_or_says_it_is_not_available(client: mags.Mags, started: List[str]) -> None:
+    """URL access needs the proxy; until the server has it the SDK raises the server's 501, never a
+    made-up URL."""
+    submitted = client.run("sleep 60", persistent=True)
+    started.append(submitted["request_id"])
+    try:
+        access = client.url(submitted["request_id"], 8080)
+    except mags.MagsError as err:
+        assert err.status == 501 and err.code == "FEATURE_NOT_AVAILABLE", repr(err)
+    else:
+        assert access["success"] is True and access["url"].startswith("http")
