@@ -6,12 +6,12 @@ import type { Logger } from 'pino';
 import { z } from 'zod';
 import { accountRoutes } from './api/account.js';
 import { installAuth } from './api/auth.js';
-import { installErrorHandlers } from './api/errors.js';
+import { installErrorHandlers, sendError } from './api/errors.js';
 import { jobRoutes } from './api/jobs.js';
 import { logRoutes } from './api/logs.js';
 import { AppError } from './services/errors.js';
 import { validatorCompiler } from './api/validation.js';
-import type { PoolStatus } from './runtime/driver.js';
+import type { PoolStatus } from './services/types.js';
 import type { JobsService } from './services/jobs.js';
 import type { UsersService } from './services/users.js';
 
@@ -44,7 +44,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     genReqId: () => randomUUID(),
     requestIdHeader: false,
     forceCloseConnections: true,
-    return503OnClosing: true,
+    return503OnClosing: false,
   }).withTypeProvider<ZodTypeProvider>();
 
   app.setValidatorCompiler(validatorCompiler);
@@ -64,8 +64,14 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     }
   });
 
+  // While closing, requests on kept-alive connections get the registry's 503 rather than Fastify's.
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
+    if (closing) return sendError(reply, 'SERVICE_UNAVAILABLE', 'The server is shutting down; retry in a few seconds');
   });
   app.addHook('onResponse', async (request, reply) => {
     request.log.debug({ method: request.method, url: request.url.split('?')[0], status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');

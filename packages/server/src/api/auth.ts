@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { UsersService } from '../services/users.js';
-import type { User } from '../storage/store.js';
+import type { User } from '../services/types.js';
 
 declare module 'fastify' {
   interface FastifyRequest {

@@ -16,7 +16,7 @@ import {
   errorResponses,
   presentJob,
 } from './schemas.js';
-import type { PoolStatus } from '../runtime/driver.js';
+import type { PoolStatus } from '../services/types.js';
 import { z } from 'zod';
 
 export interface JobRoutesOptions {

@@ -1,6 +1,6 @@
 import { JOB_LIMITS, JOB_STATUSES } from '@mags/shared';
 import { z } from 'zod';
-import type { Job, LogLine } from '../storage/store.js';
+import type { Job, LogLine } from '../services/types.js';
 import { levelForStream } from '@mags/shared';
 
 /** A string without NUL characters (PostgreSQL text cannot hold them). */
