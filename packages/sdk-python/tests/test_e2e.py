@@ -1,6 +1,9 @@
 """End to end: the SDK against a real Mags server running real sandboxes (see conftest.server)."""
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 import uuid
 from typing import Any, Iterator, List
@@ -221,3 +224,23 @@ def test_url_access_answers_a_url_or_says_it_is_not_available(client: mags.Mags,
         assert err.status == 501 and err.code == "FEATURE_NOT_AVAILABLE", repr(err)
     else:
         assert access["success"] is True and access["url"].startswith("http")
+
+
+def test_config_file_written_by_the_server_is_enough(server: ServerProcess, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With no MAGS_* variables, Mags() finds the server through the ~/.mags/config.json it wrote."""
+    for key in ("MAGS_API_TOKEN", "MAGS_TOKEN", "MAGS_API_URL"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("HOME", server.home)
+    client = mags.Mags()
+    assert client.api_url == server.url
+    assert client.whoami()["admin"] is True
+
+
+def test_quickstart_example_prints_hello_world(server: ServerProcess) -> None:
+    example = os.path.join(os.path.dirname(__file__), "..", "examples", "quickstart.py")
+    env = dict(os.environ, MAGS_API_URL=server.url, MAGS_API_TOKEN=server.token)
+    env["PYTHONPATH"] = os.path.join(os.path.dirname(__file__), "..")
+    done = subprocess.run([sys.executable, example], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "Hello World\n"
+    assert "status=completed exit_code=0" in done.stderr
