@@ -40,7 +40,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit,
     // Names and workspace ids in paths may be long; longer ones simply match nothing.
-    routerOptions: { maxParamLength: 16 * 1024 },
+    routerOptions: { maxParamLength: 16 * 1024, ignoreTrailingSlash: true },
     genReqId: () => randomUUID(),
     requestIdHeader: false,
     forceCloseConnections: true,
