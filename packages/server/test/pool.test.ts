@@ -1,0 +1,78 @@
+/** The warm pool on the real container driver (loopback-only sandboxes). */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type { SandboxPool } from '../src/runtime/driver.js';
+import { createPool } from '../src/scheduler/pool.js';
+import { containerTestDriver, run, sandboxLeftovers, SMALL, testLog, type TestDriver } from './runtime-conformance.test.js';
+
+async function until(what: string, cond: () => boolean, timeoutMs = 20_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+describe('warm pool', { timeout: 300_000 }, () => {
+  let t: TestDriver;
+  let pool: SandboxPool | undefined;
+
+  before(async () => {
+    t = await containerTestDriver({ network: false });
+    await t.driver.init();
+  });
+  after(async () => {
+    await pool?.stop();
+    await t?.close();
+  });
+
+  it('fills to the minimum, hands out warm sandboxes with the job limits, refills, reports status', async () => {
+    pool = createPool(t.driver, { minSize: 2, maxSize: 4, defaultLimits: SMALL, log: testLog });
+    assert.deepEqual(pool.status(), { idle_vms: 0, busy_vms: 0, total_vms: 0, min_pool_size: 2, max_pool_size: 4 });
+    pool.start();
+    await until('2 idle sandboxes', () => pool!.status().idle_vms === 2);
+
+    const started = performance.now();
+    const { sandbox, warm } = await pool.acquire({ limits: { ...SMALL, memoryMb: 300, pids: 333 }, network: true });
+    const acquireMs = performance.now() - started;
+    assert.equal(warm, true);
+    assert.ok(acquireMs < 50, `warm acquire took ${acquireMs.toFixed(1)} ms`);
+    assert.equal(pool.status().busy_vms, 1);
+    const r = await run(sandbox, 'cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max; cat /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids.max');
+    assert.deepEqual(r.stdout, [String(300 * 1024 * 1024), '333']);
+
+    await until('the pool to refill', () => pool!.status().idle_vms === 2);
+    assert.deepEqual(pool.status(), { idle_vms: 2, busy_vms: 1, total_vms: 3, min_pool_size: 2, max_pool_size: 4 });
+
+    await pool.release(sandbox);
+    assert.deepEqual(await sandboxLeftovers(t.dataDir, t.instance, sandbox.id), [], 'released sandboxes are destroyed, never reused');
+    assert.equal(pool.status().busy_vms, 0);
+  });
+
+  it('acquire never waits for a refill: an empty pool creates cold', async () => {
+    await until('2 idle sandboxes', () => pool!.status().idle_vms === 2);
+    // Called together, so no refill can land in between.
+    const [a, b, c] = await Promise.all([1, 2, 3].map(() => pool!.acquire({ limits: SMALL })));
+    assert.deepEqual([a.warm, b.warm, c.warm], [true, true, false]);
+    assert.deepEqual((await run(c.sandbox, 'echo cold')).stdout, ['cold']);
+    await Promise.all([a, b, c].map((x) => pool!.release(x.sandbox)));
+  });
+
+  it('a different disk size, no network or a workspace layer is created cold', async () => {
+    await until('2 idle sandboxes', () => pool!.status().idle_vms === 2);
+    const disk = await pool!.acquire({ limits: { ...SMALL, diskGb: 2 } });
+    const offline = await pool!.acquire({ limits: SMALL, network: false });
+    assert.deepEqual([disk.warm, offline.warm], [false, false]);
+    assert.equal(pool!.status().idle_vms, 2);
+    await pool!.release(disk.sandbox);
+    await pool!.release(offline.sandbox);
+  });
+
+  it('stop destroys the idle sandboxes', async () => {
+    await until('2 idle sandboxes', () => pool!.status().idle_vms === 2);
+    await pool!.stop();
+    assert.equal(pool!.status().idle_vms, 0);
+    assert.equal(t.driver.list().length, 0);
+    await assert.rejects(pool!.acquire({ limits: SMALL }), /stopped/);
+  });
+});
