@@ -22,6 +22,8 @@ from .errors import (
 )
 
 USER_AGENT = "magpie-mags/0.1.0 (python)"
+#: Longest silence accepted on an event stream (the server sends a keep-alive comment every 15 s).
+STALL_SECONDS = 45.0
 
 
 def quote_segment(value: Any) -> str:
@@ -143,8 +145,9 @@ class Transport:
     ) -> Iterator[Tuple[str, Any]]:
         """Open a Server-Sent Events stream and yield ``(event, data)`` pairs, ``data`` JSON-decoded
         when it is JSON. ``timeout`` bounds opening the stream and each wait for a line;
-        ``deadline`` (a ``time.monotonic()`` value) bounds the whole stream: reading stops with
-        ``TimeoutError`` once it has passed. Raises ``MagsError`` with code ``NOT_A_STREAM`` when
+        with ``deadline`` (a ``time.monotonic()`` value) each wait may last up to
+        ``STALL_SECONDS`` but never past the deadline, and reading stops with ``TimeoutError``
+        once it has passed. Raises ``MagsError`` with code ``NOT_A_STREAM`` when
         the server answers something other than ``text/event-stream``."""
         response, seconds = self._open("GET", path, query, None, timeout, "text/event-stream")
         what = f"GET {self.url(path, query)}"
@@ -164,7 +167,7 @@ class Transport:
                         remaining = deadline - time.monotonic()
                         if remaining <= 0:
                             raise socket.timeout("timed out")
-                        _set_read_timeout(response, min(seconds, remaining))
+                        _set_read_timeout(response, min(max(seconds, STALL_SECONDS), remaining))
                     raw_line = response.readline()
                     if not raw_line:
                         break

@@ -329,7 +329,9 @@ class Mags:
         try:
             streamed = self._follow(request_id, deadline, logs)
         except TimeoutError:
-            raise self._wait_timeout(request_id, timeout) from None
+            if time.monotonic() >= deadline:
+                raise self._wait_timeout(request_id, timeout) from None
+            streamed = False  # a stalled stream: polling takes over
         except (MagsError, OSError):
             # The stream is a convenience: any failure of it (an older server, a dropped
             # connection) falls back to polling, which needs nothing but the status path.
@@ -370,7 +372,10 @@ class Mags:
             except TimeoutError:
                 raise self._wait_timeout(request_id, timeout) from None
             state = job.get("status")
-            if state in TERMINAL_STATUSES or (job.get("persistent") and state == "sleeping"):
+            if state in TERMINAL_STATUSES:
+                return
+            # A persistent job's script is done once it sleeps or has an exit code while it stays up.
+            if job.get("persistent") and (state == "sleeping" or job.get("exit_code") is not None):
                 return
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -383,6 +388,8 @@ class Mags:
         while True:
             page = self.logs(request_id, after=after, timeout=self._call_timeout(deadline, minimum=5.0))
             batch = page.get("logs") or []
+            if after is not None:  # a server that ignores `after` must not duplicate lines
+                batch = [e for e in batch if not isinstance(e.get("seq"), int) or e["seq"] > after]
             entries.extend(batch)
             last = batch[-1].get("seq") if batch else None
             # Servers that page their logs answer with later lines on `after`; one without `seq`

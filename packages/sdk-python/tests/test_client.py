@@ -238,3 +238,29 @@ def test_wait_for_follows_an_already_submitted_job(recorder: Recorder) -> None:
     result = client_for(recorder).wait_for("r1", timeout=10)
     assert result["status"] == "completed" and [l["seq"] for l in result["logs"]] == [1]
     assert [r["method"] for r in recorder.requests] == ["GET", "GET"]
+
+
+def test_a_stalled_stream_falls_back_to_polling(recorder: Recorder, monkeypatch: pytest.MonkeyPatch) -> None:
+    import mags._http
+
+    monkeypatch.setattr(mags._http, "STALL_SECONDS", 0.3)
+
+    def logs(req: Dict[str, Any]) -> Any:
+        if req["query"].get("follow"):
+            return sse_reply(("log", LINES[0]), 5.0)  # then silence, no keep-alive
+        return json_reply(200, {"logs": LINES})
+
+    job_server(recorder, logs, [{"request_id": "r1", "status": "completed", "exit_code": 0}])
+    started = time.monotonic()
+    result = client_for(recorder, timeout=0.3).run_and_wait("echo hi", timeout=10, poll_interval=0.05)
+    assert time.monotonic() - started < 4
+    assert result["status"] == "completed" and [l["seq"] for l in result["logs"]] == [1, 2]
+
+
+def test_polling_treats_a_finished_persistent_script_as_done(recorder: Recorder) -> None:
+    job_server(recorder, lambda req: json_reply(200, {"logs": []}), [
+        {"request_id": "r1", "status": "running", "persistent": True, "exit_code": None},
+        {"request_id": "r1", "status": "running", "persistent": True, "exit_code": 0, "no_sleep": True},
+    ])
+    result = client_for(recorder).run_and_wait("serve", persistent=True, no_sleep=True, timeout=5, poll_interval=0.05)
+    assert result["status"] == "running" and result["exit_code"] == 0
