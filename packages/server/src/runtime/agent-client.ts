@@ -7,35 +7,11 @@
 import type { Server, Socket } from 'node:net';
 import { createServer } from 'node:net';
 import { StringDecoder } from 'node:string_decoder';
-import type { OutputStream } from './driver.js';
-
-export interface ProcessExit {
-  /** Exit code, or null when killed by a signal. */
-  code: number | null;
-  /** Signal number when killed by one. */
-  signal: number | null;
-}
-
-export interface SpawnOptions {
-  argv: string[];
-  env?: Record<string, string>;
-  cwd?: string;
-  /** Allocate a pseudo-terminal inside the sandbox (stdout and stderr merge into it). */
-  pty?: { cols: number; rows: number };
-  /** Give the process a stdin pipe (otherwise /dev/null); a pty always has input. */
-  stdin?: boolean;
-}
+import type { OutputStream, ProcessExit, SandboxProcess, SpawnRequest } from './driver.js';
 
 /** A process running inside the sandbox. */
-export interface AgentProcess {
+export interface AgentProcess extends SandboxProcess {
   readonly channel: number;
-  /** Resolves when the process ended and its output was delivered. */
-  readonly exited: Promise<ProcessExit>;
-  write(data: Buffer | string): void;
-  closeStdin(): void;
-  resize(cols: number, rows: number): void;
-  /** Signals the process group (or, with `all`, every process in the sandbox). */
-  kill(signal: number, all?: boolean): void;
 }
 
 interface Channel {
@@ -180,7 +156,7 @@ export class AgentConnection {
   }
 
   /** Starts a process; `onData` receives its output chunks as they arrive. */
-  spawn(opts: SpawnOptions, onData: (stream: OutputStream, data: Buffer) => void): AgentProcess {
+  spawn(opts: SpawnRequest, onData: (stream: OutputStream, data: Buffer) => void): AgentProcess {
     if (this.closedError) throw this.closedError;
     const chan = this.nextChannel++;
     const env = Object.entries(opts.env ?? {}).map(([k, v]) => `${k}=${v}`);

@@ -67,6 +67,37 @@ export interface ExecResult {
   durationMs: number;
 }
 
+/** An interactive process (the SSH gateway's shells and commands). */
+export interface SpawnRequest {
+  argv: string[];
+  env?: Record<string, string>;
+  /** Default `/root`. */
+  cwd?: string;
+  /** Allocate a pseudo-terminal inside the sandbox (stdout and stderr merge into it). */
+  pty?: { cols: number; rows: number };
+  /** Give the process a stdin pipe (otherwise /dev/null); a pty always has input. */
+  stdin?: boolean;
+}
+
+export interface ProcessExit {
+  /** Exit code, or null when killed by a signal (or the sandbox went away: both null). */
+  code: number | null;
+  /** Signal number when killed by one. */
+  signal: number | null;
+}
+
+/** A process started with `Sandbox.spawn`. */
+export interface SandboxProcess {
+  /** Resolves when the process ended and all its output was delivered. */
+  readonly exited: Promise<ProcessExit>;
+  write(data: Buffer | string): void;
+  closeStdin(): void;
+  /** New terminal size (pty only). */
+  resize(cols: number, rows: number): void;
+  /** Signals the process group (or, with `all`, every process in the sandbox). */
+  kill(signal: number, all?: boolean): void;
+}
+
 /** A running sandbox whose guest agent accepts scripts. */
 export interface Sandbox {
   readonly id: string;
@@ -75,6 +106,11 @@ export interface Sandbox {
   readonly ipAddress?: string;
   /** Runs a script; resolves when it ends. `onOutput` is called for every line as it arrives. */
   exec(req: ExecRequest, onOutput: (line: OutputLine) => void): Promise<ExecResult>;
+  /**
+   * Starts an interactive process, optionally on a pty, with raw output chunks (no line splitting).
+   * Optional: a driver without it cannot serve SSH sessions.
+   */
+  spawn?(req: SpawnRequest, onData: (stream: OutputStream, data: Buffer) => void): SandboxProcess;
   /** Changes CPU, memory and pids limits of a running sandbox (used when a pooled sandbox is handed out). */
   updateLimits(limits: Partial<Omit<SandboxLimits, 'diskGb'>>): Promise<void>;
   /** Stops every process and frees every host resource of the sandbox. Idempotent. */

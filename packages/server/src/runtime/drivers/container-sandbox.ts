@@ -1,9 +1,9 @@
 /** One running crun sandbox: exec through its guest agent, limit updates, teardown. */
 import { constants } from 'node:os';
 import { performance } from 'node:perf_hooks';
-import type { AgentConnection, AgentProcess, SpawnOptions } from '../agent-client.js';
+import type { AgentConnection, AgentProcess } from '../agent-client.js';
 import { LineSplitter } from '../agent-client.js';
-import type { ExecRequest, ExecResult, OutputLine, OutputStream, Sandbox, SandboxLimits, SandboxSpec } from '../driver.js';
+import type { ExecRequest, ExecResult, OutputLine, OutputStream, Sandbox, SandboxLimits, SandboxSpec, SpawnRequest } from '../driver.js';
 
 const SIGNAL_NAMES = new Map<number, string>(Object.entries(constants.signals).map(([name, num]) => [num as number, name]));
 const SIGKILL = 9;
@@ -111,7 +111,7 @@ export class ContainerSandbox implements Sandbox {
    * Starts an interactive process (the SSH gateway's shells and commands): with `pty` it gets a
    * pseudo-terminal inside the sandbox, `write`/`resize`/`kill` relay input, window size and signals.
    */
-  spawn(opts: SpawnOptions, onData: (stream: OutputStream, data: Buffer) => void): AgentProcess {
+  spawn(opts: SpawnRequest, onData: (stream: OutputStream, data: Buffer) => void): AgentProcess {
     if (!this.alive) throw new Error('the sandbox is not running');
     return this.agent.spawn(opts, onData);
   }

@@ -1,0 +1,67 @@
+/** The guest agent's interactive side (used by the SSH gateway): stdin, pty, resize, signals, orphans. */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type { OutputStream, Sandbox, SandboxProcess } from '../src/runtime/driver.js';
+import { containerTestDriver, run, SMALL, type TestDriver } from './runtime-conformance.test.js';
+
+function collect(sb: Sandbox, req: Parameters<NonNullable<Sandbox['spawn']>>[0]) {
+  const out: Record<OutputStream, string> = { stdout: '', stderr: '' };
+  const proc: SandboxProcess = sb.spawn!(req, (stream, data) => (out[stream] += data.toString()));
+  return { proc, out };
+}
+
+async function waitFor(cond: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+describe('guest agent: interactive processes', { timeout: 120_000 }, () => {
+  let t: TestDriver;
+  let sb: Sandbox;
+  before(async () => {
+    t = await containerTestDriver({ network: false });
+    await t.driver.init();
+    sb = await t.driver.create({ limits: SMALL, network: false });
+  });
+  after(async () => {
+    await t?.close();
+  });
+
+  it('stdin pipe: data in, EOF ends the process', async () => {
+    const { proc, out } = collect(sb, { argv: ['/bin/sh', '-c', 'tr a-z A-Z; echo end'], stdin: true });
+    proc.write('hello\n');
+    proc.write(Buffer.from('world\n'));
+    proc.closeStdin();
+    assert.deepEqual(await proc.exited, { code: 0, signal: null });
+    assert.equal(out.stdout, 'HELLO\nWORLD\nend\n');
+  });
+
+  it('pty: a terminal inside the sandbox, window size and resize, interactive shell', async () => {
+    const { proc, out } = collect(sb, { argv: ['/bin/bash', '--norc', '-i'], pty: { cols: 100, rows: 30 } });
+    proc.write('tty; stty size\n');
+    await waitFor(() => /30 100/.test(out.stdout), 'stty size 30 100');
+    assert.match(out.stdout, /\/dev\/pts\/\d+/);
+    proc.resize(120, 40);
+    proc.write('stty size\n');
+    await waitFor(() => /40 120/.test(out.stdout), 'stty size 40 120');
+    proc.write('exit 7\n');
+    assert.deepEqual(await proc.exited, { code: 7, signal: null });
+    assert.equal(out.stderr, '', 'a pty merges stderr into its output');
+  });
+
+  it('signals reach the process group (Ctrl-C semantics)', async () => {
+    const { proc } = collect(sb, { argv: ['/bin/sh', '-c', 'sleep 30'] });
+    await new Promise((r) => setTimeout(r, 100));
+    proc.kill(2);
+    assert.deepEqual(await proc.exited, { code: null, signal: 2 });
+  });
+
+  it('PID 1 reaps orphans: no zombies pile up', async () => {
+    await run(sb, 'for i in $(seq 20); do (sh -c "exit 0" &) ; done; sleep 0.3');
+    const r = await run(sb, 'ps -eo stat= | grep -c "^Z" || true');
+    assert.deepEqual(r.stdout, ['0']);
+  });
+});
