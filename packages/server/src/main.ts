@@ -18,7 +18,7 @@ import { buildImage, findImage } from './runtime/image.js';
 import { instancePrefix } from './runtime/instance.js';
 import { createPool } from './scheduler/pool.js';
 import { DEFAULT_PIDS_LIMIT, Scheduler } from './scheduler/scheduler.js';
-import { writeAdminFiles } from './services/bootstrap.js';
+import { writeAdminToken, writeClientConfig } from './services/bootstrap.js';
 import { JobLogs } from './services/job-logs.js';
 import { JobsService } from './services/jobs.js';
 import { UsersService } from './services/users.js';
@@ -126,6 +126,7 @@ export async function runServer(opts: RunServerOptions | ConfigOverrides = {}): 
     const users = new UsersService(store, log.child({ component: 'users' }));
     const jobs = new JobsService(store, logs, scheduler, log.child({ component: 'jobs' }));
     const admin = await users.bootstrapAdmin();
+    if (admin) await writeAdminToken({ dataDir: config.dataDir, token: admin.token, log });
     await scheduler.start();
 
     const app: FastifyInstance = await buildApp({
@@ -139,11 +140,18 @@ export async function runServer(opts: RunServerOptions | ConfigOverrides = {}): 
       logs.shutdownFollowers();
       await app.close();
     });
-    await app.listen({ host: config.host, port: config.port });
+    try {
+      await app.listen({ host: config.host, port: config.port });
+    } catch (err) {
+      if ((err as { code?: string }).code === 'EADDRINUSE') {
+        throw new ConfigError(`port ${config.port} on ${config.host} is already in use; stop the other server or set MAGS_PORT (0 picks a free port).`);
+      }
+      throw err;
+    }
     const addr = app.server.address();
     const port = typeof addr === 'object' && addr ? addr.port : config.port;
     const url = `http://127.0.0.1:${port}`;
-    if (admin) await writeAdminFiles({ dataDir: config.dataDir, home: config.home, token: admin.token, apiUrl: url, log });
+    if (admin) await writeClientConfig({ home: config.home, token: admin.token, apiUrl: url, log });
     log.info({ url, host: config.host, port }, 'listening');
     if (o.announce !== false) process.stdout.write(`Mags server ready at ${url}\n`);
     return { config, url, close: cleanup };

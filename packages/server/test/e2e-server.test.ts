@@ -87,3 +87,25 @@ describe('mags server process', () => {
     assert.ok(Date.now() - t0 < 10_000);
   });
 });
+
+describe('start-up errors', () => {
+  it('a port in use stops the server with a message naming MAGS_PORT, and nothing is left running', async () => {
+    const { createServer } = await import('node:net');
+    const blocker = createServer();
+    await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', () => r()));
+    const port = (blocker.address() as { port: number }).port;
+    try {
+      await assert.rejects(spawnServer({ env: { MAGS_PORT: String(port) } }), (err: Error) => {
+        assert.match(err.message, new RegExp(`port ${port} on 127.0.0.1 is already in use; stop the other server or set MAGS_PORT`));
+        assert.match(err.message, /exited \(code 2/);
+        return true;
+      });
+    } finally {
+      blocker.close();
+    }
+  });
+
+  it('an invalid setting names the variable and exits 2', async () => {
+    await assert.rejects(spawnServer({ env: { MAGS_POOL_MIN_SIZE: 'many' } }), /MAGS_POOL_MIN_SIZE="many" is not valid/);
+  });
+});

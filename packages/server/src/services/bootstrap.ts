@@ -4,14 +4,18 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 
 /**
- * First start: writes the admin token to `<dataDir>/admin-token` (0600, token + newline) and, when
- * the user has no `~/.mags/config.json`, writes one pointing at this server, so `mags` works at once.
+ * First start: writes the admin token to `<dataDir>/admin-token` (0600, token + newline) right after
+ * the admin is created, so a crash before listening cannot lose it.
  */
-export async function writeAdminFiles(opts: { dataDir: string; home: string; token: string; apiUrl: string; log: Logger }): Promise<void> {
+export async function writeAdminToken(opts: { dataDir: string; token: string; log: Logger }): Promise<void> {
   const tokenFile = join(opts.dataDir, 'admin-token');
   await writeFile(tokenFile, opts.token + '\n', { mode: 0o600 });
   await chmod(tokenFile, 0o600);
   opts.log.info({ file: tokenFile }, 'wrote the admin token');
+}
+
+/** Writes `~/.mags/config.json` for the admin when the user has none (needs the bound port). */
+export async function writeClientConfig(opts: { home: string; token: string; apiUrl: string; log: Logger }): Promise<void> {
   const dir = join(opts.home, '.mags');
   const config = join(dir, 'config.json');
   if (existsSync(config)) return;
