@@ -102,6 +102,27 @@ describe('mags against a real server', () => {
     assert.ok(ndjson.stdout.trim().split('\n').map((l) => JSON.parse(l) as { message: string }).some((l) => l.message === 'late'));
   });
 
+  test('run: Ctrl-C stops waiting (exit 130) and says how to stop the job', async () => {
+    const { spawn } = await import('node:child_process');
+    const { MAGS_BIN } = await import('./helpers.js');
+    const child = spawn(process.execPath, [MAGS_BIN, 'run', 'echo started; sleep 60'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => {
+      stdout += d;
+      if (stdout.includes('started')) child.kill('SIGINT');
+    });
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    const id = /job (\S+) keeps running/.exec(stderr)?.[1];
+    if (id) started.push(id);
+    assert.equal(code, 130, stderr);
+    assert.equal(stdout, 'started\n');
+    assert.ok(id, stderr);
+    assert.match(stderr, /mags stop /);
+    ok(await run(['stop', id]), 'stop the interrupted job');
+  });
+
   test('list: table, --json, paging', async () => {
     const t = ok(await run(['list']), 'list');
     assert.match(t.stdout, /^REQUEST ID\s+NAME\s+STATUS/);

@@ -158,6 +158,38 @@ describe('Mags SDK against a real server', () => {
     await mags.stop(box.requestId);
   });
 
+  test("Mags' README snippets run unchanged (CommonJS require, ESM import)", async () => {
+    const { execFile } = await import('node:child_process');
+    const { fileURLToPath } = await import('node:url');
+    const pkgDir = fileURLToPath(new URL('../../', import.meta.url));
+    const env = { ...process.env, MAGS_API_URL: server.url, MAGS_API_TOKEN: server.token };
+    const node = (args: string[]) =>
+      new Promise<string>((resolve, reject) =>
+        execFile(process.execPath, args, { cwd: pkgDir, env }, (err, stdout, stderr) => (err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout))),
+      );
+    const cjs = await node([
+      '-e',
+      `const Mags = require('@mags/sdk');
+       (async () => {
+         const mags = new Mags();
+         const result = await mags.runAndWait('echo Hello World');
+         console.log(result.status);
+         console.log(result.logs.map((l) => l.message).join('|'));
+       })().catch((e) => { console.error(e); process.exit(1); });`,
+    ]);
+    assert.equal(cjs, 'completed\nHello World\n');
+    const esm = await node([
+      '--input-type=module',
+      '-e',
+      `import { Mags } from '@mags/sdk';
+       const mags = new Mags();
+       const job = await mags.run('echo hi');
+       const r = await mags.waitFor(job.request_id);
+       console.log(r.exitCode, (await mags.status(job.request_id)).status);`,
+    ]);
+    assert.equal(esm, '0 completed\n');
+  });
+
   test('poolStatus', async () => {
     const p = await mags.poolStatus();
     assert.ok(p.total_vms >= 0 && p.min_pool_size >= 0 && p.max_pool_size >= p.min_pool_size);

@@ -114,14 +114,29 @@ async function runAndStream(mags: Mags, script: string, runOpts: RunOptions, fla
     else if (stream === 'stderr') process.stderr.write(line.message + '\n');
     else if (flags.verbose) process.stderr.write(`[mags] ${line.message}\n`);
   };
+  // Ctrl-C stops waiting (not the job): the entry point reports it with exit code 130.
+  const interrupt = new AbortController();
+  let id: string | undefined;
+  const onSigint = (): void => {
+    interrupt.abort(
+      new CliError(id ? `Interrupted; job ${id} keeps running on the server` : 'Interrupted', {
+        exitCode: 130,
+        hint: id ? `Follow it with \`mags logs -f ${id}\` or end it with \`mags stop ${id}\`.` : undefined,
+      }),
+    );
+  };
+  process.once('SIGINT', onSigint);
   let result;
   try {
-    const submitted = await mags.run(script, runOpts);
-    result = await mags.waitFor(submitted.request_id, {
+    const submitted = await mags.run(script, { ...runOpts, signal: interrupt.signal });
+    id = submitted.request_id;
+    result = await mags.waitFor(id, {
       onOutput,
+      signal: interrupt.signal,
       timeoutMs: flags.timeout ? (flags.timeout + TIMEOUT_GRACE_S) * 1000 : undefined,
     });
   } finally {
+    process.removeListener('SIGINT', onSigint);
     spinner.stop();
   }
   if (flags.json) {
