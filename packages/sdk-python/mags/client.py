@@ -59,6 +59,8 @@ class Mags:
         self.api_url = url
         self.timeout = float(timeout)
         self._http = Transport(url, token, self.timeout)
+        #: Token management (``/api/v1/tokens``): ``create(name)``, ``list()``, ``revoke(id)``.
+        self.tokens = Tokens(self._http)
 
     def __repr__(self) -> str:
         return f"Mags(api_url={self.api_url!r})"
@@ -397,3 +399,22 @@ class Mags:
             if not batch or not isinstance(last, int) or last == after:
                 return entries
             after = last
+
+
+class Tokens:
+    """API tokens of the caller (this server's own endpoints, also in the Node SDK as ``tokens``)."""
+
+    def __init__(self, http: Transport) -> None:
+        self._http = http
+
+    def create(self, name: str, *, timeout: Optional[float] = None) -> Dict[str, Any]:
+        """A new token: ``{"id", "name", "token", "created_at"}``; ``token`` is shown only here."""
+        return self._http.request("POST", "/api/v1/tokens", body={"name": name}, timeout=timeout)
+
+    def list(self, *, timeout: Optional[float] = None) -> Dict[str, Any]:
+        """``{"tokens": [{"id", "name", "created_at", "last_used_at"}]}`` (never the secrets)."""
+        return self._http.request("GET", "/api/v1/tokens", timeout=timeout)
+
+    def revoke(self, token_id: str, *, timeout: Optional[float] = None) -> Dict[str, Any]:
+        """Revoke a token by id; calls with it then raise ``AuthenticationError``."""
+        return self._http.request("DELETE", f"/api/v1/tokens/{quote_segment(token_id)}", timeout=timeout)

@@ -244,3 +244,27 @@ def test_quickstart_example_prints_hello_world(server: ServerProcess) -> None:
     assert done.returncode == 0, done.stderr
     assert done.stdout == "Hello World\n"
     assert "status=completed exit_code=0" in done.stderr
+
+
+def test_tokens_create_list_revoke(client: mags.Mags, server: ServerProcess) -> None:
+    created = client.tokens.create(f"py-e2e-{uuid.uuid4().hex[:6]}")
+    try:
+        assert created["token"].startswith("mags_") and len(created["token"]) == 45
+        other = mags.Mags(api_token=created["token"], api_url=server.url, timeout=10)
+        assert other.whoami()["admin"] is True
+        assert created["id"] in [t["id"] for t in client.tokens.list()["tokens"]]
+        assert "token" not in client.tokens.list()["tokens"][0]
+    finally:
+        assert client.tokens.revoke(created["id"])["success"] is True
+    with pytest.raises(mags.AuthenticationError):
+        other.whoami()
+
+
+def test_new_starts_a_sandbox_that_stays_up(client: mags.Mags, started: List[str]) -> None:
+    name = f"py-e2e-box-{uuid.uuid4().hex[:6]}"
+    box = client.new(name)
+    started.append(box["request_id"])
+    assert box["name"] == name and box["status"] in ("running", "sleeping")
+    found = client.find_job(name)
+    assert found is not None and found["request_id"] == box["request_id"]
+    assert client.stop(name)["request_id"] == box["request_id"]
