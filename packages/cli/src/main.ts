@@ -13,6 +13,11 @@ export async function main(args: string[]): Promise<number> {
     process.stdout.write(cliVersion() + '\n');
     return EXIT.OK;
   }
+  // A closed pipe (`mags logs ID | head -1`) ends the command quietly, as other Unix tools do.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(EXIT.OK);
+    throw err;
+  });
   const [{ CommanderError }, { buildProgram }, { outcome }] = await Promise.all([
     import('commander'),
     import('./program.js'),

@@ -4,7 +4,7 @@
  * reach stdout.
  */
 import { InvalidArgumentError, Option, type Command } from 'commander';
-import type { Mags } from '@mags/sdk';
+import type { LogEntry, Mags } from '@mags/sdk';
 
 /** The exit code `main` returns when a command finishes without throwing (`mags run` sets the script's). */
 export const outcome = { exitCode: 0 };
@@ -75,4 +75,15 @@ export function intArg(min = 0): (value: string) => number {
     }
     return n;
   };
+}
+
+/**
+ * Writes one job output line where it belongs: stdout lines to stdout, stderr lines to stderr,
+ * platform events (stream `system`) to stderr as `[mags] ...` when `system` is set.
+ */
+export function writeLogLine(line: LogEntry, opts: { system: boolean }): void {
+  const stream = line.stream ?? (line.level === 'error' ? 'stderr' : 'stdout');
+  if (stream === 'stdout') process.stdout.write(line.message + '\n');
+  else if (stream === 'stderr') process.stderr.write(line.message + '\n');
+  else if (opts.system) process.stderr.write(`[mags] ${line.message}\n`);
 }

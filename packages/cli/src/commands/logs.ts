@@ -1,19 +1,10 @@
 import { Command } from 'commander';
-import type { LogEntry } from '@mags/sdk';
-import { client, intArg, printJson, withConnection, withExamples, withJson, type ConnectionFlags } from '../shared.js';
+import { client, intArg, printJson, withConnection, withExamples, withJson, writeLogLine, type ConnectionFlags } from '../shared.js';
 
 interface LogsFlags extends ConnectionFlags {
   follow?: boolean;
   after?: number;
   json?: boolean;
-}
-
-/** stdout lines go to stdout, stderr lines to stderr, platform events to stderr with a prefix. */
-export function writeLine(line: LogEntry): void {
-  const stream = line.stream ?? (line.level === 'error' ? 'stderr' : 'stdout');
-  if (stream === 'stdout') process.stdout.write(line.message + '\n');
-  else if (stream === 'stderr') process.stderr.write(line.message + '\n');
-  else process.stderr.write(`[mags] ${line.message}\n`);
 }
 
 export function logsCommand(): Command {
@@ -29,12 +20,12 @@ export function logsCommand(): Command {
     if (!flags.follow) {
       const logs = await mags.logs(id, { after: flags.after });
       if (flags.json) return printJson(logs);
-      logs.logs.forEach(writeLine);
+      for (const line of logs.logs) writeLogLine(line, { system: true });
       return;
     }
     for await (const line of mags.streamLogs(id, { after: flags.after })) {
       if (flags.json) process.stdout.write(JSON.stringify(line) + '\n');
-      else writeLine(line);
+      else writeLogLine(line, { system: true });
     }
   });
 }

@@ -1,7 +1,19 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import type { LogEntry, Mags, RunOptions } from '@mags/sdk';
 import { CliError, EXIT, usageError } from '../exit-codes.js';
-import { client, intArg, note, out, outcome, printJson, withConnection, withExamples, withJson, type ConnectionFlags } from '../shared.js';
+import {
+  client,
+  intArg,
+  note,
+  out,
+  outcome,
+  printJson,
+  withConnection,
+  withExamples,
+  withJson,
+  writeLogLine,
+  type ConnectionFlags,
+} from '../shared.js';
 import { startSpinner } from '../spinner.js';
 
 interface RunFlags extends ConnectionFlags {
@@ -108,11 +120,7 @@ async function runAndStream(mags: Mags, script: string, runOpts: RunOptions, fla
   const spinner = startSpinner('Starting sandbox…');
   const onOutput = (line: LogEntry): void => {
     spinner.stop();
-    if (flags.json) return;
-    const stream = line.stream ?? (line.level === 'error' ? 'stderr' : 'stdout');
-    if (stream === 'stdout') process.stdout.write(line.message + '\n');
-    else if (stream === 'stderr') process.stderr.write(line.message + '\n');
-    else if (flags.verbose) process.stderr.write(`[mags] ${line.message}\n`);
+    if (!flags.json) writeLogLine(line, { system: flags.verbose === true });
   };
   // Ctrl-C stops waiting (not the job): the entry point reports it with exit code 130.
   const interrupt = new AbortController();
