@@ -3,6 +3,7 @@ error mapping. Standard library only."""
 from __future__ import annotations
 
 import http.client
+import ipaddress
 import json
 import socket
 import ssl
@@ -31,6 +32,15 @@ def quote_segment(value: Any) -> str:
     return urllib.parse.quote(str(value), safe="!'()*")
 
 
+def _is_loopback(host: str) -> bool:
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def _is_timeout(exc: BaseException) -> bool:
     return isinstance(exc, (socket.timeout, BuiltinTimeoutError)) or "timed out" in str(exc)
 
@@ -42,7 +52,14 @@ class Transport:
         self.base_url = base_url
         self.token = token
         self.timeout = timeout
-        self._ssl = ssl.create_default_context() if base_url.startswith("https:") else None
+        handlers: List[urllib.request.BaseHandler] = []
+        if base_url.startswith("https:"):
+            handlers.append(urllib.request.HTTPSHandler(context=ssl.create_default_context()))
+        # Proxy variables (http_proxy, ...) apply, except to a server on this machine: a
+        # corporate proxy cannot reach the caller's loopback.
+        if _is_loopback(urllib.parse.urlsplit(base_url).hostname or ""):
+            handlers.append(urllib.request.ProxyHandler({}))
+        self._opener = urllib.request.build_opener(*handlers)
 
     def url(self, path: str, query: Optional[Mapping[str, Any]] = None) -> str:
         url = self.base_url + path
@@ -74,7 +91,7 @@ class Transport:
         request = urllib.request.Request(url, data=data, headers=headers, method=method)
         what = f"{method} {url}"
         try:
-            response = urllib.request.urlopen(request, timeout=seconds, context=self._ssl)
+            response = self._opener.open(request, timeout=seconds)
         except urllib.error.HTTPError as exc:
             try:
                 payload = exc.read()

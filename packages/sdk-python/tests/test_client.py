@@ -264,3 +264,10 @@ def test_polling_treats_a_finished_persistent_script_as_done(recorder: Recorder)
     ])
     result = client_for(recorder).run_and_wait("serve", persistent=True, no_sleep=True, timeout=5, poll_interval=0.05)
     assert result["status"] == "running" and result["exit_code"] == 0
+
+
+def test_proxy_variables_do_not_apply_to_a_loopback_server(recorder: Recorder, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("http_proxy", "http://127.0.0.1:9")  # nothing listens on the discard port
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
+    recorder.reply = lambda req: json_reply(200, {"status": "ok"})
+    assert client_for(recorder).health()["status"] == "ok"
