@@ -139,6 +139,20 @@ describe('scheduler', () => {
     assert.ok(jb.started_at! >= ja.completed_at!, 'b started after a ended');
   });
 
+  it('a long queue (ids only past 64) runs every job once, in order', async () => {
+    const { scheduler: s, jobs } = make({ maxConcurrentJobs: 2 });
+    await s.start();
+    const ids: string[] = [];
+    for (let i = 0; i < 80; i++) ids.push((await jobs.submit(user, { script: `echo ${i}`, type: 'inline' }, 1)).request_id);
+    await jobs.stop(user, ids[70]!);
+    for (const id of ids) await done(id);
+    const all = await Promise.all(ids.map((id) => store.getJob(id)));
+    assert.equal(all.filter((j) => j!.status === 'completed').length, 80);
+    assert.equal(all[70]!.started_at, null, 'the stopped queued job never started');
+    assert.equal(pool.acquired, 79);
+    assert.deepEqual((await logs.read(ids[79]!, 0, 10)).map((l) => l.message), ['79']);
+  });
+
   it('stopping a queued job means it never starts', async () => {
     const { scheduler: s, jobs } = make({ maxConcurrentJobs: 1 });
     await s.start();

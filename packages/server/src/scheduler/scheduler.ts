@@ -22,6 +22,18 @@ export const DEFAULT_PIDS_LIMIT = 4096;
 
 type EndCause = 'user' | 'shutdown';
 
+/**
+ * Queued jobs keep their stored row in memory only while the queue is short (the warm path skips a
+ * database read); a long queue holds ids and reads each job when it starts, so a flood of
+ * submissions with 1 MiB scripts cannot exhaust memory.
+ */
+const QUEUE_INLINE_LIMIT = 64;
+
+interface Queued {
+  id: string;
+  job?: Job;
+}
+
 interface Running {
   controller: AbortController;
   cause?: EndCause;
@@ -34,7 +46,7 @@ interface Running {
  * outcome, and gives the sandbox back. At start it reconciles jobs a previous process left behind.
  */
 export class Scheduler implements JobRunner {
-  private readonly queue: Job[] = [];
+  private readonly queue: Queued[] = [];
   private readonly running = new Map<string, Running>();
   private accepting = false;
 
@@ -55,14 +67,18 @@ export class Scheduler implements JobRunner {
       this.o.log.warn({ jobId: job.request_id }, 'marked a job of the previous server process as failed');
     }
     this.accepting = true;
-    for (const job of await this.o.store.listJobsByStatus(['pending'])) this.queue.push(job);
+    for (const job of await this.o.store.listJobsByStatus(['pending'])) this.push(job);
     this.pump();
   }
 
   enqueue(job: Job): void {
     if (!this.accepting) return; // picked up from the database at the next start
-    this.queue.push(job);
+    this.push(job);
     this.pump();
+  }
+
+  private push(job: Job): void {
+    this.queue.push(this.queue.length < QUEUE_INLINE_LIMIT ? { id: job.request_id, job } : { id: job.request_id });
   }
 
   async stop(jobId: string): Promise<boolean> {
@@ -73,7 +89,7 @@ export class Scheduler implements JobRunner {
       await r.done;
       return true;
     }
-    const i = this.queue.findIndex((j) => j.request_id === jobId);
+    const i = this.queue.findIndex((q) => q.id === jobId);
     if (i >= 0) this.queue.splice(i, 1);
     return false;
   }
@@ -99,17 +115,26 @@ export class Scheduler implements JobRunner {
 
   private pump(): void {
     while (this.accepting && this.running.size < this.o.maxConcurrentJobs && this.queue.length > 0) {
-      const job = this.queue.shift()!;
-      if (this.running.has(job.request_id)) continue;
+      const queued = this.queue.shift()!;
+      const id = queued.id;
+      if (this.running.has(id)) continue;
       const entry: Running = { controller: new AbortController(), done: Promise.resolve() };
-      this.running.set(job.request_id, entry);
-      entry.done = this.run(job, entry)
-        .catch((err: unknown) => this.o.log.error({ err, jobId: job.request_id }, 'job runner failed'))
+      this.running.set(id, entry);
+      entry.done = this.load(queued)
+        .then((job) => (job ? this.run(job, entry) : undefined))
+        .catch((err: unknown) => this.o.log.error({ err, jobId: id }, 'job runner failed'))
         .finally(() => {
-          this.running.delete(job.request_id);
+          this.running.delete(id);
           this.pump();
         });
     }
+  }
+
+  /** The queued job's row; undefined when it is gone or no longer pending (e.g. stopped). */
+  private async load(q: Queued): Promise<Job | undefined> {
+    if (q.job) return q.job;
+    const job = await this.o.store.getJob(q.id);
+    return job?.status === 'pending' ? job : undefined;
   }
 
   private async run(job: Job, entry: Running): Promise<void> {
