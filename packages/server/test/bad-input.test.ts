@@ -145,6 +145,35 @@ describe('bad input', () => {
     assert.ok((await h.store.countJobs()) >= 5);
   });
 
+  it('random bodies never cause a 500 and always answer a registry error or 202', async () => {
+    let seed = 12345;
+    const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const values = (): unknown => {
+      const pick = Math.floor(rnd() * 12);
+      return [null, true, 0, -1, 1.5, 1e308, '', 'x', '\u0000', 'é🙂', [], { a: 1 }][pick];
+    };
+    const fields = ['script', 'type', 'name', 'workspace_id', 'persistent', 'no_sleep', 'environment', 'file_ids', 'disk_gb', 'vcpus', 'memory_mb', 'timeout_seconds', 'startup_command'];
+    for (let i = 0; i < 300; i++) {
+      const body: Record<string, unknown> = {};
+      for (const f of fields) if (rnd() < 0.5) body[f] = values();
+      if (rnd() < 0.3) {
+        body.script = 'true';
+        body.type = 'inline';
+      }
+      const res = await h.app.inject({
+        method: 'POST',
+        url: rnd() < 0.5 ? SUBMIT : '/api/v2/mags-jobs',
+        headers: { authorization: `Bearer ${h.adminToken}`, 'content-type': 'application/json' },
+        payload: JSON.stringify(body),
+      });
+      assert.ok([202, 400, 413, 501].includes(res.statusCode), `${res.statusCode} for ${JSON.stringify(body)}: ${res.body}`);
+      if (res.statusCode !== 202) {
+        const err = res.json() as { code: string; error: string };
+        assert.ok(err.code in ERROR_CODES && err.error.length > 0, res.body);
+      }
+    }
+  });
+
   it('unknown fields are ignored', async () => {
     const res = await h.app.inject({
       method: 'POST',
