@@ -143,6 +143,7 @@ export class Scheduler implements JobRunner {
     const { signal } = entry.controller;
     let sandbox: Sandbox | undefined;
     try {
+      if (signal.aborted) return await this.finishAborted(job, entry, null);
       const limits: SandboxLimits = { vcpus: job.vcpus, memoryMb: job.memory_mb, diskGb: job.disk_gb, pids: DEFAULT_PIDS_LIMIT };
       try {
         const acquired = await this.o.pool.acquire({ limits, network: true, labels: { job: id, user: job.user_id } });
