@@ -112,6 +112,7 @@ export class JobsService {
     };
     await this.store.insertJob(job);
     this.runner.enqueue(job);
+    this.log.debug({ jobId: job.request_id, userId: user.id, apiVersion }, 'job submitted');
     return job;
   }
 
@@ -216,10 +217,6 @@ export class JobsService {
       throw new AppError('FEATURE_NOT_AVAILABLE', 'SSH access is not available on this server yet', 'Run commands through jobs for now.');
     }
     throw new AppError('FEATURE_NOT_AVAILABLE', 'URL access is not available on this server yet', 'Public URLs for job ports come with the proxy; run the job without --url for now.');
-  }
-
-  async countAll(): Promise<number> {
-    return this.store.countJobs();
   }
 }
 
