@@ -1,17 +1,25 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { createHarness, type Harness } from './helpers/harness.js';
+import { startPostgres, type TestPostgres } from './helpers/postgres.js';
 
-/** The jobs API in-process (app.inject) on a real SQLite store with the fake sandbox pool. */
-describe('jobs API (in-process)', () => {
+/**
+ * The jobs API in-process (app.inject) with the fake sandbox pool, on a real SQLite store and on a
+ * throwaway PostgreSQL (one code path, both backends).
+ */
+for (const backend of ['SQLite', 'PostgreSQL'] as const)
+describe(`jobs API (in-process, ${backend})`, () => {
   let h: Harness;
+  let pg: TestPostgres | undefined;
   let auth: Record<string, string>;
   before(async () => {
-    h = await createHarness({ jobTimeoutSeconds: 2, maxOutputBytes: 2000 });
+    if (backend === 'PostgreSQL') pg = await startPostgres();
+    h = await createHarness({ jobTimeoutSeconds: 2, maxOutputBytes: 2000, databaseUrl: pg?.url });
     auth = { authorization: `Bearer ${h.adminToken}` };
   });
   after(async () => {
     await h?.close();
+    await pg?.stop();
   });
 
   const submit = async (body: Record<string, unknown>, version = 1) => {
