@@ -6,14 +6,16 @@
  * it never outlives the sandbox) loop-mounted under the sandbox directory. Writes past the size fail
  * with ENOSPC inside the sandbox only; the host file only grows with what is really written
  * (`discard` gives space back on delete); page cache is charged to the sandbox like any file I/O,
- * unlike a tmpfs whose contents would count against the memory limit. Setup costs ~10 ms, hidden by
- * the warm pool. A workspace layer is a host directory the workspace code owns and syncs, so it is
+ * unlike a tmpfs whose contents would count against the memory limit. One empty ext4 image per
+ * disk size is made with mkfs.ext4 once (the template); each sandbox gets a sparse copy of it. The
+ * agent binary's host helpers copy, loop-attach and mount it and the overlay in one fork+exec
+ * (a few ms; mkfs + mount(8) took 20-50 ms). A workspace layer is a host directory the workspace code owns and syncs, so it is
  * used as the overlay upper directly and its size is not limited here.
  *
  * Root: overlayfs with lower = extra layers + the read-only erofs image, upper = the layer.
  */
-import { open, mkdir, rm } from 'node:fs/promises';
-import { dirname, basename, join } from 'node:path';
+import { mkdir, open, rename, rm } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 import { run } from './exec.js';
 import { unmountUnder } from './mounts.js';
 
@@ -24,60 +26,85 @@ export interface LayerPaths {
   work: string;
   /** Mount point of the sized file system (throw-away layers only). */
   diskMount?: string;
-  diskImage?: string;
 }
 
-/** Creates the sandbox's writable layer and mounts its overlay root under `sandboxDir`. */
-export async function createLayers(opts: {
+export interface LayerRequest {
   sandboxDir: string;
   sandboxId: string;
   imageMount: string;
   extraLowerDirs?: string[];
   workspaceLayerDir?: string;
   diskGb: number;
-}): Promise<LayerPaths> {
-  const rootfs = join(opts.sandboxDir, 'rootfs');
-  await mkdir(rootfs, { recursive: true });
-  let paths: LayerPaths;
-  if (opts.workspaceLayerDir) {
-    const upper = opts.workspaceLayerDir;
-    // The overlay work dir must be on the upper's file system: a sibling, removed on destroy.
-    const work = join(dirname(upper), `.${basename(upper)}.work-${opts.sandboxId}`);
-    await mkdir(upper, { recursive: true });
-    await mkdir(work, { recursive: true });
-    paths = { rootfs, upper, work };
-  } else {
-    const diskImage = join(opts.sandboxDir, 'disk.img');
-    const diskMount = join(opts.sandboxDir, 'disk');
-    const fh = await open(diskImage, 'w', 0o600);
-    try {
-      await fh.truncate(Math.max(1, opts.diskGb) * 1024 ** 3);
-    } finally {
-      await fh.close();
-    }
-    await mkdir(diskMount);
-    await run('mkfs.ext4', ['-q', '-F', '-O', '^has_journal', '-E', 'lazy_itable_init=1,nodiscard', '-m', '0', diskImage], {
-      what: 'apt-get install e2fsprogs',
-    });
-    await run('mount', ['-t', 'ext4', '-o', 'loop,discard,noatime', diskImage, diskMount]);
-    const upper = join(diskMount, 'upper');
-    const work = join(diskMount, 'work');
-    await mkdir(upper);
-    await mkdir(work);
-    paths = { rootfs, upper, work, diskMount, diskImage };
-  }
-  const lower = [...(opts.extraLowerDirs ?? []), opts.imageMount].join(':');
-  const options = [`lowerdir=${lower}`, `upperdir=${paths.upper}`, `workdir=${paths.work}`, 'index=off', 'xino=off'];
-  if (!opts.workspaceLayerDir) options.push('volatile');
-  await run('mount', ['-t', 'overlay', 'overlay', '-o', options.join(','), rootfs], { what: 'the kernel needs overlayfs' });
-  return paths;
 }
 
-/** Unmounts and removes what createLayers made (never the workspace layer itself). Idempotent. */
-export async function removeLayers(sandboxDir: string, sandboxId: string, workspaceLayerDir?: string): Promise<void> {
-  await unmountUnder(sandboxDir);
-  if (workspaceLayerDir) {
-    const work = join(dirname(workspaceLayerDir), `.${basename(workspaceLayerDir)}.work-${sandboxId}`);
-    await rm(work, { recursive: true, force: true });
+export class Layers {
+  private templates = new Map<number, Promise<string>>();
+
+  /**
+   * @param templateDir where the empty ext4 templates live (recreated per daemon)
+   * @param helper the mags-agent binary (its `layer`, `overlay`, `unmount` sub-commands)
+   */
+  constructor(
+    private readonly templateDir: string,
+    private readonly helper: string,
+  ) {}
+
+  /** The empty ext4 image of `gb` GiB every throw-away layer of that size starts from. */
+  private template(gb: number): Promise<string> {
+    let p = this.templates.get(gb);
+    if (!p) {
+      p = (async () => {
+        const path = join(this.templateDir, `ext4-${gb}g.img`);
+        const tmp = `${path}.tmp-${process.pid}`;
+        await mkdir(this.templateDir, { recursive: true });
+        const fh = await open(tmp, 'w', 0o600);
+        try {
+          await fh.truncate(gb * 1024 ** 3);
+        } finally {
+          await fh.close();
+        }
+        await run('mkfs.ext4', ['-q', '-F', '-O', '^has_journal', '-E', 'lazy_itable_init=1,nodiscard', '-m', '0', tmp], {
+          what: 'apt-get install e2fsprogs',
+        });
+        await rename(tmp, path);
+        return path;
+      })();
+      p.catch(() => this.templates.delete(gb));
+      this.templates.set(gb, p);
+    }
+    return p;
   }
+
+  /** Creates the sandbox's writable layer and mounts its overlay root under `sandboxDir`. */
+  async create(req: LayerRequest): Promise<LayerPaths> {
+    const rootfs = join(req.sandboxDir, 'rootfs');
+    await mkdir(rootfs, { recursive: true });
+    const lower = [...(req.extraLowerDirs ?? []), req.imageMount].join(':');
+    if (req.workspaceLayerDir) {
+      const upper = req.workspaceLayerDir;
+      // The overlay work dir must be on the upper's file system: a sibling, removed on destroy.
+      const work = workDirOf(upper, req.sandboxId);
+      await mkdir(upper, { recursive: true });
+      await mkdir(work, { recursive: true });
+      await run(this.helper, ['overlay', rootfs, lower, upper, work], { what: 'the kernel needs overlayfs' });
+      return { rootfs, upper, work };
+    }
+    const gb = Math.max(1, Math.ceil(req.diskGb));
+    const template = await this.template(gb);
+    const diskMount = join(req.sandboxDir, 'disk');
+    await mkdir(diskMount, { recursive: true });
+    await run(this.helper, ['layer', template, join(req.sandboxDir, 'disk.img'), diskMount, rootfs, lower]);
+    return { rootfs, upper: join(diskMount, 'upper'), work: join(diskMount, 'work'), diskMount };
+  }
+
+  /** Unmounts and removes what create() made (never the workspace layer itself). Idempotent. */
+  async remove(sandboxDir: string, sandboxId: string, workspaceLayerDir?: string): Promise<void> {
+    await run(this.helper, ['unmount', join(sandboxDir, 'rootfs'), join(sandboxDir, 'disk')]).catch(() => {});
+    await unmountUnder(sandboxDir);
+    if (workspaceLayerDir) await rm(workDirOf(workspaceLayerDir, sandboxId), { recursive: true, force: true });
+  }
+}
+
+function workDirOf(upper: string, sandboxId: string): string {
+  return join(dirname(upper), `.${basename(upper)}.work-${sandboxId}`);
 }

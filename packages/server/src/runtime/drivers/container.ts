@@ -21,7 +21,7 @@ import { Cgroups } from '../cgroups.js';
 import type { RuntimeDriver, RuntimeHealth, Sandbox, SandboxLimits, SandboxSpec } from '../driver.js';
 import { run } from '../exec.js';
 import { findImage, buildImage } from '../image.js';
-import { createLayers, removeLayers } from '../layers.js';
+import { Layers } from '../layers.js';
 import { mountsUnder, unmountUnder } from '../mounts.js';
 import { createNetworkManager, type NetworkManager } from '../network.js';
 import { ociConfig } from '../oci.js';
@@ -92,6 +92,7 @@ class ContainerDriver implements RuntimeDriver, SandboxHost {
   private readonly sbDir: string;
   private readonly agentPath: string;
   private readonly cgroups: Cgroups;
+  private readonly layers: Layers;
   private network: NetworkManager | null;
   private networkProblem: string | null = null;
   private imageMount: string | null = null;
@@ -110,6 +111,7 @@ class ContainerDriver implements RuntimeDriver, SandboxHost {
     const probe = join(this.runtimeDir, 'sb', `${opts.instance}-00000000`, 'run', 'host.sock');
     this.sbDir = probe.length <= MAX_SOCKET_PATH ? join(this.runtimeDir, 'sb') : join('/run/mags', opts.instance, 'sb');
     this.cgroups = new Cgroups(opts.instance, opts.log);
+    this.layers = new Layers(join(this.runtimeDir, 'templates'), this.agentPath);
     this.network =
       opts.network === undefined ? createNetworkManager({ instance: opts.instance, dataDir: opts.dataDir, log: opts.log.child({ component: 'network' }) }) : opts.network;
   }
@@ -168,7 +170,7 @@ class ContainerDriver implements RuntimeDriver, SandboxHost {
     if (this.sbDir.startsWith('/run/mags')) await unmountUnder(this.sbDir);
     const loops = await this.detachLoops();
     const cgroups = await this.cgroups.sweep();
-    for (const dir of [this.sbDir, join(this.runtimeDir, 'image')]) {
+    for (const dir of [this.sbDir, join(this.runtimeDir, 'image'), join(this.runtimeDir, 'templates')]) {
       if ((await mountsUnder(dir)).length === 0) await rm(dir, { recursive: true, force: true });
     }
     if (containers + loops + cgroups > 0) {
@@ -220,7 +222,7 @@ class ContainerDriver implements RuntimeDriver, SandboxHost {
       // Settle all three before looking at errors, so a failure never races the cleanup.
       const settled = await Promise.allSettled([
         useNetwork ? this.network!.create(id) : Promise.resolve(undefined),
-        createLayers({
+        this.layers.create({
           sandboxDir: dir,
           sandboxId: id,
           imageMount: this.imageMount!,
@@ -347,7 +349,7 @@ class ContainerDriver implements RuntimeDriver, SandboxHost {
         await rm(join(this.crunRoot, s.id), { recursive: true, force: true });
       });
     }
-    await removeLayers(s.dir, s.id, s.spec.workspaceLayerDir);
+    await this.layers.remove(s.dir, s.id, s.spec.workspaceLayerDir);
     const left = await mountsUnder(s.dir);
     if (left.length > 0) throw new Error(`sandbox ${s.id}: cannot unmount ${left.join(', ')}`);
     await rm(s.dir, { recursive: true, force: true });
