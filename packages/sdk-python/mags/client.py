@@ -308,6 +308,10 @@ class Mags:
         body = _drop_none({"subdomain": subdomain, "workspace_id": workspace_id, "domain": domain})
         return self._http.request("POST", URL_ALIASES, body=body, timeout=timeout)
 
+    def url_alias_list(self, *, timeout: Optional[float] = None) -> Dict[str, Any]:
+        """Your URL aliases."""
+        return self._http.request("GET", URL_ALIASES, timeout=timeout)
+
     def url_alias_delete(self, subdomain: str, *, timeout: Optional[float] = None) -> Dict[str, Any]:
         """Remove a URL alias."""
         return self._http.request("DELETE", f"{URL_ALIASES}/{quote_segment(subdomain)}", timeout=timeout)

@@ -271,3 +271,9 @@ def test_proxy_variables_do_not_apply_to_a_loopback_server(recorder: Recorder, m
     monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
     recorder.reply = lambda req: json_reply(200, {"status": "ok"})
     assert client_for(recorder).health()["status"] == "ok"
+
+
+def test_url_alias_list(recorder: Recorder) -> None:
+    recorder.reply = lambda req: json_reply(200, {"aliases": []})
+    assert client_for(recorder).url_alias_list() == {"aliases": []}
+    assert (recorder.requests[0]["method"], recorder.requests[0]["path"]) == ("GET", "/api/v2/mags-url-aliases")
