@@ -13,6 +13,7 @@ import { urlCommand } from './commands/url.js';
 import { setCommand } from './commands/set.js';
 import { poolCommand } from './commands/pool.js';
 import { tokenCommand } from './commands/token.js';
+import { userCommand } from './commands/user.js';
 import { serverCommand } from './commands/server.js';
 import { setupClaudeCommand } from './commands/setup-claude.js';
 
@@ -46,6 +47,7 @@ Environment: MAGS_API_URL, MAGS_API_TOKEN (or MAGS_TOKEN). Exit codes: see docs/
     setCommand(),
     poolCommand(),
     tokenCommand(),
+    userCommand(),
     serverCommand(),
     setupClaudeCommand(),
   ];

@@ -193,6 +193,23 @@ describe('mags against a real server', () => {
     assert.equal((await run(['token', 'revoke', mine.id])).code, 4);
   });
 
+  test('user create/list (admin); the new user logs in and sees none of the admin jobs', async () => {
+    const name = `cli-e2e-user-${Date.now()}`;
+    const created = ok(await run(['user', 'create', name]), 'user create');
+    const token = created.stdout.trim();
+    assert.match(token, /^mags_/);
+    assert.match(created.stderr, /mags login --url/);
+    assert.match(ok(await run(['user', 'list']), 'user list').stdout, new RegExp(name));
+    const users = JSON.parse(ok(await run(['user', 'list', '--json']), 'user list --json').stdout) as { users: { name: string; admin: boolean }[] };
+    assert.equal(users.users.find((u) => u.name === name)?.admin, false);
+    const theirs = JSON.parse(ok(await run(['list', '--json'], { MAGS_API_TOKEN: token }), 'list as the new user').stdout) as { total: number };
+    assert.equal(theirs.total, 0);
+    assert.equal((await run(['status', 'cli-e2e-named'], { MAGS_API_TOKEN: token })).code, 4);
+    const forbidden = await run(['user', 'create', 'nope'], { MAGS_API_TOKEN: token });
+    assert.equal(forbidden.code, 1);
+    assert.notEqual(forbidden.stderr, '');
+  });
+
   test('whoami and token precedence: --token > MAGS_API_TOKEN > MAGS_TOKEN > config file', async () => {
     const w = JSON.parse(ok(await run(['whoami', '--json']), 'whoami').stdout) as { name: string; admin: boolean; api_url: string; token_source: string };
     assert.equal(w.admin, true);

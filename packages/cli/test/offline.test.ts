@@ -28,7 +28,7 @@ describe('mags without a server', () => {
   test('every command has --help with examples', async () => {
     const commands = [
       ['login'], ['logout'], ['whoami'], ['run'], ['status'], ['logs'], ['list'], ['stop'], ['url'], ['set'],
-      ['pool'], ['token'], ['token', 'create'], ['token', 'list'], ['token', 'revoke'], ['setup-claude'],
+      ['pool'], ['token'], ['token', 'create'], ['token', 'list'], ['token', 'revoke'], ['user'], ['user', 'create'], ['user', 'list'], ['setup-claude'],
     ];
     for (const c of commands) {
       const r = await mags([...c, '--help'], { env });

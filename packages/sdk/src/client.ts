@@ -25,6 +25,8 @@ import {
   UpdateBodySchema,
   UpdateResponseSchema,
   UrlAliasSchema,
+  UserCreatedSchema,
+  UserListSchema,
   V2_FIELDS,
   WorkspaceListSchema,
   toWire,
@@ -46,6 +48,8 @@ import {
   type UpdateBody,
   type UpdateResponse,
   type UrlAlias,
+  type UserCreated,
+  type UserList,
   type WorkspaceList,
 } from './schemas.js';
 import { isTerminalStatus } from './status.js';
@@ -123,6 +127,12 @@ export class Mags {
     revoke: (id: string, call?: CallOptions) => Promise<Success>;
   };
 
+  /** User management (`/api/v1/users`, admin only). */
+  readonly users: {
+    create: (name: string, opts?: { admin?: boolean } & CallOptions) => Promise<UserCreated>;
+    list: (call?: CallOptions) => Promise<UserList>;
+  };
+
   constructor(opts: MagsOptions = {}) {
     const settings = resolveSettings(opts);
     const f = opts.fetch ?? (globalThis.fetch as FetchLike | undefined);
@@ -141,6 +151,17 @@ export class Mags {
       list: (call) => this.http.request({ method: 'GET', path: '/api/v1/tokens', schema: TokenListSchema, call }),
       revoke: (id, call) =>
         this.http.request({ method: 'DELETE', path: `/api/v1/tokens/${encodeURIComponent(id)}`, schema: SuccessSchema, call }),
+    };
+    this.users = {
+      create: (name, { admin, ...call } = {}) =>
+        this.http.request({
+          method: 'POST',
+          path: '/api/v1/users',
+          body: { name, ...(admin === undefined ? {} : { admin }) },
+          schema: UserCreatedSchema,
+          call,
+        }),
+      list: (call) => this.http.request({ method: 'GET', path: '/api/v1/users', schema: UserListSchema, call }),
     };
   }
 

@@ -129,6 +129,13 @@ export const TokenInfoSchema = z.looseObject({ id: str, name: str, created_at: o
 export type TokenInfo = z.infer<typeof TokenInfoSchema>;
 export const TokenListSchema = z.looseObject({ tokens: z.array(TokenInfoSchema) });
 export type TokenList = z.infer<typeof TokenListSchema>;
+/** Users (admin only, ours). */
+export const UserSchema = z.looseObject({ id: str, name: str, admin: z.boolean(), created_at: optStr });
+export type User = z.infer<typeof UserSchema>;
+export const UserCreatedSchema = z.looseObject({ id: str, name: str, admin: z.boolean(), token: str });
+export type UserCreated = z.infer<typeof UserCreatedSchema>;
+export const UserListSchema = z.looseObject({ users: z.array(UserSchema) });
+export type UserList = z.infer<typeof UserListSchema>;
 export const SuccessSchema = z.looseObject({ success: z.boolean() });
 export type Success = z.infer<typeof SuccessSchema>;
 

@@ -271,6 +271,22 @@ test('tokens: create, list, revoke', async () => {
   );
 });
 
+test('users: create (admin flag only when given) and list', async () => {
+  const { fetch, requests } = fakeFetch((req) =>
+    req.method === 'POST'
+      ? json(201, { id: 'u1', name: 'alice', admin: false, token: 'mags_a' })
+      : json(200, { users: [{ id: 'u1', name: 'alice', admin: false, created_at: 'now' }] }),
+  );
+  const mags = new Mags({ apiToken: TOKEN, apiUrl: URL_, fetch });
+  assert.equal((await mags.users.create('alice')).token, 'mags_a');
+  await mags.users.create('ops', { admin: true });
+  assert.equal((await mags.users.list()).users[0]!.name, 'alice');
+  assert.deepEqual(
+    requests.map((r) => `${r.method} ${r.path} ${JSON.stringify(r.body ?? null)}`),
+    ['POST /api/v1/users {"name":"alice"}', 'POST /api/v1/users {"name":"ops","admin":true}', 'GET /api/v1/users null'],
+  );
+});
+
 test('findJob: falls back to the job list for names; null when nothing runs', async () => {
   const { fetch, requests } = fakeFetch((req) => {
     if (req.path.endsWith('/status')) return json(404, { error: 'No job', code: 'JOB_NOT_FOUND' });

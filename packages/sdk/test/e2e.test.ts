@@ -206,6 +206,21 @@ describe('Mags SDK against a real server', () => {
     await assert.rejects(mags.tokens.revoke(t.id), NotFoundError);
   });
 
+  test('users: the admin creates a user whose token sees only its own jobs; non-admins may not create users', async () => {
+    const name = `sdk-e2e-user-${Date.now()}`;
+    const u = await mags.users.create(name);
+    assert.equal(u.admin, false);
+    assert.ok((await mags.users.list()).users.some((x) => x.id === u.id));
+    const alice = new Mags({ apiToken: u.token, apiUrl: server.url });
+    assert.equal((await alice.whoami()).name, name);
+    assert.equal((await alice.list()).total, 0);
+    const mine = await alice.runAndWait('echo mine');
+    assert.equal(mine.exitCode, 0);
+    await assert.rejects(alice.logs('sdk-e2e-env'), NotFoundError);
+    await assert.rejects(alice.stop('sdk-e2e-env'), NotFoundError);
+    await assert.rejects(alice.users.create('x'), (e: unknown) => e instanceof MagsError && e.status === 403 && e.code === 'FORBIDDEN');
+  });
+
   test('typed errors: NotFoundError, ValidationError, AuthenticationError, ConnectionError', async () => {
     await assert.rejects(mags.status('no-such-job'), (e: unknown) => e instanceof NotFoundError && e.code === 'JOB_NOT_FOUND' && e.status === 404);
     await assert.rejects(mags.run('echo x', { diskGb: 0 }), (e: unknown) => e instanceof ValidationError && e.status === 400 && /disk_gb/.test(e.message));
