@@ -268,3 +268,24 @@ def test_new_starts_a_sandbox_that_stays_up(client: mags.Mags, started: List[str
     found = client.find_job(name)
     assert found is not None and found["request_id"] == box["request_id"]
     assert client.stop(name)["request_id"] == box["request_id"]
+
+
+def test_later_features_answer_for_real_or_raise_the_servers_error(client: mags.Mags, started: List[str]) -> None:
+    """exec, sync, workspaces and URL aliases: a real answer once the server has the feature, until
+    then the server's 501 (or 404 from a server without the route), never a made-up result."""
+    submitted = client.run("sleep 60", persistent=True)
+    request_id = submitted["request_id"]
+    started.append(request_id)
+    calls: List[Any] = [
+        ("exec", lambda: client.exec(request_id, "echo from-exec"), lambda r: r["exit_code"] == 0 and "from-exec" in r["output"]),
+        ("sync", lambda: client.sync(request_id), lambda r: r.get("success") is True),
+        ("list_workspaces", client.list_workspaces, lambda r: isinstance(r.get("workspaces"), list)),
+        ("url_alias_list", client.url_alias_list, lambda r: isinstance(r, dict)),
+    ]
+    for name, call, check in calls:
+        try:
+            answer = call()
+        except mags.MagsError as err:
+            assert (err.status, err.code) in ((501, "FEATURE_NOT_AVAILABLE"), (404, "NOT_FOUND")), f"{name}: {err!r}"
+        else:
+            assert check(answer), f"{name}: {answer!r}"
