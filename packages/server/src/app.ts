@@ -9,6 +9,7 @@ import { installAuth } from './api/auth.js';
 import { installErrorHandlers, sendError } from './api/errors.js';
 import { jobRoutes } from './api/jobs.js';
 import { logRoutes } from './api/logs.js';
+import { plannedRoutes } from './api/planned.js';
 import { AppError } from './services/errors.js';
 import { validatorCompiler } from './api/validation.js';
 import type { PoolStatus } from './services/types.js';
@@ -91,6 +92,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
         { name: 'jobs', description: 'The Mags jobs API' },
         { name: 'account', description: 'Whoami, tokens, users (ours)' },
         { name: 'system', description: 'Health and the API description (ours)' },
+        { name: 'planned', description: 'Calls of Mags clients whose features come later; they answer 501 FEATURE_NOT_AVAILABLE' },
       ],
     },
     transform: jsonSchemaTransform,
@@ -116,6 +118,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     await api.register(jobRoutes, { jobs: deps.jobs, poolStatus: deps.poolStatus });
     await api.register(logRoutes, { jobs: deps.jobs, heartbeatSeconds: deps.sseHeartbeatSeconds });
     await api.register(accountRoutes, { users: deps.users });
+    await api.register(plannedRoutes, { jobs: deps.jobs });
   });
   await app.ready();
   return app;

@@ -259,3 +259,33 @@ export function parseSse(body: string): Array<{ event: string; data: unknown }> 
   }
   return out;
 }
+
+describe('calls of features that come later', () => {
+  it('answer 501 FEATURE_NOT_AVAILABLE (job paths check ownership first)', async () => {
+    const h = await createHarness();
+    try {
+      const auth = { authorization: `Bearer ${h.adminToken}` };
+      const sub = await h.app.inject({ method: 'POST', url: '/api/v1/mags-jobs', headers: auth, payload: { script: 'true', type: 'inline', name: 'p' } });
+      assert.equal(sub.statusCode, 202);
+      for (const [method, url] of [
+        ['POST', '/api/v1/mags-jobs/p/exec'],
+        ['POST', '/api/v1/mags-jobs/p/sync'],
+        ['GET', '/api/v1/workspaces'],
+        ['DELETE', '/api/v1/workspaces/w1'],
+        ['GET', '/api/v2/mags-url-aliases'],
+        ['POST', '/api/v2/mags-url-aliases'],
+        ['DELETE', '/api/v2/mags-url-aliases/abc'],
+      ] as const) {
+        const res = await h.app.inject({ method, url, headers: auth, payload: method === 'POST' ? {} : undefined });
+        assert.equal(res.statusCode, 501, `${method} ${url}: ${res.body}`);
+        assert.equal((res.json() as { code: string }).code, 'FEATURE_NOT_AVAILABLE');
+      }
+      const unknown = await h.app.inject({ method: 'POST', url: '/api/v1/mags-jobs/nope/exec', headers: auth, payload: { command: 'ls' } });
+      assert.equal(unknown.statusCode, 404);
+      const noauth = await h.app.inject({ method: 'GET', url: '/api/v1/workspaces' });
+      assert.equal(noauth.statusCode, 401);
+    } finally {
+      await h.close();
+    }
+  });
+});
