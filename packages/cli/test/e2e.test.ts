@@ -53,6 +53,26 @@ describe('mags against a real server', () => {
     assert.equal((await run(['run', 'exit 0'])).code, 0);
   });
 
+  test('run -: the script comes from stdin (several lines)', async () => {
+    const r = ok(await run(['run', '-'], {}, 'x=4\necho "x=$x"\necho done >&2\n'), 'run -');
+    assert.equal(r.stdout, 'x=4\n');
+    assert.equal(r.stderr, 'done\n');
+  });
+
+  test('run: a spinner on stderr only when stderr is a terminal', async () => {
+    const { execFile } = await import('node:child_process');
+    const { MAGS_BIN } = await import('./helpers.js');
+    // script(1) gives mags a pseudo-terminal; its output is the terminal's (stdout and stderr merged).
+    const tty = await new Promise<{ code: number | null; out: string }>((resolve) =>
+      execFile('script', ['-qec', `${process.execPath} ${MAGS_BIN} run 'sleep 1; echo hi'`, '/dev/null'], { env }, (err, stdout) =>
+        resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, out: stdout }),
+      ),
+    );
+    assert.equal(tty.code, 0, tty.out);
+    assert.match(tty.out, /Starting sandbox/);
+    assert.match(tty.out, /hi\r?\n/);
+  });
+
   test('run --json: one JSON document with status, exit code and logs', async () => {
     const r = await run(['run', '--json', 'echo a; echo b >&2; exit 3']);
     assert.equal(r.code, 3);

@@ -50,7 +50,7 @@ function collectEnv(value: string, previous: Record<string, string> | undefined)
 export function runCommand(): Command {
   const cmd = new Command('run')
     .description("Run a script in a sandbox, print its output live and exit with the script's exit code")
-    .argument('<script...>', 'the shell script; quote it as one argument')
+    .argument('<script...>', 'the shell script; quote it as one argument (`-` reads it from stdin)')
     .option('-w, --workspace <id>', 'keep /root (and what the script installs) in this workspace across runs')
     .addOption(new Option('-n <id>', 'same as --workspace').hideHelp())
     .option('-p, --persistent', 'keep the sandbox up after the script (URL, SSH, exec); it sleeps when idle')
@@ -78,9 +78,11 @@ export function runCommand(): Command {
     "mags run -p --url --port 8080 'python3 -m http.server 8080'",
     "mags run --detach 'sleep 30'    # prints the request id",
     "mags run --json 'uname -a'",
+    'mags run - < build.sh            # the script from stdin',
   ]);
   return cmd.action(async (words: string[], flags: RunFlags) => {
-    const script = words.join(' ');
+    const script = words.length === 1 && words[0] === '-' ? await readStdin() : words.join(' ');
+    if (!script.trim()) throw usageError('The script is empty');
     const workspaceId = flags.workspace ?? flags.n;
     const noSleep = flags.sleep === false;
     if (flags.ephemeral && (workspaceId || flags.base)) throw usageError('-e/--ephemeral cannot be combined with --workspace or --base');
@@ -113,6 +115,13 @@ export function runCommand(): Command {
     }
     await runAndStream(mags, script, runOpts, flags);
   });
+}
+
+async function readStdin(): Promise<string> {
+  let data = '';
+  process.stdin.setEncoding('utf8');
+  for await (const chunk of process.stdin) data += chunk as string;
+  return data;
 }
 
 /** Submits, streams output to the matching streams and records the script's exit code. */
