@@ -187,6 +187,17 @@ describe(`jobs API (in-process, ${backend})`, () => {
     assert.deepEqual(events.at(-1), { event: 'end', data: { status: 'error', exit_code: 3, error_message: 'script exited with code 3' } });
   });
 
+  it('Accept: text/event-stream follows too; Last-Event-ID resumes after that line', async () => {
+    const id = await submit({ script: 'echo a; echo b; echo c', type: 'inline' });
+    await h.waitDone(h.adminToken, id);
+    const res = await h.app.inject({ method: 'GET', url: `/api/v1/mags-jobs/${id}/logs`, headers: { ...auth, accept: 'text/event-stream', 'last-event-id': '1' } });
+    assert.match(String(res.headers['content-type']), /text\/event-stream/);
+    const events = parseSse(res.body);
+    assert.deepEqual(events.filter((e) => e.event === 'log').map((e) => (e.data as { message: string }).message), ['b', 'c']);
+    assert.match(res.body, /^id: 2$/m);
+    assert.equal(events.at(-1)!.event, 'end');
+  });
+
   it('me, tokens: create, list, use, revoke', async () => {
     const me = (await h.app.inject({ method: 'GET', url: '/api/v1/me', headers: auth })).json() as Record<string, unknown>;
     assert.equal(me.name, 'admin');
