@@ -37,6 +37,8 @@ export async function followJob(http: HttpClient, id: string, opts: FollowOption
     opts.onLine?.(line);
   };
   for (let attempt = 0; ; attempt++) {
+    if (attempt > 0) await sleep(Math.min(2000, 100 * 2 ** (attempt - 1)), opts.signal);
+    const seenBefore = after;
     let res: Response;
     try {
       res = await http.openStream(jobPath(id, '/logs'), { follow: 1, after }, { signal: opts.signal });
@@ -74,6 +76,8 @@ export async function followJob(http: HttpClient, id: string, opts: FollowOption
     if (attempt >= MAX_RECONNECTS) {
       throw new MagsError(`The log stream of job ${id} kept closing before the job ended`, { code: 'INVALID_RESPONSE' });
     }
+    // A stream that delivered lines before it dropped is a fresh start, not a failing retry.
+    if (after !== seenBefore) attempt = 0;
   }
 }
 
@@ -118,7 +122,6 @@ async function drain(
   emit: (line: LogEntry) => void,
   signal?: AbortSignal,
 ): Promise<void> {
-  if (after === undefined) return;
   const logs = await http.request({ method: 'GET', path: jobPath(id, '/logs'), query: { after }, schema: LogsSchema, call: { signal } });
   for (const line of logs.logs) emit(line);
 }

@@ -156,6 +156,18 @@ test('runAndWait reconnects after the last seen line when the stream drops', asy
   assert.equal(followReqs[1]!.query.after, '1');
 });
 
+test('runAndWait: a stream that closes before any line, after the job ended, still yields every line', async () => {
+  const { fetch, requests } = fakeFetch((req) => {
+    if (req.method === 'POST') return json(202, { request_id: 'r1', status: 'accepted', message: 'ok' });
+    if (req.path.endsWith('/logs')) return req.query.follow ? sse([]) : json(200, { logs: [line(1, 'only')] });
+    return json(200, job('completed', { exit_code: 0 }));
+  });
+  const r = await new Mags({ apiToken: TOKEN, apiUrl: URL_, fetch }).runAndWait('x');
+  assert.deepEqual(r.logs.map((l) => l.message), ['only']);
+  const drain = requests.find((q) => q.path.endsWith('/logs') && !q.query.follow)!;
+  assert.deepEqual(drain.query, {});
+});
+
 test('runAndWait falls back to polling when the server has no stream', async () => {
   let polls = 0;
   const { fetch } = fakeFetch((req: RecordedRequest) => {
