@@ -107,8 +107,8 @@ async function pollJob(
       emit(line);
       if (typeof line.seq === 'number') after = line.seq;
     }
+    // Status was read before the lines, so once it is final the lines above are complete.
     if (isTerminalStatus(job.status) || job.status === 'sleeping') {
-      if (isTerminalStatus(job.status)) await drain(http, id, after, emit, opts.signal);
       return { status: job.status, exit_code: job.exit_code, error_message: job.error_message };
     }
     await sleep(interval, opts.signal);
