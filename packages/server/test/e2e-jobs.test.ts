@@ -101,6 +101,13 @@ describe('jobs API end to end (real server, real sandboxes)', () => {
     assert.equal(st.error_message, 'timed out after 1 s');
   });
 
+  it('running out of memory (v2 memory_mb) ends the job in error saying so', async () => {
+    const id = await admin.submit({ script: 'python3 -c "x = bytearray(400*1024*1024); print(len(x))"', type: 'inline', memory_mb: 128 }, 2);
+    const st = await admin.waitDone(id, 60_000);
+    assert.equal(st.status, 'error');
+    assert.equal(st.error_message, 'ran out of memory (limit 128 MiB)');
+  });
+
   it('environment variables reach the script', async () => {
     const id = await admin.submit({ script: 'echo "$GREETING, $WHO"', type: 'inline', environment: { GREETING: 'Hello', WHO: 'env' } });
     await admin.waitDone(id);
