@@ -108,7 +108,8 @@ async function pollJob(
       if (typeof line.seq === 'number') after = line.seq;
     }
     // Status was read before the lines, so once it is final the lines above are complete.
-    if (isTerminalStatus(job.status) || job.status === 'sleeping') {
+    // A persistent job's sandbox outlives its script: its exit code marks the end of the output.
+    if (isTerminalStatus(job.status) || job.status === 'sleeping' || (job.persistent && typeof job.exit_code === 'number')) {
       return { status: job.status, exit_code: job.exit_code, error_message: job.error_message };
     }
     await sleep(interval, opts.signal);
