@@ -45,6 +45,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     genReqId: () => randomUUID(),
     requestIdHeader: false,
     forceCloseConnections: true,
+    // Limits how long a client may take to send its request (slow senders); responses such as SSE
+    // streams may last as long as they need.
+    requestTimeout: 120_000,
     return503OnClosing: false,
   }).withTypeProvider<ZodTypeProvider>();
 

@@ -21,6 +21,7 @@ export interface ServerConfig {
   jobTimeoutSeconds: number;
   maxOutputBytes: number;
   maxConcurrentJobs: number;
+  maxPendingJobsPerUser: number;
   logLevel: LogLevelName;
   /** Debian mirror for the image build; absent = the image builder's default. */
   debianMirror?: string;
@@ -72,6 +73,7 @@ export const CONFIG_SETTINGS: readonly ConfigSetting[] = [
   { key: 'jobTimeoutSeconds', env: 'MAGS_JOB_TIMEOUT_SECONDS', flag: '--job-timeout', kind: 'int', min: 1, defaultText: '`3600`', unit: 'seconds', meaning: 'Wall-clock limit of a job that sets no `timeout_seconds` of its own.' },
   { key: 'maxOutputBytes', env: 'MAGS_MAX_OUTPUT_BYTES', flag: '--max-output-bytes', kind: 'int', min: 1024, defaultText: '`10485760` (10 MiB)', unit: 'bytes', meaning: 'Output stored per job; beyond it one truncation line is logged and the rest discarded.' },
   { key: 'maxConcurrentJobs', env: 'MAGS_MAX_CONCURRENT_JOBS', flag: '--max-concurrent-jobs', kind: 'int', min: 1, defaultText: '`32`', unit: 'jobs', meaning: 'Jobs running at once; more wait as `pending`.' },
+  { key: 'maxPendingJobsPerUser', env: 'MAGS_MAX_PENDING_JOBS_PER_USER', flag: '--max-pending-jobs-per-user', kind: 'int', min: 1, defaultText: '`1000`', unit: 'jobs', meaning: 'Queued (`pending`) jobs one user may have; more submissions get 429 `RATE_LIMITED`.' },
   { key: 'logLevel', env: 'MAGS_LOG_LEVEL', flag: '--log-level', kind: 'enum', values: LOG_LEVELS, defaultText: '`info`', unit: '-', meaning: 'Server log level (JSON lines on stderr): `trace`, `debug`, `info`, `warn`, `error`, `fatal`, `silent`.' },
   { key: 'debianMirror', env: 'MAGS_DEBIAN_MIRROR', flag: '--debian-mirror', kind: 'url', defaultText: 'the image builder\'s default (`http://deb.debian.org/debian`)', unit: 'URL', meaning: 'Debian mirror used to build the sandbox base image.' },
   { key: 'runtime', env: 'MAGS_RUNTIME', flag: '--runtime', kind: 'enum', values: ['container'], defaultText: '`container`', unit: '-', meaning: 'Sandbox runtime driver (`container`: crun with namespaces, cgroups and an overlay root).' },
@@ -117,6 +119,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     jobTimeoutSeconds: (raw.get('jobTimeoutSeconds') as number | undefined) ?? 3600,
     maxOutputBytes: (raw.get('maxOutputBytes') as number | undefined) ?? 10 * 1024 * 1024,
     maxConcurrentJobs: (raw.get('maxConcurrentJobs') as number | undefined) ?? 32,
+    maxPendingJobsPerUser: (raw.get('maxPendingJobsPerUser') as number | undefined) ?? 1000,
     logLevel: (raw.get('logLevel') as LogLevelName | undefined) ?? 'info',
     debianMirror: raw.get('debianMirror') as string | undefined,
     runtime: (raw.get('runtime') as 'container' | undefined) ?? 'container',

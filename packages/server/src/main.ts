@@ -124,7 +124,7 @@ export async function runServer(opts: RunServerOptions | ConfigOverrides = {}): 
     });
     cleanups.push(() => scheduler.shutdown());
     const users = new UsersService(store, log.child({ component: 'users' }));
-    const jobs = new JobsService(store, logs, scheduler, log.child({ component: 'jobs' }));
+    const jobs = new JobsService(store, logs, scheduler, log.child({ component: 'jobs' }), { maxPendingJobsPerUser: config.maxPendingJobsPerUser });
     const admin = await users.bootstrapAdmin();
     if (admin) await writeAdminToken({ dataDir: config.dataDir, token: admin.token, log });
     await scheduler.start();

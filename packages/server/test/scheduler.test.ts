@@ -153,6 +153,22 @@ describe('scheduler', () => {
     assert.deepEqual((await logs.read(ids[79]!, 0, 10)).map((l) => l.message), ['79']);
   });
 
+  it('a user with too many pending jobs gets RATE_LIMITED; other users are not affected', async () => {
+    scheduler = new Scheduler({ store, logs, pool, log: silentLogger(), jobTimeoutSeconds: 30, maxOutputBytes: 1 << 20, maxConcurrentJobs: 1 });
+    const jobs = new JobsService(store, logs, scheduler, silentLogger(), { maxPendingJobsPerUser: 2 });
+    await scheduler.start();
+    await jobs.submit(user, { script: 'sleep 5', type: 'inline' }, 1);
+    await until((await store.listJobs(user.id, 0, 1)).jobs[0]!.request_id, (j) => j.status === 'running');
+    await jobs.submit(user, { script: 'true', type: 'inline' }, 1);
+    await jobs.submit(user, { script: 'true', type: 'inline' }, 1);
+    const before = await store.countJobs();
+    await assert.rejects(jobs.submit(user, { script: 'true', type: 'inline' }, 1), (err: Error & { code?: string }) => err.code === 'RATE_LIMITED' && /2 jobs waiting/.test(err.message));
+    assert.equal(await store.countJobs(), before);
+    const other: User = { id: newId(), name: 'other', admin: false, created_at: new Date().toISOString() };
+    await store.createUser(other);
+    await jobs.submit(other, { script: 'true', type: 'inline' }, 1);
+  });
+
   it('stopping a queued job means it never starts', async () => {
     const { scheduler: s, jobs } = make({ maxConcurrentJobs: 1 });
     await s.start();

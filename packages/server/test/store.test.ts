@@ -127,6 +127,8 @@ function conformance(backend: string, open: () => Promise<OpenedDatabase>, clean
       assert.equal(got?.no_sleep, true);
       const total = await store.countJobs();
       assert.ok(total >= 9);
+      assert.equal(await store.countUserJobs(alice.id, ['completed']), (await store.listJobs(alice.id, 0, 1000)).jobs.filter((x) => x.status === 'completed').length);
+      assert.equal(await store.countUserJobs(alice.id, []), 0);
     });
 
     it('logs: batched append, ordered reads, after, max seq, unicode and big lines', async () => {

@@ -47,6 +47,7 @@ export class JobsService {
     private readonly logs: JobLogs,
     private readonly runner: JobRunner,
     private readonly log: Logger,
+    private readonly limits: { maxPendingJobsPerUser: number } = { maxPendingJobsPerUser: 1000 },
   ) {}
 
   async submit(user: User, input: SubmitInput, apiVersion: 1 | 2): Promise<Job> {
@@ -75,6 +76,14 @@ export class JobsService {
     }
     if (input.file_ids && input.file_ids.length > 0) {
       throw new AppError('FEATURE_NOT_AVAILABLE', 'file_ids: file uploads are not available on this server yet', 'Fetch files from inside the script (curl, git) for now.');
+    }
+    const waiting = await this.store.countUserJobs(user.id, ['pending']);
+    if (waiting >= this.limits.maxPendingJobsPerUser) {
+      throw new AppError(
+        'RATE_LIMITED',
+        `You have ${waiting} jobs waiting to start (the limit is ${this.limits.maxPendingJobsPerUser}); retry when some have started`,
+        'Stop jobs you no longer need with POST /api/v1/mags-jobs/{id}/stop.',
+      );
     }
     const now = new Date().toISOString();
     const job: Job = {

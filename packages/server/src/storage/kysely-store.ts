@@ -173,6 +173,17 @@ export class KyselyStore implements MetadataStore {
     return Number(row.n);
   }
 
+  async countUserJobs(userId: string, statuses: readonly JobStatus[]): Promise<number> {
+    if (statuses.length === 0) return 0;
+    const row = await this.db
+      .selectFrom('jobs')
+      .select((eb) => eb.fn.countAll().as('n'))
+      .where('user_id', '=', userId)
+      .where('status', 'in', [...statuses])
+      .executeTakeFirstOrThrow();
+    return Number(row.n);
+  }
+
   async updateJob(requestId: string, patch: JobPatch, onlyIf?: readonly JobStatus[]): Promise<boolean> {
     const set: Partial<Record<keyof JobsTable, unknown>> = { updated_at: new Date().toISOString() };
     for (const [k, v] of Object.entries(patch)) {

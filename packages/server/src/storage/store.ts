@@ -127,6 +127,8 @@ export interface MetadataStore {
   /** Jobs in any of these statuses, oldest first. */
   listJobsByStatus(statuses: readonly JobStatus[]): Promise<Job[]>;
   countJobs(): Promise<number>;
+  /** How many of a user's jobs are in any of these statuses. */
+  countUserJobs(userId: string, statuses: readonly JobStatus[]): Promise<number>;
   /**
    * Applies a patch; with `onlyIf`, only when the job's current status is one of them (a compare
    * and set). Returns whether a row changed.
