@@ -9,7 +9,8 @@ export function stopCommand(): Command {
   withExamples(cmd, ['mags stop 0b6f1c1e-...', 'mags stop myproject --json']);
   return cmd.action(async (id: string, flags: ConnectionFlags & { json?: boolean }) => {
     const mags = await client(flags);
-    const r = await mags.stop(id);
+    // Stopping syncs a workspace first, which can take longer than an ordinary request.
+    const r = await mags.stop(id, { timeoutMs: 300_000 });
     if (flags.json) return printJson(r);
     out(`Stopped ${r.request_id ?? id}${r.status ? ` (${r.status})` : ''}`);
   });
