@@ -149,6 +149,16 @@ describe('hostile scripts are contained', { timeout: 600_000 }, () => {
     assert.ok(!mounts.stdout.some((l) => (l.split(' ')[4] ?? '').includes(t.dataDir)), 'a host path is mounted in the sandbox');
   });
 
+  it('every sandbox runs under the seccomp filter, no_new_privs and the Docker capability set', async () => {
+    // Later sandboxes load the BPF crun compiled for the first one: check two.
+    for (const sb of [await make(), await make()]) {
+      const r = await run(sb, 'grep -E "^(Seccomp|NoNewPrivs|CapEff|CapBnd):" /proc/self/status');
+      assert.deepEqual(r.stdout, ['CapEff:\t00000000a80425fb', 'CapBnd:\t00000000a80425fb', 'NoNewPrivs:\t1', 'Seccomp:\t2']);
+      const blocked = await run(sb, 'python3 -c "import ctypes, os; libc = ctypes.CDLL(None, use_errno=True); print(libc.syscall(250, 0, 0, 0, 0, 0), ctypes.get_errno())"');
+      assert.deepEqual(blocked.stdout, ['-1 1'], 'keyctl is denied with EPERM');
+    }
+  });
+
   it('masked /proc paths and a read-only /proc/sys', async () => {
     const sb = await make();
     const r = await run(sb, 'cat /proc/kcore 2>/dev/null | head -c1 | wc -c; echo 1 > /proc/sys/vm/drop_caches 2>/dev/null && echo wrote-sys; echo done');

@@ -5,8 +5,8 @@
  * limits of running sandboxes, reads OOM kills and memory use, and sweeps what a crash left.
  * Every sandbox cgroup is `/<instance>/<sandbox id>` inside each hierarchy.
  */
-import { existsSync } from 'node:fs';
-import { mkdir, readdir, readFile, rmdir, writeFile } from 'node:fs/promises';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdir, readdir, readFile, rmdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { run } from './exec.js';
@@ -120,21 +120,25 @@ export class Cgroups {
     return join(this.unified!, this.instance, id, file);
   }
 
-  /** How many times the kernel OOM-killed a process of the sandbox. */
+  /**
+   * How many times the kernel OOM-killed a process of the sandbox. cgroup files are read and
+   * written synchronously: they are in-memory and answer in microseconds, while the thread pool
+   * may be queued behind slow disk work.
+   */
   async oomKills(id: string): Promise<number> {
     const file = this.mode === 'v2' ? this.v2(id, 'memory.events') : this.v1('memory', id, 'memory.oom_control');
-    const text = file ? await readText(file) : null;
+    const text = file ? readTextSync(file) : null;
     const m = text ? /^oom_kill (\d+)/m.exec(text) : null;
     if (m) return Number(m[1]);
     // Old v1 kernels lack the counter; hitting the limit is the best evidence there is.
-    const fail = this.mode !== 'v2' ? await readText(this.v1('memory', id, 'memory.failcnt') ?? '') : null;
+    const fail = this.mode !== 'v2' ? readTextSync(this.v1('memory', id, 'memory.failcnt') ?? '') : null;
     return fail ? Number(fail.trim()) : 0;
   }
 
   /** Memory charged to the sandbox, in bytes. */
   async memoryBytes(id: string): Promise<number> {
     const file = this.mode === 'v2' ? this.v2(id, 'memory.current') : this.v1('memory', id, 'memory.usage_in_bytes');
-    const text = file ? await readText(file) : null;
+    const text = file ? readTextSync(file) : null;
     return text ? Number(text.trim()) : 0;
   }
 
@@ -142,11 +146,11 @@ export class Cgroups {
   async update(id: string, limits: CgroupLimits): Promise<void> {
     if (this.mode === 'v2') {
       if (limits.memoryMb !== undefined) {
-        await writeFile(this.v2(id, 'memory.max'), String(limits.memoryMb * 1024 * 1024));
-        if (existsSync(this.v2(id, 'memory.swap.max'))) await writeFile(this.v2(id, 'memory.swap.max'), '0');
+        writeFileSync(this.v2(id, 'memory.max'), String(limits.memoryMb * 1024 * 1024));
+        if (existsSync(this.v2(id, 'memory.swap.max'))) writeFileSync(this.v2(id, 'memory.swap.max'), '0');
       }
-      if (limits.vcpus !== undefined) await writeFile(this.v2(id, 'cpu.max'), `${Math.round(limits.vcpus * CPU_PERIOD_US)} ${CPU_PERIOD_US}`);
-      if (limits.pids !== undefined) await writeFile(this.v2(id, 'pids.max'), String(limits.pids));
+      if (limits.vcpus !== undefined) writeFileSync(this.v2(id, 'cpu.max'), `${Math.round(limits.vcpus * CPU_PERIOD_US)} ${CPU_PERIOD_US}`);
+      if (limits.pids !== undefined) writeFileSync(this.v2(id, 'pids.max'), String(limits.pids));
       return;
     }
     if (limits.memoryMb !== undefined) {
@@ -155,20 +159,20 @@ export class Cgroups {
       const memsw = this.v1('memory', id, 'memory.memsw.limit_in_bytes')!;
       if (existsSync(memsw)) {
         // memory+swap may never be below memory: raise memsw first when growing, lower memory first when shrinking.
-        const current = Number(((await readText(mem)) ?? '0').trim());
+        const current = Number((readTextSync(mem) ?? '0').trim());
         if (limits.memoryMb * 1024 * 1024 >= current) {
-          await writeFile(memsw, bytes);
-          await writeFile(mem, bytes);
+          writeFileSync(memsw, bytes);
+          writeFileSync(mem, bytes);
         } else {
-          await writeFile(mem, bytes);
-          await writeFile(memsw, bytes);
+          writeFileSync(mem, bytes);
+          writeFileSync(memsw, bytes);
         }
       } else {
-        await writeFile(mem, bytes);
+        writeFileSync(mem, bytes);
       }
     }
-    if (limits.vcpus !== undefined) await writeFile(this.v1('cpu', id, 'cpu.cfs_quota_us')!, String(Math.round(limits.vcpus * CPU_PERIOD_US)));
-    if (limits.pids !== undefined) await writeFile(this.v1('pids', id, 'pids.max')!, String(limits.pids));
+    if (limits.vcpus !== undefined) writeFileSync(this.v1('cpu', id, 'cpu.cfs_quota_us')!, String(Math.round(limits.vcpus * CPU_PERIOD_US)));
+    if (limits.pids !== undefined) writeFileSync(this.v1('pids', id, 'pids.max')!, String(limits.pids));
   }
 
   /** Whether the memory+swap limit exists (v1 without swap accounting lacks it). */
@@ -215,6 +219,14 @@ export class Cgroups {
       for (const ent of await readdir(parent, { withFileTypes: true }).catch(() => [])) if (ent.isDirectory()) ids.add(ent.name);
     }
     return [...ids];
+  }
+}
+
+function readTextSync(path: string): string | null {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return null;
   }
 }
 

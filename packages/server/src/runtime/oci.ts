@@ -46,6 +46,11 @@ export interface OciConfigInput {
   /** Whether the memory+swap limit can be set (v1 hosts without swap accounting cannot). */
   swapLimit: boolean;
   annotations?: Record<string, string>;
+  /**
+   * The seccomp profile already compiled to BPF (base64), as crun stored it for an earlier sandbox:
+   * crun then loads it as is instead of compiling the profile again (~30 ms per start).
+   */
+  seccompBpf?: string;
 }
 
 export function ociConfig(i: OciConfigInput): Record<string, unknown> {
@@ -92,7 +97,7 @@ export function ociConfig(i: OciConfigInput): Record<string, unknown> {
     root: { path: i.rootfs, readonly: false },
     hostname: i.hostname,
     mounts,
-    annotations: i.annotations ?? {},
+    annotations: i.seccompBpf ? { ...i.annotations, 'run.oci.seccomp_bpf_data': i.seccompBpf } : (i.annotations ?? {}),
     linux: {
       cgroupsPath: i.cgroupsPath,
       namespaces,
@@ -104,7 +109,7 @@ export function ociConfig(i: OciConfigInput): Record<string, unknown> {
       },
       maskedPaths: MASKED_PATHS,
       readonlyPaths: READONLY_PATHS,
-      seccomp: seccompProfile(),
+      ...(i.seccompBpf ? {} : { seccomp: seccompProfile() }),
       rootfsPropagation: 'private',
     },
   };

@@ -10,6 +10,7 @@
  * the same instance left.
  */
 import { spawn as spawnChild } from 'node:child_process';
+import { performance } from 'node:perf_hooks';
 import { randomBytes } from 'node:crypto';
 import { existsSync, openSync, closeSync } from 'node:fs';
 import { copyFile, mkdir, readFile, readdir, rename, rm, writeFile, chmod } from 'node:fs/promises';
@@ -98,6 +99,8 @@ class ContainerDriver implements RuntimeDriver, SandboxHost {
   private imageMount: string | null = null;
   private nofileHard = 1024;
   private initialized = false;
+  /** The compiled seccomp filter crun saved for the first sandbox, reused by later ones. */
+  private seccompBpf: string | undefined;
   private readonly sandboxes = new Map<string, ContainerSandbox>();
   private readonly destroyers = new Map<string, Promise<void>>();
   private readonly pendingCreates = new Set<Promise<unknown>>();
@@ -215,6 +218,9 @@ class ContainerDriver implements RuntimeDriver, SandboxHost {
     const useNetwork = spec.network !== false && this.network !== null && this.networkProblem === null;
     let server: import('node:net').Server | undefined;
     const state: CreatedState = { id, dir, spec, useNetwork, started: false };
+    const t0 = performance.now();
+    const ms: Record<string, number> = {};
+    const lap = (name: string) => (ms[name] = Math.round((performance.now() - t0) * 100) / 100);
     try {
       await mkdir(runDir, { recursive: true, mode: 0o700 });
       await writeFile(join(runDir, 'agent'), '');
@@ -237,6 +243,7 @@ class ContainerDriver implements RuntimeDriver, SandboxHost {
       if (failed) throw (failed as PromiseRejectedResult).reason;
       const net = (settled[0] as PromiseFulfilledResult<Awaited<ReturnType<NetworkManager['create']>> | undefined>).value;
       const listener = (settled[2] as PromiseFulfilledResult<Awaited<typeof listening>>).value;
+      lap('layersAndNetwork');
       const config = ociConfig({
         rootfs: join(dir, 'rootfs'),
         hostname: 'mags-vm',
@@ -248,11 +255,17 @@ class ContainerDriver implements RuntimeDriver, SandboxHost {
         resolvConfPath: net?.resolvConfPath,
         nofileHard: this.nofileHard,
         swapLimit: this.cgroups.hasSwapLimit(),
+        seccompBpf: this.seccompBpf,
         annotations: Object.fromEntries(Object.entries(spec.labels ?? {}).map(([k, v]) => [`mags.${k}`, v])),
       });
       await writeFile(join(dir, 'config.json'), JSON.stringify(config));
       state.started = true;
       await this.crunRun(id, dir);
+      lap('crun');
+      if (!this.seccompBpf) {
+        const bpf = await readFile(join(this.crunRoot, id, 'seccomp.bpf')).catch(() => null);
+        if (bpf && bpf.length > 0) this.seccompBpf = bpf.toString('base64');
+      }
       const timeoutMs = this.opts.agentTimeoutMs ?? 10_000;
       let timer: NodeJS.Timeout | undefined;
       const agent = await Promise.race([
@@ -266,8 +279,9 @@ class ContainerDriver implements RuntimeDriver, SandboxHost {
         if (sandbox.alive) log.warn('sandbox agent connection closed unexpectedly');
       });
       await sandbox.start();
+      lap('agent');
       this.sandboxes.set(id, sandbox);
-      log.debug({ network: useNetwork, ip: net?.ipAddress }, 'sandbox created');
+      log.debug({ network: useNetwork, ip: net?.ipAddress, ms }, 'sandbox created');
       return sandbox;
     } catch (err) {
       server?.close();
