@@ -1,0 +1,104 @@
+/**
+ * Crash recovery: a daemon killed with SIGKILL leaves sandboxes behind; the next init() of the same
+ * instance removes all of it, and never touches another instance's sandboxes.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { createContainerDriver } from '../src/runtime/drivers/container.js';
+import { instancePrefix } from '../src/runtime/instance.js';
+import { containerTestDriver, ensureImage, IMAGE_DIR, instanceLeftovers, run, SMALL, testLog, type TestDriver } from './runtime-conformance.test.js';
+
+const driverModule = fileURLToPath(new URL('../src/runtime/drivers/container.js', import.meta.url));
+
+/** Starts a driver in a child process, creates sandboxes, reports their ids, then waits to be killed. */
+function crashingDaemon(dataDir: string, count: number): Promise<{ ids: string[]; kill: () => Promise<void> }> {
+  const code = `
+    import pino from 'pino';
+    import { createContainerDriver } from ${JSON.stringify(driverModule)};
+    const d = createContainerDriver({ dataDir: ${JSON.stringify(dataDir)}, imageDir: ${JSON.stringify(IMAGE_DIR)},
+      instance: ${JSON.stringify(instancePrefix(dataDir))}, log: pino({ level: 'warn' }) });
+    await d.init();
+    const ids = [];
+    for (let i = 0; i < ${count}; i++) {
+      const sb = await d.create({ limits: ${JSON.stringify(SMALL)}, network: i === 0 });
+      await sb.exec({ script: 'sleep 1000 & echo started' }, () => {});
+      ids.push(sb.id);
+    }
+    console.log(JSON.stringify(ids));
+    setInterval(() => {}, 1000);
+  `;
+  const child = spawn(process.execPath, ['--input-type=module', '-e', code], {
+    cwd: fileURLToPath(new URL('../../', import.meta.url)),
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  return new Promise((resolve, reject) => {
+    let out = '';
+    child.stdout.on('data', (b: Buffer) => {
+      out += b.toString();
+      if (out.includes('\n')) {
+        resolve({
+          ids: JSON.parse(out.trim()) as string[],
+          kill: () =>
+            new Promise((ok) => {
+              child.once('exit', () => ok());
+              child.kill('SIGKILL');
+            }),
+        });
+      }
+    });
+    child.once('exit', (c) => reject(new Error(`the crashing daemon exited early (${c})`)));
+  });
+}
+
+describe('start-up sweep after a crash', { timeout: 300_000 }, () => {
+  const dirs: string[] = [];
+  let bystander: TestDriver | undefined;
+  after(async () => {
+    await bystander?.close();
+    for (const d of dirs) await rm(d, { recursive: true, force: true });
+  });
+
+  it('init() removes containers, mounts, loop devices, cgroups and networks a killed daemon left', async () => {
+    await ensureImage();
+    // Another instance's sandbox must survive the sweep.
+    bystander = await containerTestDriver({ network: false });
+    await bystander.driver.init();
+    const other = await bystander.driver.create({ limits: SMALL, network: false });
+
+    const dataDir = await mkdtemp(join(tmpdir(), 'mags-crash-'));
+    dirs.push(dataDir);
+    const instance = instancePrefix(dataDir);
+    const crashed = await crashingDaemon(dataDir, 2);
+    await crashed.kill();
+    assert.ok(crashed.ids.every((id) => existsSync(join(dataDir, 'runtime', 'sb', id))), 'the crash left sandbox directories');
+    assert.ok((await instanceLeftovers(dataDir, instance)).length > 0, 'the crash left host resources');
+
+    const driver = createContainerDriver({ dataDir, imageDir: IMAGE_DIR, instance, log: testLog });
+    try {
+      await driver.init();
+      for (const id of crashed.ids) {
+        assert.ok(!existsSync(join(dataDir, 'runtime', 'sb', id)));
+        assert.ok(!existsSync(join(dataDir, 'runtime', 'crun', id)));
+        for (const h of await readdir('/sys/fs/cgroup')) assert.ok(!existsSync(join('/sys/fs/cgroup', h, instance, id)), `cgroup ${h}/${id} left`);
+      }
+      // While the driver runs, its image mount and the (empty) instance parent cgroups are expected.
+      const leftovers = (await instanceLeftovers(dataDir, instance)).filter(
+        (l) => !l.includes(join(dataDir, 'runtime', 'image')) && !l.endsWith(`/${instance}`),
+      );
+      assert.deepEqual(leftovers, []);
+      // The swept instance works again.
+      const sb = await driver.create({ limits: SMALL, network: false });
+      assert.deepEqual((await run(sb, 'echo again')).stdout, ['again']);
+    } finally {
+      await driver.shutdown();
+    }
+    assert.deepEqual(await instanceLeftovers(dataDir, instance), []);
+    assert.deepEqual((await run(other, 'echo bystander')).stdout, ['bystander']);
+  });
+});
