@@ -24,6 +24,7 @@ import {
   TokenListSchema,
   UpdateBodySchema,
   UpdateResponseSchema,
+  UrlAliasListSchema,
   UrlAliasSchema,
   UserCreatedSchema,
   UserListSchema,
@@ -48,6 +49,7 @@ import {
   type UpdateBody,
   type UpdateResponse,
   type UrlAlias,
+  type UrlAliasList,
   type UserCreated,
   type UserList,
   type WorkspaceList,
@@ -448,6 +450,11 @@ export class Mags {
       schema: UrlAliasSchema,
       call,
     });
+  }
+
+  /** The caller's URL aliases (`GET /api/v2/mags-url-aliases`). */
+  urlAliasList(call: CallOptions = {}): Promise<UrlAliasList> {
+    return this.http.request({ method: 'GET', path: '/api/v2/mags-url-aliases', schema: UrlAliasListSchema, call });
   }
 
   /** Removes a URL alias (`DELETE /api/v2/mags-url-aliases/{subdomain}`). */

@@ -18,6 +18,8 @@ export interface FollowOptions {
   onLine?: (line: LogEntry) => void;
   /** Poll interval of the fallback (ms). */
   pollIntervalMs?: number;
+  /** A stream silent this long (no line, no keep-alive) is reopened (ms, default 45000). */
+  stallMs?: number;
 }
 
 const MAX_RECONNECTS = 5;
@@ -54,7 +56,7 @@ export async function followJob(http: HttpClient, id: string, opts: FollowOption
       return pollJob(http, id, { ...opts, after }, emit);
     }
     try {
-      for await (const ev of readSse(res.body)) {
+      for await (const ev of readSse(res.body, { idleMs: opts.stallMs ?? 45_000 })) {
         if (ev.event === 'log') emit(parseAnswer(LogEntrySchema, JSON.parse(ev.data), 'log stream'));
         else if (ev.event === 'end') return parseAnswer(LogEndSchema, JSON.parse(ev.data), 'log stream end');
         else if (ev.event === 'error') {

@@ -163,6 +163,9 @@ export type WorkspaceList = z.infer<typeof WorkspaceListSchema>;
 export const UrlAliasSchema = z.looseObject({ subdomain: optStr, url: optStr, workspace_id: optStr, domain: optStr });
 export type UrlAlias = z.infer<typeof UrlAliasSchema>;
 
+export const UrlAliasListSchema = z.looseObject({ aliases: z.array(UrlAliasSchema).nullish() });
+export type UrlAliasList = z.infer<typeof UrlAliasListSchema>;
+
 /** `snake_case` -> `camelCase` at the type level, so option types follow the wire schemas. */
 export type CamelCase<S extends string> = S extends `${infer H}_${infer T}` ? `${H}${Capitalize<CamelCase<T>>}` : S;
 export type Camelize<T> = { [K in keyof T as K extends string ? CamelCase<K> : K]: T[K] };

@@ -6,8 +6,17 @@ export interface SseEvent {
   id?: string;
 }
 
-/** Yields the events of an SSE body in order; ends when the server closes the stream. */
-export async function* readSse(body: ReadableStream<Uint8Array>): AsyncGenerator<SseEvent> {
+/** Thrown when a stream sends nothing (not even a keep-alive comment) for `idleMs`. */
+export class StreamStalledError extends Error {
+  override name = 'StreamStalledError';
+}
+
+/**
+ * Yields the events of an SSE body in order; ends when the server closes the stream. With `idleMs`,
+ * a stream silent for that long (our server sends a keep-alive comment every 15 s) throws
+ * `StreamStalledError`, so a dead connection is noticed.
+ */
+export async function* readSse(body: ReadableStream<Uint8Array>, opts: { idleMs?: number } = {}): AsyncGenerator<SseEvent> {
   const decoder = new TextDecoder();
   const reader = body.getReader();
   let buffer = '';
@@ -16,7 +25,7 @@ export async function* readSse(body: ReadableStream<Uint8Array>): AsyncGenerator
   let id: string | undefined;
   try {
     for (;;) {
-      const { value, done } = await reader.read();
+      const { value, done } = await readWithin(reader, opts.idleMs);
       if (done) break;
       buffer += decoder.decode(value, { stream: true });
       let nl: number;
@@ -40,7 +49,26 @@ export async function* readSse(body: ReadableStream<Uint8Array>): AsyncGenerator
       }
     }
   } finally {
+    // Cancelling through the reader also settles a read still pending after a stall.
+    await reader.cancel().catch(() => {});
     reader.releaseLock();
-    await body.cancel().catch(() => {});
+  }
+}
+
+async function readWithin(
+  reader: ReadableStreamDefaultReader<Uint8Array>,
+  idleMs: number | undefined,
+): Promise<Awaited<ReturnType<ReadableStreamDefaultReader<Uint8Array>['read']>>> {
+  if (!idleMs) return reader.read();
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      reader.read(),
+      new Promise<never>((_resolve, reject) => {
+        timer = setTimeout(() => reject(new StreamStalledError(`no data for ${idleMs} ms`)), idleMs);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
   }
 }

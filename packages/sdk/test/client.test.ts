@@ -168,6 +168,40 @@ test('runAndWait: a stream that closes before any line, after the job ended, sti
   assert.deepEqual(drain.query, {});
 });
 
+test('a stalled stream (no data, no keep-alive) is reopened after the last seen line', async () => {
+  const { followJob } = await import('../src/follow.js');
+  const { HttpClient } = await import('../src/http.js');
+  let follows = 0;
+  const enc = new TextEncoder();
+  const { fetch, requests } = fakeFetch((req) => {
+    if (req.path.endsWith('/status')) return json(200, job('running'));
+    follows++;
+    if (follows === 1) {
+      // One line, then silence with the connection left open.
+      const body = new ReadableStream<Uint8Array>({
+        start(c) {
+          c.enqueue(enc.encode(`event: log\ndata: ${JSON.stringify(line(1, 'first'))}\n\n`));
+        },
+      });
+      return new Response(body, { headers: { 'content-type': 'text/event-stream' } });
+    }
+    return sse([{ event: 'log', data: line(2, 'second') }, { event: 'end', data: { status: 'completed', exit_code: 0 } }]);
+  });
+  const http = new HttpClient({ apiUrl: URL_, apiToken: TOKEN, timeoutMs: 5000, fetch, userAgent: 't' });
+  const seen: string[] = [];
+  const end = await followJob(http, 'r1', { stallMs: 100, onLine: (l) => seen.push(l.message) });
+  assert.deepEqual(seen, ['first', 'second']);
+  assert.equal(end.status, 'completed');
+  assert.equal(requests.filter((r) => r.query.follow === '1')[1]!.query.after, '1');
+});
+
+test('urlAliasList: GET /api/v2/mags-url-aliases', async () => {
+  const { fetch, requests } = fakeFetch(() => json(200, { aliases: [{ subdomain: 'app', url: 'http://app.apps.localhost', workspace_id: 'ws' }] }));
+  const r = await new Mags({ apiToken: TOKEN, apiUrl: URL_, fetch }).urlAliasList();
+  assert.equal(r.aliases?.[0]?.subdomain, 'app');
+  assert.equal(requests[0]!.path, '/api/v2/mags-url-aliases');
+});
+
 test('runAndWait falls back to polling when the server has no stream', async () => {
   let polls = 0;
   const { fetch } = fakeFetch((req: RecordedRequest) => {
