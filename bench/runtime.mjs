@@ -173,12 +173,31 @@ try {
     results[`memory per idle sandbox (${IDLE} idle)`].destroy_all_s = round((now() - td) / 1000);
   }
 
-  // 5. podman baseline.
-  const podman = spawnSync('podman', ['--version'], { encoding: 'utf8' });
-  if (podman.status === 0) {
-    results['podman run --rm echo hi'] = { note: 'podman is installed; see bench/e2e.mjs for the podman baseline' };
+  // 5. podman baseline (same root file system imported as an image; see ARCHITECTURE.md "Host facts").
+  if (spawnSync('podman', ['--version']).status === 0) {
+    if (spawnSync('podman', ['image', 'exists', 'mags-bench']).status !== 0) {
+      const mnt = mkdtempSync(join(tmpdir(), 'mags-bench-podman-'));
+      try {
+        execFileSync('mount', ['-t', 'erofs', '-o', 'loop,ro', image.path, mnt]);
+        execFileSync('sh', ['-c', `tar -C ${mnt} -c . | podman import - mags-bench >/dev/null`]);
+      } finally {
+        spawnSync('umount', [mnt]);
+        rmSync(mnt, { recursive: true, force: true });
+      }
+    }
+    const base = ['run', '--rm', '--runtime', 'runc', '--ulimit', 'nofile=1024:1024', '--ulimit', 'nproc=1024:1024'];
+    for (const [name, extra] of [['podman run --rm --network none echo hi', ['--network', 'none']], ['podman run --rm echo hi (default network)', []]]) {
+      const samples = [];
+      for (let i = 0; i < Math.min(RUNS, 10); i++) {
+        const t = now();
+        const r = spawnSync('podman', [...base, ...extra, 'mags-bench', 'sh', '-c', 'echo hi'], { encoding: 'utf8' });
+        samples.push(now() - t);
+        if (r.stdout.trim() !== 'hi') throw new Error(`podman failed: ${r.stderr}`);
+      }
+      results[name] = stats(samples);
+    }
   } else {
-    results['podman run --rm echo hi'] = { note: 'skipped: podman is not installed (apt-get install podman; see ARCHITECTURE.md: ~150 ms without network)' };
+    results['podman run --rm echo hi'] = { note: 'skipped: podman is not installed (apt-get install podman runc)' };
   }
 } finally {
   await driver.shutdown().catch((e) => console.error('shutdown', e));
