@@ -199,6 +199,12 @@ export function runtimeConformance(name: string, factory: DriverFactory, spec: P
       assert.deepEqual(r.stdout, ['45', '42', 'tools']);
     });
 
+    it('runs scripts far larger than one exec argument (1 MiB)', async () => {
+      const script = `# ${'x'.repeat(1024 * 1024 - 100)}\necho big`;
+      const r = await run(sb, script);
+      assert.deepEqual(r.stdout, ['big'], r.stderr.join('\n'));
+    });
+
     it('files persist between execs in the same sandbox', async () => {
       await run(sb, 'echo kept > /root/f.txt');
       assert.deepEqual((await run(sb, 'cat /root/f.txt')).stdout, ['kept']);

@@ -1,5 +1,7 @@
 /** One running crun sandbox: exec through its guest agent, limit updates, teardown. */
+import { rmSync, writeFileSync } from 'node:fs';
 import { constants } from 'node:os';
+import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { AgentConnection, AgentProcess } from '../agent-client.js';
 import { LineSplitter } from '../agent-client.js';
@@ -7,6 +9,8 @@ import type { ExecRequest, ExecResult, OutputLine, OutputStream, Sandbox, Sandbo
 
 const SIGNAL_NAMES = new Map<number, string>(Object.entries(constants.signals).map(([name, num]) => [num as number, name]));
 const SIGKILL = 9;
+/** Scripts up to this size are passed inline to `bash -c`. */
+const INLINE_SCRIPT_MAX = 100 * 1024;
 
 /** What the sandbox needs from its driver. */
 export interface SandboxHost {
@@ -20,6 +24,7 @@ export class ContainerSandbox implements Sandbox {
   private limits: SandboxLimits;
   private oomBaseline = 0;
   private destroying: Promise<void> | null = null;
+  private scriptSeq = 0;
 
   constructor(
     readonly id: string,
@@ -27,6 +32,8 @@ export class ContainerSandbox implements Sandbox {
     readonly ipAddress: string | undefined,
     private readonly agent: AgentConnection,
     private readonly host: SandboxHost,
+    /** Host side of the sandbox's /run/mags (large scripts are passed as files there). */
+    private readonly runDir: string,
   ) {
     this.spec = { ...spec, limits: { ...spec.limits } };
     this.limits = { ...spec.limits };
@@ -39,6 +46,11 @@ export class ContainerSandbox implements Sandbox {
 
   get alive(): boolean {
     return !this.destroying && !this.agent.closed;
+  }
+
+  /** True once destroy() was called. */
+  get destroyed(): boolean {
+    return this.destroying !== null;
   }
 
   /** The limits in force now (after updateLimits). */
@@ -60,11 +72,19 @@ export class ContainerSandbox implements Sandbox {
       stderr: new LineSplitter((text) => onOutput({ stream: 'stderr', text, at: new Date() })),
     };
     let proc: AgentProcess;
+    let scriptFile: string | null = null;
     try {
-      proc = this.agent.spawn({ argv: ['/bin/bash', '-c', req.script], env: req.env, cwd: req.cwd ?? '/root' }, (stream, data) =>
-        splitters[stream].push(data),
-      );
+      let argv = ['/bin/bash', '-c', req.script];
+      if (Buffer.byteLength(req.script) > INLINE_SCRIPT_MAX) {
+        // One exec argument may hold at most 128 KiB (MAX_ARG_STRLEN): larger scripts go as a file.
+        const name = `script-${++this.scriptSeq}.sh`;
+        scriptFile = join(this.runDir, name);
+        writeFileSync(scriptFile, req.script, { mode: 0o600 });
+        argv = ['/bin/bash', `/run/mags/${name}`];
+      }
+      proc = this.agent.spawn({ argv, env: req.env, cwd: req.cwd ?? '/root' }, (stream, data) => splitters[stream].push(data));
     } catch (err) {
+      if (scriptFile) rmSync(scriptFile, { force: true });
       return { exitCode: null, reason: 'sandbox_failed', message: (err as Error).message, durationMs: duration() };
     }
     let stopped: 'timeout' | 'cancelled' | null = null;
@@ -81,6 +101,7 @@ export class ContainerSandbox implements Sandbox {
     if (req.signal?.aborted) onAbort();
     else req.signal?.addEventListener('abort', onAbort, { once: true });
     const exit = await proc.exited;
+    if (scriptFile) rmSync(scriptFile, { force: true });
     if (timer) clearTimeout(timer);
     if (escalate) clearTimeout(escalate);
     req.signal?.removeEventListener('abort', onAbort);

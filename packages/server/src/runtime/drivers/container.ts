@@ -274,9 +274,9 @@ class ContainerDriver implements RuntimeDriver, SandboxHost {
           timer = setTimeout(() => reject(new Error(`the sandbox agent did not connect within ${timeoutMs} ms (see ${join(dir, 'agent.log')})`)), timeoutMs);
         }),
       ]).finally(() => clearTimeout(timer));
-      const sandbox = new ContainerSandbox(id, spec, net?.ipAddress, agent, this);
+      const sandbox = new ContainerSandbox(id, spec, net?.ipAddress, agent, this, runDir);
       agent.onClose(() => {
-        if (sandbox.alive) log.warn('sandbox agent connection closed unexpectedly');
+        if (!sandbox.destroyed) log.warn('sandbox agent connection closed unexpectedly (the sandbox stopped)');
       });
       await sandbox.start();
       lap('agent');
