@@ -13,7 +13,7 @@ import { spawn as spawnChild } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 import { randomBytes } from 'node:crypto';
 import { existsSync, openSync, closeSync } from 'node:fs';
-import { copyFile, mkdir, readFile, readdir, rename, rm, writeFile, chmod } from 'node:fs/promises';
+import { copyFile, mkdir, readFile, readdir, rename, rm, stat, writeFile, chmod } from 'node:fs/promises';
 import { delimiter, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
@@ -52,11 +52,20 @@ export interface ContainerDriverOptions {
 export const NATIVE_DIR = fileURLToPath(new URL('../../../../native/', import.meta.url));
 const MAX_SOCKET_PATH = 107;
 
-/** Builds native/build/mags-agent when missing (or `force`); returns its path. */
+/** Builds native/build/mags-agent when missing, older than its sources, or `force`; returns its path. */
 export async function buildAgent(force = false): Promise<string> {
   const binary = join(NATIVE_DIR, 'build', 'mags-agent');
-  if (!force && existsSync(binary)) return binary;
-  await run('sh', [join(NATIVE_DIR, 'build.sh')], { what: 'a C compiler is needed: apt-get install musl-tools (or gcc)' });
+  const built = await stat(binary).catch(() => null);
+  const sources = await Promise.all(['mags-agent.c', 'host-helpers.c'].map((f) => stat(join(NATIVE_DIR, f)).catch(() => null)));
+  const stale = built !== null && sources.some((s) => s !== null && s.mtimeMs > built.mtimeMs);
+  if (!force && built && !stale) return binary;
+  try {
+    await run('sh', [join(NATIVE_DIR, 'build.sh')], { what: 'a C compiler is needed: apt-get install musl-tools (or gcc)' });
+  } catch (err) {
+    // An installed tree without a compiler still works with the binary it has.
+    if (built && !force) return binary;
+    throw err;
+  }
   return binary;
 }
 
