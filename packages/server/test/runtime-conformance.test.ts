@@ -267,6 +267,33 @@ export function runtimeConformance(name: string, factory: DriverFactory, spec: P
       assert.deepEqual(npm.stdout, ['true'], npm.stderr.join('\n'));
     });
 
+    it('pause freezes every process; resume and exec thaw it (optional feature)', async (ctx) => {
+      if (!sb.pause || !sb.resume) return ctx.skip('the driver cannot pause sandboxes');
+      await run(sb, '(while :; do date +%s%N >> /tmp/ticks; sleep 0.02; done) >/dev/null 2>&1 & echo $! > /tmp/ticker');
+      await new Promise((r) => setTimeout(r, 200));
+      const t0 = performance.now();
+      await sb.pause();
+      const pauseMs = performance.now() - t0;
+      await new Promise((r) => setTimeout(r, 500));
+      const t1 = performance.now();
+      await sb.resume();
+      const resumeMs = performance.now() - t1;
+      assert.ok(pauseMs < 200 && resumeMs < 200, `pause ${pauseMs.toFixed(1)} ms, resume ${resumeMs.toFixed(1)} ms`);
+      await new Promise((r) => setTimeout(r, 100));
+      const r = await run(sb, 'kill $(cat /tmp/ticker); cat /tmp/ticks');
+      const ticks = r.stdout.map((l) => Number(BigInt(l) / 1_000_000n));
+      const maxGap = Math.max(...ticks.slice(1).map((v, i) => v - ticks[i]!));
+      assert.ok(maxGap >= 450, `the ticker kept running while paused (largest gap ${maxGap} ms)`);
+      // exec on a paused sandbox resumes it first.
+      await sb.pause();
+      assert.deepEqual((await run(sb, 'echo thawed')).stdout, ['thawed']);
+      // A paused sandbox can be destroyed cleanly.
+      const p = await t.driver.create(newSpec());
+      await p.pause!();
+      await p.destroy();
+      assert.deepEqual(await sandboxLeftovers(t.dataDir, t.instance, p.id), []);
+    });
+
     it('destroy leaves nothing behind, is idempotent, and exec afterwards fails cleanly', async () => {
       const s = await t.driver.create(newSpec());
       assert.deepEqual((await run(s, 'echo x')).stdout, ['x']);

@@ -175,6 +175,22 @@ export class Cgroups {
     if (limits.pids !== undefined) writeFileSync(this.v1('pids', id, 'pids.max')!, String(limits.pids));
   }
 
+  /** Freezes or thaws every process of the sandbox and waits until the kernel reports it done. */
+  async freeze(id: string, frozen: boolean): Promise<void> {
+    const v2 = this.mode === 'v2';
+    const file = v2 ? this.v2(id, 'cgroup.freeze') : this.v1('freezer', id, 'freezer.state');
+    if (!file) throw new Error('the freezer cgroup controller is not mounted: mount -t cgroup -o freezer cgroup /sys/fs/cgroup/freezer');
+    writeFileSync(file, v2 ? (frozen ? '1' : '0') : frozen ? 'FROZEN' : 'THAWED');
+    const done = () => {
+      const text = readTextSync(v2 ? this.v2(id, 'cgroup.events') : file) ?? '';
+      return v2 ? /^frozen 1$/m.test(text) === frozen : text.trim() === (frozen ? 'FROZEN' : 'THAWED');
+    };
+    for (let i = 0; !done(); i++) {
+      if (i > 2000) throw new Error(`sandbox ${id} did not ${frozen ? 'freeze' : 'thaw'} within 2 s`);
+      await new Promise((r) => setTimeout(r, 1));
+    }
+  }
+
   /** Whether the memory+swap limit exists (v1 without swap accounting lacks it). */
   hasSwapLimit(): boolean {
     if (this.mode === 'v2') return true;
@@ -190,6 +206,15 @@ export class Cgroups {
   /** Removes the sandbox's cgroups (after its processes are gone); kills stragglers first. */
   async remove(id: string): Promise<void> {
     for (const dir of this.dirs(id)) await removeCgroup(dir);
+  }
+
+  /** Thaws every frozen sandbox of this instance (the sweep runs this before killing anything). */
+  async thawAll(): Promise<void> {
+    for (const parent of this.dirs()) {
+      for (const ent of await readdir(parent, { withFileTypes: true }).catch(() => [])) {
+        if (ent.isDirectory()) thaw(join(parent, ent.name));
+      }
+    }
   }
 
   /** Removes every cgroup of this instance (what a crashed daemon left), killing what still runs in them. */
@@ -230,8 +255,20 @@ function readTextSync(path: string): string | null {
   }
 }
 
+/** Best effort: a frozen cgroup's processes cannot be killed. */
+function thaw(dir: string): void {
+  for (const [file, value] of [['freezer.state', 'THAWED'], ['cgroup.freeze', '0']] as const) {
+    try {
+      if (existsSync(join(dir, file))) writeFileSync(join(dir, file), value);
+    } catch {
+      /* not frozen or not freezable */
+    }
+  }
+}
+
 async function removeCgroup(dir: string): Promise<void> {
   if (!existsSync(dir)) return;
+  thaw(dir);
   for (const ent of await readdir(dir, { withFileTypes: true }).catch(() => [])) {
     if (ent.isDirectory()) await removeCgroup(join(dir, ent.name));
   }

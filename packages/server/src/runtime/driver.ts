@@ -111,6 +111,10 @@ export interface Sandbox {
    * Optional: a driver without it cannot serve SSH sessions.
    */
   spawn?(req: SpawnRequest, onData: (stream: OutputStream, data: Buffer) => void): SandboxProcess;
+  /** Freezes every process of the sandbox (memory kept, resumes in milliseconds). Optional. */
+  pause?(): Promise<void>;
+  /** Thaws a paused sandbox; exec() and spawn() on a paused sandbox resume it first. */
+  resume?(): Promise<void>;
   /** Changes CPU, memory and pids limits of a running sandbox (used when a pooled sandbox is handed out). */
   updateLimits(limits: Partial<Omit<SandboxLimits, 'diskGb'>>): Promise<void>;
   /** Stops every process and frees every host resource of the sandbox. Idempotent. */

@@ -16,6 +16,7 @@ const INLINE_SCRIPT_MAX = 100 * 1024;
 export interface SandboxHost {
   oomKills(id: string): Promise<number>;
   updateLimits(id: string, limits: Partial<Omit<SandboxLimits, 'diskGb'>>): Promise<void>;
+  freeze(id: string, frozen: boolean): Promise<void>;
   destroy(sandbox: ContainerSandbox): Promise<void>;
 }
 
@@ -25,6 +26,7 @@ export class ContainerSandbox implements Sandbox {
   private oomBaseline = 0;
   private destroying: Promise<void> | null = null;
   private scriptSeq = 0;
+  private paused = false;
 
   constructor(
     readonly id: string,
@@ -63,8 +65,26 @@ export class ContainerSandbox implements Sandbox {
     return this.agent.ping();
   }
 
+  async pause(): Promise<void> {
+    if (this.paused || !this.alive) return;
+    await this.host.freeze(this.id, true);
+    this.paused = true;
+  }
+
+  async resume(): Promise<void> {
+    if (!this.paused) return;
+    await this.host.freeze(this.id, false);
+    this.paused = false;
+  }
+
+  /** True while frozen by pause(). */
+  get isPaused(): boolean {
+    return this.paused;
+  }
+
   async exec(req: ExecRequest, onOutput: (line: OutputLine) => void): Promise<ExecResult> {
     const started = performance.now();
+    if (this.paused && this.alive) await this.resume();
     const duration = () => Math.round((performance.now() - started) * 1000) / 1000;
     if (!this.alive) return { exitCode: null, reason: 'sandbox_failed', message: 'the sandbox is not running', durationMs: 0 };
     const splitters: Record<OutputStream, LineSplitter> = {
@@ -134,6 +154,11 @@ export class ContainerSandbox implements Sandbox {
    */
   spawn(opts: SpawnRequest, onData: (stream: OutputStream, data: Buffer) => void): AgentProcess {
     if (!this.alive) throw new Error('the sandbox is not running');
+    if (this.paused) {
+      // spawn() is synchronous: thaw now; the agent reads the request once it runs again.
+      this.paused = false;
+      void this.host.freeze(this.id, false).catch(() => {});
+    }
     return this.agent.spawn(opts, onData);
   }
 
@@ -150,8 +175,14 @@ export class ContainerSandbox implements Sandbox {
 
   destroy(): Promise<void> {
     if (!this.destroying) {
-      this.agent.close();
-      this.destroying = this.host.destroy(this);
+      const wasPaused = this.paused;
+      this.destroying = (async () => {
+        // Frozen processes cannot die: thaw first.
+        if (wasPaused) await this.host.freeze(this.id, false).catch(() => {});
+        this.paused = false;
+        this.agent.close();
+        await this.host.destroy(this);
+      })();
     }
     return this.destroying;
   }

@@ -171,6 +171,7 @@ class ContainerDriver implements RuntimeDriver, SandboxHost {
   /** Removes crun containers, mounts, loop devices, cgroups and directories this instance left behind. */
   private async sweep(onProgress: (message: string) => void): Promise<void> {
     let containers = 0;
+    await this.cgroups.thawAll();
     if (existsSync(this.crunRoot)) {
       for (const id of await readdir(this.crunRoot).catch(() => [] as string[])) {
         if (!id.startsWith(this.opts.instance)) continue;
@@ -351,6 +352,10 @@ class ContainerDriver implements RuntimeDriver, SandboxHost {
 
   updateLimits(id: string, limits: Partial<Omit<SandboxLimits, 'diskGb'>>): Promise<void> {
     return this.cgroups.update(id, limits);
+  }
+
+  freeze(id: string, frozen: boolean): Promise<void> {
+    return this.cgroups.freeze(id, frozen);
   }
 
   destroy(sandbox: ContainerSandbox): Promise<void> {
