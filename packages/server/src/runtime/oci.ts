@@ -64,7 +64,9 @@ export function ociConfig(i: OciConfigInput): Record<string, unknown> {
     { destination: '/dev/mqueue', type: 'mqueue', source: 'mqueue', options: ['nosuid', 'noexec', 'nodev'] },
     { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', 'ro'] },
     { destination: '/sys/fs/cgroup', type: 'cgroup', source: 'cgroup', options: ['nosuid', 'noexec', 'nodev', 'relatime', 'ro'] },
-    { destination: '/run/mags', type: 'bind', source: i.runDir, options: ['rbind', 'nosuid', 'nodev', 'noexec'] },
+    // Read-only: connecting to the host socket needs no write access, and a writable host directory
+    // would let the sandbox fill the host's disk past its own size limit.
+    { destination: '/run/mags', type: 'bind', source: i.runDir, options: ['rbind', 'ro', 'nosuid', 'nodev', 'noexec'] },
     { destination: '/run/mags/agent', type: 'bind', source: i.agentPath, options: ['bind', 'ro', 'nosuid', 'nodev'] },
   ];
   if (i.resolvConfPath) {
