@@ -205,6 +205,11 @@ export function runtimeConformance(name: string, factory: DriverFactory, spec: P
       assert.deepEqual(r.stdout, ['big'], r.stderr.join('\n'));
     });
 
+    it('pip installs into the system Python (no PEP 668 refusal)', async () => {
+      const r = await run(sb, 'pip3 --version >/dev/null && pip3 config get global.break-system-packages');
+      assert.deepEqual(r.stdout, ['true'], r.stderr.join('\n'));
+    });
+
     it('files persist between execs in the same sandbox', async () => {
       await run(sb, 'echo kept > /root/f.txt');
       assert.deepEqual((await run(sb, 'cat /root/f.txt')).stdout, ['kept']);

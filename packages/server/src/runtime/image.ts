@@ -37,7 +37,7 @@ export interface BuiltImage {
 export const DEFAULT_DEBIAN_MIRROR = 'http://deb.debian.org/debian';
 
 /** Bump when the build steps change in a way that changes the image. */
-const RECIPE_VERSION = 3;
+const RECIPE_VERSION = 4;
 const SUITE = 'bookworm';
 /** Installed by debootstrap itself (small, dependency-simple). */
 const BASE_PACKAGES = ['bash', 'ca-certificates', 'procps', 'less', 'vim-tiny'];
@@ -212,6 +212,9 @@ async function configure(root: string, mirror: string): Promise<void> {
   // Mount point of the per-sandbox directory that holds the guest agent and its socket.
   await mkdir(join(root, 'run/mags'), { recursive: true });
   await writeFile(join(root, 'root/.bashrc'), 'PS1="root@mags-vm:\\w# "\n', { flag: 'a' });
+  // Sandboxes are throw-away machines: `pip install` goes into the system Python as users expect
+  // (Debian otherwise refuses with "externally-managed-environment", PEP 668).
+  await writeFile(join(root, 'etc/pip.conf'), '[global]\nbreak-system-packages = true\nroot-user-action = ignore\n');
   // Package lists stay in the image so `apt-get install` works without `apt-get update` first.
   await rm(join(root, 'var/cache/apt/archives'), { recursive: true, force: true });
   await mkdir(join(root, 'var/cache/apt/archives/partial'), { recursive: true });
