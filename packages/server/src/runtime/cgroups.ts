@@ -21,17 +21,22 @@ export interface CgroupLimits {
 
 const CPU_PERIOD_US = 100_000;
 
-interface Hierarchy {
+export interface Hierarchy {
   mountPoint: string;
   /** Controllers of a v1 hierarchy (e.g. ['cpu', 'cpuacct'] or ['name=systemd']); empty for v2. */
   controllers: string[];
   v2: boolean;
 }
 
-async function readHierarchies(): Promise<Hierarchy[]> {
-  const text = await readFile('/proc/self/mountinfo', 'utf8');
+const V1_CONTROLLERS = new Set([
+  'cpu', 'cpuacct', 'cpuset', 'memory', 'devices', 'freezer', 'net_cls', 'net_prio', 'blkio', 'perf_event',
+  'hugetlb', 'pids', 'rdma', 'misc',
+]);
+
+/** The cgroup hierarchies in a /proc/self/mountinfo text. */
+export function parseCgroupMounts(mountinfo: string): Hierarchy[] {
   const out: Hierarchy[] = [];
-  for (const line of text.split('\n')) {
+  for (const line of mountinfo.split('\n')) {
     const sep = line.indexOf(' - ');
     if (sep < 0) continue;
     const left = line.slice(0, sep).split(' ');
@@ -40,11 +45,21 @@ async function readHierarchies(): Promise<Hierarchy[]> {
     const mountPoint = left[4]!;
     const controllers =
       fstype === 'cgroup'
-        ? (superOpts ?? '').split(',').filter((o) => !['rw', 'ro', 'relatime', 'noexec', 'nosuid', 'nodev', 'clone_children'].includes(o) && !o.startsWith('release_agent'))
+        ? (superOpts ?? '').split(',').filter((o) => V1_CONTROLLERS.has(o) || o.startsWith('name='))
         : [];
     out.push({ mountPoint, controllers, v2: fstype === 'cgroup2' });
   }
   return out;
+}
+
+/** v2 when no v1 hierarchy holds a real controller; hybrid when v1 controllers sit beside a cgroup2 mount. */
+export function cgroupMode(hierarchies: Hierarchy[]): CgroupMode {
+  const v1 = hierarchies.some((h) => !h.v2 && h.controllers.some((c) => !c.startsWith('name=')));
+  return v1 ? (hierarchies.some((h) => h.v2) ? 'hybrid' : 'v1') : 'v2';
+}
+
+async function readHierarchies(): Promise<Hierarchy[]> {
+  return parseCgroupMounts(await readFile('/proc/self/mountinfo', 'utf8'));
 }
 
 async function readText(path: string): Promise<string | null> {
@@ -91,8 +106,7 @@ export class Cgroups {
       if (h.v2) this.unified = h.mountPoint;
       for (const c of h.controllers) this.byController.set(c, h.mountPoint);
     }
-    const v1 = this.hierarchies.some((h) => !h.v2 && h.controllers.some((c) => !c.startsWith('name=')));
-    this.mode = v1 ? (this.unified ? 'hybrid' : 'v1') : 'v2';
+    this.mode = cgroupMode(this.hierarchies);
   }
 
   /** Problems a person must fix before sandboxes can get limits. */
