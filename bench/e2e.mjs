@@ -76,7 +76,7 @@ function podman(image, runs) {
   const dir = mkdtempSync(join(tmpdir(), 'mags-bench-podman-'));
   try {
     execFileSync('mount', ['-t', 'erofs', '-o', 'loop,ro', image, dir]);
-    execFileSync('sh', ['-c', `tar -C ${dir} -c . | podman import - mags-bench >/dev/null`]);
+    execFileSync('sh', ['-c', `tar -C ${dir} -c . | podman import - mags-bench >/dev/null 2>&1`]);
   } finally {
     spawnSync('umount', [dir]);
     rmSync(dir, { recursive: true, force: true });
