@@ -11,12 +11,21 @@ export interface RunOptions {
   what?: string;
   input?: string;
   env?: NodeJS.ProcessEnv;
+  /** Kill the command (SIGKILL) and fail after this long. */
+  timeoutMs?: number;
 }
 
 /** Runs a command to completion; rejects with its stderr when it fails. */
 export function run(cmd: string, args: string[], opts: RunOptions = {}): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'], env: opts.env });
+    let timedOut = false;
+    const timer = opts.timeoutMs
+      ? setTimeout(() => {
+          timedOut = true;
+          child.kill('SIGKILL');
+        }, opts.timeoutMs)
+      : undefined;
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     child.stdout!.on('data', (b: Buffer) => out.push(b));
@@ -26,9 +35,11 @@ export function run(cmd: string, args: string[], opts: RunOptions = {}): Promise
       reject(new Error(e.code === 'ENOENT' ? `${cmd} not found${opts.what ? `: ${opts.what}` : ''}` : `${cmd}: ${e.message}`));
     });
     child.once('close', (code, signal) => {
+      if (timer) clearTimeout(timer);
       const stdout = Buffer.concat(out).toString();
       const stderr = Buffer.concat(err).toString();
-      if (code === 0) resolve({ stdout, stderr });
+      if (timedOut) reject(new Error(`${cmd} ${args.join(' ')} did not finish within ${opts.timeoutMs} ms`));
+      else if (code === 0) resolve({ stdout, stderr });
       else {
         const e = new Error(`${cmd} ${args.join(' ')} failed (${signal ?? `exit ${code}`}): ${stderr.trim() || stdout.trim().slice(-500)}`);
         reject(Object.assign(e, { stdout, stderr, exitCode: code }));

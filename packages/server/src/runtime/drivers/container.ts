@@ -175,7 +175,7 @@ class ContainerDriver implements RuntimeDriver, SandboxHost {
     if (existsSync(this.crunRoot)) {
       for (const id of await readdir(this.crunRoot).catch(() => [] as string[])) {
         if (!id.startsWith(this.opts.instance)) continue;
-        await run('crun', ['--root', this.crunRoot, 'delete', '--force', id]).catch(() => rm(join(this.crunRoot, id), { recursive: true, force: true }));
+        await run('crun', ['--root', this.crunRoot, 'delete', '--force', id], { timeoutMs: 30_000 }).catch(() => rm(join(this.crunRoot, id), { recursive: true, force: true }));
         containers++;
       }
     }
@@ -372,16 +372,18 @@ class ContainerDriver implements RuntimeDriver, SandboxHost {
   /** Frees everything a (possibly half-created) sandbox holds. Idempotent. */
   private async teardown(s: CreatedState): Promise<void> {
     if (s.started) {
-      await run('crun', ['--root', this.crunRoot, 'delete', '--force', s.id]).catch(async (err: Error) => {
+      await run('crun', ['--root', this.crunRoot, 'delete', '--force', s.id], { timeoutMs: 30_000 }).catch(async (err: Error) => {
         if (!/does not exist|not found|No such file/i.test(err.message)) this.log.warn({ err, sandbox: s.id }, 'crun delete failed');
+        // The cgroup removal below kills whatever still runs in the sandbox.
         await rm(join(this.crunRoot, s.id), { recursive: true, force: true });
       });
     }
+    // Kills anything crun left running before the file systems go.
+    await this.cgroups.remove(s.id);
     await this.layers.remove(s.dir, s.id, s.spec.workspaceLayerDir);
     const left = await mountsUnder(s.dir);
     if (left.length > 0) throw new Error(`sandbox ${s.id}: cannot unmount ${left.join(', ')}`);
     await rm(s.dir, { recursive: true, force: true });
-    await this.cgroups.remove(s.id);
     if (s.useNetwork && this.network) await this.network.destroy(s.id);
   }
 
