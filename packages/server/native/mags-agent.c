@@ -8,8 +8,9 @@
  * Wire format, both directions: frames of a 9-byte header (type u8, channel u32 BE, length u32 BE)
  * and `length` payload bytes. A channel is one process the host started.
  *   host -> agent
- *     'X' exec     u8 flags (1 = pty, 2 = stdin pipe), u16 cols, u16 rows, u32 argc, u32 envc,
- *                  then argc + envc + 1 NUL-terminated strings: argv..., "K=V"..., cwd
+ *     'X' exec     u8 flags (1 = pty, 2 = stdin pipe, 4 = output to a file), u16 cols, u16 rows,
+ *                  u32 argc, u32 envc, then NUL-terminated strings: argv..., "K=V"..., cwd
+ *                  [, the output file's path with flag 4]
  *     'I' stdin    bytes for the process's stdin (or the pty)
  *     'C' eof      close the process's stdin
  *     'W' resize   u16 cols, u16 rows
@@ -23,6 +24,9 @@
  *
  * Output is read only while the host keeps up (at most OUT_HIGH bytes queued), so a flood blocks
  * the writer instead of growing memory. PID 1 reaps every orphan.
+ *
+ * `mags-agent host` speaks the same protocol on fd 3 as the daemon's process spawner on the host:
+ * a tiny process forks crun and the helpers instead of the daemon's large Node process.
  *
  * The same static binary carries the daemon's host-side helpers for the sandbox root (sub-commands
  * `layer`, `overlay`, `unmount`, in host-helpers.c): one fork+exec instead of mkfs/losetup/mount(8) each.
@@ -89,6 +93,9 @@ struct session {
 };
 
 static int conn = -1;
+/* Host mode (`mags-agent host`): the daemon's process spawner on the host, serving fd 3. It never
+ * signals anything but its own children and leaves the OOM score alone. */
+static int host_mode = 0;
 static struct buf outq, inq;
 static struct session *sessions;
 
@@ -130,15 +137,17 @@ static void session_close_in(struct session *s) {
 
 /* Child side of exec: never returns. */
 static void child_exec(int pty_slave, int in_r, int out_w, int err_w, char **argv, char **envp, const char *cwd,
-                       uint16_t cols, uint16_t rows) {
+                       uint16_t cols, uint16_t rows, const char *log_path) {
   sigset_t all;
   sigemptyset(&all);
   sigprocmask(SIG_SETMASK, &all, NULL);
   for (int sig = 1; sig < NSIG; sig++) signal(sig, SIG_DFL);
   setsid();
   /* Scripts go before the agent (and before host processes) when memory runs out. */
-  int fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
-  if (fd >= 0) { (void)!write(fd, "500", 3); close(fd); }
+  if (!host_mode) {
+    int fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+    if (fd >= 0) { (void)!write(fd, "500", 3); close(fd); }
+  }
   if (pty_slave >= 0) {
     ioctl(pty_slave, TIOCSCTTY, 0);
     if (cols && rows) {
@@ -149,6 +158,13 @@ static void child_exec(int pty_slave, int in_r, int out_w, int err_w, char **arg
     dup2(pty_slave, 1);
     dup2(pty_slave, 2);
     if (pty_slave > 2) close(pty_slave);
+  } else if (log_path) {
+    int log = open(log_path, O_WRONLY | O_CREAT | O_APPEND, 0600);
+    if (log < 0) _exit(126);
+    dup2(in_r, 0);
+    dup2(log, 1);
+    dup2(log, 2);
+    if (log > 2) close(log);
   } else {
     dup2(in_r, 0);
     dup2(out_w, 1);
@@ -182,14 +198,16 @@ static void start_session(uint32_t chan, const unsigned char *p, uint32_t len) {
   if (argc == 0 || argc > 100000 || envc > 100000) goto bad;
   char **argv = calloc(argc + 1, sizeof(char *));
   char **envp = calloc(envc + 12, sizeof(char *));
-  const char *cwd = NULL;
+  const char *cwd = NULL, *log_path = NULL;
   const char *q = (const char *)p + 13, *end = (const char *)p + len;
-  for (uint32_t i = 0; i < argc + envc + 1; i++) {
+  uint32_t nstr = argc + envc + 1 + ((flags & 4) ? 1 : 0);
+  for (uint32_t i = 0; i < nstr; i++) {
     const char *z = memchr(q, 0, (size_t)(end - q));
     if (!z) { free(argv); free(envp); goto bad; }
     if (i < argc) argv[i] = (char *)q;
     else if (i < argc + envc) envp[i - argc] = (char *)q;
-    else cwd = q;
+    else if (i == argc + envc) cwd = q;
+    else log_path = q;
     q = z + 1;
   }
   int n = (int)envc;
@@ -219,6 +237,9 @@ static void start_session(uint32_t chan, const unsigned char *p, uint32_t len) {
     if (pty_slave < 0) { close(master); fail = "cannot open the pty"; goto fail_session; }
     s->pty = 1;
     s->out_fd = s->in_fd = master;
+  } else if (log_path) {
+    /* Output goes straight to a file (a detached child may keep it open long after exiting). */
+    in_p[0] = open("/dev/null", O_RDONLY | O_CLOEXEC);
   } else {
     if (pipe2(out_p, O_CLOEXEC) || pipe2(err_p, O_CLOEXEC)) { fail = "cannot create pipes"; goto fail_session; }
     if (flags & 2) {
@@ -229,13 +250,13 @@ static void start_session(uint32_t chan, const unsigned char *p, uint32_t len) {
   }
   pid_t pid = fork();
   if (pid < 0) { fail = "fork failed (process limit reached?)"; goto fail_session; }
-  if (pid == 0) child_exec(pty_slave, in_p[0], out_p[1], err_p[1], argv, envp, cwd, cols, rows);
+  if (pid == 0) child_exec(pty_slave, in_p[0], out_p[1], err_p[1], argv, envp, cwd, cols, rows, log_path);
   s->pid = pid;
   if (pty_slave >= 0) close(pty_slave);
   if (!s->pty) {
-    close(out_p[1]);
-    close(err_p[1]);
-    close(in_p[0]);
+    if (out_p[1] >= 0) close(out_p[1]);
+    if (err_p[1] >= 0) close(err_p[1]);
+    if (in_p[0] >= 0) close(in_p[0]);
     s->out_fd = out_p[0];
     s->err_fd = err_p[0];
     s->in_fd = in_p[1];
@@ -291,7 +312,7 @@ static void handle_frame(char type, uint32_t chan, const unsigned char *p, uint3
     }
     break;
   case 'K':
-    if (len >= 2 && p[1] == 1) kill(-1, p[0]);
+    if (len >= 2 && p[1] == 1) { if (!host_mode) kill(-1, p[0]); }
     else if (s && len >= 1 && !s->exited) kill(-s->pid, p[0]);
     break;
   }
@@ -350,14 +371,14 @@ static int connect_host(void) {
   return -1;
 }
 
-static int serve(void) {
+static int serve(int fd) {
   signal(SIGPIPE, SIG_IGN);
   sigset_t mask;
   sigemptyset(&mask);
   sigaddset(&mask, SIGCHLD);
   sigprocmask(SIG_BLOCK, &mask, NULL);
   int sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
-  conn = connect_host();
+  conn = fd >= 0 ? fd : connect_host();
   if (conn < 0) { perror("mags-agent: cannot connect to " HOST_SOCKET); return 1; }
   set_nonblock(conn);
   send_frame('H', 0, AGENT_VERSION, (uint32_t)strlen(AGENT_VERSION));
@@ -443,8 +464,8 @@ static int serve(void) {
     }
   }
 host_gone:
-  /* The host closed the connection: the sandbox is being torn down. */
-  kill(-1, SIGKILL);
+  /* The host closed the connection: the sandbox is being torn down (host mode: the daemon exited). */
+  if (!host_mode) kill(-1, SIGKILL);
   return 0;
 }
 
@@ -459,5 +480,9 @@ int main(int argc, char **argv) {
   if (argc >= 2 && strcmp(argv[1], "overlay") == 0) return cmd_overlay(argc, argv);
   if (argc >= 2 && strcmp(argv[1], "unmount") == 0) return cmd_unmount(argc, argv);
   if (argc >= 2 && strcmp(argv[1], "--version") == 0) { puts(AGENT_VERSION); return 0; }
-  return serve();
+  if (argc >= 2 && strcmp(argv[1], "host") == 0) {
+    host_mode = 1;
+    return serve(3);
+  }
+  return serve(-1);
 }

@@ -5,6 +5,7 @@
  * the sandbox later can reach or impersonate the host end. Processes are multiplexed by channel.
  */
 import type { Server, Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { createServer } from 'node:net';
 import { StringDecoder } from 'node:string_decoder';
 import type { OutputStream, ProcessExit, SandboxProcess, SpawnRequest } from './driver.js';
@@ -51,13 +52,13 @@ export class AgentConnection {
   private pings = new Map<number, () => void>();
   private onCloseHandlers: Array<(err: Error) => void> = [];
 
-  constructor(private readonly sock: Socket) {
+  constructor(private readonly sock: Socket | Duplex) {
     this.hello = new Promise((ok, fail) => {
       this.helloResolve = ok;
       this.helloReject = fail;
     });
     this.hello.catch(() => {});
-    sock.setNoDelay?.(true);
+    (sock as Socket).setNoDelay?.(true);
     sock.on('data', (b: Buffer) => this.onData(b));
     sock.on('error', () => {});
     sock.on('close', () => this.onClosed(new Error('the sandbox agent connection closed (the sandbox stopped or crashed)')));
@@ -156,14 +157,14 @@ export class AgentConnection {
   }
 
   /** Starts a process; `onData` receives its output chunks as they arrive. */
-  spawn(opts: SpawnRequest, onData: (stream: OutputStream, data: Buffer) => void): AgentProcess {
+  spawn(opts: SpawnRequest & { logFile?: string }, onData: (stream: OutputStream, data: Buffer) => void): AgentProcess {
     if (this.closedError) throw this.closedError;
     const chan = this.nextChannel++;
     const env = Object.entries(opts.env ?? {}).map(([k, v]) => `${k}=${v}`);
-    const strings = [...opts.argv, ...env, opts.cwd ?? '/root'];
+    const strings = [...opts.argv, ...env, opts.cwd ?? '/root', ...(opts.logFile ? [opts.logFile] : [])];
     for (const s of strings) if (s.includes('\0')) throw new Error('arguments and environment values may not contain NUL bytes');
     const head = Buffer.alloc(13);
-    head[0] = (opts.pty ? 1 : 0) | (opts.stdin ? 2 : 0);
+    head[0] = (opts.pty ? 1 : 0) | (opts.stdin ? 2 : 0) | (opts.logFile ? 4 : 0);
     head.writeUInt16BE(opts.pty?.cols ?? 0, 1);
     head.writeUInt16BE(opts.pty?.rows ?? 0, 3);
     head.writeUInt32BE(opts.argv.length, 5);
@@ -190,6 +191,13 @@ export class AgentConnection {
 
   close(): void {
     this.sock.destroy();
+  }
+
+  /** Lets the process exit while this connection is idle (the host spawner), or not. */
+  setRef(ref: boolean): void {
+    const s = this.sock as Socket;
+    if (ref) s.ref?.();
+    else s.unref?.();
   }
 }
 

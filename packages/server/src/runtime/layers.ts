@@ -47,6 +47,8 @@ export class Layers {
   constructor(
     private readonly templateDir: string,
     private readonly helper: string,
+    /** How helper commands run (the daemon's host spawner). */
+    private readonly exec: (cmd: string, args: string[]) => Promise<unknown> = run,
   ) {}
 
   /** The empty ext4 image of `gb` GiB every throw-away layer of that size starts from. */
@@ -86,21 +88,25 @@ export class Layers {
       const work = workDirOf(upper, req.sandboxId);
       await mkdir(upper, { recursive: true });
       await mkdir(work, { recursive: true });
-      await run(this.helper, ['overlay', rootfs, lower, upper, work], { what: 'the kernel needs overlayfs' });
+      await this.exec(this.helper, ['overlay', rootfs, lower, upper, work]);
       return { rootfs, upper, work };
     }
     const gb = Math.max(1, Math.ceil(req.diskGb));
     const template = await this.template(gb);
     const diskMount = join(req.sandboxDir, 'disk');
     await mkdir(diskMount, { recursive: true });
-    await run(this.helper, ['layer', template, join(req.sandboxDir, 'disk.img'), diskMount, rootfs, lower]);
+    await this.exec(this.helper, ['layer', template, join(req.sandboxDir, 'disk.img'), diskMount, rootfs, lower]);
     return { rootfs, upper: join(diskMount, 'upper'), work: join(diskMount, 'work'), diskMount };
   }
 
   /** Unmounts and removes what create() made (never the workspace layer itself). Idempotent. */
   async remove(sandboxDir: string, sandboxId: string, workspaceLayerDir?: string): Promise<void> {
-    await run(this.helper, ['unmount', join(sandboxDir, 'rootfs'), join(sandboxDir, 'disk')]).catch(() => {});
-    await unmountUnder(sandboxDir);
+    // The helper unmounts both in one exec; the mount table is only scanned when it failed.
+    const ok = await this.exec(this.helper, ['unmount', join(sandboxDir, 'rootfs'), join(sandboxDir, 'disk')]).then(
+      () => true,
+      () => false,
+    );
+    if (!ok) await unmountUnder(sandboxDir);
     if (workspaceLayerDir) await rm(workDirOf(workspaceLayerDir, sandboxId), { recursive: true, force: true });
   }
 }

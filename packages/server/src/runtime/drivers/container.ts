@@ -9,10 +9,9 @@
  * and cgroups (`/<instance>/<id>`) carry the instance prefix; init() sweeps what a crashed daemon of
  * the same instance left.
  */
-import { spawn as spawnChild } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 import { randomBytes } from 'node:crypto';
-import { existsSync, openSync, closeSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { copyFile, mkdir, readFile, readdir, rename, rm, stat, writeFile, chmod } from 'node:fs/promises';
 import { delimiter, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -26,6 +25,7 @@ import { Layers } from '../layers.js';
 import { mountsUnder, unmountUnder } from '../mounts.js';
 import { createNetworkManager, type NetworkManager } from '../network.js';
 import { ociConfig } from '../oci.js';
+import { HostSpawner } from '../spawner.js';
 import { ContainerSandbox, type SandboxHost } from './container-sandbox.js';
 
 /** Options of the crun container driver. */
@@ -103,6 +103,7 @@ class ContainerDriver implements RuntimeDriver, SandboxHost {
   private readonly agentPath: string;
   private readonly cgroups: Cgroups;
   private readonly layers: Layers;
+  private readonly spawner: HostSpawner;
   private network: NetworkManager | null;
   private networkProblem: string | null = null;
   private imageMount: string | null = null;
@@ -123,7 +124,8 @@ class ContainerDriver implements RuntimeDriver, SandboxHost {
     const probe = join(this.runtimeDir, 'sb', `${opts.instance}-00000000`, 'run', 'host.sock');
     this.sbDir = probe.length <= MAX_SOCKET_PATH ? join(this.runtimeDir, 'sb') : join('/run/mags', opts.instance, 'sb');
     this.cgroups = new Cgroups(opts.instance, opts.log);
-    this.layers = new Layers(join(this.runtimeDir, 'templates'), this.agentPath);
+    this.spawner = new HostSpawner(this.agentPath, opts.log);
+    this.layers = new Layers(join(this.runtimeDir, 'templates'), this.agentPath, (cmd, args) => this.spawner.run(cmd, args));
     this.network =
       opts.network === undefined ? createNetworkManager({ instance: opts.instance, dataDir: opts.dataDir, log: opts.log.child({ component: 'network' }) }) : opts.network;
   }
@@ -305,22 +307,14 @@ class ContainerDriver implements RuntimeDriver, SandboxHost {
    * `crun run --detach`: returns once the agent process started. The agent inherits crun's stdout
    * and stderr, so both go to the sandbox's agent.log (a pipe would stay open as long as the sandbox).
    */
-  private crunRun(id: string, bundle: string): Promise<void> {
+  private async crunRun(id: string, bundle: string): Promise<void> {
     const logPath = join(bundle, 'agent.log');
-    return new Promise((resolve, reject) => {
-      const logFd = openSync(logPath, 'a', 0o600);
-      const child = spawnChild('crun', ['--root', this.crunRoot, 'run', '--detach', '--bundle', bundle, id], {
-        stdio: ['ignore', logFd, logFd],
-      });
-      closeSync(logFd);
-      child.once('error', (e) => reject(new Error(`crun could not start: ${e.message} (apt-get install crun)`)));
-      child.once('exit', (code) => {
-        if (code === 0) return resolve();
-        readFile(logPath, 'utf8')
-          .catch(() => '')
-          .then((text) => reject(new Error(`crun run failed (exit ${code}): ${text.trim().split('\n').slice(-5).join(' / ')}`)));
-      });
-    });
+    try {
+      await this.spawner.run('crun', ['--root', this.crunRoot, 'run', '--detach', '--bundle', bundle, id], { logFile: logPath, timeoutMs: 30_000 });
+    } catch (err) {
+      const text = await readFile(logPath, 'utf8').catch(() => '');
+      throw new Error(`crun run failed: ${text.trim().split('\n').slice(-5).join(' / ') || (err as Error).message}`);
+    }
   }
 
   list(): Sandbox[] {
@@ -372,7 +366,7 @@ class ContainerDriver implements RuntimeDriver, SandboxHost {
   /** Frees everything a (possibly half-created) sandbox holds. Idempotent. */
   private async teardown(s: CreatedState): Promise<void> {
     if (s.started) {
-      await run('crun', ['--root', this.crunRoot, 'delete', '--force', s.id], { timeoutMs: 30_000 }).catch(async (err: Error) => {
+      await this.spawner.run('crun', ['--root', this.crunRoot, 'delete', '--force', s.id], { timeoutMs: 30_000 }).catch(async (err: Error) => {
         if (!/does not exist|not found|No such file/i.test(err.message)) this.log.warn({ err, sandbox: s.id }, 'crun delete failed');
         // The cgroup removal below kills whatever still runs in the sandbox.
         await rm(join(this.crunRoot, s.id), { recursive: true, force: true });
@@ -398,6 +392,7 @@ class ContainerDriver implements RuntimeDriver, SandboxHost {
     if (this.imageMount) await unmountUnder(join(this.runtimeDir, 'image'));
     this.imageMount = null;
     await this.cgroups.removeParents();
+    this.spawner.close();
     if (this.network && this.initialized) await this.network.shutdown().catch((err: unknown) => this.log.error({ err }, 'network shutdown failed'));
     this.initialized = false;
   }
