@@ -143,6 +143,24 @@ try {
     await pool.stop();
   }
 
+  // 3b. Sustained throughput of fresh sandboxes (what a stream of short jobs costs without reuse).
+  for (const [name, d] of [['loopback only', offline], ['with network', driver]]) {
+    let done = 0;
+    const end = now() + 5000;
+    const started = now();
+    await Promise.all(
+      Array.from({ length: 8 }, async () => {
+        while (now() < end) {
+          const sb = await d.create({ limits });
+          await sb.exec({ script: 'echo hi' }, () => {});
+          await sb.destroy();
+          done++;
+        }
+      }),
+    );
+    results[`sustained create+exec+destroy, 8 concurrent, ${name}`] = { per_second: round(done / ((now() - started) / 1000)) };
+  }
+
   // 4. Memory per idle sandbox.
   {
     await new Promise((r) => setTimeout(r, 500));
