@@ -41,6 +41,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -482,6 +483,9 @@ int main(int argc, char **argv) {
   if (argc >= 2 && strcmp(argv[1], "--version") == 0) { puts(AGENT_VERSION); return 0; }
   if (argc >= 2 && strcmp(argv[1], "host") == 0) {
     host_mode = 1;
+    /* Detached sandboxes (crun run --detach) are reparented here and reaped, even where the
+     * host's PID 1 does not reap orphans. */
+    prctl(PR_SET_CHILD_SUBREAPER, 1);
     return serve(3);
   }
   return serve(-1);
