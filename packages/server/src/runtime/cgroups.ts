@@ -5,7 +5,7 @@
  * limits of running sandboxes, reads OOM kills and memory use, and sweeps what a crash left.
  * Every sandbox cgroup is `/<instance>/<sandbox id>` inside each hierarchy.
  */
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdir, readdir, readFile, rmdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
@@ -207,7 +207,18 @@ export class Cgroups {
 
   /** Whether the memory+swap limit exists (v1 without swap accounting lacks it). */
   hasSwapLimit(): boolean {
-    if (this.mode === 'v2') return true;
+    if (this.mode === 'v2') {
+      // The root cgroup has no limit files: look at a child that has memory.max.
+      const root = this.unified!;
+      let children: string[] = [];
+      try {
+        children = readdirSync(root, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name);
+      } catch {
+        return true;
+      }
+      const probe = children.find((c) => existsSync(join(root, c, 'memory.max')));
+      return probe === undefined || existsSync(join(root, probe, 'memory.swap.max'));
+    }
     const mp = this.byController.get('memory');
     return mp ? existsSync(join(mp, 'memory.memsw.limit_in_bytes')) : false;
   }
