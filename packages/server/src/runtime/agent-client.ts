@@ -217,7 +217,10 @@ export class LineSplitter {
     for (;;) {
       const nl = text.indexOf('\n', start);
       if (nl < 0) break;
-      this.emit(text.slice(start, nl));
+      for (let from = start; ; from += this.maxLine) {
+        this.emit(text.slice(from, Math.min(nl, from + this.maxLine)));
+        if (from + this.maxLine >= nl) break;
+      }
       start = nl + 1;
     }
     this.partial = text.slice(start);
