@@ -488,5 +488,8 @@ int main(int argc, char **argv) {
     prctl(PR_SET_CHILD_SUBREAPER, 1);
     return serve(3);
   }
+  /* Not dumpable: scripts (root, same capabilities) cannot open /proc/1/mem or /proc/1/fd to take
+   * over the agent. Children become dumpable again when they exec. */
+  prctl(PR_SET_DUMPABLE, 0);
   return serve(-1);
 }

@@ -124,6 +124,8 @@ describe('hostile scripts are contained', { timeout: 600_000 }, () => {
     const sb = await make();
     const r = await run(sb, 'kill -9 1; kill -TERM 1; echo still; ls -A /run/mags; echo x > /run/mags/fill 2>/dev/null && echo wrote-host-dir; true');
     assert.deepEqual(r.stdout, ['still', 'agent']);
+    const mem = await run(sb, 'head -c1 /proc/1/mem 2>/dev/null && echo read-mem; readlink /proc/1/fd/0 2>/dev/null && echo read-fd; cat /proc/1/environ 2>/dev/null && echo read-env; echo done');
+    assert.deepEqual(mem.stdout, ['done'], 'the agent (PID 1) is not dumpable');
     assert.deepEqual((await run(sb, 'echo alive')).stdout, ['alive']);
   });
 
@@ -137,7 +139,9 @@ describe('hostile scripts are contained', { timeout: 600_000 }, () => {
         `cat /proc/1/root${marker} 2>/dev/null && echo leaked-marker`,
         'ls /proc/1/root/work 2>/dev/null && echo leaked-work',
         'test -e /var/cache/mags && echo leaked-cache',
-        'test -e /proc/1/root/run/mags/agent && echo own-root',
+        // The agent is not dumpable: its root link cannot even be followed; a script's own can.
+        'test -e /proc/1/root/run/mags/agent && echo pid1-root',
+        'test -e /proc/self/root/run/mags/agent && echo own-root',
         `find / -xdev -name host-secret.txt 2>/dev/null | grep -q . && echo found-marker`,
         'grep -c . /proc/1/mountinfo >/dev/null && echo mountinfo',
         'echo done',

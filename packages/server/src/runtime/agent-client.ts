@@ -21,6 +21,8 @@ interface Channel {
 }
 
 const HEADER = 9;
+/** Largest frame the host accepts from an agent. */
+const MAX_FRAME = 1024 * 1024;
 
 /** Listens on `socketPath` for the agent's single connection. */
 export function listenForAgent(socketPath: string): Promise<{ server: Server; connected: Promise<AgentConnection> }> {
@@ -93,6 +95,12 @@ export class AgentConnection {
     let off = 0;
     while (buf.length - off >= HEADER) {
       const len = buf.readUInt32BE(off + 5);
+      if (len > MAX_FRAME) {
+        // The agent never sends more than 64 KiB at once: a larger frame means it was tampered with.
+        this.sock.destroy();
+        this.onClosed(new Error(`the sandbox agent sent a ${len}-byte frame; the sandbox was stopped`));
+        return;
+      }
       if (buf.length - off < HEADER + len) break;
       const type = String.fromCharCode(buf[off]!);
       const chan = buf.readUInt32BE(off + 1);
