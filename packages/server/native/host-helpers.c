@@ -95,17 +95,19 @@ static int loop_attach(const char *file, char *dev, size_t devlen) {
 }
 
 /*
- * layer TEMPLATE IMAGE DISKDIR ROOTFS LOWERDIRS
- *   copies the empty ext4 TEMPLATE to IMAGE, loop-mounts it at DISKDIR, creates upper/ and work/ in
- *   it and mounts the overlay root at ROOTFS. Undoes its mounts when a step fails.
- * overlay ROOTFS LOWERDIRS UPPER WORK
- *   mounts an overlay root on an existing upper directory (workspace layers).
+ * layer TEMPLATE IMAGE DISKDIR ROOTFS LOWERDIRS ROOTID
+ *   copies the empty ext4 TEMPLATE to IMAGE, loop-mounts it at DISKDIR, creates upper/ (owned by
+ *   ROOTID, the host id of root in the sandbox) and work/ in it and mounts the overlay root at
+ *   ROOTFS. Undoes its mounts when a step fails.
+ * overlay ROOTFS LOWERDIRS UPPER WORK ROOTID
+ *   mounts an overlay root on an existing upper directory (workspace layers), which it gives to ROOTID.
  * unmount PATH...
  *   unmounts each path (lazily when busy); paths that are not mounted are skipped.
  */
 int cmd_layer(int argc, char **argv) {
-  if (argc != 7) { fprintf(stderr, "usage: mags-agent layer TEMPLATE IMAGE DISKDIR ROOTFS LOWERDIRS\n"); return 2; }
+  if (argc != 8) { fprintf(stderr, "usage: mags-agent layer TEMPLATE IMAGE DISKDIR ROOTFS LOWERDIRS ROOTID\n"); return 2; }
   const char *tmpl = argv[2], *image = argv[3], *disk = argv[4], *rootfs = argv[5], *lower = argv[6];
+  uid_t root_id = (uid_t)strtoul(argv[7], NULL, 10);
   if (sparse_copy(tmpl, image)) return 1;
   char dev[64];
   int lfd = loop_attach(image, dev, sizeof dev);
@@ -115,7 +117,11 @@ int cmd_layer(int argc, char **argv) {
   char upper[4096], work[4096], opts[16384];
   snprintf(upper, sizeof upper, "%s/upper", disk);
   snprintf(work, sizeof work, "%s/work", disk);
-  if (mkdir(upper, 0755) != 0 || mkdir(work, 0755) != 0) { fail_errno("mkdir in", disk); umount2(disk, MNT_DETACH); return 1; }
+  if (mkdir(upper, 0755) != 0 || mkdir(work, 0755) != 0 || chown(upper, root_id, root_id) != 0) {
+    fail_errno("mkdir in", disk);
+    umount2(disk, MNT_DETACH);
+    return 1;
+  }
   int n = snprintf(opts, sizeof opts, "lowerdir=%s,upperdir=%s,workdir=%s,index=off,xino=off,volatile", lower, upper, work);
   if (n >= (int)sizeof opts) { fprintf(stderr, "mags-agent: overlay options too long\n"); umount2(disk, MNT_DETACH); return 1; }
   if (mount("overlay", rootfs, "overlay", 0, opts) != 0) { fail_errno("mount overlay at", rootfs); umount2(disk, MNT_DETACH); return 1; }
@@ -123,7 +129,9 @@ int cmd_layer(int argc, char **argv) {
 }
 
 int cmd_overlay(int argc, char **argv) {
-  if (argc != 6) { fprintf(stderr, "usage: mags-agent overlay ROOTFS LOWERDIRS UPPER WORK\n"); return 2; }
+  if (argc != 7) { fprintf(stderr, "usage: mags-agent overlay ROOTFS LOWERDIRS UPPER WORK ROOTID\n"); return 2; }
+  uid_t root_id = (uid_t)strtoul(argv[6], NULL, 10);
+  if (chown(argv[4], root_id, root_id) != 0) return fail_errno("chown", argv[4]);
   char opts[16384];
   int n = snprintf(opts, sizeof opts, "lowerdir=%s,upperdir=%s,workdir=%s,index=off,xino=off", argv[3], argv[4], argv[5]);
   if (n >= (int)sizeof opts) { fprintf(stderr, "mags-agent: overlay options too long\n"); return 1; }

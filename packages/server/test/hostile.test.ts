@@ -4,7 +4,7 @@
  * covered by the network tests; these sandboxes have loopback only.)
  */
 import assert from 'node:assert/strict';
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Sandbox, SandboxLimits } from '../src/runtime/driver.js';
@@ -160,6 +160,26 @@ describe('hostile scripts are contained', { timeout: 600_000 }, () => {
       assert.deepEqual(r.stdout, ['CapEff:\t00000000a80425fb', 'CapBnd:\t00000000a80425fb', 'NoNewPrivs:\t1', 'Seccomp:\t2']);
       const blocked = await run(sb, 'python3 -c "import ctypes, os; libc = ctypes.CDLL(None, use_errno=True); print(libc.syscall(250, 0, 0, 0, 0, 0), ctypes.get_errno())"');
       assert.deepEqual(blocked.stdout, ['-1 1'], 'keyctl is denied with EPERM');
+    }
+  });
+
+  it('root in the sandbox is an unprivileged user on the host (user namespace)', async () => {
+    const sb = await make();
+    const r = await run(sb, 'cat /proc/self/uid_map /proc/self/gid_map; id -u; sleep 30 & echo $!');
+    const [uidMap, gidMap, uid] = r.stdout.map((l) => l.trim().split(/\s+/).join(' '));
+    assert.equal(uid, '0');
+    assert.match(uidMap!, /^0 (\d+) 65536$/);
+    const base = Number(uidMap!.split(' ')[1]);
+    assert.ok(base >= 100_000, `root maps to host uid ${base}`);
+    assert.equal(gidMap, uidMap);
+    // Every process of the sandbox, seen from the host, runs as that uid.
+    const procs = (await readFile(`/sys/fs/cgroup/pids/${t.instance}/${sb.id}/cgroup.procs`, 'utf8').catch(() =>
+      readFile(`/sys/fs/cgroup/${t.instance}/${sb.id}/cgroup.procs`, 'utf8'),
+    )).split('\n').filter(Boolean);
+    assert.ok(procs.length >= 2);
+    for (const pid of procs) {
+      const status = await readFile(`/proc/${pid}/status`, 'utf8');
+      assert.match(status, new RegExp(`^Uid:\\t${base}\\t${base}\\t${base}\\t${base}$`, 'm'), `pid ${pid}`);
     }
   });
 

@@ -76,6 +76,8 @@ export async function sandboxLeftovers(dataDir: string, instance: string, id: st
     if (existsSync(dir)) left.push(`cgroup ${dir}`);
   }
   if (existsSync(join(dataDir, 'runtime', 'sb', id))) left.push(`directory ${join(dataDir, 'runtime', 'sb', id)}`);
+  if (existsSync(join('/run/mags', instance, id))) left.push(`directory ${join('/run/mags', instance, id)}`);
+  for (const mp of await mountsUnder(join('/run/mags', instance))) if (mp.includes(id)) left.push(`mount ${mp}`);
   if (existsSync(join(dataDir, 'runtime', 'crun', id))) left.push(`crun state ${id}`);
   if (existsSync(join('/var/run/netns', `${instance}-${id}`))) left.push(`netns ${instance}-${id}`);
   const loops = (await exec('losetup', ['--list', '--noheadings', '--output', 'BACK-FILE'])).stdout;
@@ -89,6 +91,8 @@ export async function sandboxLeftovers(dataDir: string, instance: string, id: st
 export async function instanceLeftovers(dataDir: string, instance: string): Promise<string[]> {
   const left: string[] = [];
   for (const mp of await mountsUnder(dataDir)) left.push(`mount ${mp}`);
+  for (const mp of await mountsUnder(join('/run/mags', instance))) left.push(`mount ${mp}`);
+  if (existsSync(join('/run/mags', instance))) left.push(`directory ${join('/run/mags', instance)}`);
   for (const h of await readdir('/sys/fs/cgroup')) {
     const dir = join('/sys/fs/cgroup', h, instance);
     if (existsSync(dir)) left.push(`cgroup ${dir}`);

@@ -6,6 +6,7 @@
  */
 import type { Server, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { chmodSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { StringDecoder } from 'node:string_decoder';
 import type { OutputStream, ProcessExit, SandboxProcess, SpawnRequest } from './driver.js';
@@ -38,7 +39,11 @@ export function listenForAgent(socketPath: string): Promise<{ server: Server; co
     });
     connected.catch(() => {});
     server.once('error', reject);
-    server.listen(socketPath, () => resolve({ server, connected }));
+    server.listen(socketPath, () => {
+      // Root in a sandbox is an unprivileged host user: it needs write access to connect.
+      chmodSync(socketPath, 0o666);
+      resolve({ server, connected });
+    });
   });
 }
 

@@ -8,7 +8,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { chmod, lchown, lstat, mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { run, runStreaming } from './exec.js';
@@ -37,7 +37,14 @@ export interface BuiltImage {
 export const DEFAULT_DEBIAN_MIRROR = 'http://deb.debian.org/debian';
 
 /** Bump when the build steps change in a way that changes the image. */
-const RECIPE_VERSION = 4;
+const RECIPE_VERSION = 5;
+/**
+ * Sandboxes run in a user namespace: uid/gid 0-65535 inside are host ids ID_BASE+0..65535, so root
+ * in a sandbox is an unprivileged user on the host. The image's files are stored already shifted
+ * by ID_BASE (far above any /etc/subuid range) so the read-only layer needs no id mapping.
+ */
+export const ID_BASE = 1_000_000_000;
+export const ID_COUNT = 65536;
 const SUITE = 'bookworm';
 /** Installed by debootstrap itself (small, dependency-simple). */
 const BASE_PACKAGES = ['bash', 'ca-certificates', 'procps', 'less', 'vim-tiny'];
@@ -46,7 +53,7 @@ const EXTRA_PACKAGES = ['curl', 'wget', 'git', 'python3', 'python3-pip', 'python
 
 /** The version the current recipe produces. */
 export function imageVersion(): string {
-  const recipe = JSON.stringify({ RECIPE_VERSION, SUITE, BASE_PACKAGES, EXTRA_PACKAGES, variant: 'minbase' });
+  const recipe = JSON.stringify({ RECIPE_VERSION, SUITE, BASE_PACKAGES, EXTRA_PACKAGES, variant: 'minbase', ID_BASE });
   return createHash('sha256').update(recipe).digest('hex').slice(0, 12);
 }
 
@@ -109,13 +116,19 @@ async function build(opts: BuildImageOptions, progress: (m: string) => void): Pr
     await aptInstall(root, debCache, progress);
     progress('configuring');
     await configure(root, mirror);
+    progress('shifting file ownership into the sandbox id range');
+    await shiftOwnership(root, ID_BASE);
     progress('packing read-only image (erofs)');
     const erofs = join(tmp, 'rootfs.erofs');
     await run('mkfs.erofs', ['-zlz4hc', '--quiet', erofs, root]);
     await rm(root, { recursive: true, force: true });
     await writeFile(
       join(tmp, 'manifest.json'),
-      JSON.stringify({ version, suite: SUITE, packages: [...BASE_PACKAGES, ...EXTRA_PACKAGES], mirror, built_at: new Date().toISOString() }, null, 2) + '\n',
+      JSON.stringify(
+        { version, suite: SUITE, packages: [...BASE_PACKAGES, ...EXTRA_PACKAGES], id_base: ID_BASE, mirror, built_at: new Date().toISOString() },
+        null,
+        2,
+      ) + '\n',
     );
     const final = join(opts.imageDir, version);
     if (existsSync(final)) {
@@ -221,6 +234,27 @@ async function configure(root: string, mirror: string): Promise<void> {
   await rm(join(root, 'var/log'), { recursive: true, force: true });
   await mkdir(join(root, 'var/log/apt'), { recursive: true });
   await rm(join(root, 'debootstrap'), { recursive: true, force: true });
+}
+
+/** Adds `base` to the owner and group of every file under `root` (keeping setuid/setgid bits). */
+async function shiftOwnership(root: string, base: number): Promise<void> {
+  const seen = new Set<number>();
+  const walk = async (path: string): Promise<void> => {
+    const st = await lstat(path);
+    // Hard links: shift each inode once.
+    if (!st.isDirectory() && st.nlink > 1) {
+      if (seen.has(st.ino)) return;
+      seen.add(st.ino);
+    }
+    if (st.uid >= ID_COUNT || st.gid >= ID_COUNT) throw new Error(`${path} has an owner outside 0-${ID_COUNT - 1}`);
+    await lchown(path, st.uid + base, st.gid + base);
+    // chown clears setuid/setgid on files: put the mode back.
+    if (!st.isSymbolicLink() && (st.mode & 0o6000) !== 0) await chmod(path, st.mode & 0o7777);
+    if (st.isDirectory()) {
+      for (const name of await readdir(path)) await walk(join(path, name));
+    }
+  };
+  await walk(root);
 }
 
 /** Unmounts whatever a killed build left mounted inside `dir`, then removes it. */

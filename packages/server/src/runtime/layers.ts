@@ -29,7 +29,10 @@ export interface LayerPaths {
 }
 
 export interface LayerRequest {
+  /** Holds the layer's disk image and its mount point. */
   sandboxDir: string;
+  /** Where the overlay root is mounted. */
+  rootfs: string;
   sandboxId: string;
   imageMount: string;
   extraLowerDirs?: string[];
@@ -47,6 +50,8 @@ export class Layers {
   constructor(
     private readonly templateDir: string,
     private readonly helper: string,
+    /** Host uid/gid of root in the sandboxes (owner of every layer's root directory). */
+    private readonly rootId: number,
     /** How helper commands run (the daemon's host spawner). */
     private readonly exec: (cmd: string, args: string[]) => Promise<unknown> = run,
   ) {}
@@ -65,7 +70,8 @@ export class Layers {
         } finally {
           await fh.close();
         }
-        await run('mkfs.ext4', ['-q', '-F', '-O', '^has_journal', '-E', 'lazy_itable_init=1,nodiscard', '-m', '0', tmp], {
+        const opts = `lazy_itable_init=1,nodiscard,root_owner=${this.rootId}:${this.rootId}`;
+        await run('mkfs.ext4', ['-q', '-F', '-O', '^has_journal', '-E', opts, '-m', '0', tmp], {
           what: 'apt-get install e2fsprogs',
         });
         await rename(tmp, path);
@@ -77,9 +83,9 @@ export class Layers {
     return p;
   }
 
-  /** Creates the sandbox's writable layer and mounts its overlay root under `sandboxDir`. */
+  /** Creates the sandbox's writable layer (under `sandboxDir`) and mounts its overlay root at `rootfs`. */
   async create(req: LayerRequest): Promise<LayerPaths> {
-    const rootfs = join(req.sandboxDir, 'rootfs');
+    const rootfs = req.rootfs;
     await mkdir(rootfs, { recursive: true });
     const lower = [...(req.extraLowerDirs ?? []), req.imageMount].join(':');
     if (req.workspaceLayerDir) {
@@ -88,25 +94,28 @@ export class Layers {
       const work = workDirOf(upper, req.sandboxId);
       await mkdir(upper, { recursive: true });
       await mkdir(work, { recursive: true });
-      await this.exec(this.helper, ['overlay', rootfs, lower, upper, work]);
+      await this.exec(this.helper, ['overlay', rootfs, lower, upper, work, String(this.rootId)]);
       return { rootfs, upper, work };
     }
     const gb = Math.max(1, Math.ceil(req.diskGb));
     const template = await this.template(gb);
     const diskMount = join(req.sandboxDir, 'disk');
     await mkdir(diskMount, { recursive: true });
-    await this.exec(this.helper, ['layer', template, join(req.sandboxDir, 'disk.img'), diskMount, rootfs, lower]);
+    await this.exec(this.helper, ['layer', template, join(req.sandboxDir, 'disk.img'), diskMount, rootfs, lower, String(this.rootId)]);
     return { rootfs, upper: join(diskMount, 'upper'), work: join(diskMount, 'work'), diskMount };
   }
 
   /** Unmounts and removes what create() made (never the workspace layer itself). Idempotent. */
-  async remove(sandboxDir: string, sandboxId: string, workspaceLayerDir?: string): Promise<void> {
+  async remove(sandboxDir: string, rootfs: string, sandboxId: string, workspaceLayerDir?: string): Promise<void> {
     // The helper unmounts both in one exec; the mount table is only scanned when it failed.
-    const ok = await this.exec(this.helper, ['unmount', join(sandboxDir, 'rootfs'), join(sandboxDir, 'disk')]).then(
+    const ok = await this.exec(this.helper, ['unmount', rootfs, join(sandboxDir, 'disk')]).then(
       () => true,
       () => false,
     );
-    if (!ok) await unmountUnder(sandboxDir);
+    if (!ok) {
+      await unmountUnder(rootfs);
+      await unmountUnder(sandboxDir);
+    }
     if (workspaceLayerDir) await rm(workDirOf(workspaceLayerDir, sandboxId), { recursive: true, force: true });
   }
 }

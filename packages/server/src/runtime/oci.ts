@@ -51,6 +51,8 @@ export interface OciConfigInput {
    * crun then loads it as is instead of compiling the profile again (~30 ms per start).
    */
   seccompBpf?: string;
+  /** Run in a user namespace mapping ids 0..count-1 to host ids base..base+count-1. */
+  idMap?: { base: number; count: number };
 }
 
 export function ociConfig(i: OciConfigInput): Record<string, unknown> {
@@ -80,6 +82,8 @@ export function ociConfig(i: OciConfigInput): Record<string, unknown> {
     { type: 'cgroup' },
     i.netnsPath ? { type: 'network', path: i.netnsPath } : { type: 'network' },
   ];
+  if (i.idMap) namespaces.push({ type: 'user' });
+  const idMappings = i.idMap ? [{ containerID: 0, hostID: i.idMap.base, size: i.idMap.count }] : undefined;
   return {
     ociVersion: '1.0.2',
     process: {
@@ -103,6 +107,7 @@ export function ociConfig(i: OciConfigInput): Record<string, unknown> {
     linux: {
       cgroupsPath: i.cgroupsPath,
       namespaces,
+      ...(idMappings ? { uidMappings: idMappings, gidMappings: idMappings } : {}),
       resources: {
         devices: [{ allow: false, access: 'rwm' }, ...ALLOWED_DEVICES.map((d) => ({ allow: true, access: 'rwm', ...d }))],
         memory: i.swapLimit ? { limit: memory, swap: memory } : { limit: memory },

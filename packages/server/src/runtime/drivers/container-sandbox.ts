@@ -99,7 +99,7 @@ export class ContainerSandbox implements Sandbox {
         // One exec argument may hold at most 128 KiB (MAX_ARG_STRLEN): larger scripts go as a file.
         const name = `script-${++this.scriptSeq}.sh`;
         scriptFile = join(this.runDir, name);
-        writeFileSync(scriptFile, req.script, { mode: 0o600 });
+        writeFileSync(scriptFile, req.script, { mode: 0o644 });
         argv = ['/bin/bash', `/run/mags/${name}`];
       }
       proc = this.agent.spawn({ argv, env: req.env, cwd: req.cwd ?? '/root' }, (stream, data) => splitters[stream].push(data));

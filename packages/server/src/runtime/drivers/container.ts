@@ -13,14 +13,14 @@ import { performance } from 'node:perf_hooks';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { copyFile, mkdir, readFile, readdir, rename, rm, stat, writeFile, chmod } from 'node:fs/promises';
-import { delimiter, join } from 'node:path';
+import { delimiter, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import { listenForAgent } from '../agent-client.js';
 import { Cgroups } from '../cgroups.js';
 import type { RuntimeDriver, RuntimeHealth, Sandbox, SandboxLimits, SandboxSpec } from '../driver.js';
 import { run } from '../exec.js';
-import { findImage, buildImage } from '../image.js';
+import { findImage, buildImage, ID_COUNT } from '../image.js';
 import { Layers } from '../layers.js';
 import { mountsUnder, unmountUnder } from '../mounts.js';
 import { createNetworkManager, type NetworkManager } from '../network.js';
@@ -50,7 +50,6 @@ export interface ContainerDriverOptions {
 
 /** Where the agent source and build script live (packages/server/native). */
 export const NATIVE_DIR = fileURLToPath(new URL('../../../../native/', import.meta.url));
-const MAX_SOCKET_PATH = 107;
 
 /** Builds native/build/mags-agent when missing, older than its sources, or `force`; returns its path. */
 export async function buildAgent(force = false): Promise<string> {
@@ -100,9 +99,17 @@ class ContainerDriver implements RuntimeDriver, SandboxHost {
   private readonly runtimeDir: string;
   private readonly crunRoot: string;
   private readonly sbDir: string;
+  /**
+   * What crun itself must reach: the overlay root mount points, the /run/mags sources, the agent
+   * binary. In a user namespace crun resolves these paths as an unprivileged host user, who cannot
+   * enter the data dir (mode 0700): so they live in /run/mags/<instance> (mode 0711, no listing).
+   */
+  private readonly exposedDir: string;
   private readonly agentPath: string;
   private readonly cgroups: Cgroups;
-  private readonly layers: Layers;
+  private layers: Layers;
+  /** Host id of root in the sandboxes (user namespace), from the image manifest; null = no user namespace. */
+  private idBase: number | null = null;
   private readonly spawner: HostSpawner;
   private network: NetworkManager | null;
   private networkProblem: string | null = null;
@@ -119,13 +126,12 @@ class ContainerDriver implements RuntimeDriver, SandboxHost {
     this.log = opts.log;
     this.runtimeDir = join(opts.dataDir, 'runtime');
     this.crunRoot = join(this.runtimeDir, 'crun');
-    this.agentPath = join(this.runtimeDir, 'mags-agent');
-    // Unix socket paths are limited to 107 bytes; fall back to /run for deep data dirs.
-    const probe = join(this.runtimeDir, 'sb', `${opts.instance}-00000000`, 'run', 'host.sock');
-    this.sbDir = probe.length <= MAX_SOCKET_PATH ? join(this.runtimeDir, 'sb') : join('/run/mags', opts.instance, 'sb');
+    this.exposedDir = join('/run/mags', opts.instance);
+    this.agentPath = join(this.exposedDir, 'mags-agent');
+    this.sbDir = join(this.runtimeDir, 'sb');
     this.cgroups = new Cgroups(opts.instance, opts.log);
     this.spawner = new HostSpawner(this.agentPath, opts.log);
-    this.layers = new Layers(join(this.runtimeDir, 'templates'), this.agentPath, (cmd, args) => this.spawner.run(cmd, args));
+    this.layers = this.makeLayers(0);
     this.network =
       opts.network === undefined ? createNetworkManager({ instance: opts.instance, dataDir: opts.dataDir, log: opts.log.child({ component: 'network' }) }) : opts.network;
   }
@@ -141,17 +147,24 @@ class ContainerDriver implements RuntimeDriver, SandboxHost {
     const image =
       findImage(this.opts.imageDir) ??
       (await buildImage({ imageDir: this.opts.imageDir, mirror: this.opts.debianMirror, onProgress, log: this.log.child({ component: 'image' }) }));
+    // Images whose files are shifted into the sandbox id range run in a user namespace.
+    const manifest = JSON.parse(await readFile(join(dirname(image.path), 'manifest.json'), 'utf8').catch(() => '{}')) as { id_base?: number };
+    this.idBase = typeof manifest.id_base === 'number' ? manifest.id_base : null;
+    this.layers = this.makeLayers(this.idBase ?? 0);
 
     const built = await buildAgent();
+    await this.sweep(onProgress);
     await mkdir(this.runtimeDir, { recursive: true, mode: 0o700 });
+    await mkdir(this.crunRoot, { recursive: true, mode: 0o700 });
+    await mkdir(this.sbDir, { recursive: true, mode: 0o700 });
+    for (const dir of ['/run/mags', this.exposedDir]) {
+      await mkdir(dir, { recursive: true });
+      await chmod(dir, 0o711);
+    }
     const tmpAgent = `${this.agentPath}.tmp-${process.pid}`;
     await copyFile(built, tmpAgent);
     await chmod(tmpAgent, 0o755);
     await rename(tmpAgent, this.agentPath);
-
-    await this.sweep(onProgress);
-    await mkdir(this.crunRoot, { recursive: true, mode: 0o700 });
-    await mkdir(this.sbDir, { recursive: true, mode: 0o700 });
 
     this.imageMount = join(this.runtimeDir, 'image', image.version);
     await mkdir(this.imageMount, { recursive: true });
@@ -170,6 +183,10 @@ class ContainerDriver implements RuntimeDriver, SandboxHost {
     this.initialized = true;
   }
 
+  private makeLayers(rootId: number): Layers {
+    return new Layers(join(this.runtimeDir, 'templates'), this.agentPath, rootId, (cmd, args) => this.spawner.run(cmd, args));
+  }
+
   /** Removes crun containers, mounts, loop devices, cgroups and directories this instance left behind. */
   private async sweep(onProgress: (message: string) => void): Promise<void> {
     let containers = 0;
@@ -181,11 +198,11 @@ class ContainerDriver implements RuntimeDriver, SandboxHost {
         containers++;
       }
     }
+    await unmountUnder(this.exposedDir);
     await unmountUnder(this.runtimeDir);
-    if (this.sbDir.startsWith('/run/mags')) await unmountUnder(this.sbDir);
     const loops = await this.detachLoops();
     const cgroups = await this.cgroups.sweep();
-    for (const dir of [this.sbDir, join(this.runtimeDir, 'image'), join(this.runtimeDir, 'templates')]) {
+    for (const dir of [this.exposedDir, this.sbDir, join(this.runtimeDir, 'image'), join(this.runtimeDir, 'templates')]) {
       if ((await mountsUnder(dir)).length === 0) await rm(dir, { recursive: true, force: true });
     }
     if (containers + loops + cgroups > 0) {
@@ -203,7 +220,7 @@ class ContainerDriver implements RuntimeDriver, SandboxHost {
     const devices = (JSON.parse(out.stdout) as { loopdevices?: Array<{ name: string; 'back-file'?: string }> }).loopdevices ?? [];
     for (const d of devices) {
       const file = (d['back-file'] ?? '').replace(/ \(deleted\)$/, '');
-      if (file.startsWith(this.runtimeDir + '/') || file.startsWith(this.sbDir + '/')) {
+      if (file.startsWith(this.runtimeDir + '/')) {
         await run('losetup', ['-d', d.name]).catch(() => {});
         n++;
       }
@@ -226,15 +243,20 @@ class ContainerDriver implements RuntimeDriver, SandboxHost {
     const id = `${this.opts.instance}-${randomBytes(4).toString('hex')}`;
     const log = this.log.child({ sandbox: id });
     const dir = join(this.sbDir, id);
-    const runDir = join(dir, 'run');
+    const xdir = join(this.exposedDir, id);
+    const runDir = join(xdir, 'run');
+    const rootfs = join(xdir, 'rootfs');
     const useNetwork = spec.network !== false && this.network !== null && this.networkProblem === null;
     let server: import('node:net').Server | undefined;
-    const state: CreatedState = { id, dir, spec, useNetwork, started: false };
+    const state: CreatedState = { id, dir, xdir, spec, useNetwork, started: false };
     const t0 = performance.now();
     const ms: Record<string, number> = {};
     const lap = (name: string) => (ms[name] = Math.round((performance.now() - t0) * 100) / 100);
     try {
-      await mkdir(runDir, { recursive: true, mode: 0o700 });
+      await mkdir(dir, { recursive: true, mode: 0o700 });
+      // Searchable by root in the sandbox (an unprivileged host user); only this sandbox sees it.
+      await mkdir(runDir, { recursive: true, mode: 0o755 });
+      await mkdir(rootfs, { mode: 0o755 });
       await writeFile(join(runDir, 'agent'), '');
       const listening = listenForAgent(join(runDir, 'host.sock'));
       // Settle all three before looking at errors, so a failure never races the cleanup.
@@ -242,6 +264,7 @@ class ContainerDriver implements RuntimeDriver, SandboxHost {
         useNetwork ? this.network!.create(id) : Promise.resolve(undefined),
         this.layers.create({
           sandboxDir: dir,
+          rootfs,
           sandboxId: id,
           imageMount: this.imageMount!,
           extraLowerDirs: spec.extraLowerDirs,
@@ -256,18 +279,26 @@ class ContainerDriver implements RuntimeDriver, SandboxHost {
       const net = (settled[0] as PromiseFulfilledResult<Awaited<ReturnType<NetworkManager['create']>> | undefined>).value;
       const listener = (settled[2] as PromiseFulfilledResult<Awaited<typeof listening>>).value;
       lap('layersAndNetwork');
+      let resolvConf: string | undefined;
+      if (net) {
+        // A copy crun can reach (the network manager keeps its files in the data dir).
+        resolvConf = join(xdir, 'resolv.conf');
+        await copyFile(net.resolvConfPath, resolvConf);
+        await chmod(resolvConf, 0o644);
+      }
       const config = ociConfig({
-        rootfs: join(dir, 'rootfs'),
+        rootfs,
         hostname: 'mags-vm',
         runDir,
         agentPath: this.agentPath,
         cgroupsPath: this.cgroups.path(id),
         limits: spec.limits,
         netnsPath: net?.netnsPath,
-        resolvConfPath: net?.resolvConfPath,
+        resolvConfPath: resolvConf,
         nofileHard: this.nofileHard,
         swapLimit: this.cgroups.hasSwapLimit(),
         seccompBpf: this.seccompBpf,
+        idMap: this.idBase !== null ? { base: this.idBase, count: ID_COUNT } : undefined,
         annotations: Object.fromEntries(Object.entries(spec.labels ?? {}).map(([k, v]) => [`mags.${k}`, v])),
       });
       await writeFile(join(dir, 'config.json'), JSON.stringify(config));
@@ -355,7 +386,7 @@ class ContainerDriver implements RuntimeDriver, SandboxHost {
   destroy(sandbox: ContainerSandbox): Promise<void> {
     const existing = this.destroyers.get(sandbox.id);
     if (existing) return existing;
-    const p = this.teardown({ id: sandbox.id, dir: join(this.sbDir, sandbox.id), spec: sandbox.spec, useNetwork: sandbox.ipAddress !== undefined, started: true }).finally(() => {
+    const p = this.teardown({ id: sandbox.id, dir: join(this.sbDir, sandbox.id), xdir: join(this.exposedDir, sandbox.id), spec: sandbox.spec, useNetwork: sandbox.ipAddress !== undefined, started: true }).finally(() => {
       this.sandboxes.delete(sandbox.id);
       this.destroyers.delete(sandbox.id);
     });
@@ -374,9 +405,10 @@ class ContainerDriver implements RuntimeDriver, SandboxHost {
     }
     // Kills anything crun left running before the file systems go.
     await this.cgroups.remove(s.id);
-    await this.layers.remove(s.dir, s.id, s.spec.workspaceLayerDir);
-    const left = await mountsUnder(s.dir);
+    await this.layers.remove(s.dir, join(s.xdir, 'rootfs'), s.id, s.spec.workspaceLayerDir);
+    const left = [...(await mountsUnder(s.xdir)), ...(await mountsUnder(s.dir))];
     if (left.length > 0) throw new Error(`sandbox ${s.id}: cannot unmount ${left.join(', ')}`);
+    await rm(s.xdir, { recursive: true, force: true });
     await rm(s.dir, { recursive: true, force: true });
     if (s.useNetwork && this.network) await this.network.destroy(s.id);
   }
@@ -393,6 +425,7 @@ class ContainerDriver implements RuntimeDriver, SandboxHost {
     this.imageMount = null;
     await this.cgroups.removeParents();
     this.spawner.close();
+    if ((await mountsUnder(this.exposedDir)).length === 0) await rm(this.exposedDir, { recursive: true, force: true });
     if (this.network && this.initialized) await this.network.shutdown().catch((err: unknown) => this.log.error({ err }, 'network shutdown failed'));
     this.initialized = false;
   }
@@ -400,7 +433,10 @@ class ContainerDriver implements RuntimeDriver, SandboxHost {
 
 interface CreatedState {
   id: string;
+  /** In the data dir: config, disk image, log. */
   dir: string;
+  /** In /run/mags/<instance>: root mount point and /run/mags source. */
+  xdir: string;
   spec: SandboxSpec;
   useNetwork: boolean;
   /** crun was asked to run it (so crun state may exist). */
