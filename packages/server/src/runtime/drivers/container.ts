@@ -3,11 +3,12 @@
  * (native/mags-agent.c), with an overlay root on the read-only erofs base image, its own cgroup,
  * namespaces, seccomp profile and (through the network manager) network namespace.
  *
- * Host layout under `<dataDir>/runtime`: `crun/` (crun's state, `--root`), `image/<version>` (the
- * erofs image, loop-mounted once per daemon), `mags-agent` (the agent binary sandboxes bind-mount
- * read-only), `sb/<id>/` (bundle, agent socket dir, writable layer, root mount point). Sandbox ids
- * and cgroups (`/<instance>/<id>`) carry the instance prefix; init() sweeps what a crashed daemon of
- * the same instance left.
+ * Sandboxes run in a user namespace (root inside = host uid ID_BASE, see image.ts). Host layout:
+ * `<dataDir>/runtime/` holds `crun/` (crun's state, `--root`), `image/<version>` (the erofs image,
+ * loop-mounted once per daemon), `templates/` and `sb/<id>/` (config, writable layer, log);
+ * `/run/mags/<instance>/` holds what crun opens from inside the user namespace (`mags-agent`,
+ * `<id>/rootfs`, `<id>/run`, `<id>/resolv.conf`). Sandbox ids and cgroups (`/<instance>/<id>`) carry
+ * the instance prefix; init() sweeps what a crashed daemon of the same instance left.
  */
 import { performance } from 'node:perf_hooks';
 import { randomBytes } from 'node:crypto';
