@@ -125,6 +125,7 @@ int cmd_layer(int argc, char **argv) {
   int n = snprintf(opts, sizeof opts, "lowerdir=%s,upperdir=%s,workdir=%s,index=off,xino=off,volatile", lower, upper, work);
   if (n >= (int)sizeof opts) { fprintf(stderr, "mags-agent: overlay options too long\n"); umount2(disk, MNT_DETACH); return 1; }
   if (mount("overlay", rootfs, "overlay", 0, opts) != 0) { fail_errno("mount overlay at", rootfs); umount2(disk, MNT_DETACH); return 1; }
+  printf("%s\n", dev); /* the daemon waits for this device to be released on teardown */
   return 0;
 }
 

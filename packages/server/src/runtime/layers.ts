@@ -14,8 +14,8 @@
  *
  * Root: overlayfs with lower = extra layers + the read-only erofs image, upper = the layer.
  */
-import { mkdir, open, rename, rm } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
 import { run } from './exec.js';
 import { unmountUnder } from './mounts.js';
 
@@ -26,6 +26,8 @@ export interface LayerPaths {
   work: string;
   /** Mount point of the sized file system (throw-away layers only). */
   diskMount?: string;
+  /** The loop device holding it, e.g. /dev/loop7. */
+  loopDevice?: string;
 }
 
 export interface LayerRequest {
@@ -53,7 +55,7 @@ export class Layers {
     /** Host uid/gid of root in the sandboxes (owner of every layer's root directory). */
     private readonly rootId: number,
     /** How helper commands run (the daemon's host spawner). */
-    private readonly exec: (cmd: string, args: string[]) => Promise<unknown> = run,
+    private readonly exec: (cmd: string, args: string[]) => Promise<{ stdout: string }> = run,
   ) {}
 
   /** The empty ext4 image of `gb` GiB every throw-away layer of that size starts from. */
@@ -101,8 +103,9 @@ export class Layers {
     const template = await this.template(gb);
     const diskMount = join(req.sandboxDir, 'disk');
     await mkdir(diskMount, { recursive: true });
-    await this.exec(this.helper, ['layer', template, join(req.sandboxDir, 'disk.img'), diskMount, rootfs, lower, String(this.rootId)]);
-    return { rootfs, upper: join(diskMount, 'upper'), work: join(diskMount, 'work'), diskMount };
+    const out = await this.exec(this.helper, ['layer', template, join(req.sandboxDir, 'disk.img'), diskMount, rootfs, lower, String(this.rootId)]);
+    const loopDevice = out.stdout.trim() || undefined;
+    return { rootfs, upper: join(diskMount, 'upper'), work: join(diskMount, 'work'), diskMount, loopDevice };
   }
 
   /** Unmounts and removes what create() made (never the workspace layer itself). Idempotent. */
@@ -117,6 +120,27 @@ export class Layers {
       await unmountUnder(sandboxDir);
     }
     if (workspaceLayerDir) await rm(workDirOf(workspaceLayerDir, sandboxId), { recursive: true, force: true });
+  }
+}
+
+/**
+ * Waits until the loop device no longer holds `file`. Unmounting only starts the release: the
+ * file system lives on until the sandbox's mount namespace is gone, which the kernel finishes
+ * asynchronously. Returns false when it is still attached after `timeoutMs`.
+ */
+export async function waitLoopReleased(device: string, file: string, timeoutMs = 5000): Promise<boolean> {
+  const sysfs = `/sys/block/${basename(device)}/loop/backing_file`;
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    let backing: string;
+    try {
+      backing = (await readFile(sysfs, 'utf8')).trim().replace(/ \(deleted\)$/, '');
+    } catch {
+      return true; // no backing file: detached
+    }
+    if (backing !== resolve(file)) return true;
+    if (Date.now() > end) return false;
+    await new Promise((r) => setTimeout(r, 5));
   }
 }
 

@@ -22,7 +22,7 @@ import { Cgroups } from '../cgroups.js';
 import type { RuntimeDriver, RuntimeHealth, Sandbox, SandboxLimits, SandboxSpec } from '../driver.js';
 import { run } from '../exec.js';
 import { findImage, buildImage, ID_COUNT } from '../image.js';
-import { Layers } from '../layers.js';
+import { Layers, waitLoopReleased } from '../layers.js';
 import { mountsUnder, unmountUnder } from '../mounts.js';
 import { createNetworkManager, type NetworkManager } from '../network.js';
 import { ociConfig } from '../oci.js';
@@ -122,6 +122,8 @@ class ContainerDriver implements RuntimeDriver, SandboxHost {
   private readonly sandboxes = new Map<string, ContainerSandbox>();
   private readonly destroyers = new Map<string, Promise<void>>();
   private readonly pendingCreates = new Set<Promise<unknown>>();
+  /** Loop device of each sandbox's layer, waited for on teardown. */
+  private readonly loops = new Map<string, string>();
 
   constructor(private readonly opts: ContainerDriverOptions) {
     this.log = opts.log;
@@ -275,6 +277,7 @@ class ContainerDriver implements RuntimeDriver, SandboxHost {
         listening,
       ]);
       if (settled[2].status === 'fulfilled') server = settled[2].value.server;
+      if (settled[1].status === 'fulfilled' && settled[1].value.loopDevice) this.loops.set(id, settled[1].value.loopDevice);
       const failed = settled.find((r) => r.status === 'rejected');
       if (failed) throw (failed as PromiseRejectedResult).reason;
       const net = (settled[0] as PromiseFulfilledResult<Awaited<ReturnType<NetworkManager['create']>> | undefined>).value;
@@ -409,6 +412,15 @@ class ContainerDriver implements RuntimeDriver, SandboxHost {
     await this.layers.remove(s.dir, join(s.xdir, 'rootfs'), s.id, s.spec.workspaceLayerDir);
     const left = [...(await mountsUnder(s.xdir)), ...(await mountsUnder(s.dir))];
     if (left.length > 0) throw new Error(`sandbox ${s.id}: cannot unmount ${left.join(', ')}`);
+    const loop = this.loops.get(s.id);
+    if (loop) {
+      const image = join(s.dir, 'disk.img');
+      if (!(await waitLoopReleased(loop, image))) {
+        this.log.warn({ sandbox: s.id, loop }, 'loop device still attached after unmount; detaching it');
+        await run('losetup', ['-d', loop]).catch(() => {});
+      }
+      this.loops.delete(s.id);
+    }
     await rm(s.xdir, { recursive: true, force: true });
     await rm(s.dir, { recursive: true, force: true });
     if (s.useNetwork && this.network) await this.network.destroy(s.id);
