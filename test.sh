@@ -8,8 +8,11 @@ REPO=$(cd "$(dirname "$0")" && pwd)
 need_root "$@"
 ensure_node
 ensure_packages $HOST_PACKAGES postgresql-15 python3-venv
-if ! python3 -c 'import pytest' 2>/dev/null; then
+# The Python SDK's tests run on whichever python3 has pytest; Debian's own otherwise.
+PYTHON=python3
+if ! "$PYTHON" -c 'import pytest' 2>/dev/null; then
   ensure_packages python3-pytest
+  PYTHON=/usr/bin/python3
 fi
 npm_install
 build_ts
@@ -29,7 +32,7 @@ node --test --test-concurrency=1 --test-reporter=spec --test-reporter-destinatio
   --test-reporter=tap --test-reporter-destination="$results/node.tap" "${test_dirs[@]}" || status=1
 
 step "Running the Python SDK tests"
-(cd "$REPO/packages/sdk-python" && python3 -m pytest -q tests 2>&1 | tee "$results/pytest.txt") || status=1
+(cd "$REPO/packages/sdk-python" && "$PYTHON" -m pytest -q tests 2>&1 | tee "$results/pytest.txt") || status=1
 
 node_pass=$(grep -E '^# pass ' "$results/node.tap" | awk '{print $3}' || true)
 node_fail=$(grep -E '^# fail ' "$results/node.tap" | awk '{print $3}' || true)
