@@ -55,7 +55,11 @@
 #define OUT_HIGH (256 * 1024)
 #define MAX_FRAME (64u * 1024 * 1024)
 #define READ_CHUNK 65536
+/* After a script's main process exited, processes it left behind may hold its output open: the
+ * session ends once the output stayed quiet this long (and the host keeps up), or at the latest
+ * EXIT_MAX_DRAIN_MS after the exit (a background process that keeps writing). */
 #define EXIT_GRACE_MS 100
+#define EXIT_MAX_DRAIN_MS 5000
 
 struct buf {
   char *data;
@@ -87,7 +91,7 @@ struct session {
   int out_fd, err_fd, in_fd; /* -1 when closed; for a pty out_fd == in_fd == master */
   int pty;
   int exited, status;
-  int64_t exited_at;
+  int64_t exited_at, last_output;
   int stdin_eof;
   struct buf in;
   struct session *next;
@@ -323,7 +327,11 @@ static void handle_frame(char type, uint32_t chan, const unsigned char *p, uint3
 static int pump(struct session *s, int *fd, char type) {
   char tmp[READ_CHUNK];
   ssize_t n = read(*fd, tmp, sizeof tmp);
-  if (n > 0) { send_frame(type, s->chan, tmp, (uint32_t)n); return 1; }
+  if (n > 0) {
+    send_frame(type, s->chan, tmp, (uint32_t)n);
+    if (s->exited) s->last_output = now_ms();
+    return 1;
+  }
   if (n < 0 && (errno == EAGAIN || errno == EINTR)) return 1;
   if (s->pty) s->in_fd = -1; /* same fd as out_fd */
   close_fd(fd);
@@ -354,7 +362,7 @@ static void reap(void) {
   pid_t pid;
   while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
     for (struct session *s = sessions; s; s = s->next) {
-      if (s->pid == pid && !s->exited) { s->exited = 1; s->status = status; s->exited_at = now_ms(); }
+      if (s->pid == pid && !s->exited) { s->exited = 1; s->status = status; s->exited_at = s->last_output = now_ms(); }
     }
   }
 }
@@ -389,12 +397,15 @@ static int serve(int fd) {
   char *kinds = NULL;
   size_t cap = 0;
   for (;;) {
-    /* Finish sessions whose process exited and whose output is drained (or the grace is over). */
+    /* Finish sessions whose process exited and whose output is drained (or went quiet). */
     int64_t now = now_ms(), timeout = -1;
     for (struct session *s = sessions, *next; s; s = next) {
       next = s->next;
       if (!s->exited) continue;
-      int64_t left = s->exited_at + EXIT_GRACE_MS - now;
+      /* While the host lags behind, unread output is not silence: wait (up to the hard limit). */
+      int64_t quiet = outq.len < OUT_HIGH ? s->last_output + EXIT_GRACE_MS - now : EXIT_GRACE_MS;
+      int64_t hard = s->exited_at + EXIT_MAX_DRAIN_MS - now;
+      int64_t left = quiet < hard ? quiet : hard;
       if ((s->out_fd < 0 && s->err_fd < 0) || left <= 0) finish_session(s);
       else if (timeout < 0 || left < timeout) timeout = left;
     }

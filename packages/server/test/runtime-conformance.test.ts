@@ -250,6 +250,20 @@ export function runtimeConformance(name: string, factory: DriverFactory, spec: P
       assert.ok(Date.now() - started < 3000);
     });
 
+    it('a consumer that stalls loses no output (back-pressure, not truncation)', async () => {
+      let lines = 0;
+      let last = '';
+      const stall = new Int32Array(new SharedArrayBuffer(4));
+      const r = await sb.exec({ script: 'seq 1 300000' }, (l) => {
+        // Block the event loop (as a slow log store would) while the script finishes.
+        if (lines++ === 250_000) Atomics.wait(stall, 0, 0, 400);
+        last = l.text;
+      });
+      assert.equal(r.exitCode, 0);
+      assert.equal(lines, 300000);
+      assert.equal(last, '300000');
+    });
+
     it('runs several scripts at once in one sandbox', async () => {
       const rs = await Promise.all([1, 2, 3, 4].map((i) => run(sb, `sleep 0.1; echo ${i}`)));
       assert.deepEqual(rs.map((r) => r.stdout[0]), ['1', '2', '3', '4']);
