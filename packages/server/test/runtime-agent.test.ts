@@ -1,8 +1,13 @@
 /** The guest agent's interactive side (used by the SSH gateway): stdin, pty, resize, signals, orphans. */
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import type { OutputStream, Sandbox, SandboxProcess } from '../src/runtime/driver.js';
-import { containerTestDriver, run, SMALL, type TestDriver } from './runtime-conformance.test.js';
+import { containerTestDriver, run, sandboxLeftovers, SMALL, type TestDriver } from './runtime-conformance.test.js';
+
+const exec = promisify(execFile);
 
 function collect(sb: Sandbox, req: Parameters<NonNullable<Sandbox['spawn']>>[0]) {
   const out: Record<OutputStream, string> = { stdout: '', stderr: '' };
@@ -57,6 +62,19 @@ describe('guest agent: interactive processes', { timeout: 120_000 }, () => {
     await new Promise((r) => setTimeout(r, 100));
     proc.kill(2);
     assert.deepEqual(await proc.exited, { code: null, signal: 2 });
+  });
+
+  it('a sandbox killed from outside ends its running script with sandbox_failed; destroy still cleans up', async () => {
+    const victim = await t.driver.create({ limits: SMALL, network: false });
+    const running = run(victim, 'sleep 30');
+    await new Promise((r) => setTimeout(r, 200));
+    await exec('crun', ['--root', join(t.dataDir, 'runtime', 'crun'), 'kill', victim.id, 'KILL']);
+    const r = await running;
+    assert.equal(r.reason, 'sandbox_failed');
+    assert.match(r.message ?? '', /sandbox stopped/);
+    assert.equal((await run(victim, 'echo x')).reason, 'sandbox_failed');
+    await victim.destroy();
+    assert.deepEqual(await sandboxLeftovers(t.dataDir, t.instance, victim.id), []);
   });
 
   it('PID 1 reaps orphans: no zombies pile up', async () => {
