@@ -89,6 +89,14 @@ async function nofileHardLimit(): Promise<number> {
   return m && m[1] !== 'unlimited' ? Number(m[1]) : 1024 * 1024;
 }
 
+/** Why user namespaces cannot be created here, or null. */
+async function userNamespaceProblem(): Promise<string | null> {
+  const max = await readFile('/proc/sys/user/max_user_namespaces', 'utf8').catch(() => null);
+  if (max === null) return 'the kernel lacks user namespaces (CONFIG_USER_NS), which sandboxes run in';
+  if (Number(max.trim()) === 0) return 'user namespaces are disabled: sysctl -w user.max_user_namespaces=65536';
+  return null;
+}
+
 /** Creates the crun-based runtime driver. */
 export function createContainerDriver(opts: ContainerDriverOptions): RuntimeDriver {
   return new ContainerDriver(opts);
@@ -153,6 +161,8 @@ class ContainerDriver implements RuntimeDriver, SandboxHost {
     // Images whose files are shifted into the sandbox id range run in a user namespace.
     const manifest = JSON.parse(await readFile(join(dirname(image.path), 'manifest.json'), 'utf8').catch(() => '{}')) as { id_base?: number };
     this.idBase = typeof manifest.id_base === 'number' ? manifest.id_base : null;
+    const userns = await userNamespaceProblem();
+    if (this.idBase !== null && userns) throw new Error(`the container runtime cannot start: ${userns}`);
     this.layers = this.makeLayers(this.idBase ?? 0);
 
     const built = await buildAgent();
@@ -364,6 +374,8 @@ class ContainerDriver implements RuntimeDriver, SandboxHost {
     if (!onPath('debootstrap')) problems.push('debootstrap not found (needed to build the base image): apt-get install debootstrap');
     if (!onPath('mkfs.erofs')) problems.push('mkfs.erofs not found (needed to build the base image): apt-get install erofs-utils');
     problems.push(...this.cgroups.problems());
+    const userns = await userNamespaceProblem();
+    if (userns) problems.push(userns);
     if (!findImage(this.opts.imageDir)) problems.push('the base image is not built: mags server image build');
     if (!existsSync(this.agentPath) && !existsSync(join(NATIVE_DIR, 'build', 'mags-agent'))) {
       problems.push('the guest agent is not built: sh packages/server/native/build.sh (needs musl-tools or gcc)');
