@@ -7,8 +7,8 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { chmod, lchown, lstat, mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { chmod, copyFile, lchown, lstat, mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { run, runStreaming } from './exec.js';
@@ -51,9 +51,27 @@ const BASE_PACKAGES = ['bash', 'ca-certificates', 'procps', 'less', 'vim-tiny'];
 /** Installed with apt-get inside the new root (npm's dependency tree is too deep for debootstrap). */
 const EXTRA_PACKAGES = ['curl', 'wget', 'git', 'python3', 'python3-pip', 'python3-venv', 'nodejs', 'npm'];
 
-/** The version the current recipe produces. */
+/**
+ * Certificate authorities the host's administrator added (Debian's place for local CAs). They are
+ * copied into the image so sandboxes trust what the host trusts: behind a TLS-inspecting proxy,
+ * `npm install`, `pip install` and `curl https://...` work in a sandbox exactly as on the host.
+ */
+export const HOST_LOCAL_CA_DIR = '/usr/local/share/ca-certificates';
+
+function hostLocalCas(dir = HOST_LOCAL_CA_DIR): string[] {
+  try {
+    return readdirSync(dir)
+      .filter((n) => n.endsWith('.crt'))
+      .sort();
+  } catch {
+    return [];
+  }
+}
+
+/** The version the current recipe produces on this host (the host's local CAs are part of it). */
 export function imageVersion(): string {
-  const recipe = JSON.stringify({ RECIPE_VERSION, SUITE, BASE_PACKAGES, EXTRA_PACKAGES, variant: 'minbase', ID_BASE });
+  const cas = hostLocalCas().map((n) => [n, createHash('sha256').update(readFileSync(join(HOST_LOCAL_CA_DIR, n))).digest('hex')]);
+  const recipe = JSON.stringify({ RECIPE_VERSION, SUITE, BASE_PACKAGES, EXTRA_PACKAGES, variant: 'minbase', ID_BASE, cas });
   return createHash('sha256').update(recipe).digest('hex').slice(0, 12);
 }
 
@@ -228,6 +246,12 @@ async function configure(root: string, mirror: string): Promise<void> {
   // Sandboxes are throw-away machines: `pip install` goes into the system Python as users expect
   // (Debian otherwise refuses with "externally-managed-environment", PEP 668).
   await writeFile(join(root, 'etc/pip.conf'), '[global]\nbreak-system-packages = true\nroot-user-action = ignore\n');
+  const cas = hostLocalCas();
+  if (cas.length) {
+    await mkdir(join(root, 'usr/local/share/ca-certificates'), { recursive: true });
+    for (const n of cas) await copyFile(join(HOST_LOCAL_CA_DIR, n), join(root, 'usr/local/share/ca-certificates', n));
+    await run('chroot', [root, 'update-ca-certificates']);
+  }
   // Package lists stay in the image so `apt-get install` works without `apt-get update` first.
   await rm(join(root, 'var/cache/apt/archives'), { recursive: true, force: true });
   await mkdir(join(root, 'var/cache/apt/archives/partial'), { recursive: true });
