@@ -58,7 +58,10 @@ export async function buildBaseImage(config: ServerConfig, log: Logger, force = 
     force,
     mirror: config.debianMirror,
     log: log.child({ component: 'image' }),
-    onProgress: (message) => log.info({ component: 'image' }, message),
+    // A person at a terminal reads plain lines; a service manager's journal gets structured ones.
+    onProgress: process.stderr.isTTY
+      ? (message) => process.stderr.write(`  image: ${message}\n`)
+      : (message) => log.info({ component: 'image' }, message),
   });
   log.info({ version: image.version, path: image.path }, 'sandbox image built');
   return image;
