@@ -1,7 +1,7 @@
 /** The warm pool on the real container driver (loopback-only sandboxes). */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import type { SandboxPool } from '../src/runtime/driver.js';
+import type { RuntimeDriver, Sandbox, SandboxPool } from '../src/runtime/driver.js';
 import { createPool } from '../src/scheduler/pool.js';
 import { containerTestDriver, run, sandboxLeftovers, SMALL, testLog, type TestDriver } from './runtime-conformance.test.js';
 
@@ -74,5 +74,79 @@ describe('warm pool', { timeout: 300_000 }, () => {
     assert.equal(pool!.status().idle_vms, 0);
     assert.equal(t.driver.list().length, 0);
     await assert.rejects(pool!.acquire({ limits: SMALL }), /stopped/);
+  });
+});
+
+/** Pool bookkeeping on a driver double: how many creations run at once and how far it fills. */
+describe('warm pool refill concurrency', () => {
+  function fakeDriver(createMs: number) {
+    const state = { inFlight: 0, maxInFlight: 0, created: 0, destroyed: 0 };
+    const driver = {
+      name: 'fake',
+      async init() {},
+      async create(spec: Parameters<RuntimeDriver['create']>[0]): Promise<Sandbox> {
+        state.inFlight++;
+        state.maxInFlight = Math.max(state.maxInFlight, state.inFlight);
+        await new Promise((r) => setTimeout(r, createMs));
+        state.inFlight--;
+        const id = `fake-${++state.created}`;
+        return {
+          id,
+          spec,
+          alive: true,
+          async exec() {
+            return { exitCode: 0, reason: 'exited' as const, durationMs: 0 };
+          },
+          async updateLimits() {},
+          async destroy() {
+            state.destroyed++;
+          },
+        } as Sandbox;
+      },
+      list: () => [],
+      health: async () => ({ ok: true, problems: [] }),
+      async shutdown() {},
+    } satisfies RuntimeDriver;
+    return { driver, state };
+  }
+
+  it('refills with up to refillConcurrency creations at once, never past the minimum', async () => {
+    const { driver, state } = fakeDriver(40);
+    const pool = createPool(driver, { minSize: 5, maxSize: 10, defaultLimits: SMALL, log: testLog, refillConcurrency: 3 });
+    try {
+      pool.start();
+      await until('5 idle sandboxes', () => pool.status().idle_vms === 5, 5000);
+      assert.equal(state.maxInFlight, 3);
+      assert.equal(state.created, 5, 'no creation beyond the minimum');
+      // A burst takes all five; the refill runs three at a time again.
+      const taken = await Promise.all([1, 2, 3, 4, 5].map(() => pool.acquire({ limits: SMALL })));
+      assert.ok(taken.every((x) => x.warm));
+      await until('the refill', () => pool.status().idle_vms === 5, 5000);
+      assert.equal(state.maxInFlight, 3);
+      assert.deepEqual(pool.status(), { idle_vms: 5, busy_vms: 5, total_vms: 10, min_pool_size: 5, max_pool_size: 10 });
+      await Promise.all(taken.map((x) => pool.release(x.sandbox)));
+      assert.equal(state.destroyed, 5);
+    } finally {
+      await pool.stop();
+    }
+    assert.equal(state.destroyed, 10, 'stop destroys the idle sandboxes');
+  });
+
+  it('a refill stays within the maximum while sandboxes are busy', async () => {
+    const { driver, state } = fakeDriver(10);
+    const pool = createPool(driver, { minSize: 4, maxSize: 6, defaultLimits: SMALL, log: testLog, refillConcurrency: 4 });
+    try {
+      pool.start();
+      await until('4 idle sandboxes', () => pool.status().idle_vms === 4, 5000);
+      const taken = await Promise.all([1, 2, 3, 4].map(() => pool.acquire({ limits: SMALL })));
+      await until('the refill to stop at the maximum', () => state.inFlight === 0 && pool.status().total_vms === 6, 5000);
+      await new Promise((r) => setTimeout(r, 50));
+      assert.equal(pool.status().idle_vms, 2);
+      assert.equal(state.created, 6);
+      await Promise.all(taken.map((x) => pool.release(x.sandbox)));
+      await until('the refill after release', () => pool.status().idle_vms === 4, 5000);
+    } finally {
+      await pool.stop();
+    }
   });
 });

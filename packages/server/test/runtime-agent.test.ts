@@ -5,7 +5,9 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import type { OutputStream, Sandbox, SandboxProcess } from '../src/runtime/driver.js';
-import { containerTestDriver, run, sandboxLeftovers, SMALL, type TestDriver } from './runtime-conformance.test.js';
+import { buildAgent } from '../src/runtime/drivers/container.js';
+import { HostSpawner } from '../src/runtime/spawner.js';
+import { containerTestDriver, run, sandboxLeftovers, SMALL, testLog, type TestDriver } from './runtime-conformance.test.js';
 
 const exec = promisify(execFile);
 
@@ -81,5 +83,44 @@ describe('guest agent: interactive processes', { timeout: 120_000 }, () => {
     await run(sb, 'for i in $(seq 20); do (sh -c "exit 0" &) ; done; sleep 0.3');
     const r = await run(sb, 'ps -eo stat= | grep -c "^Z" || true');
     assert.deepEqual(r.stdout, ['0']);
+  });
+});
+
+describe('host process spawner', { timeout: 60_000 }, () => {
+  let spawner: HostSpawner;
+  before(async () => {
+    spawner = new HostSpawner(await buildAgent(), testLog);
+  });
+  after(() => spawner?.close());
+
+  it('passes input on stdin and closes it; empty input is an immediate EOF', async () => {
+    assert.equal((await spawner.run('cat', [], { input: 'link add x\nlink del y\n' })).stdout, 'link add x\nlink del y\n');
+    assert.equal((await spawner.run('cat', [], { input: '' })).stdout, '');
+    // Without input the command's stdin is /dev/null (cat ends at once).
+    assert.equal((await spawner.run('cat', [])).stdout, '');
+  });
+
+  it('keeps a daemon with nothing else pending alive while it starts and runs a command', async () => {
+    const spawnerJs = new URL('../src/runtime/spawner.js', import.meta.url).href;
+    const script = `
+      const { HostSpawner } = await import(${JSON.stringify(spawnerJs)});
+      const s = new HostSpawner(${JSON.stringify(await buildAgent())}, { error() {} });
+      const r = await s.run('echo', ['done']);
+      process.stdout.write(r.stdout);
+      s.close();`;
+    const { stdout } = await exec(process.execPath, ['--input-type=module', '-e', script], { timeout: 20_000 });
+    assert.equal(stdout, 'done\n');
+  });
+
+  it('a failing command rejects with its exit code, stdout and stderr', async () => {
+    const err = (await spawner.run('sh', ['-c', 'cat; echo bad >&2; exit 3'], { input: 'partial' }).catch((e: unknown) => e)) as Error & {
+      exitCode?: number;
+      stdout?: string;
+      stderr?: string;
+    };
+    assert.ok(err instanceof Error);
+    assert.equal(err.exitCode, 3);
+    assert.equal(err.stdout, 'partial');
+    assert.equal(err.stderr?.trim(), 'bad');
   });
 });

@@ -5,7 +5,7 @@
 import { mkdir, readdir, readFile, rm, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { ipBatch, ipBatchOk, parseJson, run, runOk } from './net/exec.js';
+import { type Runner, ipBatch, ipBatchOk, parseJson, run, runOk } from './net/exec.js';
 import { type Cidr, chooseSubnet, cidrSize, formatCidr, intToIp, ipToInt, overlaps, parseCidr } from './net/ipv4.js';
 import { type ResolvConf, hostResolvers, renderResolvConf } from './net/resolv.js';
 import { deleteTablesScript, rulesScript, slotNames } from './net/rules.js';
@@ -18,6 +18,12 @@ export interface NetworkManagerOptions {
   log: Logger;
   /** Force the sandbox subnet (CIDR, /16../24); default: a /20 inside 10.200.0.0/13 derived from the instance. */
   subnet?: string;
+  /**
+   * Runs the per-sandbox `ip -batch` commands (create and destroy); default: a child of this Node
+   * process. The container driver passes its host spawner: forking the large daemon three times per
+   * sandbox cost more CPU than the `ip` commands themselves.
+   */
+  runner?: Runner;
 }
 
 /** What the container driver needs to put a sandbox on the network. */
@@ -123,6 +129,7 @@ export function createNetworkManager(opts: NetworkManagerOptions): NetworkManage
   const leasesDir = join(netDir, 'leases');
   const resolvDir = join(netDir, 'resolv');
   const subnetFile = join(netDir, 'subnet');
+  const runner = opts.runner;
 
   let state: State | undefined;
   let initializing: Promise<void> | undefined;
@@ -300,11 +307,11 @@ export function createNetworkManager(opts: NetworkManagerOptions): NetworkManage
    */
   async function forceBatch(lines: string[]): Promise<void> {
     if (lines.length === 0) return;
-    const r = await ipBatch(lines, { force: true });
+    const r = await ipBatch(lines, { force: true, runner });
     const stderr = [r.stderr];
     if (r.code > 1) {
       const neigh = lines.filter((l) => l.startsWith('neigh del '));
-      const rest = await Promise.all(neigh.map((l) => ipBatch([l], { force: true })));
+      const rest = await Promise.all(neigh.map((l) => ipBatch([l], { force: true, runner })));
       stderr.push(...rest.map((x) => x.stderr));
     }
     const real = stderr
@@ -368,7 +375,7 @@ export function createNetworkManager(opts: NetworkManagerOptions): NetworkManage
         `link set dev ${h.veth} addrgenmode none up`,
         // The host always sends to the real sandbox, whatever ARP replies others forge.
         `neigh replace ${h.ip} lladdr ${h.mac} dev ${bridge} nud permanent`,
-      ]);
+      ], { runner });
       await ipBatchOk(
         [
           'link set dev lo up',
@@ -377,7 +384,7 @@ export function createNetworkManager(opts: NetworkManagerOptions): NetworkManage
           'link set dev eth0 up',
           `route add default via ${st.gateway} dev eth0`,
         ],
-        { netns: h.ns },
+        { netns: h.ns, runner },
       );
       await resolvWritten;
       return h;

@@ -19,6 +19,8 @@ export interface SpawnerRunOptions {
   logFile?: string;
   /** Kill the command (SIGKILL) and fail after this long. */
   timeoutMs?: number;
+  /** Written to the command's stdin, which is then closed (default: no stdin). */
+  input?: string;
 }
 
 export class HostSpawner {
@@ -39,7 +41,9 @@ export class HostSpawner {
     child.unref();
     const sock = child.stdio[3] as Socket;
     const conn = new AgentConnection(sock);
-    conn.setRef(false);
+    // Held while commands wait for it: otherwise a daemon with nothing else pending (e.g. during
+    // init, before it listens) would exit while the spawner starts.
+    conn.setRef(this.inflight > 0);
     const reset = () => {
       if (this.child === child) {
         this.child = null;
@@ -67,14 +71,20 @@ export class HostSpawner {
 
   /** Runs a command on the host; rejects with its stderr when it fails. */
   async run(cmd: string, args: string[], opts: SpawnerRunOptions = {}): Promise<RunResult> {
-    const conn = await this.connect();
     const out: Buffer[] = [];
     const err: Buffer[] = [];
-    if (this.inflight++ === 0) conn.setRef(true);
+    this.inflight++;
     try {
-      const proc = conn.spawn({ argv: [this.resolve(cmd), ...args], env: { PATH }, cwd: '/', logFile: opts.logFile }, (stream, data) =>
-        (stream === 'stdout' ? out : err).push(data),
+      const conn = await this.connect();
+      conn.setRef(true);
+      const proc = conn.spawn(
+        { argv: [this.resolve(cmd), ...args], env: { PATH }, cwd: '/', logFile: opts.logFile, stdin: opts.input !== undefined },
+        (stream, data) => (stream === 'stdout' ? out : err).push(data),
       );
+      if (opts.input !== undefined) {
+        if (opts.input.length > 0) proc.write(opts.input);
+        proc.closeStdin();
+      }
       let timedOut = false;
       const timer = opts.timeoutMs
         ? setTimeout(() => {

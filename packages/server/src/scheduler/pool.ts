@@ -2,9 +2,11 @@
  * The warm pool: sandboxes created ahead of time with the default limits, agent up and waiting, so
  * a job without a workspace starts with one exec round trip. acquire() never waits for a refill:
  * it takes an idle sandbox (and applies the job's CPU, memory and pids limits) or creates one cold.
- * Refills run one creation at a time in the background so a small host is not swamped. Sandboxes
- * are never reused: release() destroys them and the pool creates fresh ones.
+ * Refills run in the background, up to `refillConcurrency` creations at once (default: one per
+ * core; a single serial refiller could not keep up with a burst, whose jobs then all went cold).
+ * Sandboxes are never reused: release() destroys them and the pool creates fresh ones.
  */
+import { availableParallelism } from 'node:os';
 import type { Logger } from 'pino';
 import type { PoolStatus, RuntimeDriver, Sandbox, SandboxLimits, SandboxPool, SandboxSpec } from '../runtime/driver.js';
 
@@ -17,6 +19,8 @@ export interface PoolOptions {
   /** Limits pooled sandboxes are created with. */
   defaultLimits: SandboxLimits;
   log: Logger;
+  /** Pooled sandboxes created at once while refilling (default: the number of cores). */
+  refillConcurrency?: number;
 }
 
 const MAX_BACKOFF_MS = 30_000;
@@ -29,7 +33,11 @@ export function createPool(driver: RuntimeDriver, opts: PoolOptions): SandboxPoo
 class WarmPool implements SandboxPool {
   private idle: Sandbox[] = [];
   private busy = new Set<Sandbox>();
-  private filling: Promise<void> | null = null;
+  /** Running refill loops. */
+  private readonly fillers = new Set<Promise<void>>();
+  /** Pooled creations in flight (they count towards idle and the maximum). */
+  private creating = 0;
+  private readonly refillConcurrency: number;
   private started = false;
   private stopped = false;
   private failures = 0;
@@ -38,7 +46,9 @@ class WarmPool implements SandboxPool {
   constructor(
     private readonly driver: RuntimeDriver,
     private readonly opts: PoolOptions,
-  ) {}
+  ) {
+    this.refillConcurrency = Math.max(1, Math.floor(opts.refillConcurrency ?? availableParallelism()));
+  }
 
   start(): void {
     if (this.started) return;
@@ -108,49 +118,57 @@ class WarmPool implements SandboxPool {
   }
 
   private wanted(): boolean {
+    const idle = this.idle.length + this.creating;
     return (
       this.started &&
       !this.stopped &&
-      this.idle.length < this.opts.minSize &&
-      this.idle.length + this.busy.size < Math.max(this.opts.maxSize, this.opts.minSize)
+      idle < this.opts.minSize &&
+      idle + this.busy.size < Math.max(this.opts.maxSize, this.opts.minSize)
     );
   }
 
-  /** Starts the background refill unless it runs already; one creation at a time. */
+  /** Starts background refill loops (up to refillConcurrency) while sandboxes are wanted. */
   private fill(): void {
-    if (this.filling || this.retryTimer || !this.wanted()) return;
-    this.filling = (async () => {
-      while (this.wanted()) {
-        try {
-          const sandbox = await this.driver.create({ limits: { ...this.opts.defaultLimits }, network: true, labels: { pool: 'warm' } });
-          if (this.stopped) {
-            await sandbox.destroy();
-            return;
-          }
-          this.idle.push(sandbox);
-          this.failures = 0;
-        } catch (err) {
-          this.failures++;
-          const delay = Math.min(MAX_BACKOFF_MS, 500 * 2 ** (this.failures - 1));
-          this.opts.log.error({ err, retryInMs: delay }, 'could not create a pooled sandbox');
-          this.retryTimer = setTimeout(() => {
-            this.retryTimer = null;
-            this.fill();
-          }, delay);
-          this.retryTimer.unref();
-          return;
-        }
+    while (!this.retryTimer && this.fillers.size < this.refillConcurrency && this.wanted()) {
+      const p: Promise<void> = this.fillLoop().finally(() => this.fillers.delete(p));
+      this.fillers.add(p);
+    }
+  }
+
+  private async fillLoop(): Promise<void> {
+    while (!this.retryTimer && this.wanted()) {
+      this.creating++;
+      let sandbox: Sandbox;
+      try {
+        sandbox = await this.driver.create({ limits: { ...this.opts.defaultLimits }, network: true, labels: { pool: 'warm' } });
+      } catch (err) {
+        this.creating--;
+        this.failures++;
+        if (this.retryTimer) return;
+        const delay = Math.min(MAX_BACKOFF_MS, 500 * 2 ** (this.failures - 1));
+        this.opts.log.error({ err, retryInMs: delay }, 'could not create a pooled sandbox');
+        this.retryTimer = setTimeout(() => {
+          this.retryTimer = null;
+          this.fill();
+        }, delay);
+        this.retryTimer.unref();
+        return;
       }
-    })().finally(() => {
-      this.filling = null;
-    });
+      this.creating--;
+      if (this.stopped) {
+        await sandbox.destroy();
+        return;
+      }
+      this.idle.push(sandbox);
+      this.failures = 0;
+    }
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.retryTimer) clearTimeout(this.retryTimer);
     this.retryTimer = null;
-    await this.filling;
+    await Promise.allSettled([...this.fillers]);
     const idle = this.idle.splice(0);
     await Promise.allSettled(idle.map((s) => s.destroy()));
   }

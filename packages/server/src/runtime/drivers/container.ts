@@ -24,6 +24,7 @@ import { run } from '../exec.js';
 import { findImage, buildImage, ID_COUNT } from '../image.js';
 import { Layers, waitLoopReleased } from '../layers.js';
 import { mountsUnder, unmountUnder } from '../mounts.js';
+import { run as netRun } from '../net/exec.js';
 import { createNetworkManager, type NetworkManager } from '../network.js';
 import { ociConfig } from '../oci.js';
 import { HostSpawner } from '../spawner.js';
@@ -144,7 +145,14 @@ class ContainerDriver implements RuntimeDriver, SandboxHost {
     this.spawner = new HostSpawner(this.agentPath, opts.log);
     this.layers = this.makeLayers(0);
     this.network =
-      opts.network === undefined ? createNetworkManager({ instance: opts.instance, dataDir: opts.dataDir, log: opts.log.child({ component: 'network' }) }) : opts.network;
+      opts.network === undefined
+        ? createNetworkManager({
+            instance: opts.instance,
+            dataDir: opts.dataDir,
+            log: opts.log.child({ component: 'network' }),
+            runner: (cmd, args, input) => this.spawnerRun(cmd, args, input),
+          })
+        : opts.network;
   }
 
   async init(onProgress: (message: string) => void = () => {}): Promise<void> {
@@ -194,6 +202,21 @@ class ContainerDriver implements RuntimeDriver, SandboxHost {
       }
     }
     this.initialized = true;
+  }
+
+  /** A host command through the spawner, with the exit status as a result (net/exec's Runner). */
+  private async spawnerRun(cmd: string, args: string[], input?: string): Promise<{ code: number; stdout: string; stderr: string }> {
+    try {
+      const r = await this.spawner.run(cmd, args, { input, timeoutMs: 30_000 });
+      return { code: 0, ...r };
+    } catch (err) {
+      const e = err as Error & { exitCode?: number | null; stdout?: string; stderr?: string };
+      if (e.stderr !== undefined) return { code: e.exitCode ?? 128, stdout: e.stdout ?? '', stderr: e.stderr };
+      if (/did not finish within/.test(e.message)) return { code: 124, stdout: '', stderr: e.message };
+      // The spawner itself failed (not the command): fork from Node instead.
+      this.log.warn({ err, cmd }, 'host process spawner failed; running the network command directly');
+      return netRun(cmd, args, input);
+    }
   }
 
   private makeLayers(rootId: number): Layers {
@@ -449,9 +472,10 @@ class ContainerDriver implements RuntimeDriver, SandboxHost {
     if (this.imageMount) await unmountUnder(join(this.runtimeDir, 'image'));
     this.imageMount = null;
     await this.cgroups.removeParents();
-    this.spawner.close();
     if ((await mountsUnder(this.exposedDir)).length === 0) await rm(this.exposedDir, { recursive: true, force: true });
     if (this.network && this.initialized) await this.network.shutdown().catch((err: unknown) => this.log.error({ err }, 'network shutdown failed'));
+    // Last: the network manager runs its commands through the spawner.
+    this.spawner.close();
     this.initialized = false;
   }
 }

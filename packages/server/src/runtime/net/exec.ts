@@ -50,17 +50,20 @@ export async function runOk(cmd: string, args: string[], input?: string): Promis
   return r.stdout;
 }
 
+/** How a host tool is run: like `run` (never throws for a non-zero exit). */
+export type Runner = (cmd: string, args: string[], input?: string) => Promise<RunResult>;
+
 /** Runs `ip [-n netns] -batch -` over the given commands (one per line). */
-export function ipBatch(lines: string[], opts: { netns?: string; force?: boolean } = {}): Promise<RunResult> {
+export function ipBatch(lines: string[], opts: { netns?: string; force?: boolean; runner?: Runner } = {}): Promise<RunResult> {
   const args: string[] = [];
   if (opts.netns) args.push('-n', opts.netns);
   if (opts.force) args.push('-force');
   args.push('-batch', '-');
-  return run('ip', args, lines.join('\n') + '\n');
+  return (opts.runner ?? run)('ip', args, lines.join('\n') + '\n');
 }
 
 /** `ipBatch` that throws with ip's message on failure. */
-export async function ipBatchOk(lines: string[], opts: { netns?: string } = {}): Promise<void> {
+export async function ipBatchOk(lines: string[], opts: { netns?: string; runner?: Runner } = {}): Promise<void> {
   const r = await ipBatch(lines, opts);
   if (r.code !== 0) {
     throw new Error(`ip${opts.netns ? ` -n ${opts.netns}` : ''} -batch failed: ${r.stderr.trim()}`);
