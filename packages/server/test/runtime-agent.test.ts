@@ -70,7 +70,7 @@ describe('guest agent: interactive processes', { timeout: 120_000 }, () => {
     const victim = await t.driver.create({ limits: SMALL, network: false });
     const running = run(victim, 'sleep 30');
     await new Promise((r) => setTimeout(r, 200));
-    await exec('crun', ['--root', join(t.dataDir, 'runtime', 'crun'), 'kill', victim.id, 'KILL']);
+    await exec('crun', ['--root', join('/run/mags', t.instance, 'crun'), 'kill', victim.id, 'KILL']);
     const r = await running;
     assert.equal(r.reason, 'sandbox_failed');
     assert.match(r.message ?? '', /sandbox stopped/);

@@ -78,7 +78,7 @@ export async function sandboxLeftovers(dataDir: string, instance: string, id: st
   if (existsSync(join(dataDir, 'runtime', 'sb', id))) left.push(`directory ${join(dataDir, 'runtime', 'sb', id)}`);
   if (existsSync(join('/run/mags', instance, id))) left.push(`directory ${join('/run/mags', instance, id)}`);
   for (const mp of await mountsUnder(join('/run/mags', instance))) if (mp.includes(id)) left.push(`mount ${mp}`);
-  if (existsSync(join(dataDir, 'runtime', 'crun', id))) left.push(`crun state ${id}`);
+  for (const crun of [join('/run/mags', instance, 'crun'), join(dataDir, 'runtime', 'crun')]) if (existsSync(join(crun, id))) left.push(`crun state ${id}`);
   if (existsSync(join('/var/run/netns', `${instance}-${id}`))) left.push(`netns ${instance}-${id}`);
   const loops = (await exec('losetup', ['--list', '--noheadings', '--output', 'BACK-FILE'])).stdout;
   for (const l of loops.split('\n')) if (l.includes(id)) left.push(`loop ${l.trim()}`);
@@ -99,8 +99,9 @@ export async function instanceLeftovers(dataDir: string, instance: string): Prom
   }
   const loops = (await exec('losetup', ['--list', '--noheadings', '--output', 'BACK-FILE'])).stdout;
   for (const l of loops.split('\n')) if (l.includes(dataDir)) left.push(`loop ${l.trim()}`);
-  const crun = join(dataDir, 'runtime', 'crun');
-  for (const c of await readdir(crun).catch(() => [] as string[])) left.push(`crun state ${c}`);
+  for (const crun of [join('/run/mags', instance, 'crun'), join(dataDir, 'runtime', 'crun')]) {
+    for (const c of await readdir(crun).catch(() => [] as string[])) left.push(`crun state ${c}`);
+  }
   for (const ns of await readdir('/var/run/netns').catch(() => [] as string[])) if (ns.startsWith(instance)) left.push(`netns ${ns}`);
   return left;
 }

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -85,6 +85,7 @@ describe('start-up sweep after a crash', { timeout: 300_000 }, () => {
       for (const id of crashed.ids) {
         assert.ok(!existsSync(join(dataDir, 'runtime', 'sb', id)));
         assert.ok(!existsSync(join(dataDir, 'runtime', 'crun', id)));
+        assert.ok(!existsSync(join('/run/mags', instance, 'crun', id)));
         for (const h of await readdir('/sys/fs/cgroup')) assert.ok(!existsSync(join('/sys/fs/cgroup', h, instance, id)), `cgroup ${h}/${id} left`);
       }
       // While the driver runs, its image mount and the (empty) instance parent cgroups are expected.
@@ -92,6 +93,11 @@ describe('start-up sweep after a crash', { timeout: 300_000 }, () => {
         (l) => !l.includes(join(dataDir, 'runtime', 'image')) && !l.endsWith(`/${instance}`),
       );
       assert.deepEqual(leftovers, []);
+      // Per-sandbox runtime files (crun state, mount points, agent socket) live on the instance's tmpfs.
+      const mountinfo = await readFile('/proc/self/mountinfo', 'utf8');
+      const own = mountinfo.split('\n').filter((l) => l.split(' ')[4] === join('/run/mags', instance));
+      assert.equal(own.length, 1, 'one mount at /run/mags/<instance>');
+      assert.match(own[0]!, / - tmpfs /);
       // The swept instance works again.
       const sb = await driver.create({ limits: SMALL, network: false });
       assert.deepEqual((await run(sb, 'echo again')).stdout, ['again']);
