@@ -2,8 +2,9 @@
  * The warm pool: sandboxes created ahead of time with the default limits, agent up and waiting, so
  * a job without a workspace starts with one exec round trip. acquire() never waits for a refill:
  * it takes an idle sandbox (and applies the job's CPU, memory and pids limits) or creates one cold.
- * Refills run in the background, up to `refillConcurrency` creations at once (default: one per
- * core; a single serial refiller could not keep up with a burst, whose jobs then all went cold).
+ * Refills run in the background, up to `refillConcurrency` creations at once (default: one fewer
+ * than the cores, at least one: refills then never take every core from the jobs running; with two
+ * at once on a 2-core host warm jobs took 12.5 ms instead of 9-11 ms, for no throughput gain).
  * Sandboxes are never reused: release() destroys them and the pool creates fresh ones.
  */
 import { availableParallelism } from 'node:os';
@@ -19,7 +20,7 @@ export interface PoolOptions {
   /** Limits pooled sandboxes are created with. */
   defaultLimits: SandboxLimits;
   log: Logger;
-  /** Pooled sandboxes created at once while refilling (default: the number of cores). */
+  /** Pooled sandboxes created at once while refilling (default: cores - 1, at least 1). */
   refillConcurrency?: number;
 }
 
@@ -47,7 +48,7 @@ class WarmPool implements SandboxPool {
     private readonly driver: RuntimeDriver,
     private readonly opts: PoolOptions,
   ) {
-    this.refillConcurrency = Math.max(1, Math.floor(opts.refillConcurrency ?? availableParallelism()));
+    this.refillConcurrency = Math.max(1, Math.floor(opts.refillConcurrency ?? availableParallelism() - 1));
   }
 
   start(): void {
