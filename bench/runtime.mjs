@@ -161,8 +161,8 @@ try {
     results[`sustained create+exec+destroy, 8 concurrent, ${name}`] = { per_second: round(done / ((now() - started) / 1000)) };
   }
 
-  // 4. Memory per idle sandbox.
-  {
+  // 4. Memory per idle sandbox (skipped with --idle 0).
+  if (IDLE > 0) {
     await new Promise((r) => setTimeout(r, 500));
     const before = meminfoUsedBytes();
     const t = now();
