@@ -9,14 +9,10 @@
 import { spawnSync, execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
+import { numberOption, quantile } from './lib.mjs';
 
-const args = process.argv.slice(2);
-const opt = (name, dflt) => {
-  const i = args.indexOf(name);
-  return i >= 0 ? Number(args[i + 1]) : dflt;
-};
-const runs = opt('--runs', 30);
-const budgetMs = opt('--budget-ms', 200);
+const runs = numberOption('--runs', 30);
+const budgetMs = numberOption('--budget-ms', 200);
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const bin = join(root, 'packages', 'cli', 'bin', 'mags.js');
 const node = process.execPath;
@@ -27,9 +23,7 @@ const cases = [
   { name: 'mags --help', argv: [node, bin, '--help'] },
 ];
 
-function percentile(sorted, p) {
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
-}
+const percentile = (sorted, p) => quantile(sorted, p / 100);
 
 function hasHyperfine() {
   return spawnSync('hyperfine', ['--version'], { stdio: 'ignore' }).status === 0;

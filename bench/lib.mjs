@@ -7,10 +7,20 @@ import { fileURLToPath } from 'node:url';
 
 export const REPO = join(dirname(fileURLToPath(import.meta.url)), '..');
 
+/** The q-quantile (0..1) of an ascending array: nearest rank. */
+export function quantile(sorted, q) {
+  return sorted[Math.max(0, Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1))];
+}
+
 export function stats(samples) {
   const s = [...samples].sort((a, b) => a - b);
-  const pick = (q) => s[Math.min(s.length - 1, Math.ceil(q * s.length) - 1)];
-  return { n: s.length, p50: pick(0.5), p95: pick(0.95), min: s[0], max: s[s.length - 1] };
+  return { n: s.length, p50: quantile(s, 0.5), p95: quantile(s, 0.95), min: s[0], max: s[s.length - 1] };
+}
+
+/** `--name N` from the command line as a number, else `fallback`. */
+export function numberOption(name, fallback) {
+  const i = process.argv.indexOf(name);
+  return i >= 0 ? Number(process.argv[i + 1]) : fallback;
 }
 
 export function fmt(ms) {

@@ -15,6 +15,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { numberOption, stats as baseStats } from './lib.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const dist = join(root, 'packages/server/dist/src');
@@ -24,22 +25,16 @@ const { findImage, buildImage } = await import(join(dist, 'runtime/image.js'));
 const { createPool } = await import(join(dist, 'scheduler/pool.js'));
 const { default: pino } = await import(join(root, 'node_modules/pino/pino.js'));
 
-const args = process.argv.slice(2);
-const opt = (name, dflt) => {
-  const i = args.indexOf(name);
-  return i >= 0 ? Number(args[i + 1]) : dflt;
-};
-const RUNS = opt('--runs', 30);
-const WARM = opt('--warm', 300);
-const IDLE = opt('--idle', 150);
+const RUNS = numberOption('--runs', 30);
+const WARM = numberOption('--warm', 300);
+const IDLE = numberOption('--idle', 150);
 const imageDir = process.env.MAGS_IMAGE_DIR ?? '/var/cache/mags/images';
 const log = pino({ level: process.env.MAGS_BENCH_LOG ?? 'warn' });
 const limits = { vcpus: 2, memoryMb: 1024, diskGb: 2, pids: 1024 };
 
 function stats(samples) {
-  const s = [...samples].sort((a, b) => a - b);
-  const pick = (p) => s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
-  return { n: s.length, p50: round(pick(50)), p95: round(pick(95)), min: round(s[0]) };
+  const s = baseStats(samples);
+  return { n: s.n, p50: round(s.p50), p95: round(s.p95), min: round(s.min) };
 }
 const round = (x) => Math.round(x * 100) / 100;
 const now = () => performance.now();
