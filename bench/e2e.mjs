@@ -12,7 +12,7 @@ import { existsSync, mkdtempSync, mkdirSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir, cpus } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { api, printTable, startServer, stats } from './lib.mjs';
+import { api, podmanSamples, printTable, startServer, stats } from './lib.mjs';
 
 const { values: opt } = parseArgs({
   options: {
@@ -69,22 +69,6 @@ function rawCrun(image, runs) {
     spawnSync('umount', [mnt]);
     rmSync(dir, { recursive: true, force: true });
   }
-}
-
-function podman(image, runs) {
-  if (spawnSync('podman', ['--version']).status !== 0) return null;
-  const dir = mkdtempSync(join(tmpdir(), 'mags-bench-podman-'));
-  try {
-    execFileSync('mount', ['-t', 'erofs', '-o', 'loop,ro', image, dir]);
-    execFileSync('sh', ['-c', `tar -C ${dir} -c . | podman import - mags-bench >/dev/null 2>&1`]);
-  } finally {
-    spawnSync('umount', [dir]);
-    rmSync(dir, { recursive: true, force: true });
-  }
-  const base = ['run', '--rm', '--runtime', 'runc', '--ulimit', 'nofile=1024:1024', '--ulimit', 'nproc=1024:1024'];
-  const none = timeCommand('podman', [...base, '--network', 'none', 'mags-bench', 'sh', '-c', 'echo hi'], Math.min(runs, 20));
-  const net = timeCommand('podman', [...base, 'mags-bench', 'sh', '-c', 'echo hi'], Math.min(runs, 20));
-  return { none, net };
 }
 
 async function endToEnd(client, warm) {
@@ -148,10 +132,10 @@ console.log(`Mags end-to-end benchmark: ${cpus().length} cores, image ${image}`)
 const rows = [];
 const floor = rawCrun(image, RUNS);
 rows.push({ name: 'raw crun run (floor, no overlay/net)', ...floor });
-const pod = podman(image, RUNS);
+const pod = podmanSamples(image, Math.min(RUNS, 20));
 if (pod) {
-  rows.push({ name: 'podman run --rm --network none', ...pod.none });
-  rows.push({ name: 'podman run --rm (default net)', ...pod.net });
+  rows.push({ name: 'podman run --rm --network none', ...stats(pod.none) });
+  rows.push({ name: 'podman run --rm (default net)', ...stats(pod.net) });
 }
 
 const warmServer = await startServer({ MAGS_POOL_MIN_SIZE: '4' });

@@ -1,8 +1,9 @@
-// Helpers shared by the benchmark scripts: statistics, a real server started for the run, SSE reading.
-import { spawn } from 'node:child_process';
+// Helpers shared by the benchmark scripts: statistics, the podman baseline, a real server started
+// for the run, SSE reading.
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, dirname } from 'node:path';
+import { basename, join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const REPO = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -25,6 +26,39 @@ export function numberOption(name, fallback) {
 
 export function fmt(ms) {
   return ms === undefined ? '-' : ms < 10 ? ms.toFixed(2) : ms.toFixed(1);
+}
+
+/**
+ * Samples (ms) of `podman run --rm ... sh -c 'echo hi'` of the same root file system as the erofs
+ * image at `imagePath` (imported once per image version), without and with podman's default
+ * network; null when podman is not installed. The flags are the ones podman 4.3 needs on such a
+ * host (see docs/benchmarks.md).
+ */
+export function podmanSamples(imagePath, runs) {
+  if (spawnSync('podman', ['--version']).status !== 0) return null;
+  const tag = `mags-bench:${basename(dirname(imagePath))}`;
+  if (spawnSync('podman', ['image', 'exists', tag]).status !== 0) {
+    const mnt = mkdtempSync(join(tmpdir(), 'mags-bench-podman-'));
+    try {
+      execFileSync('mount', ['-t', 'erofs', '-o', 'loop,ro', imagePath, mnt]);
+      execFileSync('sh', ['-c', `tar -C ${mnt} -c . | podman import - ${tag} >/dev/null 2>&1`]);
+    } finally {
+      spawnSync('umount', [mnt]);
+      rmSync(mnt, { recursive: true, force: true });
+    }
+  }
+  const base = ['run', '--rm', '--runtime', 'runc', '--ulimit', 'nofile=1024:1024', '--ulimit', 'nproc=1024:1024'];
+  const time = (extra) => {
+    const samples = [];
+    for (let i = 0; i < runs; i++) {
+      const t = performance.now();
+      const r = spawnSync('podman', [...base, ...extra, tag, 'sh', '-c', 'echo hi'], { encoding: 'utf8' });
+      samples.push(performance.now() - t);
+      if (r.stdout.trim() !== 'hi') throw new Error(`podman failed: ${r.stderr}`);
+    }
+    return samples;
+  };
+  return { none: time(['--network', 'none']), net: time([]) };
 }
 
 /** Prints rows of { name, n, p50, p95 } as an aligned table with a baseline ratio column. */

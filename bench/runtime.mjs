@@ -15,7 +15,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { numberOption, stats as baseStats } from './lib.mjs';
+import { numberOption, podmanSamples, stats as baseStats } from './lib.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const dist = join(root, 'packages/server/dist/src');
@@ -187,28 +187,10 @@ try {
   }
 
   // 5. podman baseline (same root file system imported as an image; see ARCHITECTURE.md "Host facts").
-  if (spawnSync('podman', ['--version']).status === 0) {
-    if (spawnSync('podman', ['image', 'exists', 'mags-bench']).status !== 0) {
-      const mnt = mkdtempSync(join(tmpdir(), 'mags-bench-podman-'));
-      try {
-        execFileSync('mount', ['-t', 'erofs', '-o', 'loop,ro', image.path, mnt]);
-        execFileSync('sh', ['-c', `tar -C ${mnt} -c . | podman import - mags-bench >/dev/null`]);
-      } finally {
-        spawnSync('umount', [mnt]);
-        rmSync(mnt, { recursive: true, force: true });
-      }
-    }
-    const base = ['run', '--rm', '--runtime', 'runc', '--ulimit', 'nofile=1024:1024', '--ulimit', 'nproc=1024:1024'];
-    for (const [name, extra] of [['podman run --rm --network none echo hi', ['--network', 'none']], ['podman run --rm echo hi (default network)', []]]) {
-      const samples = [];
-      for (let i = 0; i < Math.min(RUNS, 10); i++) {
-        const t = now();
-        const r = spawnSync('podman', [...base, ...extra, 'mags-bench', 'sh', '-c', 'echo hi'], { encoding: 'utf8' });
-        samples.push(now() - t);
-        if (r.stdout.trim() !== 'hi') throw new Error(`podman failed: ${r.stderr}`);
-      }
-      results[name] = stats(samples);
-    }
+  const pod = podmanSamples(image.path, Math.min(RUNS, 10));
+  if (pod) {
+    results['podman run --rm --network none echo hi'] = stats(pod.none);
+    results['podman run --rm echo hi (default network)'] = stats(pod.net);
   } else {
     results['podman run --rm echo hi'] = { note: 'skipped: podman is not installed (apt-get install podman runc)' };
   }
