@@ -12,19 +12,19 @@ import type { Logger } from 'pino';
 import { buildApp } from './app.js';
 import { ConfigError, loadConfig, parseServerFlags, redact, type ConfigOverrides, type ServerConfig } from './config.js';
 import { createLogger } from './logger.js';
-import { createContainerDriver } from './runtime/drivers/container.js';
+import { createContainerDriver } from './runtime/drivers/container/driver.js';
 import type { RuntimeDriver, SandboxPool } from './runtime/driver.js';
 import { buildImage, findImage } from './runtime/image.js';
-import { instancePrefix } from './runtime/instance.js';
+import { instancePrefix } from './host/instance.js';
 import { createPool } from './scheduler/pool.js';
 import { DEFAULT_PIDS_LIMIT, Scheduler } from './scheduler/scheduler.js';
 import { writeAdminToken, writeClientConfig } from './services/bootstrap.js';
 import { JobLogs } from './services/job-logs.js';
 import { JobsService } from './services/jobs.js';
 import { UsersService } from './services/users.js';
-import { migrateToLatest, openDatabase } from './storage/db.js';
-import { KyselyStore } from './storage/kysely-store.js';
-import type { MetadataStore } from './storage/store.js';
+import { migrateToLatest, openDatabase } from './storage/metadata/db.js';
+import { KyselyStore } from './storage/metadata/kysely-store.js';
+import type { MetadataStore } from './storage/metadata/store.js';
 
 /** A started server. */
 export interface RunningServer {

@@ -11,9 +11,9 @@ import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import pino from 'pino';
 import type { OutputLine, RuntimeDriver, Sandbox } from '../src/runtime/driver.js';
-import { createContainerDriver } from '../src/runtime/drivers/container.js';
-import { instancePrefix } from '../src/runtime/instance.js';
-import { createNetworkManager, type NetworkManager } from '../src/runtime/network.js';
+import { createContainerDriver } from '../src/runtime/drivers/container/driver.js';
+import { instancePrefix } from '../src/host/instance.js';
+import { createNetworkManager, type NetworkManager } from '../src/network/manager.js';
 
 const exec = promisify(execFile);
 const log = pino({ level: process.env.MAGS_TEST_LOG ?? 'warn' });

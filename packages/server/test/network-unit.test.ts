@@ -4,9 +4,9 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { chooseSubnet, formatCidr, ipToInt, overlaps, parseCidr } from '../src/runtime/net/ipv4.js';
-import { FALLBACK_RESOLVERS, hostResolvers, renderResolvConf } from '../src/runtime/net/resolv.js';
-import { rulesScript, slotNames } from '../src/runtime/net/rules.js';
+import { chooseSubnet, formatCidr, ipToInt, overlaps, parseCidr } from '../src/network/ipv4.js';
+import { FALLBACK_RESOLVERS, hostResolvers, renderResolvConf } from '../src/network/resolv.js';
+import { rulesScript, slotNames } from '../src/network/rules.js';
 
 describe('ipv4 helpers', () => {
   it('parses, normalises and compares prefixes', () => {

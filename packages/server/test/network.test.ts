@@ -10,9 +10,9 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import pino from 'pino';
-import { instancePrefix } from '../src/runtime/instance.js';
-import { chooseSubnet, formatCidr, intToIp, overlaps, parseCidr } from '../src/runtime/net/ipv4.js';
-import { createNetworkManager, type NetworkManager, NETNS_DIR } from '../src/runtime/network.js';
+import { instancePrefix } from '../src/host/instance.js';
+import { chooseSubnet, formatCidr, intToIp, overlaps, parseCidr } from '../src/network/ipv4.js';
+import { createNetworkManager, type NetworkManager, NETNS_DIR } from '../src/network/manager.js';
 
 const exec = promisify(execFile);
 const log = pino({ level: process.env.MAGS_TEST_LOG ?? 'warn' });

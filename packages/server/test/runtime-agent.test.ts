@@ -5,8 +5,8 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import type { OutputStream, Sandbox, SandboxProcess } from '../src/runtime/driver.js';
-import { buildAgent } from '../src/runtime/drivers/container.js';
-import { HostSpawner } from '../src/runtime/spawner.js';
+import { buildAgent } from '../src/runtime/drivers/container/driver.js';
+import { HostSpawner } from '../src/runtime/drivers/container/spawner.js';
 import { containerTestDriver, run, sandboxLeftovers, SMALL, testLog, type TestDriver } from './runtime-conformance.test.js';
 
 const exec = promisify(execFile);

@@ -1,7 +1,7 @@
 /** The cgroup layout detection for v2, v1 and hybrid hosts (pure parsing; the real host is covered elsewhere). */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { cgroupMode, parseCgroupMounts } from '../src/runtime/cgroups.js';
+import { cgroupMode, parseCgroupMounts } from '../src/runtime/drivers/container/cgroups.js';
 
 const HYBRID = `
 30 24 0:26 / /sys/fs/cgroup ro,nosuid,nodev,noexec shared:9 - tmpfs tmpfs ro,mode=755

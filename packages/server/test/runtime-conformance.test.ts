@@ -15,10 +15,10 @@ import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import pino from 'pino';
 import type { OutputLine, RuntimeDriver, Sandbox, SandboxLimits, SandboxSpec } from '../src/runtime/driver.js';
-import { createContainerDriver } from '../src/runtime/drivers/container.js';
+import { createContainerDriver } from '../src/runtime/drivers/container/driver.js';
 import { buildImage, findImage } from '../src/runtime/image.js';
-import { instancePrefix } from '../src/runtime/instance.js';
-import { mountsUnder } from '../src/runtime/mounts.js';
+import { instancePrefix } from '../src/host/instance.js';
+import { mountsUnder } from '../src/host/mounts.js';
 
 const exec = promisify(execFile);
 export const testLog = pino({ level: process.env.MAGS_TEST_LOG ?? 'warn' });

@@ -1,7 +1,7 @@
 /** Line splitting of script output (pure; the agent round trip is covered by the conformance suite). */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { LineSplitter } from '../src/runtime/agent-client.js';
+import { LineSplitter } from '../src/guest/client.js';
 
 function split(chunks: Buffer[], maxLine?: number): string[] {
   const lines: string[] = [];

@@ -10,8 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { createContainerDriver } from '../src/runtime/drivers/container.js';
-import { instancePrefix } from '../src/runtime/instance.js';
+import { createContainerDriver } from '../src/runtime/drivers/container/driver.js';
+import { instancePrefix } from '../src/host/instance.js';
 import { containerTestDriver, ensureImage, IMAGE_DIR, instanceLeftovers, run, SMALL, testLog, type TestDriver } from './runtime-conformance.test.js';
 
 const driverModule = fileURLToPath(new URL('../src/runtime/drivers/container.js', import.meta.url));

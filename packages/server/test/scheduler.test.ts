@@ -9,9 +9,9 @@ import { Scheduler } from '../src/scheduler/scheduler.js';
 import { JobLogs } from '../src/services/job-logs.js';
 import { JobsService } from '../src/services/jobs.js';
 import { newId } from '../src/services/tokens.js';
-import { migrateToLatest, openDatabase } from '../src/storage/db.js';
-import { KyselyStore } from '../src/storage/kysely-store.js';
-import type { Job, User } from '../src/storage/store.js';
+import { migrateToLatest, openDatabase } from '../src/storage/metadata/db.js';
+import { KyselyStore } from '../src/storage/metadata/kysely-store.js';
+import type { Job, User } from '../src/storage/metadata/store.js';
 import { FakePool, FakeSandbox } from './helpers/fake-runtime.js';
 
 /** The scheduler on a real SQLite store with the fake pool: outcomes, queueing, reconciliation. */

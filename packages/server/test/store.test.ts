@@ -7,9 +7,9 @@ import { sql } from 'kysely';
 import { silentLogger } from '../src/logger.js';
 import { JobLogs } from '../src/services/job-logs.js';
 import { hashToken, newId } from '../src/services/tokens.js';
-import { migrateToLatest, openDatabase, type OpenedDatabase } from '../src/storage/db.js';
-import { KyselyStore } from '../src/storage/kysely-store.js';
-import { UniqueViolationError, type Job, type User } from '../src/storage/store.js';
+import { migrateToLatest, openDatabase, type OpenedDatabase } from '../src/storage/metadata/db.js';
+import { KyselyStore } from '../src/storage/metadata/kysely-store.js';
+import { UniqueViolationError, type Job, type User } from '../src/storage/metadata/store.js';
 import { startPostgres, type TestPostgres } from './helpers/postgres.js';
 
 function job(userId: string, over: Partial<Job> = {}): Job {

@@ -1,6 +1,6 @@
 /**
  * The sandbox interface. The scheduler and services only ever see these types; concrete drivers
- * (drivers/container.ts on crun, later a microVM driver) implement them and pass the shared
+ * (drivers/container/ on crun, later a microVM driver) implement them and pass the shared
  * conformance suite in test/runtime-conformance.test.ts.
  */
 

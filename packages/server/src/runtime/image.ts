@@ -11,8 +11,8 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { chmod, copyFile, lchown, lstat, mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { run, runStreaming } from './exec.js';
-import { mountsUnder } from './mounts.js';
+import { run, runStreaming } from '../host/exec.js';
+import { mountsUnder } from '../host/mounts.js';
 
 /** Options of {@link buildImage}. */
 export interface BuildImageOptions {

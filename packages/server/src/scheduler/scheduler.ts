@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { ExecResult, OutputLine, Sandbox, SandboxLimits, SandboxPool } from '../runtime/driver.js';
 import type { JobLogs } from '../services/job-logs.js';
 import type { JobRunner } from '../services/jobs.js';
-import type { Job, JobPatch, MetadataStore } from '../storage/store.js';
+import type { Job, JobPatch, MetadataStore } from '../storage/metadata/store.js';
 
 export interface SchedulerOptions {
   store: MetadataStore;

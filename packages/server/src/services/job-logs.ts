@@ -1,6 +1,6 @@
 import type { JobStatus, LogStream } from '@mags/shared';
 import type { Logger } from 'pino';
-import type { LogLine, MetadataStore } from '../storage/store.js';
+import type { LogLine, MetadataStore } from '../storage/metadata/store.js';
 
 /** What followers of a job's output receive: each line, then one `end`. */
 export type JobEvent =

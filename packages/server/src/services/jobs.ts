@@ -1,6 +1,6 @@
 import { JOB_LIMITS, isTerminalStatus, type JobStatus } from '@mags/shared';
 import type { Logger } from 'pino';
-import type { Job, LogLine, MetadataStore, User } from '../storage/store.js';
+import type { Job, LogLine, MetadataStore, User } from '../storage/metadata/store.js';
 import { AppError } from './errors.js';
 import type { JobEvent, JobLogs } from './job-logs.js';
 import { newId } from './tokens.js';

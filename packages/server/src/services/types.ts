@@ -1,3 +1,3 @@
 /** Domain types the API layer shapes into responses (it never imports storage or runtime directly). */
-export type { Job, LogLine, User, TokenRecord } from '../storage/store.js';
+export type { Job, LogLine, User, TokenRecord } from '../storage/metadata/store.js';
 export type { PoolStatus } from '../runtime/driver.js';

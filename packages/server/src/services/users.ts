@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { UniqueViolationError, type MetadataStore, type TokenRecord, type User } from '../storage/store.js';
+import { UniqueViolationError, type MetadataStore, type TokenRecord, type User } from '../storage/metadata/store.js';
 import { AppError } from './errors.js';
 import { generateToken, hashToken, newId } from './tokens.js';
 

@@ -8,8 +8,8 @@ import { Scheduler } from '../../src/scheduler/scheduler.js';
 import { JobLogs } from '../../src/services/job-logs.js';
 import { JobsService } from '../../src/services/jobs.js';
 import { UsersService } from '../../src/services/users.js';
-import { migrateToLatest, openDatabase } from '../../src/storage/db.js';
-import { KyselyStore } from '../../src/storage/kysely-store.js';
+import { migrateToLatest, openDatabase } from '../../src/storage/metadata/db.js';
+import { KyselyStore } from '../../src/storage/metadata/kysely-store.js';
 import { FakePool } from './fake-runtime.js';
 
 /** An in-process app on a temp SQLite database and the fake pool (for `app.inject()` tests). */

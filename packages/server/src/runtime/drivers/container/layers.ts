@@ -16,8 +16,8 @@
  */
 import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
-import { run } from './exec.js';
-import { unmountUnder } from './mounts.js';
+import { run } from '../../../host/exec.js';
+import { unmountUnder } from '../../../host/mounts.js';
 
 export interface LayerPaths {
   /** Overlay mount point: the sandbox's root. */

@@ -5,10 +5,10 @@
 import { mkdir, readdir, readFile, rm, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { type Runner, ipBatch, ipBatchOk, parseJson, run, runOk } from './net/exec.js';
-import { type Cidr, chooseSubnet, cidrSize, formatCidr, intToIp, ipToInt, overlaps, parseCidr } from './net/ipv4.js';
-import { type ResolvConf, hostResolvers, renderResolvConf } from './net/resolv.js';
-import { deleteTablesScript, rulesScript, slotNames } from './net/rules.js';
+import { type Runner, ipBatch, ipBatchOk, parseJson, run, runOk } from './exec.js';
+import { type Cidr, chooseSubnet, cidrSize, formatCidr, intToIp, ipToInt, overlaps, parseCidr } from './ipv4.js';
+import { type ResolvConf, hostResolvers, renderResolvConf } from './resolv.js';
+import { deleteTablesScript, rulesScript, slotNames } from './rules.js';
 
 export interface NetworkManagerOptions {
   /** Instance prefix (`instancePrefix(dataDir)`); every bridge, veth, netns and table name starts with it. */

@@ -9,7 +9,7 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdir, readdir, readFile, rmdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { run } from './exec.js';
+import { run } from '../../../host/exec.js';
 
 export type CgroupMode = 'v2' | 'v1' | 'hybrid';
 

@@ -17,18 +17,18 @@ import { copyFile, mkdir, readFile, readdir, rename, rm, stat, writeFile, chmod 
 import { delimiter, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
-import { listenForAgent } from '../agent-client.js';
-import { Cgroups } from '../cgroups.js';
-import type { RuntimeDriver, RuntimeHealth, Sandbox, SandboxLimits, SandboxSpec } from '../driver.js';
-import { run } from '../exec.js';
-import { findImage, buildImage, ID_COUNT } from '../image.js';
-import { Layers, waitLoopReleased } from '../layers.js';
-import { mountsUnder, unmountUnder } from '../mounts.js';
-import { run as netRun } from '../net/exec.js';
-import { createNetworkManager, type NetworkManager } from '../network.js';
-import { ociConfig } from '../oci.js';
-import { HostSpawner } from '../spawner.js';
-import { ContainerSandbox, type SandboxHost } from './container-sandbox.js';
+import { listenForAgent } from '../../../guest/client.js';
+import { Cgroups } from './cgroups.js';
+import type { RuntimeDriver, RuntimeHealth, Sandbox, SandboxLimits, SandboxSpec } from '../../driver.js';
+import { run } from '../../../host/exec.js';
+import { findImage, buildImage, ID_COUNT } from '../../image.js';
+import { Layers, waitLoopReleased } from './layers.js';
+import { mountsUnder, unmountUnder } from '../../../host/mounts.js';
+import { run as netRun } from '../../../network/exec.js';
+import { createNetworkManager, type NetworkManager } from '../../../network/manager.js';
+import { ociConfig } from './oci.js';
+import { HostSpawner } from './spawner.js';
+import { ContainerSandbox, type SandboxHost } from './sandbox.js';
 
 /** Options of the crun container driver. */
 export interface ContainerDriverOptions {
@@ -51,7 +51,7 @@ export interface ContainerDriverOptions {
 }
 
 /** Where the agent source and build script live (packages/server/native). */
-export const NATIVE_DIR = fileURLToPath(new URL('../../../../native/', import.meta.url));
+export const NATIVE_DIR = fileURLToPath(new URL('../../../../../native/', import.meta.url));
 
 /** Builds native/build/mags-agent when missing, older than its sources, or `force`; returns its path. */
 export async function buildAgent(force = false): Promise<string> {

@@ -3,9 +3,9 @@ import { rmSync, writeFileSync } from 'node:fs';
 import { constants } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import type { AgentConnection, AgentProcess } from '../agent-client.js';
-import { LineSplitter } from '../agent-client.js';
-import type { ExecRequest, ExecResult, OutputLine, OutputStream, Sandbox, SandboxLimits, SandboxSpec, SpawnRequest } from '../driver.js';
+import type { AgentConnection, AgentProcess } from '../../../guest/client.js';
+import { LineSplitter } from '../../../guest/client.js';
+import type { ExecRequest, ExecResult, OutputLine, OutputStream, Sandbox, SandboxLimits, SandboxSpec, SpawnRequest } from '../../driver.js';
 
 const SIGNAL_NAMES = new Map<number, string>(Object.entries(constants.signals).map(([name, num]) => [num as number, name]));
 const SIGKILL = 9;

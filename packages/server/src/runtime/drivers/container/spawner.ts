@@ -9,8 +9,8 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
-import { AgentConnection } from './agent-client.js';
-import type { RunResult } from './exec.js';
+import { AgentConnection } from '../../../guest/client.js';
+import type { RunResult } from '../../../host/exec.js';
 
 const PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 

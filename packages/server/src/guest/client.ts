@@ -9,7 +9,7 @@ import type { Duplex } from 'node:stream';
 import { chmodSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { StringDecoder } from 'node:string_decoder';
-import type { OutputStream, ProcessExit, SandboxProcess, SpawnRequest } from './driver.js';
+import type { OutputStream, ProcessExit, SandboxProcess, SpawnRequest } from '../runtime/driver.js';
 
 /** A process running inside the sandbox. */
 export interface AgentProcess extends SandboxProcess {

@@ -1,5 +1,5 @@
 /** The OCI runtime config (config.json) of one sandbox, Docker-default-like. */
-import type { SandboxLimits } from './driver.js';
+import type { SandboxLimits } from '../../driver.js';
 import { seccompProfile } from './seccomp.js';
 
 /** Docker's default capability set. */
