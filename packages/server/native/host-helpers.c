@@ -1,5 +1,5 @@
 /*
- * Host-side helpers of the mags-agent binary, run by the daemon on the host (never inside a
+ * Host-side helpers of the mags-guest binary, run by the daemon on the host (never inside a
  * sandbox) to set up and tear down a sandbox's root: one fork+exec instead of mkfs, losetup and
  * mount(8) each.
  */
@@ -31,7 +31,7 @@ struct mags_loop_config {
 #define MAGS_LO_FLAGS_AUTOCLEAR 4
 
 static int fail_errno(const char *what, const char *arg) {
-  fprintf(stderr, "mags-agent: %s %s: %s\n", what, arg, strerror(errno));
+  fprintf(stderr, "mags-guest: %s %s: %s\n", what, arg, strerror(errno));
   return 1;
 }
 
@@ -90,7 +90,7 @@ static int loop_attach(const char *file, char *dev, size_t devlen) {
   }
   close(ctl);
   close(ffd);
-  fprintf(stderr, "mags-agent: no free loop device\n");
+  fprintf(stderr, "mags-guest: no free loop device\n");
   return -1;
 }
 
@@ -105,7 +105,7 @@ static int loop_attach(const char *file, char *dev, size_t devlen) {
  *   unmounts each path (lazily when busy); paths that are not mounted are skipped.
  */
 int cmd_layer(int argc, char **argv) {
-  if (argc != 8) { fprintf(stderr, "usage: mags-agent layer TEMPLATE IMAGE DISKDIR ROOTFS LOWERDIRS ROOTID\n"); return 2; }
+  if (argc != 8) { fprintf(stderr, "usage: mags-guest layer TEMPLATE IMAGE DISKDIR ROOTFS LOWERDIRS ROOTID\n"); return 2; }
   const char *tmpl = argv[2], *image = argv[3], *disk = argv[4], *rootfs = argv[5], *lower = argv[6];
   uid_t root_id = (uid_t)strtoul(argv[7], NULL, 10);
   if (sparse_copy(tmpl, image)) return 1;
@@ -123,19 +123,19 @@ int cmd_layer(int argc, char **argv) {
     return 1;
   }
   int n = snprintf(opts, sizeof opts, "lowerdir=%s,upperdir=%s,workdir=%s,index=off,xino=off,volatile", lower, upper, work);
-  if (n >= (int)sizeof opts) { fprintf(stderr, "mags-agent: overlay options too long\n"); umount2(disk, MNT_DETACH); return 1; }
+  if (n >= (int)sizeof opts) { fprintf(stderr, "mags-guest: overlay options too long\n"); umount2(disk, MNT_DETACH); return 1; }
   if (mount("overlay", rootfs, "overlay", 0, opts) != 0) { fail_errno("mount overlay at", rootfs); umount2(disk, MNT_DETACH); return 1; }
   printf("%s\n", dev); /* the daemon waits for this device to be released on teardown */
   return 0;
 }
 
 int cmd_overlay(int argc, char **argv) {
-  if (argc != 7) { fprintf(stderr, "usage: mags-agent overlay ROOTFS LOWERDIRS UPPER WORK ROOTID\n"); return 2; }
+  if (argc != 7) { fprintf(stderr, "usage: mags-guest overlay ROOTFS LOWERDIRS UPPER WORK ROOTID\n"); return 2; }
   uid_t root_id = (uid_t)strtoul(argv[6], NULL, 10);
   if (chown(argv[4], root_id, root_id) != 0) return fail_errno("chown", argv[4]);
   char opts[16384];
   int n = snprintf(opts, sizeof opts, "lowerdir=%s,upperdir=%s,workdir=%s,index=off,xino=off", argv[3], argv[4], argv[5]);
-  if (n >= (int)sizeof opts) { fprintf(stderr, "mags-agent: overlay options too long\n"); return 1; }
+  if (n >= (int)sizeof opts) { fprintf(stderr, "mags-guest: overlay options too long\n"); return 1; }
   if (mount("overlay", argv[2], "overlay", 0, opts) != 0) return fail_errno("mount overlay at", argv[2]);
   return 0;
 }

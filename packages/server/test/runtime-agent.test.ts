@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import type { OutputStream, Sandbox, SandboxProcess } from '../src/runtime/driver.js';
-import { buildAgent } from '../src/runtime/drivers/container/driver.js';
+import { buildGuestAgent } from '../src/runtime/drivers/container/driver.js';
 import { HostSpawner } from '../src/runtime/drivers/container/spawner.js';
 import { containerTestDriver, run, sandboxLeftovers, SMALL, testLog, type TestDriver } from './runtime-conformance.test.js';
 
@@ -89,7 +89,7 @@ describe('guest agent: interactive processes', { timeout: 120_000 }, () => {
 describe('host process spawner', { timeout: 60_000 }, () => {
   let spawner: HostSpawner;
   before(async () => {
-    spawner = new HostSpawner(await buildAgent(), testLog);
+    spawner = new HostSpawner(await buildGuestAgent(), testLog);
   });
   after(() => spawner?.close());
 
@@ -104,7 +104,7 @@ describe('host process spawner', { timeout: 60_000 }, () => {
     const spawnerJs = new URL('../src/runtime/spawner.js', import.meta.url).href;
     const script = `
       const { HostSpawner } = await import(${JSON.stringify(spawnerJs)});
-      const s = new HostSpawner(${JSON.stringify(await buildAgent())}, { error() {} });
+      const s = new HostSpawner(${JSON.stringify(await buildGuestAgent())}, { error() {} });
       const r = await s.run('echo', ['done']);
       process.stdout.write(r.stdout);
       s.close();`;

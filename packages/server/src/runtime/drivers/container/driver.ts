@@ -1,13 +1,13 @@
 /**
  * The `container` runtime driver: every sandbox is a crun container whose PID 1 is the guest agent
- * (native/mags-agent.c), with an overlay root on the read-only erofs base image, its own cgroup,
+ * (native/guest-agent.c), with an overlay root on the read-only erofs base image, its own cgroup,
  * namespaces, seccomp profile and (through the network manager) network namespace.
  *
  * Sandboxes run in a user namespace (root inside = host uid ID_BASE, see image.ts). Host layout:
  * `<dataDir>/runtime/` holds `image/<version>` (the erofs image, loop-mounted once per daemon),
  * `templates/` and `sb/<id>/` (config, writable layer, log); `/run/mags/<instance>/` (a tmpfs)
  * holds `crun/` (crun's state, `--root`) and what crun opens from inside the user namespace
- * (`mags-agent`, `<id>/rootfs`, `<id>/run`, `<id>/resolv.conf`). Sandbox ids and cgroups (`/<instance>/<id>`) carry
+ * (`mags-guest`, `<id>/rootfs`, `<id>/run`, `<id>/resolv.conf`). Sandbox ids and cgroups (`/<instance>/<id>`) carry
  * the instance prefix; init() sweeps what a crashed daemon of the same instance left.
  */
 import { performance } from 'node:perf_hooks';
@@ -17,7 +17,7 @@ import { copyFile, mkdir, readFile, readdir, rename, rm, stat, writeFile, chmod 
 import { delimiter, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
-import { listenForAgent } from '../../../guest/client.js';
+import { listenForGuest } from '../../../guest/client.js';
 import { Cgroups } from './cgroups.js';
 import type { RuntimeDriver, RuntimeHealth, Sandbox, SandboxLimits, SandboxSpec } from '../../driver.js';
 import { run } from '../../../host/exec.js';
@@ -50,14 +50,14 @@ export interface ContainerDriverOptions {
   agentTimeoutMs?: number;
 }
 
-/** Where the agent source and build script live (packages/server/native). */
+/** Where the guest agent's source and build script live (packages/server/native). */
 export const NATIVE_DIR = fileURLToPath(new URL('../../../../../native/', import.meta.url));
 
-/** Builds native/build/mags-agent when missing, older than its sources, or `force`; returns its path. */
-export async function buildAgent(force = false): Promise<string> {
-  const binary = join(NATIVE_DIR, 'build', 'mags-agent');
+/** Builds native/build/mags-guest when missing, older than its sources, or `force`; returns its path. */
+export async function buildGuestAgent(force = false): Promise<string> {
+  const binary = join(NATIVE_DIR, 'build', 'mags-guest');
   const built = await stat(binary).catch(() => null);
-  const sources = await Promise.all(['mags-agent.c', 'host-helpers.c'].map((f) => stat(join(NATIVE_DIR, f)).catch(() => null)));
+  const sources = await Promise.all(['guest-agent.c', 'frame.c', 'frame.h', 'host-helpers.c'].map((f) => stat(join(NATIVE_DIR, f)).catch(() => null)));
   const stale = built !== null && sources.some((s) => s !== null && s.mtimeMs > built.mtimeMs);
   if (!force && built && !stale) return binary;
   try {
@@ -139,7 +139,7 @@ class ContainerDriver implements RuntimeDriver, SandboxHost {
     this.runtimeDir = join(opts.dataDir, 'runtime');
     this.exposedDir = join('/run/mags', opts.instance);
     this.crunRoot = join(this.exposedDir, 'crun');
-    this.agentPath = join(this.exposedDir, 'mags-agent');
+    this.agentPath = join(this.exposedDir, 'mags-guest');
     this.sbDir = join(this.runtimeDir, 'sb');
     this.cgroups = new Cgroups(opts.instance, opts.log);
     this.spawner = new HostSpawner(this.agentPath, opts.log);
@@ -173,7 +173,7 @@ class ContainerDriver implements RuntimeDriver, SandboxHost {
     if (this.idBase !== null && userns) throw new Error(`the container runtime cannot start: ${userns}`);
     this.layers = this.makeLayers(this.idBase ?? 0);
 
-    const built = await buildAgent();
+    const built = await buildGuestAgent();
     await this.sweep(onProgress);
     await mkdir(this.runtimeDir, { recursive: true, mode: 0o700 });
     await mkdir(this.sbDir, { recursive: true, mode: 0o700 });
@@ -301,7 +301,7 @@ class ContainerDriver implements RuntimeDriver, SandboxHost {
       await mkdir(runDir, { recursive: true, mode: 0o755 });
       await mkdir(rootfs, { mode: 0o755 });
       await writeFile(join(runDir, 'agent'), '');
-      const listening = listenForAgent(join(runDir, 'host.sock'));
+      const listening = listenForGuest(join(runDir, 'host.sock'));
       // Settle all three before looking at errors, so a failure never races the cleanup.
       const settled = await Promise.allSettled([
         useNetwork ? this.network!.create(id) : Promise.resolve(undefined),
@@ -407,7 +407,7 @@ class ContainerDriver implements RuntimeDriver, SandboxHost {
     const userns = await userNamespaceProblem();
     if (userns) problems.push(userns);
     if (!findImage(this.opts.imageDir)) problems.push('the base image is not built: mags server image build');
-    if (!existsSync(this.agentPath) && !existsSync(join(NATIVE_DIR, 'build', 'mags-agent'))) {
+    if (!existsSync(this.agentPath) && !existsSync(join(NATIVE_DIR, 'build', 'mags-guest'))) {
       problems.push('the guest agent is not built: sh packages/server/native/build.sh (needs musl-tools or gcc)');
     }
     if (this.networkProblem) problems.push(this.networkProblem);

@@ -47,7 +47,7 @@ export class Layers {
 
   /**
    * @param templateDir where the empty ext4 templates live (recreated per daemon)
-   * @param helper the mags-agent binary (its `layer`, `overlay`, `unmount` sub-commands)
+   * @param helper the mags-guest binary (its `layer`, `overlay`, `unmount` sub-commands)
    */
   constructor(
     private readonly templateDir: string,

@@ -3,7 +3,7 @@ import { rmSync, writeFileSync } from 'node:fs';
 import { constants } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import type { AgentConnection, AgentProcess } from '../../../guest/client.js';
+import type { GuestConnection, GuestProcess } from '../../../guest/client.js';
 import { LineSplitter } from '../../../guest/client.js';
 import type { ExecRequest, ExecResult, OutputLine, OutputStream, Sandbox, SandboxLimits, SandboxSpec, SpawnRequest } from '../../driver.js';
 
@@ -32,7 +32,7 @@ export class ContainerSandbox implements Sandbox {
     readonly id: string,
     spec: SandboxSpec,
     readonly ipAddress: string | undefined,
-    private readonly agent: AgentConnection,
+    private readonly agent: GuestConnection,
     private readonly host: SandboxHost,
     /** Host side of the sandbox's /run/mags (large scripts are passed as files there). */
     private readonly runDir: string,
@@ -91,7 +91,7 @@ export class ContainerSandbox implements Sandbox {
       stdout: new LineSplitter((text) => onOutput({ stream: 'stdout', text, at: new Date() })),
       stderr: new LineSplitter((text) => onOutput({ stream: 'stderr', text, at: new Date() })),
     };
-    let proc: AgentProcess;
+    let proc: GuestProcess;
     let scriptFile: string | null = null;
     try {
       let argv = ['/bin/bash', '-c', req.script];
@@ -152,7 +152,7 @@ export class ContainerSandbox implements Sandbox {
    * Starts an interactive process (the SSH gateway's shells and commands): with `pty` it gets a
    * pseudo-terminal inside the sandbox, `write`/`resize`/`kill` relay input, window size and signals.
    */
-  spawn(opts: SpawnRequest, onData: (stream: OutputStream, data: Buffer) => void): AgentProcess {
+  spawn(opts: SpawnRequest, onData: (stream: OutputStream, data: Buffer) => void): GuestProcess {
     if (!this.alive) throw new Error('the sandbox is not running');
     if (this.paused) {
       // spawn() is synchronous: thaw now; the agent reads the request once it runs again.

@@ -1,15 +1,15 @@
 /**
- * The daemon's process spawner: a `mags-agent host` child that forks crun and the layer helpers on
- * request, over the agent protocol on a socketpair (fd 3). Forking the large Node process for each
+ * The daemon's process spawner: a `mags-guest host` child that forks crun and the layer helpers on
+ * request, over the guest protocol (docs/guest-agent.md) on a socketpair (fd 3). Forking the large Node process for each
  * command cost more CPU than the commands themselves (page-table copies and copy-on-write faults);
- * the static agent forks in microseconds. Restarted on demand if it dies.
+ * the static guest agent binary forks in microseconds. Restarted on demand if it dies.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
-import { AgentConnection } from '../../../guest/client.js';
+import { GuestConnection } from '../../../guest/client.js';
 import type { RunResult } from '../../../host/exec.js';
 
 const PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
@@ -25,7 +25,7 @@ export interface SpawnerRunOptions {
 
 export class HostSpawner {
   private child: ChildProcess | null = null;
-  private conn: Promise<AgentConnection> | null = null;
+  private conn: Promise<GuestConnection> | null = null;
   private inflight = 0;
   private resolved = new Map<string, string>();
 
@@ -34,13 +34,13 @@ export class HostSpawner {
     private readonly log: Logger,
   ) {}
 
-  private connect(): Promise<AgentConnection> {
+  private connect(): Promise<GuestConnection> {
     if (this.conn) return this.conn;
     const child = spawn(this.agentPath, ['host'], { stdio: ['ignore', 'ignore', 'inherit', 'pipe'], detached: true });
     this.child = child;
     child.unref();
     const sock = child.stdio[3] as Socket;
-    const conn = new AgentConnection(sock);
+    const conn = new GuestConnection(sock);
     // Held while commands wait for it: otherwise a daemon with nothing else pending (e.g. during
     // init, before it listens) would exit while the spawner starts.
     conn.setRef(this.inflight > 0);

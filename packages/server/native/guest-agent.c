@@ -1,35 +1,22 @@
 /*
- * mags-agent: PID 1 of every Mags sandbox.
+ * The guest agent: PID 1 of every Mags sandbox.
  *
  * At start it connects to the host's per-sandbox unix socket (/run/mags/host.sock, a host
  * directory bind-mounted into the sandbox) and serves that one connection until it closes; then
  * it kills everything and exits, which ends the sandbox. Nothing inside the sandbox can talk to it.
  *
- * Wire format, both directions: frames of a 9-byte header (type u8, channel u32 BE, length u32 BE)
- * and `length` payload bytes. A channel is one process the host started.
- *   host -> agent
- *     'X' exec     u8 flags (1 = pty, 2 = stdin pipe, 4 = output to a file), u16 cols, u16 rows,
- *                  u32 argc, u32 envc, then NUL-terminated strings: argv..., "K=V"..., cwd
- *                  [, the output file's path with flag 4]
- *     'I' stdin    bytes for the process's stdin (or the pty)
- *     'C' eof      close the process's stdin
- *     'W' resize   u16 cols, u16 rows
- *     'K' kill     u8 signal, u8 scope (0 = the process group, 1 = every process in the sandbox)
- *     'P' ping     echoed back as 'P' with the same payload
- *   agent -> host
- *     'H' hello    agent version (channel 0)
- *     'S' started  u32 pid
- *     'O' / 'E'    stdout / stderr bytes (a pty's output is all 'O')
- *     'X' exit     u8 kind (0 = exited, 1 = killed by signal), u32 code or signal number
+ * Wire format: frames of a 9-byte header (type u8, channel u32 BE, length u32 BE) and a payload;
+ * a channel is one process the host started. docs/guest-agent.md specifies every frame type both
+ * ways, limits and ordering; frame.c encodes and decodes them, checked by test/frames.json.
  *
  * Output is read only while the host keeps up (at most OUT_HIGH bytes queued), so a flood blocks
  * the writer instead of growing memory. PID 1 reaps every orphan.
  *
- * `mags-agent host` speaks the same protocol on fd 3 as the daemon's process spawner on the host:
- * a tiny process forks crun and the helpers instead of the daemon's large Node process.
- *
- * The same static binary carries the daemon's host-side helpers for the sandbox root (sub-commands
- * `layer`, `overlay`, `unmount`, in host-helpers.c): one fork+exec instead of mkfs/losetup/mount(8) each.
+ * The binary is `mags-guest`. `mags-guest host` speaks the same protocol on fd 3 as the daemon's
+ * process spawner on the host: a tiny process forks crun and the helpers instead of the daemon's
+ * large Node process. It also carries the daemon's host-side helpers for the sandbox root
+ * (sub-commands `layer`, `overlay`, `unmount`, in host-helpers.c): one fork+exec instead of
+ * mkfs/losetup/mount(8) each.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -50,10 +37,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#define AGENT_VERSION "mags-agent 1"
+#include "frame.h"
+
 #define HOST_SOCKET "/run/mags/host.sock"
 #define OUT_HIGH (256 * 1024)
-#define MAX_FRAME (64u * 1024 * 1024)
 #define READ_CHUNK 65536
 /* After a script's main process exited, processes it left behind may hold its output open: the
  * session ends once the output stayed quiet this long (and the host keeps up), or at the latest
@@ -71,7 +58,7 @@ static void buf_append(struct buf *b, const void *p, size_t n) {
     size_t cap = b->cap ? b->cap : 4096;
     while (cap < b->len + n) cap *= 2;
     char *d = realloc(b->data, cap);
-    if (!d) { perror("mags-agent: realloc"); _exit(1); }
+    if (!d) { perror("mags-guest: realloc"); _exit(1); }
     b->data = d;
     b->cap = cap;
   }
@@ -98,7 +85,7 @@ struct session {
 };
 
 static int conn = -1;
-/* Host mode (`mags-agent host`): the daemon's process spawner on the host, serving fd 3. It never
+/* Host mode (`mags-guest host`): the daemon's process spawner on the host, serving fd 3. It never
  * signals anything but its own children and leaves the OOM score alone. */
 static int host_mode = 0;
 static struct buf outq, inq;
@@ -110,16 +97,10 @@ static int64_t now_ms(void) {
   return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void put32(unsigned char *p, uint32_t v) { p[0] = v >> 24; p[1] = v >> 16; p[2] = v >> 8; p[3] = v; }
-static uint32_t get32(const unsigned char *p) { return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3]; }
-static uint16_t get16(const unsigned char *p) { return (uint16_t)((p[0] << 8) | p[1]); }
-
 static void send_frame(char type, uint32_t chan, const void *payload, uint32_t len) {
-  unsigned char h[9];
-  h[0] = (unsigned char)type;
-  put32(h + 1, chan);
-  put32(h + 5, len);
-  buf_append(&outq, h, 9);
+  unsigned char h[FRAME_HEADER];
+  frame_header(h, (uint8_t)type, chan, len);
+  buf_append(&outq, h, FRAME_HEADER);
   if (len) buf_append(&outq, payload, len);
 }
 
@@ -176,7 +157,7 @@ static void child_exec(int pty_slave, int in_r, int out_w, int err_w, char **arg
     dup2(err_w, 2);
   }
   if (chdir(cwd) != 0) {
-    dprintf(2, "mags-agent: cannot change directory to %s: %s\n", cwd, strerror(errno));
+    dprintf(2, "mags-guest: cannot change directory to %s: %s\n", cwd, strerror(errno));
     _exit(127);
   }
   execve(argv[0], argv, envp);
@@ -184,7 +165,7 @@ static void child_exec(int pty_slave, int in_r, int out_w, int err_w, char **arg
     argv[0] = "/bin/sh";
     execve(argv[0], argv, envp);
   }
-  dprintf(2, "mags-agent: cannot run %s: %s\n", argv[0], strerror(errno));
+  dprintf(2, "mags-guest: cannot run %s: %s\n", argv[0], strerror(errno));
   _exit(127);
 }
 
@@ -196,26 +177,14 @@ static int has_env(char **envp, int n, const char *key) {
 
 static void start_session(uint32_t chan, const unsigned char *p, uint32_t len) {
   const char *fail = "malformed exec frame";
-  if (len < 13 || find_session(chan)) goto bad;
-  uint8_t flags = p[0];
-  uint16_t cols = get16(p + 1), rows = get16(p + 3);
-  uint32_t argc = get32(p + 5), envc = get32(p + 9);
-  if (argc == 0 || argc > 100000 || envc > 100000) goto bad;
-  char **argv = calloc(argc + 1, sizeof(char *));
-  char **envp = calloc(envc + 12, sizeof(char *));
-  const char *cwd = NULL, *log_path = NULL;
-  const char *q = (const char *)p + 13, *end = (const char *)p + len;
-  uint32_t nstr = argc + envc + 1 + ((flags & 4) ? 1 : 0);
-  for (uint32_t i = 0; i < nstr; i++) {
-    const char *z = memchr(q, 0, (size_t)(end - q));
-    if (!z) { free(argv); free(envp); goto bad; }
-    if (i < argc) argv[i] = (char *)q;
-    else if (i < argc + envc) envp[i - argc] = (char *)q;
-    else if (i == argc + envc) cwd = q;
-    else log_path = q;
-    q = z + 1;
-  }
-  int n = (int)envc;
+  struct exec_request req;
+  /* Room for the default variables below, TERM and the terminating NULL. */
+  if (find_session(chan) || exec_decode(p, len, 11, &req) != 0) goto bad;
+  uint8_t flags = req.flags;
+  uint16_t cols = req.cols, rows = req.rows;
+  char **argv = req.argv, **envp = req.envp;
+  const char *cwd = req.cwd, *log_path = req.log_path;
+  int n = (int)req.envc;
   static const char *defaults[] = {
     "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root", "USER=root",
     "LOGNAME=root", "SHELL=/bin/bash", "HOSTNAME=mags-vm", "LANG=C.UTF-8", NULL};
@@ -226,7 +195,7 @@ static void start_session(uint32_t chan, const unsigned char *p, uint32_t len) {
     key[k] = 0;
     if (!has_env(envp, n, key)) envp[n++] = (char *)defaults[i];
   }
-  if ((flags & 1) && !has_env(envp, n, "TERM")) envp[n++] = "TERM=xterm-256color";
+  if ((flags & EXEC_PTY) && !has_env(envp, n, "TERM")) envp[n++] = "TERM=xterm-256color";
   envp[n] = NULL;
   if (!cwd || !*cwd) cwd = "/root";
 
@@ -234,7 +203,7 @@ static void start_session(uint32_t chan, const unsigned char *p, uint32_t len) {
   s->chan = chan;
   s->out_fd = s->err_fd = s->in_fd = -1;
   int pty_slave = -1, in_p[2] = {-1, -1}, out_p[2] = {-1, -1}, err_p[2] = {-1, -1};
-  if (flags & 1) {
+  if (flags & EXEC_PTY) {
     int master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
     if (master < 0 || grantpt(master) || unlockpt(master)) { fail = "cannot allocate a pty"; goto fail_session; }
     const char *name = ptsname(master);
@@ -247,7 +216,7 @@ static void start_session(uint32_t chan, const unsigned char *p, uint32_t len) {
     in_p[0] = open("/dev/null", O_RDONLY | O_CLOEXEC);
   } else {
     if (pipe2(out_p, O_CLOEXEC) || pipe2(err_p, O_CLOEXEC)) { fail = "cannot create pipes"; goto fail_session; }
-    if (flags & 2) {
+    if (flags & EXEC_STDIN) {
       if (pipe2(in_p, O_CLOEXEC)) { fail = "cannot create pipes"; goto fail_session; }
     } else {
       in_p[0] = open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -269,13 +238,12 @@ static void start_session(uint32_t chan, const unsigned char *p, uint32_t len) {
   if (s->out_fd >= 0) set_nonblock(s->out_fd);
   if (s->err_fd >= 0) set_nonblock(s->err_fd);
   if (s->in_fd >= 0 && !s->pty) set_nonblock(s->in_fd);
-  free(argv);
-  free(envp);
+  exec_free(&req);
   s->next = sessions;
   sessions = s;
   unsigned char pb[4];
-  put32(pb, (uint32_t)pid);
-  send_frame('S', chan, pb, 4);
+  frame_put32(pb, (uint32_t)pid);
+  send_frame(FRAME_STARTED, chan, pb, 4);
   return;
 
 fail_session:
@@ -287,36 +255,36 @@ fail_session:
   if (pty_slave >= 0) close(pty_slave);
   if (s->out_fd >= 0) close(s->out_fd);
   free(s);
-  free(argv);
-  free(envp);
+  exec_free(&req);
 bad:
-  send_frame('E', chan, "mags-agent: ", 12);
-  send_frame('E', chan, fail, (uint32_t)strlen(fail));
-  send_frame('E', chan, "\n", 1);
+  send_frame(FRAME_STDERR, chan, "mags-guest: ", 12);
+  send_frame(FRAME_STDERR, chan, fail, (uint32_t)strlen(fail));
+  send_frame(FRAME_STDERR, chan, "\n", 1);
   {
-    unsigned char x[5] = {0, 0, 0, 0, 127};
-    send_frame('X', chan, x, 5);
+    unsigned char x[5];
+    exit_encode(x, EXIT_CODE, 127);
+    send_frame(FRAME_EXIT, chan, x, 5);
   }
 }
 
 static void handle_frame(char type, uint32_t chan, const unsigned char *p, uint32_t len) {
-  struct session *s = type == 'X' || type == 'P' ? NULL : find_session(chan);
+  struct session *s = type == FRAME_EXEC || type == FRAME_PING ? NULL : find_session(chan);
   switch (type) {
-  case 'X': start_session(chan, p, len); break;
-  case 'P': send_frame('P', chan, p, len); break;
-  case 'I':
+  case FRAME_EXEC: start_session(chan, p, len); break;
+  case FRAME_PING: send_frame(FRAME_PING, chan, p, len); break;
+  case FRAME_STDIN:
     if (s && !s->stdin_eof && s->in_fd >= 0) buf_append(&s->in, p, len);
     break;
-  case 'C':
+  case FRAME_EOF:
     if (s) { s->stdin_eof = 1; if (s->in.len == 0) session_close_in(s); }
     break;
-  case 'W':
+  case FRAME_RESIZE:
     if (s && s->pty && len >= 4) {
-      struct winsize ws = { .ws_row = get16(p + 2), .ws_col = get16(p) };
+      struct winsize ws = { .ws_row = frame_get16(p + 2), .ws_col = frame_get16(p) };
       ioctl(s->out_fd, TIOCSWINSZ, &ws);
     }
     break;
-  case 'K':
+  case FRAME_KILL:
     if (len >= 2 && p[1] == 1) { if (!host_mode) kill(-1, p[0]); }
     else if (s && len >= 1 && !s->exited) kill(-s->pid, p[0]);
     break;
@@ -347,9 +315,9 @@ static void finish_session(struct session *s) {
   close_fd(&s->err_fd);
   close_fd(&s->in_fd);
   unsigned char x[5];
-  if (WIFSIGNALED(s->status)) { x[0] = 1; put32(x + 1, (uint32_t)WTERMSIG(s->status)); }
-  else { x[0] = 0; put32(x + 1, (uint32_t)WEXITSTATUS(s->status)); }
-  send_frame('X', s->chan, x, 5);
+  if (WIFSIGNALED(s->status)) exit_encode(x, EXIT_SIGNAL, (uint32_t)WTERMSIG(s->status));
+  else exit_encode(x, EXIT_CODE, (uint32_t)WEXITSTATUS(s->status));
+  send_frame(FRAME_EXIT, s->chan, x, 5);
   free(s->in.data);
   for (struct session **pp = &sessions; *pp; pp = &(*pp)->next) {
     if (*pp == s) { *pp = s->next; break; }
@@ -388,9 +356,9 @@ static int serve(int fd) {
   sigprocmask(SIG_BLOCK, &mask, NULL);
   int sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
   conn = fd >= 0 ? fd : connect_host();
-  if (conn < 0) { perror("mags-agent: cannot connect to " HOST_SOCKET); return 1; }
+  if (conn < 0) { perror("mags-guest: cannot connect to " HOST_SOCKET); return 1; }
   set_nonblock(conn);
-  send_frame('H', 0, AGENT_VERSION, (uint32_t)strlen(AGENT_VERSION));
+  send_frame(FRAME_HELLO, 0, GUEST_HELLO, (uint32_t)strlen(GUEST_HELLO));
 
   struct pollfd *pfds = NULL;
   struct session **owners = NULL;
@@ -431,7 +399,7 @@ static int serve(int fd) {
     }
     if (poll(pfds, (nfds_t)n, (int)timeout) < 0) {
       if (errno == EINTR) continue;
-      perror("mags-agent: poll");
+      perror("mags-guest: poll");
       return 1;
     }
     for (size_t i = 0; i < n; i++) {
@@ -453,14 +421,13 @@ static int serve(int fd) {
           ssize_t r = read(conn, tmp, sizeof tmp);
           if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) goto host_gone;
           if (r > 0) buf_append(&inq, tmp, (size_t)r);
-          while (inq.len >= 9) {
-            const unsigned char *h = (const unsigned char *)inq.data;
-            uint32_t len = get32(h + 5);
-            if (len > MAX_FRAME) { fprintf(stderr, "mags-agent: frame too large\n"); goto host_gone; }
-            if (inq.len < 9 + (size_t)len) break;
-            handle_frame((char)h[0], get32(h + 1), h + 9, len);
-            buf_consume(&inq, 9 + (size_t)len);
+          struct frame f;
+          enum frame_result fr;
+          while ((fr = frame_decode((const unsigned char *)inq.data, inq.len, GUEST_MAX_PAYLOAD, &f)) == FRAME_OK) {
+            handle_frame((char)f.type, f.chan, f.payload, f.len);
+            buf_consume(&inq, FRAME_HEADER + (size_t)f.len);
           }
+          if (fr == FRAME_TOO_LARGE) { fprintf(stderr, "mags-guest: frame too large\n"); goto host_gone; }
         }
       } else if (kinds[i] == 'I') {
         if (s->in_fd < 0 || s->in.len == 0) continue;
@@ -491,7 +458,7 @@ int main(int argc, char **argv) {
   if (argc >= 2 && strcmp(argv[1], "layer") == 0) return cmd_layer(argc, argv);
   if (argc >= 2 && strcmp(argv[1], "overlay") == 0) return cmd_overlay(argc, argv);
   if (argc >= 2 && strcmp(argv[1], "unmount") == 0) return cmd_unmount(argc, argv);
-  if (argc >= 2 && strcmp(argv[1], "--version") == 0) { puts(AGENT_VERSION); return 0; }
+  if (argc >= 2 && strcmp(argv[1], "--version") == 0) { puts(GUEST_HELLO); return 0; }
   if (argc >= 2 && strcmp(argv[1], "host") == 0) {
     host_mode = 1;
     /* Detached sandboxes (crun run --detach) are reparented here and reaped, even where the
