@@ -101,7 +101,7 @@ describe('host process spawner', { timeout: 60_000 }, () => {
   });
 
   it('keeps a daemon with nothing else pending alive while it starts and runs a command', async () => {
-    const spawnerJs = new URL('../src/runtime/spawner.js', import.meta.url).href;
+    const spawnerJs = new URL('../src/runtime/drivers/container/spawner.js', import.meta.url).href;
     const script = `
       const { HostSpawner } = await import(${JSON.stringify(spawnerJs)});
       const s = new HostSpawner(${JSON.stringify(await buildGuestAgent())}, { error() {} });

@@ -1,8 +1,8 @@
 /**
- * Host side of the guest agent protocol (see native/mags-agent.c for the wire format). One
- * connection per sandbox, made by the agent to a socket the host listens on before the sandbox
- * starts; the host accepts exactly one connection and closes the listener, so nothing running in
- * the sandbox later can reach or impersonate the host end. Processes are multiplexed by channel.
+ * Host side of the guest protocol (docs/guest-agent.md; frames in frame.ts). One connection per
+ * sandbox, made by the guest agent to a socket the host listens on before the sandbox starts; the
+ * host accepts exactly one connection and closes the listener, so nothing running in the sandbox
+ * later can reach or impersonate the host end. Processes are multiplexed by channel.
  */
 import type { Server, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -10,9 +10,27 @@ import { chmodSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { StringDecoder } from 'node:string_decoder';
 import type { OutputStream, ProcessExit, SandboxProcess, SpawnRequest } from '../runtime/driver.js';
+import {
+  EXEC_LOG_FILE,
+  EXEC_PTY,
+  EXEC_STDIN,
+  FrameReader,
+  FrameTooLargeError,
+  HOST_MAX_PAYLOAD,
+  PROTOCOL_VERSION,
+  ToGuest,
+  ToHost,
+  decodeExit,
+  encodeExec,
+  encodeFrame,
+  encodeKill,
+  encodeResize,
+  parseHello,
+  type Frame,
+} from './frame.js';
 
 /** A process running inside the sandbox. */
-export interface AgentProcess extends SandboxProcess {
+export interface GuestProcess extends SandboxProcess {
   readonly channel: number;
 }
 
@@ -21,23 +39,23 @@ interface Channel {
   resolve: (exit: ProcessExit) => void;
 }
 
-const HEADER = 9;
-/** Largest frame the host accepts from an agent. */
-const MAX_FRAME = 1024 * 1024;
+/** Stdin writes are cut into frames of at most this many bytes (well under the guest's limit). */
+const STDIN_CHUNK = HOST_MAX_PAYLOAD;
 
-/** Listens on `socketPath` for the agent's single connection. */
-export function listenForAgent(socketPath: string): Promise<{ server: Server; connected: Promise<AgentConnection> }> {
+/** Listens on `socketPath` for the guest agent's single connection. */
+export function listenForGuest(socketPath: string): Promise<{ server: Server; connected: Promise<GuestConnection> }> {
   return new Promise((resolve, reject) => {
     const server = createServer({ allowHalfOpen: false });
-    const connected = new Promise<AgentConnection>((ok, fail) => {
+    const connected = new Promise<GuestConnection>((ok, fail) => {
       server.once('connection', (sock) => {
         server.close();
-        const conn = new AgentConnection(sock);
+        const conn = new GuestConnection(sock);
         conn.hello.then(() => ok(conn), fail);
       });
-      server.once('close', () => fail(new Error('agent socket closed before the agent connected')));
+      server.once('close', () => fail(new Error('the guest agent socket closed before the guest agent connected')));
     });
-    connected.catch(() => {});
+    // The caller awaits `connected` (or abandons it when the sandbox failed to start).
+    connected.catch(() => undefined);
     server.once('error', reject);
     server.listen(socketPath, () => {
       // Root in a sandbox is an unprivileged host user: it needs write access to connect.
@@ -47,12 +65,13 @@ export function listenForAgent(socketPath: string): Promise<{ server: Server; co
   });
 }
 
-export class AgentConnection {
+/** The host end of one guest agent connection (a sandbox's PID 1, or the host process spawner). */
+export class GuestConnection {
+  /** Resolves with the guest's hello ("mags-guest 1") once it proved to speak PROTOCOL_VERSION. */
   readonly hello: Promise<string>;
   private channels = new Map<number, Channel>();
   private nextChannel = 1;
-  private pending: Buffer[] = [];
-  private pendingLen = 0;
+  private reader = new FrameReader(HOST_MAX_PAYLOAD);
   private closedError: Error | null = null;
   private helloResolve!: (v: string) => void;
   private helloReject!: (e: Error) => void;
@@ -64,11 +83,13 @@ export class AgentConnection {
       this.helloResolve = ok;
       this.helloReject = fail;
     });
-    this.hello.catch(() => {});
+    // Awaited by whoever waits for the guest; a connection that dies first rejects it unobserved.
+    this.hello.catch(() => undefined);
     (sock as Socket).setNoDelay?.(true);
     sock.on('data', (b: Buffer) => this.onData(b));
-    sock.on('error', () => {});
-    sock.on('close', () => this.onClosed(new Error('the sandbox agent connection closed (the sandbox stopped or crashed)')));
+    // 'close' follows every 'error' and reports the end to the owner (onClose).
+    sock.on('error', () => undefined);
+    sock.on('close', () => this.onClosed(new Error('the guest agent connection closed (the sandbox stopped or crashed)')));
   }
 
   get closed(): boolean {
@@ -92,113 +113,104 @@ export class AgentConnection {
     for (const fn of this.onCloseHandlers) fn(err);
   }
 
+  /** Ends the connection because the guest broke the protocol (its sandbox stops with it). */
+  private violation(what: string): void {
+    this.sock.destroy();
+    this.onClosed(new Error(`the guest agent ${what}; the sandbox was stopped`));
+  }
+
   private onData(b: Buffer): void {
-    this.pending.push(b);
-    this.pendingLen += b.length;
-    if (this.pendingLen < HEADER) return;
-    let buf = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending, this.pendingLen);
-    let off = 0;
-    while (buf.length - off >= HEADER) {
-      const len = buf.readUInt32BE(off + 5);
-      if (len > MAX_FRAME) {
-        // The agent never sends more than 64 KiB at once: a larger frame means it was tampered with.
-        this.sock.destroy();
-        this.onClosed(new Error(`the sandbox agent sent a ${len}-byte frame; the sandbox was stopped`));
-        return;
-      }
-      if (buf.length - off < HEADER + len) break;
-      const type = String.fromCharCode(buf[off]!);
-      const chan = buf.readUInt32BE(off + 1);
-      this.onFrame(type, chan, buf.subarray(off + HEADER, off + HEADER + len));
-      off += HEADER + len;
+    if (this.closedError) return;
+    let frames: Frame[];
+    try {
+      frames = this.reader.push(b);
+    } catch (err) {
+      if (!(err instanceof FrameTooLargeError)) throw err;
+      // The guest never sends more than 64 KiB at once: a larger frame means it was tampered with.
+      this.violation(`sent a ${err.length}-byte frame`);
+      return;
     }
-    if (off === buf.length) {
-      this.pending = [];
-      this.pendingLen = 0;
-    } else {
-      buf = buf.subarray(off);
-      this.pending = [buf];
-      this.pendingLen = buf.length;
+    for (const f of frames) {
+      if (this.closedError) return;
+      this.onFrame(f);
     }
   }
 
-  private onFrame(type: string, chan: number, payload: Buffer): void {
+  private onFrame({ type, channel, payload }: Frame): void {
     switch (type) {
-      case 'H':
-        this.helloResolve(payload.toString());
-        return;
-      case 'O':
-      case 'E':
-        this.channels.get(chan)?.onData(type === 'O' ? 'stdout' : 'stderr', payload);
-        return;
-      case 'X': {
-        const ch = this.channels.get(chan);
-        if (!ch) return;
-        this.channels.delete(chan);
-        const value = payload.readUInt32BE(1);
-        ch.resolve(payload[0] === 1 ? { code: null, signal: value } : { code: value, signal: null });
+      case ToHost.hello: {
+        const text = payload.toString();
+        const hello = parseHello(text);
+        if (hello?.version === PROTOCOL_VERSION) this.helloResolve(text);
+        else this.violation(`speaks "${text}", not protocol version ${PROTOCOL_VERSION} (rebuild it: sh packages/server/native/build.sh)`);
         return;
       }
-      case 'P': {
-        const p = this.pings.get(chan);
-        this.pings.delete(chan);
+      case ToHost.stdout:
+      case ToHost.stderr:
+        this.channels.get(channel)?.onData(type === ToHost.stdout ? 'stdout' : 'stderr', payload);
+        return;
+      case ToHost.exit: {
+        const exit = decodeExit(payload);
+        if (!exit) return this.violation(`sent a ${payload.length}-byte exit frame`);
+        const ch = this.channels.get(channel);
+        if (!ch) return;
+        this.channels.delete(channel);
+        ch.resolve(exit.kind === 1 ? { code: null, signal: exit.value } : { code: exit.value, signal: null });
+        return;
+      }
+      case ToHost.pong: {
+        const p = this.pings.get(channel);
+        this.pings.delete(channel);
         p?.();
         return;
       }
       default:
-        return; // 'S' (started) carries the pid; nothing needs it yet.
+        return; // 'S' (started) carries the pid, which nothing needs yet; unknown types are ignored.
     }
   }
 
-  private send(type: string, chan: number, payload: Buffer = Buffer.alloc(0)): void {
+  private send(type: string, chan: number, payload?: Buffer): void {
     if (this.closedError) return;
-    const h = Buffer.allocUnsafe(HEADER);
-    h[0] = type.charCodeAt(0);
-    h.writeUInt32BE(chan, 1);
-    h.writeUInt32BE(payload.length, 5);
-    this.sock.write(payload.length ? Buffer.concat([h, payload]) : h);
+    this.sock.write(encodeFrame(type, chan, payload));
   }
 
-  /** Round trip to the agent; resolves false when the connection is gone. */
+  /** Round trip to the guest; resolves false when the connection is gone. */
   ping(): Promise<boolean> {
     if (this.closedError) return Promise.resolve(false);
     const chan = this.nextChannel++;
     return new Promise((ok) => {
       this.pings.set(chan, () => ok(!this.closedError));
-      this.send('P', chan);
+      this.send(ToGuest.ping, chan);
     });
   }
 
   /** Starts a process; `onData` receives its output chunks as they arrive. */
-  spawn(opts: SpawnRequest & { logFile?: string }, onData: (stream: OutputStream, data: Buffer) => void): AgentProcess {
+  spawn(opts: SpawnRequest & { logFile?: string }, onData: (stream: OutputStream, data: Buffer) => void): GuestProcess {
     if (this.closedError) throw this.closedError;
+    const payload = encodeExec({
+      flags: (opts.pty ? EXEC_PTY : 0) | (opts.stdin ? EXEC_STDIN : 0) | (opts.logFile ? EXEC_LOG_FILE : 0),
+      cols: opts.pty?.cols ?? 0,
+      rows: opts.pty?.rows ?? 0,
+      argv: opts.argv,
+      env: Object.entries(opts.env ?? {}).map(([k, v]) => `${k}=${v}`),
+      cwd: opts.cwd ?? '/root',
+      logFile: opts.logFile,
+    });
     const chan = this.nextChannel++;
-    const env = Object.entries(opts.env ?? {}).map(([k, v]) => `${k}=${v}`);
-    const strings = [...opts.argv, ...env, opts.cwd ?? '/root', ...(opts.logFile ? [opts.logFile] : [])];
-    for (const s of strings) if (s.includes('\0')) throw new Error('arguments and environment values may not contain NUL bytes');
-    const head = Buffer.alloc(13);
-    head[0] = (opts.pty ? 1 : 0) | (opts.stdin ? 2 : 0) | (opts.logFile ? 4 : 0);
-    head.writeUInt16BE(opts.pty?.cols ?? 0, 1);
-    head.writeUInt16BE(opts.pty?.rows ?? 0, 3);
-    head.writeUInt32BE(opts.argv.length, 5);
-    head.writeUInt32BE(env.length, 9);
-    const body = Buffer.from(strings.join('\0') + '\0');
     let resolveExit!: (e: ProcessExit) => void;
     const exited = new Promise<ProcessExit>((ok) => (resolveExit = ok));
     this.channels.set(chan, { onData, resolve: resolveExit });
-    this.send('X', chan, Buffer.concat([head, body]));
+    this.send(ToGuest.exec, chan, payload);
     return {
       channel: chan,
       exited,
-      write: (data) => this.send('I', chan, typeof data === 'string' ? Buffer.from(data) : data),
-      closeStdin: () => this.send('C', chan),
-      resize: (cols, rows) => {
-        const b = Buffer.alloc(4);
-        b.writeUInt16BE(cols, 0);
-        b.writeUInt16BE(rows, 2);
-        this.send('W', chan, b);
+      write: (data) => {
+        const b = typeof data === 'string' ? Buffer.from(data) : data;
+        for (let at = 0; at < b.length; at += STDIN_CHUNK) this.send(ToGuest.stdin, chan, b.subarray(at, at + STDIN_CHUNK));
       },
-      kill: (signal, all = false) => this.send('K', chan, Buffer.from([signal, all ? 1 : 0])),
+      closeStdin: () => this.send(ToGuest.eof, chan),
+      resize: (cols, rows) => this.send(ToGuest.resize, chan, encodeResize(cols, rows)),
+      kill: (signal, all = false) => this.send(ToGuest.kill, chan, encodeKill(signal, all ? 1 : 0)),
     };
   }
 

@@ -358,12 +358,12 @@ class ContainerDriver implements RuntimeDriver, SandboxHost {
       const agent = await Promise.race([
         listener.connected,
         new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new Error(`the sandbox agent did not connect within ${timeoutMs} ms (see ${join(dir, 'agent.log')})`)), timeoutMs);
+          timer = setTimeout(() => reject(new Error(`the guest agent did not connect within ${timeoutMs} ms (see ${join(dir, 'agent.log')})`)), timeoutMs);
         }),
       ]).finally(() => clearTimeout(timer));
       const sandbox = new ContainerSandbox(id, spec, net?.ipAddress, agent, this, runDir);
       agent.onClose(() => {
-        if (!sandbox.destroyed) log.warn('sandbox agent connection closed unexpectedly (the sandbox stopped)');
+        if (!sandbox.destroyed) log.warn('guest agent connection closed unexpectedly (the sandbox stopped)');
       });
       await sandbox.start();
       lap('agent');
