@@ -21,6 +21,8 @@ import {
   GUEST_MAX_PAYLOAD,
   HOST_MAX_PAYLOAD,
   PROTOCOL_VERSION,
+  ToGuest,
+  ToHost,
   decodeExec,
   decodeExit,
   decodeFrame,
@@ -41,6 +43,7 @@ import { NATIVE_DIR, buildGuestAgent } from '../src/runtime/drivers/container/dr
 
 const execFileP = promisify(execFile);
 const FRAMES_JSON = fileURLToPath(new URL('../../native/test/frames.json', import.meta.url));
+const PROTOCOL_DOC = fileURLToPath(new URL('../../../../docs/guest-agent.md', import.meta.url));
 
 type Fields = Record<string, unknown>;
 interface Vector {
@@ -181,6 +184,14 @@ describe('guest protocol: golden frames, host side', () => {
       got.map((f) => encodeFrame(f.type, f.channel, f.payload).toString('hex')),
       all.map((b) => b.toString('hex')),
     );
+  });
+
+  it('docs/guest-agent.md lists every frame type of each direction', async () => {
+    const doc = await readFile(PROTOCOL_DOC, 'utf8');
+    const section = (title: string) => doc.slice(doc.indexOf(`### ${title}`), doc.indexOf('\n#', doc.indexOf(`### ${title}`) + 4));
+    const rows = (text: string) => [...text.matchAll(/^\| `(.)` \| (\w+) \|/gm)].map((m) => [m[2], m[1]]);
+    assert.deepEqual(rows(section('Host to guest')), Object.entries(ToGuest));
+    assert.deepEqual(rows(section('Guest to host')), Object.entries(ToHost));
   });
 
   it('the hello names the protocol version', () => {
