@@ -1,11 +1,13 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { Migrator, sql } from 'kysely';
 import { pino } from 'pino';
 import { silentLogger } from '../src/logger.js';
 import { JobLogs, unstorableMarker } from '../src/services/job-logs.js';
 import { newId } from '../src/services/tokens.js';
 import type { LogLine, LogStore } from '../src/storage/logs/store.js';
 import { decodeLogText, encodeLogText } from '../src/storage/logs/text-encoding.js';
+import { migrateToLatest, migrations, openDatabase } from '../src/storage/metadata/db.js';
 import type { User } from '../src/storage/metadata/store.js';
 import type { Stores } from '../src/storage/stores.js';
 import { STORE_BACKENDS, job, type StoreBackend } from './helpers/stores.js';
@@ -154,6 +156,21 @@ for (const backend of STORE_BACKENDS)
       await logs.append([line(id, 1, 'one')]);
       await assert.rejects(logs.append([line(id, 2, 'two'), line(id, 1, 'again')]));
       assert.deepEqual((await logs.read(id, 0, 10)).map((l) => l.message), ['one']);
+    });
+
+    it('migration 002 keeps lines stored before it (read as unescaped) and can be undone', async () => {
+      const id = await newJob();
+      const opened = openDatabase(db.target);
+      try {
+        const migrator = new Migrator({ db: opened.db, provider: { getMigrations: async () => migrations(opened.dialect) } });
+        const down = await migrator.migrateTo('001_initial');
+        assert.equal(down.error, undefined);
+        await sql`insert into job_logs (job_id, seq, ts, stream, text) values (${id}, 1, '2026-01-01T00:00:00.000Z', 'stdout', ${'C:\\0 old'})`.execute(opened.db);
+        assert.deepEqual(await migrateToLatest(opened), ['002_log_text_escaped']);
+      } finally {
+        await opened.db.destroy();
+      }
+      assert.deepEqual((await logs.read(id, 0, 10)).map((l) => l.message), ['C:\\0 old']);
     });
 
     it('JobLogs: numbering, batching, reads that merge buffered lines, followers', async () => {
