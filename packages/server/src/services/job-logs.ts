@@ -20,8 +20,9 @@ export interface JobLogsOptions {
 /**
  * Job output: numbers each line (seq), announces it to live followers at once (in-memory pub/sub)
  * and writes lines to the store in batches (one transaction every ~25 ms or 500 lines), so an
- * output flood costs few database writes. Reads merge stored and not-yet-written lines, so a
- * reader never misses a line that a follower already saw.
+ * output flood costs few database writes. A batch the store refuses is retried per job and per line,
+ * so one bad line never costs other lines (see `writeIsolated`). Reads merge stored and
+ * not-yet-written lines, so a reader never misses a line that a follower already saw.
  */
 export class JobLogs {
   private readonly nextSeq = new Map<string, number>();

@@ -8,14 +8,15 @@
  * lone surrogate as UTF-8.)
  */
 
-/** NUL or a surrogate that is not half of a pair (no `u` flag: the regex works on UTF-16 units). */
-const UNSTORABLE = /\0|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+/** String.prototype.isWellFormed of Node 20 (native: ~20x faster than a regex scan; not in this project's TS lib). */
+const isWellFormed = (s: string): boolean => (s as unknown as { isWellFormed(): boolean }).isWellFormed();
+/** What an escaped text escapes: a backslash, NUL, or a surrogate that is not half of a pair (no `u` flag: the regex works on UTF-16 units). */
 const TO_ESCAPE = /\\|\0|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
 const ESCAPE = /\\(\\|0|u[0-9a-f]{4})/g;
 
 /** The text to store and whether it is escaped. */
 export function encodeLogText(message: string): { text: string; escaped: boolean } {
-  if (!UNSTORABLE.test(message)) return { text: message, escaped: false };
+  if (!message.includes('\0') && isWellFormed(message)) return { text: message, escaped: false };
   const text = message.replace(TO_ESCAPE, (c) => {
     if (c === '\\') return '\\\\';
     if (c === '\0') return '\\0';
