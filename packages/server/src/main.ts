@@ -22,9 +22,7 @@ import { writeAdminToken, writeClientConfig } from './services/bootstrap.js';
 import { JobLogs } from './services/job-logs.js';
 import { JobsService } from './services/jobs.js';
 import { UsersService } from './services/users.js';
-import { migrateToLatest, openDatabase } from './storage/metadata/db.js';
-import { KyselyStore } from './storage/metadata/kysely-store.js';
-import type { MetadataStore } from './storage/metadata/store.js';
+import { openStores } from './storage/stores.js';
 
 /** A started server. */
 export interface RunningServer {
@@ -88,11 +86,9 @@ export async function runServer(opts: RunServerOptions | ConfigOverrides = {}): 
   };
 
   try {
-    const opened = openDatabase({ url: config.databaseUrl, sqlitePath: join(config.dataDir, 'mags.db') });
-    const store: MetadataStore = new KyselyStore(opened.db, opened.dialect);
-    cleanups.push(() => store.close());
-    const applied = await migrateToLatest(opened);
-    if (applied.length > 0) log.info({ migrations: applied }, 'database migrated');
+    const stores = await openStores({ url: config.databaseUrl, sqlitePath: join(config.dataDir, 'mags.db') });
+    cleanups.push(() => stores.close());
+    if (stores.migrated.length > 0) log.info({ migrations: stores.migrated }, 'database migrated');
 
     await buildBaseImage(config, log);
     const driverOptions = {
@@ -114,10 +110,10 @@ export async function runServer(opts: RunServerOptions | ConfigOverrides = {}): 
     cleanups.push(() => pool.stop());
     pool.start();
 
-    const logs = new JobLogs(store, log.child({ component: 'logs' }));
+    const logs = new JobLogs(stores.logs, log.child({ component: 'logs' }));
     cleanups.push(() => logs.flush());
     const scheduler = new Scheduler({
-      store,
+      store: stores.jobs,
       logs,
       pool,
       log: log.child({ component: 'scheduler' }),
@@ -126,8 +122,8 @@ export async function runServer(opts: RunServerOptions | ConfigOverrides = {}): 
       maxConcurrentJobs: config.maxConcurrentJobs,
     });
     cleanups.push(() => scheduler.shutdown());
-    const users = new UsersService(store, log.child({ component: 'users' }));
-    const jobs = new JobsService(store, logs, scheduler, log.child({ component: 'jobs' }), { maxPendingJobsPerUser: config.maxPendingJobsPerUser });
+    const users = new UsersService(stores.users, log.child({ component: 'users' }));
+    const jobs = new JobsService(stores.jobs, logs, scheduler, log.child({ component: 'jobs' }), { maxPendingJobsPerUser: config.maxPendingJobsPerUser });
     const admin = await users.bootstrapAdmin();
     if (admin) await writeAdminToken({ dataDir: config.dataDir, token: admin.token, log });
     await scheduler.start();

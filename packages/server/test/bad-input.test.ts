@@ -114,7 +114,7 @@ describe('bad input', () => {
       else if (typeof a === 'object') headers.authorization = a.header;
       const url = c.url === 'ADMIN_JOB_STATUS' ? `${SUBMIT}/${adminJob}/status` : (c.url ?? SUBMIT);
       const method = c.method ?? 'POST';
-      const before = await h.store.countJobs();
+      const before = await h.stores.jobs.countJobs();
       const res = await h.app.inject({
         method,
         url,
@@ -129,7 +129,7 @@ describe('bad input', () => {
       assert.equal(typeof body.error, 'string');
       assert.ok(body.error.length > 0 && body.error.length < 2000, 'the message is short and present');
       if (c.message) assert.match(body.error, c.message);
-      assert.equal(await h.store.countJobs(), before, 'no job row was written');
+      assert.equal(await h.stores.jobs.countJobs(), before, 'no job row was written');
     });
   }
 
@@ -142,7 +142,7 @@ describe('bad input', () => {
       assert.equal(st.statusCode, 200, st.body);
       assert.equal((st.json() as { name: string }).name, name);
     }
-    assert.ok((await h.store.countJobs()) >= 5);
+    assert.ok((await h.stores.jobs.countJobs()) >= 5);
   });
 
   it('random bodies never cause a 500 and always answer a registry error or 202', async () => {

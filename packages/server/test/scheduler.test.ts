@@ -9,15 +9,15 @@ import { Scheduler } from '../src/scheduler/scheduler.js';
 import { JobLogs } from '../src/services/job-logs.js';
 import { JobsService } from '../src/services/jobs.js';
 import { newId } from '../src/services/tokens.js';
-import { migrateToLatest, openDatabase } from '../src/storage/metadata/db.js';
-import { KyselyStore } from '../src/storage/metadata/kysely-store.js';
-import type { Job, User } from '../src/storage/metadata/store.js';
+import type { Job, JobStore, User } from '../src/storage/metadata/store.js';
+import { openStores, type Stores } from '../src/storage/stores.js';
 import { FakePool, FakeSandbox } from './helpers/fake-runtime.js';
 
 /** The scheduler on a real SQLite store with the fake pool: outcomes, queueing, reconciliation. */
 describe('scheduler', () => {
   let dir: string;
-  let store: KyselyStore;
+  let stores: Stores;
+  let store: JobStore;
   let pool: FakePool;
   let logs: JobLogs;
   let scheduler: Scheduler | undefined;
@@ -25,19 +25,18 @@ describe('scheduler', () => {
 
   beforeEach(async () => {
     dir = await mkdtemp(join(tmpdir(), 'mags-sched-'));
-    const opened = openDatabase({ sqlitePath: join(dir, 'mags.db') });
-    await migrateToLatest(opened);
-    store = new KyselyStore(opened.db, opened.dialect);
+    stores = await openStores({ sqlitePath: join(dir, 'mags.db') });
+    store = stores.jobs;
     pool = new FakePool();
-    logs = new JobLogs(store, silentLogger());
+    logs = new JobLogs(stores.logs, silentLogger());
     user = { id: newId(), name: 'u', admin: false, created_at: new Date().toISOString() };
-    await store.createUser(user);
+    await stores.users.createUser(user);
   });
   afterEach(async () => {
     await scheduler?.shutdown();
     scheduler = undefined;
     await logs.flush();
-    await store.close();
+    await stores.close();
     await rm(dir, { recursive: true, force: true });
   });
 
@@ -165,7 +164,7 @@ describe('scheduler', () => {
     await assert.rejects(jobs.submit(user, { script: 'true', type: 'inline' }, 1), (err: Error & { code?: string }) => err.code === 'RATE_LIMITED' && /2 jobs waiting/.test(err.message));
     assert.equal(await store.countJobs(), before);
     const other: User = { id: newId(), name: 'other', admin: false, created_at: new Date().toISOString() };
-    await store.createUser(other);
+    await stores.users.createUser(other);
     await jobs.submit(other, { script: 'true', type: 'inline' }, 1);
   });
 
@@ -222,8 +221,8 @@ describe('scheduler', () => {
     const { scheduler: s, jobs } = make({ maxOutputBytes: 200_000 });
     await s.start();
     let appendCalls = 0;
-    const orig = store.appendLogs.bind(store);
-    store.appendLogs = async (lines) => {
+    const orig = stores.logs.append.bind(stores.logs);
+    stores.logs.append = async (lines) => {
       appendCalls++;
       return orig(lines);
     };

@@ -2,10 +2,11 @@ import type { Logger } from 'pino';
 import type { ExecResult, OutputLine, Sandbox, SandboxLimits, SandboxPool } from '../runtime/driver.js';
 import type { JobLogs } from '../services/job-logs.js';
 import type { JobRunner } from '../services/jobs.js';
-import type { Job, JobPatch, MetadataStore } from '../storage/metadata/store.js';
+import type { Job, JobPatch, JobStore } from '../storage/metadata/store.js';
 
 export interface SchedulerOptions {
-  store: MetadataStore;
+  /** The jobs store (the scheduler's output goes through `logs`). */
+  store: JobStore;
   logs: JobLogs;
   pool: SandboxPool;
   log: Logger;

@@ -1,6 +1,6 @@
 import type { JobStatus, LogStream } from '@mags/shared';
 import type { Logger } from 'pino';
-import type { LogLine, MetadataStore } from '../storage/metadata/store.js';
+import type { LogLine, LogStore } from '../storage/logs/store.js';
 
 /** What followers of a job's output receive: each line, then one `end`. */
 export type JobEvent =
@@ -20,8 +20,9 @@ export interface JobLogsOptions {
 /**
  * Job output: numbers each line (seq), announces it to live followers at once (in-memory pub/sub)
  * and writes lines to the store in batches (one transaction every ~25 ms or 500 lines), so an
- * output flood costs few database writes. Reads merge stored and not-yet-written lines, so a
- * reader never misses a line that a follower already saw.
+ * output flood costs few database writes. A batch the store refuses is retried per job and per line,
+ * so one bad line never costs other lines (see `writeIsolated`). Reads merge stored and
+ * not-yet-written lines, so a reader never misses a line that a follower already saw.
  */
 export class JobLogs {
   private readonly nextSeq = new Map<string, number>();
@@ -34,7 +35,7 @@ export class JobLogs {
   private readonly flushLines: number;
 
   constructor(
-    private readonly store: MetadataStore,
+    private readonly logStore: LogStore,
     private readonly log: Logger,
     opts: JobLogsOptions = {},
   ) {
@@ -45,7 +46,7 @@ export class JobLogs {
   /** Prepares numbering for a job that is about to produce output (continues after stored lines). */
   async open(jobId: string): Promise<void> {
     if (this.nextSeq.has(jobId)) return;
-    const max = await this.store.maxLogSeq(jobId);
+    const max = await this.logStore.maxSeq(jobId);
     const buffered = [...this.inflight, ...this.pending].filter((l) => l.job_id === jobId).reduce((m, l) => Math.max(m, l.seq), 0);
     this.nextSeq.set(jobId, Math.max(max, buffered) + 1);
   }
@@ -84,20 +85,68 @@ export class JobLogs {
     this.inflight = this.pending;
     this.pending = [];
     try {
-      await this.store.appendLogs(this.inflight);
-    } catch (err) {
-      // Dropping is better than growing without bound when the database is down; the job's status
-      // is still written by the scheduler.
-      this.log.error({ err, lines: this.inflight.length }, 'could not store job output lines; they are lost');
+      await this.writeIsolated(this.inflight);
     } finally {
       this.inflight = [];
+    }
+  }
+
+  /**
+   * Stores a batch so that one bad line costs only itself: when the batch fails it is retried per
+   * job, a job's lines that still fail are retried one by one, and a line that cannot be stored on
+   * its own is replaced by a `system` marker line with the same seq (and logged). When even the
+   * marker cannot be stored the database is refusing writes: the rest of that job's lines are
+   * logged as lost instead of being retried one by one.
+   */
+  private async writeIsolated(lines: LogLine[]): Promise<void> {
+    try {
+      await this.logStore.append(lines);
+      return;
+    } catch (err) {
+      this.log.warn({ err, lines: lines.length }, 'a batch of job output lines could not be stored; retrying per job');
+    }
+    const byJob = new Map<string, LogLine[]>();
+    for (const l of lines) {
+      const group = byJob.get(l.job_id);
+      if (group) group.push(l);
+      else byJob.set(l.job_id, [l]);
+    }
+    for (const [jobId, group] of byJob) {
+      if (byJob.size > 1) {
+        try {
+          await this.logStore.append(group);
+          continue;
+        } catch (err) {
+          this.log.warn({ err, jobId, lines: group.length }, "a job's output lines could not be stored; retrying line by line");
+        }
+      }
+      await this.storeOneByOne(jobId, group);
+    }
+  }
+
+  private async storeOneByOne(jobId: string, lines: LogLine[]): Promise<void> {
+    for (let i = 0; i < lines.length; i++) {
+      const line = lines[i]!;
+      try {
+        await this.logStore.append([line]);
+        continue;
+      } catch (err) {
+        this.log.error({ err, jobId, seq: line.seq, bytes: Buffer.byteLength(line.message, 'utf8') }, 'a job output line could not be stored; storing a marker line in its place');
+      }
+      const marker: LogLine = { ...line, stream: 'system', message: unstorableMarker(line) };
+      try {
+        await this.logStore.append([marker]);
+      } catch (err) {
+        this.log.error({ err, jobId, fromSeq: line.seq, lost: lines.length - i }, 'job output lines could not be stored; they are lost');
+        return;
+      }
     }
   }
 
   /** Lines of a job with seq > afterSeq (stored and buffered), in order, at most `limit`. */
   async read(jobId: string, afterSeq: number, limit: number): Promise<LogLine[]> {
     const buffered = [...this.inflight, ...this.pending].filter((l) => l.job_id === jobId && l.seq > afterSeq);
-    const stored = await this.store.getLogs(jobId, afterSeq, limit);
+    const stored = await this.logStore.read(jobId, afterSeq, limit);
     if (buffered.length === 0) return stored;
     const bySeq = new Map<number, LogLine>();
     for (const l of stored) bySeq.set(l.seq, l);
@@ -152,4 +201,9 @@ export class JobLogs {
       }
     }
   }
+}
+
+/** What a reader sees in place of a line the store refused (the server log has the reason). */
+export function unstorableMarker(line: LogLine): string {
+  return `[output line ${line.seq} (${line.stream}, ${Buffer.byteLength(line.message, 'utf8')} bytes) could not be stored; the server log has the reason]`;
 }

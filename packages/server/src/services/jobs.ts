@@ -1,6 +1,7 @@
 import { JOB_LIMITS, isTerminalStatus, type JobStatus } from '@mags/shared';
 import type { Logger } from 'pino';
-import type { Job, LogLine, MetadataStore, User } from '../storage/metadata/store.js';
+import type { LogLine } from '../storage/logs/store.js';
+import type { Job, JobStore, User } from '../storage/metadata/store.js';
 import { AppError } from './errors.js';
 import type { JobEvent, JobLogs } from './job-logs.js';
 import { newId } from './tokens.js';
@@ -43,7 +44,7 @@ const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 /** Job submission, lookup, logs, settings and stop; ownership is checked on every call. */
 export class JobsService {
   constructor(
-    private readonly store: MetadataStore,
+    private readonly store: JobStore,
     private readonly logs: JobLogs,
     private readonly runner: JobRunner,
     private readonly log: Logger,

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { UniqueViolationError, type MetadataStore, type TokenRecord, type User } from '../storage/metadata/store.js';
+import { UniqueViolationError, type TokenRecord, type User, type UserStore } from '../storage/metadata/store.js';
 import { AppError } from './errors.js';
 import { generateToken, hashToken, newId } from './tokens.js';
 
@@ -17,7 +17,7 @@ export interface CreatedToken {
 /** Users and API tokens: authentication, token create/list/revoke, admin-only user management. */
 export class UsersService {
   constructor(
-    private readonly store: MetadataStore,
+    private readonly store: UserStore,
     private readonly log: Logger,
   ) {}
 

@@ -8,14 +8,13 @@ import { Scheduler } from '../../src/scheduler/scheduler.js';
 import { JobLogs } from '../../src/services/job-logs.js';
 import { JobsService } from '../../src/services/jobs.js';
 import { UsersService } from '../../src/services/users.js';
-import { migrateToLatest, openDatabase } from '../../src/storage/metadata/db.js';
-import { KyselyStore } from '../../src/storage/metadata/kysely-store.js';
+import { openStores, type Stores } from '../../src/storage/stores.js';
 import { FakePool } from './fake-runtime.js';
 
 /** An in-process app on a temp SQLite database and the fake pool (for `app.inject()` tests). */
 export interface Harness {
   app: FastifyInstance;
-  store: KyselyStore;
+  stores: Stores;
   pool: FakePool;
   scheduler: Scheduler;
   users: UsersService;
@@ -37,14 +36,12 @@ export interface HarnessOptions {
 
 export async function createHarness(opts: HarnessOptions = {}): Promise<Harness> {
   const dir = await mkdtemp(join(tmpdir(), 'mags-harness-'));
-  const opened = openDatabase({ url: opts.databaseUrl, sqlitePath: join(dir, 'mags.db') });
-  await migrateToLatest(opened);
-  const store = new KyselyStore(opened.db, opened.dialect);
+  const stores = await openStores({ url: opts.databaseUrl, sqlitePath: join(dir, 'mags.db') });
   const log = silentLogger();
   const pool = new FakePool();
-  const logs = new JobLogs(store, log);
+  const logs = new JobLogs(stores.logs, log);
   const scheduler = new Scheduler({
-    store,
+    store: stores.jobs,
     logs,
     pool,
     log,
@@ -52,14 +49,14 @@ export async function createHarness(opts: HarnessOptions = {}): Promise<Harness>
     maxOutputBytes: opts.maxOutputBytes ?? 1024 * 1024,
     maxConcurrentJobs: opts.maxConcurrentJobs ?? 8,
   });
-  const users = new UsersService(store, log);
-  const jobs = new JobsService(store, logs, scheduler, log);
+  const users = new UsersService(stores.users, log);
+  const jobs = new JobsService(stores.jobs, logs, scheduler, log);
   const admin = (await users.bootstrapAdmin())!;
   await scheduler.start();
   const app = await buildApp({ users, jobs, poolStatus: () => pool.status(), log, bodyLimitBytes: opts.bodyLimitBytes, sseHeartbeatSeconds: 1 });
   return {
     app,
-    store,
+    stores,
     pool,
     scheduler,
     users,
@@ -84,7 +81,7 @@ export async function createHarness(opts: HarnessOptions = {}): Promise<Harness>
       logs.shutdownFollowers();
       await app.close();
       await logs.flush();
-      await store.close();
+      await stores.close();
       await rm(dir, { recursive: true, force: true });
     },
   };

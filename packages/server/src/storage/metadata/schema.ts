@@ -1,15 +1,15 @@
 import type { Generated } from 'kysely';
+import type { LogsDatabase } from '../logs/schema.js';
 import type { Job, TokenRecord } from './store.js';
 
 /**
  * Table shapes of the metadata database. Booleans are stored as 0/1 integers and timestamps as ISO
  * 8601 text in both SQLite and PostgreSQL so one code path serves both.
  */
-export interface Database {
+export interface Database extends LogsDatabase {
   users: UsersTable;
   tokens: TokensTable;
   jobs: JobsTable;
-  job_logs: JobLogsTable;
 }
 
 export interface UsersTable {
@@ -22,25 +22,22 @@ export interface UsersTable {
 /** Token rows are stored exactly as the store hands them out. */
 export type TokensTable = TokenRecord;
 
-/**
- * A job row: the store's `Job` with booleans as 0/1 integers and the JSON columns (`environment`,
- * an object of strings; `file_ids`, an array of upload ids) as text, plus an insertion counter.
- */
-export type JobsTable = Omit<Job, 'type' | 'status' | 'persistent' | 'no_sleep' | 'environment' | 'file_ids'> & {
-  /** Insertion order (newest first listing and FIFO queueing). */
-  num: Generated<number>;
-  type: string;
-  status: string;
-  persistent: number;
-  no_sleep: number;
-  environment: string;
-  file_ids: string;
-};
+/** Job fields stored as 0/1 integers. */
+export const JOB_BOOLEAN_COLUMNS = ['persistent', 'no_sleep'] as const satisfies readonly (keyof Job)[];
+/** Job fields stored as JSON text (`environment`, an object of strings; `file_ids`, an array of upload ids). */
+export const JOB_JSON_COLUMNS = ['environment', 'file_ids'] as const satisfies readonly (keyof Job)[];
 
-export interface JobLogsTable {
-  job_id: string;
-  seq: number;
-  ts: string;
-  stream: string;
-  text: string;
-}
+type JobBooleanColumn = (typeof JOB_BOOLEAN_COLUMNS)[number];
+type JobJsonColumn = (typeof JOB_JSON_COLUMNS)[number];
+
+/**
+ * A job row: the store's `Job` with the boolean and JSON columns above as integers and text, plus
+ * an insertion counter. Every other field is stored as is (text, or an `integer` column, which both
+ * drivers return as a JS number).
+ */
+export type JobsTable = Omit<Job, JobBooleanColumn | JobJsonColumn> &
+  Record<JobBooleanColumn, number> &
+  Record<JobJsonColumn, string> & {
+    /** Insertion order (newest first listing and FIFO queueing). */
+    num: Generated<number>;
+  };

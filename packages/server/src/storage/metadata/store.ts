@@ -1,4 +1,4 @@
-import type { JobStatus, LogStream } from '@mags/shared';
+import type { JobStatus } from '@mags/shared';
 
 /** A user of the server. */
 export interface User {
@@ -73,17 +73,6 @@ export type JobPatch = Partial<
   >
 >;
 
-/** One stored output line of a job. */
-export interface LogLine {
-  job_id: string;
-  /** Per-job increasing number, from 1. */
-  seq: number;
-  /** ISO 8601 time the line was read. */
-  timestamp: string;
-  stream: LogStream;
-  message: string;
-}
-
 /** Thrown by the store when a unique constraint (e.g. a user name) is violated. */
 export class UniqueViolationError extends Error {
   constructor(message: string) {
@@ -93,12 +82,10 @@ export class UniqueViolationError extends Error {
 }
 
 /**
- * The metadata store. Services depend on this interface; `KyselyStore` implements it on SQLite and
- * PostgreSQL and both pass the same conformance tests (test/store.test.ts).
+ * Users and their API tokens. Services depend on this interface; `KyselyUserStore` implements it on
+ * SQLite and PostgreSQL and both pass the same conformance tests (test/store.test.ts).
  */
-export interface MetadataStore {
-  readonly dialect: 'sqlite' | 'postgres';
-
+export interface UserStore {
   createUser(user: User): Promise<void>;
   getUser(id: string): Promise<User | undefined>;
   getUserByName(name: string): Promise<User | undefined>;
@@ -114,7 +101,13 @@ export interface MetadataStore {
   revokeToken(userId: string, id: string, at: string): Promise<boolean>;
   /** Creates a user and its first token in one transaction. */
   createUserWithToken(user: User, token: TokenRecord): Promise<void>;
+}
 
+/**
+ * Jobs. Services and the scheduler depend on this interface; `KyselyJobStore` implements it on
+ * SQLite and PostgreSQL and both pass the same conformance tests (test/store.test.ts).
+ */
+export interface JobStore {
   insertJob(job: Job): Promise<void>;
   getJob(requestId: string): Promise<Job | undefined>;
   /**
@@ -134,13 +127,4 @@ export interface MetadataStore {
    * and set). Returns whether a row changed.
    */
   updateJob(requestId: string, patch: JobPatch, onlyIf?: readonly JobStatus[]): Promise<boolean>;
-
-  /** Inserts log lines in one transaction. */
-  appendLogs(lines: readonly LogLine[]): Promise<void>;
-  /** Lines of a job with seq > afterSeq, in order, at most `limit`. */
-  getLogs(jobId: string, afterSeq: number, limit: number): Promise<LogLine[]>;
-  /** Highest stored seq of a job, 0 when none. */
-  maxLogSeq(jobId: string): Promise<number>;
-
-  close(): Promise<void>;
 }

@@ -1,0 +1,43 @@
+import type { Kysely } from 'kysely';
+import { KyselyLogStore } from './logs/kysely-log-store.js';
+import type { LogsDatabase } from './logs/schema.js';
+import type { LogStore } from './logs/store.js';
+import { migrateToLatest, openDatabase, type Dialect } from './metadata/db.js';
+import { KyselyJobStore } from './metadata/kysely-jobs.js';
+import { KyselyUserStore } from './metadata/kysely-users.js';
+import type { JobStore, UserStore } from './metadata/store.js';
+
+/** The stores of one metadata database; `close()` closes the database they share. */
+export interface Stores {
+  readonly dialect: Dialect;
+  users: UserStore;
+  jobs: JobStore;
+  logs: LogStore;
+  /** Migrations applied by this open, in order (empty when the database was up to date). */
+  readonly migrated: string[];
+  close(): Promise<void>;
+}
+
+/**
+ * Opens the metadata database (`postgres://...` URL, else the SQLite file), runs pending
+ * migrations and returns its stores. The daemon and the tests build their stores only here.
+ */
+export async function openStores(target: { url?: string; sqlitePath: string }): Promise<Stores> {
+  const opened = openDatabase(target);
+  let migrated: string[];
+  try {
+    migrated = await migrateToLatest(opened);
+  } catch (err) {
+    await opened.db.destroy();
+    throw err;
+  }
+  return {
+    dialect: opened.dialect,
+    users: new KyselyUserStore(opened.db),
+    jobs: new KyselyJobStore(opened.db),
+    // The log store sees only its own table of the shared database (Database extends LogsDatabase).
+    logs: new KyselyLogStore(opened.db as unknown as Kysely<LogsDatabase>),
+    migrated,
+    close: () => opened.db.destroy(),
+  };
+}
