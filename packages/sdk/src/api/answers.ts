@@ -46,10 +46,10 @@ export function answer<T>(fields: Fields<T>): AnswerCheck<T> {
 }
 
 /** The first mismatch as `field: problem`, or undefined when the value fits. */
-export function mismatch(fields: Fields<unknown> | Record<string, FieldCheck<unknown>>, value: unknown, prefix = ''): string | undefined {
+export function mismatch(fields: object, value: unknown, prefix = ''): string | undefined {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) return `${prefix || '(body)'}: expected an object`;
   const obj = value as Record<string, unknown>;
-  for (const [key, check] of Object.entries(fields as Record<string, FieldCheck<unknown>>)) {
+  for (const [key, check] of Object.entries(fields) as [string, FieldCheck<unknown>][]) {
     const v = obj[key];
     const path = prefix ? `${prefix}.${key}` : key;
     if (typeof check === 'object') {
@@ -59,7 +59,7 @@ export function mismatch(fields: Fields<unknown> | Record<string, FieldCheck<unk
       }
       if (!Array.isArray(v)) return `${path}: expected an array`;
       for (let i = 0; i < v.length; i++) {
-        const bad = mismatch(check.each as Record<string, FieldCheck<unknown>>, v[i], `${path}.${i}`);
+        const bad = mismatch(check.each, v[i], `${path}.${i}`);
         if (bad) return bad;
       }
       continue;
