@@ -54,8 +54,9 @@ ClientErrorCode = Literal[
     "AUTH_REQUIRED", "CONNECTION_FAILED", "TIMEOUT", "INVALID_RESPONSE", "HTTP_ERROR", "JOB_FAILED", "NOT_A_STREAM"
 ]
 
-#: The ``code`` of a MagsError. A newer server's unknown code is passed through as sent.
-Code = Union[ErrorCode, ClientErrorCode, str]
+#: The ``code`` of a MagsError (as in the Node SDK's ``MagsErrorCode``). A newer server's unknown
+#: code is passed through as sent.
+Code = Union[ErrorCode, ClientErrorCode]
 
 
 class MagsError(Exception):
@@ -120,7 +121,7 @@ class ConnectionError(MagsError):  # noqa: A001 - exported as mags.ConnectionErr
 # Codes for error answers that carry no `code` of their own (for example the Mags cloud's plain
 # `{"error": "..."}`); other statuses of 500 and above become INTERNAL_ERROR, the rest HTTP_ERROR.
 # The Node SDK uses the same table.
-_DEFAULT_CODES: Dict[int, str] = {
+_DEFAULT_CODES: Dict[int, ErrorCode] = {
     400: "VALIDATION_ERROR",
     401: "INVALID_TOKEN",
     403: "FORBIDDEN",
@@ -140,7 +141,7 @@ AUTH_HINT = (
 )
 
 
-def _default_code(status: int) -> str:
+def _default_code(status: int) -> Code:
     if status in _DEFAULT_CODES:
         return _DEFAULT_CODES[status]
     return "INTERNAL_ERROR" if status >= 500 else "HTTP_ERROR"
