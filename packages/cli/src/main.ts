@@ -18,7 +18,7 @@ export async function main(args: string[]): Promise<number> {
     if (err.code === 'EPIPE') process.exit(EXIT.OK);
     throw err;
   });
-  const [{ CommanderError }, { buildProgram }, { outcome }] = await Promise.all([
+  const [{ CommanderError }, { buildProgram }, { exitCodeOf }] = await Promise.all([
     import('commander'),
     import('./program.js'),
     import('./shared.js'),
@@ -30,7 +30,7 @@ export async function main(args: string[]): Promise<number> {
   }
   try {
     await program.parseAsync(args, { from: 'user' });
-    return outcome.exitCode;
+    return exitCodeOf(program);
   } catch (err) {
     if (err instanceof CommanderError) {
       // commander already printed its message (or the help / version text).

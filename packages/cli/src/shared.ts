@@ -6,8 +6,31 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import type { LogEntry, Mags } from '@mags/sdk';
 
-/** The exit code `main` returns when a command finishes without throwing (`mags run` sets the script's). */
-export const outcome = { exitCode: 0 };
+/** What a command's action returns: its exit code (`mags run`: the script's); nothing means 0. */
+export type CommandResult = number | void;
+
+/** Exit codes of finished actions, by the program that ran them (each `main` call builds its own). */
+const results = new WeakMap<Command, number>();
+
+/**
+ * Wraps a command's action so the exit code it returns reaches `main`, which reads it with
+ * `exitCodeOf(program)` after parsing. Errors are not caught here: they go to `main` as thrown.
+ */
+export function action<A extends unknown[]>(
+  fn: (...args: A) => Promise<CommandResult>,
+): (this: Command, ...args: A) => Promise<void> {
+  return async function (this: Command, ...args: A): Promise<void> {
+    const code = await fn(...args);
+    let root: Command = this;
+    while (root.parent) root = root.parent;
+    results.set(root, code ?? 0);
+  };
+}
+
+/** The exit code the action run by `program` returned; 0 when it returned none. */
+export function exitCodeOf(program: Command): number {
+  return results.get(program) ?? 0;
+}
 
 export interface ConnectionFlags {
   token?: string;

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import builtins
 import json
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Literal, Optional, Union
 
 __all__ = [
     "MagsError",
@@ -18,7 +18,45 @@ __all__ = [
     "ConnectionError",
     "error_from_response",
     "AUTH_HINT",
+    "ErrorCode",
+    "ClientErrorCode",
 ]
+
+#: Every code the server sends: the enum of the ``Error`` schema in spec/openapi.json, which the
+#: server builds from its error registry (tests/test_spec_types.py checks that they agree).
+ErrorCode = Literal[
+    "VALIDATION_ERROR",
+    "INVALID_JSON",
+    "PAYLOAD_TOO_LARGE",
+    "UNSUPPORTED_MEDIA_TYPE",
+    "AUTH_REQUIRED",
+    "INVALID_TOKEN",
+    "FORBIDDEN",
+    "NOT_FOUND",
+    "JOB_NOT_FOUND",
+    "TOKEN_NOT_FOUND",
+    "USER_NOT_FOUND",
+    "WORKSPACE_NOT_FOUND",
+    "METHOD_NOT_ALLOWED",
+    "CONFLICT",
+    "JOB_NOT_RUNNING",
+    "INVALID_STATE",
+    "RATE_LIMITED",
+    "CAPACITY_EXHAUSTED",
+    "SANDBOX_FAILED",
+    "INTERNAL_ERROR",
+    "FEATURE_NOT_AVAILABLE",
+    "SERVICE_UNAVAILABLE",
+]
+
+#: Codes the SDK raises itself (no answer, or an answer it cannot use; NOT_A_STREAM is Python only).
+ClientErrorCode = Literal[
+    "AUTH_REQUIRED", "CONNECTION_FAILED", "TIMEOUT", "INVALID_RESPONSE", "HTTP_ERROR", "JOB_FAILED", "NOT_A_STREAM"
+]
+
+#: The ``code`` of a MagsError (as in the Node SDK's ``MagsErrorCode``). A newer server's unknown
+#: code is passed through as sent.
+Code = Union[ErrorCode, ClientErrorCode]
 
 
 class MagsError(Exception):
@@ -28,7 +66,7 @@ class MagsError(Exception):
     def __init__(
         self,
         message: str,
-        code: Optional[str] = None,
+        code: Optional[Code] = None,
         status: Optional[int] = None,
         hint: Optional[str] = None,
     ) -> None:
@@ -63,7 +101,7 @@ class TimeoutError(MagsError):  # noqa: A001 - exported as mags.TimeoutError, ke
     def __init__(
         self,
         message: str,
-        code: Optional[str] = "TIMEOUT",
+        code: Optional[Code] = "TIMEOUT",
         status: Optional[int] = None,
         hint: Optional[str] = None,
         request_id: Optional[str] = None,
@@ -75,7 +113,7 @@ class TimeoutError(MagsError):  # noqa: A001 - exported as mags.TimeoutError, ke
 class ConnectionError(MagsError):  # noqa: A001 - exported as mags.ConnectionError, kept out of `import *`
     """The server could not be reached at all (refused, unknown host, connection dropped)."""
 
-    def __init__(self, message: str, code: Optional[str] = "CONNECTION_FAILED", status: Optional[int] = None,
+    def __init__(self, message: str, code: Optional[Code] = "CONNECTION_FAILED", status: Optional[int] = None,
                  hint: Optional[str] = None) -> None:
         super().__init__(message, code, status, hint)
 
@@ -83,7 +121,7 @@ class ConnectionError(MagsError):  # noqa: A001 - exported as mags.ConnectionErr
 # Codes for error answers that carry no `code` of their own (for example the Mags cloud's plain
 # `{"error": "..."}`); other statuses of 500 and above become INTERNAL_ERROR, the rest HTTP_ERROR.
 # The Node SDK uses the same table.
-_DEFAULT_CODES: Dict[int, str] = {
+_DEFAULT_CODES: Dict[int, ErrorCode] = {
     400: "VALIDATION_ERROR",
     401: "INVALID_TOKEN",
     403: "FORBIDDEN",
@@ -103,7 +141,7 @@ AUTH_HINT = (
 )
 
 
-def _default_code(status: int) -> str:
+def _default_code(status: int) -> Code:
     if status in _DEFAULT_CODES:
         return _DEFAULT_CODES[status]
     return "INTERNAL_ERROR" if status >= 500 else "HTTP_ERROR"

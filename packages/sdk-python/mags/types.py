@@ -1,5 +1,9 @@
 """Shapes of the dicts the client returns (the server's snake_case JSON). They are plain dicts at
-run time; the types only help editors and type checkers. Servers may add keys."""
+run time; the types only help editors and type checkers. Servers may add keys.
+
+The wire types mirror the schemas of spec/openapi.json (``WIRE_SCHEMAS`` names which);
+tests/test_spec_types.py fails when a field or an enum value differs from the spec, so a field the
+server adds is added here by hand, under the same name."""
 from __future__ import annotations
 
 from typing import Any, Dict, List, Literal, Optional, TypedDict
@@ -9,7 +13,7 @@ JobStatusValue = Literal["pending", "running", "sleeping", "completed", "error"]
 
 class SubmitResult(TypedDict, total=False):
     request_id: str
-    status: str
+    status: Literal["accepted"]
     message: str
 
 
@@ -31,6 +35,7 @@ class Job(TypedDict, total=False):
     status: JobStatusValue
     vm_id: Optional[str]
     workspace_id: Optional[str]
+    base_workspace_id: Optional[str]
     exit_code: Optional[int]
     subdomain: Optional[str]
     url: Optional[str]
@@ -40,6 +45,7 @@ class Job(TypedDict, total=False):
     completed_at: Optional[str]
     persistent: bool
     no_sleep: bool
+    startup_command: Optional[str]
     error_message: Optional[str]
 
 
@@ -48,6 +54,35 @@ class JobList(TypedDict, total=False):
     page: int
     page_size: int
     total: int
+
+
+class PoolStatus(TypedDict):
+    idle_vms: int
+    busy_vms: int
+    total_vms: int
+    min_pool_size: int
+    max_pool_size: int
+
+
+class Me(TypedDict, total=False):
+    id: str
+    name: str
+    admin: bool
+    created_at: str
+
+
+class TokenCreated(TypedDict, total=False):
+    id: str
+    name: str
+    token: str
+    created_at: str
+
+
+class TokenInfo(TypedDict, total=False):
+    id: str
+    name: str
+    created_at: str
+    last_used_at: Optional[str]
 
 
 class RunResult(TypedDict):
@@ -65,5 +100,18 @@ class ExecResult(TypedDict, total=False):
     stderr: str
 
 
-#: Any other answer object (stop, access, pool status, whoami, health, workspaces, aliases).
+#: Any other answer object (stop, access, health, workspaces, aliases).
 Answer = Dict[str, Any]
+
+#: Which schema of spec/openapi.json (``components.schemas``) each wire type mirrors.
+WIRE_SCHEMAS: Dict[str, str] = {
+    "SubmitResult": "SubmitJobAnswer",
+    "LogEntry": "LogEntry",
+    "Logs": "JobLogs",
+    "Job": "JobStatus",
+    "JobList": "JobList",
+    "PoolStatus": "PoolStatus",
+    "Me": "Me",
+    "TokenCreated": "CreatedToken",
+    "TokenInfo": "TokenInfo",
+}

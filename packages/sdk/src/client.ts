@@ -8,52 +8,51 @@ import { MagsError, NotFoundError, TimeoutError } from './errors.js';
 import { HttpClient, formatMs, type CallOptions, type FetchLike } from './http.js';
 import { followJob, getJob, jobPath, sleep } from './follow.js';
 import {
-  AccessSchema,
-  ExecSchema,
-  HealthSchema,
-  JobListSchema,
-  JobSchema,
-  LogsSchema,
-  MeSchema,
-  PoolStatusSchema,
-  StopSchema,
-  SubmitBodySchema,
-  SubmitResponseSchema,
-  SuccessSchema,
-  TokenCreatedSchema,
-  TokenListSchema,
-  UpdateBodySchema,
-  UpdateResponseSchema,
-  UrlAliasListSchema,
-  UrlAliasSchema,
-  UserCreatedSchema,
-  UserListSchema,
-  V2_FIELDS,
-  WorkspaceListSchema,
-  toWire,
-  type Access,
-  type Camelize,
-  type Health,
-  type Job,
-  type JobList,
-  type LogEntry,
-  type Logs,
-  type Me,
-  type PoolStatus,
-  type StopResponse,
-  type SubmitBody,
-  type SubmitResponse,
-  type Success,
-  type TokenCreated,
-  type TokenList,
-  type UpdateBody,
-  type UpdateResponse,
-  type UrlAlias,
-  type UrlAliasList,
-  type UserCreated,
-  type UserList,
-  type WorkspaceList,
-} from './schemas.js';
+  ACCESS,
+  answer,
+  EXEC,
+  HEALTH,
+  JOB_LIST,
+  LOGS,
+  ME,
+  POOL,
+  STOP,
+  SUBMIT,
+  SUCCESS,
+  TOKEN_CREATED,
+  TOKEN_LIST,
+  UPDATE,
+  URL_ALIAS,
+  URL_ALIAS_LIST,
+  USER_CREATED,
+  USER_LIST,
+  WORKSPACE_LIST,
+} from './api/answers.js';
+import type {
+  Access,
+  Health,
+  Job,
+  JobList,
+  LogEntry,
+  Logs,
+  Me,
+  PoolStatus,
+  StopResponse,
+  SubmitBody,
+  SubmitResponse,
+  Success,
+  TokenCreated,
+  TokenList,
+  TokenRevoked,
+  UpdateBody,
+  UpdateResponse,
+  UrlAlias,
+  UrlAliasList,
+  UserCreated,
+  UserList,
+  WorkspaceList,
+} from './api/types.js';
+import { SUBMIT_FIELDS, UPDATE_FIELDS, V2_FIELDS, toWire, type Camelize } from './wire.js';
 import { isTerminalStatus } from './status.js';
 
 export const SDK_VERSION = '0.1.0';
@@ -71,8 +70,14 @@ export interface MagsOptions {
   configPath?: string;
 }
 
-/** Options of `run`: the submit body's fields in camelCase (`workspaceId`, `noSleep`, `memoryMb`, ...). */
-export type RunOptions = Camelize<Omit<SubmitBody, 'script' | 'type'>> & CallOptions;
+/**
+ * Options of `run`: the submit body's fields in camelCase (`workspaceId`, `noSleep`, `memoryMb`, ...).
+ * The wire alias `timeout` is left out: `timeout` is the wait limit of `runAndWait`.
+ */
+export type RunOptions = Camelize<Omit<SubmitBody, 'script' | 'type' | 'timeout'>> & CallOptions;
+
+/** The submit fields `run` sends (the options' wire names). */
+const RUN_FIELDS = SUBMIT_FIELDS.filter((f) => f !== 'timeout');
 
 export interface RunAndWaitOptions extends RunOptions {
   /** Called with each output line as it arrives (stdout lines have level `info`, stderr `error`). */
@@ -92,8 +97,8 @@ export interface RunResult {
   logs: LogEntry[];
   /** Why the job ended in `error`, when the server says. */
   errorMessage: string | null;
-  /** The job's final status object. */
-  job: Job;
+  /** The job's final status object (only the stream's end fields when the status could not be read). */
+  job: Job | (Pick<Job, 'request_id' | 'status'> & Partial<Job>);
 }
 
 export interface NewOptions extends CallOptions {
@@ -126,7 +131,7 @@ export class Mags {
   readonly tokens: {
     create: (name: string, call?: CallOptions) => Promise<TokenCreated>;
     list: (call?: CallOptions) => Promise<TokenList>;
-    revoke: (id: string, call?: CallOptions) => Promise<Success>;
+    revoke: (id: string, call?: CallOptions) => Promise<TokenRevoked>;
   };
 
   /** User management (`/api/v1/users`, admin only). */
@@ -149,10 +154,10 @@ export class Mags {
     });
     this.tokens = {
       create: (name, call) =>
-        this.http.request({ method: 'POST', path: '/api/v1/tokens', body: { name }, schema: TokenCreatedSchema, call }),
-      list: (call) => this.http.request({ method: 'GET', path: '/api/v1/tokens', schema: TokenListSchema, call }),
+        this.http.request({ method: 'POST', path: '/api/v1/tokens', body: { name }, answer: TOKEN_CREATED, call }),
+      list: (call) => this.http.request({ method: 'GET', path: '/api/v1/tokens', answer: TOKEN_LIST, call }),
       revoke: (id, call) =>
-        this.http.request({ method: 'DELETE', path: `/api/v1/tokens/${encodeURIComponent(id)}`, schema: SuccessSchema, call }),
+        this.http.request({ method: 'DELETE', path: `/api/v1/tokens/${encodeURIComponent(id)}`, answer: answer<TokenRevoked>({ success: 'boolean' }), call }),
     };
     this.users = {
       create: (name, { admin, ...call } = {}) =>
@@ -160,10 +165,10 @@ export class Mags {
           method: 'POST',
           path: '/api/v1/users',
           body: { name, ...(admin === undefined ? {} : { admin }) },
-          schema: UserCreatedSchema,
+          answer: USER_CREATED,
           call,
         }),
-      list: (call) => this.http.request({ method: 'GET', path: '/api/v1/users', schema: UserListSchema, call }),
+      list: (call) => this.http.request({ method: 'GET', path: '/api/v1/users', answer: USER_LIST, call }),
     };
   }
 
@@ -175,13 +180,13 @@ export class Mags {
   /** Submits a job; uses `/api/v2/mags-jobs` when `vcpus`, `memoryMb` or `rootfsType` is set. */
   async run(script: string, opts: RunOptions = {}): Promise<SubmitResponse> {
     const { signal, timeoutMs, ...fields } = opts;
-    const body = { ...toWire(SubmitBodySchema, fields), script, type: 'inline' as const };
+    const body = { ...toWire<SubmitBody>(RUN_FIELDS, fields), script, type: 'inline' as const };
     const v2 = V2_FIELDS.some((f) => body[f] !== undefined);
     return this.http.request({
       method: 'POST',
       path: v2 ? '/api/v2/mags-jobs' : '/api/v1/mags-jobs',
       body,
-      schema: SubmitResponseSchema,
+      answer: SUBMIT,
       call: { signal, timeoutMs },
     });
   }
@@ -254,7 +259,7 @@ export class Mags {
   /** A job's log lines so far (`after`: only lines with a higher `seq`). */
   logs(nameOrId: string, opts: { after?: number } & CallOptions = {}): Promise<Logs> {
     const { after, ...call } = opts;
-    return this.http.request({ method: 'GET', path: jobPath(nameOrId, '/logs'), query: { after }, schema: LogsSchema, call });
+    return this.http.request({ method: 'GET', path: jobPath(nameOrId, '/logs'), query: { after }, answer: LOGS, call });
   }
 
   /** Yields a job's log lines live until the job ends (or, for a persistent job, goes idle). */
@@ -300,19 +305,19 @@ export class Mags {
       method: 'GET',
       path: '/api/v1/mags-jobs',
       query: { page, page_size: pageSize },
-      schema: JobListSchema,
+      answer: JOB_LIST,
       call,
     });
   }
 
   /** Stops a job (a workspace is synced first). */
   stop(nameOrId: string, call: CallOptions = {}): Promise<StopResponse> {
-    return this.http.request({ method: 'POST', path: jobPath(nameOrId, '/stop'), body: {}, schema: StopSchema, call });
+    return this.http.request({ method: 'POST', path: jobPath(nameOrId, '/stop'), body: {}, answer: STOP, call });
   }
 
   /** Enables URL access to a port of a persistent job (port 22: SSH access). */
   enableAccess(nameOrId: string, port = 8080, call: CallOptions = {}): Promise<Access> {
-    return this.http.request({ method: 'POST', path: jobPath(nameOrId, '/access'), body: { port }, schema: AccessSchema, call });
+    return this.http.request({ method: 'POST', path: jobPath(nameOrId, '/access'), body: { port }, answer: ACCESS, call });
   }
 
   /** Same as `enableAccess` (Mags' older name). */
@@ -335,8 +340,8 @@ export class Mags {
     return this.http.request({
       method: 'PATCH',
       path: jobPath(nameOrId),
-      body: toWire(UpdateBodySchema, fields),
-      schema: UpdateResponseSchema,
+      body: toWire<UpdateBody>(UPDATE_FIELDS, fields),
+      answer: UPDATE,
       call: { signal, timeoutMs },
     });
   }
@@ -367,17 +372,17 @@ export class Mags {
 
   /** The warm pool: `idle_vms`, `busy_vms`, `total_vms`, `min_pool_size`, `max_pool_size`. */
   poolStatus(call: CallOptions = {}): Promise<PoolStatus> {
-    return this.http.request({ method: 'GET', path: '/api/v1/mags-jobs/pool-status', schema: PoolStatusSchema, call });
+    return this.http.request({ method: 'GET', path: '/api/v1/mags-jobs/pool-status', answer: POOL, call });
   }
 
   /** The user the token belongs to. */
   whoami(call: CallOptions = {}): Promise<Me> {
-    return this.http.request({ method: 'GET', path: '/api/v1/me', schema: MeSchema, call });
+    return this.http.request({ method: 'GET', path: '/api/v1/me', answer: ME, call });
   }
 
   /** Server health (needs no token). */
   health(call: CallOptions = {}): Promise<Health> {
-    return this.http.request({ method: 'GET', path: '/health', schema: HealthSchema, auth: false, call });
+    return this.http.request({ method: 'GET', path: '/health', answer: HEALTH, auth: false, call });
   }
 
   /**
@@ -417,18 +422,18 @@ export class Mags {
    * Needs the server's exec endpoint (`POST /api/v1/mags-jobs/{id}/exec`).
    */
   async exec(nameOrId: string, command: string, call: CallOptions = {}): Promise<ExecResult> {
-    const r = await this.http.request({ method: 'POST', path: jobPath(nameOrId, '/exec'), body: { command }, schema: ExecSchema, call });
+    const r = await this.http.request({ method: 'POST', path: jobPath(nameOrId, '/exec'), body: { command }, answer: EXEC, call });
     return { exitCode: r.exit_code, output: r.output, stderr: r.stderr ?? '' };
   }
 
   /** Syncs a running job's workspace without stopping it (server feature `POST /mags-jobs/{id}/sync`). */
   sync(nameOrId: string, call: CallOptions = {}): Promise<Success> {
-    return this.http.request({ method: 'POST', path: jobPath(nameOrId, '/sync'), body: {}, schema: SuccessSchema, call });
+    return this.http.request({ method: 'POST', path: jobPath(nameOrId, '/sync'), body: {}, answer: SUCCESS, call });
   }
 
   /** The caller's workspaces (server feature `GET /api/v1/workspaces`). */
   listWorkspaces(call: CallOptions = {}): Promise<WorkspaceList> {
-    return this.http.request({ method: 'GET', path: '/api/v1/workspaces', schema: WorkspaceListSchema, call });
+    return this.http.request({ method: 'GET', path: '/api/v1/workspaces', answer: WORKSPACE_LIST, call });
   }
 
   /** Deletes a workspace and its stored files (server feature `DELETE /api/v1/workspaces/{id}`). */
@@ -436,7 +441,7 @@ export class Mags {
     return this.http.request({
       method: 'DELETE',
       path: `/api/v1/workspaces/${encodeURIComponent(workspaceId)}`,
-      schema: SuccessSchema,
+      answer: SUCCESS,
       call,
     });
   }
@@ -447,14 +452,14 @@ export class Mags {
       method: 'POST',
       path: '/api/v2/mags-url-aliases',
       body: { subdomain, workspace_id: workspaceId, ...(domain ? { domain } : {}) },
-      schema: UrlAliasSchema,
+      answer: URL_ALIAS,
       call,
     });
   }
 
   /** The caller's URL aliases (`GET /api/v2/mags-url-aliases`). */
   urlAliasList(call: CallOptions = {}): Promise<UrlAliasList> {
-    return this.http.request({ method: 'GET', path: '/api/v2/mags-url-aliases', schema: UrlAliasListSchema, call });
+    return this.http.request({ method: 'GET', path: '/api/v2/mags-url-aliases', answer: URL_ALIAS_LIST, call });
   }
 
   /** Removes a URL alias (`DELETE /api/v2/mags-url-aliases/{subdomain}`). */
@@ -462,7 +467,7 @@ export class Mags {
     return this.http.request({
       method: 'DELETE',
       path: `/api/v2/mags-url-aliases/${encodeURIComponent(subdomain)}`,
-      schema: SuccessSchema,
+      answer: SUCCESS,
       call,
     });
   }

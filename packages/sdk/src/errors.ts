@@ -4,7 +4,9 @@
  * SDK uses the same class names.
  */
 
-/** Codes the SDK raises itself (the server's codes come from `ERROR_CODES` in @mags/shared). */
+import type { ServerErrorCode } from './api/types.js';
+
+/** Codes the SDK raises itself, for failures that never reached the server or an unusable answer. */
 export type ClientErrorCode =
   | 'AUTH_REQUIRED'
   | 'CONNECTION_FAILED'
@@ -13,8 +15,14 @@ export type ClientErrorCode =
   | 'HTTP_ERROR'
   | 'JOB_FAILED';
 
+/**
+ * Every `code` a `MagsError` can carry: the server's codes (the spec's enum, from the server's error
+ * registry) and the SDK's own. A newer server's unknown code is passed through as sent.
+ */
+export type MagsErrorCode = ServerErrorCode | ClientErrorCode;
+
 export interface MagsErrorOptions {
-  code: string;
+  code: MagsErrorCode;
   status?: number;
   hint?: string;
   cause?: unknown;
@@ -22,7 +30,7 @@ export interface MagsErrorOptions {
 
 /** Base class of every error the SDK throws: `code` is stable, `status` is the HTTP status (0 when no answer). */
 export class MagsError extends Error {
-  readonly code: string;
+  readonly code: MagsErrorCode;
   readonly status: number;
   readonly hint: string | undefined;
 
@@ -34,7 +42,7 @@ export class MagsError extends Error {
     this.hint = opts.hint;
   }
 
-  toJSON(): { error: string; code: string; status: number; hint?: string } {
+  toJSON(): { error: string; code: MagsErrorCode; status: number; hint?: string } {
     return { error: this.message, code: this.code, status: this.status, ...(this.hint ? { hint: this.hint } : {}) };
   }
 }
@@ -50,7 +58,7 @@ export class TimeoutError extends MagsError {}
 /** The server could not be reached at all. */
 export class ConnectionError extends MagsError {}
 
-const VALIDATION_CODES = new Set(['VALIDATION_ERROR', 'INVALID_JSON', 'PAYLOAD_TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE']);
+const VALIDATION_CODES = new Set<MagsErrorCode>(['VALIDATION_ERROR', 'INVALID_JSON', 'PAYLOAD_TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE']);
 
 /** Builds the typed error for a non-2xx answer with the server's JSON body (or a non-JSON body). */
 export function errorFromResponse(status: number, body: unknown, fallbackText: string): MagsError {
@@ -61,7 +69,7 @@ export function errorFromResponse(status: number, body: unknown, fallbackText: s
       : typeof obj.message === 'string' && obj.message
         ? obj.message
         : fallbackText || `HTTP ${status}`;
-  const code = typeof obj.code === 'string' && obj.code ? obj.code : defaultCode(status);
+  const code = typeof obj.code === 'string' && obj.code ? (obj.code as MagsErrorCode) : defaultCode(status);
   const hint = typeof obj.hint === 'string' && obj.hint ? obj.hint : undefined;
   const opts = { code, status, hint };
   if (status === 401) return new AuthenticationError(message, { ...opts, hint: hint ?? AUTH_HINT });
@@ -70,7 +78,7 @@ export function errorFromResponse(status: number, body: unknown, fallbackText: s
   return new MagsError(message, opts);
 }
 
-function defaultCode(status: number): string {
+function defaultCode(status: number): MagsErrorCode {
   switch (status) {
     case 400: return 'VALIDATION_ERROR';
     case 401: return 'INVALID_TOKEN';

@@ -6,7 +6,8 @@
 import { MagsError, NotFoundError } from './errors.js';
 import type { HttpClient } from './http.js';
 import { parseAnswer } from './http.js';
-import { LogEndSchema, LogEntrySchema, LogsSchema, JobSchema, type LogEnd, type LogEntry, type Job } from './schemas.js';
+import { JOB, LOG_END, LOG_ENTRY, LOGS } from './api/answers.js';
+import type { ErrorBody, Job, LogEnd, LogEntry } from './api/types.js';
 import { readSse } from './sse.js';
 import { isTerminalStatus } from './status.js';
 
@@ -57,10 +58,10 @@ export async function followJob(http: HttpClient, id: string, opts: FollowOption
     }
     try {
       for await (const ev of readSse(res.body, { idleMs: opts.stallMs ?? 45_000 })) {
-        if (ev.event === 'log') emit(parseAnswer(LogEntrySchema, JSON.parse(ev.data), 'log stream'));
-        else if (ev.event === 'end') return parseAnswer(LogEndSchema, JSON.parse(ev.data), 'log stream end');
+        if (ev.event === 'log') emit(parseAnswer(LOG_ENTRY, JSON.parse(ev.data), 'log stream'));
+        else if (ev.event === 'end') return parseAnswer(LOG_END, JSON.parse(ev.data), 'log stream end');
         else if (ev.event === 'error') {
-          const body = JSON.parse(ev.data) as { error?: string; code?: string };
+          const body = JSON.parse(ev.data) as Partial<ErrorBody>;
           throw new MagsError(body.error ?? 'log stream failed', { code: body.code ?? 'INTERNAL_ERROR' });
         }
       }
@@ -99,7 +100,7 @@ async function pollJob(
       method: 'GET',
       path: jobPath(id, '/logs'),
       query: { after },
-      schema: LogsSchema,
+      answer: LOGS,
       call: { signal: opts.signal },
     });
     // Servers without `seq` return the whole log each time: skip the lines already shown.
@@ -125,12 +126,12 @@ async function drain(
   emit: (line: LogEntry) => void,
   signal?: AbortSignal,
 ): Promise<void> {
-  const logs = await http.request({ method: 'GET', path: jobPath(id, '/logs'), query: { after }, schema: LogsSchema, call: { signal } });
+  const logs = await http.request({ method: 'GET', path: jobPath(id, '/logs'), query: { after }, answer: LOGS, call: { signal } });
   for (const line of logs.logs) emit(line);
 }
 
 export function getJob(http: HttpClient, id: string, signal?: AbortSignal, timeoutMs?: number): Promise<Job> {
-  return http.request({ method: 'GET', path: jobPath(id, '/status'), schema: JobSchema, call: { signal, timeoutMs } });
+  return http.request({ method: 'GET', path: jobPath(id, '/status'), answer: JOB, call: { signal, timeoutMs } });
 }
 
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {

@@ -1,8 +1,8 @@
 /**
  * The HTTP layer under `Mags`: one place that adds the token, applies timeouts and abort signals,
- * turns error answers into typed errors and checks answers against the wire schemas.
+ * turns error answers into typed errors and checks the fields of answers the SDK relies on.
  */
-import type { z } from 'zod';
+import { mismatch, type AnswerCheck } from './api/answers.js';
 import {
   ConnectionError,
   MagsError,
@@ -30,12 +30,12 @@ export interface HttpClientOptions {
   userAgent: string;
 }
 
-export interface RequestSpec<S extends z.ZodType> {
+export interface RequestSpec<T> {
   method: 'GET' | 'POST' | 'PATCH' | 'DELETE' | 'PUT';
   path: string;
   query?: Record<string, string | number | boolean | undefined>;
   body?: unknown;
-  schema: S;
+  answer: AnswerCheck<T>;
   auth?: boolean;
   call?: CallOptions;
 }
@@ -55,7 +55,7 @@ export class HttpClient {
     this.userAgent = opts.userAgent;
   }
 
-  url(path: string, query?: RequestSpec<z.ZodType>['query']): string {
+  url(path: string, query?: RequestSpec<unknown>['query']): string {
     const u = new URL(this.apiUrl + path);
     for (const [k, v] of Object.entries(query ?? {})) if (v !== undefined) u.searchParams.set(k, String(v));
     return u.toString();
@@ -70,8 +70,8 @@ export class HttpClient {
     return h;
   }
 
-  /** Sends one request and returns the parsed, schema-checked JSON answer. */
-  async request<S extends z.ZodType>(spec: RequestSpec<S>): Promise<z.infer<S>> {
+  /** Sends one request and returns the parsed, checked JSON answer. */
+  async request<T>(spec: RequestSpec<T>): Promise<T> {
     const headers = this.headers(spec.auth ?? true, spec.body !== undefined ? { 'content-type': 'application/json' } : undefined);
     const url = this.url(spec.path, spec.query);
     const { signal, timeoutSignal, timeoutMs } = this.signals(spec.call);
@@ -98,14 +98,14 @@ export class HttpClient {
         hint: `Check that ${this.apiUrl} is a Mags server (MAGS_API_URL).`,
       });
     }
-    return parseAnswer(spec.schema, body, what, res.status);
+    return parseAnswer(spec.answer, body, what, res.status);
   }
 
   /**
    * Opens a streaming GET (Server-Sent Events). The timeout covers only the wait for the answer's
    * headers; the caller's signal covers the whole stream. Non-2xx answers become typed errors.
    */
-  async openStream(path: string, query: RequestSpec<z.ZodType>['query'], call?: CallOptions): Promise<Response> {
+  async openStream(path: string, query: RequestSpec<unknown>['query'], call?: CallOptions): Promise<Response> {
     const headers = this.headers(true, { accept: 'text/event-stream' });
     const url = this.url(path, query);
     const controller = new AbortController();
@@ -179,13 +179,11 @@ function parseJson(text: string): unknown {
   }
 }
 
-/** Checks an answer against its schema; a mismatch names the field. */
-export function parseAnswer<S extends z.ZodType>(schema: S, body: unknown, what: string, status = 200): z.infer<S> {
-  const r = schema.safeParse(body);
-  if (r.success) return r.data;
-  const issue = r.error.issues[0];
-  const field = issue?.path.length ? issue.path.join('.') : '(body)';
-  throw new MagsError(`Unexpected answer to ${what}: field ${field}: ${issue?.message ?? 'invalid'}`, {
+/** Checks an answer's fields the SDK relies on; a mismatch names the field. */
+export function parseAnswer<T>(check: AnswerCheck<T>, body: unknown, what: string, status = 200): T {
+  const bad = mismatch(check.fields, body);
+  if (bad === undefined) return body as T;
+  throw new MagsError(`Unexpected answer to ${what}: field ${bad}`, {
     code: 'INVALID_RESPONSE',
     status,
     hint: 'The server may be a different version than this client.',

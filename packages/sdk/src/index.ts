@@ -18,7 +18,7 @@ export {
   ConnectionError,
   AUTH_HINT,
 } from './errors.js';
-export type { ClientErrorCode, MagsErrorOptions } from './errors.js';
+export type { ClientErrorCode, MagsErrorCode, MagsErrorOptions } from './errors.js';
 export type { CallOptions, FetchLike } from './http.js';
 export {
   DEFAULT_API_URL,
@@ -30,6 +30,8 @@ export {
 } from './config.js';
 export type { ClientConfigFile, ResolvedSettings, TokenSource, UrlSource } from './config.js';
 export { isTerminalStatus } from './status.js';
-export * from './schemas.js';
+export type * from './api/types.js';
+export type { Camelize, CamelCase } from './wire.js';
+export { toCamelCase, toSnakeCase } from './wire.js';
 
 export default Mags;

@@ -1,9 +1,6 @@
-import type { JobStatus } from '@mags/shared';
+import type { JobStatus } from './api/types.js';
 
-/**
- * Terminal job statuses. Kept here instead of importing `isTerminalStatus` from @mags/shared at run
- * time, so the SDK's CommonJS build has no ESM-only runtime dependency; the type comes from there.
- */
+/** Statuses after which a job never changes again. */
 const TERMINAL: readonly JobStatus[] = ['completed', 'error'];
 
 export function isTerminalStatus(status: string): boolean {

@@ -279,6 +279,12 @@ test('answers that do not match the wire schema fail with INVALID_RESPONSE namin
     assert.match(e.message, /field jobs/);
     return true;
   });
+  const nested = fakeFetch(() => json(200, { jobs: [{ request_id: 'r1', status: 'completed' }, { request_id: 'r2' }] }));
+  await assert.rejects(new Mags({ apiToken: TOKEN, apiUrl: URL_, fetch: nested.fetch }).list(), /field jobs\.1\.status: expected string, got undefined/);
+  // Fields the SDK does not read pass through as sent, including ones this client does not know.
+  const extra = fakeFetch(() => json(200, { jobs: [{ request_id: 'r1', status: 'completed', end_reason: 'exit' }], total: 'n/a' }));
+  const list = await new Mags({ apiToken: TOKEN, apiUrl: URL_, fetch: extra.fetch }).list();
+  assert.deepEqual(list, { jobs: [{ request_id: 'r1', status: 'completed', end_reason: 'exit' }], total: 'n/a' });
 });
 
 test('streamLogs yields lines until the end event; after is sent', async () => {

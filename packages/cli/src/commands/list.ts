@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { client, intArg, note, out, printJson, table, withConnection, withExamples, withJson, type ConnectionFlags } from '../shared.js';
+import { action, client, intArg, note, out, printJson, table, withConnection, withExamples, withJson, type ConnectionFlags } from '../shared.js';
 
 export function listCommand(): Command {
   const cmd = new Command('list')
@@ -9,7 +9,7 @@ export function listCommand(): Command {
     .option('--page-size <n>', 'jobs per page (max 100)', intArg(1), 20);
   withJson(withConnection(cmd));
   withExamples(cmd, ['mags list', 'mags list --page 2 --page-size 50', 'mags list --json']);
-  return cmd.action(async (flags: ConnectionFlags & { page: number; pageSize: number; json?: boolean }) => {
+  return cmd.action(action(async (flags: ConnectionFlags & { page: number; pageSize: number; json?: boolean }) => {
     const mags = await client(flags);
     const list = await mags.list({ page: flags.page, pageSize: flags.pageSize });
     if (flags.json) return printJson(list);
@@ -26,5 +26,5 @@ export function listCommand(): Command {
     if (typeof list.total === 'number' && list.total > flags.page * flags.pageSize) {
       note(`Page ${flags.page} of ${Math.ceil(list.total / flags.pageSize)} (${list.total} jobs); next: mags list --page ${flags.page + 1}`);
     }
-  });
+  }));
 }

@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { usageError } from '../exit-codes.js';
-import { note, out, printJson, withExamples, withJson } from '../shared.js';
+import { action, note, out, printJson, withExamples, withJson } from '../shared.js';
 
 interface LoginFlags {
   token?: string;
@@ -21,7 +21,7 @@ export function loginCommand(): Command {
     'mags login --url http://127.0.0.1:8090 --token mags_XXXXXXXX',
     'sudo cat /var/lib/mags/admin-token | mags login --url http://127.0.0.1:8090',
   ]);
-  return cmd.action(async (flags: LoginFlags) => {
+  return cmd.action(action(async (flags: LoginFlags) => {
     const sdk = await import('@mags/sdk');
     const apiUrl = sdk.resolveSettings({ apiUrl: flags.url ?? flags.apiUrl }).apiUrl;
     let token = flags.token?.trim();
@@ -53,7 +53,7 @@ export function loginCommand(): Command {
     if (process.env.MAGS_API_TOKEN || process.env.MAGS_TOKEN) {
       note('Note: MAGS_API_TOKEN/MAGS_TOKEN is set in this shell and takes precedence over the saved token.');
     }
-  });
+  }));
 }
 
 /** Reads the token: a hidden prompt on a terminal, else the first non-empty line of stdin. */

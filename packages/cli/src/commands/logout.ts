@@ -1,11 +1,11 @@
 import { Command } from 'commander';
-import { note, out, printJson, withExamples, withJson } from '../shared.js';
+import { action, note, out, printJson, withExamples, withJson } from '../shared.js';
 
 export function logoutCommand(): Command {
   const cmd = new Command('logout').description('Remove the saved API token from ~/.mags/config.json');
   withJson(cmd);
   withExamples(cmd, ['mags logout']);
-  return cmd.action(async (flags: { json?: boolean }) => {
+  return cmd.action(action(async (flags: { json?: boolean }) => {
     const sdk = await import('@mags/sdk');
     const path = sdk.configPath();
     const removed = sdk.removeSavedToken(path);
@@ -14,5 +14,5 @@ export function logoutCommand(): Command {
     if (process.env.MAGS_API_TOKEN || process.env.MAGS_TOKEN) {
       note('Note: MAGS_API_TOKEN/MAGS_TOKEN is still set in this shell; unset it to log out completely.');
     }
-  });
+  }));
 }

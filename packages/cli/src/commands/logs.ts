@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { client, intArg, printJson, withConnection, withExamples, withJson, writeLogLine, type ConnectionFlags } from '../shared.js';
+import { action, client, intArg, printJson, withConnection, withExamples, withJson, writeLogLine, type ConnectionFlags } from '../shared.js';
 
 interface LogsFlags extends ConnectionFlags {
   follow?: boolean;
@@ -15,7 +15,7 @@ export function logsCommand(): Command {
     .option('--after <seq>', 'only lines after this sequence number', intArg(0));
   withJson(withConnection(cmd));
   withExamples(cmd, ['mags logs 0b6f1c1e-...', 'mags logs -f myproject', 'mags logs --json 0b6f1c1e-...   # {"logs": [...]}', 'mags logs -f --json ID  # one JSON line per log line']);
-  return cmd.action(async (id: string, flags: LogsFlags) => {
+  return cmd.action(action(async (id: string, flags: LogsFlags) => {
     const mags = await client(flags);
     if (!flags.follow) {
       const logs = await mags.logs(id, { after: flags.after });
@@ -27,5 +27,5 @@ export function logsCommand(): Command {
       if (flags.json) process.stdout.write(JSON.stringify(line) + '\n');
       else writeLogLine(line, { system: true });
     }
-  });
+  }));
 }

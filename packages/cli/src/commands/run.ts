@@ -2,11 +2,11 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import type { LogEntry, Mags, RunOptions } from '@mags/sdk';
 import { CliError, EXIT, usageError } from '../exit-codes.js';
 import {
+  action,
   client,
   intArg,
   note,
   out,
-  outcome,
   printJson,
   withConnection,
   withExamples,
@@ -80,7 +80,7 @@ export function runCommand(): Command {
     "mags run --json 'uname -a'",
     'mags run - < build.sh            # the script from stdin',
   ]);
-  return cmd.action(async (words: string[], flags: RunFlags) => {
+  return cmd.action(action(async (words: string[], flags: RunFlags) => {
     const script = words.length === 1 && words[0] === '-' ? await readStdin() : words.join(' ');
     if (!script.trim()) throw usageError('The script is empty');
     const workspaceId = flags.workspace ?? flags.n;
@@ -113,8 +113,8 @@ export function runCommand(): Command {
       await runWithUrl(mags, script, runOpts, flags);
       return;
     }
-    await runAndStream(mags, script, runOpts, flags);
-  });
+    return runAndStream(mags, script, runOpts, flags);
+  }));
 }
 
 async function readStdin(): Promise<string> {
@@ -124,8 +124,8 @@ async function readStdin(): Promise<string> {
   return data;
 }
 
-/** Submits, streams output to the matching streams and records the script's exit code. */
-async function runAndStream(mags: Mags, script: string, runOpts: RunOptions, flags: RunFlags): Promise<void> {
+/** Submits, streams output to the matching streams and returns the script's exit code. */
+async function runAndStream(mags: Mags, script: string, runOpts: RunOptions, flags: RunFlags): Promise<number> {
   const spinner = startSpinner('Starting sandbox…');
   const onOutput = (line: LogEntry): void => {
     spinner.stop();
@@ -175,8 +175,7 @@ async function runAndStream(mags: Mags, script: string, runOpts: RunOptions, fla
     if (result.status === 'error' && result.errorMessage && !/exit(ed)?( with)?( code| status)/i.test(result.errorMessage) && !flags.json) {
       note(`mags: ${result.errorMessage}`);
     }
-    outcome.exitCode = result.exitCode;
-    return;
+    return result.exitCode;
   }
   if (result.status === 'error') {
     const timedOut = /timed out/i.test(result.errorMessage ?? '');
@@ -185,6 +184,7 @@ async function runAndStream(mags: Mags, script: string, runOpts: RunOptions, fla
       hint: timedOut ? 'Allow more time with --timeout <seconds>.' : `See the job's log with: mags logs ${result.requestId}`,
     });
   }
+  return EXIT.OK;
 }
 
 /** `-p --url`: waits until the sandbox runs, enables the URL, prints it and returns. */

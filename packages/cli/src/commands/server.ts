@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { CliError, usageError } from '../exit-codes.js';
-import { note, out, outcome } from '../shared.js';
+import { action, note, out } from '../shared.js';
 
 /** The parts of `@mags/server` this command uses (loaded only when `mags server` runs). */
 interface ServerMain {
@@ -59,7 +59,7 @@ export function serverCommand(): Command {
     .allowUnknownOption(true)
     .allowExcessArguments(true)
     .argument('[args...]', 'server flags (see --help), or `image build [--force]`');
-  return cmd.action(async (args: string[], flags: { help?: boolean }, command: Command) => {
+  return cmd.action(action(async (args: string[], flags: { help?: boolean }, command: Command) => {
     const argv = command.args.length ? command.args : args;
     const configModule = await loadServer<ServerConfigModule>('dist/src/config.js');
     if (flags.help) {
@@ -103,6 +103,6 @@ Examples:
     }
     parseFlags(configModule, argv); // unknown or malformed flags fail here, before anything starts
     const server = await loadServer<ServerMain>('');
-    outcome.exitCode = await server.main(argv);
-  });
+    return server.main(argv);
+  }));
 }

@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { usageError } from '../exit-codes.js';
-import { client, out, printJson, withConnection, withExamples, withJson, type ConnectionFlags } from '../shared.js';
+import { action, client, out, printJson, withConnection, withExamples, withJson, type ConnectionFlags } from '../shared.js';
 
 export function setCommand(): Command {
   const cmd = new Command('set')
@@ -11,7 +11,7 @@ export function setCommand(): Command {
     .option('--startup-command <cmd>', 'command to run when the sandbox wakes');
   withJson(withConnection(cmd));
   withExamples(cmd, ['mags set myproject --no-sleep', 'mags set myproject --sleep', "mags set myproject --startup-command 'npm start'"]);
-  return cmd.action(async (id: string, flags: ConnectionFlags & { sleep?: boolean; startupCommand?: string; json?: boolean }) => {
+  return cmd.action(action(async (id: string, flags: ConnectionFlags & { sleep?: boolean; startupCommand?: string; json?: boolean }) => {
     if (flags.sleep === undefined && flags.startupCommand === undefined) {
       throw usageError('Nothing to change', 'Pass --no-sleep, --sleep or --startup-command <cmd>.');
     }
@@ -26,5 +26,5 @@ export function setCommand(): Command {
       flags.startupCommand === undefined ? '' : `startup_command=${JSON.stringify(flags.startupCommand)}`,
     ].filter(Boolean);
     out(`Updated ${id}: ${changes.join(', ')}`);
-  });
+  }));
 }

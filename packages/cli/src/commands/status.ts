@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { client, out, printJson, withConnection, withExamples, withJson, type ConnectionFlags } from '../shared.js';
+import { action, client, out, printJson, withConnection, withExamples, withJson, type ConnectionFlags } from '../shared.js';
 
 const FIELDS = [
   'request_id', 'name', 'status', 'exit_code', 'error_message', 'workspace_id', 'persistent', 'no_sleep',
@@ -12,7 +12,7 @@ export function statusCommand(): Command {
     .argument('<name-or-id>', 'request id, job name or workspace id');
   withJson(withConnection(cmd));
   withExamples(cmd, ['mags status 0b6f1c1e-...', 'mags status myproject --json']);
-  return cmd.action(async (id: string, flags: ConnectionFlags & { json?: boolean }) => {
+  return cmd.action(action(async (id: string, flags: ConnectionFlags & { json?: boolean }) => {
     const mags = await client(flags);
     const job = await mags.status(id);
     if (flags.json) return printJson(job);
@@ -23,5 +23,5 @@ export function statusCommand(): Command {
       if (v === undefined || v === null || v === '') continue;
       out(`${f.padEnd(width)}  ${String(v)}`);
     }
-  });
+  }));
 }

@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { client, out, printJson, withConnection, withExamples, withJson, type ConnectionFlags } from '../shared.js';
+import { action, client, out, printJson, withConnection, withExamples, withJson, type ConnectionFlags } from '../shared.js';
 
 export function urlCommand(): Command {
   const cmd = new Command('url')
@@ -8,7 +8,7 @@ export function urlCommand(): Command {
     .argument('[port]', 'port inside the sandbox', '8080');
   withJson(withConnection(cmd));
   withExamples(cmd, ['mags url myproject', 'mags url 0b6f1c1e-... 3000', 'mags url myproject --json']);
-  return cmd.action(async (id: string, port: string, flags: ConnectionFlags & { json?: boolean }) => {
+  return cmd.action(action(async (id: string, port: string, flags: ConnectionFlags & { json?: boolean }) => {
     const n = Number(port);
     if (!Number.isInteger(n) || n < 1 || n > 65535) {
       const { usageError } = await import('../exit-codes.js');
@@ -18,5 +18,5 @@ export function urlCommand(): Command {
     const access = await mags.url(id, n);
     if (flags.json) return printJson(access);
     out(access.url ?? '');
-  });
+  }));
 }

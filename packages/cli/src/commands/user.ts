@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { client, note, out, printJson, table, withConnection, withExamples, withJson, type ConnectionFlags } from '../shared.js';
+import { action, client, note, out, printJson, table, withConnection, withExamples, withJson, type ConnectionFlags } from '../shared.js';
 
 type Flags = ConnectionFlags & { json?: boolean };
 
@@ -13,24 +13,24 @@ export function userCommand(): Command {
     .option('--admin', 'the user may manage other users');
   withJson(withConnection(create));
   withExamples(create, ['mags user create alice', 'mags user create ops --admin --json']);
-  create.action(async (name: string, flags: Flags & { admin?: boolean }) => {
+  create.action(action(async (name: string, flags: Flags & { admin?: boolean }) => {
     const mags = await client(flags);
     const u = await mags.users.create(name, { admin: flags.admin });
     if (flags.json) return printJson(u);
     out(u.token);
     note(`Created user ${u.name} (${u.id})${u.admin ? ' with admin rights' : ''}. The token is shown only once;`);
     note(`they log in with: mags login --url ${mags.apiUrl} --token <token>`);
-  });
+  }));
 
   const list = new Command('list').alias('ls').description('List all users');
   withJson(withConnection(list));
   withExamples(list, ['mags user list', 'mags user list --json']);
-  list.action(async (flags: Flags) => {
+  list.action(action(async (flags: Flags) => {
     const mags = await client(flags);
     const r = await mags.users.list();
     if (flags.json) return printJson(r);
     out(table(['ID', 'NAME', 'ADMIN', 'CREATED'], r.users.map((u) => [u.id, u.name, u.admin ? 'yes' : 'no', u.created_at])));
-  });
+  }));
 
   return cmd.addCommand(create).addCommand(list);
 }

@@ -1,11 +1,11 @@
 import { Command } from 'commander';
-import { client, out, printJson, withConnection, withExamples, withJson, type ConnectionFlags } from '../shared.js';
+import { action, client, out, printJson, withConnection, withExamples, withJson, type ConnectionFlags } from '../shared.js';
 
 export function whoamiCommand(): Command {
   const cmd = new Command('whoami').description('Show the user the API token belongs to, and the server');
   withJson(withConnection(cmd));
   withExamples(cmd, ['mags whoami', 'mags whoami --json']);
-  return cmd.action(async (flags: ConnectionFlags & { json?: boolean }) => {
+  return cmd.action(action(async (flags: ConnectionFlags & { json?: boolean }) => {
     const mags = await client(flags);
     const me = await mags.whoami();
     const sdk = await import('@mags/sdk');
@@ -16,5 +16,5 @@ export function whoamiCommand(): Command {
     }
     out(`${me.name}${me.admin ? ' (admin)' : ''} at ${mags.apiUrl}`);
     out(`user id: ${me.id}   token from: ${settings.tokenSource === 'config' ? settings.configPath : settings.tokenSource}`);
-  });
+  }));
 }

@@ -1,4 +1,4 @@
-import { JOB_LIMITS, JOB_STATUSES } from '@mags/shared';
+import { ERROR_CODES, JOB_LIMITS, JOB_STATUSES, type ErrorCode } from '@mags/shared';
 import { z } from 'zod';
 import type { Job, LogLine } from '../services/types.js';
 import { levelForStream } from '@mags/shared';
@@ -7,10 +7,13 @@ import { levelForStream } from '@mags/shared';
 const text = () => z.string().refine((s) => !s.includes('\u0000'), { message: 'must not contain NUL characters' });
 const optText = (max: number) => text().pipe(z.string().max(max)).nullish();
 
+/** Every code of the registry, so the spec (and the clients generated from it) list them all. */
+const errorCodes = Object.keys(ERROR_CODES) as [ErrorCode, ...ErrorCode[]];
+
 export const ErrorBodySchema = z
   .object({
     error: z.string().describe('What went wrong and what to do'),
-    code: z.string().describe('Stable error code (docs/errors.md)'),
+    code: z.enum(errorCodes).describe('Stable error code (docs/errors.md)'),
     hint: z.string().optional(),
   })
   .meta({ id: 'Error' });

@@ -1,0 +1,107 @@
+/**
+ * The SDK's names for the wire types. Every type here is taken from ./schema.gen.ts, which
+ * openapi-typescript generates from spec/openapi.json (`npm run gen:types -w packages/sdk`); a field
+ * the server adds to its schemas reaches these types by regenerating, without editing this file.
+ */
+import type { components, paths } from './schema.gen.js';
+
+type Schemas = components['schemas'];
+type Ok<P extends keyof paths, M extends keyof paths[P]> = paths[P][M] extends {
+  responses: infer R;
+}
+  ? R extends { 200: { content: { 'application/json': infer B } } }
+    ? B
+    : R extends { 201: { content: { 'application/json': infer B } } }
+      ? B
+      : R extends { 202: { content: { 'application/json': infer B } } }
+        ? B
+        : never
+  : never;
+type Body<P extends keyof paths, M extends keyof paths[P]> = paths[P][M] extends {
+  requestBody?: { content: { 'application/json': infer B } };
+}
+  ? B
+  : never;
+
+/** The body of every error answer: `{"error", "code", "hint"?}`. */
+export type ErrorBody = Schemas['Error'];
+/** Every code the server sends (the registry, docs/errors.md). */
+export type ServerErrorCode = ErrorBody['code'];
+
+/** Body of `POST /api/v2/mags-jobs` (v1 takes the same fields except `vcpus`, `memory_mb`, `rootfs_type`). */
+export type SubmitBody = Schemas['SubmitJobV2Input'];
+export type SubmitResponse = Schemas['SubmitJobAnswer'];
+
+/** One job as `status`, `list` and `findJob` return it. */
+export type Job = Schemas['JobStatus'];
+/** A job's status value: `pending`, `running`, `sleeping`, `completed` or `error`. */
+export type JobStatus = Job['status'];
+export type JobList = Schemas['JobList'];
+
+export type LogEntry = Schemas['LogEntry'];
+export type LogLevel = LogEntry['level'];
+export type LogStream = LogEntry['stream'];
+export type Logs = Schemas['JobLogs'];
+/** The `event: end` payload of the live log stream: the job's final status fields. */
+export type LogEnd = Pick<Job, 'status'> & Partial<Pick<Job, 'exit_code' | 'error_message'>>;
+
+/** Body of `PATCH /mags-jobs/{id}`. */
+export type UpdateBody = NonNullable<Body<'/api/v1/mags-jobs/{id}', 'patch'>>;
+export type UpdateResponse = Ok<'/api/v1/mags-jobs/{id}', 'patch'>;
+export type StopResponse = Ok<'/api/v1/mags-jobs/{id}/stop', 'post'>;
+export type PoolStatus = Schemas['PoolStatus'];
+
+export type Me = Schemas['Me'];
+export type TokenCreated = Schemas['CreatedToken'];
+export type TokenInfo = Schemas['TokenInfo'];
+export type TokenList = Ok<'/api/v1/tokens', 'get'>;
+export type TokenRevoked = Ok<'/api/v1/tokens/{id}', 'delete'>;
+export type User = Schemas['User'];
+export type UserCreated = Ok<'/api/v1/users', 'post'>;
+export type UserList = Ok<'/api/v1/users', 'get'>;
+export type Health = Ok<'/health', 'get'>;
+
+/*
+ * Answers of routes the spec lists without a success schema yet (this server answers them with
+ * 501 FEATURE_NOT_AVAILABLE). They follow Mags' documented answers; once a route declares its answer
+ * schema, its type here becomes an alias of the generated one like those above.
+ */
+
+/** Answer of `POST /mags-jobs/{id}/access`: a URL for HTTP ports, SSH details for port 22. */
+export interface Access {
+  success: boolean;
+  url?: string | null;
+  port?: number | null;
+  ssh_host?: string | null;
+  ssh_port?: number | null;
+  ssh_private_key?: string | null;
+}
+export interface Success {
+  success: boolean;
+}
+/** Answer of `POST /mags-jobs/{id}/exec`. */
+export interface ExecResponse {
+  exit_code: number;
+  output: string;
+  stderr?: string | null;
+}
+export interface Workspace {
+  workspace_id?: string | null;
+  id?: string | null;
+  name?: string | null;
+  size_bytes?: number | null;
+  created_at?: string | null;
+  last_sync_at?: string | null;
+}
+export interface WorkspaceList {
+  workspaces: Workspace[];
+}
+export interface UrlAlias {
+  subdomain?: string | null;
+  url?: string | null;
+  workspace_id?: string | null;
+  domain?: string | null;
+}
+export interface UrlAliasList {
+  aliases?: UrlAlias[] | null;
+}
