@@ -85,6 +85,7 @@ export async function createHarness(opts: HarnessOptions = {}): Promise<Harness>
       await app.close();
       await logs.flush();
       await store.close();
+      await pool.stop();
       await rm(dir, { recursive: true, force: true });
     },
   };
