@@ -38,6 +38,7 @@ describe('scheduler', () => {
     scheduler = undefined;
     await logs.flush();
     await store.close();
+    await pool.stop();
     await rm(dir, { recursive: true, force: true });
   });
 

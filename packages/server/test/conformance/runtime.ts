@@ -212,7 +212,10 @@ export function runtimeConformance(name: string, factory: DriverFactory, caps: R
       p.closeStdin();
       assert.deepEqual(await p.exited, { code: 7, signal: null });
       assert.equal(Buffer.concat(out).toString(), 'got hello\n');
-      const sleeper = sb.spawn!({ argv: ['/bin/sleep', '30'] }, () => {});
+      let started!: () => void;
+      const running = new Promise<void>((r) => (started = r));
+      const sleeper = sb.spawn!({ argv: ['/bin/sh', '-c', 'echo started; exec sleep 30'] }, () => started());
+      await running;
       sleeper.kill(9);
       assert.deepEqual(await sleeper.exited, { code: null, signal: 9 });
     });
