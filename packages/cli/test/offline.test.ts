@@ -30,11 +30,12 @@ describe('mags without a server', () => {
       ['login'], ['logout'], ['whoami'], ['run'], ['status'], ['logs'], ['list'], ['stop'], ['url'], ['set'],
       ['pool'], ['token'], ['token', 'create'], ['token', 'list'], ['token', 'revoke'], ['user'], ['user', 'create'], ['user', 'list'], ['setup-claude'],
     ];
-    for (const c of commands) {
-      const r = await mags([...c, '--help'], { env });
+    const results = await Promise.all(commands.map((c) => mags([...c, '--help'], { env })));
+    commands.forEach((c, i) => {
+      const r = results[i]!;
       assert.equal(r.code, 0, `${c.join(' ')} --help: ${r.stderr}`);
       assert.match(r.stdout, /Examples:\n  \$ mags /, `${c.join(' ')} --help has examples`);
-    }
+    });
     const server = await mags(['server', '--help'], { env });
     assert.equal(server.code, 0, server.stderr);
     assert.match(server.stdout, /--data-dir/);
