@@ -2,6 +2,7 @@
 # Installs whatever the tests need and runs the whole suite: TypeScript tests (node:test) of every
 # package against real sandboxes, real SQLite and a throwaway PostgreSQL, then the Python SDK's pytest.
 #   sudo ./test.sh
+# The same files split into tiers (unit / integration / e2e): scripts/test-tier.mjs, npm run test:unit.
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")" && pwd)
 . "$REPO/scripts/lib.sh"

@@ -81,8 +81,6 @@ export async function startServer(env = {}) {
       HOME: home,
       MAGS_DATA_DIR: dataDir,
       MAGS_PORT: '0',
-      MAGS_PROXY_PORT: '0',
-      MAGS_SSH_PORT: '0',
       MAGS_LOG_LEVEL: 'warn',
       MAGS_IMAGE_DIR: process.env.MAGS_IMAGE_DIR ?? '/var/cache/mags/images',
       ...env,

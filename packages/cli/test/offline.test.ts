@@ -30,11 +30,12 @@ describe('mags without a server', () => {
       ['login'], ['logout'], ['whoami'], ['run'], ['status'], ['logs'], ['list'], ['stop'], ['url'], ['set'],
       ['pool'], ['token'], ['token', 'create'], ['token', 'list'], ['token', 'revoke'], ['user'], ['user', 'create'], ['user', 'list'], ['setup-claude'],
     ];
-    for (const c of commands) {
-      const r = await mags([...c, '--help'], { env });
+    const results = await Promise.all(commands.map((c) => mags([...c, '--help'], { env })));
+    commands.forEach((c, i) => {
+      const r = results[i]!;
       assert.equal(r.code, 0, `${c.join(' ')} --help: ${r.stderr}`);
       assert.match(r.stdout, /Examples:\n  \$ mags /, `${c.join(' ')} --help has examples`);
-    }
+    });
     const server = await mags(['server', '--help'], { env });
     assert.equal(server.code, 0, server.stderr);
     assert.match(server.stdout, /--data-dir/);
@@ -101,15 +102,30 @@ describe('mags without a server', () => {
     const printed = await mags(['setup-claude', '--print'], { env });
     assert.equal(printed.code, 0);
     assert.match(printed.stdout, /^---\nname: mags\n/);
-    assert.match(printed.stdout, /mags run -w/);
-    assert.match(printed.stdout, /--url/);
-    assert.match(printed.stdout, /mags ssh/);
+    assert.match(printed.stdout, /mags run 'echo Hello World'/);
     const path = join(home, '.claude', 'skills', 'mags', 'SKILL.md');
     assert.equal(existsSync(path), false);
     const r = await mags(['setup-claude', '--json'], { env });
     assert.equal(r.code, 0, r.stderr);
     assert.deepEqual(JSON.parse(r.stdout), { path });
     assert.equal(readFileSync(path, 'utf8'), printed.stdout);
+  });
+
+  test('mags server: an unknown MAGS_RUNTIME stops the start with exit 2, listing the known drivers', async () => {
+    const r = await mags(['server', '--port', '0'], { env: { ...env, MAGS_RUNTIME: 'bogus' } });
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, /MAGS_RUNTIME="bogus" is not a known runtime driver; the known ones are: container\./);
+    assert.equal(r.stdout, '');
+  });
+
+  test('mags server: flags of features not available yet are refused, not ignored', async () => {
+    for (const flag of ['--proxy-port', '--ssh-port', '--domain']) {
+      const r = await mags(['server', flag, '1'], { env });
+      assert.equal(r.code, 2, r.stderr);
+      assert.match(r.stderr, new RegExp(`option ${flag} is not available`));
+    }
+    const help = await mags(['server', '--help'], { env });
+    assert.doesNotMatch(help.stdout, /proxy-port|ssh-port|--domain|MAGS_DOMAIN/);
   });
 
   test('login without a token on stdin is a usage error', async () => {

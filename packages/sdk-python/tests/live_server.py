@@ -33,8 +33,6 @@ class ServerProcess:
             env.pop(key, None)
         env.update(
             MAGS_PORT="0",
-            MAGS_PROXY_PORT="0",
-            MAGS_SSH_PORT="0",
             MAGS_DATA_DIR=self.data_dir,
             MAGS_IMAGE_DIR=os.environ.get("MAGS_IMAGE_DIR") or "/var/cache/mags/images",
             MAGS_POOL_MIN_SIZE="1",

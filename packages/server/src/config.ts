@@ -1,5 +1,6 @@
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { DEFAULT_RUNTIME, RUNTIME_NAMES, type RuntimeName } from './runtime/registry.js';
 
 /**
  * Server configuration: read and validated once at start from env vars and `mags server` flags.
@@ -10,9 +11,6 @@ export interface ServerConfig {
   dataDir: string;
   host: string;
   port: number;
-  proxyPort: number;
-  sshPort: number;
-  domain: string;
   /** Absent = SQLite file `mags.db` in the data dir; `postgres://...` = PostgreSQL. */
   databaseUrl?: string;
   imageDir: string;
@@ -25,11 +23,14 @@ export interface ServerConfig {
   logLevel: LogLevelName;
   /** Debian mirror for the image build; absent = the image builder's default. */
   debianMirror?: string;
-  runtime: 'container';
+  /** Runtime driver name from the registry in runtime/registry.ts. */
+  runtime: RuntimeName;
   /** The HOME of the user running the server (for `~/.mags/config.json`). */
   home: string;
   /** Largest accepted request body in bytes. */
   bodyLimitBytes: number;
+  /** Settings that were given but do nothing in this version, one message each; the server logs them at start. */
+  warnings: string[];
 }
 
 export type LogLevelName = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
@@ -43,7 +44,7 @@ export class ConfigError extends Error {
   }
 }
 
-type Key = Exclude<keyof ServerConfig, 'home'>;
+type Key = Exclude<keyof ServerConfig, 'home' | 'warnings'>;
 
 /** One configuration setting: its env var, flag, default (in words for docs), unit and meaning. */
 export interface ConfigSetting {
@@ -61,11 +62,8 @@ export interface ConfigSetting {
 /** Every setting, in the order docs/configuration.md lists them. */
 export const CONFIG_SETTINGS: readonly ConfigSetting[] = [
   { key: 'dataDir', env: 'MAGS_DATA_DIR', flag: '--data-dir', kind: 'path', defaultText: '`/var/lib/mags` as root, else `~/.mags/server`', unit: 'path', meaning: 'All state: database, admin token, images, sandbox layers.' },
-  { key: 'host', env: 'MAGS_HOST', flag: '--host', kind: 'string', defaultText: '`127.0.0.1`', unit: 'address', meaning: 'Address the API, proxy and SSH gateway listen on (`0.0.0.0` for all interfaces).' },
+  { key: 'host', env: 'MAGS_HOST', flag: '--host', kind: 'string', defaultText: '`127.0.0.1`', unit: 'address', meaning: 'Address the API listens on (`0.0.0.0` for all interfaces).' },
   { key: 'port', env: 'MAGS_PORT', flag: '--port', kind: 'port', defaultText: '`8090`', unit: 'TCP port', meaning: 'REST API port; `0` picks a free port (the ready line shows it).' },
-  { key: 'proxyPort', env: 'MAGS_PROXY_PORT', flag: '--proxy-port', kind: 'port', defaultText: '`8091`', unit: 'TCP port', meaning: 'Public-URL proxy port; `0` picks a free port.' },
-  { key: 'sshPort', env: 'MAGS_SSH_PORT', flag: '--ssh-port', kind: 'port', defaultText: '`2222`', unit: 'TCP port', meaning: 'SSH gateway port; `0` picks a free port.' },
-  { key: 'domain', env: 'MAGS_DOMAIN', flag: '--domain', kind: 'string', defaultText: '`localhost`', unit: 'host name', meaning: 'Job URLs are `<subdomain>.apps.<domain>`; `localhost` works on one machine without DNS.' },
   { key: 'databaseUrl', env: 'MAGS_DATABASE_URL', flag: '--database-url', kind: 'url', defaultText: 'SQLite file `mags.db` in the data dir', unit: 'URL', meaning: '`postgres://user:pass@host:port/db` to keep metadata in PostgreSQL.' },
   { key: 'imageDir', env: 'MAGS_IMAGE_DIR', flag: '--image-dir', kind: 'path', defaultText: '`$MAGS_DATA_DIR/images`', unit: 'path', meaning: 'Where built sandbox base images are cached (several servers may share it).' },
   { key: 'poolMinSize', env: 'MAGS_POOL_MIN_SIZE', flag: '--pool-min-size', kind: 'int', min: 0, defaultText: '`3`', unit: 'sandboxes', meaning: 'Warm sandboxes kept ready for jobs without a workspace.' },
@@ -76,11 +74,21 @@ export const CONFIG_SETTINGS: readonly ConfigSetting[] = [
   { key: 'maxPendingJobsPerUser', env: 'MAGS_MAX_PENDING_JOBS_PER_USER', flag: '--max-pending-jobs-per-user', kind: 'int', min: 1, defaultText: '`1000`', unit: 'jobs', meaning: 'Queued (`pending`) jobs one user may have; more submissions get 429 `RATE_LIMITED`.' },
   { key: 'logLevel', env: 'MAGS_LOG_LEVEL', flag: '--log-level', kind: 'enum', values: LOG_LEVELS, defaultText: '`info`', unit: '-', meaning: 'Server log level (JSON lines on stderr): `trace`, `debug`, `info`, `warn`, `error`, `fatal`, `silent`.' },
   { key: 'debianMirror', env: 'MAGS_DEBIAN_MIRROR', flag: '--debian-mirror', kind: 'url', defaultText: 'the image builder\'s default (`http://deb.debian.org/debian`)', unit: 'URL', meaning: 'Debian mirror used to build the sandbox base image.' },
-  { key: 'runtime', env: 'MAGS_RUNTIME', flag: '--runtime', kind: 'enum', values: ['container'], defaultText: '`container`', unit: '-', meaning: 'Sandbox runtime driver (`container`: crun with namespaces, cgroups and an overlay root).' },
+  { key: 'runtime', env: 'MAGS_RUNTIME', flag: '--runtime', kind: 'enum', values: RUNTIME_NAMES, defaultText: `\`${DEFAULT_RUNTIME}\``, unit: '-', meaning: 'Sandbox runtime driver (`container`: crun with namespaces, cgroups and an overlay root).' },
   { key: 'bodyLimitBytes', env: 'MAGS_BODY_LIMIT_BYTES', flag: '--body-limit', kind: 'int', min: 1024, defaultText: '`2097152` (2 MiB)', unit: 'bytes', meaning: 'Largest accepted request body; bigger ones get 413 `PAYLOAD_TOO_LARGE`.' },
 ];
 
-export type ConfigOverrides = Partial<ServerConfig>;
+/**
+ * Settings of features this version does not have yet (the public-URL proxy, the SSH gateway).
+ * They are not settings: an env var is logged as a warning at start, a flag is refused.
+ */
+export const UNAVAILABLE_SETTINGS: readonly { env: string; flag: string; feature: string }[] = [
+  { env: 'MAGS_PROXY_PORT', flag: '--proxy-port', feature: 'public-URL proxy' },
+  { env: 'MAGS_SSH_PORT', flag: '--ssh-port', feature: 'SSH gateway' },
+  { env: 'MAGS_DOMAIN', flag: '--domain', feature: 'public job URLs' },
+];
+
+export type ConfigOverrides = Partial<Omit<ServerConfig, 'warnings'>>;
 
 /**
  * Builds the configuration from `env` (the process environment in production) and `overrides`
@@ -98,6 +106,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     const e = env[s.env];
     if (e !== undefined && e.trim() !== '') raw.set(s.key, parseValue(s, e.trim(), s.env));
   }
+  const warnings: string[] = [];
+  for (const u of UNAVAILABLE_SETTINGS) {
+    if (env[u.env] !== undefined && env[u.env]!.trim() !== '') {
+      warnings.push(`${u.env} is set but ignored: this version of the server has no ${u.feature} yet; unset ${u.env}.`);
+    }
+  }
   const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
   const dataDir = resolve((raw.get('dataDir') as string | undefined) ?? (isRoot ? '/var/lib/mags' : join(home, '.mags', 'server')));
   const poolMinSize = (raw.get('poolMinSize') as number | undefined) ?? 3;
@@ -109,9 +123,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     dataDir,
     host: (raw.get('host') as string | undefined) ?? '127.0.0.1',
     port: (raw.get('port') as number | undefined) ?? 8090,
-    proxyPort: (raw.get('proxyPort') as number | undefined) ?? 8091,
-    sshPort: (raw.get('sshPort') as number | undefined) ?? 2222,
-    domain: (raw.get('domain') as string | undefined) ?? 'localhost',
     databaseUrl: raw.get('databaseUrl') as string | undefined,
     imageDir: resolve((raw.get('imageDir') as string | undefined) ?? join(dataDir, 'images')),
     poolMinSize,
@@ -122,9 +133,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     maxPendingJobsPerUser: (raw.get('maxPendingJobsPerUser') as number | undefined) ?? 1000,
     logLevel: (raw.get('logLevel') as LogLevelName | undefined) ?? 'info',
     debianMirror: raw.get('debianMirror') as string | undefined,
-    runtime: (raw.get('runtime') as 'container' | undefined) ?? 'container',
+    runtime: (raw.get('runtime') as RuntimeName | undefined) ?? DEFAULT_RUNTIME,
     home,
     bodyLimitBytes: (raw.get('bodyLimitBytes') as number | undefined) ?? 2 * 1024 * 1024,
+    warnings,
   };
 }
 
@@ -150,6 +162,7 @@ function parseValue(s: ConfigSetting, value: string, name: string): unknown {
     }
     case 'enum':
       if (!s.values!.includes(value)) {
+        if (s.key === 'runtime') throw new ConfigError(`${name}="${value}" is not a known runtime driver; the known ones are: ${s.values!.join(', ')}.`);
         throw new ConfigError(`${name}="${value}" is not valid; use one of: ${s.values!.join(', ')}.`);
       }
       return value;
@@ -190,6 +203,8 @@ export function parseServerFlags(argv: readonly string[]): ConfigOverrides {
     const arg = argv[i]!;
     const eq = arg.indexOf('=');
     const flag = eq >= 0 ? arg.slice(0, eq) : arg;
+    const unavailable = UNAVAILABLE_SETTINGS.find((x) => x.flag === flag);
+    if (unavailable) throw new ConfigError(`option ${flag} is not available: this version of the server has no ${unavailable.feature} yet; remove the option.`);
     const s = CONFIG_SETTINGS.find((x) => x.flag === flag);
     if (!s) throw new ConfigError(`unknown option ${flag}; the options are: ${CONFIG_SETTINGS.map((x) => x.flag).join(', ')}.`);
     const value = eq >= 0 ? arg.slice(eq + 1) : argv[++i];

@@ -12,8 +12,8 @@ import type { Logger } from 'pino';
 import { buildApp } from './app.js';
 import { ConfigError, loadConfig, parseServerFlags, redact, type ConfigOverrides, type ServerConfig } from './config.js';
 import { createLogger } from './logger.js';
-import { createContainerDriver } from './runtime/drivers/container/driver.js';
 import type { RuntimeDriver, SandboxPool } from './runtime/driver.js';
+import { createRuntimeDriver } from './runtime/registry.js';
 import { buildImage, findImage } from './runtime/image.js';
 import { instancePrefix } from './host/instance.js';
 import { createPool } from './scheduler/pool.js';
@@ -70,7 +70,8 @@ export async function runServer(opts: RunServerOptions | ConfigOverrides = {}): 
   const o: RunServerOptions = 'overrides' in opts || 'env' in opts || 'announce' in opts ? (opts as RunServerOptions) : { overrides: opts as ConfigOverrides };
   const config = loadConfig(o.env ?? process.env, o.overrides ?? {});
   const log = createLogger(config.logLevel);
-  log.info({ dataDir: config.dataDir, imageDir: config.imageDir, database: config.databaseUrl ? redact(config.databaseUrl) : 'sqlite' }, 'starting mags server');
+  log.info({ dataDir: config.dataDir, imageDir: config.imageDir, runtime: config.runtime, database: config.databaseUrl ? redact(config.databaseUrl) : 'sqlite' }, 'starting mags server');
+  for (const warning of config.warnings) log.warn(warning);
   await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
 
   const cleanups: Array<() => Promise<void>> = [];
@@ -98,7 +99,7 @@ export async function runServer(opts: RunServerOptions | ConfigOverrides = {}): 
       log: log.child({ component: 'runtime' }),
       debianMirror: config.debianMirror,
     };
-    const driver: RuntimeDriver = createContainerDriver(driverOptions);
+    const driver: RuntimeDriver = await createRuntimeDriver(config.runtime, driverOptions);
     cleanups.push(() => driver.shutdown());
     await driver.init((message) => log.info({ component: 'runtime' }, message));
     const pool: SandboxPool = createPool(driver, {

@@ -1,14 +1,14 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { createHarness, type Harness } from './helpers/harness.js';
-import { startPostgres, type TestPostgres } from './helpers/postgres.js';
+import { POSTGRES_SKIP, startPostgres, type TestPostgres } from './helpers/postgres.js';
 
 /**
  * The jobs API in-process (app.inject) with the fake sandbox pool, on a real SQLite store and on a
  * throwaway PostgreSQL (one code path, both backends).
  */
 for (const backend of ['SQLite', 'PostgreSQL'] as const)
-describe(`jobs API (in-process, ${backend})`, () => {
+describe(`jobs API (in-process, ${backend})`, { skip: backend === 'PostgreSQL' && POSTGRES_SKIP }, () => {
   let h: Harness;
   let pg: TestPostgres | undefined;
   let auth: Record<string, string>;

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ConfigError, loadConfig, parseServerFlags } from '../src/config.js';
+import { CONFIG_SETTINGS, ConfigError, loadConfig, parseServerFlags } from '../src/config.js';
+import { RUNTIME_NAMES } from '../src/runtime/registry.js';
 
 describe('config', () => {
   const base = { HOME: '/tmp/home-x', MAGS_DATA_DIR: '/tmp/mags-data-x' };
@@ -8,10 +9,7 @@ describe('config', () => {
   it('defaults', () => {
     const c = loadConfig(base);
     assert.equal(c.port, 8090);
-    assert.equal(c.proxyPort, 8091);
-    assert.equal(c.sshPort, 2222);
     assert.equal(c.host, '127.0.0.1');
-    assert.equal(c.domain, 'localhost');
     assert.equal(c.databaseUrl, undefined);
     assert.equal(c.imageDir, '/tmp/mags-data-x/images');
     assert.equal(c.poolMinSize, 3);
@@ -19,6 +17,7 @@ describe('config', () => {
     assert.equal(c.maxOutputBytes, 10 * 1024 * 1024);
     assert.equal(c.runtime, 'container');
     assert.equal(c.home, '/tmp/home-x');
+    assert.deepEqual(c.warnings, []);
   });
 
   it('env vars and overrides (override wins)', () => {
@@ -38,7 +37,7 @@ describe('config', () => {
     ['MAGS_POOL_MIN_SIZE', '-1', /MAGS_POOL_MIN_SIZE="-1" is not valid/],
     ['MAGS_JOB_TIMEOUT_SECONDS', '0', /MAGS_JOB_TIMEOUT_SECONDS="0" is not valid/],
     ['MAGS_LOG_LEVEL', 'loud', /MAGS_LOG_LEVEL="loud" is not valid; use one of/],
-    ['MAGS_RUNTIME', 'qemu', /MAGS_RUNTIME="qemu"/],
+    ['MAGS_RUNTIME', 'qemu', /^MAGS_RUNTIME="qemu" is not a known runtime driver; the known ones are: container\.$/],
     ['MAGS_DATABASE_URL', 'mysql://x:secret@h/db', /MAGS_DATABASE_URL="mysql:\/\/x:\*\*\*@h\/db" is not supported/],
     ['MAGS_DEBIAN_MIRROR', 'not a url', /MAGS_DEBIAN_MIRROR="not a url" is not a URL/],
   ] as const) {
@@ -46,6 +45,25 @@ describe('config', () => {
       assert.throws(() => loadConfig({ ...base, [env]: value }), (err: unknown) => err instanceof ConfigError && re.test(err.message));
     });
   }
+
+  it('settings of features not available yet: an env var is a warning naming it, a flag is refused', () => {
+    const c = loadConfig({ ...base, MAGS_PROXY_PORT: '0', MAGS_SSH_PORT: '2222', MAGS_DOMAIN: 'example.com' });
+    assert.deepEqual(c.warnings, [
+      'MAGS_PROXY_PORT is set but ignored: this version of the server has no public-URL proxy yet; unset MAGS_PROXY_PORT.',
+      'MAGS_SSH_PORT is set but ignored: this version of the server has no SSH gateway yet; unset MAGS_SSH_PORT.',
+      'MAGS_DOMAIN is set but ignored: this version of the server has no public job URLs yet; unset MAGS_DOMAIN.',
+    ]);
+    assert.deepEqual(loadConfig({ ...base, MAGS_DOMAIN: ' ' }).warnings, []);
+    for (const flag of ['--proxy-port', '--ssh-port', '--domain']) {
+      assert.throws(() => parseServerFlags([flag, '1']), (err: unknown) => err instanceof ConfigError && err.message.startsWith(`option ${flag} is not available`));
+    }
+    assert.ok(!CONFIG_SETTINGS.some((s) => /PROXY|SSH|DOMAIN/.test(s.env)), 'not documented as settings');
+  });
+
+  it('MAGS_RUNTIME selects a registered driver', () => {
+    assert.equal(loadConfig({ ...base, MAGS_RUNTIME: 'container' }, {}).runtime, 'container');
+    assert.deepEqual(CONFIG_SETTINGS.find((s) => s.env === 'MAGS_RUNTIME')!.values, RUNTIME_NAMES);
+  });
 
   it('rejects a pool max below the min', () => {
     assert.throws(() => loadConfig({ ...base, MAGS_POOL_MIN_SIZE: '5', MAGS_POOL_MAX_SIZE: '2' }), /MAGS_POOL_MAX_SIZE \(2\) is smaller than MAGS_POOL_MIN_SIZE \(5\)/);

@@ -1,9 +1,14 @@
-/** The warm pool on the real container driver (loopback-only sandboxes). */
+/**
+ * The warm pool on the fake runtime driver (no root): filling, warm and cold hand-outs, limits,
+ * refill concurrency, stop. The drivers themselves pass the runtime conformance suite.
+ */
 import assert from 'node:assert/strict';
+import { rm } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
-import type { RuntimeDriver, Sandbox, SandboxPool } from '../src/runtime/driver.js';
+import type { SandboxPool } from '../src/runtime/driver.js';
 import { createPool } from '../src/scheduler/pool.js';
-import { containerTestDriver, run, sandboxLeftovers, SMALL, testLog, type TestDriver } from './runtime-conformance.test.js';
+import { run, SMALL, testLog } from './conformance/runtime.js';
+import { FakeRuntimeDriver, type FakeSandbox } from './helpers/fake-runtime.js';
 
 async function until(what: string, cond: () => boolean, timeoutMs = 20_000): Promise<void> {
   const end = Date.now() + timeoutMs;
@@ -13,21 +18,25 @@ async function until(what: string, cond: () => boolean, timeoutMs = 20_000): Pro
   }
 }
 
-describe('warm pool', { timeout: 300_000 }, () => {
-  let t: TestDriver;
+describe('warm pool', { timeout: 60_000 }, () => {
+  let driver: FakeRuntimeDriver;
   let pool: SandboxPool | undefined;
 
   before(async () => {
-    t = await containerTestDriver({ network: false });
-    await t.driver.init();
+    driver = new FakeRuntimeDriver();
+    await driver.init();
   });
   after(async () => {
-    await pool?.stop();
-    await t?.close();
+    try {
+      await pool?.stop();
+      await driver.shutdown();
+    } finally {
+      await rm(driver.dataDir, { recursive: true, force: true });
+    }
   });
 
   it('fills to the minimum, hands out warm sandboxes with the job limits, refills, reports status', async () => {
-    pool = createPool(t.driver, { minSize: 2, maxSize: 4, defaultLimits: SMALL, log: testLog });
+    pool = createPool(driver, { minSize: 2, maxSize: 4, defaultLimits: SMALL, log: testLog });
     assert.deepEqual(pool.status(), { idle_vms: 0, busy_vms: 0, total_vms: 0, min_pool_size: 2, max_pool_size: 4 });
     pool.start();
     await until('2 idle sandboxes', () => pool!.status().idle_vms === 2);
@@ -38,14 +47,15 @@ describe('warm pool', { timeout: 300_000 }, () => {
     assert.equal(warm, true);
     assert.ok(acquireMs < 50, `warm acquire took ${acquireMs.toFixed(1)} ms`);
     assert.equal(pool.status().busy_vms, 1);
-    const r = await run(sandbox, 'cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max; cat /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids.max');
-    assert.deepEqual(r.stdout, [String(300 * 1024 * 1024), '333']);
+    assert.deepEqual(sandbox.spec.limits, { ...SMALL, memoryMb: 300, pids: 333 }, 'the pool applied the job limits');
+    assert.deepEqual((await run(sandbox, 'echo warm')).stdout, ['warm']);
 
     await until('the pool to refill', () => pool!.status().idle_vms === 2);
     assert.deepEqual(pool.status(), { idle_vms: 2, busy_vms: 1, total_vms: 3, min_pool_size: 2, max_pool_size: 4 });
 
     await pool.release(sandbox);
-    assert.deepEqual(await sandboxLeftovers(t.dataDir, t.instance, sandbox.id), [], 'released sandboxes are destroyed, never reused');
+    assert.deepEqual(driver.leftovers(sandbox.id, sandbox as FakeSandbox), [], 'released sandboxes are destroyed, never reused');
+    assert.ok((sandbox as FakeSandbox).destroyed);
     assert.equal(pool.status().busy_vms, 0);
   });
 
@@ -72,7 +82,7 @@ describe('warm pool', { timeout: 300_000 }, () => {
     await until('2 idle sandboxes', () => pool!.status().idle_vms === 2);
     await pool!.stop();
     assert.equal(pool!.status().idle_vms, 0);
-    assert.equal(t.driver.list().length, 0);
+    assert.equal(driver.list().length, 0);
     await assert.rejects(pool!.acquire({ limits: SMALL }), /stopped/);
   });
 });
@@ -80,38 +90,17 @@ describe('warm pool', { timeout: 300_000 }, () => {
 /** Pool bookkeeping on a driver double: how many creations run at once and how far it fills. */
 describe('warm pool refill concurrency', () => {
   function fakeDriver(createMs: number) {
-    const state = { inFlight: 0, maxInFlight: 0, created: 0, destroyed: 0 };
-    const driver = {
-      name: 'fake',
-      async init() {},
-      async create(spec: Parameters<RuntimeDriver['create']>[0]): Promise<Sandbox> {
-        state.inFlight++;
-        state.maxInFlight = Math.max(state.maxInFlight, state.inFlight);
-        await new Promise((r) => setTimeout(r, createMs));
-        state.inFlight--;
-        const id = `fake-${++state.created}`;
-        return {
-          id,
-          spec,
-          alive: true,
-          async exec() {
-            return { exitCode: 0, reason: 'exited' as const, durationMs: 0 };
-          },
-          async updateLimits() {},
-          async destroy() {
-            state.destroyed++;
-          },
-        } as Sandbox;
-      },
-      list: () => [],
-      health: async () => ({ ok: true, problems: [] }),
-      async shutdown() {},
-    } satisfies RuntimeDriver;
-    return { driver, state };
+    const driver = new FakeRuntimeDriver({ createDelayMs: createMs });
+    return { driver, state: driver.stats };
   }
+  const drivers: FakeRuntimeDriver[] = [];
+  after(async () => {
+    for (const d of drivers) await rm(d.dataDir, { recursive: true, force: true });
+  });
 
   it('refills with up to refillConcurrency creations at once, never past the minimum', async () => {
     const { driver, state } = fakeDriver(40);
+    drivers.push(driver);
     const pool = createPool(driver, { minSize: 5, maxSize: 10, defaultLimits: SMALL, log: testLog, refillConcurrency: 3 });
     try {
       pool.start();
@@ -134,6 +123,7 @@ describe('warm pool refill concurrency', () => {
 
   it('a refill stays within the maximum while sandboxes are busy', async () => {
     const { driver, state } = fakeDriver(10);
+    drivers.push(driver);
     const pool = createPool(driver, { minSize: 4, maxSize: 6, defaultLimits: SMALL, log: testLog, refillConcurrency: 4 });
     try {
       pool.start();

@@ -14,7 +14,7 @@ import { createContainerDriver } from '../src/runtime/drivers/container/driver.j
 import { instancePrefix } from '../src/host/instance.js';
 import { containerTestDriver, ensureImage, IMAGE_DIR, instanceLeftovers, run, SMALL, testLog, type TestDriver } from './runtime-conformance.test.js';
 
-const driverModule = fileURLToPath(new URL('../src/runtime/drivers/container.js', import.meta.url));
+const driverModule = fileURLToPath(new URL('../src/runtime/drivers/container/driver.js', import.meta.url));
 
 /** Starts a driver in a child process, creates sandboxes, reports their ids, then waits to be killed. */
 function crashingDaemon(dataDir: string, count: number): Promise<{ ids: string[]; kill: () => Promise<void> }> {

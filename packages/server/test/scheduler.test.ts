@@ -3,22 +3,27 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
-import type { ExecRequest, ExecResult, OutputLine, Sandbox, SandboxSpec } from '../src/runtime/driver.js';
+import type { ExecRequest, ExecResult, OutputLine, SandboxPool, SandboxSpec } from '../src/runtime/driver.js';
 import { silentLogger } from '../src/logger.js';
-import { Scheduler } from '../src/scheduler/scheduler.js';
+import { createPool } from '../src/scheduler/pool.js';
+import { DEFAULT_PIDS_LIMIT, Scheduler } from '../src/scheduler/scheduler.js';
 import { JobLogs } from '../src/services/job-logs.js';
 import { JobsService } from '../src/services/jobs.js';
 import { newId } from '../src/services/tokens.js';
 import type { Job, JobStore, User } from '../src/storage/metadata/store.js';
 import { openStores, type Stores } from '../src/storage/stores.js';
-import { FakePool, FakeSandbox } from './helpers/fake-runtime.js';
+import { FakeRuntimeDriver, type FakeSandbox } from './helpers/fake-runtime.js';
 
-/** The scheduler on a real SQLite store with the fake pool: outcomes, queueing, reconciliation. */
+/**
+ * The scheduler on a real SQLite store and the real pool over the fake runtime driver (no root):
+ * outcomes, queueing, reconciliation. An empty pool (minimum 0) creates one sandbox per job.
+ */
 describe('scheduler', () => {
   let dir: string;
   let stores: Stores;
   let store: JobStore;
-  let pool: FakePool;
+  let driver: FakeRuntimeDriver;
+  let pool: SandboxPool;
   let logs: JobLogs;
   let scheduler: Scheduler | undefined;
   let user: User;
@@ -27,7 +32,9 @@ describe('scheduler', () => {
     dir = await mkdtemp(join(tmpdir(), 'mags-sched-'));
     stores = await openStores({ sqlitePath: join(dir, 'mags.db') });
     store = stores.jobs;
-    pool = new FakePool();
+    driver = new FakeRuntimeDriver();
+    await driver.init();
+    pool = createPool(driver, { minSize: 0, maxSize: 4, defaultLimits: { vcpus: 2, memoryMb: 1024, diskGb: 2, pids: DEFAULT_PIDS_LIMIT }, log: silentLogger() });
     logs = new JobLogs(stores.logs, silentLogger());
     user = { id: newId(), name: 'u', admin: false, created_at: new Date().toISOString() };
     await stores.users.createUser(user);
@@ -37,6 +44,9 @@ describe('scheduler', () => {
     scheduler = undefined;
     await logs.flush();
     await stores.close();
+    await pool.stop();
+    await driver.shutdown();
+    await rm(driver.dataDir, { recursive: true, force: true });
     await rm(dir, { recursive: true, force: true });
   });
 
@@ -58,12 +68,13 @@ describe('scheduler', () => {
   it('a sandbox that cannot be created ends the job in error, and nothing leaks', async () => {
     const { scheduler: s, jobs } = make();
     await s.start();
-    pool.failAcquire = 'no loop devices left';
+    driver.failCreate = 'no loop devices left';
     const job = await jobs.submit(user, { script: 'echo', type: 'inline' }, 1);
     const j = await done(job.request_id);
     assert.equal(j.status, 'error');
     assert.equal(j.error_message, 'could not start a sandbox: no loop devices left');
-    assert.equal(pool.busy.size, 0);
+    assert.equal(pool.status().busy_vms, 0);
+    assert.equal(driver.list().length, 0);
   });
 
   it('exec failures and end reasons map to error messages; sandboxes are always released', async () => {
@@ -76,39 +87,35 @@ describe('scheduler', () => {
     const { scheduler: s, jobs } = make();
     await s.start();
     for (const [result, message] of results) {
-      const orig = pool.acquire.bind(pool);
-      pool.acquire = async (spec: SandboxSpec) => {
-        const got = await orig(spec);
-        (got.sandbox as FakeSandbox).exec = async (_req: ExecRequest, _on: (l: OutputLine) => void) => {
+      driver.onCreate = (sb) => {
+        sb.exec = async (_req: ExecRequest, _on: (l: OutputLine) => void) => {
           if (result instanceof Error) throw result;
           return { durationMs: 5, exitCode: null, reason: 'exited', ...result } as ExecResult;
         };
-        return got;
       };
       const job = await jobs.submit(user, { script: 'x', type: 'inline' }, 1);
       const j = await done(job.request_id);
-      pool.acquire = orig;
+      driver.onCreate = undefined;
       assert.equal(j.status, 'error');
       assert.equal(j.error_message, message);
       const lines = await logs.read(job.request_id, 0, 10);
       assert.ok(lines.some((l) => l.stream === 'system' && l.message === message));
     }
-    assert.equal(pool.busy.size, 0);
-    assert.equal(pool.released, pool.acquired);
+    // The job's outcome is stored before its sandbox is released: wait for the last release.
+    for (const end = Date.now() + 5000; driver.list().length > 0 && Date.now() < end; ) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(pool.status().busy_vms, 0);
+    assert.equal(driver.stats.destroyed, driver.stats.created, 'every sandbox was released and destroyed');
+    assert.equal(driver.stats.created, results.length);
   });
 
   it('passes limits, env and timeout to the sandbox', async () => {
     const seen: Array<{ spec: SandboxSpec; req: ExecRequest }> = [];
-    const orig = pool.acquire.bind(pool);
-    pool.acquire = async (spec: SandboxSpec) => {
-      const got = await orig(spec);
-      const sb = got.sandbox as Sandbox;
+    driver.onCreate = (sb: FakeSandbox) => {
       const exec = sb.exec.bind(sb);
-      (sb as FakeSandbox).exec = (req, on) => {
-        seen.push({ spec, req });
+      sb.exec = (req, on) => {
+        seen.push({ spec: sb.spec, req });
         return exec(req, on);
       };
-      return got;
     };
     const { scheduler: s, jobs } = make({ jobTimeoutSeconds: 77 });
     await s.start();
@@ -148,7 +155,7 @@ describe('scheduler', () => {
     const all = await Promise.all(ids.map((id) => store.getJob(id)));
     assert.equal(all.filter((j) => j!.status === 'completed').length, 80);
     assert.equal(all[70]!.started_at, null, 'the stopped queued job never started');
-    assert.equal(pool.acquired, 79);
+    assert.equal(driver.stats.created, 79);
     assert.deepEqual((await logs.read(ids[79]!, 0, 10)).map((l) => l.message), ['79']);
   });
 
@@ -181,7 +188,7 @@ describe('scheduler', () => {
     assert.equal(stoppedA.status, 'completed');
     await new Promise((r) => setTimeout(r, 100));
     assert.ok(!(await logs.read(b.request_id, 0, 10)).some((l) => l.message === 'never'));
-    assert.equal(pool.acquired, 1);
+    assert.equal(driver.stats.created, 1);
   });
 
   it('start() reconciles: running jobs of a dead process end in error, pending ones run', async () => {
@@ -214,7 +221,8 @@ describe('scheduler', () => {
     assert.equal(ja.status, 'error');
     assert.equal(ja.error_message, 'server shut down while the job was running');
     assert.equal((await store.getJob(b.request_id))!.status, 'pending');
-    assert.equal(pool.busy.size, 0);
+    assert.equal(pool.status().busy_vms, 0);
+    assert.equal(driver.list().length, 0);
   });
 
   it('an output flood is stored in few batches and capped without growing memory', async () => {

@@ -52,7 +52,7 @@ function settingsHelp(config: ServerConfigModule): string {
 
 export function serverCommand(): Command {
   const cmd = new Command('server')
-    .description('Run the Mags server daemon on this host (API, URL proxy, SSH gateway), or build its image')
+    .description('Run the Mags server daemon on this host (REST API, scheduler, sandboxes), or build its image')
     .usage('[flags]  |  mags server image build [--force]')
     .helpOption(false)
     .option('-h, --help', 'show help, with every server flag')

@@ -4,7 +4,7 @@ import { out, printJson, withExamples, withJson } from '../shared.js';
 /** The agent skill: how an AI coding agent should use mags. */
 export const SKILL_MD = `---
 name: mags
-description: Run shell scripts, servers and experiments in isolated Linux sandboxes with the mags CLI (a self-hosted Mags server). Use it to execute untrusted or heavy code, install packages without touching this machine, keep state in workspaces, expose a web app on a public URL, or open a shell with SSH.
+description: Run shell scripts and experiments in isolated Linux sandboxes with the mags CLI (a self-hosted Mags server). Use it to execute untrusted or heavy code and to install packages without touching this machine.
 ---
 
 # Using mags
@@ -26,22 +26,8 @@ running untrusted or system-changing commands on this machine.
 - Machine-readable: \`mags run --json '...'\` prints {request_id, status, exit_code, logs}.
 - Long jobs: \`mags run --detach '...'\` prints the request id; then \`mags logs -f <id>\`,
   \`mags status <id>\`, \`mags stop <id>\`.
-
-## Keep files between runs (workspaces)
-- \`mags run -w myproject 'pip install requests'\` then
-  \`mags run -w myproject 'python3 -c "import requests"'\` - /root and what scripts install persist
-  in the workspace \`myproject\`. Without -w every run starts clean.
-- \`--base <workspace>\` starts from a workspace read-only (changes are discarded unless -w is given too).
-
-## Serve a web app on a URL
-- \`mags run -p --url --port 8080 'python3 -m http.server 8080'\` starts a persistent sandbox and
-  prints its public URL. The app must listen on 0.0.0.0 at that port.
-- \`mags url <name-or-id> [port]\` prints the URL of an already running persistent job.
-- Persistent sandboxes sleep when idle and wake on the next request; \`mags set <id> --no-sleep\`
-  keeps one awake. \`mags stop <id>\` ends it.
-
-## Shell access (SSH)
-- \`mags ssh <workspace>\` opens a shell in the workspace's sandbox (when the server has SSH enabled).
+- Every run starts from a clean sandbox: nothing a script writes or installs is kept for the next
+  run, so put the setup (apt-get install, pip install, git clone) in the same script.
 
 ## Inspect
 - \`mags list\` (newest first, \`--json\` for scripts), \`mags status <id>\`, \`mags logs <id>\`.

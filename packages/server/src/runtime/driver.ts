@@ -1,7 +1,8 @@
 /**
  * The sandbox interface. The scheduler and services only ever see these types; concrete drivers
- * (drivers/container/ on crun, later a microVM driver) implement them and pass the shared
- * conformance suite in test/runtime-conformance.test.ts.
+ * (drivers/container/ on crun, later a microVM driver) implement them, are registered by name in
+ * registry.ts (MAGS_RUNTIME picks one) and pass the shared conformance suite in
+ * test/conformance/runtime.ts, whose capability flags select the tests of optional features.
  */
 
 /** Resource limits of one sandbox. */

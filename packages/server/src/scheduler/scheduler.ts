@@ -88,7 +88,8 @@ export class Scheduler implements JobRunner {
       r.cause ??= 'user';
       r.controller.abort();
       await r.done;
-      return true;
+      // A job that went to sleep before the abort landed (its sandbox was being released) is the caller's to end.
+      return (await this.o.store.getJob(jobId))?.status !== 'sleeping';
     }
     const i = this.queue.findIndex((q) => q.id === jobId);
     if (i >= 0) this.queue.splice(i, 1);

@@ -82,6 +82,7 @@ export async function createHarness(opts: HarnessOptions = {}): Promise<Harness>
       await app.close();
       await logs.flush();
       await stores.close();
+      await pool.stop();
       await rm(dir, { recursive: true, force: true });
     },
   };

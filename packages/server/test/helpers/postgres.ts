@@ -10,6 +10,12 @@ const run = promisify(execFile);
 /** Where Debian's postgresql-15 package puts initdb and pg_ctl. */
 export const PG_BIN = process.env.MAGS_TEST_PG_BIN ?? '/usr/lib/postgresql/15/bin';
 
+/**
+ * Skip reason for PostgreSQL parts of files that otherwise belong to the unit tier
+ * (scripts/test-tier.mjs sets MAGS_TEST_TIER=unit; the integration tier runs those parts).
+ */
+export const POSTGRES_SKIP: string | false = process.env.MAGS_TEST_TIER === 'unit' ? 'the unit tier runs without PostgreSQL; npm run test:integration runs this' : false;
+
 /** A throwaway PostgreSQL cluster on a temp dir and a free loopback port. */
 export interface TestPostgres {
   /** `postgres://mags@127.0.0.1:<port>/postgres` (trust auth, loopback only). */

@@ -55,8 +55,6 @@ export async function spawnServer(opts: SpawnServerOptions = {}): Promise<Spawne
     HOME: home,
     MAGS_DATA_DIR: dataDir,
     MAGS_PORT: '0',
-    MAGS_PROXY_PORT: '0',
-    MAGS_SSH_PORT: '0',
     MAGS_IMAGE_DIR: process.env.MAGS_IMAGE_DIR ?? '/var/cache/mags/images',
     MAGS_POOL_MIN_SIZE: '1',
     MAGS_LOG_LEVEL: process.env.MAGS_LOG_LEVEL ?? 'info',
