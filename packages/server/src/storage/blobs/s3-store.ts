@@ -43,6 +43,10 @@ export interface S3BlobStoreOptions {
   partSizeBytes?: number;
   /** Parts uploaded at once; a put holds at most `queueSize * partSizeBytes` in memory. Default 4. */
   queueSize?: number;
+  /** Attempts per request, retries of throttling and 5xx answers included (the SDK's default, 3, when absent). */
+  maxAttempts?: number;
+  /** Keys per list request (S3's maximum and default is 1000). */
+  listPageSize?: number;
 }
 
 const MIB = 1024 * 1024;
@@ -78,6 +82,7 @@ export class S3BlobStore implements BlobStore {
   private readonly client: S3Client;
   private readonly partSize: number;
   private readonly queueSize: number;
+  private readonly listPageSize: number | undefined;
 
   constructor(opts: S3BlobStoreOptions) {
     if (!opts.bucket) throw new Error('the S3 blob store needs a bucket name');
@@ -87,11 +92,13 @@ export class S3BlobStore implements BlobStore {
     this.prefix = prefix === '' ? '' : `${prefix}/`;
     this.partSize = Math.max(opts.partSizeBytes ?? 8 * MIB, 5 * MIB);
     this.queueSize = Math.max(opts.queueSize ?? 4, 1);
+    this.listPageSize = opts.listPageSize;
     this.client = new S3Client({
       region: opts.region,
       endpoint: opts.endpoint,
       forcePathStyle: opts.forcePathStyle,
       credentials: opts.credentials,
+      maxAttempts: opts.maxAttempts,
       // Checksums only where S3 requires them: many S3-compatible services reject the default
       // trailing CRC32 checksums of newer SDKs.
       requestChecksumCalculation: 'WHEN_REQUIRED',
@@ -165,7 +172,7 @@ export class S3BlobStore implements BlobStore {
 
   async *list(prefix: string): AsyncIterable<string> {
     validateBlobPrefix(prefix);
-    const pages = paginateListObjectsV2({ client: this.client }, { Bucket: this.bucket, Prefix: this.objectKey(prefix) });
+    const pages = paginateListObjectsV2({ client: this.client, pageSize: this.listPageSize }, { Bucket: this.bucket, Prefix: this.objectKey(prefix) });
     try {
       for await (const page of pages) {
         for (const obj of page.Contents ?? []) {
