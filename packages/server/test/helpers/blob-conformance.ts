@@ -24,15 +24,17 @@ export function sha256(buf: Uint8Array): string {
 
 /**
  * A streamed body of `size` pseudo-random bytes made 64 KiB at a time (never held whole); `sha256()`
- * is the hash of what it emitted. `failAfter` makes it error once that many bytes went out.
+ * is the hash of what it emitted. `failAfter` makes it error once that many bytes went out;
+ * `jitter` pauses up to 2 ms before each chunk, so concurrent writers interleave unevenly.
  */
-export function patternBody(size: number, opts: { failAfter?: number } = {}) {
+export function patternBody(size: number, opts: { failAfter?: number; jitter?: boolean } = {}) {
   const base = randomBytes(64 * KIB);
   const hash = createHash('sha256');
   let sent = 0;
   async function* chunks() {
     for (let i = 0; sent < size; i++) {
       if (opts.failAfter !== undefined && sent >= opts.failAfter) throw new Error('source failed on purpose');
+      if (opts.jitter) await new Promise((resolve) => setTimeout(resolve, Math.random() * 2));
       const chunk = Buffer.from(base.subarray(0, Math.min(base.length, size - sent)));
       if (chunk.length >= 8) chunk.writeBigUInt64BE(BigInt(i), 0);
       hash.update(chunk);
@@ -174,12 +176,14 @@ export function blobStoreConformance(name: string, open: () => Promise<BlobStore
 
     it('concurrent puts of one key end with one complete value; readers never see a partial one', async () => {
       const size = 2 * MIB + 17;
-      const bodies = Array.from({ length: 6 }, () => patternBody(size));
+      const bodies = Array.from({ length: 6 }, () => patternBody(size, { jitter: true }));
       let reading = true;
       const seen = new Set<string>();
+      let reads = 0;
       const reader = (async () => {
         while (reading) {
           const d = await getDigest(store, k('race'));
+          reads++;
           if (d) seen.add(`${d.sha256}:${d.size}`);
         }
       })();
@@ -193,6 +197,7 @@ export function blobStoreConformance(name: string, open: () => Promise<BlobStore
       const final = await getDigest(store, k('race'));
       assert.ok(final && valid.has(`${final.sha256}:${final.size}`), 'the final value is one of the written ones, whole');
       for (const s of seen) assert.ok(valid.has(s), `a reader saw a value nobody wrote in full: ${s}`);
+      assert.ok(reads > 1, 'the reader ran while the puts did');
     });
 
     it('a failed put (source error, wrong size, abort) leaves the previous value', async () => {
