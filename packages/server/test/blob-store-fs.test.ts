@@ -17,7 +17,7 @@ import {
   validateBlobKey,
   validateBlobPrefix,
 } from '../src/storage/blobs/index.js';
-import { HOSTILE_KEYS, HOSTILE_PREFIXES, patternBody } from './helpers/blob-conformance.js';
+import { digest, HOSTILE_KEYS, HOSTILE_PREFIXES, patternBody } from './helpers/blob-conformance.js';
 
 async function withRoot(fn: (dir: string) => Promise<void>): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'mags-blobs-fs-'));
@@ -71,6 +71,30 @@ describe('fs blob store on disk', () => {
       assert.equal((await stat(join(dir, 'blobs', 'big'))).mode & 0o777, 0o600);
       assert.equal((await stat(join(dir, 'blobs'))).mode & 0o777, 0o700);
       await store.close();
+    });
+  });
+
+  it('streams a 192 MiB blob in and out without holding it in memory', async () => {
+    await withRoot(async (root) => {
+      const store = await FsBlobStore.open({ root });
+      const size = 192 * 1024 * 1024;
+      const base = process.memoryUsage().rss;
+      let peak = base;
+      const sampler = setInterval(() => {
+        peak = Math.max(peak, process.memoryUsage().rss);
+      }, 5);
+      try {
+        const body = patternBody(size);
+        await store.put('huge', body.stream);
+        const got = await store.get('huge');
+        assert.ok(got);
+        assert.deepEqual(await digest(got), { sha256: body.sha256(), size });
+      } finally {
+        clearInterval(sampler);
+        await store.close();
+      }
+      const grewMiB = (peak - base) / (1024 * 1024);
+      assert.ok(grewMiB < 96, `RSS grew by ${grewMiB.toFixed(0)} MiB for a 192 MiB blob`);
     });
   });
 
