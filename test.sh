@@ -15,6 +15,8 @@ if ! "$PYTHON" -c 'import pytest' 2>/dev/null; then
   ensure_packages python3-pytest
   PYTHON=/usr/bin/python3
 fi
+# The S3 blob store tests run against moto's S3 server (exports MAGS_TEST_PYTHON).
+ensure_moto
 npm_install
 build_ts
 build_agent

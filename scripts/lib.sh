@@ -67,6 +67,31 @@ build_image() {
   MAGS_IMAGE_DIR="$1" node "$REPO/packages/server/dist/src/main.js" image build >&2
 }
 
+# ensure_moto: finds a python3 that runs moto's S3 server (the S3 blob store tests talk to it) and
+# exports it as MAGS_TEST_PYTHON; installs Debian's python3-moto where the release has one.
+ensure_moto() {
+  local py
+  for py in "${MAGS_TEST_PYTHON:-}" python3 /usr/bin/python3; do
+    { [ -n "$py" ] && command -v "$py" >/dev/null 2>&1; } || continue
+    if "$py" -c 'import moto.server' 2>/dev/null; then
+      MAGS_TEST_PYTHON=$(command -v "$py")
+      export MAGS_TEST_PYTHON
+      return 0
+    fi
+  done
+  if apt-cache show python3-moto >/dev/null 2>&1 || { apt-get update -q >&2 && apt-cache show python3-moto >/dev/null 2>&1; }; then
+    ensure_packages python3-moto python3-flask python3-flask-cors
+    if /usr/bin/python3 -c 'import moto.server' 2>/dev/null; then
+      export MAGS_TEST_PYTHON=/usr/bin/python3
+      return 0
+    fi
+  fi
+  echo "The S3 blob store tests need moto's S3 server, and no python3 here can import moto.server" >&2
+  echo "(this Debian release has no python3-moto package). Install it with: python3 -m pip install 'moto[server]'" >&2
+  echo "or set MAGS_TEST_PYTHON to a Python that has it, then run this again." >&2
+  exit 1
+}
+
 link_cli() {
   step "Linking the mags command into /usr/local/bin"
   chmod +x "$REPO/packages/cli/bin/mags.js"
