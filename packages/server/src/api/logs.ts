@@ -8,6 +8,7 @@ export interface LogRoutesOptions {
   jobs: JobsService;
   /** Seconds between SSE keep-alive comments. */
   heartbeatSeconds?: number;
+  stallMs?: number;
 }
 
 /**

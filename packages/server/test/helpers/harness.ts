@@ -18,6 +18,7 @@ export interface Harness {
   store: KyselyStore;
   pool: FakePool;
   scheduler: Scheduler;
+  logs: JobLogs;
   users: UsersService;
   adminToken: string;
   /** Creates a non-admin user and returns its token. */
@@ -33,6 +34,8 @@ export interface HarnessOptions {
   maxConcurrentJobs?: number;
   bodyLimitBytes?: number;
   databaseUrl?: string;
+  /** Longest an SSE follower's socket may accept nothing before it is cut off (ms). */
+  sseStallMs?: number;
 }
 
 export async function createHarness(opts: HarnessOptions = {}): Promise<Harness> {
@@ -56,12 +59,13 @@ export async function createHarness(opts: HarnessOptions = {}): Promise<Harness>
   const jobs = new JobsService(store, logs, scheduler, log);
   const admin = (await users.bootstrapAdmin())!;
   await scheduler.start();
-  const app = await buildApp({ users, jobs, poolStatus: () => pool.status(), log, bodyLimitBytes: opts.bodyLimitBytes, sseHeartbeatSeconds: 1 });
+  const app = await buildApp({ users, jobs, poolStatus: () => pool.status(), log, bodyLimitBytes: opts.bodyLimitBytes, sseHeartbeatSeconds: 1, sseStallMs: opts.sseStallMs });
   return {
     app,
     store,
     pool,
     scheduler,
+    logs,
     users,
     adminToken: admin.token,
     async makeUser(name) {
