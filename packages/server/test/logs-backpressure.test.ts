@@ -7,6 +7,8 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
+import { silentLogger } from '../src/logger.js';
+import { JobLogs } from '../src/services/job-logs.js';
 import { createHarness, type Harness } from './helpers/harness.js';
 
 setFlagsFromString('--expose-gc');
@@ -312,5 +314,42 @@ describe('a follower that stays behind is cut off with a resumable position', ()
       lagging?.res.destroy();
       resumed?.res.destroy();
     }
+  });
+});
+
+describe('JobLogs.read while a batch is being written', () => {
+  let h: Harness;
+  before(async () => {
+    h = await createHarness();
+  });
+  after(async () => {
+    await h?.close();
+  });
+
+  it('never returns a later line without the earlier ones that moved to the store meanwhile', async () => {
+    const res = await h.app.inject({ method: 'POST', url: '/api/v1/mags-jobs', headers: { authorization: `Bearer ${h.adminToken}` }, payload: { script: 'true', type: 'inline' } });
+    const id = (res.json() as { request_id: string }).request_id;
+    await h.waitDone(h.adminToken, id);
+    const logs = new JobLogs(h.store, silentLogger(), { flushIntervalMs: 60_000 });
+    await logs.open(id);
+    const before = (await h.store.getLogs(id, 0, 1000)).length;
+    for (const m of ['a', 'b', 'c']) logs.append(id, 'stdout', m);
+    const getLogs = h.store.getLogs.bind(h.store);
+    // The store answers from before the batch is written; the batch lands and a new line is
+    // buffered before the reader looks at the buffer again.
+    h.store.getLogs = async (jobId, afterSeq, limit) => {
+      const answer = await getLogs(jobId, afterSeq, limit);
+      await logs.flush();
+      logs.append(id, 'stdout', 'd');
+      return answer;
+    };
+    try {
+      const got = await logs.read(id, before, 100);
+      assert.deepEqual(got.map((l) => l.message), ['a', 'b', 'c']);
+    } finally {
+      h.store.getLogs = getLogs;
+      await logs.flush();
+    }
+    assert.deepEqual((await logs.read(id, before, 100)).map((l) => l.message), ['a', 'b', 'c', 'd']);
   });
 });
