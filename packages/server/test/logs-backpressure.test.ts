@@ -353,3 +353,31 @@ describe('JobLogs.read while a batch is being written', () => {
     assert.deepEqual((await logs.read(id, before, 100)).map((l) => l.message), ['a', 'b', 'c', 'd']);
   });
 });
+
+describe('server shutdown with a follower blocked on a full socket', () => {
+  it('ends the stream at once instead of waiting for the client to read', async () => {
+    const h = await createHarness({ maxOutputBytes: 64 * MiB, jobTimeoutSeconds: 300 });
+    let stuck: Socket | undefined;
+    let closed = false;
+    try {
+      const { port, sockets } = await listen(h);
+      const res = await h.app.inject({ method: 'POST', url: '/api/v1/mags-jobs', headers: { authorization: `Bearer ${h.adminToken}` }, payload: { script: "seq -f '%0100g' 1 60000", type: 'inline' } });
+      const id = (res.json() as { request_id: string }).request_id;
+      stuck = await openStuck(port, h.adminToken, id);
+      assert.equal((await h.waitDone(h.adminToken, id, 60_000)).status, 'completed');
+      await waitFor('the server side to be blocked on the socket', () => [...sockets].some((s) => s.writableNeedDrain));
+      assert.equal(h.logs.followerCount(), 1);
+      const started = Date.now();
+      h.logs.shutdownFollowers();
+      await waitFor('the blocked follower to stop', () => h.logs.followerCount() === 0, 5000);
+      await waitFor('its socket to be ended', () => [...sockets].every((s) => s.writableEnded || s.destroyed), 5000);
+      await h.close();
+      closed = true;
+      const took = Date.now() - started;
+      assert.ok(took < 10_000, `shutdown took ${took} ms`);
+    } finally {
+      stuck?.destroy();
+      if (!closed) await h.close();
+    }
+  });
+});

@@ -59,6 +59,8 @@ export const logRoutes: FastifyPluginAsyncZod<LogRoutesOptions> = async (app, { 
       });
       const sse = new SseWriter(raw, { heartbeatMs: heartbeatSeconds * 1000, stallMs });
       sse.onClose(() => feed.close());
+      // Shutdown ends the stream without `end` at once, even while a send waits for the socket.
+      feed.onShutdown(() => sse.end(undefined, SHUTDOWN_GRACE_MS));
       raw.write(': following job ' + feed.jobId + '\n\n');
       let sent = after;
       try {
@@ -88,6 +90,9 @@ export const logRoutes: FastifyPluginAsyncZod<LogRoutesOptions> = async (app, { 
     },
   );
 };
+
+/** How long a stream cut by a server shutdown may take to reach a client that reads nothing. */
+const SHUTDOWN_GRACE_MS = 1000;
 
 /** Bytes of SSE gathered into one socket write. */
 const WRITE_CHUNK = 16 * 1024;

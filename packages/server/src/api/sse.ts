@@ -19,6 +19,8 @@ export class SseWriter {
   private closed = false;
   private readonly heartbeat: NodeJS.Timeout;
   private readonly onCloseFns: Array<() => void> = [];
+  /** Settles a `send` waiting for 'drain'. */
+  private release: ((more: boolean) => void) | undefined;
 
   constructor(
     private readonly raw: ServerResponse,
@@ -30,6 +32,7 @@ export class SseWriter {
     }, opts.heartbeatMs);
     this.heartbeat.unref();
     raw.on('close', () => this.markClosed());
+    // A client that resets the connection is a normal end of a stream: 'close' follows.
     raw.on('error', () => this.markClosed());
   }
 
@@ -52,15 +55,16 @@ export class SseWriter {
   }
 
   /**
-   * Ends the stream with an optional last event (written even into a full buffer: it is small).
-   * A client that does not take the rest within `stallMs` is disconnected.
+   * Ends the stream with an optional last event (written even into a full buffer: it is small) and
+   * settles a waiting `send`. A client that does not take the rest within `graceMs` (default
+   * `stallMs`) is disconnected.
    */
-  end(last?: string): void {
-    if (this.raw.writableEnded) return;
+  end(last?: string, graceMs = this.opts.stallMs): void {
+    if (this.raw.writableEnded) return this.markClosed();
     if (last !== undefined && !this.raw.destroyed) this.raw.write(last);
     this.raw.end();
     if (!this.raw.writableFinished) {
-      const kill = setTimeout(() => this.raw.destroy(), this.opts.stallMs);
+      const kill = setTimeout(() => this.raw.destroy(), graceMs);
       kill.unref();
       this.raw.once('finish', () => clearTimeout(kill));
       this.raw.once('close', () => clearTimeout(kill));
@@ -71,6 +75,7 @@ export class SseWriter {
   private drained(): Promise<boolean> {
     return new Promise((resolve) => {
       const done = (more: boolean) => {
+        this.release = undefined;
         clearTimeout(timer);
         this.raw.off('drain', onDrain);
         this.raw.off('close', onClose);
@@ -82,6 +87,7 @@ export class SseWriter {
         this.stalled = true;
         done(false);
       }, this.opts.stallMs);
+      this.release = done;
       this.raw.on('drain', onDrain);
       this.raw.on('close', onClose);
     });
@@ -91,6 +97,7 @@ export class SseWriter {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.heartbeat);
+    this.release?.(false);
     for (const fn of this.onCloseFns.splice(0)) fn();
   }
 }

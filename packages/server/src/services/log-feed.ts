@@ -42,6 +42,7 @@ export class LogFeed {
   /** Set by every event; tells `next()` that a wait would miss something. */
   private dirty = false;
   private wake: (() => void) | undefined;
+  private onShutdownFn: (() => void) | undefined;
   private readonly unsubscribe: () => void;
   private readonly pageLines: number;
   private readonly bufferBytes: number;
@@ -68,6 +69,11 @@ export class LogFeed {
   endWith(end: FeedEnd): void {
     this.ended ??= end;
     this.notify();
+  }
+
+  /** Calls `fn` as soon as the server shuts down, also while the consumer is busy elsewhere. */
+  onShutdown(fn: () => void): void {
+    this.onShutdownFn = fn;
   }
 
   /** The next lines (at most a page), or the end; waits while the follower is caught up. */
@@ -119,6 +125,7 @@ export class LogFeed {
       this.ended ??= { status: e.status, exit_code: e.exit_code, error_message: e.error_message };
     } else {
       this.shuttingDown = true;
+      this.onShutdownFn?.();
     }
     this.notify();
   }
