@@ -194,17 +194,20 @@ describe('log followers over real TCP: back-pressure, cut-off, resume, no leaks'
     let second: Follower | undefined;
     try {
       first = await Follower.open(port, h.adminToken, id);
-      // Slow: a break after every chunk, and one long pause early on.
+      // Slow: a break every few chunks, and one long pause early on.
       let paused = false;
+      let chunks = 0;
+      let tookLongPause = false;
       first.res.on('data', () => {
-        if (paused) return;
+        if (paused || ++chunks % 8 !== 0) return;
         first!.res.pause();
-        const long = first!.lines().length > 2000 && first!.lines().length < 4000;
+        const long = !tookLongPause && first!.lines().length > 2000;
+        tookLongPause ||= long;
         paused = true;
         setTimeout(() => {
           paused = false;
           first!.res.resume();
-        }, long ? 1200 : 2);
+        }, long ? 1200 : 5);
       });
       await open('slow');
       await waitFor('a third of the lines', () => first!.lines().length >= total / 3, 60_000);
