@@ -28,6 +28,8 @@ export interface AppDeps {
   bodyLimitBytes?: number;
   /** Seconds between SSE keep-alive comments (default 15). */
   sseHeartbeatSeconds?: number;
+  /** Longest an SSE follower's socket may accept nothing before the stream is cut off (ms, default 60000). */
+  sseStallMs?: number;
 }
 
 /**
@@ -119,7 +121,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(async (api) => {
     installAuth(api, deps.users);
     await api.register(jobRoutes, { jobs: deps.jobs, poolStatus: deps.poolStatus });
-    await api.register(logRoutes, { jobs: deps.jobs, heartbeatSeconds: deps.sseHeartbeatSeconds });
+    await api.register(logRoutes, { jobs: deps.jobs, heartbeatSeconds: deps.sseHeartbeatSeconds, stallMs: deps.sseStallMs });
     await api.register(accountRoutes, { users: deps.users });
     await api.register(plannedRoutes, { jobs: deps.jobs });
   });

@@ -1,20 +1,27 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { JobsService } from '../services/jobs.js';
-import type { JobEvent } from '../services/job-logs.js';
+import { Readable } from 'node:stream';
+import type { LogLine } from '../services/types.js';
 import { userOf } from './auth.js';
 import { IdParams, LogsAnswer, LogsQuery, errorResponses, presentLog } from './schemas.js';
+import { SseWriter } from './sse.js';
 
 export interface LogRoutesOptions {
   jobs: JobsService;
   /** Seconds between SSE keep-alive comments. */
   heartbeatSeconds?: number;
+  /** Longest a follower's socket may accept nothing before its stream is cut off with `event: behind` (ms). */
+  stallMs?: number;
 }
+
+/** Lines read from the store at once for the JSON answer. */
+const LOG_PAGE_LINES = 1000;
 
 /**
  * GET /api/v1/mags-jobs/{id}/logs: the Mags logs answer, or with `?follow=1` (or
  * `Accept: text/event-stream`) Server-Sent Events: `event: log` per line, then `event: end`.
  */
-export const logRoutes: FastifyPluginAsyncZod<LogRoutesOptions> = async (app, { jobs, heartbeatSeconds = 15 }) => {
+export const logRoutes: FastifyPluginAsyncZod<LogRoutesOptions> = async (app, { jobs, heartbeatSeconds = 15, stallMs = 60_000 }) => {
   app.get(
     '/api/v1/mags-jobs/:id/logs',
     {
@@ -34,11 +41,13 @@ export const logRoutes: FastifyPluginAsyncZod<LogRoutesOptions> = async (app, { 
       const lastEventId = Number(request.headers['last-event-id']);
       const after = q.after ?? (Number.isSafeInteger(lastEventId) && lastEventId > 0 ? lastEventId : 0);
       if (!follow) {
-        const { lines } = await jobs.readLogs(user, request.params.id, after, q.limit ?? Number.MAX_SAFE_INTEGER);
-        return { logs: lines.map(presentLog) };
+        // Streamed page by page: a long log is never held whole, and a slow client pauses the reads.
+        const pages = await jobs.logPages(user, request.params.id, after, q.limit ?? Number.MAX_SAFE_INTEGER, LOG_PAGE_LINES);
+        reply.type('application/json; charset=utf-8');
+        return reply.send(Readable.from(logsJson(pages)) as never);
       }
 
-      const job = await jobs.get(user, request.params.id); // 404 as JSON before the stream starts
+      const feed = await jobs.follow(user, request.params.id, after); // 404 as JSON before the stream starts
       reply.hijack();
       const raw = reply.raw;
       raw.writeHead(200, {
@@ -48,41 +57,74 @@ export const logRoutes: FastifyPluginAsyncZod<LogRoutesOptions> = async (app, { 
         'x-accel-buffering': 'no',
         'x-request-id': String(request.id),
       });
-      raw.write(': following job ' + job.request_id + '\n\n');
-      let closed = false;
-      let unsubscribe: (() => void) | undefined;
-      const heartbeat = setInterval(() => {
-        if (!closed) raw.write(': ping\n\n');
-      }, heartbeatSeconds * 1000);
-      heartbeat.unref();
-      const close = () => {
-        if (closed) return;
-        closed = true;
-        clearInterval(heartbeat);
-        unsubscribe?.();
-        raw.end();
-      };
-      raw.on('close', close);
-      raw.on('error', close);
-      const send = (e: JobEvent) => {
-        if (closed) return;
-        if (e.type === 'log') {
-          raw.write(`id: ${e.line.seq}\nevent: log\ndata: ${JSON.stringify(presentLog(e.line))}\n\n`);
-        } else if (e.type === 'end') {
-          raw.write(`event: end\ndata: ${JSON.stringify({ status: e.status, exit_code: e.exit_code, error_message: e.error_message })}\n\n`);
-          close();
-        } else {
-          close();
-        }
-      };
+      const sse = new SseWriter(raw, { heartbeatMs: heartbeatSeconds * 1000, stallMs });
+      sse.onClose(() => feed.close());
+      // Shutdown ends the stream without `end` at once, even while a send waits for the socket.
+      feed.onShutdown(() => sse.end(undefined, SHUTDOWN_GRACE_MS));
+      raw.write(': following job ' + feed.jobId + '\n\n');
+      let sent = after;
       try {
-        unsubscribe = await jobs.follow(user, job.request_id, after, send);
-        if (closed) unsubscribe();
+        for (let open = true; open; ) {
+          const item = await feed.next();
+          if (item.type === 'lines') {
+            open = await sendLines(sse, item.lines, (seq) => (sent = seq));
+          } else {
+            if (item.type === 'end') {
+              sse.end(`event: end\ndata: ${JSON.stringify({ status: item.status, exit_code: item.exit_code, error_message: item.error_message })}\n\n`);
+            }
+            open = false;
+          }
+        }
+        if (sse.stalled) {
+          request.log.info({ jobId: feed.jobId, after: sent, stallMs }, 'log follower read nothing for too long; stream cut off');
+          const behind = { after: sent, reason: `the client read nothing for ${stallMs} ms; reconnect with after=${sent} or Last-Event-ID` };
+          sse.end(`id: ${sent}\nevent: behind\ndata: ${JSON.stringify(behind)}\n\n`);
+        }
       } catch (err) {
         request.log.error({ err }, 'log follow failed');
-        if (!closed) raw.write(`event: error\ndata: ${JSON.stringify({ error: 'could not follow the job output', code: 'INTERNAL_ERROR' })}\n\n`);
-        close();
+        sse.end(`event: error\ndata: ${JSON.stringify({ error: 'could not follow the job output', code: 'INTERNAL_ERROR' })}\n\n`);
+      } finally {
+        feed.close();
+        sse.end();
       }
     },
   );
 };
+
+/** How long a stream cut by a server shutdown may take to reach a client that reads nothing. */
+const SHUTDOWN_GRACE_MS = 1000;
+
+/** Bytes of SSE gathered into one socket write. */
+const WRITE_CHUNK = 16 * 1024;
+
+/** Writes lines as `log` events in socket-sized chunks, waiting for the socket between chunks. */
+async function sendLines(sse: SseWriter, lines: readonly LogLine[], wrote: (seq: number) => void): Promise<boolean> {
+  let chunk = '';
+  let lastSeq = 0;
+  for (const line of lines) {
+    chunk += `id: ${line.seq}\nevent: log\ndata: ${JSON.stringify(presentLog(line))}\n\n`;
+    lastSeq = line.seq;
+    if (chunk.length >= WRITE_CHUNK) {
+      const more = await sse.send(chunk);
+      wrote(lastSeq);
+      if (!more) return false;
+      chunk = '';
+    }
+  }
+  if (chunk === '') return true;
+  const more = await sse.send(chunk);
+  wrote(lastSeq);
+  return more;
+}
+
+/** The Mags logs answer, `{"logs":[...]}`, produced one store page at a time. */
+async function* logsJson(pages: AsyncIterable<LogLine[]>): AsyncGenerator<string> {
+  yield '{"logs":[';
+  let first = true;
+  for await (const page of pages) {
+    const items = page.map((l) => JSON.stringify(presentLog(l))).join(',');
+    yield first ? items : ',' + items;
+    first = false;
+  }
+  yield ']}';
+}

@@ -150,10 +150,10 @@ export class JobLogs {
     if (buffered.length === 0) return stored;
     const bySeq = new Map<number, LogLine>();
     for (const l of stored) bySeq.set(l.seq, l);
-    // Lines may have moved from the buffer to the store between the two reads: take both.
-    for (const l of [...this.inflight, ...this.pending]) {
-      if (l.job_id === jobId && l.seq > afterSeq) bySeq.set(l.seq, l);
-    }
+    // Lines may have moved from the buffer to the store between the two reads: take both. Only the
+    // buffer as it was before the store read: lines buffered later can sit after ones that were
+    // written meanwhile and so are in neither read, and a follower must never skip a line.
+    for (const l of buffered) bySeq.set(l.seq, l);
     return [...bySeq.values()].sort((a, b) => a.seq - b.seq).slice(0, limit);
   }
 

@@ -3,7 +3,8 @@ import type { Logger } from 'pino';
 import type { LogLine } from '../storage/logs/store.js';
 import type { Job, JobStore, User } from '../storage/metadata/store.js';
 import { AppError } from './errors.js';
-import type { JobEvent, JobLogs } from './job-logs.js';
+import type { JobLogs } from './job-logs.js';
+import { LogFeed, type LogFeedOptions } from './log-feed.js';
 import { newId } from './tokens.js';
 
 /** What a client may set when submitting a job (already type-checked by the API layer). */
@@ -35,9 +36,6 @@ export interface JobRunner {
    */
   stop(jobId: string): Promise<boolean>;
 }
-
-/** A job's events as a follower sees them: replayed stored lines, live lines, one end. */
-export type FollowSend = (event: JobEvent) => void;
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
@@ -145,47 +143,42 @@ export class JobsService {
   }
 
   /**
-   * Follows a job's output: sends stored lines after `afterSeq`, then live lines, then one `end`
-   * when the job ends (or a persistent job goes to sleep). Returns the unsubscribe function.
+   * Lines of a job after `afterSeq` (at most `limit`), read from the store a page at a time so a
+   * long log is never held whole. Ownership is checked before the first page.
    */
-  async follow(user: User, ref: string, afterSeq: number, send: FollowSend): Promise<() => void> {
+  async logPages(user: User, ref: string, afterSeq: number, limit: number, pageLines = 1000): Promise<AsyncIterable<LogLine[]>> {
     const job = await this.get(user, ref);
-    const jobId = job.request_id;
-    let last = afterSeq;
-    let ended = false;
-    let replaying = true;
-    const queued: JobEvent[] = [];
-    const deliver = (e: JobEvent) => {
-      if (ended) return;
-      if (e.type === 'log') {
-        if (e.line.seq <= last) return;
-        last = e.line.seq;
-      } else {
-        ended = true;
+    const logs = this.logs;
+    return (async function* pages() {
+      let last = afterSeq;
+      for (let left = limit; left > 0; ) {
+        const page = await logs.read(job.request_id, last, Math.min(pageLines, left));
+        if (page.length === 0) return;
+        yield page;
+        last = page[page.length - 1]!.seq;
+        left -= page.length;
       }
-      send(e);
-    };
-    // Subscribe first, then replay: a line produced in between is queued and deduplicated by seq.
-    const unsubscribe = this.logs.subscribe(jobId, (e) => (replaying ? queued.push(e) : deliver(e)));
+    })();
+  }
+
+  /**
+   * Follows a job's output from `afterSeq`: the feed hands out stored lines, then live lines, then
+   * one end when the job ends (or a persistent job goes to sleep). The caller closes it.
+   */
+  async follow(user: User, ref: string, afterSeq: number, opts?: LogFeedOptions): Promise<LogFeed> {
+    const job = await this.get(user, ref);
+    // Subscribe first, then read the status: an end in between reaches the feed either way.
+    const feed = new LogFeed(this.logs, job.request_id, afterSeq, opts);
     try {
-      for (;;) {
-        const batch = await this.logs.read(jobId, last, 1000);
-        for (const l of batch) deliver({ type: 'log', line: l });
-        if (batch.length < 1000) break;
-      }
-      const fresh = await this.store.getJob(jobId);
-      for (const e of queued) deliver(e);
-      queued.length = 0;
-      replaying = false;
-      if (fresh && !ended && followEnds(fresh.status)) {
-        for (const l of await this.logs.read(jobId, last, 100_000)) deliver({ type: 'log', line: l });
-        deliver({ type: 'end', status: fresh.status, exit_code: fresh.exit_code, error_message: fresh.error_message });
+      const fresh = await this.store.getJob(job.request_id);
+      if (fresh && followEnds(fresh.status)) {
+        feed.endWith({ status: fresh.status, exit_code: fresh.exit_code, error_message: fresh.error_message });
       }
     } catch (err) {
-      unsubscribe();
+      feed.close();
       throw err;
     }
-    return unsubscribe;
+    return feed;
   }
 
   async update(user: User, ref: string, patch: { startup_command?: string | null; no_sleep?: boolean | null }): Promise<Job> {

@@ -17,6 +17,7 @@ export interface Harness {
   stores: Stores;
   pool: FakePool;
   scheduler: Scheduler;
+  logs: JobLogs;
   users: UsersService;
   adminToken: string;
   /** Creates a non-admin user and returns its token. */
@@ -32,6 +33,8 @@ export interface HarnessOptions {
   maxConcurrentJobs?: number;
   bodyLimitBytes?: number;
   databaseUrl?: string;
+  /** Longest an SSE follower's socket may accept nothing before it is cut off (ms). */
+  sseStallMs?: number;
 }
 
 export async function createHarness(opts: HarnessOptions = {}): Promise<Harness> {
@@ -53,12 +56,13 @@ export async function createHarness(opts: HarnessOptions = {}): Promise<Harness>
   const jobs = new JobsService(stores.jobs, logs, scheduler, log);
   const admin = (await users.bootstrapAdmin())!;
   await scheduler.start();
-  const app = await buildApp({ users, jobs, poolStatus: () => pool.status(), log, bodyLimitBytes: opts.bodyLimitBytes, sseHeartbeatSeconds: 1 });
+  const app = await buildApp({ users, jobs, poolStatus: () => pool.status(), log, bodyLimitBytes: opts.bodyLimitBytes, sseHeartbeatSeconds: 1, sseStallMs: opts.sseStallMs });
   return {
     app,
     stores,
     pool,
     scheduler,
+    logs,
     users,
     adminToken: admin.token,
     async makeUser(name) {
