@@ -7,9 +7,8 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { JOB_LIMITS } from '@mags/shared';
-import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import { buildApp } from './app.js';
+import { composeControlPlane } from './compose.js';
 import { ConfigError, loadConfig, parseServerFlags, redact, type ConfigOverrides, type ServerConfig } from './config.js';
 import { createLogger } from './logger.js';
 import type { RuntimeDriver, SandboxPool } from './runtime/driver.js';
@@ -17,11 +16,8 @@ import { createRuntimeDriver } from './runtime/registry.js';
 import { buildImage, findImage } from './runtime/image.js';
 import { instancePrefix } from './host/instance.js';
 import { createPool } from './scheduler/pool.js';
-import { DEFAULT_PIDS_LIMIT, Scheduler } from './scheduler/scheduler.js';
+import { DEFAULT_PIDS_LIMIT } from './scheduler/scheduler.js';
 import { writeAdminToken, writeClientConfig } from './services/bootstrap.js';
-import { JobLogs } from './services/job-logs.js';
-import { JobsService } from './services/jobs.js';
-import { UsersService } from './services/users.js';
 import { openStores } from './storage/stores.js';
 
 /** A started server. */
@@ -111,35 +107,24 @@ export async function runServer(opts: RunServerOptions | ConfigOverrides = {}): 
     cleanups.push(() => pool.stop());
     pool.start();
 
-    const logs = new JobLogs(stores.logs, log.child({ component: 'logs' }));
-    cleanups.push(() => logs.flush());
-    const scheduler = new Scheduler({
-      store: stores.jobs,
-      logs,
+    const plane = await composeControlPlane({
+      stores,
       pool,
-      log: log.child({ component: 'scheduler' }),
-      jobTimeoutSeconds: config.jobTimeoutSeconds,
-      maxOutputBytes: config.maxOutputBytes,
-      maxConcurrentJobs: config.maxConcurrentJobs,
+      log,
+      settings: {
+        jobTimeoutSeconds: config.jobTimeoutSeconds,
+        maxOutputBytes: config.maxOutputBytes,
+        maxConcurrentJobs: config.maxConcurrentJobs,
+        maxPendingJobsPerUser: config.maxPendingJobsPerUser,
+        bodyLimitBytes: config.bodyLimitBytes,
+      },
     });
-    cleanups.push(() => scheduler.shutdown());
-    const users = new UsersService(stores.users, log.child({ component: 'users' }));
-    const jobs = new JobsService(stores.jobs, logs, scheduler, log.child({ component: 'jobs' }), { maxPendingJobsPerUser: config.maxPendingJobsPerUser });
+    cleanups.push(() => plane.close());
+    const { app, users } = plane;
     const admin = await users.bootstrapAdmin();
     if (admin) await writeAdminToken({ dataDir: config.dataDir, token: admin.token, log });
-    await scheduler.start();
+    await plane.start();
 
-    const app: FastifyInstance = await buildApp({
-      users,
-      jobs,
-      poolStatus: () => pool.status(),
-      log: log.child({ component: 'api' }),
-      bodyLimitBytes: config.bodyLimitBytes,
-    });
-    cleanups.push(async () => {
-      logs.shutdownFollowers();
-      await app.close();
-    });
     try {
       await app.listen({ host: config.host, port: config.port });
     } catch (err) {

@@ -6,10 +6,10 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { buildApp } from './app.js';
+import { composeControlPlane } from './compose.js';
 import { silentLogger } from './logger.js';
-import type { JobsService } from './services/jobs.js';
-import type { UsersService } from './services/users.js';
+import type { SandboxPool } from './runtime/driver.js';
+import { openStores } from './storage/stores.js';
 
 /** The repository root, from packages/server/dist/src. */
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', '..');
@@ -18,18 +18,35 @@ export const POSTMAN_PATH = join(REPO_ROOT, 'docs', 'mags-postman-collection.jso
 
 type Json = Record<string, unknown>;
 
-/** Builds the app with inert services (routes only) and returns its OpenAPI document. */
+/** A pool that never hands out a sandbox: the spec generator starts no job. */
+const NO_SANDBOXES: SandboxPool = {
+  start() {},
+  acquire: () => Promise.reject(new Error('the spec generator runs no sandboxes')),
+  release: async () => {},
+  status: () => ({ idle_vms: 0, busy_vms: 0, total_vms: 0, min_pool_size: 0, max_pool_size: 0 }),
+  stop: async () => {},
+};
+
+/**
+ * Builds the control plane exactly as the daemon does (compose.ts), on an in-memory database and
+ * without sandboxes, and returns its OpenAPI document.
+ */
 export async function generateOpenApi(): Promise<Json> {
-  const app = await buildApp({
-    users: {} as UsersService,
-    jobs: {} as JobsService,
-    poolStatus: () => ({ idle_vms: 0, busy_vms: 0, total_vms: 0, min_pool_size: 0, max_pool_size: 0 }),
-    log: silentLogger(),
-  });
+  const stores = await openStores({ sqlitePath: ':memory:' });
   try {
-    return JSON.parse(JSON.stringify(app.swagger())) as Json;
+    const plane = await composeControlPlane({
+      stores,
+      pool: NO_SANDBOXES,
+      log: silentLogger(),
+      settings: { jobTimeoutSeconds: 60, maxOutputBytes: 1024 * 1024, maxConcurrentJobs: 1 },
+    });
+    try {
+      return JSON.parse(JSON.stringify(plane.app.swagger())) as Json;
+    } finally {
+      await plane.close();
+    }
   } finally {
-    await app.close();
+    await stores.close();
   }
 }
 

@@ -252,8 +252,8 @@ describe('log followers over real TCP: back-pressure, cut-off, resume, no leaks'
     const id = await submit(`seq 1 ${total}`);
     await h.waitDone(h.adminToken, id);
     const limits: number[] = [];
-    const getLogs = h.store.getLogs.bind(h.store);
-    h.store.getLogs = (jobId, afterSeq, limit) => {
+    const getLogs = h.stores.logs.read.bind(h.stores.logs);
+    h.stores.logs.read = (jobId: string, afterSeq: number, limit: number) => {
       limits.push(limit);
       return getLogs(jobId, afterSeq, limit);
     };
@@ -267,7 +267,7 @@ describe('log followers over real TCP: back-pressure, cut-off, resume, no leaks'
       const some = await h.app.inject({ method: 'GET', url: `/api/v1/mags-jobs/${id}/logs?after=10&limit=5`, headers: { authorization: `Bearer ${h.adminToken}` } });
       assertSequence((some.json() as { logs: Array<{ message: string }> }).logs.map((l) => l.message), 11, 15);
     } finally {
-      h.store.getLogs = getLogs;
+      h.stores.logs.read = getLogs;
     }
   });
 });
@@ -333,14 +333,14 @@ describe('JobLogs.read while a batch is being written', () => {
     const res = await h.app.inject({ method: 'POST', url: '/api/v1/mags-jobs', headers: { authorization: `Bearer ${h.adminToken}` }, payload: { script: 'true', type: 'inline' } });
     const id = (res.json() as { request_id: string }).request_id;
     await h.waitDone(h.adminToken, id);
-    const logs = new JobLogs(h.store, silentLogger(), { flushIntervalMs: 60_000 });
+    const logs = new JobLogs(h.stores.logs, silentLogger(), { flushIntervalMs: 60_000 });
     await logs.open(id);
-    const before = (await h.store.getLogs(id, 0, 1000)).length;
+    const before = (await h.stores.logs.read(id, 0, 1000)).length;
     for (const m of ['a', 'b', 'c']) logs.append(id, 'stdout', m);
-    const getLogs = h.store.getLogs.bind(h.store);
+    const getLogs = h.stores.logs.read.bind(h.stores.logs);
     // The store answers from before the batch is written; the batch lands and a new line is
     // buffered before the reader looks at the buffer again.
-    h.store.getLogs = async (jobId, afterSeq, limit) => {
+    h.stores.logs.read = async (jobId: string, afterSeq: number, limit: number) => {
       const answer = await getLogs(jobId, afterSeq, limit);
       await logs.flush();
       logs.append(id, 'stdout', 'd');
@@ -350,7 +350,7 @@ describe('JobLogs.read while a batch is being written', () => {
       const got = await logs.read(id, before, 100);
       assert.deepEqual(got.map((l) => l.message), ['a', 'b', 'c']);
     } finally {
-      h.store.getLogs = getLogs;
+      h.stores.logs.read = getLogs;
       await logs.flush();
     }
     assert.deepEqual((await logs.read(id, before, 100)).map((l) => l.message), ['a', 'b', 'c', 'd']);

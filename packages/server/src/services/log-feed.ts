@@ -1,5 +1,5 @@
 import type { JobStatus } from '@mags/shared';
-import type { LogLine } from '../storage/metadata/store.js';
+import type { LogLine } from '../storage/logs/store.js';
 import type { JobEvent, JobLogs } from './job-logs.js';
 
 /** How a job's output ended, as its followers are told. */

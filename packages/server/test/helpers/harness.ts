@@ -2,12 +2,12 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
-import { buildApp } from '../../src/app.js';
+import { composeControlPlane } from '../../src/compose.js';
 import { silentLogger } from '../../src/logger.js';
-import { Scheduler } from '../../src/scheduler/scheduler.js';
-import { JobLogs } from '../../src/services/job-logs.js';
-import { JobsService } from '../../src/services/jobs.js';
-import { UsersService } from '../../src/services/users.js';
+import type { Scheduler } from '../../src/scheduler/scheduler.js';
+import type { JobLogs } from '../../src/services/job-logs.js';
+import type { JobsService } from '../../src/services/jobs.js';
+import type { UsersService } from '../../src/services/users.js';
 import { openStores, type Stores } from '../../src/storage/stores.js';
 import { FakePool } from './fake-runtime.js';
 
@@ -42,21 +42,22 @@ export async function createHarness(opts: HarnessOptions = {}): Promise<Harness>
   const stores = await openStores({ url: opts.databaseUrl, sqlitePath: join(dir, 'mags.db') });
   const log = silentLogger();
   const pool = new FakePool();
-  const logs = new JobLogs(stores.logs, log);
-  const scheduler = new Scheduler({
-    store: stores.jobs,
-    logs,
+  const plane = await composeControlPlane({
+    stores,
     pool,
     log,
-    jobTimeoutSeconds: opts.jobTimeoutSeconds ?? 60,
-    maxOutputBytes: opts.maxOutputBytes ?? 1024 * 1024,
-    maxConcurrentJobs: opts.maxConcurrentJobs ?? 8,
+    settings: {
+      jobTimeoutSeconds: opts.jobTimeoutSeconds ?? 60,
+      maxOutputBytes: opts.maxOutputBytes ?? 1024 * 1024,
+      maxConcurrentJobs: opts.maxConcurrentJobs ?? 8,
+      bodyLimitBytes: opts.bodyLimitBytes,
+      sseHeartbeatSeconds: 1,
+      sseStallMs: opts.sseStallMs,
+    },
   });
-  const users = new UsersService(stores.users, log);
-  const jobs = new JobsService(stores.jobs, logs, scheduler, log);
+  const { app, scheduler, logs, users } = plane;
   const admin = (await users.bootstrapAdmin())!;
-  await scheduler.start();
-  const app = await buildApp({ users, jobs, poolStatus: () => pool.status(), log, bodyLimitBytes: opts.bodyLimitBytes, sseHeartbeatSeconds: 1, sseStallMs: opts.sseStallMs });
+  await plane.start();
   return {
     app,
     stores,
@@ -81,10 +82,7 @@ export async function createHarness(opts: HarnessOptions = {}): Promise<Harness>
       }
     },
     async close() {
-      await scheduler.shutdown();
-      logs.shutdownFollowers();
-      await app.close();
-      await logs.flush();
+      await plane.close();
       await stores.close();
       await pool.stop();
       await rm(dir, { recursive: true, force: true });

@@ -1,0 +1,87 @@
+/**
+ * The one composition root of the control plane: given stores, a sandbox pool and settings, it builds
+ * the services, the scheduler and the HTTP app the same way for the daemon (main.ts), the test
+ * harness and the OpenAPI generator (spec.ts). Only the concrete drivers passed in differ.
+ */
+import type { FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import { buildApp } from './app.js';
+import type { SandboxPool } from './runtime/driver.js';
+import { Scheduler } from './scheduler/scheduler.js';
+import { JobLogs } from './services/job-logs.js';
+import { JobsService } from './services/jobs.js';
+import { UsersService } from './services/users.js';
+import type { Stores } from './storage/stores.js';
+
+/** Settings of the control plane, with the units in their names (config.ts reads them from env). */
+export interface ControlPlaneSettings {
+  jobTimeoutSeconds: number;
+  maxOutputBytes: number;
+  maxConcurrentJobs: number;
+  maxPendingJobsPerUser?: number;
+  bodyLimitBytes?: number;
+  sseHeartbeatSeconds?: number;
+  /** How long a log follower may read nothing before its stream ends with a resumable position. */
+  sseStallMs?: number;
+}
+
+export interface ComposeOptions {
+  stores: Stores;
+  pool: SandboxPool;
+  log: Logger;
+  settings: ControlPlaneSettings;
+}
+
+/** The wired control plane. `start()` reconciles and starts the queue; `close()` undoes everything but the stores and pool. */
+export interface ControlPlane {
+  users: UsersService;
+  jobs: JobsService;
+  logs: JobLogs;
+  scheduler: Scheduler;
+  app: FastifyInstance;
+  /** Reconciles jobs a previous process left behind and starts running queued jobs. */
+  start(): Promise<void>;
+  /** Ends running jobs (their outcome stored), closes followers and the app, flushes output. */
+  close(): Promise<void>;
+}
+
+/** Builds services, scheduler and app on the given stores and pool. Nothing runs until `start()`. */
+export async function composeControlPlane(o: ComposeOptions): Promise<ControlPlane> {
+  const { stores, pool, log, settings } = o;
+  const logs = new JobLogs(stores.logs, log.child({ component: 'logs' }));
+  const scheduler = new Scheduler({
+    store: stores.jobs,
+    logs,
+    pool,
+    log: log.child({ component: 'scheduler' }),
+    jobTimeoutSeconds: settings.jobTimeoutSeconds,
+    maxOutputBytes: settings.maxOutputBytes,
+    maxConcurrentJobs: settings.maxConcurrentJobs,
+  });
+  const users = new UsersService(stores.users, log.child({ component: 'users' }));
+  const jobLimits = settings.maxPendingJobsPerUser === undefined ? undefined : { maxPendingJobsPerUser: settings.maxPendingJobsPerUser };
+  const jobs = new JobsService(stores.jobs, logs, scheduler, log.child({ component: 'jobs' }), jobLimits);
+  const app = await buildApp({
+    users,
+    jobs,
+    poolStatus: () => pool.status(),
+    log: log.child({ component: 'api' }),
+    bodyLimitBytes: settings.bodyLimitBytes,
+    sseHeartbeatSeconds: settings.sseHeartbeatSeconds,
+    sseStallMs: settings.sseStallMs,
+  });
+  return {
+    users,
+    jobs,
+    logs,
+    scheduler,
+    app,
+    start: () => scheduler.start(),
+    async close() {
+      await scheduler.shutdown();
+      logs.shutdownFollowers();
+      await app.close();
+      await logs.flush();
+    },
+  };
+}
