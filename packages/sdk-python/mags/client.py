@@ -123,7 +123,7 @@ class Mags:
         **options: Any,
     ) -> RunResult:
         """Submit ``script``, wait until the job ends and return
-        ``{"request_id", "status", "exit_code", "logs", "error_message", "script_duration_ms"}``
+        ``{"request_id", "status", "exit_code", "logs", "end_reason", "error_message", "script_duration_ms"}``
         (``logs``: the log entries, oldest first).
 
         Follows the live log stream so it returns as soon as the job ends; when the server offers
@@ -352,6 +352,7 @@ class Mags:
             "status": job.get("status"),
             "exit_code": job.get("exit_code"),
             "logs": logs,
+            "end_reason": job.get("end_reason"),
             "error_message": job.get("error_message"),
             "script_duration_ms": job.get("script_duration_ms"),
         }

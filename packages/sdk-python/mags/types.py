@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any, Dict, List, Literal, Optional, TypedDict
 
 JobStatusValue = Literal["pending", "running", "sleeping", "completed", "error"]
+EndReason = Literal["exited", "timeout", "oom", "signaled", "cancelled", "sandbox_failed", "server_shutdown"]
 
 
 class SubmitResult(TypedDict, total=False):
@@ -37,6 +38,7 @@ class Job(TypedDict, total=False):
     workspace_id: Optional[str]
     base_workspace_id: Optional[str]
     exit_code: Optional[int]
+    end_reason: Optional[EndReason]
     subdomain: Optional[str]
     url: Optional[str]
     script_duration_ms: Optional[int]
@@ -90,6 +92,7 @@ class RunResult(TypedDict):
     status: Optional[JobStatusValue]
     exit_code: Optional[int]
     logs: List[LogEntry]
+    end_reason: Optional[EndReason]
     error_message: Optional[str]
     script_duration_ms: Optional[int]
 

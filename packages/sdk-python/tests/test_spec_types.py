@@ -33,6 +33,10 @@ def expected_annotation(prop: Dict[str, Any]) -> Any:
     kinds = _types_of(prop)
     nullable = "null" in kinds
     kind = next(k for k in kinds if k != "null")
+    # A nullable enum is anyOf [{enum}, {null}]: the enum sits in the non-null member.
+    members = [m for m in prop.get("anyOf", []) if m.get("type") != "null"]
+    if len(members) == 1 and "enum" in members[0]:
+        prop = {**prop, "enum": members[0]["enum"]}
     if "const" in prop:
         base: Any = Literal[prop["const"]]
     elif "enum" in prop:

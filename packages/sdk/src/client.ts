@@ -95,6 +95,8 @@ export interface RunResult {
   /** The script's exit code; null when it never ran to an exit (e.g. the sandbox failed). */
   exitCode: number | null;
   logs: LogEntry[];
+  /** Why the script ended (`exited`, `timeout`, `oom`, ...); null when the server does not say. */
+  endReason: Job['end_reason'];
   /** Why the job ended in `error`, when the server says. */
   errorMessage: string | null;
   /** The job's final status object (only the stream's end fields when the status could not be read). */
@@ -234,6 +236,7 @@ export class Mags {
         status: job?.status ?? end.status,
         exitCode: job?.exit_code ?? end.exit_code ?? null,
         logs,
+        endReason: job?.end_reason ?? end.end_reason ?? null,
         errorMessage: job?.error_message ?? end.error_message ?? null,
         job: job ?? { request_id: id, status: end.status, exit_code: end.exit_code ?? null },
       };

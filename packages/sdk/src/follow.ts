@@ -74,7 +74,7 @@ export async function followJob(http: HttpClient, id: string, opts: FollowOption
     const job = await getJob(http, id, opts.signal);
     if (isTerminalStatus(job.status)) {
       await drain(http, id, after, emit, opts.signal);
-      return { status: job.status, exit_code: job.exit_code, error_message: job.error_message };
+      return { status: job.status, exit_code: job.exit_code, end_reason: job.end_reason, error_message: job.error_message };
     }
     if (attempt >= MAX_RECONNECTS) {
       throw new MagsError(`The log stream of job ${id} kept closing before the job ended`, { code: 'INVALID_RESPONSE' });
@@ -113,7 +113,7 @@ async function pollJob(
     // Status was read before the lines, so once it is final the lines above are complete.
     // A persistent job's sandbox outlives its script: its exit code marks the end of the output.
     if (isTerminalStatus(job.status) || job.status === 'sleeping' || (job.persistent && typeof job.exit_code === 'number')) {
-      return { status: job.status, exit_code: job.exit_code, error_message: job.error_message };
+      return { status: job.status, exit_code: job.exit_code, end_reason: job.end_reason, error_message: job.error_message };
     }
     await sleep(interval, opts.signal);
   }

@@ -114,7 +114,7 @@ test('runAndWait follows the SSE stream: live lines in order, returns at the end
         { event: 'end', data: { status: 'error', exit_code: 3 } },
       ], 5);
     }
-    return json(200, job('error', { exit_code: 3, error_message: 'exited with code 3' }));
+    return json(200, job('error', { exit_code: 3, end_reason: 'exited', error_message: 'exited with code 3' }));
   });
   const mags = new Mags({ apiToken: TOKEN, apiUrl: URL_, fetch });
   const r = await mags.runAndWait('echo hello; echo oops >&2; exit 3', {
@@ -127,6 +127,7 @@ test('runAndWait follows the SSE stream: live lines in order, returns at the end
   assert.equal(r.status, 'error');
   assert.equal(r.exitCode, 3);
   assert.equal(r.errorMessage, 'exited with code 3');
+  assert.equal(r.endReason, 'exited');
   assert.deepEqual(r.logs.map((l) => l.message), ['hello', 'oops']);
   assert.deepEqual(requests[0]!.body, { script: 'echo hello; echo oops >&2; exit 3', type: 'inline', workspace_id: 'ws', environment: { A: '1' } });
   const follow = requests[1]!;

@@ -93,6 +93,7 @@ describe('Mags SDK against a real server', () => {
     const slow = await mags.runAndWait('sleep 30', { timeoutSeconds: 1 });
     assert.equal(slow.status, 'error');
     assert.match(slow.errorMessage ?? '', /timed out/);
+    assert.equal(slow.endReason, 'timeout');
     assert.ok(Date.now() - t0 < 15_000);
   });
 

@@ -48,6 +48,7 @@ describe(`jobs API (in-process, ${backend})`, { skip: backend === 'PostgreSQL' &
     const st = await h.waitDone(h.adminToken, id);
     assert.equal(st.status, 'completed');
     assert.equal(st.exit_code, 0);
+    assert.equal(st.end_reason, 'exited');
     assert.equal(typeof st.script_duration_ms, 'number');
     assert.ok(st.started_at && st.completed_at && st.created_at);
     assert.equal(st.vm_id && String(st.vm_id).startsWith('fake-'), true);
@@ -62,6 +63,7 @@ describe(`jobs API (in-process, ${backend})`, { skip: backend === 'PostgreSQL' &
     const st = await h.waitDone(h.adminToken, id);
     assert.equal(st.status, 'error');
     assert.equal(st.exit_code, 7);
+    assert.equal(st.end_reason, 'exited');
     assert.equal(st.error_message, 'script exited with code 7');
     const l = await logs(id);
     assert.equal(l.find((x) => x.message === 'err')?.level, 'error');
@@ -80,6 +82,7 @@ describe(`jobs API (in-process, ${backend})`, { skip: backend === 'PostgreSQL' &
     const id = await submit({ script: 'sleep 30', type: 'inline', timeout_seconds: 1 });
     const st = await h.waitDone(h.adminToken, id);
     assert.equal(st.status, 'error');
+    assert.equal(st.end_reason, 'timeout');
     assert.equal(st.error_message, 'timed out after 1 s');
     assert.ok((await logs(id)).some((x) => x.stream === 'system' && x.message === 'timed out after 1 s'));
   });
@@ -108,6 +111,7 @@ describe(`jobs API (in-process, ${backend})`, { skip: backend === 'PostgreSQL' &
     assert.deepEqual(res.json(), { success: true, request_id: id, status: 'completed' });
     assert.ok(Date.now() - t0 < 5000);
     assert.ok((await logs(id)).some((x) => x.message === 'job stopped by user'));
+    assert.equal((await h.waitDone(h.adminToken, id)).end_reason, 'cancelled');
     // Stopping again is harmless.
     const again = await h.app.inject({ method: 'POST', url: `/api/v1/mags-jobs/${id}/stop`, headers: { ...auth, 'content-type': 'application/json' }, payload: '' });
     assert.equal(again.statusCode, 200, again.body);
@@ -184,7 +188,7 @@ describe(`jobs API (in-process, ${backend})`, { skip: backend === 'PostgreSQL' &
     assert.match(String(res.headers['content-type']), /text\/event-stream/);
     const events = parseSse(res.body);
     assert.deepEqual(events.filter((e) => e.event === 'log').map((e) => (e.data as { message: string }).message), ['one', 'two']);
-    assert.deepEqual(events.at(-1), { event: 'end', data: { status: 'error', exit_code: 3, error_message: 'script exited with code 3' } });
+    assert.deepEqual(events.at(-1), { event: 'end', data: { status: 'error', exit_code: 3, end_reason: 'exited', error_message: 'script exited with code 3' } });
   });
 
   it('Accept: text/event-stream follows too; Last-Event-ID resumes after that line', async () => {

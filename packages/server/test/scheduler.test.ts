@@ -1,3 +1,4 @@
+import type { EndReason } from '@mags/shared';
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -73,20 +74,22 @@ describe('scheduler', () => {
     const j = await done(job.request_id);
     assert.equal(j.status, 'error');
     assert.equal(j.error_message, 'could not start a sandbox: no loop devices left');
+    assert.equal(j.end_reason, 'sandbox_failed');
     assert.equal(pool.status().busy_vms, 0);
     assert.equal(driver.list().length, 0);
   });
 
   it('exec failures and end reasons map to error messages; sandboxes are always released', async () => {
-    const results: Array<[Partial<ExecResult> | Error, string]> = [
-      [{ reason: 'oom', exitCode: null }, 'ran out of memory (limit 1024 MiB)'],
-      [{ reason: 'signaled', exitCode: null, signal: 'SIGSEGV' }, 'script was killed by signal SIGSEGV'],
-      [{ reason: 'sandbox_failed', exitCode: null, message: 'agent vanished' }, 'sandbox failed: agent vanished'],
-      [new Error('socket closed'), 'sandbox failed: socket closed'],
+    const results: Array<[Partial<ExecResult> | Error, string, EndReason]> = [
+      [{ reason: 'oom', exitCode: null }, 'ran out of memory (limit 1024 MiB)', 'oom'],
+      [{ reason: 'signaled', exitCode: null, signal: 'SIGSEGV' }, 'script was killed by signal SIGSEGV', 'signaled'],
+      [{ reason: 'sandbox_failed', exitCode: null, message: 'agent vanished' }, 'sandbox failed: agent vanished', 'sandbox_failed'],
+      [{ reason: 'timeout', exitCode: null }, 'timed out after 30 s', 'timeout'],
+      [new Error('socket closed'), 'sandbox failed: socket closed', 'sandbox_failed'],
     ];
     const { scheduler: s, jobs } = make();
     await s.start();
-    for (const [result, message] of results) {
+    for (const [result, message, reason] of results) {
       driver.onCreate = (sb) => {
         sb.exec = async (_req: ExecRequest, _on: (l: OutputLine) => void) => {
           if (result instanceof Error) throw result;
@@ -98,6 +101,7 @@ describe('scheduler', () => {
       driver.onCreate = undefined;
       assert.equal(j.status, 'error');
       assert.equal(j.error_message, message);
+      assert.equal(j.end_reason, reason, message);
       const lines = await logs.read(job.request_id, 0, 10);
       assert.ok(lines.some((l) => l.stream === 'system' && l.message === message));
     }
@@ -193,7 +197,7 @@ describe('scheduler', () => {
 
   it('start() reconciles: running jobs of a dead process end in error, pending ones run', async () => {
     const now = new Date().toISOString();
-    const base = { user_id: user.id, name: null, workspace_id: null, base_workspace_id: null, type: 'inline' as const, persistent: false, no_sleep: false, startup_command: null, environment: {}, file_ids: [], disk_gb: 2, vcpus: 2, memory_mb: 1024, rootfs_type: null, timeout_seconds: null, api_version: 1, exit_code: null, error_message: null, vm_id: null, host: null, subdomain: null, url: null, script_duration_ms: null, created_at: now, started_at: null, completed_at: null, updated_at: now };
+    const base = { user_id: user.id, name: null, workspace_id: null, base_workspace_id: null, type: 'inline' as const, persistent: false, no_sleep: false, startup_command: null, environment: {}, file_ids: [], disk_gb: 2, vcpus: 2, memory_mb: 1024, rootfs_type: null, timeout_seconds: null, api_version: 1, exit_code: null, end_reason: null, error_message: null, vm_id: null, host: null, subdomain: null, url: null, script_duration_ms: null, created_at: now, started_at: null, completed_at: null, updated_at: now };
     const running: Job = { ...base, request_id: newId(), script: 'sleep 100', status: 'running', vm_id: 'gone', started_at: now };
     const pending: Job = { ...base, request_id: newId(), script: 'echo requeued', status: 'pending' };
     await store.insertJob(running);
@@ -203,9 +207,11 @@ describe('scheduler', () => {
     const r = (await store.getJob(running.request_id))!;
     assert.equal(r.status, 'error');
     assert.equal(r.error_message, 'server restarted while the job was running');
+    assert.equal(r.end_reason, 'server_shutdown');
     assert.ok(r.completed_at);
     const p = await done(pending.request_id);
     assert.equal(p.status, 'completed');
+    assert.equal(p.end_reason, 'exited');
     assert.deepEqual((await logs.read(pending.request_id, 0, 10)).map((l) => l.message), ['requeued']);
   });
 
@@ -220,6 +226,7 @@ describe('scheduler', () => {
     const ja = (await store.getJob(a.request_id))!;
     assert.equal(ja.status, 'error');
     assert.equal(ja.error_message, 'server shut down while the job was running');
+    assert.equal(ja.end_reason, 'server_shutdown');
     assert.equal((await store.getJob(b.request_id))!.status, 'pending');
     assert.equal(pool.status().busy_vms, 0);
     assert.equal(driver.list().length, 0);

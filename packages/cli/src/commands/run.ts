@@ -161,6 +161,7 @@ async function runAndStream(mags: Mags, script: string, runOpts: RunOptions, fla
       request_id: result.requestId,
       status: result.status,
       exit_code: result.exitCode,
+      end_reason: result.endReason,
       error_message: result.errorMessage,
       logs: result.logs,
     });
@@ -170,15 +171,15 @@ async function runAndStream(mags: Mags, script: string, runOpts: RunOptions, fla
     note(`Sandbox ${result.requestId} stays up (${result.status}). Stop it with: mags stop ${result.requestId}`);
   }
   if (result.exitCode !== null && result.exitCode !== undefined) {
-    // The script's own failure: its stderr already says why; add the server's reason only when it
-    // is more than "exited with code N" (e.g. the memory limit).
-    if (result.status === 'error' && result.errorMessage && !/exit(ed)?( with)?( code| status)/i.test(result.errorMessage) && !flags.json) {
+    // The script's own failure: its stderr already says why; add the server's reason only when the
+    // script did not simply exit (e.g. the memory limit).
+    if (result.status === 'error' && result.errorMessage && result.endReason !== 'exited' && !flags.json) {
       note(`mags: ${result.errorMessage}`);
     }
     return result.exitCode;
   }
   if (result.status === 'error') {
-    const timedOut = /timed out/i.test(result.errorMessage ?? '');
+    const timedOut = result.endReason === 'timeout';
     throw new CliError(`Job ${result.requestId} failed: ${result.errorMessage ?? 'no exit code'}`, {
       exitCode: timedOut ? EXIT.TIMEOUT : EXIT.GENERAL,
       hint: timedOut ? 'Allow more time with --timeout <seconds>.' : `See the job's log with: mags logs ${result.requestId}`,

@@ -72,7 +72,7 @@ export function mismatch(fields: object, value: unknown, prefix = ''): string | 
   return undefined;
 }
 
-const jobFields: Fields<Job> = { request_id: 'string', status: 'string', exit_code: 'number?', error_message: 'string?' };
+const jobFields: Fields<Job> = { request_id: 'string', status: 'string', exit_code: 'number?', end_reason: 'string?', error_message: 'string?' };
 const logFields: Fields<LogEntry> = { message: 'string', seq: 'number?' };
 
 export const SUBMIT = answer<SubmitResponse>({ request_id: 'string', status: 'string' });
@@ -80,7 +80,7 @@ export const JOB = answer<Job>(jobFields);
 export const JOB_LIST = answer<JobList>({ jobs: { each: jobFields } });
 export const LOG_ENTRY = answer<LogEntry>(logFields);
 export const LOGS = answer<Logs>({ logs: { each: logFields } });
-export const LOG_END = answer<LogEnd>({ status: 'string', exit_code: 'number?', error_message: 'string?' });
+export const LOG_END = answer<LogEnd>({ status: 'string', exit_code: 'number?', end_reason: 'string?', error_message: 'string?' });
 export const STOP = answer<StopResponse>({ success: 'boolean' });
 export const UPDATE = answer<UpdateResponse>({});
 export const POOL = answer<PoolStatus>({});

@@ -416,6 +416,8 @@ export interface paths {
                             workspace_id: string | null;
                             base_workspace_id: string | null;
                             exit_code: number | null;
+                            /** @description Why the script ended (ours): exited (by itself, any code), timeout, oom, signaled, cancelled (stopped by its owner), sandbox_failed, server_shutdown; null while pending or running */
+                            end_reason: ("exited" | "timeout" | "oom" | "signaled" | "cancelled" | "sandbox_failed" | "server_shutdown") | null;
                             subdomain: string | null;
                             url: string | null;
                             script_duration_ms: number | null;
@@ -1293,6 +1295,8 @@ export interface components {
             workspace_id: string | null;
             base_workspace_id: string | null;
             exit_code: number | null;
+            /** @description Why the script ended (ours): exited (by itself, any code), timeout, oom, signaled, cancelled (stopped by its owner), sandbox_failed, server_shutdown; null while pending or running */
+            end_reason: ("exited" | "timeout" | "oom" | "signaled" | "cancelled" | "sandbox_failed" | "server_shutdown") | null;
             subdomain: string | null;
             url: string | null;
             script_duration_ms: number | null;
@@ -1434,6 +1438,8 @@ export interface components {
             workspace_id: string | null;
             base_workspace_id: string | null;
             exit_code: number | null;
+            /** @description Why the script ended (ours): exited (by itself, any code), timeout, oom, signaled, cancelled (stopped by its owner), sandbox_failed, server_shutdown; null while pending or running */
+            end_reason: ("exited" | "timeout" | "oom" | "signaled" | "cancelled" | "sandbox_failed" | "server_shutdown") | null;
             subdomain: string | null;
             url: string | null;
             script_duration_ms: number | null;

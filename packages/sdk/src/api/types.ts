@@ -43,7 +43,7 @@ export type LogLevel = LogEntry['level'];
 export type LogStream = LogEntry['stream'];
 export type Logs = Schemas['JobLogs'];
 /** The `event: end` payload of the live log stream: the job's final status fields. */
-export type LogEnd = Pick<Job, 'status'> & Partial<Pick<Job, 'exit_code' | 'error_message'>>;
+export type LogEnd = Pick<Job, 'status'> & Partial<Pick<Job, 'exit_code' | 'end_reason' | 'error_message'>>;
 
 /** Body of `PATCH /mags-jobs/{id}`. */
 export type UpdateBody = NonNullable<Body<'/api/v1/mags-jobs/{id}', 'patch'>>;

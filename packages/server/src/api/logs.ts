@@ -1,4 +1,5 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { outcomeOf } from '../services/job-logs.js';
 import type { JobsService } from '../services/jobs.js';
 import { Readable } from 'node:stream';
 import type { LogLine } from '../services/types.js';
@@ -70,7 +71,7 @@ export const logRoutes: FastifyPluginAsyncZod<LogRoutesOptions> = async (app, { 
             open = await sendLines(sse, item.lines, (seq) => (sent = seq));
           } else {
             if (item.type === 'end') {
-              sse.end(`event: end\ndata: ${JSON.stringify({ status: item.status, exit_code: item.exit_code, error_message: item.error_message })}\n\n`);
+              sse.end(`event: end\ndata: ${JSON.stringify(outcomeOf(item))}\n\n`);
             }
             open = false;
           }

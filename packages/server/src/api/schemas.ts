@@ -1,4 +1,4 @@
-import { ERROR_CODES, JOB_LIMITS, JOB_STATUSES, type ErrorCode } from '@mags/shared';
+import { END_REASONS, ERROR_CODES, JOB_LIMITS, JOB_STATUSES, type ErrorCode } from '@mags/shared';
 import { z } from 'zod';
 import type { Job, LogLine } from '../services/types.js';
 import { levelForStream } from '@mags/shared';
@@ -61,6 +61,12 @@ export const JobStatusSchema = z
     workspace_id: z.string().nullable(),
     base_workspace_id: z.string().nullable(),
     exit_code: z.number().int().nullable(),
+    end_reason: z
+      .enum(END_REASONS)
+      .nullable()
+      .describe(
+        'Why the script ended (ours): exited (by itself, any code), timeout, oom, signaled, cancelled (stopped by its owner), sandbox_failed, server_shutdown; null while pending or running',
+      ),
     subdomain: z.string().nullable(),
     url: z.string().nullable(),
     script_duration_ms: z.number().int().nullable(),
@@ -76,26 +82,16 @@ export const JobStatusSchema = z
 
 export type JobStatusBody = z.infer<typeof JobStatusSchema>;
 
+/** The wire fields of a job, in the schema's order: every field of JobStatusSchema is read from the stored job. */
+const JOB_STATUS_FIELDS = Object.keys(JobStatusSchema.shape) as Array<keyof JobStatusBody>;
+/** Compile-time check that the stored job has every wire field with a type the schema accepts. */
+const STORED_JOB_FITS_WIRE: Pick<Job, keyof JobStatusBody> extends JobStatusBody ? true : never = true;
+void STORED_JOB_FITS_WIRE;
+
 export function presentJob(job: Job): JobStatusBody {
-  return {
-    request_id: job.request_id,
-    name: job.name,
-    status: job.status,
-    vm_id: job.vm_id,
-    workspace_id: job.workspace_id,
-    base_workspace_id: job.base_workspace_id,
-    exit_code: job.exit_code,
-    subdomain: job.subdomain,
-    url: job.url,
-    script_duration_ms: job.script_duration_ms,
-    started_at: job.started_at,
-    created_at: job.created_at,
-    completed_at: job.completed_at,
-    persistent: job.persistent,
-    no_sleep: job.no_sleep,
-    startup_command: job.startup_command,
-    error_message: job.error_message,
-  };
+  const body: Partial<Record<keyof JobStatusBody, unknown>> = {};
+  for (const key of JOB_STATUS_FIELDS) body[key] = job[key];
+  return body as JobStatusBody;
 }
 
 export const LogEntrySchema = z

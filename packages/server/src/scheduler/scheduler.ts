@@ -64,7 +64,7 @@ export class Scheduler implements JobRunner {
       await this.o.logs.open(job.request_id);
       this.o.logs.append(job.request_id, 'system', message);
       await this.o.logs.flush();
-      await this.o.store.updateJob(job.request_id, { status: 'error', error_message: message, completed_at: now }, ['running']);
+      await this.o.store.updateJob(job.request_id, { status: 'error', end_reason: 'server_shutdown', error_message: message, completed_at: now }, ['running']);
       this.o.log.warn({ jobId: job.request_id }, 'marked a job of the previous server process as failed');
     }
     this.accepting = true;
@@ -154,7 +154,7 @@ export class Scheduler implements JobRunner {
       } catch (err) {
         if (signal.aborted) return await this.finishAborted(job, entry, null);
         log.error({ err }, 'could not get a sandbox');
-        return await this.finish(job, 'error', { error_message: `could not start a sandbox: ${errorText(err)}` }, true);
+        return await this.finish(job, 'error', { end_reason: 'sandbox_failed', error_message: `could not start a sandbox: ${errorText(err)}` }, true);
       }
       if (signal.aborted) return await this.finishAborted(job, entry, null);
 
@@ -188,11 +188,11 @@ export class Scheduler implements JobRunner {
       } catch (err) {
         if (signal.aborted) return await this.finishAborted(job, entry, Date.now() - startedAt.getTime());
         log.error({ err }, 'sandbox failed while running the job');
-        return await this.finish(job, 'error', { error_message: `sandbox failed: ${errorText(err)}`, script_duration_ms: Date.now() - startedAt.getTime() }, true);
+        return await this.finish(job, 'error', { end_reason: 'sandbox_failed', error_message: `sandbox failed: ${errorText(err)}`, script_duration_ms: Date.now() - startedAt.getTime() }, true);
       }
       if (entry.cause) return await this.finishAborted(job, entry, result.durationMs);
 
-      const duration = { script_duration_ms: Math.round(result.durationMs) };
+      const duration = { script_duration_ms: Math.round(result.durationMs), end_reason: result.reason };
       switch (result.reason) {
         case 'exited':
           if (result.exitCode === 0) {
@@ -222,10 +222,10 @@ export class Scheduler implements JobRunner {
   private async finishAborted(job: Job, entry: Running, durationMs: number | null): Promise<void> {
     const duration = durationMs === null ? {} : { script_duration_ms: Math.round(durationMs) };
     if (entry.cause === 'shutdown') {
-      return this.finish(job, 'error', { error_message: 'server shut down while the job was running', ...duration }, true);
+      return this.finish(job, 'error', { end_reason: 'server_shutdown', error_message: 'server shut down while the job was running', ...duration }, true);
     }
     this.o.logs.append(job.request_id, 'system', 'job stopped by user');
-    return this.finish(job, 'completed', duration, false);
+    return this.finish(job, 'completed', { end_reason: 'cancelled', ...duration }, false);
   }
 
   /**
@@ -240,7 +240,7 @@ export class Scheduler implements JobRunner {
     const full: JobPatch = { ...patch, status };
     if (status !== 'sleeping') full.completed_at = new Date().toISOString();
     const changed = await this.o.store.updateJob(id, full, ['pending', 'running']);
-    if (changed) this.o.logs.end(id, status, patch.exit_code ?? null, patch.error_message ?? null);
+    if (changed) this.o.logs.end(id, { status, exit_code: patch.exit_code ?? null, end_reason: patch.end_reason ?? null, error_message: patch.error_message ?? null });
     this.o.log.info({ jobId: id, status, exitCode: patch.exit_code ?? null, error: patch.error_message }, 'job ended');
   }
 }

@@ -1,11 +1,24 @@
-import type { JobStatus, LogStream } from '@mags/shared';
+import type { EndReason, JobStatus, LogStream } from '@mags/shared';
 import type { Logger } from 'pino';
 import type { LogLine, LogStore } from '../storage/logs/store.js';
+
+/** How a job ended (or went to sleep), as its followers are told: the status fields of its row. */
+export interface JobOutcome {
+  status: JobStatus;
+  exit_code: number | null;
+  end_reason: EndReason | null;
+  error_message: string | null;
+}
+
+/** The outcome fields of a stored job. */
+export function outcomeOf(job: JobOutcome): JobOutcome {
+  return { status: job.status, exit_code: job.exit_code, end_reason: job.end_reason, error_message: job.error_message };
+}
 
 /** What followers of a job's output receive: each line, then one `end`. */
 export type JobEvent =
   | { type: 'log'; line: LogLine }
-  | { type: 'end'; status: JobStatus; exit_code: number | null; error_message: string | null }
+  | ({ type: 'end' } & JobOutcome)
   | { type: 'shutdown' };
 
 export type JobEventListener = (event: JobEvent) => void;
@@ -174,9 +187,9 @@ export class JobLogs {
   }
 
   /** Announces that a job's output ended (after its final status is stored). */
-  end(jobId: string, status: JobStatus, exitCode: number | null, errorMessage: string | null = null): void {
+  end(jobId: string, outcome: JobOutcome): void {
     this.nextSeq.delete(jobId);
-    this.publish(jobId, { type: 'end', status, exit_code: exitCode, error_message: errorMessage });
+    this.publish(jobId, { type: 'end', ...outcomeOf(outcome) });
   }
 
   /** Tells every follower that the server is shutting down (they close their streams). */

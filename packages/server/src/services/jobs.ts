@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import type { LogLine } from '../storage/logs/store.js';
 import type { Job, JobStore, User } from '../storage/metadata/store.js';
 import { AppError } from './errors.js';
-import type { JobLogs } from './job-logs.js';
+import { outcomeOf, type JobLogs } from './job-logs.js';
 import { LogFeed, type LogFeedOptions } from './log-feed.js';
 import { newId } from './tokens.js';
 
@@ -107,6 +107,7 @@ export class JobsService {
       api_version: apiVersion,
       status: 'pending',
       exit_code: null,
+      end_reason: null,
       error_message: null,
       vm_id: null,
       host: null,
@@ -172,7 +173,7 @@ export class JobsService {
     try {
       const fresh = await this.store.getJob(job.request_id);
       if (fresh && followEnds(fresh.status)) {
-        feed.endWith({ status: fresh.status, exit_code: fresh.exit_code, error_message: fresh.error_message });
+        feed.endWith(outcomeOf(fresh));
       }
     } catch (err) {
       feed.close();
@@ -207,8 +208,9 @@ export class JobsService {
       await this.logs.open(id);
       this.logs.append(id, 'system', 'job stopped by user');
       await this.logs.flush();
-      const changed = await this.store.updateJob(id, { status: 'completed', completed_at: now }, ['pending', 'running', 'sleeping']);
-      if (changed) this.logs.end(id, 'completed', job.exit_code);
+      const patch = { status: 'completed', end_reason: job.end_reason ?? 'cancelled', completed_at: now } as const;
+      const changed = await this.store.updateJob(id, patch, ['pending', 'running', 'sleeping']);
+      if (changed) this.logs.end(id, { ...patch, exit_code: job.exit_code, error_message: job.error_message });
     }
     return (await this.store.getJob(id))!;
   }

@@ -1,13 +1,8 @@
-import type { JobStatus } from '@mags/shared';
 import type { LogLine } from '../storage/logs/store.js';
-import type { JobEvent, JobLogs } from './job-logs.js';
+import { outcomeOf, type JobEvent, type JobLogs, type JobOutcome } from './job-logs.js';
 
 /** How a job's output ended, as its followers are told. */
-export interface FeedEnd {
-  status: JobStatus;
-  exit_code: number | null;
-  error_message: string | null;
-}
+export type FeedEnd = JobOutcome;
 
 /** What `LogFeed.next()` hands out: the next lines, the end, or why there is nothing more. */
 export type FeedItem =
@@ -122,7 +117,7 @@ export class LogFeed {
       this.live.push(e.line);
       this.liveBytes += bytes;
     } else if (e.type === 'end') {
-      this.ended ??= { status: e.status, exit_code: e.exit_code, error_message: e.error_message };
+      this.ended ??= outcomeOf(e);
     } else {
       this.shuttingDown = true;
       this.onShutdownFn?.();

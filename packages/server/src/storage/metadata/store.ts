@@ -1,4 +1,4 @@
-import type { JobStatus } from '@mags/shared';
+import type { EndReason, JobStatus } from '@mags/shared';
 
 /** A user of the server. */
 export interface User {
@@ -42,6 +42,8 @@ export interface Job {
   api_version: number;
   status: JobStatus;
   exit_code: number | null;
+  /** Why the script ended; null while pending or running. */
+  end_reason: EndReason | null;
   error_message: string | null;
   vm_id: string | null;
   host: string | null;
@@ -60,6 +62,7 @@ export type JobPatch = Partial<
     Job,
     | 'status'
     | 'exit_code'
+    | 'end_reason'
     | 'error_message'
     | 'vm_id'
     | 'host'
