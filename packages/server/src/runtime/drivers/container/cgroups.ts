@@ -120,6 +120,37 @@ export class Cgroups {
     return missing.map((c) => `cgroup v1 controller ${c} is not mounted: mount -t cgroup -o ${c} cgroup /sys/fs/cgroup/${c}`);
   }
 
+  /**
+   * Creates the instance's parent cgroup (`/<instance>`, where crun puts every sandbox) and limits
+   * its memory, CPU and processes: the sum over all sandboxes can never take the host's reserve.
+   */
+  async setParentLimits(l: { memoryBytes: number; cpus: number; pids: number }): Promise<void> {
+    const quota = String(Math.round(l.cpus * CPU_PERIOD_US));
+    if (this.mode === 'v2') {
+      const root = this.unified!;
+      const parent = join(root, this.instance);
+      await mkdir(parent, { recursive: true });
+      // Children get a controller only when every ancestor delegates it.
+      for (const dir of [root, parent]) writeFileSync(join(dir, 'cgroup.subtree_control'), '+memory +pids +cpu');
+      writeFileSync(join(parent, 'memory.max'), String(l.memoryBytes));
+      writeFileSync(join(parent, 'pids.max'), String(l.pids));
+      writeFileSync(join(parent, 'cpu.max'), `${quota} ${CPU_PERIOD_US}`);
+      return;
+    }
+    const files: Array<[string, string, string]> = [
+      ['memory', 'memory.limit_in_bytes', String(l.memoryBytes)],
+      ['pids', 'pids.max', String(l.pids)],
+      ['cpu', 'cpu.cfs_period_us', String(CPU_PERIOD_US)],
+      ['cpu', 'cpu.cfs_quota_us', quota],
+    ];
+    for (const [ctrl, file, value] of files) {
+      const mp = this.byController.get(ctrl);
+      if (!mp) throw new Error(`cgroup v1 controller ${ctrl} is not mounted: mount -t cgroup -o ${ctrl} cgroup /sys/fs/cgroup/${ctrl}`);
+      await mkdir(join(mp, this.instance), { recursive: true });
+      writeFileSync(join(mp, this.instance, file), value);
+    }
+  }
+
   /** The OCI `linux.cgroupsPath` of a sandbox. */
   path(id: string): string {
     return `/${this.instance}/${id}`;
