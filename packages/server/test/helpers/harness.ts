@@ -5,6 +5,7 @@ import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../../src/app.js';
 import { silentLogger } from '../../src/logger.js';
 import { Scheduler } from '../../src/scheduler/scheduler.js';
+import type { Admission } from '../../src/services/admission.js';
 import { JobLogs } from '../../src/services/job-logs.js';
 import { JobsService } from '../../src/services/jobs.js';
 import { UsersService } from '../../src/services/users.js';
@@ -33,6 +34,9 @@ export interface HarnessOptions {
   maxConcurrentJobs?: number;
   bodyLimitBytes?: number;
   databaseUrl?: string;
+  maxRunningJobsPerUser?: number;
+  /** Admission control for submissions and the scheduler (absent: none). */
+  admission?: Admission;
 }
 
 export async function createHarness(opts: HarnessOptions = {}): Promise<Harness> {
@@ -51,9 +55,11 @@ export async function createHarness(opts: HarnessOptions = {}): Promise<Harness>
     jobTimeoutSeconds: opts.jobTimeoutSeconds ?? 60,
     maxOutputBytes: opts.maxOutputBytes ?? 1024 * 1024,
     maxConcurrentJobs: opts.maxConcurrentJobs ?? 8,
+    maxRunningJobsPerUser: opts.maxRunningJobsPerUser,
+    admission: opts.admission,
   });
   const users = new UsersService(store, log);
-  const jobs = new JobsService(store, logs, scheduler, log);
+  const jobs = new JobsService(store, logs, scheduler, log, { maxPendingJobsPerUser: 1000, admission: opts.admission });
   const admin = (await users.bootstrapAdmin())!;
   await scheduler.start();
   const app = await buildApp({ users, jobs, poolStatus: () => pool.status(), log, bodyLimitBytes: opts.bodyLimitBytes, sseHeartbeatSeconds: 1 });
