@@ -131,7 +131,11 @@ export class Cgroups {
       const parent = join(root, this.instance);
       await mkdir(parent, { recursive: true });
       // Children get a controller only when every ancestor delegates it.
-      for (const dir of [root, parent]) writeFileSync(join(dir, 'cgroup.subtree_control'), '+memory +pids +cpu');
+      for (const dir of [root, parent]) {
+        const enabled = (readTextSync(join(dir, 'cgroup.subtree_control')) ?? '').split(/\s+/);
+        const missing = ['memory', 'pids', 'cpu'].filter((c) => !enabled.includes(c));
+        if (missing.length) writeFileSync(join(dir, 'cgroup.subtree_control'), missing.map((c) => `+${c}`).join(' '));
+      }
       writeFileSync(join(parent, 'memory.max'), String(l.memoryBytes));
       writeFileSync(join(parent, 'pids.max'), String(l.pids));
       writeFileSync(join(parent, 'cpu.max'), `${quota} ${CPU_PERIOD_US}`);

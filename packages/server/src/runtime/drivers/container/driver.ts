@@ -136,6 +136,8 @@ class ContainerDriver implements RuntimeDriver, SandboxHost {
   private networkProblem: string | null = null;
   private imageMount: string | null = null;
   private nofileHard = 1024;
+  /** CPUs of the parent cgroup: no sandbox's quota exceeds it (cgroup v1 refuses a child quota above the parent's). */
+  private maxCpus = Infinity;
   private initialized = false;
   /** The compiled seccomp filter crun saved for the first sandbox, reused by later ones. */
   private seccompBpf: string | undefined;
@@ -226,6 +228,7 @@ class ContainerDriver implements RuntimeDriver, SandboxHost {
     const host = await readHostFacts();
     const parent = parentLimits(host);
     await this.cgroups.setParentLimits(parent);
+    this.maxCpus = parent.cpus;
     const cap = this.opts.capacity ?? { maxSandboxes: 42, pidsPerSandbox: 1024 };
     const fit = fitReport(host, parent, { maxSandboxes: cap.maxSandboxes, pids: cap.pidsPerSandbox, nofile: Math.min(SANDBOX_NOFILE, this.nofileHard) });
     this.log.info({ host, parent, fit }, 'sandbox parent cgroup limited; host reserve kept');
@@ -238,7 +241,7 @@ class ContainerDriver implements RuntimeDriver, SandboxHost {
       this.log.warn({ fit }, `${fit.maxSandboxes} sandboxes x ${cap.pidsPerSandbox} processes = ${fit.pidsNeeded} > ${fit.pidsAvailable} (pid_max less the host reserve): the parent cgroup's pids.max stops them first; raise kernel.pid_max or lower MAGS_MAX_CONCURRENT_JOBS`);
     }
     if (!fit.filesFit) {
-      this.log.warn({ fit }, `worst case of open files ${fit.filesNeeded} (sandboxes x processes x ${SANDBOX_NOFILE}) > ${fit.filesAvailable} (fs.file-max less the host reserve): raise it with sysctl -w fs.file-max=${fit.filesNeeded + fileReserve(host.fileMax)} (open files are also charged to each sandbox's memory limit)`);
+      this.log.warn({ fit }, `worst case of open files ${fit.filesNeeded} (min(sandboxes x processes, parent pids.max) x ${SANDBOX_NOFILE}) > ${fit.filesAvailable} (fs.file-max less the host reserve): raise it with sysctl -w fs.file-max=${fit.filesNeeded + fileReserve(host.fileMax)} (open files are also charged to each sandbox's memory limit)`);
     }
   }
 
@@ -369,7 +372,7 @@ class ContainerDriver implements RuntimeDriver, SandboxHost {
         runDir,
         agentPath: this.agentPath,
         cgroupsPath: this.cgroups.path(id),
-        limits: spec.limits,
+        limits: { ...spec.limits, vcpus: Math.min(spec.limits.vcpus, this.maxCpus) },
         netnsPath: net?.netnsPath,
         resolvConfPath: resolvConf,
         sysfsPath: net ? join(xdir, 'sys') : undefined,
@@ -479,7 +482,7 @@ class ContainerDriver implements RuntimeDriver, SandboxHost {
   }
 
   updateLimits(id: string, limits: Partial<Omit<SandboxLimits, 'diskGb'>>): Promise<void> {
-    return this.cgroups.update(id, limits);
+    return this.cgroups.update(id, limits.vcpus === undefined ? limits : { ...limits, vcpus: Math.min(limits.vcpus, this.maxCpus) });
   }
 
   freeze(id: string, frozen: boolean): Promise<void> {

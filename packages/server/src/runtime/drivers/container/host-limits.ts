@@ -28,7 +28,7 @@ export interface FitReport {
   /** Worst case of processes: maxSandboxes x pids per sandbox, against the parent's pids.max. */
   pidsNeeded: number;
   pidsAvailable: number;
-  /** Worst case of open files: maxSandboxes x pids x RLIMIT_NOFILE, against fs.file-max minus the reserve. */
+  /** Worst case of open files: min(pidsNeeded, parent pids.max) x RLIMIT_NOFILE, against fs.file-max minus the reserve. */
   filesNeeded: number;
   filesAvailable: number;
   pidsFit: boolean;
@@ -56,7 +56,7 @@ export function fileReserve(fileMax: number): number {
 
 export function fitReport(h: HostFacts, parent: ParentLimits, per: { maxSandboxes: number; pids: number; nofile: number }): FitReport {
   const pidsNeeded = per.maxSandboxes * per.pids;
-  const filesNeeded = per.maxSandboxes * per.pids * per.nofile;
+  const filesNeeded = Math.min(pidsNeeded, parent.pids) * per.nofile;
   const filesAvailable = Math.max(0, h.fileMax - fileReserve(h.fileMax));
   return {
     maxSandboxes: per.maxSandboxes,
