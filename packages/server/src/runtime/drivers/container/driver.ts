@@ -89,7 +89,6 @@ const HOST_TOOLS: Array<[string, string]> = [
   ['mount', 'apt-get install mount'],
   ['mkfs.ext4', 'apt-get install e2fsprogs'],
   ['losetup', 'apt-get install mount'],
-  ['nsenter', 'apt-get install util-linux'],
 ];
 
 async function nofileHardLimit(): Promise<number> {
@@ -175,7 +174,6 @@ class ContainerDriver implements RuntimeDriver, SandboxHost {
     const cgProblems = this.cgroups.problems();
     if (cgProblems.length) throw new Error(`the container runtime cannot start: ${cgProblems.join('; ')}`);
     this.nofileHard = await nofileHardLimit();
-    await this.limitParent();
 
     const image =
       findImage(this.opts.imageDir) ??
@@ -189,6 +187,8 @@ class ContainerDriver implements RuntimeDriver, SandboxHost {
 
     const built = await buildAgent();
     await this.sweep(onProgress);
+    // After the sweep: cgroup v1 refuses a parent CPU quota below a leftover child's.
+    await this.limitParent();
     await mkdir(this.runtimeDir, { recursive: true, mode: 0o700 });
     await mkdir(this.sbDir, { recursive: true, mode: 0o700 });
     for (const dir of ['/run/mags', this.exposedDir]) {
@@ -423,13 +423,13 @@ class ContainerDriver implements RuntimeDriver, SandboxHost {
    */
   private async mountSysfs(netnsPath: string, target: string): Promise<void> {
     await mkdir(target, { mode: 0o755 });
-    await this.spawner.run('nsenter', [`--net=${netnsPath}`, 'mount', '-t', 'sysfs', '-o', 'ro,nosuid,nodev,noexec', 'sysfs', target], { timeoutMs: 30_000 });
+    await this.spawner.run(this.agentPath, ['sysfs', netnsPath, target], { timeoutMs: 30_000 });
   }
 
   /**
    * Sets the agent's oom_score_adj as host root, which also sets the floor (oom_score_adj_min) every
-   * process of the sandbox inherits: a script can raise its score but never lower it below
-   * SANDBOX_OOM_SCORE_ADJ, so sandboxes die before the daemon and host processes, and a script
+   * process of the sandbox inherits (when the daemon holds CAP_SYS_RESOURCE): a script can raise its
+   * score but never lower it below SANDBOX_OOM_SCORE_ADJ, so sandboxes die before the daemon and host processes, and a script
    * cannot put itself behind the agent (which is tiny and so, at equal scores, chosen last).
    */
   private async pinOomScore(bundle: string): Promise<void> {
@@ -511,7 +511,7 @@ class ContainerDriver implements RuntimeDriver, SandboxHost {
     }
     // Kills anything crun left running before the file systems go.
     await this.cgroups.remove(s.id);
-    if (existsSync(join(s.xdir, 'sys'))) await unmountUnder(join(s.xdir, 'sys'));
+    if (existsSync(join(s.xdir, 'sys'))) await this.spawner.run(this.agentPath, ['unmount', join(s.xdir, 'sys')], { timeoutMs: 30_000 });
     await this.layers.remove(s.dir, join(s.xdir, 'rootfs'), s.id, s.spec.workspaceLayerDir);
     const left = [...(await mountsUnder(s.xdir)), ...(await mountsUnder(s.dir))];
     if (left.length > 0) throw new Error(`sandbox ${s.id}: cannot unmount ${left.join(', ')}`);
