@@ -5,15 +5,15 @@ import { fitReport, parentLimits } from '../src/runtime/drivers/container/host-l
 const GiB = 1024 ** 3;
 
 describe('host-wide limit formulas (docs/security.md)', () => {
-  it('the parent cgroup keeps max(1 GiB, 10%) memory, max(0.5, 10%) CPU and max(1024, 1/8) pids for the host', () => {
+  it('the parent cgroup keeps max(1 GiB, 10%) memory and max(1024, 1/8) pids for the host and weighs its CPU like one default cgroup', () => {
     assert.deepEqual(parentLimits({ memTotalBytes: 24 * GiB, cpus: 2, pidMax: 32768, fileMax: 2466186 }), {
       memoryBytes: 24 * GiB - Math.floor((24 * GiB) / 10),
-      cpus: 1.5,
+      cpuWeight: 100,
       pids: 28672,
     });
     assert.deepEqual(parentLimits({ memTotalBytes: 4 * GiB, cpus: 64, pidMax: 4194304, fileMax: 1e9 }), {
       memoryBytes: 3 * GiB,
-      cpus: 57.6,
+      cpuWeight: 100,
       pids: 4194304 - 524288,
     });
   });

@@ -122,10 +122,10 @@ export class Cgroups {
 
   /**
    * Creates the instance's parent cgroup (`/<instance>`, where crun puts every sandbox) and limits
-   * its memory, CPU and processes: the sum over all sandboxes can never take the host's reserve.
+   * its memory and processes and weighs its CPU: the sum over all sandboxes can never take the
+   * host's reserve.
    */
-  async setParentLimits(l: { memoryBytes: number; cpus: number; pids: number }): Promise<void> {
-    const quota = String(Math.round(l.cpus * CPU_PERIOD_US));
+  async setParentLimits(l: { memoryBytes: number; cpuWeight: number; pids: number }): Promise<void> {
     if (this.mode === 'v2') {
       const root = this.unified!;
       const parent = join(root, this.instance);
@@ -138,14 +138,13 @@ export class Cgroups {
       }
       writeFileSync(join(parent, 'memory.max'), String(l.memoryBytes));
       writeFileSync(join(parent, 'pids.max'), String(l.pids));
-      writeFileSync(join(parent, 'cpu.max'), `${quota} ${CPU_PERIOD_US}`);
+      writeFileSync(join(parent, 'cpu.weight'), String(l.cpuWeight));
       return;
     }
     const files: Array<[string, string, string]> = [
       ['memory', 'memory.limit_in_bytes', String(l.memoryBytes)],
       ['pids', 'pids.max', String(l.pids)],
-      ['cpu', 'cpu.cfs_period_us', String(CPU_PERIOD_US)],
-      ['cpu', 'cpu.cfs_quota_us', quota],
+      ['cpu', 'cpu.shares', String(Math.round((l.cpuWeight * 1024) / 100))],
     ];
     for (const [ctrl, file, value] of files) {
       const mp = this.byController.get(ctrl);

@@ -135,8 +135,6 @@ class ContainerDriver implements RuntimeDriver, SandboxHost {
   private networkProblem: string | null = null;
   private imageMount: string | null = null;
   private nofileHard = 1024;
-  /** CPUs of the parent cgroup: no sandbox's quota exceeds it (cgroup v1 refuses a child quota above the parent's). */
-  private maxCpus = Infinity;
   private initialized = false;
   /** The compiled seccomp filter crun saved for the first sandbox, reused by later ones. */
   private seccompBpf: string | undefined;
@@ -187,7 +185,7 @@ class ContainerDriver implements RuntimeDriver, SandboxHost {
 
     const built = await buildAgent();
     await this.sweep(onProgress);
-    // After the sweep: cgroup v1 refuses a parent CPU quota below a leftover child's.
+    // After the sweep: nothing of a crashed run is left in the parent.
     await this.limitParent();
     await mkdir(this.runtimeDir, { recursive: true, mode: 0o700 });
     await mkdir(this.sbDir, { recursive: true, mode: 0o700 });
@@ -228,7 +226,6 @@ class ContainerDriver implements RuntimeDriver, SandboxHost {
     const host = await readHostFacts();
     const parent = parentLimits(host);
     await this.cgroups.setParentLimits(parent);
-    this.maxCpus = parent.cpus;
     const cap = this.opts.capacity ?? { maxSandboxes: 42, pidsPerSandbox: 1024 };
     const fit = fitReport(host, parent, { maxSandboxes: cap.maxSandboxes, pids: cap.pidsPerSandbox, nofile: Math.min(SANDBOX_NOFILE, this.nofileHard) });
     this.log.info({ host, parent, fit }, 'sandbox parent cgroup limited; host reserve kept');
@@ -372,7 +369,7 @@ class ContainerDriver implements RuntimeDriver, SandboxHost {
         runDir,
         agentPath: this.agentPath,
         cgroupsPath: this.cgroups.path(id),
-        limits: { ...spec.limits, vcpus: Math.min(spec.limits.vcpus, this.maxCpus) },
+        limits: spec.limits,
         netnsPath: net?.netnsPath,
         resolvConfPath: resolvConf,
         sysfsPath: net ? join(xdir, 'sys') : undefined,
@@ -482,7 +479,7 @@ class ContainerDriver implements RuntimeDriver, SandboxHost {
   }
 
   updateLimits(id: string, limits: Partial<Omit<SandboxLimits, 'diskGb'>>): Promise<void> {
-    return this.cgroups.update(id, limits.vcpus === undefined ? limits : { ...limits, vcpus: Math.min(limits.vcpus, this.maxCpus) });
+    return this.cgroups.update(id, limits);
   }
 
   freeze(id: string, frozen: boolean): Promise<void> {

@@ -18,9 +18,20 @@ export interface HostFacts {
 /** Limits of the parent cgroup `/<instance>` that every sandbox cgroup sits in. */
 export interface ParentLimits {
   memoryBytes: number;
-  cpus: number;
+  /**
+   * CPU weight of all sandboxes together (cgroup v2 scale, default 100; v1 cpu.shares = weight x 10.24).
+   * A weight, not a quota: idle CPUs stay usable, and under contention the host's cgroups win.
+   */
+  cpuWeight: number;
   pids: number;
 }
+
+/**
+ * Sandboxes together weigh as much as one default cgroup: under full load the host's own cgroups
+ * (system.slice, user.slice; on cgroup v1 every process of the root cgroup counts on its own) get at
+ * least half of the CPU they ask for, and idle CPU is never withheld from sandboxes.
+ */
+export const PARENT_CPU_WEIGHT = 100;
 
 /** Whether per-sandbox limits x concurrent sandboxes fit the kernel's global tables. */
 export interface FitReport {
@@ -37,14 +48,13 @@ export interface FitReport {
 
 const GiB = 1024 ** 3;
 
-/** The host's reserve: max(1 GiB, 10%) of memory, max(0.5, 10%) of the CPUs, max(1024, 1/8) of pid_max. */
+/** The host's reserve: max(1 GiB, 10%) of memory, max(1024, 1/8) of pid_max; CPU by weight. */
 export function parentLimits(h: HostFacts): ParentLimits {
   const memReserve = Math.max(GiB, Math.floor(h.memTotalBytes / 10));
-  const cpuReserve = Math.max(0.5, h.cpus / 10);
   const pidReserve = Math.max(1024, Math.floor(h.pidMax / 8));
   return {
     memoryBytes: Math.max(256 * 1024 * 1024, h.memTotalBytes - memReserve),
-    cpus: Math.max(0.5, h.cpus - cpuReserve),
+    cpuWeight: PARENT_CPU_WEIGHT,
     pids: Math.max(1024, h.pidMax - pidReserve),
   };
 }
