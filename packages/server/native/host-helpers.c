@@ -6,6 +6,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -150,3 +151,15 @@ int cmd_unmount(int argc, char **argv) {
   return rc;
 }
 
+
+/* mags-guest sysfs NETNS TARGET: mounts a read-only sysfs as seen from network namespace NETNS
+ * (its /sys/class/net lists that namespace's interfaces) at TARGET. */
+int cmd_sysfs(int argc, char **argv) {
+  if (argc != 4) { fprintf(stderr, "usage: mags-guest sysfs NETNS TARGET\n"); return 2; }
+  int fd = open(argv[2], O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return fail_errno("open", argv[2]);
+  if (setns(fd, CLONE_NEWNET) != 0) { close(fd); return fail_errno("setns", argv[2]); }
+  close(fd);
+  if (mount("sysfs", argv[3], "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) != 0) return fail_errno("mount sysfs at", argv[3]);
+  return 0;
+}

@@ -8,8 +8,9 @@ import type { Logger } from 'pino';
 import { buildApp } from './app.js';
 import type { SandboxPool } from './runtime/driver.js';
 import { Scheduler } from './scheduler/scheduler.js';
+import type { Admission } from './services/admission.js';
 import { JobLogs } from './services/job-logs.js';
-import { JobsService } from './services/jobs.js';
+import { DEFAULT_MAX_PENDING_JOBS_PER_USER, JobsService } from './services/jobs.js';
 import { UsersService } from './services/users.js';
 import type { Stores } from './storage/stores.js';
 
@@ -18,6 +19,8 @@ export interface ControlPlaneSettings {
   jobTimeoutSeconds: number;
   maxOutputBytes: number;
   maxConcurrentJobs: number;
+  /** Sandboxes one user may run at once (default: no cap beyond maxConcurrentJobs). */
+  maxRunningJobsPerUser?: number;
   maxPendingJobsPerUser?: number;
   bodyLimitBytes?: number;
   sseHeartbeatSeconds?: number;
@@ -30,6 +33,8 @@ export interface ComposeOptions {
   pool: SandboxPool;
   log: Logger;
   settings: ControlPlaneSettings;
+  /** Admission control of submissions and of what runs at once (absent: none). */
+  admission?: Admission;
 }
 
 /** The wired control plane. `start()` reconciles and starts the queue; `close()` undoes everything but the stores and pool. */
@@ -57,9 +62,11 @@ export async function composeControlPlane(o: ComposeOptions): Promise<ControlPla
     jobTimeoutSeconds: settings.jobTimeoutSeconds,
     maxOutputBytes: settings.maxOutputBytes,
     maxConcurrentJobs: settings.maxConcurrentJobs,
+    maxRunningJobsPerUser: settings.maxRunningJobsPerUser,
+    admission: o.admission,
   });
   const users = new UsersService(stores.users, log.child({ component: 'users' }));
-  const jobLimits = settings.maxPendingJobsPerUser === undefined ? undefined : { maxPendingJobsPerUser: settings.maxPendingJobsPerUser };
+  const jobLimits = { maxPendingJobsPerUser: settings.maxPendingJobsPerUser ?? DEFAULT_MAX_PENDING_JOBS_PER_USER, admission: o.admission };
   const jobs = new JobsService(stores.jobs, logs, scheduler, log.child({ component: 'jobs' }), jobLimits);
   const app = await buildApp({
     users,

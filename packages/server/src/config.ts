@@ -20,6 +20,14 @@ export interface ServerConfig {
   maxOutputBytes: number;
   maxConcurrentJobs: number;
   maxPendingJobsPerUser: number;
+  /** Jobs of one user running at once (fair share of MAGS_MAX_CONCURRENT_JOBS). */
+  maxRunningJobsPerUser: number;
+  /** Sum of running jobs' memory_mb may reach this multiple of the host's sandbox memory. */
+  memoryOvercommit: number;
+  /** Sum of running jobs' vcpus may reach this multiple of the host's CPUs. */
+  cpuOvercommit: number;
+  /** Sum of running jobs' disk_gb may reach this multiple of the data dir's free space. */
+  diskOvercommit: number;
   logLevel: LogLevelName;
   /** Debian mirror for the image build; absent = the image builder's default. */
   debianMirror?: string;
@@ -54,7 +62,7 @@ export interface ConfigSetting {
   defaultText: string;
   unit: string;
   meaning: string;
-  kind: 'string' | 'port' | 'int' | 'path' | 'url' | 'enum';
+  kind: 'string' | 'port' | 'int' | 'ratio' | 'path' | 'url' | 'enum';
   min?: number;
   values?: readonly string[];
 }
@@ -72,6 +80,10 @@ export const CONFIG_SETTINGS: readonly ConfigSetting[] = [
   { key: 'maxOutputBytes', env: 'MAGS_MAX_OUTPUT_BYTES', flag: '--max-output-bytes', kind: 'int', min: 1024, defaultText: '`10485760` (10 MiB)', unit: 'bytes', meaning: 'Output stored per job; beyond it one truncation line is logged and the rest discarded.' },
   { key: 'maxConcurrentJobs', env: 'MAGS_MAX_CONCURRENT_JOBS', flag: '--max-concurrent-jobs', kind: 'int', min: 1, defaultText: '`32`', unit: 'jobs', meaning: 'Jobs running at once; more wait as `pending`.' },
   { key: 'maxPendingJobsPerUser', env: 'MAGS_MAX_PENDING_JOBS_PER_USER', flag: '--max-pending-jobs-per-user', kind: 'int', min: 1, defaultText: '`1000`', unit: 'jobs', meaning: 'Queued (`pending`) jobs one user may have; more submissions get 429 `RATE_LIMITED`.' },
+  { key: 'maxRunningJobsPerUser', env: 'MAGS_MAX_RUNNING_JOBS_PER_USER', flag: '--max-running-jobs-per-user', kind: 'int', min: 1, defaultText: '`max(1, MAGS_MAX_CONCURRENT_JOBS - 1)`', unit: 'jobs', meaning: 'Jobs of one user running at once; the queue takes users in turn, so another user\'s job gets the next free slot.' },
+  { key: 'memoryOvercommit', env: 'MAGS_MEMORY_OVERCOMMIT', flag: '--memory-overcommit', kind: 'ratio', defaultText: '`1`', unit: 'ratio', meaning: 'Running jobs\' `memory_mb` may add up to this times the sandbox memory (host memory less the reserve, docs/security.md); more wait as `pending`.' },
+  { key: 'cpuOvercommit', env: 'MAGS_CPU_OVERCOMMIT', flag: '--cpu-overcommit', kind: 'ratio', defaultText: '`16`', unit: 'ratio', meaning: 'Running jobs\' `vcpus` may add up to this times the host\'s CPUs; more wait as `pending`.' },
+  { key: 'diskOvercommit', env: 'MAGS_DISK_OVERCOMMIT', flag: '--disk-overcommit', kind: 'ratio', defaultText: '`1`', unit: 'ratio', meaning: 'Running jobs\' `disk_gb` may add up to this times the free space of the data dir; more wait as `pending`.' },
   { key: 'logLevel', env: 'MAGS_LOG_LEVEL', flag: '--log-level', kind: 'enum', values: LOG_LEVELS, defaultText: '`info`', unit: '-', meaning: 'Server log level (JSON lines on stderr): `trace`, `debug`, `info`, `warn`, `error`, `fatal`, `silent`.' },
   { key: 'debianMirror', env: 'MAGS_DEBIAN_MIRROR', flag: '--debian-mirror', kind: 'url', defaultText: 'the image builder\'s default (`http://deb.debian.org/debian`)', unit: 'URL', meaning: 'Debian mirror used to build the sandbox base image.' },
   { key: 'runtime', env: 'MAGS_RUNTIME', flag: '--runtime', kind: 'enum', values: RUNTIME_NAMES, defaultText: `\`${DEFAULT_RUNTIME}\``, unit: '-', meaning: 'Sandbox runtime driver (`container`: crun with namespaces, cgroups and an overlay root).' },
@@ -119,6 +131,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (poolMaxSize < poolMinSize) {
     throw new ConfigError(`MAGS_POOL_MAX_SIZE (${poolMaxSize}) is smaller than MAGS_POOL_MIN_SIZE (${poolMinSize}); raise the maximum or lower the minimum.`);
   }
+  const maxConcurrentJobs = (raw.get('maxConcurrentJobs') as number | undefined) ?? 32;
   return {
     dataDir,
     host: (raw.get('host') as string | undefined) ?? '127.0.0.1',
@@ -129,8 +142,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     poolMaxSize,
     jobTimeoutSeconds: (raw.get('jobTimeoutSeconds') as number | undefined) ?? 3600,
     maxOutputBytes: (raw.get('maxOutputBytes') as number | undefined) ?? 10 * 1024 * 1024,
-    maxConcurrentJobs: (raw.get('maxConcurrentJobs') as number | undefined) ?? 32,
+    maxConcurrentJobs,
     maxPendingJobsPerUser: (raw.get('maxPendingJobsPerUser') as number | undefined) ?? 1000,
+    maxRunningJobsPerUser: (raw.get('maxRunningJobsPerUser') as number | undefined) ?? Math.max(1, maxConcurrentJobs - 1),
+    memoryOvercommit: (raw.get('memoryOvercommit') as number | undefined) ?? 1,
+    cpuOvercommit: (raw.get('cpuOvercommit') as number | undefined) ?? 16,
+    diskOvercommit: (raw.get('diskOvercommit') as number | undefined) ?? 1,
     logLevel: (raw.get('logLevel') as LogLevelName | undefined) ?? 'info',
     debianMirror: raw.get('debianMirror') as string | undefined,
     runtime: (raw.get('runtime') as RuntimeName | undefined) ?? DEFAULT_RUNTIME,
@@ -158,6 +175,11 @@ function parseValue(s: ConfigSetting, value: string, name: string): unknown {
       if (n === undefined || n < (s.min ?? 0)) {
         throw new ConfigError(`${name}="${value}" is not valid; use a whole number of ${s.unit} >= ${s.min ?? 0}.`);
       }
+      return n;
+    }
+    case 'ratio': {
+      const n = /^\d+(\.\d+)?$/.test(value) ? Number(value) : NaN;
+      if (!(n > 0)) throw new ConfigError(`${name}="${value}" is not valid; use a number > 0 (e.g. 1 or 1.5).`);
       return n;
     }
     case 'enum':

@@ -3,6 +3,7 @@
  * runtime, warm pool) and starts listeners. `node dist/src/main.js` runs the daemon;
  * `node dist/src/main.js image build [--force]` only builds the sandbox image.
  */
+import { statfsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -11,6 +12,8 @@ import type { Logger } from 'pino';
 import { composeControlPlane } from './compose.js';
 import { ConfigError, loadConfig, parseServerFlags, redact, type ConfigOverrides, type ServerConfig } from './config.js';
 import { createLogger } from './logger.js';
+import { parentLimits, readHostFacts } from './runtime/drivers/container/host-limits.js';
+import { Admission, type HostCapacity } from './services/admission.js';
 import type { RuntimeDriver, SandboxPool } from './runtime/driver.js';
 import { createRuntimeDriver } from './runtime/registry.js';
 import { buildImage, findImage } from './runtime/image.js';
@@ -61,6 +64,19 @@ export async function buildBaseImage(config: ServerConfig, log: Logger, force = 
   return image;
 }
 
+/** Sandbox memory (the parent cgroup's: host memory less the reserve), CPUs, and the data dir's free space. */
+async function hostCapacity(dataDir: string): Promise<HostCapacity> {
+  const facts = await readHostFacts();
+  return {
+    memoryMb: Math.floor(parentLimits(facts).memoryBytes / 1024 ** 2),
+    vcpus: facts.cpus,
+    freeDiskGb: () => {
+      const fs = statfsSync(dataDir);
+      return (fs.bavail * fs.bsize) / 1024 ** 3;
+    },
+  };
+}
+
 /** Starts the daemon: store, runtime, pool, scheduler, HTTP API. */
 export async function runServer(opts: RunServerOptions | ConfigOverrides = {}): Promise<RunningServer> {
   const o: RunServerOptions = 'overrides' in opts || 'env' in opts || 'announce' in opts ? (opts as RunServerOptions) : { overrides: opts as ConfigOverrides };
@@ -94,6 +110,7 @@ export async function runServer(opts: RunServerOptions | ConfigOverrides = {}): 
       instance: instancePrefix(config.dataDir),
       log: log.child({ component: 'runtime' }),
       debianMirror: config.debianMirror,
+      capacity: { maxSandboxes: config.maxConcurrentJobs + config.poolMaxSize, pidsPerSandbox: DEFAULT_PIDS_LIMIT },
     };
     const driver: RuntimeDriver = await createRuntimeDriver(config.runtime, driverOptions);
     cleanups.push(() => driver.shutdown());
@@ -107,14 +124,19 @@ export async function runServer(opts: RunServerOptions | ConfigOverrides = {}): 
     cleanups.push(() => pool.stop());
     pool.start();
 
+    const capacity = await hostCapacity(config.dataDir);
+    const admission = new Admission(capacity, { memory: config.memoryOvercommit, cpu: config.cpuOvercommit, disk: config.diskOvercommit });
+    log.info({ memoryMb: capacity.memoryMb, vcpus: capacity.vcpus, freeDiskGb: Math.floor(capacity.freeDiskGb()) }, 'admission: what this host gives sandboxes');
     const plane = await composeControlPlane({
       stores,
       pool,
       log,
+      admission,
       settings: {
         jobTimeoutSeconds: config.jobTimeoutSeconds,
         maxOutputBytes: config.maxOutputBytes,
         maxConcurrentJobs: config.maxConcurrentJobs,
+        maxRunningJobsPerUser: config.maxRunningJobsPerUser,
         maxPendingJobsPerUser: config.maxPendingJobsPerUser,
         bodyLimitBytes: config.bodyLimitBytes,
       },

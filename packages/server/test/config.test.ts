@@ -75,4 +75,14 @@ describe('config', () => {
     assert.throws(() => parseServerFlags(['--port']), /option --port needs a value/);
     assert.throws(() => loadConfig(base, parseServerFlags(['--port', 'x'])), /--port \(or MAGS_PORT\)="x" is not a TCP port/);
   });
+  it('admission and fairness settings: ratios and the per-user running cap', () => {
+    const c = loadConfig(base);
+    assert.equal(c.maxRunningJobsPerUser, 31, 'one slot below MAGS_MAX_CONCURRENT_JOBS');
+    assert.deepEqual([c.memoryOvercommit, c.cpuOvercommit, c.diskOvercommit], [1, 16, 1]);
+    const d = loadConfig({ ...base, MAGS_MAX_CONCURRENT_JOBS: '1', MAGS_CPU_OVERCOMMIT: '1.5', MAGS_MAX_RUNNING_JOBS_PER_USER: '' });
+    assert.equal(d.maxRunningJobsPerUser, 1);
+    assert.equal(d.cpuOvercommit, 1.5);
+    assert.throws(() => loadConfig({ ...base, MAGS_MEMORY_OVERCOMMIT: '0' }), /MAGS_MEMORY_OVERCOMMIT="0" is not valid; use a number > 0/);
+    assert.throws(() => loadConfig({ ...base, MAGS_DISK_OVERCOMMIT: '-1' }), ConfigError);
+  });
 });

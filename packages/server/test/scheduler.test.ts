@@ -128,7 +128,7 @@ describe('scheduler', () => {
     await done(a.request_id);
     await done(b.request_id);
     const sa = seen.find((x) => x.spec.labels?.job === a.request_id)!;
-    assert.deepEqual(sa.spec.limits, { vcpus: 1, memoryMb: 256, diskGb: 5, pids: 4096 });
+    assert.deepEqual(sa.spec.limits, { vcpus: 1, memoryMb: 256, diskGb: 5, pids: 1024 });
     assert.deepEqual(sa.req.env, { X: '1' });
     assert.equal(sa.req.timeoutMs, 77_000);
     assert.equal(sa.req.cwd, '/root');

@@ -6,6 +6,9 @@
 export const ERROR_CODES = {
   VALIDATION_ERROR: { status: 400, summary: 'The request body, query or path is malformed or has a field of the wrong type.' },
   INVALID_JSON: { status: 400, summary: 'The request body is not valid JSON.' },
+  MEMORY_EXCEEDS_HOST: { status: 400, summary: 'memory_mb is more than this host can give one sandbox; the message names the host maximum.' },
+  VCPUS_EXCEED_HOST: { status: 400, summary: 'vcpus is more than this host has CPUs; the message names the host maximum.' },
+  DISK_EXCEEDS_HOST: { status: 400, summary: 'disk_gb is more than the free space of the server\'s data directory; the message names the host maximum.' },
   PAYLOAD_TOO_LARGE: { status: 413, summary: 'The request body (for example the script) is larger than the server accepts.' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, summary: 'The request body is not sent as application/json.' },
   AUTH_REQUIRED: { status: 401, summary: 'No API token was sent.' },

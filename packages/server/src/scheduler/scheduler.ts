@@ -1,8 +1,10 @@
 import type { Logger } from 'pino';
 import type { ExecResult, OutputLine, Sandbox, SandboxLimits, SandboxPool } from '../runtime/driver.js';
+import type { Admission, JobResources } from '../services/admission.js';
 import type { JobLogs } from '../services/job-logs.js';
 import type { JobRunner } from '../services/jobs.js';
 import type { Job, JobPatch, JobStore } from '../storage/metadata/store.js';
+import { FairQueue } from './fair-queue.js';
 
 export interface SchedulerOptions {
   /** The jobs store (the scheduler's output goes through `logs`). */
@@ -16,10 +18,14 @@ export interface SchedulerOptions {
   maxOutputBytes: number;
   /** Jobs running at once; the rest wait in the queue as `pending`. */
   maxConcurrentJobs: number;
+  /** Jobs of one user running at once (default: no cap beyond maxConcurrentJobs). */
+  maxRunningJobsPerUser?: number;
+  /** Whether a job's resources fit beside the running jobs'; absent = only the slot count limits. */
+  admission?: Admission;
 }
 
-/** Processes per sandbox. */
-export const DEFAULT_PIDS_LIMIT = 4096;
+/** Processes per sandbox (docs/sandboxes.md). */
+export const DEFAULT_PIDS_LIMIT = 1024;
 
 type EndCause = 'user' | 'shutdown';
 
@@ -32,10 +38,14 @@ const QUEUE_INLINE_LIMIT = 64;
 
 interface Queued {
   id: string;
+  userId: string;
+  res: JobResources;
   job?: Job;
 }
 
 interface Running {
+  userId: string;
+  res: JobResources;
   controller: AbortController;
   cause?: EndCause;
   done: Promise<void>;
@@ -47,8 +57,11 @@ interface Running {
  * outcome, and gives the sandbox back. At start it reconciles jobs a previous process left behind.
  */
 export class Scheduler implements JobRunner {
-  private readonly queue: Queued[] = [];
+  private readonly queue = new FairQueue<Queued>();
   private readonly running = new Map<string, Running>();
+  private readonly runningPerUser = new Map<string, number>();
+  /** Resources of the running jobs, summed. */
+  private readonly inUse: JobResources = { memory_mb: 0, vcpus: 0, disk_gb: 0 };
   private accepting = false;
 
   constructor(private readonly o: SchedulerOptions) {}
@@ -79,7 +92,9 @@ export class Scheduler implements JobRunner {
   }
 
   private push(job: Job): void {
-    this.queue.push(this.queue.length < QUEUE_INLINE_LIMIT ? { id: job.request_id, job } : { id: job.request_id });
+    const entry: Queued = { id: job.request_id, userId: job.user_id, res: { memory_mb: job.memory_mb, vcpus: job.vcpus, disk_gb: job.disk_gb } };
+    if (this.queue.size < QUEUE_INLINE_LIMIT) entry.job = job;
+    this.queue.push(entry);
   }
 
   async stop(jobId: string): Promise<boolean> {
@@ -91,14 +106,13 @@ export class Scheduler implements JobRunner {
       // A job that went to sleep before the abort landed (its sandbox was being released) is the caller's to end.
       return (await this.o.store.getJob(jobId))?.status !== 'sleeping';
     }
-    const i = this.queue.findIndex((q) => q.id === jobId);
-    if (i >= 0) this.queue.splice(i, 1);
+    this.queue.remove(jobId);
     return false;
   }
 
   /** Jobs running now and waiting in the queue. */
   counts(): { running: number; queued: number } {
-    return { running: this.running.size, queued: this.queue.length };
+    return { running: this.running.size, queued: this.queue.size };
   }
 
   /**
@@ -107,7 +121,7 @@ export class Scheduler implements JobRunner {
    */
   async shutdown(): Promise<void> {
     this.accepting = false;
-    this.queue.length = 0;
+    this.queue.clear();
     for (const r of this.running.values()) {
       r.cause ??= 'shutdown';
       r.controller.abort();
@@ -115,21 +129,42 @@ export class Scheduler implements JobRunner {
     await Promise.allSettled([...this.running.values()].map((r) => r.done));
   }
 
+  /**
+   * Starts queued jobs while slots are free: users in turn, each below their running cap. When the
+   * next job's resources do not fit beside the running ones it waits (nobody overtakes it, so a
+   * big job is never starved by small ones).
+   */
   private pump(): void {
-    while (this.accepting && this.running.size < this.o.maxConcurrentJobs && this.queue.length > 0) {
-      const queued = this.queue.shift()!;
+    const cap = this.o.maxRunningJobsPerUser ?? Infinity;
+    while (this.accepting && this.running.size < this.o.maxConcurrentJobs && this.queue.size > 0) {
+      const next = this.queue.peek((userId) => (this.runningPerUser.get(userId) ?? 0) < cap);
+      if (!next) return;
+      if (this.o.admission && !this.o.admission.fits(this.inUse, next.res)) return;
+      const queued = this.queue.shift(next.userId)!;
       const id = queued.id;
       if (this.running.has(id)) continue;
-      const entry: Running = { controller: new AbortController(), done: Promise.resolve() };
-      this.running.set(id, entry);
+      const entry: Running = { userId: queued.userId, res: queued.res, controller: new AbortController(), done: Promise.resolve() };
+      this.claim(id, entry, 1);
       entry.done = this.load(queued)
         .then((job) => (job ? this.run(job, entry) : undefined))
         .catch((err: unknown) => this.o.log.error({ err, jobId: id }, 'job runner failed'))
         .finally(() => {
-          this.running.delete(id);
+          this.claim(id, entry, -1);
           this.pump();
         });
     }
+  }
+
+  /** Adds (+1) or removes (-1) a running job from the slot, per-user and resource counts. */
+  private claim(id: string, r: Running, sign: 1 | -1): void {
+    if (sign === 1) this.running.set(id, r);
+    else this.running.delete(id);
+    const n = (this.runningPerUser.get(r.userId) ?? 0) + sign;
+    if (n > 0) this.runningPerUser.set(r.userId, n);
+    else this.runningPerUser.delete(r.userId);
+    this.inUse.memory_mb += sign * r.res.memory_mb;
+    this.inUse.vcpus += sign * r.res.vcpus;
+    this.inUse.disk_gb += sign * r.res.disk_gb;
   }
 
   /** The queued job's row; undefined when it is gone or no longer pending (e.g. stopped). */

@@ -2,10 +2,14 @@ import { JOB_LIMITS, isTerminalStatus, type JobStatus } from '@mags/shared';
 import type { Logger } from 'pino';
 import type { LogLine } from '../storage/logs/store.js';
 import type { Job, JobStore, User } from '../storage/metadata/store.js';
+import type { Admission } from './admission.js';
 import { AppError } from './errors.js';
 import { outcomeOf, type JobLogs } from './job-logs.js';
 import { LogFeed, type LogFeedOptions } from './log-feed.js';
 import { newId } from './tokens.js';
+
+/** Queued jobs one user may have when the daemon sets no other limit. */
+export const DEFAULT_MAX_PENDING_JOBS_PER_USER = 1000;
 
 /** What a client may set when submitting a job (already type-checked by the API layer). */
 export interface SubmitInput {
@@ -46,7 +50,7 @@ export class JobsService {
     private readonly logs: JobLogs,
     private readonly runner: JobRunner,
     private readonly log: Logger,
-    private readonly limits: { maxPendingJobsPerUser: number } = { maxPendingJobsPerUser: 1000 },
+    private readonly limits: { maxPendingJobsPerUser: number; admission?: Admission } = { maxPendingJobsPerUser: DEFAULT_MAX_PENDING_JOBS_PER_USER },
   ) {}
 
   async submit(user: User, input: SubmitInput, apiVersion: 1 | 2): Promise<Job> {
@@ -76,6 +80,11 @@ export class JobsService {
     if (input.file_ids && input.file_ids.length > 0) {
       throw new AppError('FEATURE_NOT_AVAILABLE', 'file_ids: file uploads are not available on this server yet', 'Fetch files from inside the script (curl, git) for now.');
     }
+    this.limits.admission?.checkJob({
+      memory_mb: input.memory_mb ?? JOB_LIMITS.defaultMemoryMb,
+      vcpus: input.vcpus ?? JOB_LIMITS.defaultVcpus,
+      disk_gb: input.disk_gb ?? JOB_LIMITS.defaultDiskGb,
+    });
     const waiting = await this.store.countUserJobs(user.id, ['pending']);
     if (waiting >= this.limits.maxPendingJobsPerUser) {
       throw new AppError(

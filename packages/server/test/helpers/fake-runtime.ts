@@ -160,7 +160,7 @@ export class FakeSandbox implements Sandbox {
     if (this.paused) await this.resume();
     const cwd = this.cwdOf(req.cwd);
     if (!existsSync(cwd) || !statSync(cwd).isDirectory()) {
-      onOutput({ stream: 'stderr', text: `mags-agent: cannot change directory to ${req.cwd}: No such file or directory`, at: new Date() });
+      onOutput({ stream: 'stderr', text: `mags-guest: cannot change directory to ${req.cwd}: No such file or directory`, at: new Date() });
       return { exitCode: 127, reason: 'exited', durationMs: Date.now() - started };
     }
     const file = join(this.dir, 'scripts', `${++this.scripts}.sh`);

@@ -5,6 +5,7 @@ import type { FastifyInstance } from 'fastify';
 import { composeControlPlane } from '../../src/compose.js';
 import { silentLogger } from '../../src/logger.js';
 import type { Scheduler } from '../../src/scheduler/scheduler.js';
+import type { Admission } from '../../src/services/admission.js';
 import type { JobLogs } from '../../src/services/job-logs.js';
 import type { JobsService } from '../../src/services/jobs.js';
 import type { UsersService } from '../../src/services/users.js';
@@ -35,6 +36,9 @@ export interface HarnessOptions {
   databaseUrl?: string;
   /** Longest an SSE follower's socket may accept nothing before it is cut off (ms). */
   sseStallMs?: number;
+  maxRunningJobsPerUser?: number;
+  /** Admission control for submissions and the scheduler (absent: none). */
+  admission?: Admission;
 }
 
 export async function createHarness(opts: HarnessOptions = {}): Promise<Harness> {
@@ -46,10 +50,12 @@ export async function createHarness(opts: HarnessOptions = {}): Promise<Harness>
     stores,
     pool,
     log,
+    admission: opts.admission,
     settings: {
       jobTimeoutSeconds: opts.jobTimeoutSeconds ?? 60,
       maxOutputBytes: opts.maxOutputBytes ?? 1024 * 1024,
       maxConcurrentJobs: opts.maxConcurrentJobs ?? 8,
+      maxRunningJobsPerUser: opts.maxRunningJobsPerUser,
       bodyLimitBytes: opts.bodyLimitBytes,
       sseHeartbeatSeconds: 1,
       sseStallMs: opts.sseStallMs,

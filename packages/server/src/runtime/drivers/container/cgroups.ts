@@ -120,6 +120,40 @@ export class Cgroups {
     return missing.map((c) => `cgroup v1 controller ${c} is not mounted: mount -t cgroup -o ${c} cgroup /sys/fs/cgroup/${c}`);
   }
 
+  /**
+   * Creates the instance's parent cgroup (`/<instance>`, where crun puts every sandbox) and limits
+   * its memory and processes and weighs its CPU: the sum over all sandboxes can never take the
+   * host's reserve.
+   */
+  async setParentLimits(l: { memoryBytes: number; cpuWeight: number; pids: number }): Promise<void> {
+    if (this.mode === 'v2') {
+      const root = this.unified!;
+      const parent = join(root, this.instance);
+      await mkdir(parent, { recursive: true });
+      // Children get a controller only when every ancestor delegates it.
+      for (const dir of [root, parent]) {
+        const enabled = (readTextSync(join(dir, 'cgroup.subtree_control')) ?? '').split(/\s+/);
+        const missing = ['memory', 'pids', 'cpu'].filter((c) => !enabled.includes(c));
+        if (missing.length) writeFileSync(join(dir, 'cgroup.subtree_control'), missing.map((c) => `+${c}`).join(' '));
+      }
+      writeFileSync(join(parent, 'memory.max'), String(l.memoryBytes));
+      writeFileSync(join(parent, 'pids.max'), String(l.pids));
+      writeFileSync(join(parent, 'cpu.weight'), String(l.cpuWeight));
+      return;
+    }
+    const files: Array<[string, string, string]> = [
+      ['memory', 'memory.limit_in_bytes', String(l.memoryBytes)],
+      ['pids', 'pids.max', String(l.pids)],
+      ['cpu', 'cpu.shares', String(Math.round((l.cpuWeight * 1024) / 100))],
+    ];
+    for (const [ctrl, file, value] of files) {
+      const mp = this.byController.get(ctrl);
+      if (!mp) throw new Error(`cgroup v1 controller ${ctrl} is not mounted: mount -t cgroup -o ${ctrl} cgroup /sys/fs/cgroup/${ctrl}`);
+      await mkdir(join(mp, this.instance), { recursive: true });
+      writeFileSync(join(mp, this.instance, file), value);
+    }
+  }
+
   /** The OCI `linux.cgroupsPath` of a sandbox. */
   path(id: string): string {
     return `/${this.instance}/${id}`;

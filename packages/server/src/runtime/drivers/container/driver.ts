@@ -26,7 +26,8 @@ import { Layers, waitLoopReleased } from './layers.js';
 import { mountsUnder, unmountUnder } from '../../../host/mounts.js';
 import { run as netRun } from '../../../network/exec.js';
 import { createNetworkManager, type NetworkManager } from '../../../network/manager.js';
-import { ociConfig } from './oci.js';
+import { fileReserve, fitReport, parentLimits, readHostFacts } from './host-limits.js';
+import { ociConfig, SANDBOX_NOFILE } from './oci.js';
 import { HostSpawner } from './spawner.js';
 import { ContainerSandbox, type SandboxHost } from './sandbox.js';
 
@@ -48,6 +49,12 @@ export interface ContainerDriverOptions {
   network?: NetworkManager | null;
   /** How long create() waits for the guest agent (default 10 s). */
   agentTimeoutMs?: number;
+  /**
+   * Most sandboxes that exist at once and their pids limit, for the start-up check against the
+   * host's pid_max and fs.file-max (default: 42 sandboxes of 1024 processes, the defaults of
+   * MAGS_MAX_CONCURRENT_JOBS + MAGS_POOL_MAX_SIZE).
+   */
+  capacity?: { maxSandboxes: number; pidsPerSandbox: number };
 }
 
 /** Where the guest agent's source and build script live (packages/server/native). */
@@ -97,6 +104,9 @@ async function userNamespaceProblem(): Promise<string | null> {
   if (Number(max.trim()) === 0) return 'user namespaces are disabled: sysctl -w user.max_user_namespaces=65536';
   return null;
 }
+
+/** oom_score_adj of every sandbox process (and its floor): sandboxes go before host processes. */
+export const SANDBOX_OOM_SCORE_ADJ = 500;
 
 /** Creates the crun-based runtime driver. */
 export function createContainerDriver(opts: ContainerDriverOptions): RuntimeDriver {
@@ -175,6 +185,8 @@ class ContainerDriver implements RuntimeDriver, SandboxHost {
 
     const built = await buildGuestAgent();
     await this.sweep(onProgress);
+    // After the sweep: nothing of a crashed run is left in the parent.
+    await this.limitParent();
     await mkdir(this.runtimeDir, { recursive: true, mode: 0o700 });
     await mkdir(this.sbDir, { recursive: true, mode: 0o700 });
     for (const dir of ['/run/mags', this.exposedDir]) {
@@ -207,6 +219,27 @@ class ContainerDriver implements RuntimeDriver, SandboxHost {
       }
     }
     this.initialized = true;
+  }
+
+  /** Sets the parent cgroup's limits and logs whether the worst case fits the host's global tables. */
+  private async limitParent(): Promise<void> {
+    const host = await readHostFacts();
+    const parent = parentLimits(host);
+    await this.cgroups.setParentLimits(parent);
+    const cap = this.opts.capacity ?? { maxSandboxes: 42, pidsPerSandbox: 1024 };
+    const fit = fitReport(host, parent, { maxSandboxes: cap.maxSandboxes, pids: cap.pidsPerSandbox, nofile: Math.min(SANDBOX_NOFILE, this.nofileHard) });
+    this.log.info({ host, parent, fit }, 'sandbox parent cgroup limited; host reserve kept');
+    const status = await readFile('/proc/self/status', 'utf8');
+    const capEff = BigInt('0x' + (/^CapEff:\s+([0-9a-f]+)/m.exec(status)?.[1] ?? '0'));
+    if ((capEff & (1n << 24n)) === 0n) {
+      this.log.warn(`the daemon lacks CAP_SYS_RESOURCE: sandbox processes start at oom_score_adj ${SANDBOX_OOM_SCORE_ADJ} but a script can lower its own (the parent cgroup still keeps OOM kills among sandboxes)`);
+    }
+    if (!fit.pidsFit) {
+      this.log.warn({ fit }, `${fit.maxSandboxes} sandboxes x ${cap.pidsPerSandbox} processes = ${fit.pidsNeeded} > ${fit.pidsAvailable} (pid_max less the host reserve): the parent cgroup's pids.max stops them first; raise kernel.pid_max or lower MAGS_MAX_CONCURRENT_JOBS`);
+    }
+    if (!fit.filesFit) {
+      this.log.warn({ fit }, `worst case of open files ${fit.filesNeeded} (min(sandboxes x processes, parent pids.max) x ${SANDBOX_NOFILE}) > ${fit.filesAvailable} (fs.file-max less the host reserve): raise it with sysctl -w fs.file-max=${fit.filesNeeded + fileReserve(host.fileMax)} (open files are also charged to each sandbox's memory limit)`);
+    }
   }
 
   /** A host command through the spawner, with the exit status as a result (net/exec's Runner). */
@@ -304,7 +337,7 @@ class ContainerDriver implements RuntimeDriver, SandboxHost {
       const listening = listenForGuest(join(runDir, 'host.sock'));
       // Settle all three before looking at errors, so a failure never races the cleanup.
       const settled = await Promise.allSettled([
-        useNetwork ? this.network!.create(id) : Promise.resolve(undefined),
+        useNetwork ? this.network!.create(id).then(async (n) => (await this.mountSysfs(n.netnsPath, join(xdir, 'sys')), n)) : Promise.resolve(undefined),
         this.layers.create({
           sandboxDir: dir,
           rootfs,
@@ -339,6 +372,7 @@ class ContainerDriver implements RuntimeDriver, SandboxHost {
         limits: spec.limits,
         netnsPath: net?.netnsPath,
         resolvConfPath: resolvConf,
+        sysfsPath: net ? join(xdir, 'sys') : undefined,
         nofileHard: this.nofileHard,
         swapLimit: this.cgroups.hasSwapLimit(),
         seccompBpf: this.seccompBpf,
@@ -348,6 +382,7 @@ class ContainerDriver implements RuntimeDriver, SandboxHost {
       await writeFile(join(dir, 'config.json'), JSON.stringify(config));
       state.started = true;
       await this.crunRun(id, dir);
+      await this.pinOomScore(dir);
       lap('crun');
       if (!this.seccompBpf) {
         const bpf = await readFile(join(this.crunRoot, id, 'seccomp.bpf')).catch(() => null);
@@ -379,13 +414,35 @@ class ContainerDriver implements RuntimeDriver, SandboxHost {
   }
 
   /**
+   * Mounts a sysfs from inside the sandbox's network namespace (so its /sys/class/net lists the
+   * sandbox's interfaces, not the host's) at `target`, for the OCI config to bind-mount at /sys.
+   * crun cannot mount it itself: the namespace belongs to host root, not to the sandbox's user namespace.
+   */
+  private async mountSysfs(netnsPath: string, target: string): Promise<void> {
+    await mkdir(target, { mode: 0o755 });
+    await this.spawner.run(this.agentPath, ['sysfs', netnsPath, target], { timeoutMs: 30_000 });
+  }
+
+  /**
+   * Sets the agent's oom_score_adj as host root, which also sets the floor (oom_score_adj_min) every
+   * process of the sandbox inherits (when the daemon holds CAP_SYS_RESOURCE): a script can raise its
+   * score but never lower it below SANDBOX_OOM_SCORE_ADJ, so sandboxes die before the daemon and host processes, and a script
+   * cannot put itself behind the agent (which is tiny and so, at equal scores, chosen last).
+   */
+  private async pinOomScore(bundle: string): Promise<void> {
+    const pid = Number((await readFile(join(bundle, 'agent.pid'), 'utf8')).trim());
+    if (!Number.isInteger(pid) || pid <= 1) throw new Error(`crun wrote no agent pid to ${join(bundle, 'agent.pid')}`);
+    await writeFile(`/proc/${pid}/oom_score_adj`, String(SANDBOX_OOM_SCORE_ADJ));
+  }
+
+  /**
    * `crun run --detach`: returns once the agent process started. The agent inherits crun's stdout
    * and stderr, so both go to the sandbox's agent.log (a pipe would stay open as long as the sandbox).
    */
   private async crunRun(id: string, bundle: string): Promise<void> {
     const logPath = join(bundle, 'agent.log');
     try {
-      await this.spawner.run('crun', ['--root', this.crunRoot, 'run', '--detach', '--bundle', bundle, id], { logFile: logPath, timeoutMs: 30_000 });
+      await this.spawner.run('crun', ['--root', this.crunRoot, 'run', '--detach', '--pid-file', join(bundle, 'agent.pid'), '--bundle', bundle, id], { logFile: logPath, timeoutMs: 30_000 });
     } catch (err) {
       const text = await readFile(logPath, 'utf8').catch(() => '');
       throw new Error(`crun run failed: ${text.trim().split('\n').slice(-5).join(' / ') || (err as Error).message}`);
@@ -451,6 +508,7 @@ class ContainerDriver implements RuntimeDriver, SandboxHost {
     }
     // Kills anything crun left running before the file systems go.
     await this.cgroups.remove(s.id);
+    if (existsSync(join(s.xdir, 'sys'))) await this.spawner.run(this.agentPath, ['unmount', join(s.xdir, 'sys')], { timeoutMs: 30_000 });
     await this.layers.remove(s.dir, join(s.xdir, 'rootfs'), s.id, s.spec.workspaceLayerDir);
     const left = [...(await mountsUnder(s.xdir)), ...(await mountsUnder(s.dir))];
     if (left.length > 0) throw new Error(`sandbox ${s.id}: cannot unmount ${left.join(', ')}`);

@@ -12,7 +12,12 @@ export const DEFAULT_CAPABILITIES = [
 const MASKED_PATHS = [
   '/proc/asound', '/proc/acpi', '/proc/kcore', '/proc/keys', '/proc/latency_stats', '/proc/timer_list',
   '/proc/timer_stats', '/proc/sched_debug', '/proc/scsi', '/sys/firmware', '/sys/devices/virtual/powercap',
+  // Loop and other virtual block devices name their host backing files (other sandboxes' disks, images).
+  '/sys/devices/virtual/block',
 ];
+
+/** RLIMIT_NOFILE (soft and hard) of every sandbox process; docs/security.md has the host-wide product. */
+export const SANDBOX_NOFILE = 1024;
 const READONLY_PATHS = ['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger'];
 
 /** Character devices a sandbox may use (the devices cgroup denies everything else). */
@@ -43,6 +48,12 @@ export interface OciConfigInput {
   resolvConfPath?: string;
   /** The daemon's own hard RLIMIT_NOFILE; sandboxes never get more (root may lack CAP_SYS_RESOURCE). */
   nofileHard: number;
+  /**
+   * Host path of a sysfs mounted from inside the sandbox's network namespace, bind-mounted at /sys
+   * so /sys/class/net lists the sandbox's own interfaces. Absent: a fresh sysfs (crun mounts it in
+   * the namespace it created).
+   */
+  sysfsPath?: string;
   /** Whether the memory+swap limit can be set (v1 hosts without swap accounting cannot). */
   swapLimit: boolean;
   annotations?: Record<string, string>;
@@ -57,14 +68,16 @@ export interface OciConfigInput {
 
 export function ociConfig(i: OciConfigInput): Record<string, unknown> {
   const memory = i.limits.memoryMb * 1024 * 1024;
-  const nofile = Math.min(65536, i.nofileHard);
+  const nofile = Math.min(SANDBOX_NOFILE, i.nofileHard);
   const mounts: Array<Record<string, unknown>> = [
     { destination: '/proc', type: 'proc', source: 'proc', options: ['nosuid', 'noexec', 'nodev'] },
     { destination: '/dev', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'strictatime', 'mode=755', 'size=65536k'] },
     { destination: '/dev/pts', type: 'devpts', source: 'devpts', options: ['nosuid', 'noexec', 'newinstance', 'ptmxmode=0666', 'mode=0620', 'gid=5'] },
     { destination: '/dev/shm', type: 'tmpfs', source: 'shm', options: ['nosuid', 'noexec', 'nodev', 'mode=1777', 'size=65536k'] },
     { destination: '/dev/mqueue', type: 'mqueue', source: 'mqueue', options: ['nosuid', 'noexec', 'nodev'] },
-    { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', 'ro'] },
+    i.sysfsPath
+      ? { destination: '/sys', type: 'bind', source: i.sysfsPath, options: ['bind', 'ro', 'nosuid', 'noexec', 'nodev'] }
+      : { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', 'ro'] },
     { destination: '/sys/fs/cgroup', type: 'cgroup', source: 'cgroup', options: ['nosuid', 'noexec', 'nodev', 'relatime', 'ro'] },
     // Read-only: connecting to the host socket needs no write access, and a writable host directory
     // would let the sandbox fill the host's disk past its own size limit.

@@ -4,6 +4,13 @@
  * the new mount API, unshare/setns and namespace-creating clone flags, keyctl & co, bpf,
  * perf_event_open, kexec, kernel modules, ptrace, reboot, swap, clock setting, quotactl,
  * open_by_handle_at, userfaultfd, io_uring, acct, syslog.
+ *
+ * Sockets: only the address families in SOCKET_FAMILIES can be created; others fail with EPERM
+ * (an errno rule beside the allow rules collides in libseccomp's 32-bit socketcall translation). Docker denies AF_VSOCK
+ * only; we also deny AF_PACKET, AF_BLUETOOTH, AF_ALG, AF_XDP, AF_KEY and the rest, which no job
+ * needs and whose kernel code is a frequent source of bugs (docs/security.md has the comparison).
+ * socketcall() (the 32-bit multiplexer) hides the family in memory seccomp cannot read, so it is
+ * not allowed (EPERM); 32-bit programs use the direct socket calls (kernels >= 4.3).
  */
 
 const ALLOWED = [
@@ -48,7 +55,7 @@ const ALLOWED = [
   'setregid32', 'setresgid', 'setresgid32', 'setresuid', 'setresuid32', 'setreuid', 'setreuid32',
   'setrlimit', 'set_robust_list', 'setsid', 'setsockopt', 'set_thread_area', 'set_tid_address', 'setuid',
   'setuid32', 'setxattr', 'shmat', 'shmctl', 'shmdt', 'shmget', 'shutdown', 'sigaltstack', 'signalfd',
-  'signalfd4', 'sigprocmask', 'sigreturn', 'socket', 'socketcall', 'socketpair', 'splice', 'stat',
+  'signalfd4', 'sigprocmask', 'sigreturn', 'splice', 'stat',
   'stat64', 'statfs', 'statfs64', 'statx', 'symlink', 'symlinkat', 'sync', 'sync_file_range', 'syncfs',
   'sysinfo', 'tee', 'tgkill', 'time', 'timer_create', 'timer_delete', 'timer_getoverrun', 'timer_gettime',
   'timer_gettime64', 'timer_settime', 'timer_settime64', 'timerfd_create', 'timerfd_gettime',
@@ -57,6 +64,10 @@ const ALLOWED = [
   'utimensat_time64', 'utimes', 'vfork', 'vmsplice', 'wait4', 'waitid', 'waitpid', 'write', 'writev',
   'arch_prctl', 'modify_ldt', 'chroot',
 ];
+
+/** Address families a sandbox may open sockets of: AF_UNIX, AF_INET, AF_INET6, AF_NETLINK (ip, ss). */
+export const SOCKET_FAMILIES = [1, 2, 10, 16];
+const ENOSYS = 38;
 
 /** Namespace flags a clone() without CAP_SYS_ADMIN may not use (Docker's mask 0x7E020000). */
 const CLONE_NAMESPACE_FLAGS = 0x7e020000;
@@ -81,8 +92,15 @@ export function seccompProfile(): Record<string, unknown> {
         action: 'SCMP_ACT_ALLOW',
         args: [{ index: 0, value: CLONE_NAMESPACE_FLAGS, valueTwo: 0, op: 'SCMP_CMP_MASKED_EQ' }],
       },
+      // socket(): the allowed families; socketpair() only makes sense for AF_UNIX.
+      ...SOCKET_FAMILIES.map((value) => ({
+        names: ['socket'],
+        action: 'SCMP_ACT_ALLOW',
+        args: [{ index: 0, value, op: 'SCMP_CMP_EQ' }],
+      })),
+      { names: ['socketpair'], action: 'SCMP_ACT_ALLOW', args: [{ index: 0, value: 1, op: 'SCMP_CMP_EQ' }] },
       // clone3() hides its flags in memory seccomp cannot read; ENOSYS makes libc fall back to clone().
-      { names: ['clone3'], action: 'SCMP_ACT_ERRNO', errnoRet: 38 },
+      { names: ['clone3'], action: 'SCMP_ACT_ERRNO', errnoRet: ENOSYS },
     ],
   };
 }
