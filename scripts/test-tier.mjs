@@ -17,23 +17,28 @@ const REPO = join(dirname(fileURLToPath(import.meta.url)), '..');
 
 /** Needs no root, no sandbox, no PostgreSQL cluster, no network beyond loopback. */
 const UNIT = new Set([
+  'server/test/admission.test',
   'server/test/api.test',
   'server/test/bad-input.test',
   'server/test/config.test',
   'server/test/docs.test',
+  'server/test/host-limits.test',
   'server/test/network-unit.test',
   'server/test/pool.test',
   'server/test/runtime-conformance-fake.test',
   'server/test/runtime-lines.test',
   'server/test/runtime-registry.test',
   'server/test/scheduler.test',
+  'cli/test/exit-code.test',
   'cli/test/offline.test',
   'cli/test/skill.test',
   'sdk/test/client.test',
+  'sdk/test/generated-types.test',
   'sdk/test/module-formats.test',
   'sdk/test/shared-cases.test',
   'sdk-python/tests/test_client.py',
   'sdk-python/tests/test_shared_cases.py',
+  'sdk-python/tests/test_spec_types.py',
 ]);
 
 /** Unit files with PostgreSQL parts: the unit tier skips those parts, the integration tier runs the whole file. */

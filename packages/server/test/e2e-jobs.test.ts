@@ -72,7 +72,7 @@ describe('jobs API end to end (real server, real sandboxes)', () => {
     const end = events.at(-1)!;
     assert.ok(first && second, JSON.stringify(events));
     assert.equal(end.event, 'end');
-    assert.deepEqual(end.data, { status: 'completed', exit_code: 0, error_message: null });
+    assert.deepEqual(end.data, { status: 'completed', exit_code: 0, end_reason: 'exited', error_message: null });
     assert.ok(second.at - first.at >= 1000, `the first line arrived live (${first.at - t0} ms), before the second (${second.at - t0} ms)`);
     // A late follower gets the stored lines and the end at once; after= skips lines.
     const replay = await admin.follow(id, `&after=${first.data.seq}`);

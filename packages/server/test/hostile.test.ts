@@ -55,7 +55,8 @@ describe('hostile scripts are contained', { timeout: 600_000 }, () => {
   it('CPU hog: quota holds and a second sandbox still answers promptly', async () => {
     const hog = await make({ vcpus: 1 });
     const other = await make();
-    const hogging = run(hog, 'for i in 1 2 3 4; do timeout 4 sh -c "while :; do :; done" & done; wait; cat /sys/fs/cgroup/cpu/cpu.stat 2>/dev/null || cat /sys/fs/cgroup/cpu.stat', { timeoutMs: 20_000 });
+    // `times` prints the CPU time of the shell's children (user, then system) on its second line.
+    const hogging = run(hog, 'for i in 1 2 3 4; do timeout 4 sh -c "while :; do :; done" & done; wait; times; cat /sys/fs/cgroup/cpu/cpu.stat 2>/dev/null || cat /sys/fs/cgroup/cpu.stat', { timeoutMs: 20_000 });
     await new Promise((r) => setTimeout(r, 500));
     const times: number[] = [];
     for (let i = 0; i < 10; i++) {
@@ -67,9 +68,17 @@ describe('hostile scripts are contained', { timeout: 600_000 }, () => {
     assert.ok(times[5]! < 100, `median echo beside a CPU hog took ${times[5]!.toFixed(1)} ms`);
     const r = await hogging;
     assert.equal(r.exitCode, 0);
-    // Four busy loops for ~4 s with a 1-CPU quota: throttled.
-    const throttled = r.stdout.find((l) => /^(nr_throttled|throttled_usec) /.test(l));
-    assert.ok(throttled && Number(throttled.split(' ')[1]) > 0, `not throttled: ${r.stdout.join(' | ')}`);
+    // Four busy loops for 4 s under a 1-CPU quota use at most ~4 s of CPU (8 s on two idle cores
+    // without the quota). Whether the kernel also had to throttle depends on how busy the host is:
+    // a loaded host may never give the loops more than one core, so throttling is only reported.
+    const seconds = (t: string) => {
+      const m = /^(\d+)m([\d.]+)s$/.exec(t);
+      return m ? Number(m[1]) * 60 + Number(m[2]) : NaN;
+    };
+    const children = r.stdout.filter((l) => /^\d+m[\d.]+s \d+m[\d.]+s$/.test(l))[1];
+    assert.ok(children, `no times output: ${r.stdout.join(' | ')}`);
+    const cpu = children.split(' ').map(seconds).reduce((a, b) => a + b, 0);
+    assert.ok(cpu < 4 * 1.2 + 0.5, `the hog used ${cpu.toFixed(2)} s of CPU in 4 s with a 1-CPU quota (${r.stdout.join(' | ')})`);
   });
 
   it('output flood: delivered without unbounded memory growth in the daemon', async () => {

@@ -22,7 +22,7 @@ function crashingDaemon(dataDir: string, count: number): Promise<{ ids: string[]
     import pino from 'pino';
     import { createContainerDriver } from ${JSON.stringify(driverModule)};
     const d = createContainerDriver({ dataDir: ${JSON.stringify(dataDir)}, imageDir: ${JSON.stringify(IMAGE_DIR)},
-      instance: ${JSON.stringify(instancePrefix(dataDir))}, log: pino({ level: 'warn' }) });
+      instance: ${JSON.stringify(instancePrefix(dataDir))}, log: pino({ level: 'warn' }, pino.destination(2)) });
     await d.init();
     const ids = [];
     for (let i = 0; i < ${count}; i++) {
@@ -30,7 +30,7 @@ function crashingDaemon(dataDir: string, count: number): Promise<{ ids: string[]
       await sb.exec({ script: 'sleep 1000 & echo started' }, () => {});
       ids.push(sb.id);
     }
-    console.log(JSON.stringify(ids));
+    console.log('IDS ' + JSON.stringify(ids));
     setInterval(() => {}, 1000);
   `;
   const child = spawn(process.execPath, ['--input-type=module', '-e', code], {
@@ -41,9 +41,10 @@ function crashingDaemon(dataDir: string, count: number): Promise<{ ids: string[]
     let out = '';
     child.stdout.on('data', (b: Buffer) => {
       out += b.toString();
-      if (out.includes('\n')) {
+      const line = out.split('\n').find((l) => l.startsWith('IDS '));
+      if (line) {
         resolve({
-          ids: JSON.parse(out.trim()) as string[],
+          ids: JSON.parse(line.slice(4)) as string[],
           kill: () =>
             new Promise((ok) => {
               child.once('exit', () => ok());
