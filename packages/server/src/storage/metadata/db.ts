@@ -6,6 +6,7 @@ import pg from 'pg';
 import type { Database } from './schema.js';
 import { migration001 } from './migrations/001_initial.js';
 import { migration002 } from './migrations/002_log_text_escaped.js';
+import { migration003 } from './migrations/003_workspaces.js';
 
 export type Dialect = 'sqlite' | 'postgres';
 
@@ -34,7 +35,7 @@ export function openDatabase(target: { url?: string; sqlitePath: string }): Open
 
 /** The numbered migrations, in order. Add new ones as `00N_<what>.ts` and list them here. */
 export function migrations(dialect: Dialect): Record<string, Migration> {
-  return { '001_initial': migration001(dialect), '002_log_text_escaped': migration002() };
+  return { '001_initial': migration001(dialect), '002_log_text_escaped': migration002(), '003_workspaces': migration003() };
 }
 
 /** Runs every migration not yet applied; throws with the failing migration's name. */
