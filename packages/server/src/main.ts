@@ -23,6 +23,8 @@ import { JobLogs } from './services/job-logs.js';
 import { JobsService } from './services/jobs.js';
 import { UsersService } from './services/users.js';
 import { openStores } from './storage/stores.js';
+import { LocalLayers } from './workspaces/local-layers.js';
+import { WorkspaceService } from './workspaces/service.js';
 
 /** A started server. */
 export interface RunningServer {
@@ -90,7 +92,7 @@ export async function runServer(opts: RunServerOptions | ConfigOverrides = {}): 
     cleanups.push(() => stores.close());
     if (stores.migrated.length > 0) log.info({ migrations: stores.migrated }, 'database migrated');
 
-    await buildBaseImage(config, log);
+    const image = await buildBaseImage(config, log);
     const driverOptions = {
       dataDir: config.dataDir,
       imageDir: config.imageDir,
@@ -110,6 +112,19 @@ export async function runServer(opts: RunServerOptions | ConfigOverrides = {}): 
     cleanups.push(() => pool.stop());
     pool.start();
 
+    const layers = new LocalLayers(join(config.dataDir, 'workspaces'));
+    cleanups.push(() => layers.shutdown());
+    const workspaces = new WorkspaceService({
+      store: stores.workspaces,
+      jobs: stores.jobs,
+      layers,
+      // The sync engine (workspaces/sync/) plugs in here; without it workspaces stay on this host.
+      syncer: undefined,
+      imageVersion: () => image.version,
+      log: log.child({ component: 'workspaces' }),
+    });
+    await workspaces.init();
+
     const logs = new JobLogs(stores.logs, log.child({ component: 'logs' }));
     cleanups.push(() => logs.flush());
     const scheduler = new Scheduler({
@@ -120,10 +135,11 @@ export async function runServer(opts: RunServerOptions | ConfigOverrides = {}): 
       jobTimeoutSeconds: config.jobTimeoutSeconds,
       maxOutputBytes: config.maxOutputBytes,
       maxConcurrentJobs: config.maxConcurrentJobs,
+      workspaces,
     });
     cleanups.push(() => scheduler.shutdown());
     const users = new UsersService(stores.users, log.child({ component: 'users' }));
-    const jobs = new JobsService(stores.jobs, logs, scheduler, log.child({ component: 'jobs' }), { maxPendingJobsPerUser: config.maxPendingJobsPerUser });
+    const jobs = new JobsService(stores.jobs, logs, scheduler, log.child({ component: 'jobs' }), { maxPendingJobsPerUser: config.maxPendingJobsPerUser }, workspaces);
     const admin = await users.bootstrapAdmin();
     if (admin) await writeAdminToken({ dataDir: config.dataDir, token: admin.token, log });
     await scheduler.start();
@@ -131,6 +147,7 @@ export async function runServer(opts: RunServerOptions | ConfigOverrides = {}): 
     const app: FastifyInstance = await buildApp({
       users,
       jobs,
+      workspaces,
       poolStatus: () => pool.status(),
       log: log.child({ component: 'api' }),
       bodyLimitBytes: config.bodyLimitBytes,

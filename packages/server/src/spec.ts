@@ -10,6 +10,7 @@ import { buildApp } from './app.js';
 import { silentLogger } from './logger.js';
 import type { JobsService } from './services/jobs.js';
 import type { UsersService } from './services/users.js';
+import type { WorkspaceService } from './workspaces/service.js';
 
 /** The repository root, from packages/server/dist/src. */
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', '..');
@@ -23,6 +24,7 @@ export async function generateOpenApi(): Promise<Json> {
   const app = await buildApp({
     users: {} as UsersService,
     jobs: {} as JobsService,
+    workspaces: {} as WorkspaceService,
     poolStatus: () => ({ idle_vms: 0, busy_vms: 0, total_vms: 0, min_pool_size: 0, max_pool_size: 0 }),
     log: silentLogger(),
   });

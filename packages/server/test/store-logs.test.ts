@@ -166,7 +166,7 @@ for (const backend of STORE_BACKENDS)
         const down = await migrator.migrateTo('001_initial');
         assert.equal(down.error, undefined);
         await sql`insert into job_logs (job_id, seq, ts, stream, text) values (${id}, 1, '2026-01-01T00:00:00.000Z', 'stdout', ${'C:\\0 old'})`.execute(opened.db);
-        assert.deepEqual(await migrateToLatest(opened), ['002_log_text_escaped']);
+        assert.deepEqual(await migrateToLatest(opened), ['002_log_text_escaped', '003_workspaces']);
       } finally {
         await opened.db.destroy();
       }

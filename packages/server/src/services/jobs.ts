@@ -36,6 +36,12 @@ export interface JobRunner {
   stop(jobId: string): Promise<boolean>;
 }
 
+/** Admits submissions that name workspaces (WorkspaceService implements it). */
+export interface WorkspaceAdmission {
+  /** Checks the workspace fields and runs `insert` unless the workspace is busy (WORKSPACE_BUSY). */
+  admit<T>(userId: string, workspace: string | null, base: string | null, insert: () => Promise<T>): Promise<T>;
+}
+
 /** A job's events as a follower sees them: replayed stored lines, live lines, one end. */
 export type FollowSend = (event: JobEvent) => void;
 
@@ -49,6 +55,7 @@ export class JobsService {
     private readonly runner: JobRunner,
     private readonly log: Logger,
     private readonly limits: { maxPendingJobsPerUser: number } = { maxPendingJobsPerUser: 1000 },
+    private readonly workspaces?: WorkspaceAdmission,
   ) {}
 
   async submit(user: User, input: SubmitInput, apiVersion: 1 | 2): Promise<Job> {
@@ -120,7 +127,8 @@ export class JobsService {
       completed_at: null,
       updated_at: now,
     };
-    await this.store.insertJob(job);
+    if (this.workspaces) await this.workspaces.admit(user.id, job.workspace_id, job.base_workspace_id, () => this.store.insertJob(job));
+    else await this.store.insertJob(job);
     this.runner.enqueue(job);
     this.log.debug({ jobId: job.request_id, userId: user.id, apiVersion }, 'job submitted');
     return job;

@@ -113,8 +113,13 @@ export class LocalLayers {
     return this.mounts.has(this.dirOf(userId, name));
   }
 
-  /** Grows the layer's file system to `diskGb` GiB (never shrinks); the layer must be mounted. */
+  /**
+   * Grows the layer's file system to `diskGb` GiB (never shrinks). Offline: the layer must not be
+   * mounted (online growth is refused on loop-mounted images here). Returns false when it was
+   * already that large.
+   */
   async grow(userId: string, name: string, diskGb: number): Promise<boolean> {
+    if (this.inUse(userId, name)) throw new Error(`workspace layer ${name} is mounted; it can only grow while unused`);
     const img = this.image(userId, name);
     const bytes = Math.ceil(diskGb) * 1024 ** 3;
     if ((await stat(img)).size >= bytes) return false;
@@ -124,10 +129,11 @@ export class LocalLayers {
     } finally {
       await fh.close();
     }
-    const dev = (await this.exec('losetup', ['-j', img, '-O', 'NAME', '-n'])).stdout.trim().split('\n')[0];
-    if (!dev) throw new Error(`the layer ${img} is not attached to a loop device`);
-    await this.exec('losetup', ['-c', dev]);
-    await this.exec('resize2fs', [dev]);
+    // resize2fs wants a freshly checked file system; e2fsck exits 1 when it fixed something.
+    await this.exec('e2fsck', ['-f', '-p', img]).catch((err: { exitCode?: number }) => {
+      if (err.exitCode !== 1) throw err;
+    });
+    await this.exec('resize2fs', [img]);
     return true;
   }
 

@@ -134,16 +134,16 @@ export class WorkspaceService {
       const fresh: WorkspaceRecord = { user_id: userId, name, image_version: this.o.imageVersion(), disk_gb: job.disk_gb, created_at: now, last_used_at: null, last_sync_at: null };
       const { row, created } = await this.o.store.ensureWorkspace(fresh);
       await this.ensureLocal(userId, row, log);
+      if (job.disk_gb > row.disk_gb && !this.o.layers.inUse(userId, name)) {
+        if (await this.o.layers.grow(userId, name, job.disk_gb)) notes.push(`workspace ${name} grown to ${job.disk_gb} GB`);
+        await this.o.store.updateWorkspace(userId, name, { disk_gb: job.disk_gb });
+      }
       const upper = await this.o.layers.acquire(userId, name);
       undo.push(() => this.o.layers.release(userId, name));
       if (created && baseUpper) {
         // A fork starts as a copy of its base, so later runs keep the base's files without the base.
         await run('cp', ['-a', '--reflink=auto', `${baseUpper}/.`, `${upper}/`]);
         notes.push(`workspace ${name} created from base workspace ${base}`);
-      }
-      if (job.disk_gb > row.disk_gb && (await this.o.layers.grow(userId, name, job.disk_gb))) {
-        await this.o.store.updateWorkspace(userId, name, { disk_gb: job.disk_gb });
-        notes.push(`workspace ${name} grown to ${job.disk_gb} GB`);
       }
       if (row.image_version !== this.o.imageVersion()) {
         notes.push(`workspace ${name} was created on image ${row.image_version}, which this server no longer has; running on image ${this.o.imageVersion()}`);

@@ -9,6 +9,8 @@ import { JobLogs } from '../../src/services/job-logs.js';
 import { JobsService } from '../../src/services/jobs.js';
 import { UsersService } from '../../src/services/users.js';
 import { openStores, type Stores } from '../../src/storage/stores.js';
+import { LocalLayers } from '../../src/workspaces/local-layers.js';
+import { WorkspaceService } from '../../src/workspaces/service.js';
 import { FakePool } from './fake-runtime.js';
 
 /** An in-process app on a temp SQLite database and the fake pool (for `app.inject()` tests). */
@@ -18,6 +20,9 @@ export interface Harness {
   pool: FakePool;
   scheduler: Scheduler;
   users: UsersService;
+  workspaces: WorkspaceService;
+  /** Workspace layers (real ext4 images under the harness's temp dir). */
+  layers: LocalLayers;
   adminToken: string;
   /** Creates a non-admin user and returns its token. */
   makeUser(name: string): Promise<string>;
@@ -32,6 +37,8 @@ export interface HarnessOptions {
   maxConcurrentJobs?: number;
   bodyLimitBytes?: number;
   databaseUrl?: string;
+  /** Image version new workspaces record (default "test-image"). */
+  imageVersion?: string;
 }
 
 export async function createHarness(opts: HarnessOptions = {}): Promise<Harness> {
@@ -40,6 +47,8 @@ export async function createHarness(opts: HarnessOptions = {}): Promise<Harness>
   const log = silentLogger();
   const pool = new FakePool();
   const logs = new JobLogs(stores.logs, log);
+  const layers = new LocalLayers(join(dir, 'workspaces'));
+  const workspaces = new WorkspaceService({ store: stores.workspaces, jobs: stores.jobs, layers, imageVersion: () => opts.imageVersion ?? 'test-image', log });
   const scheduler = new Scheduler({
     store: stores.jobs,
     logs,
@@ -48,18 +57,21 @@ export async function createHarness(opts: HarnessOptions = {}): Promise<Harness>
     jobTimeoutSeconds: opts.jobTimeoutSeconds ?? 60,
     maxOutputBytes: opts.maxOutputBytes ?? 1024 * 1024,
     maxConcurrentJobs: opts.maxConcurrentJobs ?? 8,
+    workspaces,
   });
   const users = new UsersService(stores.users, log);
-  const jobs = new JobsService(stores.jobs, logs, scheduler, log);
+  const jobs = new JobsService(stores.jobs, logs, scheduler, log, undefined, workspaces);
   const admin = (await users.bootstrapAdmin())!;
   await scheduler.start();
-  const app = await buildApp({ users, jobs, poolStatus: () => pool.status(), log, bodyLimitBytes: opts.bodyLimitBytes, sseHeartbeatSeconds: 1 });
+  const app = await buildApp({ users, jobs, workspaces, poolStatus: () => pool.status(), log, bodyLimitBytes: opts.bodyLimitBytes, sseHeartbeatSeconds: 1 });
   return {
     app,
     stores,
     pool,
     scheduler,
     users,
+    workspaces,
+    layers,
     adminToken: admin.token,
     async makeUser(name) {
       const res = await app.inject({ method: 'POST', url: '/api/v1/users', headers: { authorization: `Bearer ${admin.token}` }, payload: { name } });
@@ -82,6 +94,7 @@ export async function createHarness(opts: HarnessOptions = {}): Promise<Harness>
       await app.close();
       await logs.flush();
       await stores.close();
+      await layers.shutdown();
       await rm(dir, { recursive: true, force: true });
     },
   };
