@@ -421,17 +421,21 @@ export class Mags {
     return { exitCode: r.exit_code, output: r.output, stderr: r.stderr ?? '' };
   }
 
-  /** Syncs a running job's workspace without stopping it (server feature `POST /mags-jobs/{id}/sync`). */
+  /**
+   * Syncs a workspace now without stopping its job (`POST /mags-jobs/{id}/sync`); `nameOrId` is a
+   * workspace id or a job's request id or name. The answer's `synced` is false when the server keeps
+   * workspaces on its own disk only.
+   */
   sync(nameOrId: string, call: CallOptions = {}): Promise<Success> {
     return this.http.request({ method: 'POST', path: jobPath(nameOrId, '/sync'), body: {}, schema: SuccessSchema, call });
   }
 
-  /** The caller's workspaces (server feature `GET /api/v1/workspaces`). */
+  /** The caller's workspaces (`GET /api/v1/workspaces`). */
   listWorkspaces(call: CallOptions = {}): Promise<WorkspaceList> {
     return this.http.request({ method: 'GET', path: '/api/v1/workspaces', schema: WorkspaceListSchema, call });
   }
 
-  /** Deletes a workspace and its stored files (server feature `DELETE /api/v1/workspaces/{id}`). */
+  /** Deletes a workspace and its stored files (`DELETE /api/v1/workspaces/{id}`; WORKSPACE_BUSY while a job uses it). */
   deleteWorkspace(workspaceId: string, call: CallOptions = {}): Promise<Success> {
     return this.http.request({
       method: 'DELETE',

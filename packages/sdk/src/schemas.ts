@@ -146,14 +146,19 @@ export type Health = z.infer<typeof HealthSchema>;
 export const ExecSchema = z.looseObject({ exit_code: z.number(), output: z.string(), stderr: z.string().nullish() });
 export type ExecResponse = z.infer<typeof ExecSchema>;
 
-/** Workspaces (server feature of a later issue). */
+/** A workspace of `GET /api/v1/workspaces`. */
 export const WorkspaceSchema = z.looseObject({
   workspace_id: optStr,
   id: optStr,
   name: optStr,
   size_bytes: optNum,
+  disk_gb: optNum,
+  image_version: optStr,
   created_at: optStr,
+  last_used_at: optStr,
   last_sync_at: optStr,
+  in_use: z.boolean().nullish(),
+  versions: optNum,
 });
 export type Workspace = z.infer<typeof WorkspaceSchema>;
 export const WorkspaceListSchema = z.looseObject({ workspaces: z.array(WorkspaceSchema) });
