@@ -181,7 +181,7 @@ export class WorkspaceService {
         created_at: r.created_at,
         last_used_at: r.last_used_at,
         last_sync_at: r.last_sync_at,
-        in_use: this.leased.has(key(user.id, r.name)) || (await this.o.store.activeJob(user.id, r.name)) !== undefined,
+        in_use: (await this.o.store.activeJob(user.id, r.name)) !== undefined,
         versions: this.o.syncer ? (await this.o.syncer.history(key(user.id, r.name))).length : null,
       })),
     );
