@@ -3,6 +3,7 @@
  * runtime, warm pool) and starts listeners. `node dist/src/main.js` runs the daemon;
  * `node dist/src/main.js image build [--force]` only builds the sandbox image.
  */
+import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -121,6 +122,7 @@ export async function runServer(opts: RunServerOptions | ConfigOverrides = {}): 
       // The sync engine (workspaces/sync/) plugs in here; without it workspaces stay on this host.
       syncer: undefined,
       imageVersion: () => image.version,
+      hasImage: (version) => /^[0-9a-f]{6,64}$/.test(version) && existsSync(join(config.imageDir, version, 'rootfs.erofs')),
       log: log.child({ component: 'workspaces' }),
     });
     await workspaces.init();

@@ -1,6 +1,11 @@
 import assert from 'node:assert/strict';
+import { mkdtemp, rm, symlink } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import SQLite from 'better-sqlite3';
 import { mountsUnder } from '../src/host/mounts.js';
+import { imageVersion } from '../src/runtime/image.js';
 import { client, type Client } from './helpers/http.js';
 import { spawnServer, type SpawnedServer } from './helpers/spawn-server.js';
 
@@ -124,5 +129,52 @@ describe('workspaces end to end (real server, real sandboxes)', () => {
     const fresh = await run(admin, { workspace_id: 'proj-fork', script: 'test -e /root/note.txt && echo old || echo empty' });
     assert.deepEqual(fresh.out, ['empty']);
     assert.match(server.stderr(), /workspaces are kept on this host only/);
+  });
+});
+
+describe('a workspace runs on the image it was created on while the server has it', () => {
+  it('older image present: mounted and used; gone: the current image with a log line', async () => {
+    const real = process.env.MAGS_IMAGE_DIR ?? '/var/cache/mags/images';
+    const images = await mkdtemp(join(tmpdir(), 'mags-test-images-'));
+    const current = imageVersion();
+    // The same erofs file under an "older" version name stands in for an image of an older recipe.
+    await symlink(join(real, current), join(images, current));
+    await symlink(join(real, current), join(images, 'aaaaaaaaaaaa'));
+    const server = await spawnServer({ env: { MAGS_IMAGE_DIR: images } });
+    try {
+      const c = client(server.url, server.token);
+      const setVersion = (v: string) => {
+        const db = new SQLite(join(server.dataDir, 'mags.db'));
+        try {
+          db.prepare('update workspaces set image_version = ? where name = ?').run(v, 'old');
+        } finally {
+          db.close();
+        }
+      };
+      const systemLines = async (id: string): Promise<string[]> =>
+        (await c.req('GET', `/api/v1/mags-jobs/${id}/logs`)).body.logs.filter((l: any) => l.stream === 'system').map((l: any) => l.message);
+
+      const first = await c.submit({ type: 'inline', workspace_id: 'old', script: 'echo v1 > /root/v.txt' });
+      assert.equal((await c.waitDone(first)).status, 'completed');
+      assert.deepEqual(await systemLines(first), []);
+
+      setVersion('aaaaaaaaaaaa');
+      const second = await c.submit({ type: 'inline', workspace_id: 'old', script: 'cat /root/v.txt' });
+      assert.equal((await c.waitDone(second)).status, 'completed');
+      assert.ok((await systemLines(second)).some((l) => l.includes('runs on image aaaaaaaaaaaa')), JSON.stringify(await systemLines(second)));
+      assert.equal((await mountsUnder(join(server.dataDir, 'runtime', 'image', 'aaaaaaaaaaaa'))).length, 1, 'the older image is mounted');
+
+      setVersion('bbbbbbbbbbbb');
+      const third = await c.submit({ type: 'inline', workspace_id: 'old', script: 'cat /root/v.txt' });
+      const st = await c.waitDone(third);
+      assert.equal(st.status, 'completed');
+      assert.ok((await systemLines(third)).some((l) => l.includes(`no longer has; running on image ${current}`)));
+      const logs = await c.req('GET', `/api/v1/mags-jobs/${third}/logs`);
+      assert.ok(logs.body.logs.some((l: any) => l.message === 'v1'));
+    } finally {
+      await server.stop();
+      await rm(images, { recursive: true, force: true });
+    }
+    assert.deepEqual(await mountsUnder(images), []);
   });
 });

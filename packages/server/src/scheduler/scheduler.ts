@@ -161,7 +161,7 @@ export class Scheduler implements JobRunner {
         }
       }
       try {
-        const layers = lease ? { workspaceLayerDir: lease.workspaceLayerDir, extraLowerDirs: lease.extraLowerDirs } : {};
+        const layers = lease ? { workspaceLayerDir: lease.workspaceLayerDir, extraLowerDirs: lease.extraLowerDirs, imageVersion: lease.imageVersion } : {};
         const acquired = await this.o.pool.acquire({ limits, network: true, labels: { job: id, user: job.user_id }, ...layers });
         sandbox = acquired.sandbox;
         log.debug({ sandbox: sandbox.id, warm: acquired.warm }, 'sandbox acquired');

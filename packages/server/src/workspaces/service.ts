@@ -35,6 +35,8 @@ export interface WorkspaceInfo {
 export interface WorkspaceLease {
   workspaceLayerDir?: string;
   extraLowerDirs?: string[];
+  /** The workspace's own image version when the server still has it (else the current one runs). */
+  imageVersion?: string;
   /** Lines for the job's output (e.g. the image it runs on). */
   notes: string[];
   /** Syncs the workspace (when there is an engine) and unmounts; never throws. */
@@ -49,6 +51,8 @@ export interface WorkspaceServiceOptions {
   syncer?: WorkspaceSyncer;
   /** Version of the base image sandboxes run on now. */
   imageVersion: () => string;
+  /** Whether the image directory still has this image version (default: never). */
+  hasImage?: (version: string) => boolean;
   log: Logger;
   /** Seconds between syncs while a job runs (0 = only at the end). */
   syncIntervalSeconds?: number;
@@ -145,14 +149,21 @@ export class WorkspaceService {
         await run('cp', ['-a', '--reflink=auto', `${baseUpper}/.`, `${upper}/`]);
         notes.push(`workspace ${name} created from base workspace ${base}`);
       }
+      let imageVersion: string | undefined;
       if (row.image_version !== this.o.imageVersion()) {
-        notes.push(`workspace ${name} was created on image ${row.image_version}, which this server no longer has; running on image ${this.o.imageVersion()}`);
+        if (this.o.hasImage?.(row.image_version)) {
+          imageVersion = row.image_version;
+          notes.push(`workspace ${name} runs on image ${row.image_version}, the one it was created on (the current image is ${this.o.imageVersion()})`);
+        } else {
+          notes.push(`workspace ${name} was created on image ${row.image_version}, which this server no longer has; running on image ${this.o.imageVersion()}`);
+        }
       }
       await this.o.store.updateWorkspace(userId, name, { last_used_at: now });
       const timer = this.startPeriodicSync(userId, name, upper, log);
       return {
         workspaceLayerDir: upper,
         extraLowerDirs: baseUpper ? [baseUpper] : undefined,
+        imageVersion,
         notes,
         close: () => {
           lease.closed ??= (async () => {
