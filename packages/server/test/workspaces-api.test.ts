@@ -169,6 +169,18 @@ describe('workspaces API', () => {
       }
       const self = await submit(h, h.adminToken, { script: 'true', workspace_id: 'base', base_workspace_id: 'base' });
       assert.equal(self.statusCode, 400);
+
+      // A workspace that is the base of a running job cannot be deleted.
+      const reader = await submit(h, h.adminToken, { script: 'sleep 1', base_workspace_id: 'base' });
+      const readerId = (reader.json() as { request_id: string }).request_id;
+      await waitFor(async () => h.layers.inUse(admin.id, 'base'));
+      const del = await h.app.inject({ method: 'DELETE', url: '/api/v1/workspaces/base', headers: auth(h.adminToken) });
+      assert.equal(del.statusCode, 409, del.body);
+      assert.equal((del.json() as { code: string }).code, 'WORKSPACE_BUSY');
+      await h.waitDone(h.adminToken, readerId);
+      await waitFor(async () => !h.layers.inUse(admin.id, 'base'));
+      const ok = await h.app.inject({ method: 'DELETE', url: '/api/v1/workspaces/base', headers: auth(h.adminToken) });
+      assert.equal(ok.statusCode, 200, ok.body);
     } finally {
       await h.close();
     }
@@ -259,9 +271,22 @@ describe('workspace service with a sync engine', () => {
       }
       assert.deepEqual(syncer.calls, [`sync ${k}`, `restore ${k} v1`, `sync ${k}`]);
 
+      // While a job runs, the workspace is synced every syncIntervalSeconds as well.
+      const periodic = new WorkspaceService({ store: h.stores.workspaces, jobs: h.stores.jobs, layers, syncer, imageVersion: () => 'img-1', log: silentLogger(), syncIntervalSeconds: 0.1 });
+      const before = syncer.calls.length;
+      const lease3 = await periodic.open({ ...job, request_id: 'job-3' }, silentLogger());
+      try {
+        await waitFor(async () => syncer.calls.length >= before + 2);
+      } finally {
+        await lease3!.close();
+      }
+      const afterClose = syncer.calls.length;
+      await new Promise((r) => setTimeout(r, 300));
+      assert.equal(syncer.calls.length, afterClose, 'no sync after the lease closed');
+
       const now = await svc.syncNow(admin, 'synced');
       assert.equal(now.synced, true);
-      assert.equal(now.version, 'v3');
+      assert.equal(now.version, `v${syncer.versions.get(k)!.length}`);
       await svc.delete(admin, 'synced');
       assert.equal(syncer.calls.at(-1), `delete ${k}`);
       assert.equal(syncer.versions.has(k), false);
