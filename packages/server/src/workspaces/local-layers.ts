@@ -24,6 +24,8 @@ interface Mounted {
 
 export class LocalLayers {
   private readonly mounts = new Map<string, Mounted>();
+  /** Unmounts in progress: a new acquire of the same layer waits for them. */
+  private readonly unmounting = new Map<string, Promise<void>>();
 
   /** @param root the directory holding every workspace layer (`<dataDir>/workspaces`) */
   constructor(
@@ -80,6 +82,7 @@ export class LocalLayers {
     if (!m) {
       const mnt = join(dir, 'mnt');
       const ready = (async () => {
+        await this.unmounting.get(dir);
         await mkdir(mnt, { recursive: true, mode: 0o700 });
         await this.exec('mount', ['-t', 'ext4', '-o', 'loop,noatime,discard', this.image(userId, name), mnt], { what: 'the kernel needs ext4 and loop devices' });
         const upper = join(mnt, 'upper');
@@ -102,10 +105,16 @@ export class LocalLayers {
     m.count--;
     if (m.count > 0) return;
     this.mounts.delete(dir);
-    await m.ready.then(
+    const done = m.ready.then(
       () => unmountUnder(join(dir, 'mnt')),
       () => undefined, // the mount failed: nothing to undo, the acquirer saw the error
     );
+    this.unmounting.set(dir, done);
+    try {
+      await done;
+    } finally {
+      if (this.unmounting.get(dir) === done) this.unmounting.delete(dir);
+    }
   }
 
   /** Whether anyone holds the layer mounted. */
@@ -119,6 +128,7 @@ export class LocalLayers {
    * already that large.
    */
   async grow(userId: string, name: string, diskGb: number): Promise<boolean> {
+    await this.unmounting.get(this.dirOf(userId, name));
     if (this.inUse(userId, name)) throw new Error(`workspace layer ${name} is mounted; it can only grow while unused`);
     const img = this.image(userId, name);
     const bytes = Math.ceil(diskGb) * 1024 ** 3;
@@ -146,6 +156,7 @@ export class LocalLayers {
   /** Removes the layer from this host (it must not be in use). */
   async remove(userId: string, name: string): Promise<void> {
     const dir = this.dirOf(userId, name);
+    await this.unmounting.get(dir);
     await unmountUnder(dir);
     await rm(dir, { recursive: true, force: true });
   }

@@ -110,6 +110,7 @@ export class WorkspaceService {
     const userId = job.user_id;
     const notes: string[] = [];
     const undo: Array<() => Promise<void>> = [];
+    const undoOnFailure: Array<() => Promise<void>> = [];
     const rollback = async () => {
       for (const fn of undo.reverse()) await fn().catch((err: unknown) => log.error({ err }, 'could not undo a workspace step'));
     };
@@ -137,6 +138,13 @@ export class WorkspaceService {
       const now = new Date().toISOString();
       const fresh: WorkspaceRecord = { user_id: userId, name, image_version: this.o.imageVersion(), disk_gb: job.disk_gb, created_at: now, last_used_at: null, last_sync_at: null };
       const { row, created } = await this.o.store.ensureWorkspace(fresh);
+      if (created) {
+        // A workspace this job created is not left half made (e.g. a fork whose copy failed).
+        undoOnFailure.push(async () => {
+          await this.o.layers.remove(userId, name);
+          await this.o.store.deleteWorkspace(userId, name);
+        });
+      }
       await this.ensureLocal(userId, row, log);
       if (job.disk_gb > row.disk_gb && !this.o.layers.inUse(userId, name)) {
         if (await this.o.layers.grow(userId, name, job.disk_gb)) notes.push(`workspace ${name} grown to ${job.disk_gb} GB`);
@@ -176,6 +184,7 @@ export class WorkspaceService {
       };
     } catch (err) {
       await rollback();
+      for (const fn of undoOnFailure) await fn().catch((e: unknown) => log.error({ err: e }, 'could not remove a workspace left half made'));
       throw err;
     }
   }
@@ -202,11 +211,14 @@ export class WorkspaceService {
   async delete(user: User, name: string): Promise<void> {
     validateName('workspace_id', name);
     const k = key(user.id, name);
+    const active = await this.o.store.activeJob(user.id, name);
+    if (active) throw busy(name, active);
+    // A job that just ended may still be syncing: wait for it outside the lock its sync takes.
+    await this.leased.get(k)?.released;
     await this.locked(k, async () => {
       if (!(await this.o.store.getWorkspace(user.id, name))) throw notFound(name);
       const active = await this.o.store.activeJob(user.id, name);
       if (active) throw busy(name, active);
-      await this.leased.get(k)?.released;
       if (this.leased.has(k)) throw busy(name, this.leased.get(k)!.jobId);
       if (this.o.layers.inUse(user.id, name)) {
         throw new AppError('WORKSPACE_BUSY', `Workspace "${name}" is in use as the base of a running job`, 'Wait for the jobs based on it to end, then retry.');
