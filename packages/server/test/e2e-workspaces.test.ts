@@ -178,3 +178,41 @@ describe('a workspace runs on the image it was created on while the server has i
     assert.deepEqual(await mountsUnder(images), []);
   });
 });
+
+describe('workspaces across server restarts', () => {
+  it('a workspace survives a clean restart and a SIGKILL of the daemon mid-job; nothing stays mounted', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'mags-test-ws-restart-'));
+    let server: SpawnedServer | undefined;
+    try {
+      server = await spawnServer({ dataDir });
+      let c = client(server.url, server.token);
+      const first = await c.submit({ type: 'inline', workspace_id: 'keep', script: 'echo before-restart > /root/r.txt' });
+      assert.equal((await c.waitDone(first)).status, 'completed');
+      await server.stop();
+
+      server = await spawnServer({ dataDir });
+      c = client(server.url, server.token);
+      const running = await c.submit({ type: 'inline', workspace_id: 'keep', script: 'echo during > /root/d.txt; sync; sleep 60' });
+      for (let i = 0; i < 200 && (await c.req('GET', `/api/v1/mags-jobs/${running}/status`)).body.status !== 'running'; i++) await new Promise((r) => setTimeout(r, 50));
+      await new Promise((r) => setTimeout(r, 500));
+      server.child.kill('SIGKILL');
+      await new Promise((r) => server!.child.once('exit', r));
+      await server.stop();
+
+      server = await spawnServer({ dataDir });
+      c = client(server.url, server.token);
+      assert.equal((await c.req('GET', `/api/v1/mags-jobs/${running}/status`)).body.status, 'error', 'the killed job ended in error');
+      const after = await c.submit({ type: 'inline', workspace_id: 'keep', script: 'cat /root/r.txt /root/d.txt' });
+      const st = await c.waitDone(after);
+      assert.equal(st.status, 'completed', JSON.stringify(st));
+      const logs = await c.req('GET', `/api/v1/mags-jobs/${after}/logs`);
+      assert.deepEqual(logs.body.logs.filter((l: any) => l.stream === 'stdout').map((l: any) => l.message), ['before-restart', 'during']);
+      await server.stop();
+      server = undefined;
+      assert.deepEqual(await mountsUnder(dataDir), []);
+    } finally {
+      await server?.stop();
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  });
+});
