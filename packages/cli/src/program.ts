@@ -9,6 +9,8 @@ import { statusCommand } from './commands/status.js';
 import { logsCommand } from './commands/logs.js';
 import { listCommand } from './commands/list.js';
 import { stopCommand } from './commands/stop.js';
+import { syncCommand } from './commands/sync.js';
+import { workspaceCommand } from './commands/workspace.js';
 import { urlCommand } from './commands/url.js';
 import { setCommand } from './commands/set.js';
 import { poolCommand } from './commands/pool.js';
@@ -43,6 +45,8 @@ Environment: MAGS_API_URL, MAGS_API_TOKEN (or MAGS_TOKEN). Exit codes: see docs/
     logsCommand(),
     listCommand(),
     stopCommand(),
+    syncCommand(),
+    workspaceCommand(),
     urlCommand(),
     setCommand(),
     poolCommand(),

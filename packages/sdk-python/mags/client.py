@@ -285,7 +285,9 @@ class Mags:
         )
 
     def sync(self, name_or_id: str, *, timeout: Optional[float] = None) -> Dict[str, Any]:
-        """Save the job's workspace now without stopping it."""
+        """Sync a workspace now without stopping its job (``name_or_id``: workspace id, or a job's
+        request id or name): ``{"success", "workspace_id", "synced", "message"}``; ``synced`` is
+        False when the server keeps workspaces on its own disk only."""
         return self._http.request("POST", _job_path(name_or_id, "/sync"), body={}, timeout=timeout)
 
     def list_workspaces(self, *, timeout: Optional[float] = None) -> Dict[str, Any]:
@@ -293,7 +295,7 @@ class Mags:
         return self._http.request("GET", WORKSPACES, timeout=timeout)
 
     def delete_workspace(self, workspace_id: str, *, timeout: Optional[float] = None) -> Dict[str, Any]:
-        """Delete a workspace and its stored files."""
+        """Delete a workspace and its stored files (409 ``WORKSPACE_BUSY`` while a job uses it)."""
         return self._http.request("DELETE", f"{WORKSPACES}/{quote_segment(workspace_id)}", timeout=timeout)
 
     def url_alias_create(

@@ -42,6 +42,7 @@ ErrorCode = Literal[
     "WORKSPACE_NOT_FOUND",
     "METHOD_NOT_ALLOWED",
     "CONFLICT",
+    "WORKSPACE_BUSY",
     "JOB_NOT_RUNNING",
     "INVALID_STATE",
     "RATE_LIMITED",

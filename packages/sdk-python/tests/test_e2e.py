@@ -271,15 +271,13 @@ def test_new_starts_a_sandbox_that_stays_up(client: mags.Mags, started: List[str
 
 
 def test_later_features_answer_for_real_or_raise_the_servers_error(client: mags.Mags, started: List[str]) -> None:
-    """exec, sync, workspaces and URL aliases: a real answer once the server has the feature, until
-    then the server's 501 (or 404 from a server without the route), never a made-up result."""
+    """exec and URL aliases: a real answer once the server has the feature, until then the
+    server's 501 (or 404 from a server without the route), never a made-up result."""
     submitted = client.run("sleep 60", persistent=True)
     request_id = submitted["request_id"]
     started.append(request_id)
     calls: List[Any] = [
         ("exec", lambda: client.exec(request_id, "echo from-exec"), lambda r: r["exit_code"] == 0 and "from-exec" in r["output"]),
-        ("sync", lambda: client.sync(request_id), lambda r: r.get("success") is True),
-        ("list_workspaces", client.list_workspaces, lambda r: isinstance(r.get("workspaces"), list)),
         ("url_alias_list", client.url_alias_list, lambda r: isinstance(r, dict)),
     ]
     for name, call, check in calls:
@@ -289,3 +287,30 @@ def test_later_features_answer_for_real_or_raise_the_servers_error(client: mags.
             assert (err.status, err.code) in ((501, "FEATURE_NOT_AVAILABLE"), (404, "NOT_FOUND")), f"{name}: {err!r}"
         else:
             assert check(answer), f"{name}: {answer!r}"
+
+
+def test_workspace_keeps_root_and_is_listed_synced_and_deleted(client: mags.Mags, started: List[str]) -> None:
+    ws = f"py-ws-{uuid.uuid4().hex[:6]}"
+    first = client.run_and_wait("echo kept > /root/k.txt", timeout=120, workspace_id=ws)
+    started.append(first["request_id"])
+    assert first["status"] == "completed", first
+    second = client.run_and_wait("cat /root/k.txt", timeout=120, workspace_id=ws)
+    started.append(second["request_id"])
+    assert "kept" in messages(second)
+    assert ws in [w["workspace_id"] for w in client.list_workspaces()["workspaces"]]
+    synced = client.sync(ws)
+    assert synced["success"] is True and synced["workspace_id"] == ws, synced
+
+    busy = client.run("sleep 30", workspace_id=ws)
+    started.append(busy["request_id"])
+    with pytest.raises(mags.MagsError) as second_run:
+        client.run("true", workspace_id=ws)
+    assert second_run.value.status == 409 and second_run.value.code == "WORKSPACE_BUSY"
+    assert "already" in str(second_run.value) or "in use" in str(second_run.value)
+    with pytest.raises(mags.MagsError) as delete_busy:
+        client.delete_workspace(ws)
+    assert delete_busy.value.status == 409
+    client.stop(busy["request_id"])
+    assert client.delete_workspace(ws)["success"] is True
+    with pytest.raises(mags.NotFoundError):
+        client.delete_workspace(ws)

@@ -62,6 +62,7 @@ declare namespace Mags {
   export type ExecResponse = sdk.ExecResponse;
   export type Workspace = sdk.Workspace;
   export type WorkspaceList = sdk.WorkspaceList;
+  export type SyncResponse = sdk.SyncResponse;
   export type UrlAlias = sdk.UrlAlias;
   export type UrlAliasList = sdk.UrlAliasList;
 }

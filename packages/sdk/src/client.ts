@@ -19,6 +19,7 @@ import {
   STOP,
   SUBMIT,
   SUCCESS,
+  SYNC,
   TOKEN_CREATED,
   TOKEN_LIST,
   UPDATE,
@@ -41,6 +42,7 @@ import type {
   SubmitBody,
   SubmitResponse,
   Success,
+  SyncResponse,
   TokenCreated,
   TokenList,
   TokenRevoked,
@@ -429,17 +431,21 @@ export class Mags {
     return { exitCode: r.exit_code, output: r.output, stderr: r.stderr ?? '' };
   }
 
-  /** Syncs a running job's workspace without stopping it (server feature `POST /mags-jobs/{id}/sync`). */
-  sync(nameOrId: string, call: CallOptions = {}): Promise<Success> {
-    return this.http.request({ method: 'POST', path: jobPath(nameOrId, '/sync'), body: {}, answer: SUCCESS, call });
+  /**
+   * Syncs a workspace now without stopping its job (`POST /mags-jobs/{id}/sync`); `nameOrId` is a
+   * workspace id or a job's request id or name. The answer's `synced` is false when the server keeps
+   * workspaces on its own disk only.
+   */
+  sync(nameOrId: string, call: CallOptions = {}): Promise<SyncResponse> {
+    return this.http.request({ method: 'POST', path: jobPath(nameOrId, '/sync'), body: {}, answer: SYNC, call });
   }
 
-  /** The caller's workspaces (server feature `GET /api/v1/workspaces`). */
+  /** The caller's workspaces (`GET /api/v1/workspaces`). */
   listWorkspaces(call: CallOptions = {}): Promise<WorkspaceList> {
     return this.http.request({ method: 'GET', path: '/api/v1/workspaces', answer: WORKSPACE_LIST, call });
   }
 
-  /** Deletes a workspace and its stored files (server feature `DELETE /api/v1/workspaces/{id}`). */
+  /** Deletes a workspace and its stored files (`DELETE /api/v1/workspaces/{id}`; WORKSPACE_BUSY while a job uses it). */
   deleteWorkspace(workspaceId: string, call: CallOptions = {}): Promise<Success> {
     return this.http.request({
       method: 'DELETE',

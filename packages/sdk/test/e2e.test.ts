@@ -159,6 +159,28 @@ describe('Mags SDK against a real server', () => {
     await mags.stop(box.requestId);
   });
 
+  test('workspaces: a second run sees /root; listWorkspaces, sync, 409 while busy, deleteWorkspace', async () => {
+    const first = await mags.runAndWait('echo kept > /root/k.txt', { workspaceId: 'sdk-ws' });
+    assert.equal(first.status, 'completed');
+    const second = await mags.runAndWait('cat /root/k.txt', { workspaceId: 'sdk-ws' });
+    assert.deepEqual(second.logs.filter((l) => l.stream === 'stdout').map((l) => l.message), ['kept']);
+    const list = await mags.listWorkspaces();
+    assert.ok(list.workspaces.some((w) => w.workspace_id === 'sdk-ws' && w.in_use === false && typeof w.image_version === 'string'));
+    const synced = (await mags.sync('sdk-ws')) as { success: boolean; workspace_id?: string };
+    assert.equal(synced.success, true);
+    assert.equal(synced.workspace_id, 'sdk-ws');
+
+    const busy = await mags.run('sleep 30', { workspaceId: 'sdk-ws' });
+    try {
+      await assert.rejects(mags.run('true', { workspaceId: 'sdk-ws' }), (err: unknown) => err instanceof MagsError && err.status === 409 && err.code === 'WORKSPACE_BUSY' && /already/.test(err.message));
+      await assert.rejects(mags.deleteWorkspace('sdk-ws'), (err: unknown) => err instanceof MagsError && err.status === 409);
+    } finally {
+      await mags.stop(busy.request_id);
+    }
+    assert.equal((await mags.deleteWorkspace('sdk-ws')).success, true);
+    await assert.rejects(mags.deleteWorkspace('sdk-ws'), NotFoundError);
+  });
+
   test("Mags' README snippets run unchanged (CommonJS require, ESM import)", async () => {
     const { execFile } = await import('node:child_process');
     const { fileURLToPath } = await import('node:url');

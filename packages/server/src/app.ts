@@ -10,11 +10,13 @@ import { installErrorHandlers, sendError } from './api/errors.js';
 import { jobRoutes } from './api/jobs.js';
 import { logRoutes } from './api/logs.js';
 import { plannedRoutes } from './api/planned.js';
+import { workspaceRoutes } from './api/workspaces.js';
 import { AppError } from './services/errors.js';
 import { validatorCompiler } from './api/validation.js';
 import type { PoolStatus } from './services/types.js';
 import type { JobsService } from './services/jobs.js';
 import type { UsersService } from './services/users.js';
+import type { WorkspaceService } from './workspaces/service.js';
 
 /** The server's version, reported by /health and the OpenAPI document. */
 export const SERVER_VERSION = '0.1.0';
@@ -22,6 +24,7 @@ export const SERVER_VERSION = '0.1.0';
 export interface AppDeps {
   users: UsersService;
   jobs: JobsService;
+  workspaces: WorkspaceService;
   poolStatus: () => PoolStatus;
   log: Logger;
   /** Largest accepted body (default 2 MiB). */
@@ -95,6 +98,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       security: [{ bearer: [] }],
       tags: [
         { name: 'jobs', description: 'The Mags jobs API' },
+        { name: 'workspaces', description: 'Persistent workspaces: list, delete, sync' },
         { name: 'account', description: 'Whoami, tokens, users (ours)' },
         { name: 'system', description: 'Health and the API description (ours)' },
         { name: 'planned', description: 'Calls of Mags clients whose features come later; they answer 501 FEATURE_NOT_AVAILABLE' },
@@ -123,6 +127,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     await api.register(jobRoutes, { jobs: deps.jobs, poolStatus: deps.poolStatus });
     await api.register(logRoutes, { jobs: deps.jobs, heartbeatSeconds: deps.sseHeartbeatSeconds, stallMs: deps.sseStallMs });
     await api.register(accountRoutes, { users: deps.users });
+    await api.register(workspaceRoutes, { workspaces: deps.workspaces });
     await api.register(plannedRoutes, { jobs: deps.jobs });
   });
   await app.ready();

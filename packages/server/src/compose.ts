@@ -13,6 +13,7 @@ import { JobLogs } from './services/job-logs.js';
 import { DEFAULT_MAX_PENDING_JOBS_PER_USER, JobsService } from './services/jobs.js';
 import { UsersService } from './services/users.js';
 import type { Stores } from './storage/stores.js';
+import { WorkspaceService, type WorkspaceServiceOptions } from './workspaces/service.js';
 
 /** Settings of the control plane, with the units in their names (config.ts reads them from env). */
 export interface ControlPlaneSettings {
@@ -35,6 +36,8 @@ export interface ComposeOptions {
   settings: ControlPlaneSettings;
   /** Admission control of submissions and of what runs at once (absent: none). */
   admission?: Admission;
+  /** Where workspace layers live, the sync engine, image facts (the service is built here). */
+  workspaces: Omit<WorkspaceServiceOptions, 'store' | 'jobs' | 'log'>;
 }
 
 /** The wired control plane. `start()` reconciles and starts the queue; `close()` undoes everything but the stores and pool. */
@@ -43,6 +46,7 @@ export interface ControlPlane {
   jobs: JobsService;
   logs: JobLogs;
   scheduler: Scheduler;
+  workspaces: WorkspaceService;
   app: FastifyInstance;
   /** Reconciles jobs a previous process left behind and starts running queued jobs. */
   start(): Promise<void>;
@@ -54,6 +58,7 @@ export interface ControlPlane {
 export async function composeControlPlane(o: ComposeOptions): Promise<ControlPlane> {
   const { stores, pool, log, settings } = o;
   const logs = new JobLogs(stores.logs, log.child({ component: 'logs' }));
+  const workspaces = new WorkspaceService({ ...o.workspaces, store: stores.workspaces, jobs: stores.jobs, log: log.child({ component: 'workspaces' }) });
   const scheduler = new Scheduler({
     store: stores.jobs,
     logs,
@@ -64,13 +69,15 @@ export async function composeControlPlane(o: ComposeOptions): Promise<ControlPla
     maxConcurrentJobs: settings.maxConcurrentJobs,
     maxRunningJobsPerUser: settings.maxRunningJobsPerUser,
     admission: o.admission,
+    workspaces,
   });
   const users = new UsersService(stores.users, log.child({ component: 'users' }));
   const jobLimits = { maxPendingJobsPerUser: settings.maxPendingJobsPerUser ?? DEFAULT_MAX_PENDING_JOBS_PER_USER, admission: o.admission };
-  const jobs = new JobsService(stores.jobs, logs, scheduler, log.child({ component: 'jobs' }), jobLimits);
+  const jobs = new JobsService(stores.jobs, logs, scheduler, log.child({ component: 'jobs' }), jobLimits, workspaces);
   const app = await buildApp({
     users,
     jobs,
+    workspaces,
     poolStatus: () => pool.status(),
     log: log.child({ component: 'api' }),
     bodyLimitBytes: settings.bodyLimitBytes,
@@ -82,8 +89,12 @@ export async function composeControlPlane(o: ComposeOptions): Promise<ControlPla
     jobs,
     logs,
     scheduler,
+    workspaces,
     app,
-    start: () => scheduler.start(),
+    async start() {
+      await workspaces.init();
+      await scheduler.start();
+    },
     async close() {
       await scheduler.shutdown();
       logs.shutdownFollowers();

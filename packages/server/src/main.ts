@@ -3,7 +3,7 @@
  * runtime, warm pool) and starts listeners. `node dist/src/main.js` runs the daemon;
  * `node dist/src/main.js image build [--force]` only builds the sandbox image.
  */
-import { statfsSync } from 'node:fs';
+import { existsSync, statfsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -22,6 +22,7 @@ import { createPool } from './scheduler/pool.js';
 import { DEFAULT_PIDS_LIMIT } from './scheduler/scheduler.js';
 import { writeAdminToken, writeClientConfig } from './services/bootstrap.js';
 import { openStores } from './storage/stores.js';
+import { LocalLayers } from './workspaces/local-layers.js';
 
 /** A started server. */
 export interface RunningServer {
@@ -103,7 +104,7 @@ export async function runServer(opts: RunServerOptions | ConfigOverrides = {}): 
     cleanups.push(() => stores.close());
     if (stores.migrated.length > 0) log.info({ migrations: stores.migrated }, 'database migrated');
 
-    await buildBaseImage(config, log);
+    const image = await buildBaseImage(config, log);
     const driverOptions = {
       dataDir: config.dataDir,
       imageDir: config.imageDir,
@@ -127,11 +128,20 @@ export async function runServer(opts: RunServerOptions | ConfigOverrides = {}): 
     const capacity = await hostCapacity(config.dataDir);
     const admission = new Admission(capacity, { memory: config.memoryOvercommit, cpu: config.cpuOvercommit, disk: config.diskOvercommit });
     log.info({ memoryMb: capacity.memoryMb, vcpus: capacity.vcpus, freeDiskGb: Math.floor(capacity.freeDiskGb()) }, 'admission: what this host gives sandboxes');
+    const layers = new LocalLayers(join(config.dataDir, 'workspaces'));
+    cleanups.push(() => layers.shutdown());
     const plane = await composeControlPlane({
       stores,
       pool,
       log,
       admission,
+      workspaces: {
+        layers,
+        // The sync engine (workspaces/sync/) plugs in here; without it workspaces stay on this host.
+        syncer: undefined,
+        imageVersion: () => image.version,
+        hasImage: (version) => /^[0-9a-f]{6,64}$/.test(version) && existsSync(join(config.imageDir, version, 'rootfs.erofs')),
+      },
       settings: {
         jobTimeoutSeconds: config.jobTimeoutSeconds,
         maxOutputBytes: config.maxOutputBytes,

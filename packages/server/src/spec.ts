@@ -10,6 +10,7 @@ import { composeControlPlane } from './compose.js';
 import { silentLogger } from './logger.js';
 import type { SandboxPool } from './runtime/driver.js';
 import { openStores } from './storage/stores.js';
+import { LocalLayers } from './workspaces/local-layers.js';
 
 /** The repository root, from packages/server/dist/src. */
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', '..');
@@ -39,6 +40,8 @@ export async function generateOpenApi(): Promise<Json> {
       pool: NO_SANDBOXES,
       log: silentLogger(),
       settings: { jobTimeoutSeconds: 60, maxOutputBytes: 1024 * 1024, maxConcurrentJobs: 1 },
+      // Never mounted: the generator starts nothing.
+      workspaces: { layers: new LocalLayers('/nonexistent/mags-spec'), imageVersion: () => 'spec' },
     });
     try {
       return JSON.parse(JSON.stringify(plane.app.swagger())) as Json;

@@ -15,7 +15,7 @@ for (const backend of STORE_BACKENDS)
     before(async () => {
       db = await backend.open();
       stores = db.stores;
-      assert.deepEqual(stores.migrated, ['001_initial', '002_log_text_escaped', '003_end_reason']);
+      assert.deepEqual(stores.migrated, ['001_initial', '002_log_text_escaped', '003_end_reason', '004_workspaces']);
       const again = await openStores(db.target);
       try {
         assert.deepEqual(again.migrated, [], 'migrations run once');

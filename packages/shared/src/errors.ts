@@ -21,6 +21,7 @@ export const ERROR_CODES = {
   WORKSPACE_NOT_FOUND: { status: 404, summary: 'No workspace of yours has this id.' },
   METHOD_NOT_ALLOWED: { status: 405, summary: 'The path exists but not with this HTTP method.' },
   CONFLICT: { status: 409, summary: 'The request conflicts with the current state (for example a name already taken).' },
+  WORKSPACE_BUSY: { status: 409, summary: 'The workspace is already in use by a pending or running job.' },
   JOB_NOT_RUNNING: { status: 409, summary: 'The job is not in a state that allows this call (for example it already ended).' },
   INVALID_STATE: { status: 422, summary: 'The request is well-formed but not valid for this job (for example URL access on a non-persistent job).' },
   RATE_LIMITED: { status: 429, summary: 'Too many requests or too many jobs at once; retry later.' },

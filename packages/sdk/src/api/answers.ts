@@ -26,6 +26,7 @@ import type {
   UserCreated,
   UserList,
   WorkspaceList,
+  SyncResponse,
 } from './types.js';
 
 type Kind = 'string' | 'number' | 'boolean' | 'object';
@@ -93,6 +94,7 @@ export const HEALTH = answer<Health>({ status: 'string' });
 export const SUCCESS = answer<Success>({ success: 'boolean' });
 export const ACCESS = answer<Access>({ success: 'boolean', url: 'string?' });
 export const EXEC = answer<ExecResponse>({ exit_code: 'number', output: 'string', stderr: 'string?' });
-export const WORKSPACE_LIST = answer<WorkspaceList>({ workspaces: { each: {} } });
+export const WORKSPACE_LIST = answer<WorkspaceList>({ workspaces: { each: { workspace_id: 'string' } } });
+export const SYNC = answer<SyncResponse>({ success: 'boolean', synced: 'boolean' });
 export const URL_ALIAS = answer<UrlAlias>({});
 export const URL_ALIAS_LIST = answer<UrlAliasList>({ aliases: { each: {}, optional: true } });

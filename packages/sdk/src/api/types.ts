@@ -60,6 +60,9 @@ export type User = Schemas['User'];
 export type UserCreated = Ok<'/api/v1/users', 'post'>;
 export type UserList = Ok<'/api/v1/users', 'get'>;
 export type Health = Ok<'/health', 'get'>;
+export type Workspace = Schemas['Workspace'];
+export type WorkspaceList = Schemas['WorkspaceList'];
+export type SyncResponse = Schemas['SyncAnswer'];
 
 /*
  * Answers of routes the spec lists without a success schema yet (this server answers them with
@@ -84,17 +87,6 @@ export interface ExecResponse {
   exit_code: number;
   output: string;
   stderr?: string | null;
-}
-export interface Workspace {
-  workspace_id?: string | null;
-  id?: string | null;
-  name?: string | null;
-  size_bytes?: number | null;
-  created_at?: string | null;
-  last_sync_at?: string | null;
-}
-export interface WorkspaceList {
-  workspaces: Workspace[];
 }
 export interface UrlAlias {
   subdomain?: string | null;

@@ -6,8 +6,8 @@ import { userOf } from './auth.js';
 import { IdParams, errorResponses } from './schemas.js';
 
 /**
- * Endpoints Mags clients call whose features come with later parts of the server (exec, workspace
- * sync and listing, URL aliases). They answer 501 FEATURE_NOT_AVAILABLE with a clear message
+ * Endpoints Mags clients call whose features come with later parts of the server (exec, URL
+ * aliases). They answer 501 FEATURE_NOT_AVAILABLE with a clear message
  * instead of a bare 404, after the usual auth and (for job paths) ownership checks.
  */
 export const plannedRoutes: FastifyPluginAsyncZod<{ jobs: JobsService }> = async (app, { jobs }) => {
@@ -25,16 +25,6 @@ export const plannedRoutes: FastifyPluginAsyncZod<{ jobs: JobsService }> = async
     await jobs.get(userOf(request), request.params.id);
     return unavailable('exec', 'Submit the command as a new job for now.');
   });
-  app.post('/api/v1/mags-jobs/:id/sync', { schema: { ...schema("Sync a running job's workspace"), params: IdParams } }, async (request) => {
-    await jobs.get(userOf(request), request.params.id);
-    return unavailable('Workspace sync', 'Workspaces come with a later version of the server.');
-  });
-  app.get('/api/v1/workspaces', { schema: schema("List the caller's workspaces") }, async () =>
-    unavailable('Workspaces', 'Workspaces come with a later version of the server.'),
-  );
-  app.delete('/api/v1/workspaces/:id', { schema: schema('Delete a workspace', { params: z.object({ id: z.string() }) }) }, async () =>
-    unavailable('Workspaces', 'Workspaces come with a later version of the server.'),
-  );
   app.get('/api/v2/mags-url-aliases', { schema: schema('List URL aliases') }, async () =>
     unavailable('URL aliases', 'Public URLs come with the proxy in a later version of the server.'),
   );

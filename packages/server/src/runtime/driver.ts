@@ -29,6 +29,11 @@ export interface SandboxSpec {
   workspaceLayerDir?: string;
   /** Read-only lower layers stacked on the image (e.g. a base workspace), top first. */
   extraLowerDirs?: string[];
+  /**
+   * Base image version to run on (a workspace's own image) when the image directory still has it;
+   * absent, or no longer there = the current image.
+   */
+  imageVersion?: string;
   /** Labels for logs and the sweep (job id, owner); never interpreted by the driver. */
   labels?: Record<string, string>;
 }

@@ -5,6 +5,7 @@ import type { JobLogs } from '../services/job-logs.js';
 import type { JobRunner } from '../services/jobs.js';
 import type { Job, JobPatch, JobStore } from '../storage/metadata/store.js';
 import { FairQueue } from './fair-queue.js';
+import type { WorkspaceLease } from '../workspaces/service.js';
 
 export interface SchedulerOptions {
   /** The jobs store (the scheduler's output goes through `logs`). */
@@ -22,6 +23,8 @@ export interface SchedulerOptions {
   maxRunningJobsPerUser?: number;
   /** Whether a job's resources fit beside the running jobs'; absent = only the slot count limits. */
   admission?: Admission;
+  /** Layers of jobs with `workspace_id` / `base_workspace_id` (absent: such jobs fail to start). */
+  workspaces?: { open(job: Job, log: Logger): Promise<WorkspaceLease | undefined> };
 }
 
 /** Processes per sandbox (docs/sandboxes.md). */
@@ -179,11 +182,23 @@ export class Scheduler implements JobRunner {
     const log = this.o.log.child({ jobId: id });
     const { signal } = entry.controller;
     let sandbox: Sandbox | undefined;
+    let lease: WorkspaceLease | undefined;
     try {
       if (signal.aborted) return await this.finishAborted(job, entry, null);
       const limits: SandboxLimits = { vcpus: job.vcpus, memoryMb: job.memory_mb, diskGb: job.disk_gb, pids: DEFAULT_PIDS_LIMIT };
+      if (job.workspace_id || job.base_workspace_id) {
+        try {
+          if (!this.o.workspaces) throw new Error('this server has no workspace support');
+          lease = await this.o.workspaces.open(job, log);
+        } catch (err) {
+          if (signal.aborted) return await this.finishAborted(job, entry, null);
+          log.error({ err }, 'could not prepare the workspace');
+          return await this.finish(job, 'error', { error_message: `could not prepare the workspace: ${errorText(err)}` }, true);
+        }
+      }
       try {
-        const acquired = await this.o.pool.acquire({ limits, network: true, labels: { job: id, user: job.user_id } });
+        const layers = lease ? { workspaceLayerDir: lease.workspaceLayerDir, extraLowerDirs: lease.extraLowerDirs, imageVersion: lease.imageVersion } : {};
+        const acquired = await this.o.pool.acquire({ limits, network: true, labels: { job: id, user: job.user_id }, ...layers });
         sandbox = acquired.sandbox;
         log.debug({ sandbox: sandbox.id, warm: acquired.warm }, 'sandbox acquired');
       } catch (err) {
@@ -201,6 +216,7 @@ export class Scheduler implements JobRunner {
         return;
       }
       await this.o.logs.open(id);
+      for (const note of lease?.notes ?? []) this.o.logs.append(id, 'system', note);
 
       const timeoutSeconds = job.timeout_seconds ?? this.o.jobTimeoutSeconds;
       const cap = this.o.maxOutputBytes;
@@ -251,6 +267,8 @@ export class Scheduler implements JobRunner {
       if (sandbox) {
         await this.o.pool.release(sandbox).catch((err: unknown) => log.error({ err, sandbox: sandbox!.id }, 'could not release the sandbox'));
       }
+      // After the sandbox is gone: the layer is quiet for the final sync.
+      await lease?.close();
     }
   }
 

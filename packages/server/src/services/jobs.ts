@@ -41,6 +41,12 @@ export interface JobRunner {
   stop(jobId: string): Promise<boolean>;
 }
 
+/** Admits submissions that name workspaces (WorkspaceService implements it). */
+export interface WorkspaceAdmission {
+  /** Checks the workspace fields and runs `insert` unless the workspace is busy (WORKSPACE_BUSY). */
+  admit<T>(userId: string, workspace: string | null, base: string | null, insert: () => Promise<T>): Promise<T>;
+}
+
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 /** Job submission, lookup, logs, settings and stop; ownership is checked on every call. */
@@ -51,6 +57,7 @@ export class JobsService {
     private readonly runner: JobRunner,
     private readonly log: Logger,
     private readonly limits: { maxPendingJobsPerUser: number; admission?: Admission } = { maxPendingJobsPerUser: DEFAULT_MAX_PENDING_JOBS_PER_USER },
+    private readonly workspaces?: WorkspaceAdmission,
   ) {}
 
   async submit(user: User, input: SubmitInput, apiVersion: 1 | 2): Promise<Job> {
@@ -128,7 +135,8 @@ export class JobsService {
       completed_at: null,
       updated_at: now,
     };
-    await this.store.insertJob(job);
+    if (this.workspaces) await this.workspaces.admit(user.id, job.workspace_id, job.base_workspace_id, () => this.store.insertJob(job));
+    else await this.store.insertJob(job);
     this.runner.enqueue(job);
     this.log.debug({ jobId: job.request_id, userId: user.id, apiVersion }, 'job submitted');
     return job;

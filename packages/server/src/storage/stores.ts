@@ -6,6 +6,8 @@ import { migrateToLatest, openDatabase, type Dialect } from './metadata/db.js';
 import { KyselyJobStore } from './metadata/kysely-jobs.js';
 import { KyselyUserStore } from './metadata/kysely-users.js';
 import type { JobStore, UserStore } from './metadata/store.js';
+import { KyselyWorkspaceStore } from './metadata/kysely-workspaces.js';
+import type { WorkspaceStore } from './metadata/workspaces.js';
 
 /** The stores of one metadata database; `close()` closes the database they share. */
 export interface Stores {
@@ -13,6 +15,7 @@ export interface Stores {
   users: UserStore;
   jobs: JobStore;
   logs: LogStore;
+  workspaces: WorkspaceStore;
   /** Migrations applied by this open, in order (empty when the database was up to date). */
   readonly migrated: string[];
   close(): Promise<void>;
@@ -37,6 +40,7 @@ export async function openStores(target: { url?: string; sqlitePath: string }): 
     jobs: new KyselyJobStore(opened.db),
     // The log store sees only its own table of the shared database (Database extends LogsDatabase).
     logs: new KyselyLogStore(opened.db as unknown as Kysely<LogsDatabase>),
+    workspaces: new KyselyWorkspaceStore(opened.db),
     migrated,
     close: () => opened.db.destroy(),
   };

@@ -304,6 +304,8 @@ export class FakePool implements SandboxPool {
   busy = new Set<FakeSandbox>();
   acquired = 0;
   released = 0;
+  /** Specs of every acquire, in order. */
+  specs: SandboxSpec[] = [];
   /** When set, acquire fails with this message. */
   failAcquire: string | undefined;
   /** Extra delay of acquire (ms). */
@@ -314,6 +316,7 @@ export class FakePool implements SandboxPool {
   async acquire(spec: SandboxSpec): Promise<{ sandbox: Sandbox; warm: boolean }> {
     if (this.acquireDelayMs) await new Promise((r) => setTimeout(r, this.acquireDelayMs));
     if (this.failAcquire) throw new Error(this.failAcquire);
+    this.specs.push(spec);
     const sb = (await this.driver.create(spec)) as FakeSandbox;
     this.busy.add(sb);
     this.acquired++;

@@ -10,6 +10,8 @@ import type { JobLogs } from '../../src/services/job-logs.js';
 import type { JobsService } from '../../src/services/jobs.js';
 import type { UsersService } from '../../src/services/users.js';
 import { openStores, type Stores } from '../../src/storage/stores.js';
+import { LocalLayers } from '../../src/workspaces/local-layers.js';
+import type { WorkspaceService } from '../../src/workspaces/service.js';
 import { FakePool } from './fake-runtime.js';
 
 /** An in-process app on a temp SQLite database and the fake pool (for `app.inject()` tests). */
@@ -20,6 +22,9 @@ export interface Harness {
   scheduler: Scheduler;
   logs: JobLogs;
   users: UsersService;
+  workspaces: WorkspaceService;
+  /** Workspace layers (real ext4 images under the harness's temp dir). */
+  layers: LocalLayers;
   adminToken: string;
   /** Creates a non-admin user and returns its token. */
   makeUser(name: string): Promise<string>;
@@ -39,6 +44,8 @@ export interface HarnessOptions {
   maxRunningJobsPerUser?: number;
   /** Admission control for submissions and the scheduler (absent: none). */
   admission?: Admission;
+  /** Image version new workspaces record (default "test-image"). */
+  imageVersion?: string;
 }
 
 export async function createHarness(opts: HarnessOptions = {}): Promise<Harness> {
@@ -46,11 +53,13 @@ export async function createHarness(opts: HarnessOptions = {}): Promise<Harness>
   const stores = await openStores({ url: opts.databaseUrl, sqlitePath: join(dir, 'mags.db') });
   const log = silentLogger();
   const pool = new FakePool();
+  const layers = new LocalLayers(join(dir, 'workspaces'));
   const plane = await composeControlPlane({
     stores,
     pool,
     log,
     admission: opts.admission,
+    workspaces: { layers, imageVersion: () => opts.imageVersion ?? 'test-image' },
     settings: {
       jobTimeoutSeconds: opts.jobTimeoutSeconds ?? 60,
       maxOutputBytes: opts.maxOutputBytes ?? 1024 * 1024,
@@ -61,7 +70,7 @@ export async function createHarness(opts: HarnessOptions = {}): Promise<Harness>
       sseStallMs: opts.sseStallMs,
     },
   });
-  const { app, scheduler, logs, users } = plane;
+  const { app, scheduler, logs, users, workspaces } = plane;
   const admin = (await users.bootstrapAdmin())!;
   await plane.start();
   return {
@@ -71,6 +80,8 @@ export async function createHarness(opts: HarnessOptions = {}): Promise<Harness>
     scheduler,
     logs,
     users,
+    workspaces,
+    layers,
     adminToken: admin.token,
     async makeUser(name) {
       const res = await app.inject({ method: 'POST', url: '/api/v1/users', headers: { authorization: `Bearer ${admin.token}` }, payload: { name } });
@@ -91,6 +102,7 @@ export async function createHarness(opts: HarnessOptions = {}): Promise<Harness>
       await plane.close();
       await stores.close();
       await pool.stop();
+      await layers.shutdown();
       await rm(dir, { recursive: true, force: true });
     },
   };

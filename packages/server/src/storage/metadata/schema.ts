@@ -1,6 +1,7 @@
 import type { Generated } from 'kysely';
 import type { LogsDatabase } from '../logs/schema.js';
 import type { Job, TokenRecord } from './store.js';
+import type { WorkspaceRecord } from './workspaces.js';
 
 /**
  * Table shapes of the metadata database. Booleans are stored as 0/1 integers and timestamps as ISO
@@ -10,6 +11,7 @@ export interface Database extends LogsDatabase {
   users: UsersTable;
   tokens: TokensTable;
   jobs: JobsTable;
+  workspaces: WorkspaceRecord;
 }
 
 export interface UsersTable {

@@ -134,6 +134,9 @@ class ContainerDriver implements RuntimeDriver, SandboxHost {
   private network: NetworkManager | null;
   private networkProblem: string | null = null;
   private imageMount: string | null = null;
+  private currentImageVersion: string | null = null;
+  /** Older image versions mounted on demand for workspaces created on them (version -> mount). */
+  private readonly olderImages = new Map<string, Promise<string>>();
   private nofileHard = 1024;
   private initialized = false;
   /** The compiled seccomp filter crun saved for the first sandbox, reused by later ones. */
@@ -204,6 +207,7 @@ class ContainerDriver implements RuntimeDriver, SandboxHost {
     await chmod(tmpAgent, 0o755);
     await rename(tmpAgent, this.agentPath);
 
+    this.currentImageVersion = image.version;
     this.imageMount = join(this.runtimeDir, 'image', image.version);
     await mkdir(this.imageMount, { recursive: true });
     await run('mount', ['-t', 'erofs', '-o', 'ro,loop', image.path, this.imageMount], { what: 'the kernel needs erofs support' });
@@ -304,6 +308,27 @@ class ContainerDriver implements RuntimeDriver, SandboxHost {
     return n;
   }
 
+  /** The mounted image of `version` when the image directory has it, else the current image. */
+  private imageMountFor(version: string | undefined): Promise<string> {
+    const current = this.imageMount!;
+    if (!version || version === this.currentImageVersion || !/^[0-9a-f]{6,64}$/.test(version)) return Promise.resolve(current);
+    const path = join(this.opts.imageDir, version, 'rootfs.erofs');
+    if (!existsSync(path)) return Promise.resolve(current);
+    let p = this.olderImages.get(version);
+    if (!p) {
+      p = (async () => {
+        const mnt = join(this.runtimeDir, 'image', version);
+        await mkdir(mnt, { recursive: true });
+        await run('mount', ['-t', 'erofs', '-o', 'ro,loop', path, mnt], { what: 'the kernel needs erofs support' });
+        this.log.info({ image: version }, 'mounted an older image for a workspace created on it');
+        return mnt;
+      })();
+      p.catch(() => this.olderImages.delete(version));
+      this.olderImages.set(version, p);
+    }
+    return p;
+  }
+
   async create(spec: SandboxSpec): Promise<Sandbox> {
     if (!this.initialized || !this.imageMount) throw new Error('the container driver is not initialised: call init() first');
     const p = this.createSandbox(spec);
@@ -342,7 +367,7 @@ class ContainerDriver implements RuntimeDriver, SandboxHost {
           sandboxDir: dir,
           rootfs,
           sandboxId: id,
-          imageMount: this.imageMount!,
+          imageMount: await this.imageMountFor(spec.imageVersion),
           extraLowerDirs: spec.extraLowerDirs,
           workspaceLayerDir: spec.workspaceLayerDir,
           diskGb: spec.limits.diskGb,
@@ -536,6 +561,7 @@ class ContainerDriver implements RuntimeDriver, SandboxHost {
     await Promise.allSettled([...this.destroyers.values()]);
     if (this.imageMount) await unmountUnder(join(this.runtimeDir, 'image'));
     this.imageMount = null;
+    this.olderImages.clear();
     await this.cgroups.removeParents();
     if (this.network && this.initialized) await this.network.shutdown().catch((err: unknown) => this.log.error({ err }, 'network shutdown failed'));
     // After the network (it runs its commands through the spawner), before the tmpfs the spawner's

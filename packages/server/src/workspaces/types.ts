@@ -1,0 +1,38 @@
+/**
+ * What the workspace service needs from the sync engine (workspaces/sync/: content-addressed
+ * manifests and blobs in a blob store). `WorkspaceSync` of that module has these methods; the
+ * service depends on this interface only, and works without an engine (workspaces then live on
+ * this host only).
+ *
+ * `ws` is the workspace's key in the store: `<userId>/<name>`, unique across users.
+ * `layerDir` is the workspace's overlay upper directory on this host.
+ */
+export interface WorkspaceSyncer {
+  /** Uploads what changed in `layerDir` and writes a new manifest (the workspace's latest version). */
+  sync(ws: string, layerDir: string, opts?: { signal?: AbortSignal; imageVersion?: string }): Promise<SyncResult>;
+  /** Rebuilds `layerDir` from the latest (or the given) version. */
+  restore(ws: string, layerDir: string, opts?: { version?: string }): Promise<RestoreResult>;
+  /** Stored versions, newest first. */
+  history(ws: string): Promise<VersionInfo[]>;
+  latest(ws: string): Promise<VersionInfo | undefined>;
+  /** Removes the workspace's manifests and the blobs nothing else references. */
+  delete(ws: string): Promise<void>;
+}
+
+/** Outcome of one sync; the engine may add fields. */
+export interface SyncResult {
+  version?: string;
+  [key: string]: unknown;
+}
+
+/** Outcome of one restore; the engine may add fields. */
+export interface RestoreResult {
+  version?: string;
+  [key: string]: unknown;
+}
+
+/** One stored version of a workspace; the engine may add fields. */
+export interface VersionInfo {
+  version: string;
+  [key: string]: unknown;
+}
