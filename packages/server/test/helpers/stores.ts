@@ -15,54 +15,42 @@ export interface StoreBackend {
   cleanup(): Promise<void>;
 }
 
+/** Opens the stores on `target`; `release` removes the database when the stores close or opening fails. */
+async function backend(target: StoreBackend['target'], release: () => Promise<void>): Promise<StoreBackend> {
+  let stores: Stores;
+  try {
+    stores = await openStores(target);
+  } catch (err) {
+    await release();
+    throw err;
+  }
+  return {
+    stores,
+    target,
+    async cleanup() {
+      try {
+        await stores.close();
+      } finally {
+        await release();
+      }
+    },
+  };
+}
+
 /** Every metadata database driver the conformance suites run on. */
 export const STORE_BACKENDS: ReadonlyArray<{ name: string; open(): Promise<StoreBackend> }> = [
   {
     name: 'SQLite',
     async open() {
       const dir = await mkdtemp(join(tmpdir(), 'mags-store-'));
-      const target = { sqlitePath: join(dir, 'mags.db') };
-      try {
-        const stores = await openStores(target);
-        return {
-          stores,
-          target,
-          async cleanup() {
-            try {
-              await stores.close();
-            } finally {
-              await rm(dir, { recursive: true, force: true });
-            }
-          },
-        };
-      } catch (err) {
-        await rm(dir, { recursive: true, force: true });
-        throw err;
-      }
+      return backend({ sqlitePath: join(dir, 'mags.db') }, () => rm(dir, { recursive: true, force: true }));
     },
   },
   {
     name: 'PostgreSQL 15',
     async open() {
       const pg = await startPostgres();
-      const target = { url: pg.url, sqlitePath: '' };
-      try {
-        const stores = await openStores(target);
-        return {
-          stores,
-          target,
-          async cleanup() {
-            try {
-              await stores.close();
-            } finally {
-              await pg.stop();
-            }
-          },
-        };
-      } catch (err) {
-        await pg.stop();
-        throw err;
-      }
+      return backend({ url: pg.url, sqlitePath: '' }, () => pg.stop());
     },
   },
 ];
