@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { accountRoutes } from './api/account.js';
 import { installAuth } from './api/auth.js';
 import { installErrorHandlers, sendError } from './api/errors.js';
+import { fileRoutes } from './api/files.js';
 import { jobRoutes } from './api/jobs.js';
 import { logRoutes } from './api/logs.js';
 import { plannedRoutes } from './api/planned.js';
@@ -15,6 +16,7 @@ import { AppError } from './services/errors.js';
 import { validatorCompiler } from './api/validation.js';
 import type { PoolStatus } from './services/types.js';
 import type { JobsService } from './services/jobs.js';
+import type { UploadsService } from './services/uploads.js';
 import type { UsersService } from './services/users.js';
 import type { WorkspaceService } from './workspaces/service.js';
 
@@ -25,6 +27,7 @@ export interface AppDeps {
   users: UsersService;
   jobs: JobsService;
   workspaces: WorkspaceService;
+  uploads: UploadsService;
   poolStatus: () => PoolStatus;
   log: Logger;
   /** Largest accepted body (default 2 MiB). */
@@ -99,6 +102,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       tags: [
         { name: 'jobs', description: 'The Mags jobs API' },
         { name: 'workspaces', description: 'Persistent workspaces: list, delete, sync' },
+        { name: 'files', description: 'Uploaded files that jobs get in /root (file_ids)' },
         { name: 'account', description: 'Whoami, tokens, users (ours)' },
         { name: 'system', description: 'Health and the API description (ours)' },
         { name: 'planned', description: 'Calls of Mags clients whose features come later; they answer 501 FEATURE_NOT_AVAILABLE' },
@@ -128,6 +132,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     await api.register(logRoutes, { jobs: deps.jobs, heartbeatSeconds: deps.sseHeartbeatSeconds, stallMs: deps.sseStallMs });
     await api.register(accountRoutes, { users: deps.users });
     await api.register(workspaceRoutes, { workspaces: deps.workspaces });
+    await api.register(fileRoutes, { uploads: deps.uploads });
     await api.register(plannedRoutes, { jobs: deps.jobs });
   });
   await app.ready();

@@ -11,7 +11,9 @@ import { Scheduler } from './scheduler/scheduler.js';
 import type { Admission } from './services/admission.js';
 import { JobLogs } from './services/job-logs.js';
 import { DEFAULT_MAX_PENDING_JOBS_PER_USER, JobsService } from './services/jobs.js';
+import { DEFAULT_MAX_UPLOAD_BYTES, UploadsService } from './services/uploads.js';
 import { UsersService } from './services/users.js';
+import type { BlobStore } from './storage/blobs/blob-store.js';
 import type { Stores } from './storage/stores.js';
 import { WorkspaceService, type WorkspaceServiceOptions } from './workspaces/service.js';
 
@@ -24,6 +26,8 @@ export interface ControlPlaneSettings {
   maxRunningJobsPerUser?: number;
   maxPendingJobsPerUser?: number;
   bodyLimitBytes?: number;
+  /** Largest uploaded file in bytes (default 100 MiB). */
+  maxUploadBytes?: number;
   sseHeartbeatSeconds?: number;
   /** How long a log follower may read nothing before its stream ends with a resumable position. */
   sseStallMs?: number;
@@ -38,6 +42,8 @@ export interface ComposeOptions {
   admission?: Admission;
   /** Where workspace layers live, the sync engine, image facts (the service is built here). */
   workspaces: Omit<WorkspaceServiceOptions, 'store' | 'jobs' | 'log'>;
+  /** Where uploaded files (and the sync engine's workspace versions) are kept; absent: uploads answer 501. */
+  blobs?: BlobStore;
 }
 
 /** The wired control plane. `start()` reconciles and starts the queue; `close()` undoes everything but the stores and pool. */
@@ -47,6 +53,7 @@ export interface ControlPlane {
   logs: JobLogs;
   scheduler: Scheduler;
   workspaces: WorkspaceService;
+  uploads: UploadsService;
   app: FastifyInstance;
   /** Reconciles jobs a previous process left behind and starts running queued jobs. */
   start(): Promise<void>;
@@ -59,6 +66,7 @@ export async function composeControlPlane(o: ComposeOptions): Promise<ControlPla
   const { stores, pool, log, settings } = o;
   const logs = new JobLogs(stores.logs, log.child({ component: 'logs' }));
   const workspaces = new WorkspaceService({ ...o.workspaces, store: stores.workspaces, jobs: stores.jobs, log: log.child({ component: 'workspaces' }) });
+  const uploads = new UploadsService(stores.uploads, o.blobs, log.child({ component: 'uploads' }), settings.maxUploadBytes ?? DEFAULT_MAX_UPLOAD_BYTES);
   const scheduler = new Scheduler({
     store: stores.jobs,
     logs,
@@ -70,14 +78,16 @@ export async function composeControlPlane(o: ComposeOptions): Promise<ControlPla
     maxRunningJobsPerUser: settings.maxRunningJobsPerUser,
     admission: o.admission,
     workspaces,
+    files: uploads,
   });
   const users = new UsersService(stores.users, log.child({ component: 'users' }));
   const jobLimits = { maxPendingJobsPerUser: settings.maxPendingJobsPerUser ?? DEFAULT_MAX_PENDING_JOBS_PER_USER, admission: o.admission };
-  const jobs = new JobsService(stores.jobs, logs, scheduler, log.child({ component: 'jobs' }), jobLimits, workspaces);
+  const jobs = new JobsService(stores.jobs, logs, scheduler, log.child({ component: 'jobs' }), jobLimits, workspaces, uploads);
   const app = await buildApp({
     users,
     jobs,
     workspaces,
+    uploads,
     poolStatus: () => pool.status(),
     log: log.child({ component: 'api' }),
     bodyLimitBytes: settings.bodyLimitBytes,
@@ -90,6 +100,7 @@ export async function composeControlPlane(o: ComposeOptions): Promise<ControlPla
     logs,
     scheduler,
     workspaces,
+    uploads,
     app,
     async start() {
       await workspaces.init();

@@ -37,12 +37,25 @@ export interface ServerConfig {
   home: string;
   /** Largest accepted request body in bytes. */
   bodyLimitBytes: number;
+  /** Largest uploaded file in bytes (POST /api/v1/mags-files). */
+  maxUploadBytes: number;
+  /** Blob store driver for uploads and workspace versions. */
+  blobStore: 'file' | 's3';
+  /** Root of the filesystem blob store. */
+  blobDir: string;
+  s3Bucket?: string;
+  s3Endpoint?: string;
+  s3Prefix?: string;
+  s3Region?: string;
+  s3ForcePathStyle: boolean;
   /** Settings that were given but do nothing in this version, one message each; the server logs them at start. */
   warnings: string[];
 }
 
 export type LogLevelName = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
 const LOG_LEVELS: readonly LogLevelName[] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
+const BLOB_STORES = ['file', 's3'] as const;
+const BOOLEANS = ['true', 'false'] as const;
 
 /** A configuration value that cannot be used; the message names the variable and what to do. */
 export class ConfigError extends Error {
@@ -88,6 +101,14 @@ export const CONFIG_SETTINGS: readonly ConfigSetting[] = [
   { key: 'debianMirror', env: 'MAGS_DEBIAN_MIRROR', flag: '--debian-mirror', kind: 'url', defaultText: 'the image builder\'s default (`http://deb.debian.org/debian`)', unit: 'URL', meaning: 'Debian mirror used to build the sandbox base image.' },
   { key: 'runtime', env: 'MAGS_RUNTIME', flag: '--runtime', kind: 'enum', values: RUNTIME_NAMES, defaultText: `\`${DEFAULT_RUNTIME}\``, unit: '-', meaning: 'Sandbox runtime driver (`container`: crun with namespaces, cgroups and an overlay root).' },
   { key: 'bodyLimitBytes', env: 'MAGS_BODY_LIMIT_BYTES', flag: '--body-limit', kind: 'int', min: 1024, defaultText: '`2097152` (2 MiB)', unit: 'bytes', meaning: 'Largest accepted request body; bigger ones get 413 `PAYLOAD_TOO_LARGE`.' },
+  { key: 'maxUploadBytes', env: 'MAGS_MAX_UPLOAD_BYTES', flag: '--max-upload-bytes', kind: 'int', min: 1, defaultText: '`104857600` (100 MiB)', unit: 'bytes', meaning: 'Largest uploaded file (`POST /api/v1/mags-files`, `mags run -f`); bigger ones get 413 `PAYLOAD_TOO_LARGE`.' },
+  { key: 'blobStore', env: 'MAGS_BLOB_STORE', flag: '--blob-store', kind: 'enum', values: BLOB_STORES, defaultText: '`file`', unit: '-', meaning: 'Where uploaded files and workspace versions are kept: `file` (a directory, one host) or `s3` (a bucket, needs `MAGS_S3_BUCKET`); see docs/self-hosting.md.' },
+  { key: 'blobDir', env: 'MAGS_BLOB_DIR', flag: '--blob-dir', kind: 'path', defaultText: '`$MAGS_DATA_DIR/blobs`', unit: 'path', meaning: 'Root of the `file` blob store.' },
+  { key: 's3Bucket', env: 'MAGS_S3_BUCKET', flag: '--s3-bucket', kind: 'string', defaultText: 'none (required with `MAGS_BLOB_STORE=s3`)', unit: 'bucket', meaning: 'Bucket of the `s3` blob store (must exist).' },
+  { key: 's3Endpoint', env: 'MAGS_S3_ENDPOINT', flag: '--s3-endpoint', kind: 'url', defaultText: 'AWS', unit: 'URL', meaning: 'Endpoint of an S3-compatible service (MinIO, R2); unset for AWS S3.' },
+  { key: 's3Prefix', env: 'MAGS_S3_PREFIX', flag: '--s3-prefix', kind: 'string', defaultText: 'none', unit: 'key prefix', meaning: 'Key prefix inside the bucket (e.g. `mags/`), so one bucket serves several installations.' },
+  { key: 's3Region', env: 'MAGS_S3_REGION', flag: '--s3-region', kind: 'string', defaultText: '`AWS_REGION` / `~/.aws/config`', unit: 'region', meaning: 'Region of the bucket (`auto` for Cloudflare R2).' },
+  { key: 's3ForcePathStyle', env: 'MAGS_S3_FORCE_PATH_STYLE', flag: '--s3-force-path-style', kind: 'enum', values: BOOLEANS, defaultText: '`false`', unit: '-', meaning: '`true` addresses buckets as `endpoint/bucket` (MinIO and most self-hosted services).' },
 ];
 
 /**
@@ -132,6 +153,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     throw new ConfigError(`MAGS_POOL_MAX_SIZE (${poolMaxSize}) is smaller than MAGS_POOL_MIN_SIZE (${poolMinSize}); raise the maximum or lower the minimum.`);
   }
   const maxConcurrentJobs = (raw.get('maxConcurrentJobs') as number | undefined) ?? 32;
+  const blobStore = (raw.get('blobStore') as 'file' | 's3' | undefined) ?? 'file';
+  const s3Bucket = raw.get('s3Bucket') as string | undefined;
+  if (blobStore === 's3' && !s3Bucket) {
+    throw new ConfigError('MAGS_BLOB_STORE=s3 needs a bucket: set MAGS_S3_BUCKET (and MAGS_S3_ENDPOINT for a service other than AWS), or unset MAGS_BLOB_STORE to keep blobs in the data dir.');
+  }
   return {
     dataDir,
     host: (raw.get('host') as string | undefined) ?? '127.0.0.1',
@@ -153,6 +179,14 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     runtime: (raw.get('runtime') as RuntimeName | undefined) ?? DEFAULT_RUNTIME,
     home,
     bodyLimitBytes: (raw.get('bodyLimitBytes') as number | undefined) ?? 2 * 1024 * 1024,
+    maxUploadBytes: (raw.get('maxUploadBytes') as number | undefined) ?? 100 * 1024 * 1024,
+    blobStore,
+    blobDir: resolve((raw.get('blobDir') as string | undefined) ?? join(dataDir, 'blobs')),
+    s3Bucket,
+    s3Endpoint: raw.get('s3Endpoint') as string | undefined,
+    s3Prefix: raw.get('s3Prefix') as string | undefined,
+    s3Region: raw.get('s3Region') as string | undefined,
+    s3ForcePathStyle: raw.get('s3ForcePathStyle') === 'true',
     warnings,
   };
 }
@@ -198,7 +232,7 @@ function parseValue(s: ConfigSetting, value: string, name: string): unknown {
       try {
         new URL(value);
       } catch {
-        throw new ConfigError(`${name}="${value}" is not a URL; use e.g. http://deb.debian.org/debian.`);
+        throw new ConfigError(`${name}="${value}" is not a URL; use e.g. ${s.key === 's3Endpoint' ? 'http://minio.internal:9000' : 'http://deb.debian.org/debian'}.`);
       }
       return value;
   }

@@ -21,6 +21,7 @@ import { instancePrefix } from './host/instance.js';
 import { createPool } from './scheduler/pool.js';
 import { DEFAULT_PIDS_LIMIT } from './scheduler/scheduler.js';
 import { writeAdminToken, writeClientConfig } from './services/bootstrap.js';
+import { createBlobStore, type BlobStore } from './storage/blobs/index.js';
 import { openStores } from './storage/stores.js';
 import { LocalLayers } from './workspaces/local-layers.js';
 
@@ -78,6 +79,21 @@ async function hostCapacity(dataDir: string): Promise<HostCapacity> {
   };
 }
 
+/** Opens the blob store the configuration names (`file`: a directory; `s3`: a bucket). */
+async function openBlobStore(config: ServerConfig, log: Logger): Promise<BlobStore> {
+  if (config.blobStore === 's3') {
+    return createBlobStore({
+      driver: 's3',
+      bucket: config.s3Bucket!,
+      endpoint: config.s3Endpoint,
+      prefix: config.s3Prefix,
+      region: config.s3Region,
+      forcePathStyle: config.s3ForcePathStyle,
+    });
+  }
+  return createBlobStore({ driver: 'fs', root: config.blobDir, log: log.child({ component: 'blobs' }) });
+}
+
 /** Starts the daemon: store, runtime, pool, scheduler, HTTP API. */
 export async function runServer(opts: RunServerOptions | ConfigOverrides = {}): Promise<RunningServer> {
   const o: RunServerOptions = 'overrides' in opts || 'env' in opts || 'announce' in opts ? (opts as RunServerOptions) : { overrides: opts as ConfigOverrides };
@@ -103,6 +119,10 @@ export async function runServer(opts: RunServerOptions | ConfigOverrides = {}): 
     const stores = await openStores({ url: config.databaseUrl, sqlitePath: join(config.dataDir, 'mags.db') });
     cleanups.push(() => stores.close());
     if (stores.migrated.length > 0) log.info({ migrations: stores.migrated }, 'database migrated');
+
+    const blobs = await openBlobStore(config, log);
+    cleanups.push(() => blobs.close());
+    log.info({ driver: blobs.driver, ...(config.blobStore === 's3' ? { bucket: config.s3Bucket, endpoint: config.s3Endpoint } : { dir: config.blobDir }) }, 'blob store');
 
     const image = await buildBaseImage(config, log);
     const driverOptions = {
@@ -135,6 +155,7 @@ export async function runServer(opts: RunServerOptions | ConfigOverrides = {}): 
       pool,
       log,
       admission,
+      blobs,
       workspaces: {
         layers,
         // The sync engine (workspaces/sync/) plugs in here; without it workspaces stay on this host.
@@ -149,6 +170,7 @@ export async function runServer(opts: RunServerOptions | ConfigOverrides = {}): 
         maxRunningJobsPerUser: config.maxRunningJobsPerUser,
         maxPendingJobsPerUser: config.maxPendingJobsPerUser,
         bodyLimitBytes: config.bodyLimitBytes,
+        maxUploadBytes: config.maxUploadBytes,
       },
     });
     cleanups.push(() => plane.close());

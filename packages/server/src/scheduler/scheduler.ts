@@ -5,6 +5,7 @@ import type { JobLogs } from '../services/job-logs.js';
 import type { JobRunner } from '../services/jobs.js';
 import type { Job, JobPatch, JobStore } from '../storage/metadata/store.js';
 import { FairQueue } from './fair-queue.js';
+import { placeJobFiles, type JobFiles } from './place-files.js';
 import type { WorkspaceLease } from '../workspaces/service.js';
 
 export interface SchedulerOptions {
@@ -25,6 +26,8 @@ export interface SchedulerOptions {
   admission?: Admission;
   /** Layers of jobs with `workspace_id` / `base_workspace_id` (absent: such jobs fail to start). */
   workspaces?: { open(job: Job, log: Logger): Promise<WorkspaceLease | undefined> };
+  /** Uploaded files of jobs with `file_ids` (absent: such jobs fail to start). */
+  files?: JobFiles;
 }
 
 /** Processes per sandbox (docs/sandboxes.md). */
@@ -217,6 +220,14 @@ export class Scheduler implements JobRunner {
       }
       await this.o.logs.open(id);
       for (const note of lease?.notes ?? []) this.o.logs.append(id, 'system', note);
+      try {
+        if (job.file_ids.length > 0 && !this.o.files) throw new Error('this server has no file uploads');
+        if (this.o.files) await placeJobFiles(sandbox, this.o.files, job.user_id, job.file_ids, signal);
+      } catch (err) {
+        if (signal.aborted) return await this.finishAborted(job, entry, null);
+        log.error({ err }, 'could not place the job\'s files');
+        return await this.finish(job, 'error', { end_reason: 'sandbox_failed', error_message: errorText(err) }, true);
+      }
 
       const timeoutSeconds = job.timeout_seconds ?? this.o.jobTimeoutSeconds;
       const cap = this.o.maxOutputBytes;

@@ -47,6 +47,12 @@ export interface WorkspaceAdmission {
   admit<T>(userId: string, workspace: string | null, base: string | null, insert: () => Promise<T>): Promise<T>;
 }
 
+/** Checks the uploaded files a submission names (UploadsService implements it). */
+export interface FileAdmission {
+  /** FILE_NOT_FOUND naming the first id that is not one of the user's files. */
+  checkIds(userId: string, ids: readonly string[]): Promise<void>;
+}
+
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 /** Job submission, lookup, logs, settings and stop; ownership is checked on every call. */
@@ -58,6 +64,7 @@ export class JobsService {
     private readonly log: Logger,
     private readonly limits: { maxPendingJobsPerUser: number; admission?: Admission } = { maxPendingJobsPerUser: DEFAULT_MAX_PENDING_JOBS_PER_USER },
     private readonly workspaces?: WorkspaceAdmission,
+    private readonly files?: FileAdmission,
   ) {}
 
   async submit(user: User, input: SubmitInput, apiVersion: 1 | 2): Promise<Job> {
@@ -85,7 +92,8 @@ export class JobsService {
       throw new AppError('VALIDATION_ERROR', 'no_sleep: needs "persistent": true', 'no_sleep keeps a persistent job awake; ephemeral jobs end with their script.');
     }
     if (input.file_ids && input.file_ids.length > 0) {
-      throw new AppError('FEATURE_NOT_AVAILABLE', 'file_ids: file uploads are not available on this server yet', 'Fetch files from inside the script (curl, git) for now.');
+      if (!this.files) throw new AppError('FEATURE_NOT_AVAILABLE', 'file_ids: file uploads are not available on this server', 'Fetch files from inside the script (curl, git).');
+      await this.files.checkIds(user.id, input.file_ids);
     }
     this.limits.admission?.checkJob({
       memory_mb: input.memory_mb ?? JOB_LIMITS.defaultMemoryMb,

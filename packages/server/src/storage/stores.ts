@@ -6,7 +6,9 @@ import { migrateToLatest, openDatabase, type Dialect } from './metadata/db.js';
 import { KyselyJobStore } from './metadata/kysely-jobs.js';
 import { KyselyUserStore } from './metadata/kysely-users.js';
 import type { JobStore, UserStore } from './metadata/store.js';
+import { KyselyUploadStore } from './metadata/kysely-uploads.js';
 import { KyselyWorkspaceStore } from './metadata/kysely-workspaces.js';
+import type { UploadStore } from './metadata/uploads.js';
 import type { WorkspaceStore } from './metadata/workspaces.js';
 
 /** The stores of one metadata database; `close()` closes the database they share. */
@@ -16,6 +18,7 @@ export interface Stores {
   jobs: JobStore;
   logs: LogStore;
   workspaces: WorkspaceStore;
+  uploads: UploadStore;
   /** Migrations applied by this open, in order (empty when the database was up to date). */
   readonly migrated: string[];
   close(): Promise<void>;
@@ -41,6 +44,7 @@ export async function openStores(target: { url?: string; sqlitePath: string }): 
     // The log store sees only its own table of the shared database (Database extends LogsDatabase).
     logs: new KyselyLogStore(opened.db as unknown as Kysely<LogsDatabase>),
     workspaces: new KyselyWorkspaceStore(opened.db),
+    uploads: new KyselyUploadStore(opened.db),
     migrated,
     close: () => opened.db.destroy(),
   };

@@ -9,6 +9,7 @@ import type { Admission } from '../../src/services/admission.js';
 import type { JobLogs } from '../../src/services/job-logs.js';
 import type { JobsService } from '../../src/services/jobs.js';
 import type { UsersService } from '../../src/services/users.js';
+import { createBlobStore, type BlobStore } from '../../src/storage/blobs/index.js';
 import { openStores, type Stores } from '../../src/storage/stores.js';
 import { LocalLayers } from '../../src/workspaces/local-layers.js';
 import type { WorkspaceService } from '../../src/workspaces/service.js';
@@ -23,6 +24,8 @@ export interface Harness {
   logs: JobLogs;
   users: UsersService;
   workspaces: WorkspaceService;
+  /** The filesystem blob store under the harness's temp dir (uploaded files). */
+  blobs: BlobStore;
   /** Workspace layers (real ext4 images under the harness's temp dir). */
   layers: LocalLayers;
   adminToken: string;
@@ -44,6 +47,8 @@ export interface HarnessOptions {
   maxRunningJobsPerUser?: number;
   /** Admission control for submissions and the scheduler (absent: none). */
   admission?: Admission;
+  /** Largest uploaded file in bytes (default 100 MiB). */
+  maxUploadBytes?: number;
   /** Image version new workspaces record (default "test-image"). */
   imageVersion?: string;
 }
@@ -54,11 +59,13 @@ export async function createHarness(opts: HarnessOptions = {}): Promise<Harness>
   const log = silentLogger();
   const pool = new FakePool();
   const layers = new LocalLayers(join(dir, 'workspaces'));
+  const blobs = await createBlobStore({ driver: 'fs', root: join(dir, 'blobs') });
   const plane = await composeControlPlane({
     stores,
     pool,
     log,
     admission: opts.admission,
+    blobs,
     workspaces: { layers, imageVersion: () => opts.imageVersion ?? 'test-image' },
     settings: {
       jobTimeoutSeconds: opts.jobTimeoutSeconds ?? 60,
@@ -66,6 +73,7 @@ export async function createHarness(opts: HarnessOptions = {}): Promise<Harness>
       maxConcurrentJobs: opts.maxConcurrentJobs ?? 8,
       maxRunningJobsPerUser: opts.maxRunningJobsPerUser,
       bodyLimitBytes: opts.bodyLimitBytes,
+      maxUploadBytes: opts.maxUploadBytes,
       sseHeartbeatSeconds: 1,
       sseStallMs: opts.sseStallMs,
     },
@@ -81,6 +89,7 @@ export async function createHarness(opts: HarnessOptions = {}): Promise<Harness>
     logs,
     users,
     workspaces,
+    blobs,
     layers,
     adminToken: admin.token,
     async makeUser(name) {
@@ -103,6 +112,7 @@ export async function createHarness(opts: HarnessOptions = {}): Promise<Harness>
       await stores.close();
       await pool.stop();
       await layers.shutdown();
+      await blobs.close();
       await rm(dir, { recursive: true, force: true });
     },
   };

@@ -1,6 +1,7 @@
 import type { Generated } from 'kysely';
 import type { LogsDatabase } from '../logs/schema.js';
 import type { Job, TokenRecord } from './store.js';
+import type { UploadRecord } from './uploads.js';
 import type { WorkspaceRecord } from './workspaces.js';
 
 /**
@@ -12,6 +13,7 @@ export interface Database extends LogsDatabase {
   tokens: TokensTable;
   jobs: JobsTable;
   workspaces: WorkspaceRecord;
+  uploads: UploadRecord;
 }
 
 export interface UsersTable {
