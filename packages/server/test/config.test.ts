@@ -60,6 +60,27 @@ describe('config', () => {
     assert.ok(!CONFIG_SETTINGS.some((s) => /PROXY|SSH|DOMAIN/.test(s.env)), 'not documented as settings');
   });
 
+  it('blob store and upload settings: file by default in the data dir, s3 needs a bucket', () => {
+    const d = loadConfig({ MAGS_DATA_DIR: '/tmp/mags-cfg' }, {});
+    assert.equal(d.blobStore, 'file');
+    assert.equal(d.blobDir, '/tmp/mags-cfg/blobs');
+    assert.equal(d.maxUploadBytes, 100 * 1024 * 1024);
+    assert.equal(d.s3ForcePathStyle, false);
+    assert.throws(() => loadConfig({ MAGS_BLOB_STORE: 's3' }, {}), (e: Error) => e instanceof ConfigError && /MAGS_S3_BUCKET/.test(e.message));
+    assert.throws(() => loadConfig({ MAGS_BLOB_STORE: 'ftp' }, {}), ConfigError);
+    assert.throws(() => loadConfig({ MAGS_S3_FORCE_PATH_STYLE: 'yes' }, {}), ConfigError);
+    assert.throws(() => loadConfig({ MAGS_S3_ENDPOINT: 'not a url' }, {}), ConfigError);
+    const s3 = loadConfig(
+      { MAGS_BLOB_STORE: 's3', MAGS_S3_BUCKET: 'b', MAGS_S3_ENDPOINT: 'http://127.0.0.1:9000', MAGS_S3_PREFIX: 'mags/', MAGS_S3_REGION: 'auto', MAGS_S3_FORCE_PATH_STYLE: 'true', MAGS_MAX_UPLOAD_BYTES: '1024' },
+      {},
+    );
+    assert.deepEqual(
+      [s3.blobStore, s3.s3Bucket, s3.s3Endpoint, s3.s3Prefix, s3.s3Region, s3.s3ForcePathStyle, s3.maxUploadBytes],
+      ['s3', 'b', 'http://127.0.0.1:9000', 'mags/', 'auto', true, 1024],
+    );
+    assert.equal(loadConfig({ MAGS_BLOB_DIR: '/srv/blobs' }, {}).blobDir, '/srv/blobs');
+  });
+
   it('MAGS_RUNTIME selects a registered driver', () => {
     assert.equal(loadConfig({ ...base, MAGS_RUNTIME: 'container' }, {}).runtime, 'container');
     assert.deepEqual(CONFIG_SETTINGS.find((s) => s.env === 'MAGS_RUNTIME')!.values, RUNTIME_NAMES);

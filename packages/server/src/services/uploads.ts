@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { Transform, type Readable, type TransformCallback } from 'node:stream';
+import { Transform, pipeline, type Readable, type TransformCallback } from 'node:stream';
 import type { Logger } from 'pino';
 import type { BlobStore } from '../storage/blobs/blob-store.js';
 import type { User } from '../storage/metadata/store.js';
@@ -93,9 +93,12 @@ export class UploadsService {
     const id = newId();
     const key = `uploads/${id}`;
     const meter = new Meter(this.maxBytes);
-    // The source's errors (a truncated multipart part, a reset connection) end the metered stream too.
-    data.on('error', (err) => meter.destroy(err));
-    data.pipe(meter);
+    // Both streams get their error handlers now: bytes flow before the store starts reading, and the
+    // first failure (size limit, a truncated part, a reset connection) is the one reported.
+    let failure: unknown;
+    pipeline(data, meter, (err) => {
+      if (err) failure ??= err;
+    });
     try {
       await blobs.put(key, meter);
       const row: UploadRecord = { id, user_id: user.id, name: fileName, size: meter.size, sha256: meter.sha256, blob_key: key, created_at: new Date().toISOString() };
@@ -103,12 +106,11 @@ export class UploadsService {
       this.log.debug({ fileId: id, userId: user.id, size: row.size }, 'file uploaded');
       return infoOf(row);
     } catch (err) {
-      data.unpipe(meter);
+      meter.destroy();
       data.resume();
       await blobs.delete(key).catch((e: unknown) => this.log.error({ err: e, key }, 'could not remove the blob of a failed upload'));
-      // The store's error wraps the meter's own (size limit) as its cause.
-      const cause = findAppError(err);
-      throw cause ?? err;
+      // The store's error may wrap the meter's own (size limit) or only say the stream ended early.
+      throw findAppError(failure) ?? findAppError(err) ?? err;
     }
   }
 
