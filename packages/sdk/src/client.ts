@@ -3,6 +3,8 @@
  * (`@magpiecloud/mags`). Methods that wrap one endpoint return the server's JSON as is (snake_case,
  * as Mags' SDK does); `runAndWait`, `new` and `exec` return camelCase results.
  */
+import { openAsBlob } from 'node:fs';
+import { basename } from 'node:path';
 import { resolveSettings } from './config.js';
 import { MagsError, NotFoundError, TimeoutError } from './errors.js';
 import { HttpClient, formatMs, type CallOptions, type FetchLike } from './http.js';
@@ -11,6 +13,8 @@ import {
   ACCESS,
   answer,
   EXEC,
+  FILE_DELETED,
+  FILE_LIST,
   HEALTH,
   JOB_LIST,
   LOGS,
@@ -23,6 +27,7 @@ import {
   TOKEN_CREATED,
   TOKEN_LIST,
   UPDATE,
+  UPLOADED_FILE,
   URL_ALIAS,
   URL_ALIAS_LIST,
   USER_CREATED,
@@ -31,6 +36,7 @@ import {
 } from './api/answers.js';
 import type {
   Access,
+  FileDeleted,
   Health,
   Job,
   JobList,
@@ -48,6 +54,7 @@ import type {
   TokenRevoked,
   UpdateBody,
   UpdateResponse,
+  UploadedFileList,
   UrlAlias,
   UrlAliasList,
   UserCreated,
@@ -76,7 +83,22 @@ export interface MagsOptions {
  * Options of `run`: the submit body's fields in camelCase (`workspaceId`, `noSleep`, `memoryMb`, ...).
  * The wire alias `timeout` is left out: `timeout` is the wait limit of `runAndWait`.
  */
-export type RunOptions = Camelize<Omit<SubmitBody, 'script' | 'type' | 'timeout'>> & CallOptions;
+export type RunOptions = Camelize<Omit<SubmitBody, 'script' | 'type' | 'timeout'>> &
+  CallOptions & {
+    /** Local files to upload first; the job finds each at `/root/<base name>` (added to `fileIds`). */
+    files?: string[];
+  };
+
+/** What `uploadFile` returns. */
+export interface UploadResult {
+  /** The id to pass in `fileIds` (wire: `file_ids`). */
+  fileId: string;
+  /** Base name; jobs find the file at `/root/<name>`. */
+  name: string;
+  size: number;
+  /** Hex SHA-256 the server computed while storing it. */
+  sha256: string;
+}
 
 /** The submit fields `run` sends (the options' wire names). */
 const RUN_FIELDS = SUBMIT_FIELDS.filter((f) => f !== 'timeout');
@@ -183,7 +205,12 @@ export class Mags {
 
   /** Submits a job; uses `/api/v2/mags-jobs` when `vcpus`, `memoryMb` or `rootfsType` is set. */
   async run(script: string, opts: RunOptions = {}): Promise<SubmitResponse> {
-    const { signal, timeoutMs, ...fields } = opts;
+    const { signal, timeoutMs, files, ...fields } = opts;
+    if (files && files.length > 0) {
+      const uploaded: string[] = [];
+      for (const path of files) uploaded.push((await this.uploadFile(path, { signal })).fileId);
+      fields.fileIds = [...(fields.fileIds ?? []), ...uploaded];
+    }
     const body = { ...toWire<SubmitBody>(RUN_FIELDS, fields), script, type: 'inline' as const };
     const v2 = V2_FIELDS.some((f) => body[f] !== undefined);
     return this.http.request({
@@ -443,6 +470,34 @@ export class Mags {
   /** The caller's workspaces (`GET /api/v1/workspaces`). */
   listWorkspaces(call: CallOptions = {}): Promise<WorkspaceList> {
     return this.http.request({ method: 'GET', path: '/api/v1/workspaces', answer: WORKSPACE_LIST, call });
+  }
+
+  /**
+   * Uploads a local file (`POST /api/v1/mags-files`), streamed from disk as multipart/form-data
+   * under its base name. Pass the returned `fileId` in `fileIds`, or use `run(..., { files })`.
+   * A large file may need a longer `timeoutMs` than the client's default.
+   */
+  async uploadFile(path: string, call: CallOptions = {}): Promise<UploadResult> {
+    let blob: Blob;
+    try {
+      blob = await openAsBlob(path);
+    } catch (err) {
+      throw new MagsError(`Cannot read ${path}: ${(err as Error).message}`, { code: 'VALIDATION_ERROR', hint: 'Check the path of the file to upload.' });
+    }
+    const form = new FormData();
+    form.append('file', blob, basename(path));
+    const r = await this.http.request({ method: 'POST', path: '/api/v1/mags-files', form, answer: UPLOADED_FILE, call });
+    return { fileId: r.file_id, name: r.name, size: r.size, sha256: r.sha256 };
+  }
+
+  /** The caller's uploaded files, newest first (`GET /api/v1/mags-files`). */
+  listFiles(call: CallOptions = {}): Promise<UploadedFileList> {
+    return this.http.request({ method: 'GET', path: '/api/v1/mags-files', answer: FILE_LIST, call });
+  }
+
+  /** Deletes an uploaded file (`DELETE /api/v1/mags-files/{id}`; FILE_NOT_FOUND when it is not yours). */
+  deleteFile(fileId: string, call: CallOptions = {}): Promise<FileDeleted> {
+    return this.http.request({ method: 'DELETE', path: `/api/v1/mags-files/${encodeURIComponent(fileId)}`, answer: FILE_DELETED, call });
   }
 
   /** Deletes a workspace and its stored files (`DELETE /api/v1/workspaces/{id}`; WORKSPACE_BUSY while a job uses it). */

@@ -35,6 +35,8 @@ export interface RequestSpec<T> {
   path: string;
   query?: Record<string, string | number | boolean | undefined>;
   body?: unknown;
+  /** A multipart body sent as is (its own content type with the boundary); instead of `body`. */
+  form?: FormData;
   answer: AnswerCheck<T>;
   auth?: boolean;
   call?: CallOptions;
@@ -82,7 +84,7 @@ export class HttpClient {
       res = await this.fetchImpl(url, {
         method: spec.method,
         headers,
-        body: spec.body !== undefined ? JSON.stringify(spec.body) : undefined,
+        body: spec.form ?? (spec.body !== undefined ? JSON.stringify(spec.body) : undefined),
         signal,
       });
       text = await res.text();

@@ -27,6 +27,9 @@ import type {
   UserList,
   WorkspaceList,
   SyncResponse,
+  UploadedFile,
+  UploadedFileList,
+  FileDeleted,
 } from './types.js';
 
 type Kind = 'string' | 'number' | 'boolean' | 'object';
@@ -95,6 +98,9 @@ export const SUCCESS = answer<Success>({ success: 'boolean' });
 export const ACCESS = answer<Access>({ success: 'boolean', url: 'string?' });
 export const EXEC = answer<ExecResponse>({ exit_code: 'number', output: 'string', stderr: 'string?' });
 export const WORKSPACE_LIST = answer<WorkspaceList>({ workspaces: { each: { workspace_id: 'string' } } });
+export const UPLOADED_FILE = answer<UploadedFile>({ file_id: 'string', name: 'string', size: 'number', sha256: 'string' });
+export const FILE_LIST = answer<UploadedFileList>({ files: { each: { file_id: 'string' } } });
+export const FILE_DELETED = answer<FileDeleted>({ success: 'boolean' });
 export const SYNC = answer<SyncResponse>({ success: 'boolean', synced: 'boolean' });
 export const URL_ALIAS = answer<UrlAlias>({});
 export const URL_ALIAS_LIST = answer<UrlAliasList>({ aliases: { each: {}, optional: true } });

@@ -63,6 +63,9 @@ export type Health = Ok<'/health', 'get'>;
 export type Workspace = Schemas['Workspace'];
 export type WorkspaceList = Schemas['WorkspaceList'];
 export type SyncResponse = Schemas['SyncAnswer'];
+export type UploadedFile = Ok<'/api/v1/mags-files', 'post'>;
+export type UploadedFileList = Ok<'/api/v1/mags-files', 'get'>;
+export type FileDeleted = Ok<'/api/v1/mags-files/{id}', 'delete'>;
 
 /*
  * Answers of routes the spec lists without a success schema yet (this server answers them with
