@@ -1,3 +1,4 @@
+import { stat } from 'node:fs/promises';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import type { LogEntry, Mags, RunOptions } from '@mags/sdk';
 import { CliError, EXIT, usageError } from '../exit-codes.js';
@@ -36,10 +37,39 @@ interface RunFlags extends ConnectionFlags {
   wait: boolean;
   verbose?: boolean;
   json?: boolean;
+  file?: string[];
 }
 
 /** Extra wait beyond `--timeout` before the CLI gives up on a job the server did not end. */
 const TIMEOUT_GRACE_S = 60;
+
+function collectFiles(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
+}
+
+/** Files at least this big get a progress note on stderr. */
+const PROGRESS_MIN_BYTES = 1024 * 1024;
+
+/** Uploads the `-f` files in order and returns their ids; a line on stderr for each big one. */
+async function uploadFiles(mags: Mags, paths: readonly string[]): Promise<string[]> {
+  const ids: string[] = [];
+  for (const path of paths) {
+    let size: number;
+    try {
+      size = (await stat(path)).size;
+    } catch (err) {
+      throw usageError(`Cannot read ${path}: ${(err as Error).message}`, 'Check the path given to -f/--file.');
+    }
+    const big = size >= PROGRESS_MIN_BYTES;
+    if (big) note(`Uploading ${path} (${(size / 1024 / 1024).toFixed(1)} MiB)…`);
+    const started = Date.now();
+    // No per-request time limit: a big file takes as long as the link needs (Ctrl-C stops it).
+    const r = await mags.uploadFile(path, { timeoutMs: 0 });
+    if (big) note(`Uploaded ${r.name} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    ids.push(r.fileId);
+  }
+  return ids;
+}
 
 function collectEnv(value: string, previous: Record<string, string> | undefined): Record<string, string> {
   const eq = value.indexOf('=');
@@ -63,6 +93,7 @@ export function runCommand(): Command {
     .option('--no-sleep', 'never sleep when idle (needs -p)')
     .option('--timeout <seconds>', 'end the script after this many seconds', intArg(1))
     .option('--env <KEY=VALUE>', 'environment variable for the script (repeatable)', collectEnv)
+    .option('-f, --file <path>', 'upload this file first; the script finds it at /root/<name> (repeatable)', collectFiles)
     .option('--name <name>', 'job name, to refer to the job by name later')
     .option('--vcpus <n>', 'CPUs for the sandbox', intArg(1))
     .option('--memory <MB>', 'memory limit in MiB', intArg(1))
@@ -75,6 +106,7 @@ export function runCommand(): Command {
     "mags run 'echo out; echo err >&2; exit 3'; echo \"exit code: $?\"",
     "mags run -w myproject 'pip install requests'",
     "mags run --env GREETING=hi 'echo $GREETING'",
+    "mags run -f data.csv -f job.py 'python3 job.py data.csv'",
     "mags run -p --url --port 8080 'python3 -m http.server 8080'",
     "mags run --detach 'sleep 30'    # prints the request id",
     "mags run --json 'uname -a'",
@@ -89,6 +121,7 @@ export function runCommand(): Command {
     if (flags.url && !flags.persistent) throw usageError('--url needs -p/--persistent', "Try: mags run -p --url 'python3 -m http.server 8080'");
     if (noSleep && !flags.persistent) throw usageError('--no-sleep needs -p/--persistent');
     const mags = await client(flags);
+    const fileIds = await uploadFiles(mags, flags.file ?? []);
     const runOpts: RunOptions = {
       name: flags.name,
       workspaceId,
@@ -101,6 +134,7 @@ export function runCommand(): Command {
       timeoutSeconds: flags.timeout,
       vcpus: flags.vcpus,
       memoryMb: flags.memory,
+      fileIds: fileIds.length > 0 ? fileIds : undefined,
     };
     if (flags.detach || flags.wait === false) {
       const submitted = await mags.run(script, runOpts);
