@@ -78,14 +78,20 @@ class Transport:
         timeout: Optional[float],
         accept: str,
         auth: bool = True,
+        raw_body: Optional[Tuple[Any, int, str]] = None,
     ) -> Tuple[http.client.HTTPResponse, float]:
         url = self.url(path, query)
         seconds = self.timeout if timeout is None else timeout
         headers = {"Accept": accept, "User-Agent": USER_AGENT}
         if auth:
             headers["Authorization"] = f"Bearer {self.token}"
-        data: Optional[bytes] = None
-        if body is not None:
+        data: Any = None
+        if raw_body is not None:
+            # An iterable of byte chunks with its exact length: http.client sends it chunk by chunk.
+            data, length, content_type = raw_body
+            headers["Content-Type"] = content_type
+            headers["Content-Length"] = str(length)
+        elif body is not None:
             data = json.dumps(body).encode("utf-8")
             headers["Content-Type"] = "application/json"
         request = urllib.request.Request(url, data=data, headers=headers, method=method)
@@ -128,9 +134,11 @@ class Transport:
         body: Any = None,
         timeout: Optional[float] = None,
         auth: bool = True,
+        raw_body: Optional[Tuple[Any, int, str]] = None,
     ) -> Dict[str, Any]:
-        """Send one request and return the parsed JSON object (``{}`` for an empty body)."""
-        response, seconds = self._open(method, path, query, body, timeout, "application/json", auth)
+        """Send one request and return the parsed JSON object (``{}`` for an empty body).
+        ``raw_body`` is ``(chunks, length, content_type)`` for a streamed non-JSON body."""
+        response, seconds = self._open(method, path, query, body, timeout, "application/json", auth, raw_body)
         what = f"{method} {self.url(path, query)}"
         try:
             with response:

@@ -1,7 +1,9 @@
 """The ``Mags`` client: the methods of the Mags Python SDK, as calls to a Mags server's REST API."""
 from __future__ import annotations
 
+import os
 import time
+import uuid
 from typing import Any, Dict, Iterator, List, Mapping, Optional, cast
 
 from . import config
@@ -12,6 +14,7 @@ from .errors import AUTH_HINT, AuthenticationError, MagsError, NotFoundError, Ti
 JOBS = "/api/v1/mags-jobs"
 JOBS_V2 = "/api/v2/mags-jobs"
 WORKSPACES = "/api/v1/workspaces"
+FILES = "/api/v1/mags-files"
 URL_ALIASES = "/api/v2/mags-url-aliases"
 
 #: Default seconds to wait for any one HTTP call.
@@ -79,6 +82,7 @@ class Mags:
         startup_command: Optional[str] = None,
         environment: Optional[Mapping[str, str]] = None,
         file_ids: Optional[List[str]] = None,
+        files: Optional[List[str]] = None,
         disk_gb: Optional[int] = None,
         vcpus: Optional[int] = None,
         memory_mb: Optional[int] = None,
@@ -90,7 +94,10 @@ class Mags:
 
         Options left as ``None`` are not sent. ``vcpus``/``memory_mb``/``rootfs_type`` send the
         job to ``/api/v2/mags-jobs``. Extra keyword arguments are sent as body fields unchanged.
-        ``timeout`` bounds this HTTP call only (seconds)."""
+        ``timeout`` bounds this HTTP call only (seconds). ``files`` are local paths uploaded
+        first (``upload_file``); the job finds each at ``/root/<base name>``."""
+        if files:
+            file_ids = list(file_ids or []) + [self.upload_file(f)["file_id"] for f in files]
         body: Dict[str, Any] = {"script": script, "type": "inline"}
         body.update(
             _drop_none(
@@ -293,6 +300,43 @@ class Mags:
     def list_workspaces(self, *, timeout: Optional[float] = None) -> Dict[str, Any]:
         """``{"workspaces": [...]}``: your saved workspaces."""
         return self._http.request("GET", WORKSPACES, timeout=timeout)
+
+    def upload_file(self, path: str, *, timeout: Optional[float] = None) -> Dict[str, Any]:
+        """Upload a local file (streamed, never read whole) under its base name:
+        ``{"file_id", "name", "size", "sha256", "created_at"}``. Pass ``file_id`` in ``file_ids``."""
+        name = os.path.basename(path)
+        try:
+            size = os.path.getsize(path)
+        except OSError as exc:
+            raise MagsError(f"Cannot read {path}: {exc}", code="VALIDATION_ERROR", hint="Check the path of the file to upload.") from None
+        boundary = "----mags" + uuid.uuid4().hex
+        quoted = name.replace("\\", "\\\\").replace('"', '\\"')
+        head = (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{quoted}"\r\n'
+            "Content-Type: application/octet-stream\r\n\r\n"
+        ).encode("utf-8")
+        tail = f"\r\n--{boundary}--\r\n".encode("ascii")
+
+        def chunks() -> Iterator[bytes]:
+            yield head
+            with open(path, "rb") as f:
+                while True:
+                    block = f.read(1024 * 1024)
+                    if not block:
+                        break
+                    yield block
+            yield tail
+
+        raw = (chunks(), len(head) + size + len(tail), f"multipart/form-data; boundary={boundary}")
+        return self._http.request("POST", FILES, raw_body=raw, timeout=timeout)
+
+    def list_files(self, *, timeout: Optional[float] = None) -> Dict[str, Any]:
+        """``{"files": [...]}``: your uploaded files, newest first."""
+        return self._http.request("GET", FILES, timeout=timeout)
+
+    def delete_file(self, file_id: str, *, timeout: Optional[float] = None) -> Dict[str, Any]:
+        """Delete an uploaded file (404 ``FILE_NOT_FOUND`` when it is not yours)."""
+        return self._http.request("DELETE", f"{FILES}/{quote_segment(file_id)}", timeout=timeout)
 
     def delete_workspace(self, workspace_id: str, *, timeout: Optional[float] = None) -> Dict[str, Any]:
         """Delete a workspace and its stored files (409 ``WORKSPACE_BUSY`` while a job uses it)."""

@@ -314,3 +314,24 @@ def test_workspace_keeps_root_and_is_listed_synced_and_deleted(client: mags.Mags
     assert client.delete_workspace(ws)["success"] is True
     with pytest.raises(mags.NotFoundError):
         client.delete_workspace(ws)
+
+
+def test_upload_file_lands_in_root(client: mags.Mags, tmp_path: Any) -> None:
+    import hashlib
+    import os as _os
+
+    data = _os.urandom(3 * 1024 * 1024 + 7)
+    path = tmp_path / "py-upload.bin"
+    path.write_bytes(data)
+    digest = hashlib.sha256(data).hexdigest()
+    up = client.upload_file(str(path))
+    try:
+        assert (up["name"], up["size"], up["sha256"]) == ("py-upload.bin", len(data), digest)
+        result = client.run_and_wait("sha256sum /root/py-upload.bin", timeout=120, file_ids=[up["file_id"]])
+        assert [line["message"] for line in result["logs"]] == [f"{digest}  /root/py-upload.bin"]
+        again = client.run_and_wait("sha256sum py-upload.bin", timeout=120, files=[str(path)])
+        assert [line["message"] for line in again["logs"]] == [f"{digest}  py-upload.bin"]
+    finally:
+        for f in client.list_files()["files"]:
+            client.delete_file(f["file_id"])
+    assert client.list_files()["files"] == []
