@@ -57,7 +57,7 @@ describe('bad input', () => {
     { name: 'v2 vcpus is a string', url: '/api/v2/mags-jobs', body: { script: 'x', type: 'inline', vcpus: 'two' }, status: 400, code: 'VALIDATION_ERROR', message: /^vcpus: must be a number, got string$/ },
     { name: 'v2 memory_mb too small', url: '/api/v2/mags-jobs', body: { script: 'x', type: 'inline', memory_mb: 1 }, status: 400, code: 'VALIDATION_ERROR', message: /^memory_mb: must be at least 64$/ },
     { name: 'no_sleep without persistent', body: { script: 'x', type: 'inline', no_sleep: true }, status: 400, code: 'VALIDATION_ERROR', message: /no_sleep: needs "persistent": true/ },
-    { name: 'file_ids not available', body: { script: 'x', type: 'inline', file_ids: ['f1'] }, status: 501, code: 'FEATURE_NOT_AVAILABLE', message: /file uploads/ },
+    { name: 'file_ids naming no upload', body: { script: 'x', type: 'inline', file_ids: ['f1'] }, status: 404, code: 'FILE_NOT_FOUND', message: /"f1"/ },
     { name: 'body is an array', body: [1, 2], status: 400, code: 'VALIDATION_ERROR', message: /^request body: must be an object, got array$/ },
     { name: 'body is a JSON string', body: '"echo hi"', headers: { 'content-type': 'application/json' }, status: 400, code: 'VALIDATION_ERROR', message: /^request body: must be an object, got string$/ },
     { name: 'no body at all', body: undefined, status: 400, code: 'VALIDATION_ERROR', message: /^request body: Required/ },
