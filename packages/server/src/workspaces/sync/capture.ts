@@ -1,0 +1,276 @@
+/**
+ * The capture walk: reads a layer directory the sandbox controls (hostile input) into manifest
+ * entries, reusing the previous version's chunks for files whose stat is unchanged and uploading
+ * only chunks the store lacks. Every directory is opened with O_NOFOLLOW|O_DIRECTORY and its
+ * children are reached through `/proc/self/fd/<dirfd>/<name>` (openat without openat), so a path
+ * component swapped for a symlink mid-walk is never followed; files are opened with O_NOFOLLOW and
+ * re-checked with fstat before a byte is read.
+ */
+import { createHash } from 'node:crypto';
+import { constants, type BigIntStats } from 'node:fs';
+import { lstat, open, readdir, readlink, type FileHandle } from 'node:fs/promises';
+import type { Logger } from '../../logger.js';
+import { BlobStoreError, type BlobStore } from '../../storage/blobs/index.js';
+import { WorkspaceSyncError } from './errors.js';
+import { showPath, type Chunk, type Entry } from './manifest.js';
+import { isOpaqueDir } from './special.js';
+
+const { O_RDONLY, O_NOFOLLOW, O_DIRECTORY, O_NONBLOCK, O_NOCTTY } = constants;
+const DIR_FLAGS = O_RDONLY | O_DIRECTORY | O_NOFOLLOW;
+const FILE_FLAGS = O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY;
+/** Deeper trees are cut (with a log line): each level holds one directory fd open. */
+export const MAX_DEPTH = 256;
+
+/** The blob key of a chunk hash. */
+export function blobKey(hash: string): string {
+  return `blobs/sha256/${hash.slice(0, 2)}/${hash}`;
+}
+
+/** Wraps a blob store failure as a retryable STORE_UNAVAILABLE; passes typed errors through. */
+export function storeError(err: unknown, what: string): Error {
+  if (err instanceof WorkspaceSyncError) return err;
+  if (err instanceof BlobStoreError) return new WorkspaceSyncError('STORE_UNAVAILABLE', `blob store unavailable while ${what}: ${err.message}`, { cause: err });
+  return err as Error;
+}
+
+/** Counters of one capture. */
+export interface CaptureStats {
+  files: number;
+  bytes: number;
+  readBytes: number;
+  uploadedBytes: number;
+  uploadedBlobs: number;
+  skipped: number;
+}
+
+export interface CaptureOptions {
+  blobs: BlobStore;
+  log: Logger;
+  chunkBytes: number;
+  idShift: number;
+  /** Previous entries by path (latin1 key of the path bytes); matched entries are removed. */
+  prev: Map<string, Entry>;
+  /** Whether `prev`'s stat cache (ino/ctime) belongs to this layer directory. */
+  statCacheValid: boolean;
+  /** Chunk hashes known to be in the store. Grows as chunks are uploaded. */
+  known: Set<string>;
+  emit: (e: Entry, prev: Entry | undefined) => Promise<void>;
+  signal?: AbortSignal;
+  /** Test hook: runs right before a regular file is opened for reading. */
+  beforeOpen?: (path: Buffer) => void | Promise<void>;
+}
+
+let zeros: Buffer | undefined;
+function isZero(buf: Buffer): boolean {
+  if (!zeros || zeros.length < buf.length) zeros = Buffer.alloc(buf.length);
+  return buf.equals(zeros.subarray(0, buf.length));
+}
+
+function errno(err: unknown): string | undefined {
+  return (err as NodeJS.ErrnoException | undefined)?.code;
+}
+
+function join(dir: Buffer, name: Buffer): Buffer {
+  return dir.length === 0 ? name : Buffer.concat([dir, Buffer.from('/'), name]);
+}
+
+/** Walks one layer directory; create one per sync. */
+export class Capture {
+  readonly stats: CaptureStats = { files: 0, bytes: 0, readBytes: 0, uploadedBytes: 0, uploadedBlobs: 0, skipped: 0 };
+  private buf: Buffer;
+  private badIds = 0;
+
+  constructor(private readonly o: CaptureOptions) {
+    this.buf = Buffer.allocUnsafe(o.chunkBytes);
+  }
+
+  /** Walks the directory open as `root` (already checked to be a real directory). */
+  async run(root: FileHandle): Promise<void> {
+    await this.walkDir(root.fd, Buffer.alloc(0), 0);
+    if (this.badIds > 0) this.o.log.warn({ count: this.badIds }, 'workspace sync: ids outside the sandbox range stored as 65534');
+  }
+
+  private skip(path: Buffer, why: string): void {
+    this.stats.skipped++;
+    this.o.log.warn({ path: showPath(path), why }, 'workspace sync: skipped a path');
+  }
+
+  private sandboxId(hostId: number): number {
+    if (this.o.idShift === 0) return hostId;
+    const id = hostId - this.o.idShift;
+    if (id >= 0 && id <= 0xffff) return id;
+    this.badIds++;
+    return 65534;
+  }
+
+  private base(path: Buffer, t: Entry['t'], st: BigIntStats): Entry {
+    return {
+      path, t,
+      m: Number(st.mode) & 0o7777 & ~0o6000,
+      u: this.sandboxId(Number(st.uid)),
+      g: this.sandboxId(Number(st.gid)),
+      s: 0,
+      mt: Math.round(Number(st.mtimeNs) / 1e6),
+      i: String(st.ino),
+      ct: String(st.ctimeNs),
+    };
+  }
+
+  private async walkDir(dirFd: number, rel: Buffer, depth: number): Promise<void> {
+    this.o.signal?.throwIfAborted();
+    const names = await readdir(`/proc/self/fd/${dirFd}`, { encoding: 'buffer' });
+    names.sort(Buffer.compare);
+    const prefix = Buffer.from(`/proc/self/fd/${dirFd}/`);
+    for (const name of names) {
+      const path = join(rel, name);
+      await this.visit(Buffer.concat([prefix, name]), path, depth, 0);
+    }
+  }
+
+  /** One child: `at` is its /proc/self/fd path, `path` its layer-relative path. */
+  private async visit(at: Buffer, path: Buffer, depth: number, retry: number): Promise<void> {
+    let st: BigIntStats;
+    try {
+      st = await lstat(at, { bigint: true });
+    } catch (err) {
+      if (errno(err) === 'ENOENT') return; // deleted while we walk: absent from this version
+      throw err;
+    }
+    const again = async (why: string) => {
+      if (retry < 2) return this.visit(at, path, depth, retry + 1);
+      this.skip(path, why);
+    };
+    if (st.isDirectory()) {
+      if (depth >= MAX_DEPTH) return this.skip(path, `deeper than ${MAX_DEPTH} levels`);
+      let fh: FileHandle;
+      try {
+        fh = await open(at, DIR_FLAGS);
+      } catch (err) {
+        if (errno(err) === 'ENOENT') return;
+        if (errno(err) === 'ELOOP' || errno(err) === 'ENOTDIR') return again('changed type during the sync');
+        throw err;
+      }
+      try {
+        const now = await fh.stat({ bigint: true });
+        if (!now.isDirectory() || now.ino !== st.ino || now.dev !== st.dev) return await again('replaced during the sync');
+        const e = this.base(path, 'd', now);
+        const prev = this.o.prev.get(path.toString('latin1'));
+        e.o = prev?.t === 'd' && this.o.statCacheValid && prev.i === e.i && prev.ct === e.ct ? !!prev.o : await isOpaqueDir(fh.fd);
+        await this.emit(e);
+        await this.walkDir(fh.fd, path, depth + 1);
+      } finally {
+        await fh.close();
+      }
+      return;
+    }
+    if (st.isSymbolicLink()) {
+      let link: Buffer;
+      try {
+        link = await readlink(at, { encoding: 'buffer' });
+      } catch (err) {
+        if (errno(err) === 'ENOENT') return;
+        if (errno(err) === 'EINVAL') return again('changed type during the sync');
+        throw err;
+      }
+      const e = this.base(path, 'l', st);
+      e.m = 0o777;
+      e.link = link;
+      return this.emit(e);
+    }
+    if (st.isCharacterDevice() && st.rdev === 0n) return this.emit({ ...this.base(path, 'w', st), m: 0 });
+    if (st.isFile()) return this.file(at, path, st, depth, retry);
+    this.skip(path, st.isFIFO() ? 'a FIFO' : st.isSocket() ? 'a socket' : 'a device node');
+  }
+
+  private async file(at: Buffer, path: Buffer, st: BigIntStats, depth: number, retry: number): Promise<void> {
+    const e = this.base(path, 'f', st);
+    e.s = Number(st.size);
+    const prev = this.o.prev.get(path.toString('latin1'));
+    if (prev?.t === 'f' && this.o.statCacheValid && prev.i === e.i && prev.ct === e.ct && prev.s === e.s && prev.mt === e.mt) {
+      e.c = prev.c;
+      return this.emit(e);
+    }
+    await this.o.beforeOpen?.(path);
+    let fh: FileHandle;
+    try {
+      fh = await open(at, FILE_FLAGS);
+    } catch (err) {
+      const code = errno(err);
+      if (code === 'ENOENT') return;
+      // ELOOP: it is a symlink now; ENXIO: a socket; anything else that is no longer a file: look again.
+      if (code === 'ELOOP' || code === 'ENXIO' || code === 'EISDIR' || code === 'ENOTDIR') {
+        if (retry < 2) return this.visit(at, path, depth, retry + 1);
+        return this.skip(path, 'changed type during the sync');
+      }
+      throw err;
+    }
+    try {
+      const now = await fh.stat({ bigint: true });
+      if (!now.isFile() || now.ino !== st.ino || now.dev !== st.dev) {
+        if (retry < 2) return await this.visit(at, path, depth, retry + 1);
+        return this.skip(path, 'replaced during the sync');
+      }
+      const fresh = this.base(path, 'f', now);
+      fresh.c = await this.chunks(fh, Number(now.size));
+      fresh.s = fresh.c.reduce((n, c) => n + c[1], 0);
+      await this.emit(fresh);
+    } finally {
+      await fh.close();
+    }
+  }
+
+  /** Reads up to `size` bytes (the size when opened: a file growing during the read is cut there). */
+  private async chunks(fh: FileHandle, size: number): Promise<Chunk[]> {
+    const out: Chunk[] = [];
+    for (let pos = 0; pos < size; ) {
+      this.o.signal?.throwIfAborted();
+      const want = Math.min(this.o.chunkBytes, size - pos);
+      let n = 0;
+      while (n < want) {
+        const { bytesRead } = await fh.read(this.buf, n, want - n, pos + n);
+        if (bytesRead === 0) break;
+        n += bytesRead;
+      }
+      if (n === 0) break;
+      this.stats.readBytes += n;
+      const data = this.buf.subarray(0, n);
+      if (isZero(data)) {
+        out.push([null, n]);
+      } else {
+        const hash = createHash('sha256').update(data).digest('hex');
+        await this.ensureBlob(hash, data);
+        out.push([hash, n]);
+      }
+      pos += n;
+      if (n < want) break;
+    }
+    return out;
+  }
+
+  private async ensureBlob(hash: string, data: Buffer): Promise<void> {
+    if (this.o.known.has(hash)) return;
+    const key = blobKey(hash);
+    try {
+      if (!(await this.o.blobs.head(key))) {
+        await this.o.blobs.put(key, data, { size: data.length, signal: this.o.signal });
+        this.stats.uploadedBytes += data.length;
+        this.stats.uploadedBlobs++;
+      }
+    } catch (err) {
+      if (this.o.signal?.aborted) throw new WorkspaceSyncError('ABORTED', 'workspace sync aborted', { cause: err });
+      throw storeError(err, `uploading chunk ${hash.slice(0, 12)}`);
+    }
+    this.o.known.add(hash);
+  }
+
+  private async emit(e: Entry): Promise<void> {
+    const key = e.path.toString('latin1');
+    const prev = this.o.prev.get(key);
+    this.o.prev.delete(key);
+    if (e.t === 'f') {
+      this.stats.files++;
+      this.stats.bytes += e.s;
+    }
+    await this.o.emit(e, prev);
+  }
+}

@@ -1,0 +1,162 @@
+/**
+ * Materialises manifest entries into an empty layer directory. The manifest is untrusted: every
+ * path was checked by `decodeEntry`, and here an entry's parent must be a directory this restore
+ * created (never a symlink or file it wrote), files are created with O_CREAT|O_EXCL|O_NOFOLLOW,
+ * and every blob is verified by sha256 and length before its bytes count as restored.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { constants } from 'node:fs';
+import { lchown, lutimes, mkdir, open, rename, symlink, type FileHandle } from 'node:fs/promises';
+import type { BlobStore } from '../../storage/blobs/index.js';
+import { blobKey, storeError } from './capture.js';
+import { WorkspaceSyncError } from './errors.js';
+import { showPath, splitPath, type Entry } from './manifest.js';
+import { makeWhiteout, setOpaqueDir } from './special.js';
+
+const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW, O_RDONLY, O_DIRECTORY } = constants;
+const CREATE_FLAGS = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW;
+
+/** Counters of one restore. */
+export interface RestoreStats {
+  files: number;
+  bytes: number;
+  downloadedBytes: number;
+}
+
+interface DirFix {
+  path: Buffer;
+  e: Entry;
+}
+
+/** Restores entries one at a time into `root` (an absolute path of an empty directory). */
+export class Restorer {
+  readonly stats: RestoreStats = { files: 0, bytes: 0, downloadedBytes: 0 };
+  /** Directories created so far (latin1 keys of their relative paths). */
+  private dirs = new Set<string>(['']);
+  /** Directory metadata is set last: adding children would change a directory's mtime. */
+  private fixes: DirFix[] = [];
+
+  constructor(
+    private readonly root: Buffer,
+    private readonly blobs: BlobStore,
+    private readonly idShift: number,
+  ) {}
+
+  private abs(path: Buffer): Buffer {
+    return Buffer.concat([this.root, Buffer.from('/'), path]);
+  }
+
+  async add(e: Entry): Promise<void> {
+    const segs = splitPath(e.path);
+    const parent = e.path.subarray(0, Math.max(0, e.path.length - segs[segs.length - 1]!.length - 1));
+    if (!this.dirs.has(parent.toString('latin1'))) {
+      throw new WorkspaceSyncError('UNSAFE_MANIFEST', `manifest rejected: ${JSON.stringify(showPath(e.path))} comes before its directory or lies under a non-directory`, { path: showPath(e.path) });
+    }
+    const abs = this.abs(e.path);
+    const uid = e.u + this.idShift;
+    const gid = e.g + this.idShift;
+    try {
+      switch (e.t) {
+        case 'd':
+          await mkdir(abs, { mode: 0o700 });
+          this.dirs.add(e.path.toString('latin1'));
+          this.fixes.push({ path: abs, e });
+          return;
+        case 'l':
+          await symlink(e.link!, abs);
+          await lchown(abs, uid, gid);
+          await lutimes(abs, e.mt / 1000, e.mt / 1000);
+          return;
+        case 'w':
+          await this.whiteout(e, parent);
+          return;
+        case 'f':
+          await this.file(e, abs, uid, gid);
+          return;
+      }
+    } catch (err) {
+      if (err instanceof WorkspaceSyncError) throw err;
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST') {
+        throw new WorkspaceSyncError('UNSAFE_MANIFEST', `manifest rejected: ${JSON.stringify(showPath(e.path))} appears twice`, { path: showPath(e.path), cause: err });
+      }
+      throw err;
+    }
+  }
+
+  private async whiteout(e: Entry, parent: Buffer): Promise<void> {
+    const dir = await open(parent.length ? this.abs(parent) : this.root, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+    try {
+      const temp = `.mags-whiteout-${randomBytes(8).toString('hex')}`;
+      await makeWhiteout(dir.fd, temp);
+      const tempAbs = Buffer.concat([parent.length ? this.abs(parent) : this.root, Buffer.from(`/${temp}`)]);
+      await rename(tempAbs, this.abs(e.path));
+      await lchown(this.abs(e.path), e.u + this.idShift, e.g + this.idShift);
+    } finally {
+      await dir.close();
+    }
+  }
+
+  private async file(e: Entry, abs: Buffer, uid: number, gid: number): Promise<void> {
+    const fh = await open(abs, CREATE_FLAGS, 0o600);
+    try {
+      let pos = 0;
+      for (const [hash, len] of e.c ?? []) {
+        if (hash !== null) await this.writeBlob(fh, e, hash, len, pos);
+        pos += len;
+      }
+      await fh.truncate(e.s);
+      await fh.chown(uid, gid);
+      await fh.chmod(e.m);
+      await fh.utimes(e.mt / 1000, e.mt / 1000);
+    } finally {
+      await fh.close();
+    }
+    this.stats.files++;
+    this.stats.bytes += e.s;
+  }
+
+  private async writeBlob(fh: FileHandle, e: Entry, hash: string, len: number, pos: number): Promise<void> {
+    const where = { path: showPath(e.path) };
+    let body;
+    try {
+      body = await this.blobs.get(blobKey(hash));
+    } catch (err) {
+      throw storeError(err, `reading chunk ${hash.slice(0, 12)} of ${where.path}`);
+    }
+    if (!body) throw new WorkspaceSyncError('MISSING_BLOB', `blob ${hash} of ${JSON.stringify(where.path)} is missing from the store`, where);
+    const h = createHash('sha256');
+    let n = 0;
+    try {
+      for await (const chunk of body) {
+        const buf = chunk as Buffer;
+        if (n + buf.length > len) break;
+        h.update(buf);
+        await fh.write(buf, 0, buf.length, pos + n);
+        n += buf.length;
+      }
+    } catch (err) {
+      throw storeError(err, `reading chunk ${hash.slice(0, 12)} of ${where.path}`);
+    } finally {
+      body.destroy();
+    }
+    this.stats.downloadedBytes += n;
+    if (n !== len || h.digest('hex') !== hash) {
+      throw new WorkspaceSyncError('CORRUPT_BLOB', `blob ${hash} of ${JSON.stringify(where.path)} is corrupt: its bytes do not match their hash`, where);
+    }
+  }
+
+  /** Sets directory modes, owners, times and opaque marks, deepest first. */
+  async finish(): Promise<void> {
+    for (const { path, e } of this.fixes.reverse()) {
+      const fh = await open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+      try {
+        if (e.o) await setOpaqueDir(fh.fd);
+        await fh.chown(e.u + this.idShift, e.g + this.idShift);
+        await fh.chmod(e.m);
+        await fh.utimes(e.mt / 1000, e.mt / 1000);
+      } finally {
+        await fh.close();
+      }
+    }
+  }
+}

@@ -1,0 +1,49 @@
+/**
+ * What Node has no API for: reading and setting the overlayfs opaque xattr, and creating whiteouts
+ * (character device 0/0). Reads go through an fd the walker already verified (passed to the child as
+ * fd 3 and named `/proc/self/fd/3`), so a directory swapped for a symlink is never followed.
+ * Needs `getfattr`/`setfattr` (Debian package `attr`) and `mknod` (coreutils).
+ */
+import { spawn } from 'node:child_process';
+
+export const OPAQUE_XATTR = 'trusted.overlay.opaque';
+
+function run(cmd: string, args: string[], fd?: number): Promise<{ code: number | null; out: string; err: string }> {
+  return new Promise((resolve, reject) => {
+    const stdio: ('ignore' | 'pipe' | number)[] = ['ignore', 'pipe', 'pipe'];
+    if (fd !== undefined) stdio.push(fd);
+    const child = spawn(cmd, args, { stdio });
+    let out = '';
+    let err = '';
+    child.stdout!.setEncoding('latin1').on('data', (s: string) => (out += s));
+    child.stderr!.setEncoding('utf8').on('data', (s: string) => (err += s));
+    child.once('error', (e: NodeJS.ErrnoException) =>
+      reject(e.code === 'ENOENT' ? new Error(`${cmd} is not installed: apt-get install attr`) : e),
+    );
+    child.once('close', (code) => resolve({ code, out, err }));
+  });
+}
+
+/** Whether the directory open as `fd` carries `trusted.overlay.opaque=y`. */
+export async function isOpaqueDir(fd: number): Promise<boolean> {
+  const r = await run('getfattr', ['--only-values', '-n', OPAQUE_XATTR, '/proc/self/fd/3'], fd);
+  if (r.code === 0) return r.out === 'y';
+  if (/No such attribute|Operation not supported/.test(r.err)) return false;
+  throw new Error(`getfattr ${OPAQUE_XATTR} failed: ${r.err.trim()}`);
+}
+
+/** Marks the directory open as `fd` (created by restore) opaque. */
+export async function setOpaqueDir(fd: number): Promise<void> {
+  const r = await run('setfattr', ['-n', OPAQUE_XATTR, '-v', 'y', '/proc/self/fd/3'], fd);
+  if (r.code !== 0) throw new Error(`setfattr ${OPAQUE_XATTR} failed: ${r.err.trim()}`);
+}
+
+/**
+ * Creates an overlayfs whiteout (char device 0/0) named `name` (any bytes) in the directory open
+ * as `fd`: made under a plain temporary name first, then renamed, so the name never passes
+ * through a command line.
+ */
+export async function makeWhiteout(fd: number, tempName: string): Promise<void> {
+  const r = await run('mknod', ['-m', '000', '--', `/proc/self/fd/3/${tempName}`, 'c', '0', '0'], fd);
+  if (r.code !== 0) throw new Error(`mknod failed: ${r.err.trim()}`);
+}
