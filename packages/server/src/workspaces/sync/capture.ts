@@ -61,7 +61,8 @@ export interface CaptureOptions {
 }
 
 let zeros: Buffer | undefined;
-function isZero(buf: Buffer): boolean {
+/** Whether every byte of `buf` is zero (a memcmp against a zero buffer). */
+export function isZero(buf: Buffer): boolean {
   if (!zeros || zeros.length < buf.length) zeros = Buffer.alloc(buf.length);
   return buf.equals(zeros.subarray(0, buf.length));
 }
@@ -177,7 +178,7 @@ export class Capture {
       e.link = link;
       return this.emit(e);
     }
-    if (st.isCharacterDevice() && st.rdev === 0n) return this.emit({ ...this.base(path, 'w', st), m: 0 });
+    if (st.isCharacterDevice() && st.rdev === 0n) return this.emit(this.base(path, 'w', st));
     if (st.isFile()) return this.file(at, path, st, depth, retry);
     this.skip(path, st.isFIFO() ? 'a FIFO' : st.isSocket() ? 'a socket' : 'a device node');
   }

@@ -166,7 +166,7 @@ export class WorkspaceSync {
   }
 
   /** Captures `layerDir` as a new version of `ws` (none when nothing changed). */
-  sync(ws: string, layerDir: string, opts: { signal?: AbortSignal; imageVersion?: string } = {}): Promise<SyncResult> {
+  async sync(ws: string, layerDir: string, opts: { signal?: AbortSignal; imageVersion?: string } = {}): Promise<SyncResult> {
     checkWs(ws);
     return this.serial(ws, () => this.gcLock.shared(() => this.syncNow(ws, layerDir, opts)));
   }
@@ -290,7 +290,7 @@ export class WorkspaceSync {
   }
 
   /** Materialises a version (default the latest) into an empty (or missing) `layerDir`. */
-  restore(ws: string, layerDir: string, opts: { version?: string } = {}): Promise<RestoreResult> {
+  async restore(ws: string, layerDir: string, opts: { version?: string } = {}): Promise<RestoreResult> {
     checkWs(ws);
     return this.serial(ws, () => this.gcLock.shared(() => this.restoreNow(ws, layerDir, opts)));
   }
@@ -344,7 +344,7 @@ export class WorkspaceSync {
   }
 
   /** Deletes every version of `ws`, its local cache, and the blobs no other workspace's version uses. */
-  delete(ws: string): Promise<void> {
+  async delete(ws: string): Promise<void> {
     checkWs(ws);
     return this.serial(ws, async () => {
       for (const v of await this.versions(ws)) {

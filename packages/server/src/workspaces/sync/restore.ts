@@ -6,9 +6,9 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
-import { lchown, lutimes, mkdir, open, rename, symlink, type FileHandle } from 'node:fs/promises';
+import { chmod, lchown, lutimes, mkdir, open, rename, symlink, type FileHandle } from 'node:fs/promises';
 import type { BlobStore } from '../../storage/blobs/index.js';
-import { blobKey, storeError } from './capture.js';
+import { blobKey, isZero, storeError } from './capture.js';
 import { WorkspaceSyncError } from './errors.js';
 import { showPath, splitPath, type Entry } from './manifest.js';
 import { makeWhiteout, setOpaqueDir } from './special.js';
@@ -90,7 +90,10 @@ export class Restorer {
       await makeWhiteout(dir.fd, temp);
       const tempAbs = Buffer.concat([parent.length ? this.abs(parent) : this.root, Buffer.from(`/${temp}`)]);
       await rename(tempAbs, this.abs(e.path));
-      await lchown(this.abs(e.path), e.u + this.idShift, e.g + this.idShift);
+      const abs = this.abs(e.path);
+      await lchown(abs, e.u + this.idShift, e.g + this.idShift);
+      await chmod(abs, e.m);
+      await lutimes(abs, e.mt / 1000, e.mt / 1000);
     } finally {
       await dir.close();
     }
@@ -131,7 +134,8 @@ export class Restorer {
         const buf = chunk as Buffer;
         if (n + buf.length > len) break;
         h.update(buf);
-        await fh.write(buf, 0, buf.length, pos + n);
+        // Zero runs stay holes: the file is new, so unwritten ranges read as zeros.
+        if (!isZero(buf)) await fh.write(buf, 0, buf.length, pos + n);
         n += buf.length;
       }
     } catch (err) {
