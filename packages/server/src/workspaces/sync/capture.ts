@@ -7,19 +7,24 @@
  * re-checked with fstat before a byte is read.
  */
 import { createHash } from 'node:crypto';
-import { constants, type BigIntStats } from 'node:fs';
-import { lstat, open, readdir, readlink, type FileHandle } from 'node:fs/promises';
+import { closeSync, constants, fstatSync, lstatSync, openSync, read, readdirSync, readlinkSync, readSync, type BigIntStats } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
+import { promisify } from 'node:util';
 import type { Logger } from '../../logger.js';
 import { BlobStoreError, type BlobStore } from '../../storage/blobs/index.js';
 import { WorkspaceSyncError } from './errors.js';
 import { showPath, type Chunk, type Entry } from './manifest.js';
-import { isOpaqueDir } from './special.js';
+import { dataRanges, isOpaqueDir } from './special.js';
 
 const { O_RDONLY, O_NOFOLLOW, O_DIRECTORY, O_NONBLOCK, O_NOCTTY } = constants;
 const DIR_FLAGS = O_RDONLY | O_DIRECTORY | O_NOFOLLOW;
 const FILE_FLAGS = O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY;
 /** Deeper trees are cut (with a log line): each level holds one directory fd open. */
 export const MAX_DEPTH = 256;
+/** Reads up to this size use synchronous syscalls (cheaper than a thread-pool round trip). */
+const SYNC_READ_BYTES = 256 * 1024;
+const readFd = promisify(read);
+const readAsync = async (fd: number, buf: Buffer, off: number, len: number, pos: number): Promise<number> => (await readFd(fd, buf, off, len, pos)).bytesRead;
 
 /** The blob key of a chunk hash. */
 export function blobKey(hash: string): string {
@@ -80,6 +85,7 @@ export class Capture {
   readonly stats: CaptureStats = { files: 0, bytes: 0, readBytes: 0, uploadedBytes: 0, uploadedBlobs: 0, skipped: 0 };
   private buf: Buffer;
   private badIds = 0;
+  private ops = 0;
 
   constructor(private readonly o: CaptureOptions) {
     this.buf = Buffer.allocUnsafe(o.chunkBytes);
@@ -117,57 +123,57 @@ export class Capture {
     };
   }
 
+  /** Lets timers and requests run during a long walk (the walk itself uses synchronous syscalls). */
+  private async breathe(): Promise<void> {
+    if (++this.ops % 256 === 0) await new Promise((r) => setImmediate(r));
+  }
+
   private async walkDir(dirFd: number, rel: Buffer, depth: number): Promise<void> {
     this.o.signal?.throwIfAborted();
-    const names = await readdir(`/proc/self/fd/${dirFd}`, { encoding: 'buffer' });
+    const names = readdirSync(`/proc/self/fd/${dirFd}`, { encoding: 'buffer' });
     names.sort(Buffer.compare);
     const prefix = Buffer.from(`/proc/self/fd/${dirFd}/`);
     for (const name of names) {
-      const path = join(rel, name);
-      await this.visit(Buffer.concat([prefix, name]), path, depth, 0);
+      await this.breathe();
+      await this.visit(Buffer.concat([prefix, name]), join(rel, name), depth, 0);
     }
   }
 
   /** One child: `at` is its /proc/self/fd path, `path` its layer-relative path. */
   private async visit(at: Buffer, path: Buffer, depth: number, retry: number): Promise<void> {
-    let st: BigIntStats;
-    try {
-      st = await lstat(at, { bigint: true });
-    } catch (err) {
-      if (errno(err) === 'ENOENT') return; // deleted while we walk: absent from this version
-      throw err;
-    }
+    const st = lstatSync(at, { bigint: true, throwIfNoEntry: false });
+    if (!st) return; // deleted while we walk: absent from this version
     const again = async (why: string) => {
       if (retry < 2) return this.visit(at, path, depth, retry + 1);
       this.skip(path, why);
     };
     if (st.isDirectory()) {
       if (depth >= MAX_DEPTH) return this.skip(path, `deeper than ${MAX_DEPTH} levels`);
-      let fh: FileHandle;
+      let fd: number;
       try {
-        fh = await open(at, DIR_FLAGS);
+        fd = openSync(at, DIR_FLAGS);
       } catch (err) {
         if (errno(err) === 'ENOENT') return;
         if (errno(err) === 'ELOOP' || errno(err) === 'ENOTDIR') return again('changed type during the sync');
         throw err;
       }
       try {
-        const now = await fh.stat({ bigint: true });
+        const now = fstatSync(fd, { bigint: true });
         if (!now.isDirectory() || now.ino !== st.ino || now.dev !== st.dev) return await again('replaced during the sync');
         const e = this.base(path, 'd', now);
         const prev = this.o.prev.get(path.toString('latin1'));
-        e.o = prev?.t === 'd' && this.o.statCacheValid && prev.i === e.i && prev.ct === e.ct ? !!prev.o : await isOpaqueDir(fh.fd);
+        e.o = prev?.t === 'd' && this.o.statCacheValid && prev.i === e.i && prev.ct === e.ct ? !!prev.o : await isOpaqueDir(fd);
         await this.emit(e);
-        await this.walkDir(fh.fd, path, depth + 1);
+        await this.walkDir(fd, path, depth + 1);
       } finally {
-        await fh.close();
+        closeSync(fd);
       }
       return;
     }
     if (st.isSymbolicLink()) {
       let link: Buffer;
       try {
-        link = await readlink(at, { encoding: 'buffer' });
+        link = readlinkSync(at, { encoding: 'buffer' });
       } catch (err) {
         if (errno(err) === 'ENOENT') return;
         if (errno(err) === 'EINVAL') return again('changed type during the sync');
@@ -192,9 +198,9 @@ export class Capture {
       return this.emit(e);
     }
     await this.o.beforeOpen?.(path);
-    let fh: FileHandle;
+    let fd: number;
     try {
-      fh = await open(at, FILE_FLAGS);
+      fd = openSync(at, FILE_FLAGS);
     } catch (err) {
       const code = errno(err);
       if (code === 'ENOENT') return;
@@ -206,32 +212,49 @@ export class Capture {
       throw err;
     }
     try {
-      const now = await fh.stat({ bigint: true });
+      const now = fstatSync(fd, { bigint: true });
       if (!now.isFile() || now.ino !== st.ino || now.dev !== st.dev) {
         if (retry < 2) return await this.visit(at, path, depth, retry + 1);
         return this.skip(path, 'replaced during the sync');
       }
       const fresh = this.base(path, 'f', now);
-      fresh.c = await this.chunks(fh, Number(now.size));
+      const size = Number(now.size);
+      // A file with fewer allocated blocks than its size has holes: ask where its data is.
+      const ranges = size > this.o.chunkBytes && Number(now.blocks) * 512 < size ? await dataRanges(fd) : undefined;
+      fresh.c = await this.chunks(fd, size, ranges);
       fresh.s = fresh.c.reduce((n, c) => n + c[1], 0);
       await this.emit(fresh);
     } finally {
-      await fh.close();
+      closeSync(fd);
     }
   }
 
-  /** Reads up to `size` bytes (the size when opened: a file growing during the read is cut there). */
-  private async chunks(fh: FileHandle, size: number): Promise<Chunk[]> {
+  /** Reads `len` bytes at `pos` into the chunk buffer (fewer at EOF); small reads stay synchronous. */
+  private async readAt(fd: number, len: number, pos: number): Promise<number> {
+    let n = 0;
+    while (n < len) {
+      const got = len <= SYNC_READ_BYTES ? readSync(fd, this.buf, n, len - n, pos + n) : await readAsync(fd, this.buf, n, len - n, pos + n);
+      if (got === 0) break;
+      n += got;
+    }
+    return n;
+  }
+
+  /**
+   * Chunks of the first `size` bytes (the size when opened: a file growing during the read is cut
+   * there). Chunks that lie wholly in a hole (per `ranges`) are recorded as zeros without a read.
+   */
+  private async chunks(fd: number, size: number, ranges: [number, number][] | undefined): Promise<Chunk[]> {
     const out: Chunk[] = [];
     for (let pos = 0; pos < size; ) {
       this.o.signal?.throwIfAborted();
       const want = Math.min(this.o.chunkBytes, size - pos);
-      let n = 0;
-      while (n < want) {
-        const { bytesRead } = await fh.read(this.buf, n, want - n, pos + n);
-        if (bytesRead === 0) break;
-        n += bytesRead;
+      if (ranges && !ranges.some(([a, b]) => a < pos + want && b > pos)) {
+        out.push([null, want]);
+        pos += want;
+        continue;
       }
+      const n = await this.readAt(fd, want, pos);
       if (n === 0) break;
       this.stats.readBytes += n;
       const data = this.buf.subarray(0, n);

@@ -17,7 +17,7 @@ import type { Logger } from '../../logger.js';
 import type { BlobStore } from '../../storage/blobs/index.js';
 import { Capture, storeError } from './capture.js';
 import { WorkspaceSyncError } from './errors.js';
-import { concatStreams, encodeEntry, MANIFEST_FORMAT, readManifest, sameEntry, showPath, writeLine, type Entry, type ManifestHeader } from './manifest.js';
+import { concatStreams, encodeEntry, MANIFEST_FORMAT, readManifest, sameEntry, showPath, LineWriter, type Entry, type ManifestHeader } from './manifest.js';
 import { Restorer } from './restore.js';
 import { Gc, RwLock } from './gc.js';
 
@@ -203,14 +203,15 @@ export class WorkspaceSync {
         else result.changes.truncated = true;
       };
       let changed = 0;
-      const gz = createGzip({ level: 6 });
+      const gz = createGzip({ level: 1 });
+      const lines = new LineWriter(gz);
       const out = createWriteStream(bodyFile, { mode: 0o600 });
       gz.pipe(out);
       const capture = new Capture({
         blobs: this.o.blobs, log: this.o.log, chunkBytes: this.chunkBytes, idShift: this.idShift, prev, statCacheValid, known, signal: opts.signal,
         beforeOpen: this.o.beforeOpen,
         emit: async (e, before) => {
-          await writeLine(gz, encodeEntry(e));
+          await lines.add(encodeEntry(e));
           if (before && sameEntry(before, e)) return;
           changed++;
           if (e.t === 'f') {
@@ -227,6 +228,7 @@ export class WorkspaceSync {
         if (opts.signal?.aborted && !(err instanceof WorkspaceSyncError)) throw new WorkspaceSyncError('ABORTED', 'workspace sync aborted', { cause: err });
         throw err;
       }
+      await lines.flush();
       gz.end();
       await finished(out);
       for (const e of prev.values()) {
@@ -297,9 +299,9 @@ export class WorkspaceSync {
 
   private async restoreNow(ws: string, layerDir: string, opts: { version?: string }): Promise<RestoreResult> {
     const started = performance.now();
-    const version = opts.version ?? (await this.versions(ws)).at(-1);
-    if (!version) throw new WorkspaceSyncError('VERSION_NOT_FOUND', `workspace ${ws} has no synced version to restore`);
-    if (!/^[0-9a-z-]{1,64}$/.test(version)) throw new WorkspaceSyncError('INVALID_ARGUMENT', `invalid version id ${JSON.stringify(version)}`);
+    if (opts.version !== undefined && !/^[0-9a-z-]{1,64}$/.test(opts.version)) {
+      throw new WorkspaceSyncError('INVALID_ARGUMENT', `invalid version id ${JSON.stringify(opts.version)}`);
+    }
     await mkdir(layerDir, { recursive: true, mode: 0o755 });
     const root = await openLayer(layerDir);
     try {
@@ -309,6 +311,8 @@ export class WorkspaceSync {
     } finally {
       await root.close();
     }
+    const version = opts.version ?? (await this.versions(ws)).at(-1);
+    if (!version) throw new WorkspaceSyncError('VERSION_NOT_FOUND', `workspace ${ws} has no synced version to restore`);
     const restorer = new Restorer(Buffer.from(resolve(layerDir)), this.o.blobs, this.idShift);
     const m = await this.openManifest(ws, version, true);
     await readManifest(await m.source(), (e) => restorer.add(e));

@@ -47,3 +47,26 @@ export async function makeWhiteout(fd: number, tempName: string): Promise<void> 
   const r = await run('mknod', ['-m', '000', '--', `/proc/self/fd/3/${tempName}`, 'c', '0', '0'], fd);
   if (r.code !== 0) throw new Error(`mknod failed: ${r.err.trim()}`);
 }
+
+const SEEK_SCRIPT = `import os
+fd, end, pos = 3, os.fstat(3).st_size, 0
+while pos < end:
+    try:
+        a = os.lseek(fd, pos, os.SEEK_DATA)
+    except OSError:
+        break
+    b = os.lseek(fd, a, os.SEEK_HOLE)
+    print(a, b)
+    pos = b
+`;
+
+/**
+ * The data ranges ([start, end) byte offsets) of the file open as `fd`, by SEEK_DATA/SEEK_HOLE
+ * (Node has no lseek, so python3 does it on the same fd). Undefined when that is not possible:
+ * the caller then reads the whole file, which is slower but still correct.
+ */
+export async function dataRanges(fd: number): Promise<[number, number][] | undefined> {
+  const r = await run('python3', ['-c', SEEK_SCRIPT], fd).catch(() => undefined);
+  if (!r || r.code !== 0) return undefined;
+  return r.out.split('\n').filter(Boolean).map((l) => l.split(' ').map(Number) as [number, number]);
+}
