@@ -14,7 +14,8 @@ import type { Logger } from '../../logger.js';
 import { BlobStoreError, type BlobStore } from '../../storage/blobs/index.js';
 import { WorkspaceSyncError } from './errors.js';
 import { showPath, type Chunk, type Entry } from './manifest.js';
-import { dataRanges, isOpaqueDir } from './special.js';
+import { Limiter } from './limiter.js';
+import { dataRanges, OpaqueProbe } from './special.js';
 
 const { O_RDONLY, O_NOFOLLOW, O_DIRECTORY, O_NONBLOCK, O_NOCTTY } = constants;
 const DIR_FLAGS = O_RDONLY | O_DIRECTORY | O_NOFOLLOW;
@@ -23,6 +24,8 @@ const FILE_FLAGS = O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY;
 export const MAX_DEPTH = 256;
 /** Reads up to this size use synchronous syscalls (cheaper than a thread-pool round trip). */
 const SYNC_READ_BYTES = 256 * 1024;
+/** Chunk uploads in flight at once (each holds a copy of its chunk: at most 8 x 4 MiB). */
+const UPLOAD_CONCURRENCY = 8;
 const readFd = promisify(read);
 const readAsync = async (fd: number, buf: Buffer, off: number, len: number, pos: number): Promise<number> => (await readFd(fd, buf, off, len, pos)).bytesRead;
 
@@ -86,6 +89,9 @@ export class Capture {
   private buf: Buffer;
   private badIds = 0;
   private ops = 0;
+  private readonly probe = new OpaqueProbe();
+  /** Chunk uploads run concurrently (object stores are latency-bound); the manifest waits for all. */
+  private readonly uploads = new Limiter(UPLOAD_CONCURRENCY);
 
   constructor(private readonly o: CaptureOptions) {
     this.buf = Buffer.allocUnsafe(o.chunkBytes);
@@ -93,7 +99,12 @@ export class Capture {
 
   /** Walks the directory open as `root` (already checked to be a real directory). */
   async run(root: FileHandle): Promise<void> {
-    await this.walkDir(root.fd, Buffer.alloc(0), 0);
+    try {
+      await this.walkDir(root.fd, Buffer.alloc(0), 0);
+    } finally {
+      this.probe.close();
+      await this.uploads.drain();
+    }
     if (this.badIds > 0) this.o.log.warn({ count: this.badIds }, 'workspace sync: ids outside the sandbox range stored as 65534');
   }
 
@@ -162,7 +173,7 @@ export class Capture {
         if (!now.isDirectory() || now.ino !== st.ino || now.dev !== st.dev) return await again('replaced during the sync');
         const e = this.base(path, 'd', now);
         const prev = this.o.prev.get(path.toString('latin1'));
-        e.o = prev?.t === 'd' && this.o.statCacheValid && prev.i === e.i && prev.ct === e.ct ? !!prev.o : await isOpaqueDir(fd);
+        e.o = prev?.t === 'd' && this.o.statCacheValid && prev.i === e.i && prev.ct === e.ct ? !!prev.o : await this.probe.isOpaque(fd);
         await this.emit(e);
         await this.walkDir(fd, path, depth + 1);
       } finally {
@@ -271,8 +282,14 @@ export class Capture {
     return out;
   }
 
-  private async ensureBlob(hash: string, data: Buffer): Promise<void> {
+  private async ensureBlob(hash: string, chunk: Buffer): Promise<void> {
     if (this.o.known.has(hash)) return;
+    this.o.known.add(hash);
+    const data = Buffer.from(chunk); // the read buffer is reused while this upload runs
+    await this.uploads.run(() => this.upload(hash, data));
+  }
+
+  private async upload(hash: string, data: Buffer): Promise<void> {
     const key = blobKey(hash);
     try {
       if (!(await this.o.blobs.head(key))) {
@@ -284,7 +301,6 @@ export class Capture {
       if (this.o.signal?.aborted) throw new WorkspaceSyncError('ABORTED', 'workspace sync aborted', { cause: err });
       throw storeError(err, `uploading chunk ${hash.slice(0, 12)}`);
     }
-    this.o.known.add(hash);
   }
 
   private async emit(e: Entry): Promise<void> {

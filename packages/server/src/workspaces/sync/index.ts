@@ -315,7 +315,12 @@ export class WorkspaceSync {
     if (!version) throw new WorkspaceSyncError('VERSION_NOT_FOUND', `workspace ${ws} has no synced version to restore`);
     const restorer = new Restorer(Buffer.from(resolve(layerDir)), this.o.blobs, this.idShift);
     const m = await this.openManifest(ws, version, true);
-    await readManifest(await m.source(), (e) => restorer.add(e));
+    try {
+      await readManifest(await m.source(), (e) => restorer.add(e));
+    } catch (err) {
+      await restorer.settle();
+      throw err;
+    }
     await restorer.finish();
     return { version, ...restorer.stats, ms: performance.now() - started };
   }

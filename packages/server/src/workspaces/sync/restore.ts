@@ -5,12 +5,13 @@
  * and every blob is verified by sha256 and length before its bytes count as restored.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { constants } from 'node:fs';
-import { chmod, lchown, lutimes, mkdir, open, rename, symlink, type FileHandle } from 'node:fs/promises';
+import { closeSync, constants, fchmodSync, fchownSync, ftruncateSync, futimesSync, openSync, writeSync } from 'node:fs';
+import { chmod, lchown, lutimes, mkdir, open, rename, symlink } from 'node:fs/promises';
 import type { BlobStore } from '../../storage/blobs/index.js';
 import { blobKey, isZero, storeError } from './capture.js';
 import { WorkspaceSyncError } from './errors.js';
 import { showPath, splitPath, type Entry } from './manifest.js';
+import { Limiter } from './limiter.js';
 import { makeWhiteout, setOpaqueDir } from './special.js';
 
 const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW, O_RDONLY, O_DIRECTORY } = constants;
@@ -28,6 +29,14 @@ interface DirFix {
   e: Entry;
 }
 
+function writeAll(fd: number, buf: Buffer, pos: number): void {
+  for (let done = 0; done < buf.length; ) done += writeSync(fd, buf, done, buf.length - done, pos + done);
+}
+
+function dupError(e: Entry, cause: unknown): WorkspaceSyncError {
+  return new WorkspaceSyncError('UNSAFE_MANIFEST', `manifest rejected: ${JSON.stringify(showPath(e.path))} appears twice`, { path: showPath(e.path), cause });
+}
+
 /** Restores entries one at a time into `root` (an absolute path of an empty directory). */
 export class Restorer {
   readonly stats: RestoreStats = { files: 0, bytes: 0, downloadedBytes: 0 };
@@ -35,6 +44,8 @@ export class Restorer {
   private dirs = new Set<string>(['']);
   /** Directory metadata is set last: adding children would change a directory's mtime. */
   private fixes: DirFix[] = [];
+  /** Files are written concurrently; directories and links in manifest order. */
+  private readonly writes = new Limiter(8);
 
   constructor(
     private readonly root: Buffer,
@@ -71,14 +82,14 @@ export class Restorer {
           await this.whiteout(e, parent);
           return;
         case 'f':
-          await this.file(e, abs, uid, gid);
+          await this.writes.run(() => this.file(e, abs, uid, gid).catch((err: unknown) => {
+            throw (err as NodeJS.ErrnoException).code === 'EEXIST' ? dupError(e, err) : err;
+          }));
           return;
       }
     } catch (err) {
       if (err instanceof WorkspaceSyncError) throw err;
-      if ((err as NodeJS.ErrnoException).code === 'EEXIST') {
-        throw new WorkspaceSyncError('UNSAFE_MANIFEST', `manifest rejected: ${JSON.stringify(showPath(e.path))} appears twice`, { path: showPath(e.path), cause: err });
-      }
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw dupError(e, err);
       throw err;
     }
   }
@@ -100,25 +111,26 @@ export class Restorer {
   }
 
   private async file(e: Entry, abs: Buffer, uid: number, gid: number): Promise<void> {
-    const fh = await open(abs, CREATE_FLAGS, 0o600);
+    // Synchronous syscalls: a thread-pool round trip costs more than each of these small calls.
+    const fd = openSync(abs, CREATE_FLAGS, 0o600);
     try {
       let pos = 0;
       for (const [hash, len] of e.c ?? []) {
-        if (hash !== null) await this.writeBlob(fh, e, hash, len, pos);
+        if (hash !== null) await this.writeBlob(fd, e, hash, len, pos);
         pos += len;
       }
-      await fh.truncate(e.s);
-      await fh.chown(uid, gid);
-      await fh.chmod(e.m);
-      await fh.utimes(e.mt / 1000, e.mt / 1000);
+      ftruncateSync(fd, e.s);
+      fchownSync(fd, uid, gid);
+      fchmodSync(fd, e.m);
+      futimesSync(fd, e.mt / 1000, e.mt / 1000);
     } finally {
-      await fh.close();
+      closeSync(fd);
     }
     this.stats.files++;
     this.stats.bytes += e.s;
   }
 
-  private async writeBlob(fh: FileHandle, e: Entry, hash: string, len: number, pos: number): Promise<void> {
+  private async writeBlob(fd: number, e: Entry, hash: string, len: number, pos: number): Promise<void> {
     const where = { path: showPath(e.path) };
     let body;
     try {
@@ -135,7 +147,7 @@ export class Restorer {
         if (n + buf.length > len) break;
         h.update(buf);
         // Zero runs stay holes: the file is new, so unwritten ranges read as zeros.
-        if (!isZero(buf)) await fh.write(buf, 0, buf.length, pos + n);
+        if (!isZero(buf)) writeAll(fd, buf, pos + n);
         n += buf.length;
       }
     } catch (err) {
@@ -149,8 +161,14 @@ export class Restorer {
     }
   }
 
-  /** Sets directory modes, owners, times and opaque marks, deepest first. */
+  /** After a failure: waits until no write is running (their own errors are moot then). */
+  async settle(): Promise<void> {
+    await this.writes.drain().catch((err: unknown) => err);
+  }
+
+  /** Waits for file writes, then sets directory modes, owners, times and opaque marks, deepest first. */
   async finish(): Promise<void> {
+    await this.writes.drain();
     for (const { path, e } of this.fixes.reverse()) {
       const fh = await open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
       try {

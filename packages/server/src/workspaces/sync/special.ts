@@ -4,7 +4,8 @@
  * fd 3 and named `/proc/self/fd/3`), so a directory swapped for a symlink is never followed.
  * Needs `getfattr`/`setfattr` (Debian package `attr`) and `mknod` (coreutils).
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { createInterface } from 'node:readline';
 
 export const OPAQUE_XATTR = 'trusted.overlay.opaque';
 
@@ -24,7 +25,64 @@ function run(cmd: string, args: string[], fd?: number): Promise<{ code: number |
   });
 }
 
-/** Whether the directory open as `fd` carries `trusted.overlay.opaque=y`. */
+const PROBE_SCRIPT = `import errno, os, sys
+for line in sys.stdin:
+    try:
+        r = 'y' if os.getxattr(line.rstrip('\\n'), '${OPAQUE_XATTR}') == b'y' else 'n'
+    except OSError as e:
+        r = 'n' if e.errno in (errno.ENODATA, errno.ENOTSUP) else 'E' + str(e)
+    sys.stdout.write(r + '\\n')
+    sys.stdout.flush()
+`;
+
+/**
+ * Reads the opaque mark of directories through one long-lived python3 helper (a fork of the
+ * daemon per directory costs milliseconds). The helper opens `/proc/<daemon pid>/fd/<fd>`, the
+ * very directory the walker holds open. Without python3 it falls back to one getfattr per directory.
+ */
+export class OpaqueProbe {
+  private child: ChildProcessWithoutNullStreams | undefined;
+  private waiting: ((answer: string) => void)[] = [];
+  private broken = false;
+
+  async isOpaque(fd: number): Promise<boolean> {
+    if (this.broken) return isOpaqueDir(fd);
+    const child = this.child ?? this.start();
+    const answer = await new Promise<string>((resolve) => {
+      this.waiting.push(resolve);
+      child.stdin.write(`/proc/${process.pid}/fd/${fd}\n`);
+    });
+    if (answer === 'y' || answer === 'n') return answer === 'y';
+    if (answer === '\0') {
+      this.broken = true;
+      return isOpaqueDir(fd);
+    }
+    throw new Error(`reading ${OPAQUE_XATTR} failed: ${answer.slice(1)}`);
+  }
+
+  private start(): ChildProcessWithoutNullStreams {
+    const child = spawn('python3', ['-c', PROBE_SCRIPT], { stdio: 'pipe' });
+    this.child = child;
+    const fail = () => {
+      this.child = undefined;
+      this.broken = true;
+      for (const w of this.waiting.splice(0)) w('\0');
+    };
+    child.once('error', fail);
+    child.once('exit', fail);
+    child.stdin.on('error', fail);
+    createInterface({ input: child.stdout }).on('line', (line) => this.waiting.shift()?.(line));
+    return child;
+  }
+
+  /** Ends the helper. */
+  close(): void {
+    this.child?.stdin.end();
+    this.child = undefined;
+  }
+}
+
+/** Whether the directory open as `fd` carries `trusted.overlay.opaque=y` (one getfattr run). */
 export async function isOpaqueDir(fd: number): Promise<boolean> {
   const r = await run('getfattr', ['--only-values', '-n', OPAQUE_XATTR, '/proc/self/fd/3'], fd);
   if (r.code === 0) return r.out === 'y';
