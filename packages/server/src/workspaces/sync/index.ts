@@ -173,7 +173,7 @@ export class WorkspaceSync {
 
   private async syncNow(ws: string, layerDir: string, opts: { signal?: AbortSignal; imageVersion?: string }): Promise<SyncResult> {
     const started = performance.now();
-    opts.signal?.throwIfAborted();
+    if (opts.signal?.aborted) throw new WorkspaceSyncError('ABORTED', 'workspace sync aborted before it started');
     const root = await openLayer(layerDir);
     const work = this.o.cacheDir ?? (await mkdtemp(join(tmpdir(), 'mags-wsync-')));
     await mkdir(work, { recursive: true });
@@ -191,7 +191,7 @@ export class WorkspaceSync {
         const header = await readManifest(await m.source(), (e) => {
           prev.set(e.path.toString('latin1'), e);
           for (const [h] of e.c ?? []) if (h) known.add(h);
-        });
+        }, { trusted: m.cached });
         statCacheValid = m.cached && header.layer === layerId;
       }
       const result: SyncResult = {
@@ -240,7 +240,7 @@ export class WorkspaceSync {
         uploadedBytes: capture.stats.uploadedBytes, uploadedBlobs: capture.stats.uploadedBlobs, skipped: capture.stats.skipped,
       });
       if (changed > 0 || !prevVersion) {
-        opts.signal?.throwIfAborted();
+        if (opts.signal?.aborted) throw new WorkspaceSyncError('ABORTED', 'workspace sync aborted before its manifest was written');
         const version = newVersionId(prevVersion);
         const header: ManifestHeader = {
           v: MANIFEST_FORMAT, ws, version, created_at: new Date().toISOString(), image_version: opts.imageVersion,

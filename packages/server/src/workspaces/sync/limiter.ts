@@ -35,3 +35,23 @@ export class Limiter {
     if (this.failure) throw this.failure.err;
   }
 }
+
+/** A counting semaphore: `use` runs `fn` once fewer than `max` calls are running. */
+export class Semaphore {
+  private running = 0;
+  private queue: (() => void)[] = [];
+
+  constructor(private readonly max: number) {}
+
+  async use<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.running >= this.max) await new Promise<void>((wake) => this.queue.push(wake));
+    else this.running++;
+    try {
+      return await fn();
+    } finally {
+      const next = this.queue.shift();
+      if (next) next();
+      else this.running--;
+    }
+  }
+}

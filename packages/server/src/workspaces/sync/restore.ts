@@ -5,13 +5,13 @@
  * and every blob is verified by sha256 and length before its bytes count as restored.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, constants, fchmodSync, fchownSync, ftruncateSync, futimesSync, openSync, writeSync } from 'node:fs';
+import { constants, fchmodSync, fchownSync, ftruncateSync, futimesSync, writeSync } from 'node:fs';
 import { chmod, lchown, lutimes, mkdir, open, rename, symlink } from 'node:fs/promises';
 import type { BlobStore } from '../../storage/blobs/index.js';
 import { blobKey, isZero, storeError } from './capture.js';
 import { WorkspaceSyncError } from './errors.js';
 import { showPath, splitPath, type Entry } from './manifest.js';
-import { Limiter } from './limiter.js';
+import { Limiter, Semaphore } from './limiter.js';
 import { makeWhiteout, setOpaqueDir } from './special.js';
 
 const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW, O_RDONLY, O_DIRECTORY } = constants;
@@ -46,6 +46,7 @@ export class Restorer {
   private fixes: DirFix[] = [];
   /** Files are written concurrently; directories and links in manifest order. */
   private readonly writes = new Limiter(8);
+  private readonly chunkSlots = new Semaphore(8);
 
   constructor(
     private readonly root: Buffer,
@@ -111,20 +112,27 @@ export class Restorer {
   }
 
   private async file(e: Entry, abs: Buffer, uid: number, gid: number): Promise<void> {
-    // Synchronous syscalls: a thread-pool round trip costs more than each of these small calls.
-    const fd = openSync(abs, CREATE_FLAGS, 0o600);
+    // Creating the file is slow (journal): done in the thread pool, several at once. The small calls
+    // after it are synchronous: a thread-pool round trip costs more than each of them.
+    const fh = await open(abs, CREATE_FLAGS, 0o600);
+    const fd = fh.fd;
     try {
+      // Chunks are fetched concurrently; all of them settle before the fd is closed.
+      const writes: Promise<void>[] = [];
       let pos = 0;
       for (const [hash, len] of e.c ?? []) {
-        if (hash !== null) await this.writeBlob(fd, e, hash, len, pos);
+        const at = pos;
+        if (hash !== null) writes.push(this.chunkSlots.use(() => this.writeBlob(fd, e, hash, len, at)));
         pos += len;
       }
+      const failed = (await Promise.allSettled(writes)).find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failed) throw failed.reason;
       ftruncateSync(fd, e.s);
       fchownSync(fd, uid, gid);
       fchmodSync(fd, e.m);
       futimesSync(fd, e.mt / 1000, e.mt / 1000);
     } finally {
-      closeSync(fd);
+      await fh.close();
     }
     this.stats.files++;
     this.stats.bytes += e.s;
