@@ -48,6 +48,10 @@ export interface ServerConfig {
   s3Prefix?: string;
   s3Region?: string;
   s3ForcePathStyle: boolean;
+  /** Seconds between syncs of a workspace while its job runs (0 = only when the job ends). */
+  syncIntervalSeconds: number;
+  /** Stored versions kept per workspace. */
+  workspaceHistory: number;
   /** Settings that were given but do nothing in this version, one message each; the server logs them at start. */
   warnings: string[];
 }
@@ -108,6 +112,8 @@ export const CONFIG_SETTINGS: readonly ConfigSetting[] = [
   { key: 's3Endpoint', env: 'MAGS_S3_ENDPOINT', flag: '--s3-endpoint', kind: 'url', defaultText: 'AWS', unit: 'URL', meaning: 'Endpoint of an S3-compatible service (MinIO, R2); unset for AWS S3.' },
   { key: 's3Prefix', env: 'MAGS_S3_PREFIX', flag: '--s3-prefix', kind: 'string', defaultText: 'none', unit: 'key prefix', meaning: 'Key prefix inside the bucket (e.g. `mags/`), so one bucket serves several installations.' },
   { key: 's3Region', env: 'MAGS_S3_REGION', flag: '--s3-region', kind: 'string', defaultText: '`AWS_REGION` / `~/.aws/config`', unit: 'region', meaning: 'Region of the bucket (`auto` for Cloudflare R2).' },
+  { key: 'syncIntervalSeconds', env: 'MAGS_SYNC_INTERVAL_SECONDS', flag: '--sync-interval', kind: 'int', min: 0, defaultText: '`30`', unit: 'seconds', meaning: 'How often a running job\'s workspace is synced to the blob store (`0`: only when the job ends; a sync also runs after every job and on `mags sync`).' },
+  { key: 'workspaceHistory', env: 'MAGS_WORKSPACE_HISTORY', flag: '--workspace-history', kind: 'int', min: 1, defaultText: '`20`', unit: 'versions', meaning: 'Stored versions kept per workspace; older ones are pruned after each sync.' },
   { key: 's3ForcePathStyle', env: 'MAGS_S3_FORCE_PATH_STYLE', flag: '--s3-force-path-style', kind: 'enum', values: BOOLEANS, defaultText: '`false`', unit: '-', meaning: '`true` addresses buckets as `endpoint/bucket` (MinIO and most self-hosted services).' },
 ];
 
@@ -187,6 +193,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     s3Prefix: raw.get('s3Prefix') as string | undefined,
     s3Region: raw.get('s3Region') as string | undefined,
     s3ForcePathStyle: raw.get('s3ForcePathStyle') === 'true',
+    syncIntervalSeconds: (raw.get('syncIntervalSeconds') as number | undefined) ?? 30,
+    workspaceHistory: (raw.get('workspaceHistory') as number | undefined) ?? 20,
     warnings,
   };
 }

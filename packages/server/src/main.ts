@@ -16,12 +16,13 @@ import { parentLimits, readHostFacts } from './runtime/drivers/container/host-li
 import { Admission, type HostCapacity } from './services/admission.js';
 import type { RuntimeDriver, SandboxPool } from './runtime/driver.js';
 import { createRuntimeDriver } from './runtime/registry.js';
-import { buildImage, findImage } from './runtime/image.js';
+import { ID_BASE, buildImage, findImage } from './runtime/image.js';
 import { instancePrefix } from './host/instance.js';
 import { createPool } from './scheduler/pool.js';
 import { DEFAULT_PIDS_LIMIT } from './scheduler/scheduler.js';
 import { writeAdminToken, writeClientConfig } from './services/bootstrap.js';
 import { createBlobStore, type BlobStore } from './storage/blobs/index.js';
+import { WorkspaceSync } from './workspaces/sync/index.js';
 import { openStores } from './storage/stores.js';
 import { LocalLayers } from './workspaces/local-layers.js';
 
@@ -158,8 +159,14 @@ export async function runServer(opts: RunServerOptions | ConfigOverrides = {}): 
       blobs,
       workspaces: {
         layers,
-        // The sync engine (workspaces/sync/) plugs in here; without it workspaces stay on this host.
-        syncer: undefined,
+        syncer: new WorkspaceSync({
+          blobs,
+          log: log.child({ component: 'workspace-sync' }),
+          idShift: ID_BASE,
+          historyLimit: config.workspaceHistory,
+          cacheDir: join(config.dataDir, 'sync-cache'),
+        }),
+        syncIntervalSeconds: config.syncIntervalSeconds,
         imageVersion: () => image.version,
         hasImage: (version) => /^[0-9a-f]{6,64}$/.test(version) && existsSync(join(config.imageDir, version, 'rootfs.erofs')),
       },

@@ -6,7 +6,9 @@ import { after, before, describe, it } from 'node:test';
 import SQLite from 'better-sqlite3';
 import { mountsUnder } from '../src/host/mounts.js';
 import { imageVersion } from '../src/runtime/image.js';
+import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { client, type Client } from './helpers/http.js';
+import { startMoto } from './helpers/moto.js';
 import { spawnServer, type SpawnedServer } from './helpers/spawn-server.js';
 
 /**
@@ -114,21 +116,23 @@ describe('workspaces end to end (real server, real sandboxes)', () => {
     assert.equal(unknown.body.code, 'WORKSPACE_NOT_FOUND');
   });
 
-  it('lists, syncs (local only) and deletes workspaces; a deleted workspace starts empty', async () => {
+  it('lists, syncs to the blob store and deletes workspaces; a deleted workspace starts empty', async () => {
     const list = await admin.req('GET', '/api/v1/workspaces');
     const names = list.body.workspaces.map((w: any) => w.workspace_id).sort();
     assert.deepEqual(names, ['proj', 'proj-fork', 'small']);
     const proj = list.body.workspaces.find((w: any) => w.workspace_id === 'proj');
     assert.match(proj.image_version, /^[0-9a-f]{12}$/);
     assert.ok(proj.size_bytes > 0);
+    // Every job of a workspace ends with a sync: the stored versions are listed.
+    assert.ok(proj.versions >= 1, JSON.stringify(proj));
     const sync = await admin.req('POST', '/api/v1/mags-jobs/proj/sync', {});
-    assert.equal(sync.status, 200);
-    assert.equal(sync.body.synced, false);
+    assert.equal(sync.status, 200, JSON.stringify(sync.body));
+    assert.equal(sync.body.synced, true);
     const del = await admin.req('DELETE', '/api/v1/workspaces/proj-fork');
     assert.equal(del.status, 200);
     const fresh = await run(admin, { workspace_id: 'proj-fork', script: 'test -e /root/note.txt && echo old || echo empty' });
     assert.deepEqual(fresh.out, ['empty']);
-    assert.match(server.stderr(), /workspaces are kept on this host only/);
+    assert.doesNotMatch(server.stderr(), /workspaces are kept on this host only/);
   });
 });
 
@@ -213,6 +217,75 @@ describe('workspaces across server restarts', () => {
     } finally {
       await server?.stop();
       await rm(dataDir, { recursive: true, force: true });
+    }
+  });
+});
+
+/**
+ * The local layer is a cache of the blob store: with every workspace layer of the host deleted
+ * (another host, a wiped disk), the next job runs on the workspace restored byte for byte.
+ */
+describe('a workspace survives losing its local copy', () => {
+  const lose = async (env: Record<string, string>) => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'mags-test-ws-lost-'));
+    let server: SpawnedServer | undefined;
+    try {
+      server = await spawnServer({ dataDir, env });
+      let c = client(server.url, server.token);
+      const write = [
+        'head -c 9000000 /dev/urandom > /root/big.bin',
+        'mkdir -p /root/d/e && echo deep > /root/d/e/f.txt && ln -s d/e/f.txt /root/link',
+        'chmod 0751 /root/d && rm /etc/issue',
+        'sha256sum /root/big.bin | cut -c1-64',
+      ].join(' && ');
+      const first = await c.submit({ type: 'inline', workspace_id: 'roam', script: write });
+      assert.equal((await c.waitDone(first, 120_000)).status, 'completed');
+      const logsOf = async (id: string) => (await c.req('GET', `/api/v1/mags-jobs/${id}/logs`)).body.logs.filter((l: any) => l.stream === 'stdout').map((l: any) => l.message);
+      const [hash] = await logsOf(first);
+      assert.match(hash, /^[0-9a-f]{64}$/);
+      await server.stop();
+      await rm(join(dataDir, 'workspaces'), { recursive: true, force: true });
+      await rm(join(dataDir, 'sync-cache'), { recursive: true, force: true });
+
+      server = await spawnServer({ dataDir, env });
+      c = client(server.url, server.token);
+      const read = 'sha256sum /root/big.bin | cut -c1-64; cat /root/link; stat -c %a /root/d; test -e /etc/issue && echo issue-back || echo issue-gone';
+      const second = await c.submit({ type: 'inline', workspace_id: 'roam', script: read });
+      const st = await c.waitDone(second, 120_000);
+      assert.equal(st.status, 'completed', JSON.stringify(st));
+      assert.deepEqual(await logsOf(second), [hash, 'deep', '751', 'issue-gone']);
+      await server.stop();
+      server = undefined;
+      assert.deepEqual(await mountsUnder(dataDir), []);
+    } finally {
+      await server?.stop();
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  };
+
+  it('on the file blob store', async () => {
+    await lose({});
+  });
+
+  it('on S3 (moto)', async () => {
+    const moto = await startMoto();
+    const credentials = { accessKeyId: 'test', secretAccessKey: 'test' };
+    const s3 = new S3Client({ endpoint: moto.endpoint, region: 'us-east-1', forcePathStyle: true, credentials });
+    try {
+      await s3.send(new CreateBucketCommand({ Bucket: 'mags-ws' }));
+      await lose({
+        MAGS_BLOB_STORE: 's3',
+        MAGS_S3_BUCKET: 'mags-ws',
+        MAGS_S3_ENDPOINT: moto.endpoint,
+        MAGS_S3_REGION: 'us-east-1',
+        MAGS_S3_FORCE_PATH_STYLE: 'true',
+        MAGS_S3_PREFIX: 'install-a/',
+        AWS_ACCESS_KEY_ID: credentials.accessKeyId,
+        AWS_SECRET_ACCESS_KEY: credentials.secretAccessKey,
+      });
+    } finally {
+      s3.destroy();
+      await moto.stop();
     }
   });
 });

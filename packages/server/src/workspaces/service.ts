@@ -342,8 +342,9 @@ interface Holder {
   closed?: Promise<void>;
 }
 
+/** The workspace's key in locks and in the blob store: user id (a UUID, no dot) + "." + name. */
 function key(userId: string, name: string): string {
-  return `${userId}/${name}`;
+  return `${userId}.${name}`;
 }
 
 function busy(name: string, jobId: string): AppError {

@@ -4,7 +4,7 @@
  * service depends on this interface only, and works without an engine (workspaces then live on
  * this host only).
  *
- * `ws` is the workspace's key in the store: `<userId>/<name>`, unique across users.
+ * `ws` is the workspace's key in the store: `<userId>.<name>`, unique across users.
  * `layerDir` is the workspace's overlay upper directory on this host.
  */
 export interface WorkspaceSyncer {
@@ -19,20 +19,18 @@ export interface WorkspaceSyncer {
   delete(ws: string): Promise<void>;
 }
 
-/** Outcome of one sync; the engine may add fields. */
+
+/** What the service reads of a sync's outcome (the engine's `SyncResult` has more). */
 export interface SyncResult {
-  version?: string;
-  [key: string]: unknown;
+  version?: string | undefined;
 }
 
-/** Outcome of one restore; the engine may add fields. */
+/** What the service reads of a restore's outcome. */
 export interface RestoreResult {
   version?: string;
-  [key: string]: unknown;
 }
 
-/** One stored version of a workspace; the engine may add fields. */
+/** What the service reads of one stored version. */
 export interface VersionInfo {
   version: string;
-  [key: string]: unknown;
 }
