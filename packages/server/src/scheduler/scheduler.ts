@@ -1,3 +1,4 @@
+import type { EndReason } from '@mags/shared';
 import type { Logger } from 'pino';
 import type { ExecResult, OutputLine, Sandbox, SandboxLimits, SandboxPool } from '../runtime/driver.js';
 import type { Admission, JobResources } from '../services/admission.js';
@@ -196,7 +197,7 @@ export class Scheduler implements JobRunner {
         } catch (err) {
           if (signal.aborted) return await this.finishAborted(job, entry, null);
           log.error({ err }, 'could not prepare the workspace');
-          return await this.finish(job, 'error', { error_message: `could not prepare the workspace: ${errorText(err)}` }, true);
+          return await this.finish(job, 'error', { end_reason: 'sandbox_failed', error_message: `could not prepare the workspace: ${errorText(err)}` }, true);
         }
       }
       try {
@@ -296,7 +297,7 @@ export class Scheduler implements JobRunner {
    * Stores the outcome (output first, then the status: written before announced) and tells
    * followers. `systemLine` adds the error message as a `system` line of the output.
    */
-  private async finish(job: Job, status: 'completed' | 'error' | 'sleeping', patch: JobPatch, systemLine: boolean): Promise<void> {
+  private async finish(job: Job, status: 'completed' | 'error' | 'sleeping', patch: JobPatch & { end_reason: EndReason }, systemLine: boolean): Promise<void> {
     const id = job.request_id;
     await this.o.logs.open(id);
     if (systemLine && patch.error_message) this.o.logs.append(id, 'system', patch.error_message);
