@@ -29,10 +29,13 @@ trap 'rm -rf "$results"' EXIT
 status=0
 
 step "Running the TypeScript test suites"
-test_dirs=()
-for d in "$REPO"/packages/*/dist/test; do [ -d "$d" ] && test_dirs+=("$d"); done
+# Test files only (*.test.js): helpers beside them (e.g. child processes a test starts) are not tests.
+test_files=()
+for d in "$REPO"/packages/*/dist/test; do
+  [ -d "$d" ] && while IFS= read -r f; do test_files+=("$f"); done < <(find "$d" -name '*.test.js' | sort)
+done
 node --test --test-concurrency=1 --test-reporter=spec --test-reporter-destination=stdout \
-  --test-reporter=tap --test-reporter-destination="$results/node.tap" "${test_dirs[@]}" || status=1
+  --test-reporter=tap --test-reporter-destination="$results/node.tap" "${test_files[@]}" || status=1
 
 step "Running the Python SDK tests"
 (cd "$REPO/packages/sdk-python" && "$PYTHON" -m pytest -q tests 2>&1 | tee "$results/pytest.txt") || status=1

@@ -63,6 +63,10 @@ declare namespace Mags {
   export type Workspace = sdk.Workspace;
   export type WorkspaceList = sdk.WorkspaceList;
   export type SyncResponse = sdk.SyncResponse;
+  export type UploadResult = sdk.UploadResult;
+  export type UploadedFile = sdk.UploadedFile;
+  export type UploadedFileList = sdk.UploadedFileList;
+  export type FileDeleted = sdk.FileDeleted;
   export type UrlAlias = sdk.UrlAlias;
   export type UrlAliasList = sdk.UrlAliasList;
 }
