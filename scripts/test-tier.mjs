@@ -52,6 +52,7 @@ const E2E = new Set([
   'server/test/e2e-server.test',
   'cli/test/docs-examples.test',
   'cli/test/e2e.test',
+  'cli/test/e2e-endings.test',
   'cli/test/server-command.test',
   'sdk/test/e2e.test',
   'sdk-python/tests/test_e2e.py',

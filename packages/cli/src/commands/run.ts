@@ -17,6 +17,7 @@ import {
 } from '../shared.js';
 import { startSpinner } from '../spinner.js';
 import { scriptFromWords } from '../script.js';
+import { isTruncationNotice } from '../job-view.js';
 
 interface RunFlags extends ConnectionFlags {
   workspace?: string;
@@ -170,8 +171,15 @@ async function readStdin(): Promise<string> {
 /** Submits, streams output to the matching streams and returns the script's exit code. */
 async function runAndStream(mags: Mags, script: string, runOpts: RunOptions, flags: RunFlags): Promise<number> {
   const spinner = startSpinner('Starting sandbox…');
+  let truncated = false;
   const onOutput = (line: LogEntry): void => {
     spinner.stop();
+    if (isTruncationNotice(line)) {
+      // Announced whatever the flags: output was lost, which a script's exit code alone hides.
+      truncated = true;
+      note(`[mags] ${line.message}`);
+      return;
+    }
     if (!flags.json) writeLogLine(line, { system: flags.verbose === true });
   };
   // Ctrl-C stops waiting (not the job): the entry point reports it with exit code 130.
@@ -218,6 +226,10 @@ async function runAndStream(mags: Mags, script: string, runOpts: RunOptions, fla
     // script did not simply exit (e.g. the memory limit).
     if (result.status === 'error' && result.errorMessage && result.endReason !== 'exited' && !flags.json) {
       note(`mags: ${result.errorMessage}`);
+    }
+    if (result.exitCode === 0 && truncated) {
+      note(`mags: the script succeeded but its output was truncated; exiting ${EXIT.OUTPUT_TRUNCATED}`);
+      return EXIT.OUTPUT_TRUNCATED;
     }
     return result.exitCode;
   }
