@@ -31,6 +31,7 @@ const UNIT = new Set([
   'server/test/scheduler.test',
   'cli/test/exit-code.test',
   'cli/test/offline.test',
+  'cli/test/package-files.test',
   'cli/test/script.test',
   'cli/test/skill.test',
   'sdk/test/client.test',
