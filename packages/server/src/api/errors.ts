@@ -38,11 +38,27 @@ const STATUS_CODES: Record<number, ErrorCode> = {
   503: 'SERVICE_UNAVAILABLE',
 };
 
+/** A route's path pattern (`/api/v1/mags-jobs/:id/logs`) as a regex over concrete paths. */
+function routePattern(url: string): RegExp {
+  const parts = url.replace(/\/+$/, '').split('/').map((seg) => {
+    if (seg === '*') return '.*';
+    if (seg.startsWith(':')) return '[^/]+';
+    return seg.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  });
+  return new RegExp(`^${parts.join('/')}/?$`);
+}
+
 /**
  * Installs the error and not-found handlers: every error becomes a registry error body; anything
- * unexpected is a 500 INTERNAL_ERROR whose details go to the log under the request id.
+ * unexpected is a 500 INTERNAL_ERROR whose details go to the log under the request id. A path that
+ * exists with other methods answers 405 METHOD_NOT_ALLOWED with an `Allow` header. Call it before
+ * any route is added: it records the routes as they are registered.
  */
 export function installErrorHandlers(app: FastifyInstance): void {
+  const routes: { pattern: RegExp; method: string }[] = [];
+  app.addHook('onRoute', (route) => {
+    for (const method of [route.method].flat()) routes.push({ pattern: routePattern(route.url), method: method.toUpperCase() });
+  });
   app.setErrorHandler((err: FastifyError | AppError | Error, request: FastifyRequest, reply: FastifyReply) => {
     if (reply.sent || reply.raw.headersSent) {
       request.log.warn({ err }, 'error after the response was sent');
@@ -73,6 +89,17 @@ export function installErrorHandlers(app: FastifyInstance): void {
   });
 
   app.setNotFoundHandler((request, reply) => {
+    const path = request.url.split('?')[0]!;
+    const allowed = [...new Set(routes.filter((r) => r.pattern.test(path)).map((r) => r.method))];
+    if (allowed.length > 0) {
+      reply.header('allow', allowed.join(', '));
+      return sendError(
+        reply,
+        'METHOD_NOT_ALLOWED',
+        `${request.method} is not allowed on ${path.slice(0, 200)}; it accepts ${allowed.join(', ')}`,
+        'See /openapi.json or docs/api.md for the methods of each endpoint.',
+      );
+    }
     return sendError(
       reply,
       'NOT_FOUND',
