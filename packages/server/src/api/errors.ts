@@ -38,6 +38,23 @@ const STATUS_CODES: Record<number, ErrorCode> = {
   503: 'SERVICE_UNAVAILABLE',
 };
 
+/**
+ * Errors Fastify answers before routing, outside the error handler (Fastify's `frameworkErrors`):
+ * they get the registry shape and `x-request-id` like every other answer.
+ */
+export function answerFrameworkError(err: FastifyError, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  reply.header('x-request-id', request.id);
+  const path = request.url.split('?')[0]!.slice(0, 200);
+  if (err.code === 'FST_ERR_BAD_URL') {
+    return sendError(reply, 'VALIDATION_ERROR', `The path ${path} is not valid percent-encoding`, 'Encode a literal "%" in a path as "%25".');
+  }
+  if (err.code === 'FST_ERR_MAX_PARAM_LENGTH') {
+    return sendError(reply, 'NOT_FOUND', `No endpoint ${request.method} ${path}`, 'See /openapi.json or docs/api.md for the endpoints.');
+  }
+  request.log.error({ err }, 'request failed before routing');
+  return sendError(reply, 'INTERNAL_ERROR', `Internal server error (request id ${request.id})`, 'The server log has the details under this request id.');
+}
+
 /** A route's path pattern (`/api/v1/mags-jobs/:id/logs`) as a regex over concrete paths. */
 function routePattern(url: string): RegExp {
   const parts = url.replace(/\/+$/, '').split('/').map((seg) => {
