@@ -51,6 +51,8 @@ const E2E = new Set([
   'server/test/e2e-curl.test',
   'server/test/e2e-jobs.test',
   'server/test/e2e-server.test',
+  'server/test/data-modes.test',
+  'server/test/error-answers.test',
   'cli/test/docs-examples.test',
   'cli/test/e2e.test',
   'cli/test/e2e-endings.test',
