@@ -6,6 +6,8 @@ export const EXIT = {
   AUTH: 3,
   NOT_FOUND: 4,
   UNREACHABLE: 5,
+  /** `mags run`: the script exited 0 but the server discarded part of its output (the output cap). */
+  OUTPUT_TRUNCATED: 6,
   TIMEOUT: 124,
 } as const;
 

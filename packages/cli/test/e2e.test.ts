@@ -59,6 +59,13 @@ describe('mags against a real server', () => {
     assert.equal(r.stderr, 'done\n');
   });
 
+  test('run -- CMD ARGS...: several words are an argv, each word kept whole', async () => {
+    const r = ok(await run(['run', '--', 'printf', '[%s]\\n', 'a   b', 'c']), 'run -- printf');
+    assert.equal(r.stdout, '[a   b]\n[c]\n');
+    const py = ok(await run(['run', '--', 'python3', '-c', 'print(1)']), 'run -- python3 -c');
+    assert.equal(py.stdout, '1\n');
+  });
+
   test('run: a spinner on stderr only when stderr is a terminal', async () => {
     const { execFile } = await import('node:child_process');
     const { MAGS_BIN } = await import('./helpers.js');

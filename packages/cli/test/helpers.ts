@@ -65,11 +65,11 @@ export interface TestServer {
  * Starts a real server (real sandboxes) through the server package's test helper. Loaded by URL from
  * the compiled tree because the server builds after the CLI.
  */
-export async function startServer(): Promise<TestServer> {
+export async function startServer(opts: { env?: Record<string, string> } = {}): Promise<TestServer> {
   const mod = (await import(new URL('../../../server/dist/test/helpers/spawn-server.js', import.meta.url).href)) as {
     spawnServer: (opts?: { env?: Record<string, string> }) => Promise<TestServer>;
   };
-  return mod.spawnServer();
+  return mod.spawnServer(opts);
 }
 
 /** A loopback port with nothing listening (bound, read, then closed). */

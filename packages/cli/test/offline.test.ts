@@ -59,6 +59,16 @@ describe('mags without a server', () => {
     assert.match(r.stderr, /admin-token/);
   });
 
+  test('run -e KEY=VALUE (docker habit): exit 2 with a hint to use --env, before any request', async () => {
+    for (const args of [['run', '-e', 'FOO=bar', 'echo $FOO'], ['run', '-e', 'FOO=bar']]) {
+      const r = await mags(args, { env: { ...env, MAGS_API_TOKEN: 't', MAGS_API_URL: `http://127.0.0.1:${await deadPort()}` } });
+      assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
+      assert.equal(r.stdout, '');
+      assert.match(r.stderr, /-e is --ephemeral/);
+      assert.match(r.stderr, /--env FOO=bar/);
+    }
+  });
+
   test('server down: exit 5, names the URL and MAGS_API_URL', async () => {
     const url = `http://127.0.0.1:${await deadPort()}`;
     for (const args of [['whoami'], ['run', 'echo hi'], ['list', '--json']]) {

@@ -20,7 +20,7 @@ import { ID_BASE, buildImage, findImage } from './runtime/image.js';
 import { instancePrefix } from './host/instance.js';
 import { createPool } from './scheduler/pool.js';
 import { DEFAULT_PIDS_LIMIT } from './scheduler/scheduler.js';
-import { writeAdminToken, writeClientConfig } from './services/bootstrap.js';
+import { secureDataDir, writeAdminToken, writeClientConfig } from './services/bootstrap.js';
 import { createBlobStore, type BlobStore } from './storage/blobs/index.js';
 import { WorkspaceSync } from './workspaces/sync/index.js';
 import { openStores } from './storage/stores.js';
@@ -102,7 +102,7 @@ export async function runServer(opts: RunServerOptions | ConfigOverrides = {}): 
   const log = createLogger(config.logLevel);
   log.info({ dataDir: config.dataDir, imageDir: config.imageDir, runtime: config.runtime, database: config.databaseUrl ? redact(config.databaseUrl) : 'sqlite' }, 'starting mags server');
   for (const warning of config.warnings) log.warn(warning);
-  await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
+  await secureDataDir({ dataDir: config.dataDir, blobDir: config.blobDir, sqlite: !config.databaseUrl });
 
   const cleanups: Array<() => Promise<void>> = [];
   const cleanup = async () => {

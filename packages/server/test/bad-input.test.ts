@@ -102,7 +102,9 @@ describe('bad input', () => {
     { name: 'create user without name', method: 'POST', url: '/api/v1/users', body: {}, status: 400, code: 'VALIDATION_ERROR', message: /^name: Required$/ },
     { name: 'create user as non-admin', auth: 'other', method: 'POST', url: '/api/v1/users', body: { name: 'eve' }, status: 403, code: 'FORBIDDEN' },
     { name: 'unknown route', method: 'GET', url: '/api/v1/nothing-here', status: 404, code: 'NOT_FOUND', message: /No endpoint GET \/api\/v1\/nothing-here/ },
-    { name: 'unknown method on a route', method: 'DELETE', url: SUBMIT, status: 404, code: 'NOT_FOUND' },
+    { name: 'wrong method on an existing path', method: 'DELETE', url: SUBMIT, status: 405, code: 'METHOD_NOT_ALLOWED', message: /^DELETE is not allowed on \/api\/v1\/mags-jobs; it accepts (GET|POST)/ },
+    { name: 'wrong method on a path with a parameter', method: 'GET', url: `${SUBMIT}/admins-job/stop`, status: 405, code: 'METHOD_NOT_ALLOWED', message: /accepts POST/ },
+    { name: 'v2 vcpus is 1e400 (Infinity)', url: '/api/v2/mags-jobs', body: '{"script": "x", "type": "inline", "vcpus": 1e400}', headers: { 'content-type': 'application/json' }, status: 400, code: 'VALIDATION_ERROR', message: /^vcpus: must be a finite number$/ },
   ];
 
   for (const c of cases) {

@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { shownStatus } from '../job-view.js';
 import { action, client, intArg, note, out, printJson, table, withConnection, withExamples, withJson, type ConnectionFlags } from '../shared.js';
 
 export function listCommand(): Command {
@@ -20,7 +21,7 @@ export function listCommand(): Command {
     out(
       table(
         ['REQUEST ID', 'NAME', 'STATUS', 'EXIT', 'WORKSPACE', 'CREATED'],
-        list.jobs.map((j) => [j.request_id, j.name, j.status, j.exit_code, j.workspace_id, j.created_at ?? j.started_at]),
+        list.jobs.map((j) => [j.request_id, j.name, shownStatus(j), j.exit_code, j.workspace_id, j.created_at ?? j.started_at]),
       ),
     );
     if (typeof list.total === 'number' && list.total > flags.page * flags.pageSize) {

@@ -16,6 +16,8 @@ import {
   type ConnectionFlags,
 } from '../shared.js';
 import { startSpinner } from '../spinner.js';
+import { scriptFromWords } from '../script.js';
+import { isTruncationNotice } from '../job-view.js';
 
 interface RunFlags extends ConnectionFlags {
   workspace?: string;
@@ -71,6 +73,9 @@ async function uploadFiles(mags: Mags, paths: readonly string[]): Promise<string
   return ids;
 }
 
+/** `KEY=VALUE` as `docker run -e` takes it. */
+const ENV_ASSIGNMENT = /^[A-Za-z_][A-Za-z0-9_]*=\S*$/;
+
 function collectEnv(value: string, previous: Record<string, string> | undefined): Record<string, string> {
   const eq = value.indexOf('=');
   if (eq <= 0) throw new InvalidArgumentError('Use KEY=VALUE.');
@@ -80,7 +85,7 @@ function collectEnv(value: string, previous: Record<string, string> | undefined)
 export function runCommand(): Command {
   const cmd = new Command('run')
     .description("Run a script in a sandbox, print its output live and exit with the script's exit code")
-    .argument('<script...>', 'the shell script; quote it as one argument (`-` reads it from stdin)')
+    .argument('<script...>', 'the shell script as one argument (`-` reads it from stdin), or a command and its arguments after `--`')
     .option('-w, --workspace <id>', 'keep /root (and what the script installs) in this workspace across runs')
     .addOption(new Option('-n <id>', 'same as --workspace').hideHelp())
     .option('-p, --persistent', 'keep the sandbox up after the script (URL, SSH, exec); it sleeps when idle')
@@ -104,6 +109,7 @@ export function runCommand(): Command {
   withExamples(cmd, [
     "mags run 'echo Hello World'",
     "mags run 'echo out; echo err >&2; exit 3'; echo \"exit code: $?\"",
+    "mags run -- python3 -c 'print(1)'   # several words: run as this argv, each word kept whole",
     "mags run -w myproject 'pip install requests'",
     "mags run --env GREETING=hi 'echo $GREETING'",
     "mags run -f data.csv -f job.py 'python3 job.py data.csv'",
@@ -113,7 +119,11 @@ export function runCommand(): Command {
     'mags run - < build.sh            # the script from stdin',
   ]);
   return cmd.action(action(async (words: string[], flags: RunFlags) => {
-    const script = words.length === 1 && words[0] === '-' ? await readStdin() : words.join(' ');
+    if (flags.ephemeral && ENV_ASSIGNMENT.test(words[0]!)) {
+      // `docker run -e KEY=VALUE` habit: here -e is --ephemeral and KEY=VALUE would become the command.
+      throw usageError(`-e is --ephemeral in mags; "${words[0]}" would be run as a command`, `For an environment variable use --env: mags run --env ${words[0]} ...`);
+    }
+    const script = words.length === 1 && words[0] === '-' ? await readStdin() : scriptFromWords(words);
     if (!script.trim()) throw usageError('The script is empty');
     const workspaceId = flags.workspace ?? flags.n;
     const noSleep = flags.sleep === false;
@@ -161,8 +171,15 @@ async function readStdin(): Promise<string> {
 /** Submits, streams output to the matching streams and returns the script's exit code. */
 async function runAndStream(mags: Mags, script: string, runOpts: RunOptions, flags: RunFlags): Promise<number> {
   const spinner = startSpinner('Starting sandbox…');
+  let truncated = false;
   const onOutput = (line: LogEntry): void => {
     spinner.stop();
+    if (isTruncationNotice(line)) {
+      // Announced whatever the flags: output was lost, which a script's exit code alone hides.
+      truncated = true;
+      note(`[mags] ${line.message}`);
+      return;
+    }
     if (!flags.json) writeLogLine(line, { system: flags.verbose === true });
   };
   // Ctrl-C stops waiting (not the job): the entry point reports it with exit code 130.
@@ -209,6 +226,10 @@ async function runAndStream(mags: Mags, script: string, runOpts: RunOptions, fla
     // script did not simply exit (e.g. the memory limit).
     if (result.status === 'error' && result.errorMessage && result.endReason !== 'exited' && !flags.json) {
       note(`mags: ${result.errorMessage}`);
+    }
+    if (result.exitCode === 0 && truncated) {
+      note(`mags: the script succeeded but its output was truncated; exiting ${EXIT.OUTPUT_TRUNCATED}`);
+      return EXIT.OUTPUT_TRUNCATED;
     }
     return result.exitCode;
   }

@@ -34,7 +34,8 @@ running untrusted or system-changing commands on this machine.
 
 ## Exit codes
 0 ok (or the script's own code for \`mags run\`), 1 error, 2 bad usage, 3 no/invalid token,
-4 unknown job, 5 server unreachable, 124 timed out.
+4 unknown job, 5 server unreachable, 6 the script succeeded but its output was truncated
+(the server's output cap), 124 timed out.
 `;
 
 export function setupClaudeCommand(): Command {

@@ -1,8 +1,9 @@
 import { Command } from 'commander';
+import { shownStatus } from '../job-view.js';
 import { action, client, out, printJson, withConnection, withExamples, withJson, type ConnectionFlags } from '../shared.js';
 
 const FIELDS = [
-  'request_id', 'name', 'status', 'exit_code', 'error_message', 'workspace_id', 'persistent', 'no_sleep',
+  'request_id', 'name', 'status', 'exit_code', 'end_reason', 'error_message', 'workspace_id', 'persistent', 'no_sleep',
   'vm_id', 'url', 'script_duration_ms', 'created_at', 'started_at', 'completed_at',
 ] as const;
 
@@ -16,7 +17,7 @@ export function statusCommand(): Command {
     const mags = await client(flags);
     const job = await mags.status(id);
     if (flags.json) return printJson(job);
-    const rec = job as Record<string, unknown>;
+    const rec: Record<string, unknown> = { ...job, status: shownStatus(job) };
     const width = Math.max(...FIELDS.map((f) => f.length));
     for (const f of FIELDS) {
       const v = rec[f];

@@ -39,10 +39,43 @@ const STATUS_CODES: Record<number, ErrorCode> = {
 };
 
 /**
+ * Errors Fastify answers before routing, outside the error handler (Fastify's `frameworkErrors`):
+ * they get the registry shape and `x-request-id` like every other answer.
+ */
+export function answerFrameworkError(err: FastifyError, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  reply.header('x-request-id', request.id);
+  const path = request.url.split('?')[0]!.slice(0, 200);
+  if (err.code === 'FST_ERR_BAD_URL') {
+    return sendError(reply, 'VALIDATION_ERROR', `The path ${path} is not valid percent-encoding`, 'Encode a literal "%" in a path as "%25".');
+  }
+  if (err.code === 'FST_ERR_MAX_PARAM_LENGTH') {
+    return sendError(reply, 'NOT_FOUND', `No endpoint ${request.method} ${path}`, 'See /openapi.json or docs/api.md for the endpoints.');
+  }
+  request.log.error({ err }, 'request failed before routing');
+  return sendError(reply, 'INTERNAL_ERROR', `Internal server error (request id ${request.id})`, 'The server log has the details under this request id.');
+}
+
+/** A route's path pattern (`/api/v1/mags-jobs/:id/logs`) as a regex over concrete paths. */
+function routePattern(url: string): RegExp {
+  const parts = url.replace(/\/+$/, '').split('/').map((seg) => {
+    if (seg === '*') return '.*';
+    if (seg.startsWith(':')) return '[^/]+';
+    return seg.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  });
+  return new RegExp(`^${parts.join('/')}/?$`);
+}
+
+/**
  * Installs the error and not-found handlers: every error becomes a registry error body; anything
- * unexpected is a 500 INTERNAL_ERROR whose details go to the log under the request id.
+ * unexpected is a 500 INTERNAL_ERROR whose details go to the log under the request id. A path that
+ * exists with other methods answers 405 METHOD_NOT_ALLOWED with an `Allow` header. Call it before
+ * any route is added: it records the routes as they are registered.
  */
 export function installErrorHandlers(app: FastifyInstance): void {
+  const routes: { pattern: RegExp; method: string }[] = [];
+  app.addHook('onRoute', (route) => {
+    for (const method of [route.method].flat()) routes.push({ pattern: routePattern(route.url), method: method.toUpperCase() });
+  });
   app.setErrorHandler((err: FastifyError | AppError | Error, request: FastifyRequest, reply: FastifyReply) => {
     if (reply.sent || reply.raw.headersSent) {
       request.log.warn({ err }, 'error after the response was sent');
@@ -73,6 +106,17 @@ export function installErrorHandlers(app: FastifyInstance): void {
   });
 
   app.setNotFoundHandler((request, reply) => {
+    const path = request.url.split('?')[0]!;
+    const allowed = [...new Set(routes.filter((r) => r.pattern.test(path)).map((r) => r.method))];
+    if (allowed.length > 0) {
+      reply.header('allow', allowed.join(', '));
+      return sendError(
+        reply,
+        'METHOD_NOT_ALLOWED',
+        `${request.method} is not allowed on ${path.slice(0, 200)}; it accepts ${allowed.join(', ')}`,
+        'See /openapi.json or docs/api.md for the methods of each endpoint.',
+      );
+    }
     return sendError(
       reply,
       'NOT_FOUND',

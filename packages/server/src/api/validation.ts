@@ -25,6 +25,8 @@ export function issueMessage(iss: RawIssue): string | undefined {
   switch (iss.code) {
     case 'invalid_type':
       if (iss.input === undefined) return 'Required';
+      // JSON such as 1e400 parses to Infinity: a number, but not one any field accepts.
+      if (iss.input === Infinity || iss.input === -Infinity) return 'must be a finite number';
       return `must be ${article(iss.expected ?? 'value')}, got ${describe(iss.input)}`;
     case 'too_big':
       if (iss.origin === 'string') return `must be at most ${iss.maximum} characters`;

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { chmod, mkdir, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, open, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 
@@ -12,6 +12,32 @@ export async function writeAdminToken(opts: { dataDir: string; token: string; lo
   await writeFile(tokenFile, opts.token + '\n', { mode: 0o600 });
   await chmod(tokenFile, 0o600);
   opts.log.info({ file: tokenFile }, 'wrote the admin token');
+}
+
+/** Files and directories of the data dir that hold tokens, job logs or workspace contents. */
+const PRIVATE_FILES = ['mags.db', 'mags.db-wal', 'mags.db-shm', 'admin-token'];
+const PRIVATE_DIRS = ['workspaces', 'sync-cache'];
+
+/**
+ * Makes the data dir private before anything is opened: the dir itself, `workspaces`, `sync-cache`
+ * and the blob dir 0700; the SQLite database and its -wal/-shm files and the admin token 0600.
+ * A new SQLite database is created empty with 0600 first, because SQLite gives the -wal and -shm
+ * files the mode of the database file. Existing files from an earlier start are tightened too.
+ */
+export async function secureDataDir(opts: { dataDir: string; blobDir?: string; sqlite: boolean }): Promise<void> {
+  await mkdir(opts.dataDir, { recursive: true, mode: 0o700 });
+  await chmod(opts.dataDir, 0o700);
+  for (const name of PRIVATE_DIRS) {
+    const dir = join(opts.dataDir, name);
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    await chmod(dir, 0o700);
+  }
+  if (opts.blobDir && existsSync(opts.blobDir)) await chmod(opts.blobDir, 0o700);
+  if (opts.sqlite) await (await open(join(opts.dataDir, 'mags.db'), 'a', 0o600)).close();
+  for (const name of PRIVATE_FILES) {
+    const file = join(opts.dataDir, name);
+    if (existsSync(file)) await chmod(file, 0o600);
+  }
 }
 
 /** Writes `~/.mags/config.json` for the admin when the user has none (needs the bound port). */
