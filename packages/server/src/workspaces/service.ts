@@ -40,7 +40,10 @@ export interface WorkspaceLease {
   imageVersion?: string;
   /** Lines for the job's output (e.g. the image it runs on). */
   notes: string[];
-  /** Syncs the workspace (when there is an engine) and unmounts; never throws. */
+  /**
+   * Syncs the workspace (when there is an engine) and drops the job's mount; never throws. When the
+   * blob store is down the sync continues in the background (see `syncOrRetryLater`).
+   */
   close(): Promise<void>;
 }
 
@@ -79,7 +82,8 @@ export interface WorkspaceServiceOptions {
 
 /**
  * Workspaces: validation and the one-job-at-a-time rule at submit, the layer (and base layer) of a
- * job's sandbox, sync after the job, list, delete and sync on demand. A workspace belongs to one
+ * job's sandbox, sync after the job (retried while the blob store is down), list, delete, history,
+ * restore to a version, resize and sync on demand. A workspace belongs to one
  * user: every lookup is by (user, name), so two users' workspaces of the same name never meet.
  */
 export class WorkspaceService {
