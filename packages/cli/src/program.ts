@@ -11,6 +11,7 @@ import { listCommand } from './commands/list.js';
 import { stopCommand } from './commands/stop.js';
 import { syncCommand } from './commands/sync.js';
 import { workspaceCommand } from './commands/workspace.js';
+import { resizeCommand } from './commands/resize.js';
 import { urlCommand } from './commands/url.js';
 import { setCommand } from './commands/set.js';
 import { poolCommand } from './commands/pool.js';
@@ -47,6 +48,7 @@ Environment: MAGS_API_URL, MAGS_API_TOKEN (or MAGS_TOKEN). Exit codes: see docs/
     stopCommand(),
     syncCommand(),
     workspaceCommand(),
+    resizeCommand(),
     urlCommand(),
     setCommand(),
     poolCommand(),

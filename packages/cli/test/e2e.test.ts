@@ -285,6 +285,38 @@ describe('mags against a real server', () => {
     }
   });
 
+  test('workspace history|restore --to and resize: tables, --json, exit codes', async () => {
+    try {
+      ok(await run(['run', '-w', 'cli-ver', 'echo one > /root/v.txt']), 'first run');
+      ok(await run(['run', '-w', 'cli-ver', 'echo two > /root/v.txt']), 'second run');
+      // The second job's sync ends after its status is stored: wait for its version.
+      let versions: Array<{ version: string }> = [];
+      for (const end = Date.now() + 30_000; versions.length < 2 && Date.now() < end; await new Promise((r) => setTimeout(r, 200))) {
+        versions = (JSON.parse(ok(await run(['workspace', 'history', 'cli-ver', '--json']), 'history --json').stdout) as { versions: Array<{ version: string }> }).versions;
+      }
+      assert.equal(versions.length, 2);
+      const table = ok(await run(['workspace', 'history', 'cli-ver']), 'history');
+      assert.match(table.stdout, /^VERSION\s+CREATED\s+FILES\s+SIZE\s+IMAGE/);
+      assert.ok(table.stdout.indexOf(versions[0]!.version) < table.stdout.indexOf(versions[1]!.version), 'newest first');
+
+      const unknown = await run(['workspace', 'restore', 'cli-ver', '--to', '000000000000001-abcdef']);
+      assert.equal(unknown.code, 4, unknown.stderr);
+      assert.match(unknown.stderr, /mags workspace history/);
+      const restored = ok(await run(['workspace', 'restore', 'cli-ver', '--to', versions[1]!.version]), 'restore');
+      assert.match(restored.stdout, new RegExp(`^Restored workspace cli-ver to version ${versions[1]!.version}`));
+      assert.equal(ok(await run(['run', '-w', 'cli-ver', 'cat /root/v.txt']), 'run after restore').stdout, 'one\n');
+
+      const shrink = await run(['resize', 'cli-ver', '--disk', '1']);
+      assert.equal(shrink.code, 1, shrink.stderr);
+      assert.match(shrink.stderr, /never shrinks/);
+      assert.equal((await run(['resize', 'cli-ver', '--disk', 'big'])).code, 2, 'a malformed size is a usage error');
+      assert.deepEqual(JSON.parse(ok(await run(['resize', 'cli-ver', '--disk', '3', '--json']), 'resize').stdout), { success: true, workspace_id: 'cli-ver', disk_gb: 3, grown: true });
+      assert.equal(ok(await run(['run', '-w', 'cli-ver', "df -BG --output=size /root | tail -1 | tr -d ' '"]), 'df').stdout, '3G\n');
+    } finally {
+      await run(['workspace', 'delete', 'cli-ver']);
+    }
+  });
+
   test('error paths: unknown id (4, suggests mags list), bad token (3)', async () => {
     for (const args of [['status', 'no-such-job'], ['logs', 'no-such-job'], ['stop', 'no-such-job'], ['logs', '-f', 'no-such-job']]) {
       const r = await run(args);

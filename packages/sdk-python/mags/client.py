@@ -342,6 +342,22 @@ class Mags:
         """Delete a workspace and its stored files (409 ``WORKSPACE_BUSY`` while a job uses it)."""
         return self._http.request("DELETE", f"{WORKSPACES}/{quote_segment(workspace_id)}", timeout=timeout)
 
+    def workspace_history(self, workspace_id: str, *, timeout: Optional[float] = None) -> Dict[str, Any]:
+        """``{"workspace_id", "versions": [...]}``: the workspace's stored versions, newest first
+        (each ``{"version", "created_at", "files", "bytes", "image_version"}``)."""
+        return self._http.request("GET", f"{WORKSPACES}/{quote_segment(workspace_id)}/history", timeout=timeout)
+
+    def restore_workspace(self, workspace_id: str, version: str, *, timeout: Optional[float] = None) -> Dict[str, Any]:
+        """Rebuild a workspace from a stored version; that state becomes its newest version:
+        ``{"success", "workspace_id", "restored_version", "version"}`` (404 ``VERSION_NOT_FOUND``,
+        409 ``WORKSPACE_BUSY`` while a job uses it)."""
+        return self._http.request("POST", f"{WORKSPACES}/{quote_segment(workspace_id)}/restore", body={"version": version}, timeout=timeout)
+
+    def resize_workspace(self, workspace_id: str, disk_gb: int, *, timeout: Optional[float] = None) -> Dict[str, Any]:
+        """Grow a workspace's disk to ``disk_gb`` GB (it never shrinks):
+        ``{"success", "workspace_id", "disk_gb", "grown"}``."""
+        return self._http.request("PATCH", f"{WORKSPACES}/{quote_segment(workspace_id)}", body={"disk_gb": disk_gb}, timeout=timeout)
+
     def url_alias_create(
         self,
         subdomain: str,

@@ -40,6 +40,7 @@ ErrorCode = Literal[
     "TOKEN_NOT_FOUND",
     "USER_NOT_FOUND",
     "WORKSPACE_NOT_FOUND",
+    "VERSION_NOT_FOUND",
     "FILE_NOT_FOUND",
     "METHOD_NOT_ALLOWED",
     "CONFLICT",

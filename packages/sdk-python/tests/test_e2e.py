@@ -335,3 +335,37 @@ def test_upload_file_lands_in_root(client: mags.Mags, tmp_path: Any) -> None:
         for f in client.list_files()["files"]:
             client.delete_file(f["file_id"])
     assert client.list_files()["files"] == []
+
+
+def test_workspace_history_restore_and_resize(client: mags.Mags, started: List[str]) -> None:
+    ws = f"py-ver-{uuid.uuid4().hex[:6]}"
+    try:
+        for text in ("one", "two"):
+            r = client.run_and_wait(f"echo {text} > /root/v.txt", timeout=120, workspace_id=ws)
+            started.append(r["request_id"])
+            assert r["status"] == "completed", r
+        history = client.workspace_history(ws)
+        deadline = time.time() + 30
+        while len(history["versions"]) < 2 and time.time() < deadline:  # the last sync ends after the job
+            time.sleep(0.2)
+            history = client.workspace_history(ws)
+        assert history["workspace_id"] == ws and len(history["versions"]) == 2, history
+        older = history["versions"][1]["version"]
+        with pytest.raises(mags.NotFoundError) as unknown:
+            client.restore_workspace(ws, "000000000000001-abcdef")
+        assert unknown.value.code == "VERSION_NOT_FOUND"
+        restored = client.restore_workspace(ws, older)
+        assert restored["restored_version"] == older
+        assert client.workspace_history(ws)["versions"][0]["version"] == restored["version"]
+        with pytest.raises(mags.MagsError) as shrink:
+            client.resize_workspace(ws, 1)
+        assert shrink.value.code == "INVALID_STATE"
+        assert client.resize_workspace(ws, 3)["disk_gb"] == 3
+        after = client.run_and_wait("cat /root/v.txt; df -BG --output=size /root | tail -1 | tr -d ' '", timeout=120, workspace_id=ws)
+        started.append(after["request_id"])
+        assert messages(after, "info") == ["one", "3G"], after
+    finally:
+        try:
+            client.delete_workspace(ws)
+        except mags.NotFoundError:
+            pass

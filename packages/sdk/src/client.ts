@@ -33,6 +33,9 @@ import {
   USER_CREATED,
   USER_LIST,
   WORKSPACE_LIST,
+  WORKSPACE_HISTORY,
+  RESTORE,
+  RESIZE,
 } from './api/answers.js';
 import type {
   Access,
@@ -60,6 +63,9 @@ import type {
   UserCreated,
   UserList,
   WorkspaceList,
+  WorkspaceHistory,
+  RestoreResponse,
+  ResizeResponse,
 } from './api/types.js';
 import { SUBMIT_FIELDS, UPDATE_FIELDS, V2_FIELDS, toWire, type Camelize } from './wire.js';
 import { isTerminalStatus } from './status.js';
@@ -508,6 +514,24 @@ export class Mags {
       answer: SUCCESS,
       call,
     });
+  }
+
+  /** A workspace's stored versions, newest first (`GET /api/v1/workspaces/{id}/history`). */
+  workspaceHistory(workspaceId: string, call: CallOptions = {}): Promise<WorkspaceHistory> {
+    return this.http.request({ method: 'GET', path: `/api/v1/workspaces/${encodeURIComponent(workspaceId)}/history`, answer: WORKSPACE_HISTORY, call });
+  }
+
+  /**
+   * Rebuilds a workspace from a stored version; that state becomes its newest version
+   * (`POST /api/v1/workspaces/{id}/restore`; VERSION_NOT_FOUND, WORKSPACE_BUSY while a job uses it).
+   */
+  restoreWorkspace(workspaceId: string, version: string, call: CallOptions = {}): Promise<RestoreResponse> {
+    return this.http.request({ method: 'POST', path: `/api/v1/workspaces/${encodeURIComponent(workspaceId)}/restore`, body: { version }, answer: RESTORE, call });
+  }
+
+  /** Grows a workspace's disk to `diskGb` GB (`PATCH /api/v1/workspaces/{id}`; it never shrinks). */
+  resizeWorkspace(workspaceId: string, diskGb: number, call: CallOptions = {}): Promise<ResizeResponse> {
+    return this.http.request({ method: 'PATCH', path: `/api/v1/workspaces/${encodeURIComponent(workspaceId)}`, body: { disk_gb: diskGb }, answer: RESIZE, call });
   }
 
   /** Points `<subdomain>.<domain>` at a workspace's URL (`POST /api/v2/mags-url-aliases`). */

@@ -181,6 +181,33 @@ describe('Mags SDK against a real server', () => {
     await assert.rejects(mags.deleteWorkspace('sdk-ws'), NotFoundError);
   });
 
+  test('workspaceHistory, restoreWorkspace to an older version, resizeWorkspace grows the disk the next job sees', async () => {
+    try {
+      assert.equal((await mags.runAndWait('echo one > /root/v.txt', { workspaceId: 'sdk-ver' })).status, 'completed');
+      assert.equal((await mags.runAndWait('echo two > /root/v.txt', { workspaceId: 'sdk-ver' })).status, 'completed');
+      // The job's status is stored before its sync ends: wait for the second version.
+      let history = await mags.workspaceHistory('sdk-ver');
+      for (const end = Date.now() + 30_000; history.versions.length < 2 && Date.now() < end; history = await mags.workspaceHistory('sdk-ver')) {
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      assert.equal(history.versions.length, 2, JSON.stringify(history));
+      const older = history.versions[1]!.version;
+      await assert.rejects(mags.restoreWorkspace('sdk-ver', '000000000000001-abcdef'), (err: unknown) => err instanceof NotFoundError && err.code === 'VERSION_NOT_FOUND');
+      const restored = await mags.restoreWorkspace('sdk-ver', older);
+      assert.equal(restored.restored_version, older);
+      assert.equal((await mags.workspaceHistory('sdk-ver')).versions[0]!.version, restored.version, 'the restored state is the newest version');
+
+      await assert.rejects(mags.resizeWorkspace('sdk-ver', 1), (err: unknown) => err instanceof MagsError && err.code === 'INVALID_STATE');
+      assert.equal((await mags.resizeWorkspace('sdk-ver', 4)).disk_gb, 4);
+      const after = await mags.runAndWait("cat /root/v.txt; df -BG --output=size /root | tail -1 | tr -d ' '", { workspaceId: 'sdk-ver' });
+      assert.deepEqual(after.logs.filter((l) => l.stream === 'stdout').map((l) => l.message), ['one', '4G']);
+    } finally {
+      await mags.deleteWorkspace('sdk-ver').catch((err: unknown) => {
+        if (!(err instanceof NotFoundError)) throw err;
+      });
+    }
+  });
+
   test("Mags' README snippets run unchanged (CommonJS require, ESM import)", async () => {
     const { execFile } = await import('node:child_process');
     const { fileURLToPath } = await import('node:url');

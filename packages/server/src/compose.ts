@@ -65,7 +65,7 @@ export interface ControlPlane {
 export async function composeControlPlane(o: ComposeOptions): Promise<ControlPlane> {
   const { stores, pool, log, settings } = o;
   const logs = new JobLogs(stores.logs, log.child({ component: 'logs' }));
-  const workspaces = new WorkspaceService({ ...o.workspaces, store: stores.workspaces, jobs: stores.jobs, log: log.child({ component: 'workspaces' }) });
+  const workspaces = new WorkspaceService({ admission: o.admission, ...o.workspaces, store: stores.workspaces, jobs: stores.jobs, log: log.child({ component: 'workspaces' }) });
   const uploads = new UploadsService(stores.uploads, o.blobs, log.child({ component: 'uploads' }), settings.maxUploadBytes ?? DEFAULT_MAX_UPLOAD_BYTES);
   const scheduler = new Scheduler({
     store: stores.jobs,
@@ -108,6 +108,7 @@ export async function composeControlPlane(o: ComposeOptions): Promise<ControlPla
     },
     async close() {
       await scheduler.shutdown();
+      await workspaces.shutdown();
       logs.shutdownFollowers();
       await app.close();
       await logs.flush();

@@ -231,7 +231,7 @@ class RecordingSyncer implements WorkspaceSyncer {
     return { version: v.version };
   }
   async history(ws: string): Promise<VersionInfo[]> {
-    return (this.versions.get(ws) ?? []).map((v) => ({ version: v.version }));
+    return (this.versions.get(ws) ?? []).map((v) => ({ version: v.version, created_at: new Date(0).toISOString(), files: 1, bytes: v.content.length }));
   }
   async latest(ws: string): Promise<VersionInfo | undefined> {
     return (await this.history(ws))[0];
@@ -255,7 +255,7 @@ describe('workspace service with a sync engine', () => {
       const lease = await svc.open(job, silentLogger());
       await writeFile(join(lease!.workspaceLayerDir!, 'state.txt'), 'one');
       await lease!.close();
-      const k = `${admin.id}/synced`;
+      const k = `${admin.id}.synced`;
       assert.deepEqual(syncer.calls, [`sync ${k}`]);
       const [info] = await svc.list(admin);
       assert.equal(info!.versions, 1);

@@ -19,6 +19,7 @@ export const ERROR_CODES = {
   TOKEN_NOT_FOUND: { status: 404, summary: 'No token of yours has this id.' },
   USER_NOT_FOUND: { status: 404, summary: 'No user has this id or name.' },
   WORKSPACE_NOT_FOUND: { status: 404, summary: 'No workspace of yours has this id.' },
+  VERSION_NOT_FOUND: { status: 404, summary: 'The workspace has no stored version with this id.' },
   FILE_NOT_FOUND: { status: 404, summary: 'No uploaded file of yours has this id.' },
   METHOD_NOT_ALLOWED: { status: 405, summary: 'The path exists but not with this HTTP method.' },
   CONFLICT: { status: 409, summary: 'The request conflicts with the current state (for example a name already taken).' },

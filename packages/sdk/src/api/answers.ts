@@ -27,6 +27,9 @@ import type {
   UserList,
   WorkspaceList,
   SyncResponse,
+  WorkspaceHistory,
+  RestoreResponse,
+  ResizeResponse,
   UploadedFile,
   UploadedFileList,
   FileDeleted,
@@ -102,5 +105,8 @@ export const UPLOADED_FILE = answer<UploadedFile>({ file_id: 'string', name: 'st
 export const FILE_LIST = answer<UploadedFileList>({ files: { each: { file_id: 'string' } } });
 export const FILE_DELETED = answer<FileDeleted>({ success: 'boolean' });
 export const SYNC = answer<SyncResponse>({ success: 'boolean', synced: 'boolean' });
+export const WORKSPACE_HISTORY = answer<WorkspaceHistory>({ workspace_id: 'string', versions: { each: { version: 'string' } } });
+export const RESTORE = answer<RestoreResponse>({ success: 'boolean', version: 'string' });
+export const RESIZE = answer<ResizeResponse>({ success: 'boolean', disk_gb: 'number' });
 export const URL_ALIAS = answer<UrlAlias>({});
 export const URL_ALIAS_LIST = answer<UrlAliasList>({ aliases: { each: {}, optional: true } });

@@ -1014,6 +1014,175 @@ export interface paths {
         };
         options?: never;
         head?: never;
+        /** Grow a workspace's disk (never shrinks; 409 while a job uses it) */
+        patch: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description Workspace name (workspace_id) */
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        /** @description New size of the layer file system in GB */
+                        disk_gb: number;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ResizeAnswer"];
+                    };
+                };
+                /** @description Default Response */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        trace?: never;
+    };
+    "/api/v1/workspaces/{id}/history": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Stored versions of a workspace, newest first (ours) */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description Workspace name (workspace_id) */
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["WorkspaceHistory"];
+                    };
+                };
+                /** @description Default Response */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workspaces/{id}/restore": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Rebuild a workspace from a stored version; the restored state becomes the newest version (ours; 409 while a job uses it) */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description Workspace name (workspace_id) */
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        /** @description A version id from the history */
+                        version: string;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["RestoreAnswer"];
+                    };
+                };
+                /** @description Default Response */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
         patch?: never;
         trace?: never;
     };
@@ -1410,7 +1579,7 @@ export interface components {
              * @description Stable error code (docs/errors.md)
              * @enum {string}
              */
-            code: "VALIDATION_ERROR" | "INVALID_JSON" | "MEMORY_EXCEEDS_HOST" | "VCPUS_EXCEED_HOST" | "DISK_EXCEEDS_HOST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "AUTH_REQUIRED" | "INVALID_TOKEN" | "FORBIDDEN" | "NOT_FOUND" | "JOB_NOT_FOUND" | "TOKEN_NOT_FOUND" | "USER_NOT_FOUND" | "WORKSPACE_NOT_FOUND" | "FILE_NOT_FOUND" | "METHOD_NOT_ALLOWED" | "CONFLICT" | "WORKSPACE_BUSY" | "JOB_NOT_RUNNING" | "INVALID_STATE" | "RATE_LIMITED" | "CAPACITY_EXHAUSTED" | "SANDBOX_FAILED" | "INTERNAL_ERROR" | "FEATURE_NOT_AVAILABLE" | "SERVICE_UNAVAILABLE";
+            code: "VALIDATION_ERROR" | "INVALID_JSON" | "MEMORY_EXCEEDS_HOST" | "VCPUS_EXCEED_HOST" | "DISK_EXCEEDS_HOST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "AUTH_REQUIRED" | "INVALID_TOKEN" | "FORBIDDEN" | "NOT_FOUND" | "JOB_NOT_FOUND" | "TOKEN_NOT_FOUND" | "USER_NOT_FOUND" | "WORKSPACE_NOT_FOUND" | "VERSION_NOT_FOUND" | "FILE_NOT_FOUND" | "METHOD_NOT_ALLOWED" | "CONFLICT" | "WORKSPACE_BUSY" | "JOB_NOT_RUNNING" | "INVALID_STATE" | "RATE_LIMITED" | "CAPACITY_EXHAUSTED" | "SANDBOX_FAILED" | "INTERNAL_ERROR" | "FEATURE_NOT_AVAILABLE" | "SERVICE_UNAVAILABLE";
             hint?: string;
         };
         SubmitJobV1Input: {
@@ -1590,6 +1759,39 @@ export interface components {
             version?: string;
             message: string;
         };
+        WorkspaceVersionInput: {
+            /** @description Version id (`<15-digit ms time>-<6 hex>`), sorts by time */
+            version: string;
+            created_at: string;
+            /** @description Paths in the version */
+            files: number;
+            /** @description Bytes of its regular files */
+            bytes: number;
+            /** @description Base image version the workspace ran on */
+            image_version: string | null;
+        };
+        WorkspaceHistoryInput: {
+            workspace_id: string;
+            /** @description Newest first */
+            versions: components["schemas"]["WorkspaceVersionInput"][];
+        };
+        RestoreAnswerInput: {
+            /** @constant */
+            success: true;
+            workspace_id: string;
+            /** @description The version the layer was rebuilt from */
+            restored_version: string;
+            /** @description The newest version now: the restored state, synced */
+            version: string;
+        };
+        ResizeAnswerInput: {
+            /** @constant */
+            success: true;
+            workspace_id: string;
+            disk_gb: number;
+            /** @description false when the workspace already had this size */
+            grown: boolean;
+        };
         Error: {
             /** @description What went wrong and what to do */
             error: string;
@@ -1597,7 +1799,7 @@ export interface components {
              * @description Stable error code (docs/errors.md)
              * @enum {string}
              */
-            code: "VALIDATION_ERROR" | "INVALID_JSON" | "MEMORY_EXCEEDS_HOST" | "VCPUS_EXCEED_HOST" | "DISK_EXCEEDS_HOST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "AUTH_REQUIRED" | "INVALID_TOKEN" | "FORBIDDEN" | "NOT_FOUND" | "JOB_NOT_FOUND" | "TOKEN_NOT_FOUND" | "USER_NOT_FOUND" | "WORKSPACE_NOT_FOUND" | "FILE_NOT_FOUND" | "METHOD_NOT_ALLOWED" | "CONFLICT" | "WORKSPACE_BUSY" | "JOB_NOT_RUNNING" | "INVALID_STATE" | "RATE_LIMITED" | "CAPACITY_EXHAUSTED" | "SANDBOX_FAILED" | "INTERNAL_ERROR" | "FEATURE_NOT_AVAILABLE" | "SERVICE_UNAVAILABLE";
+            code: "VALIDATION_ERROR" | "INVALID_JSON" | "MEMORY_EXCEEDS_HOST" | "VCPUS_EXCEED_HOST" | "DISK_EXCEEDS_HOST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "AUTH_REQUIRED" | "INVALID_TOKEN" | "FORBIDDEN" | "NOT_FOUND" | "JOB_NOT_FOUND" | "TOKEN_NOT_FOUND" | "USER_NOT_FOUND" | "WORKSPACE_NOT_FOUND" | "VERSION_NOT_FOUND" | "FILE_NOT_FOUND" | "METHOD_NOT_ALLOWED" | "CONFLICT" | "WORKSPACE_BUSY" | "JOB_NOT_RUNNING" | "INVALID_STATE" | "RATE_LIMITED" | "CAPACITY_EXHAUSTED" | "SANDBOX_FAILED" | "INTERNAL_ERROR" | "FEATURE_NOT_AVAILABLE" | "SERVICE_UNAVAILABLE";
             hint?: string;
         };
         SubmitJobV1: {
@@ -1776,6 +1978,39 @@ export interface components {
             synced: boolean;
             version?: string;
             message: string;
+        };
+        WorkspaceVersion: {
+            /** @description Version id (`<15-digit ms time>-<6 hex>`), sorts by time */
+            version: string;
+            created_at: string;
+            /** @description Paths in the version */
+            files: number;
+            /** @description Bytes of its regular files */
+            bytes: number;
+            /** @description Base image version the workspace ran on */
+            image_version: string | null;
+        };
+        WorkspaceHistory: {
+            workspace_id: string;
+            /** @description Newest first */
+            versions: components["schemas"]["WorkspaceVersion"][];
+        };
+        RestoreAnswer: {
+            /** @constant */
+            success: true;
+            workspace_id: string;
+            /** @description The version the layer was rebuilt from */
+            restored_version: string;
+            /** @description The newest version now: the restored state, synced */
+            version: string;
+        };
+        ResizeAnswer: {
+            /** @constant */
+            success: true;
+            workspace_id: string;
+            disk_gb: number;
+            /** @description false when the workspace already had this size */
+            grown: boolean;
         };
     };
     responses: never;

@@ -30,7 +30,37 @@ const SyncAnswer = z
   })
   .meta({ id: 'SyncAnswer' });
 
-/** Workspaces: list, delete, sync now. */
+const WorkspaceParams = z.object({ id: z.string().describe('Workspace name (workspace_id)') });
+const WorkspaceVersionSchema = z
+  .object({
+    version: z.string().describe('Version id (`<15-digit ms time>-<6 hex>`), sorts by time'),
+    created_at: z.string(),
+    files: z.number().int().describe('Paths in the version'),
+    bytes: z.number().int().describe('Bytes of its regular files'),
+    image_version: z.string().nullable().describe('Base image version the workspace ran on'),
+  })
+  .meta({ id: 'WorkspaceVersion' });
+const WorkspaceHistorySchema = z
+  .object({ workspace_id: z.string(), versions: z.array(WorkspaceVersionSchema).describe('Newest first') })
+  .meta({ id: 'WorkspaceHistory' });
+const RestoreAnswer = z
+  .object({
+    success: z.literal(true),
+    workspace_id: z.string(),
+    restored_version: z.string().describe('The version the layer was rebuilt from'),
+    version: z.string().describe('The newest version now: the restored state, synced'),
+  })
+  .meta({ id: 'RestoreAnswer' });
+const ResizeAnswer = z
+  .object({
+    success: z.literal(true),
+    workspace_id: z.string(),
+    disk_gb: z.number().int(),
+    grown: z.boolean().describe('false when the workspace already had this size'),
+  })
+  .meta({ id: 'ResizeAnswer' });
+
+/** Workspaces: list, delete, history, restore, resize, sync now. */
 export const workspaceRoutes: FastifyPluginAsyncZod<{ workspaces: WorkspaceService }> = async (app, { workspaces }) => {
   app.get(
     '/api/v1/workspaces',
@@ -43,7 +73,7 @@ export const workspaceRoutes: FastifyPluginAsyncZod<{ workspaces: WorkspaceServi
       schema: {
         tags: ['workspaces'],
         summary: 'Delete a workspace: its layer on this host and its stored versions (409 while a job uses it)',
-        params: z.object({ id: z.string().describe('Workspace name (workspace_id)') }),
+        params: WorkspaceParams,
         response: { 200: z.object({ success: z.literal(true), workspace_id: z.string() }), ...errorResponses },
       },
     },
@@ -51,6 +81,44 @@ export const workspaceRoutes: FastifyPluginAsyncZod<{ workspaces: WorkspaceServi
       await workspaces.delete(userOf(request), request.params.id);
       return { success: true as const, workspace_id: request.params.id };
     },
+  );
+  app.get(
+    '/api/v1/workspaces/:id/history',
+    {
+      schema: {
+        tags: ['workspaces'],
+        summary: 'Stored versions of a workspace, newest first (ours)',
+        params: WorkspaceParams,
+        response: { 200: WorkspaceHistorySchema, ...errorResponses },
+      },
+    },
+    async (request) => workspaces.history(userOf(request), request.params.id),
+  );
+  app.post(
+    '/api/v1/workspaces/:id/restore',
+    {
+      schema: {
+        tags: ['workspaces'],
+        summary: 'Rebuild a workspace from a stored version; the restored state becomes the newest version (ours; 409 while a job uses it)',
+        params: WorkspaceParams,
+        body: z.object({ version: z.string().min(1).max(64).describe('A version id from the history') }),
+        response: { 200: RestoreAnswer, ...errorResponses },
+      },
+    },
+    async (request) => ({ success: true as const, ...(await workspaces.restore(userOf(request), request.params.id, request.body.version)) }),
+  );
+  app.patch(
+    '/api/v1/workspaces/:id',
+    {
+      schema: {
+        tags: ['workspaces'],
+        summary: "Grow a workspace's disk (never shrinks; 409 while a job uses it)",
+        params: WorkspaceParams,
+        body: z.object({ disk_gb: z.number().int().min(1).describe('New size of the layer file system in GB') }),
+        response: { 200: ResizeAnswer, ...errorResponses },
+      },
+    },
+    async (request) => ({ success: true as const, ...(await workspaces.resize(userOf(request), request.params.id, request.body.disk_gb)) }),
   );
   app.post(
     '/api/v1/mags-jobs/:id/sync',

@@ -46,9 +46,14 @@ export class Admission {
     if (r.vcpus > this.host.vcpus) {
       throw new AppError('VCPUS_EXCEED_HOST', `vcpus: ${r.vcpus} is more than this host has CPUs (${this.host.vcpus})`, `Ask for at most ${this.host.vcpus} vcpus.`);
     }
+    this.checkDisk(r.disk_gb);
+  }
+
+  /** Throws DISK_EXCEEDS_HOST when `diskGb` is more than the data directory's free space. */
+  checkDisk(diskGb: number): void {
     const free = Math.floor(this.host.freeDiskGb());
-    if (r.disk_gb > free) {
-      throw new AppError('DISK_EXCEEDS_HOST', `disk_gb: ${r.disk_gb} is more than the free disk space of this host (${free} GB)`, `Ask for at most ${free} GB.`);
+    if (diskGb > free) {
+      throw new AppError('DISK_EXCEEDS_HOST', `disk_gb: ${diskGb} is more than the free disk space of this host (${free} GB)`, `Ask for at most ${free} GB.`);
     }
   }
 

@@ -4,6 +4,7 @@ import { AppError } from '../services/errors.js';
 import type { Job, JobStore, User } from '../storage/metadata/store.js';
 import type { WorkspaceRecord, WorkspaceStore } from '../storage/metadata/workspaces.js';
 import type { LocalLayers } from './local-layers.js';
+import { syncWithRetry, WorkspaceSyncError, type SyncRetryOptions } from './sync/index.js';
 import type { WorkspaceSyncer } from './types.js';
 
 /**
@@ -39,8 +40,25 @@ export interface WorkspaceLease {
   imageVersion?: string;
   /** Lines for the job's output (e.g. the image it runs on). */
   notes: string[];
-  /** Syncs the workspace (when there is an engine) and unmounts; never throws. */
+  /**
+   * Syncs the workspace (when there is an engine) and drops the job's mount; never throws. When the
+   * blob store is down the sync continues in the background (see `syncOrRetryLater`).
+   */
   close(): Promise<void>;
+}
+
+/** One stored version of a workspace, newest first in `WorkspaceHistory`. */
+export interface WorkspaceVersion {
+  version: string;
+  created_at: string;
+  files: number;
+  bytes: number;
+  image_version: string | null;
+}
+
+export interface WorkspaceHistory {
+  workspace_id: string;
+  versions: WorkspaceVersion[];
 }
 
 export interface WorkspaceServiceOptions {
@@ -56,11 +74,16 @@ export interface WorkspaceServiceOptions {
   log: Logger;
   /** Seconds between syncs while a job runs (0 = only at the end). */
   syncIntervalSeconds?: number;
+  /** Refuses a resize beyond the host's free disk like a job's disk_gb (absent: no limit). */
+  admission?: { checkDisk(diskGb: number): void };
+  /** Backoff of the after-job sync while the blob store is down (default: 8 attempts, 0.5 s doubling to 30 s). */
+  syncRetry?: Pick<SyncRetryOptions, 'attempts' | 'baseDelayMs' | 'maxDelayMs'>;
 }
 
 /**
  * Workspaces: validation and the one-job-at-a-time rule at submit, the layer (and base layer) of a
- * job's sandbox, sync after the job, list, delete and sync on demand. A workspace belongs to one
+ * job's sandbox, sync after the job (retried while the blob store is down), list, delete, history,
+ * restore to a version, resize and sync on demand. A workspace belongs to one
  * user: every lookup is by (user, name), so two users' workspaces of the same name never meet.
  */
 export class WorkspaceService {
@@ -72,6 +95,13 @@ export class WorkspaceService {
   private readonly leased = new Map<string, Holder>();
   /** Serialises submissions (busy check + insert) and syncs per workspace. */
   private readonly locks = new Map<string, Promise<unknown>>();
+  /**
+   * After-job syncs that failed while the blob store was down and are retried in the background.
+   * The workspace stays mounted meanwhile; its next job may run, restore and delete answer 409.
+   */
+  private readonly retrying = new Map<string, Promise<void>>();
+  /** Aborts background retries at shutdown. */
+  private readonly stopping = new AbortController();
 
   constructor(private readonly o: WorkspaceServiceOptions) {
     if (!o.syncer) o.log.info('no workspace sync engine configured: workspaces are kept on this host only');
@@ -176,7 +206,7 @@ export class WorkspaceService {
         close: () => {
           lease.closed ??= (async () => {
             if (timer) clearInterval(timer);
-            await this.syncQuietly(userId, name, upper, log);
+            await this.syncOrRetryLater(userId, name, upper, log);
             await rollback();
           })();
           return lease.closed;
@@ -211,18 +241,7 @@ export class WorkspaceService {
   async delete(user: User, name: string): Promise<void> {
     validateName('workspace_id', name);
     const k = key(user.id, name);
-    const active = await this.o.store.activeJob(user.id, name);
-    if (active) throw busy(name, active);
-    // A job that just ended may still be syncing: wait for it outside the lock its sync takes.
-    await this.leased.get(k)?.released;
-    await this.locked(k, async () => {
-      if (!(await this.o.store.getWorkspace(user.id, name))) throw notFound(name);
-      const active = await this.o.store.activeJob(user.id, name);
-      if (active) throw busy(name, active);
-      if (this.leased.has(k)) throw busy(name, this.leased.get(k)!.jobId);
-      if (this.o.layers.inUse(user.id, name)) {
-        throw new AppError('WORKSPACE_BUSY', `Workspace "${name}" is in use as the base of a running job`, 'Wait for the jobs based on it to end, then retry.');
-      }
+    await this.exclusive(user, name, async () => {
       await this.o.layers.remove(user.id, name);
       if (this.o.syncer) await this.o.syncer.delete(k);
       await this.o.store.deleteWorkspace(user.id, name);
@@ -252,6 +271,104 @@ export class WorkspaceService {
     } finally {
       await this.o.layers.release(user.id, name);
     }
+  }
+
+  /** Stored versions of a workspace, newest first (none without a sync engine). */
+  async history(user: User, name: string): Promise<WorkspaceHistory> {
+    validateName('workspace_id', name);
+    if (!(await this.o.store.getWorkspace(user.id, name))) throw notFound(name);
+    const versions = this.o.syncer ? await this.o.syncer.history(key(user.id, name)).catch(storeDown) : [];
+    return {
+      workspace_id: name,
+      versions: versions.map((v) => ({ version: v.version, created_at: v.created_at, files: v.files, bytes: v.bytes, image_version: v.image_version ?? null })),
+    };
+  }
+
+  /**
+   * Rebuilds the workspace's layer from a stored version, then syncs it so that state is the
+   * newest version (what other hosts restore). The current layer is synced first, so the state it
+   * replaces stays in the history.
+   */
+  async restore(user: User, name: string, version: string): Promise<{ workspace_id: string; restored_version: string; version: string }> {
+    validateName('workspace_id', name);
+    const syncer = this.o.syncer;
+    if (!syncer) throw new AppError('FEATURE_NOT_AVAILABLE', 'This server keeps workspaces on this host only (no sync engine): there are no versions to restore', 'Configure a blob store (MAGS_BLOB_STORE) to keep workspace versions.');
+    const k = key(user.id, name);
+    return this.exclusive(user, name, async (row) => {
+      const known = await syncer.history(k).catch(storeDown);
+      if (!known.some((v) => v.version === version)) {
+        throw new AppError('VERSION_NOT_FOUND', `Workspace "${name}" has no version "${clip(version)}"`, `List its versions with \`mags workspace history ${name}\`.`);
+      }
+      if (await this.o.layers.exists(user.id, name)) {
+        const upper = await this.o.layers.acquire(user.id, name);
+        try {
+          await syncer.sync(k, upper, { imageVersion: row.image_version }).catch(storeDown);
+        } finally {
+          await this.o.layers.release(user.id, name);
+        }
+        await this.o.layers.remove(user.id, name);
+      }
+      await this.o.layers.create(user.id, name, row.disk_gb);
+      const upper = await this.o.layers.acquire(user.id, name);
+      let whole = false;
+      try {
+        await syncer.restore(k, upper, { version }).catch(storeDown);
+        whole = true;
+        const r = await syncer.sync(k, upper, { imageVersion: row.image_version }).catch(storeDown);
+        await this.o.store.updateWorkspace(user.id, name, { last_sync_at: new Date().toISOString() });
+        // A restored tree equal to the newest version makes no new version: the newest already is it.
+        const newest = r.version ?? (await syncer.latest(k).catch(storeDown))?.version ?? version;
+        this.o.log.info({ userId: user.id, workspace: name, from: version, version: newest }, 'workspace restored to a stored version');
+        return { workspace_id: name, restored_version: version, version: newest };
+      } finally {
+        await this.o.layers.release(user.id, name);
+        // A half-restored layer must not pass for the workspace: the next job restores the newest version.
+        if (!whole) await this.o.layers.remove(user.id, name);
+      }
+    });
+  }
+
+  /** Grows the workspace's layer file system to `diskGb` GB (never shrinks). */
+  async resize(user: User, name: string, diskGb: number): Promise<{ workspace_id: string; disk_gb: number; grown: boolean }> {
+    validateName('workspace_id', name);
+    this.o.admission?.checkDisk(diskGb);
+    return this.exclusive(user, name, async (row) => {
+      if (diskGb < row.disk_gb) {
+        throw new AppError('INVALID_STATE', `disk_gb: ${diskGb} is smaller than workspace "${name}" (${row.disk_gb} GB); a workspace never shrinks`, `Ask for ${row.disk_gb} GB or more.`);
+      }
+      if (diskGb === row.disk_gb) return { workspace_id: name, disk_gb: diskGb, grown: false };
+      // A layer only in the blob store is created at the new size when a job next needs it.
+      if (await this.o.layers.exists(user.id, name)) await this.o.layers.grow(user.id, name, diskGb);
+      await this.o.store.updateWorkspace(user.id, name, { disk_gb: diskGb });
+      this.o.log.info({ userId: user.id, workspace: name, from: row.disk_gb, to: diskGb }, 'workspace resized');
+      return { workspace_id: name, disk_gb: diskGb, grown: true };
+    });
+  }
+
+  /**
+   * Runs `fn` on an existing workspace no one uses: no pending or running job, no lease still
+   * closing, no background sync retry, not mounted as another job's base. WORKSPACE_BUSY otherwise.
+   */
+  private async exclusive<T>(user: User, name: string, fn: (row: WorkspaceRecord) => Promise<T>): Promise<T> {
+    const k = key(user.id, name);
+    const active = await this.o.store.activeJob(user.id, name);
+    if (active) throw busy(name, active);
+    // A job that just ended may still be syncing: wait for it outside the lock its sync takes.
+    await this.leased.get(k)?.released;
+    return this.locked(k, async () => {
+      const row = await this.o.store.getWorkspace(user.id, name);
+      if (!row) throw notFound(name);
+      const active = await this.o.store.activeJob(user.id, name);
+      if (active) throw busy(name, active);
+      if (this.leased.has(k)) throw busy(name, this.leased.get(k)!.jobId);
+      if (this.retrying.has(k)) {
+        throw new AppError('WORKSPACE_BUSY', `Workspace "${name}" is waiting for the blob store to take its last sync`, 'Retry when the blob store is reachable again (the server retries the sync in the background).');
+      }
+      if (this.o.layers.inUse(user.id, name)) {
+        throw new AppError('WORKSPACE_BUSY', `Workspace "${name}" is in use as the base of a running job`, 'Wait for the jobs based on it to end, then retry.');
+      }
+      return fn(row);
+    });
   }
 
   /** The workspace a sync reference names: a workspace of the user, else a job's workspace. */
@@ -307,6 +424,60 @@ export class WorkspaceService {
     }
   }
 
+  /**
+   * The after-job sync. When the blob store is down (a retryable failure), the sync is retried in
+   * the background with backoff: the retry keeps its own mount reference, so the job's lease ends
+   * now and the workspace's next job may start; restore and delete answer WORKSPACE_BUSY until the
+   * retry has finished. A later retry of the same workspace runs after the earlier one.
+   */
+  private async syncOrRetryLater(userId: string, name: string, upper: string, log: Logger): Promise<void> {
+    const syncer = this.o.syncer;
+    if (!syncer) return;
+    const k = key(userId, name);
+    const row = await this.o.store.getWorkspace(userId, name).catch(() => undefined);
+    const imageVersion = row?.image_version;
+    try {
+      await this.locked(k, () => syncer.sync(k, upper, { imageVersion }));
+      await this.o.store.updateWorkspace(userId, name, { last_sync_at: new Date().toISOString() });
+      return;
+    } catch (err) {
+      if (!(err instanceof WorkspaceSyncError && err.retryable) || this.stopping.signal.aborted) {
+        log.error({ err, workspace: name }, 'workspace sync failed; the layer stays on this host and the next sync retries');
+        return;
+      }
+      log.warn({ err, workspace: name }, 'workspace sync failed (blob store unavailable); retrying in the background');
+    }
+    await this.o.layers.acquire(userId, name);
+    const prev = this.retrying.get(k) ?? Promise.resolve();
+    const task = prev.then(async () => {
+      try {
+        const lockedSyncer = { sync: (ws: string, dir: string, opts?: { signal?: AbortSignal; imageVersion?: string }) => this.locked(k, () => syncer.sync(ws, dir, opts)) };
+        const r = await syncWithRetry(lockedSyncer, k, upper, {
+          ...this.o.syncRetry,
+          imageVersion,
+          signal: this.stopping.signal,
+          onRetry: (err, attempt, delayMs) => log.warn({ err, workspace: name, attempt, delayMs }, 'workspace sync retry failed; retrying'),
+        });
+        await this.o.store.updateWorkspace(userId, name, { last_sync_at: new Date().toISOString() });
+        log.info({ workspace: name, version: r.version }, 'workspace synced after the blob store came back');
+      } catch (err) {
+        log.error({ err, workspace: name }, 'workspace sync retries gave up; the layer stays on this host and its next job syncs it');
+      } finally {
+        await this.o.layers.release(userId, name).catch((err: unknown) => log.error({ err, workspace: name }, 'could not unmount a workspace layer'));
+      }
+    });
+    this.retrying.set(k, task);
+    void task.then(() => {
+      if (this.retrying.get(k) === task) this.retrying.delete(k);
+    });
+  }
+
+  /** Stops background sync retries (daemon shutdown) and waits for them; the layers keep their changes. */
+  async shutdown(): Promise<void> {
+    this.stopping.abort();
+    await Promise.all([...this.retrying.values()]);
+  }
+
   /** Runs `fn` after every earlier call for the same key has settled. */
   private async locked<T>(k: string, fn: () => Promise<T>): Promise<T> {
     const prev = this.locks.get(k) ?? Promise.resolve();
@@ -353,6 +524,14 @@ function busy(name: string, jobId: string): AppError {
 
 function notFound(name: string): AppError {
   return new AppError('WORKSPACE_NOT_FOUND', `No workspace of yours is called "${clip(name)}"`, 'List workspaces with `mags workspace list`; a workspace is created by the first job that names it in workspace_id.');
+}
+
+/** A blob store failure as the API reports it (503, retry later); other errors pass through. */
+function storeDown(err: unknown): never {
+  if (err instanceof WorkspaceSyncError && err.retryable) {
+    throw new AppError('SERVICE_UNAVAILABLE', 'The blob store that keeps workspace versions is unavailable', 'Retry later; the server log has the details.');
+  }
+  throw err;
 }
 
 function clip(s: string): string {

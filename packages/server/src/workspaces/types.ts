@@ -30,7 +30,11 @@ export interface RestoreResult {
   version?: string;
 }
 
-/** What the service reads of one stored version. */
+/** One stored version, as the engine's `history` lists it. */
 export interface VersionInfo {
   version: string;
+  created_at: string;
+  files: number;
+  bytes: number;
+  image_version?: string;
 }

@@ -13,6 +13,7 @@ import { createBlobStore, type BlobStore } from '../../src/storage/blobs/index.j
 import { openStores, type Stores } from '../../src/storage/stores.js';
 import { LocalLayers } from '../../src/workspaces/local-layers.js';
 import type { WorkspaceService } from '../../src/workspaces/service.js';
+import type { WorkspaceSyncer } from '../../src/workspaces/types.js';
 import { FakePool } from './fake-runtime.js';
 
 /** An in-process app on a temp SQLite database and the fake pool (for `app.inject()` tests). */
@@ -51,6 +52,8 @@ export interface HarnessOptions {
   maxUploadBytes?: number;
   /** Image version new workspaces record (default "test-image"). */
   imageVersion?: string;
+  /** The workspace sync engine (absent: workspaces stay on this host). */
+  syncer?: WorkspaceSyncer;
 }
 
 export async function createHarness(opts: HarnessOptions = {}): Promise<Harness> {
@@ -66,7 +69,7 @@ export async function createHarness(opts: HarnessOptions = {}): Promise<Harness>
     log,
     admission: opts.admission,
     blobs,
-    workspaces: { layers, imageVersion: () => opts.imageVersion ?? 'test-image' },
+    workspaces: { layers, syncer: opts.syncer, imageVersion: () => opts.imageVersion ?? 'test-image' },
     settings: {
       jobTimeoutSeconds: opts.jobTimeoutSeconds ?? 60,
       maxOutputBytes: opts.maxOutputBytes ?? 1024 * 1024,

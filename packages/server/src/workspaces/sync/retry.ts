@@ -4,7 +4,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { WorkspaceSyncError } from './errors.js';
-import type { SyncResult, WorkspaceSync } from './index.js';
+import type { SyncResult } from './index.js';
 
 export interface SyncRetryOptions {
   signal?: AbortSignal;
@@ -18,8 +18,13 @@ export interface SyncRetryOptions {
   onRetry?: (err: WorkspaceSyncError, attempt: number, delayMs: number) => void;
 }
 
-/** `sync.sync(ws, layerDir)` retried with backoff while it fails with a retryable WorkspaceSyncError. */
-export async function syncWithRetry(sync: WorkspaceSync, ws: string, layerDir: string, opts: SyncRetryOptions = {}): Promise<SyncResult> {
+/** `sync.sync(ws, layerDir)` (a `WorkspaceSync`, or a wrapper of one) retried with backoff while it fails with a retryable WorkspaceSyncError. */
+export async function syncWithRetry<R = SyncResult>(
+  sync: { sync(ws: string, layerDir: string, opts: { signal?: AbortSignal; imageVersion?: string }): Promise<R> },
+  ws: string,
+  layerDir: string,
+  opts: SyncRetryOptions = {},
+): Promise<R> {
   const attempts = opts.attempts ?? 8;
   let delay = opts.baseDelayMs ?? 500;
   for (let attempt = 1; ; attempt++) {
