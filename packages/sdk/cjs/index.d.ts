@@ -67,6 +67,10 @@ declare namespace Mags {
   export type UploadedFile = sdk.UploadedFile;
   export type UploadedFileList = sdk.UploadedFileList;
   export type FileDeleted = sdk.FileDeleted;
+  export type WorkspaceVersion = sdk.WorkspaceVersion;
+  export type WorkspaceHistory = sdk.WorkspaceHistory;
+  export type RestoreResponse = sdk.RestoreResponse;
+  export type ResizeResponse = sdk.ResizeResponse;
   export type UrlAlias = sdk.UrlAlias;
   export type UrlAliasList = sdk.UrlAliasList;
 }
