@@ -31,10 +31,4 @@ export interface RestoreResult {
 }
 
 /** One stored version, as the engine's `history` lists it. */
-export interface VersionInfo {
-  version: string;
-  created_at: string;
-  files: number;
-  bytes: number;
-  image_version?: string;
-}
+export type { VersionInfo } from './sync/index.js';
