@@ -1,3 +1,5 @@
+import type { VersionInfo } from './sync/index.js';
+
 /**
  * What the workspace service needs from the sync engine (workspaces/sync/: content-addressed
  * manifests and blobs in a blob store). `WorkspaceSync` of that module has these methods; the
@@ -31,4 +33,4 @@ export interface RestoreResult {
 }
 
 /** One stored version, as the engine's `history` lists it. */
-export type { VersionInfo } from './sync/index.js';
+export type { VersionInfo };
