@@ -26,8 +26,22 @@ running untrusted or system-changing commands on this machine.
 - Machine-readable: \`mags run --json '...'\` prints {request_id, status, exit_code, logs}.
 - Long jobs: \`mags run --detach '...'\` prints the request id; then \`mags logs -f <id>\`,
   \`mags status <id>\`, \`mags stop <id>\`.
-- Every run starts from a clean sandbox: nothing a script writes or installs is kept for the next
-  run, so put the setup (apt-get install, pip install, git clone) in the same script.
+- Without a workspace every run starts from a clean sandbox: nothing a script writes or installs
+  is kept for the next run.
+
+## Keep state in a workspace
+- \`mags run -w myproject 'apt-get update -qq && apt-get install -y jq'\`, then
+  \`mags run -w myproject 'jq --version'\`: a workspace keeps /root and everything a script
+  installs (apt, pip, npm -g) for the next run with the same \`-w\` name. One run at a time per
+  workspace (a second one is refused with "already in use").
+- \`mags workspace list\`, \`mags workspace delete <name>\`, \`mags sync <name>\`,
+  \`mags workspace history <name>\`, \`mags workspace restore <name> --to <version>\`,
+  \`mags resize <name> --disk <GB>\`.
+- \`--base <workspace>\` runs on another workspace read-only (with \`-w\` the changes go to the new one).
+
+## Files
+- \`mags run -f data.csv 'wc -l /root/data.csv'\`: \`-f\` (repeatable) uploads a local file into /root
+  before the script starts.
 
 ## Inspect
 - \`mags list\` (newest first, \`--json\` for scripts), \`mags status <id>\`, \`mags logs <id>\`.
