@@ -1,15 +1,16 @@
 """The ``Mags`` client: the methods of the Mags Python SDK, as calls to a Mags server's REST API."""
 from __future__ import annotations
 
+import difflib
 import os
 import time
 import uuid
-from typing import Any, Dict, Iterator, List, Mapping, Optional, cast
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, cast
 
 from . import config
-from ._http import Transport, quote_segment
+from ._http import DEFAULT_MAX_RETRIES, Transport, quote_segment
 from .types import ExecResult, Job, JobList, LogEntry, Logs, RunResult, SubmitResult
-from .errors import AUTH_HINT, AuthenticationError, MagsError, NotFoundError, TimeoutError
+from .errors import AUTH_HINT, AuthenticationError, MagsError, NotFoundError, TimeoutError, ValidationError
 
 JOBS = "/api/v1/mags-jobs"
 JOBS_V2 = "/api/v2/mags-jobs"
@@ -23,6 +24,28 @@ DEFAULT_TIMEOUT = 30.0
 TERMINAL_STATUSES = frozenset({"completed", "error"})
 _ACTIVE_STATUSES = frozenset({"pending", "running", "sleeping"})
 _V2_FIELDS = ("vcpus", "memory_mb", "rootfs_type")
+#: Keyword arguments of ``run``: its named options and the submit fields it sends as given.
+_RUN_OPTIONS = (
+    "name", "workspace_id", "base_workspace_id", "persistent", "no_sleep", "startup_command",
+    "environment", "file_ids", "files", "disk_gb", "vcpus", "memory_mb", "rootfs_type", "timeout",
+    "timeout_seconds",
+)
+_RUN_AND_WAIT_OPTIONS = _RUN_OPTIONS + ("poll_interval", "on_output")
+
+
+def _reject_unknown(where: str, names: Iterable[str], known: Iterable[str]) -> None:
+    """Raise ``ValidationError`` (code ``VALIDATION_ERROR``) for a keyword ``known`` does not
+    name, with the closest valid one as the hint (``workspace`` -> ``workspace_id``)."""
+    valid = list(known)
+    for key in names:
+        if key in valid:
+            continue
+        near = difflib.get_close_matches(key, valid, n=1, cutoff=0.6)
+        raise ValidationError(
+            f"Unknown option {key!r} for {where}",
+            code="VALIDATION_ERROR",
+            hint=f"Did you mean {near[0]}?" if near else f"Valid options: {', '.join(valid)}.",
+        )
 
 
 def _job_path(request_id: str, suffix: str = "") -> str:
@@ -51,6 +74,7 @@ class Mags:
         api_token: Optional[str] = None,
         api_url: Optional[str] = None,
         timeout: float = DEFAULT_TIMEOUT,
+        max_retries: int = DEFAULT_MAX_RETRIES,
     ) -> None:
         token, url = config.resolve(api_token, api_url)
         if not token:
@@ -61,7 +85,7 @@ class Mags:
             )
         self.api_url = url
         self.timeout = float(timeout)
-        self._http = Transport(url, token, self.timeout)
+        self._http = Transport(url, token, self.timeout, max_retries=max_retries)
         #: Token management (``/api/v1/tokens``): ``create(name)``, ``list()``, ``revoke(id)``.
         self.tokens = Tokens(self._http)
 
@@ -93,9 +117,11 @@ class Mags:
         """Submit ``script`` and return at once: ``{"request_id", "status": "accepted", "message"}``.
 
         Options left as ``None`` are not sent. ``vcpus``/``memory_mb``/``rootfs_type`` send the
-        job to ``/api/v2/mags-jobs``. Extra keyword arguments are sent as body fields unchanged.
+        job to ``/api/v2/mags-jobs``. ``timeout_seconds`` (the server's job limit) is sent as
+        given; any other keyword raises ``ValidationError`` naming the closest valid one.
         ``timeout`` bounds this HTTP call only (seconds). ``files`` are local paths uploaded
         first (``upload_file``); the job finds each at ``/root/<base name>``."""
+        _reject_unknown("run()", fields, _RUN_OPTIONS)
         if files:
             file_ids = list(file_ids or []) + [self.upload_file(f)["file_id"] for f in files]
         body: Dict[str, Any] = {"script": script, "type": "inline"}
@@ -127,6 +153,7 @@ class Mags:
         timeout: Optional[float] = 30,
         *,
         poll_interval: float = 1.0,
+        on_output: Optional[Callable[[LogEntry], None]] = None,
         **options: Any,
     ) -> RunResult:
         """Submit ``script``, wait until the job ends and return
@@ -137,16 +164,25 @@ class Mags:
         no stream it polls ``status`` every ``poll_interval`` seconds. A persistent job counts as
         done when its script has finished and it goes idle (``sleeping``). After ``timeout``
         seconds (``None``: no limit) it raises ``mags.TimeoutError`` (with ``request_id``); the job
-        keeps running on the server, so call ``stop(request_id)`` if it should not. Other keyword
-        arguments are the options of ``run``."""
+        keeps running on the server, so call ``stop(request_id)`` if it should not.
+        ``on_output`` is called with each log entry as it arrives (when polling, once the job has
+        ended). Other keyword arguments are the options of ``run``."""
+        _reject_unknown("run_and_wait()", options, _RUN_AND_WAIT_OPTIONS)
         deadline = _deadline(timeout)
         submitted = self.run(script, timeout=self._call_timeout(deadline), **options)
-        return self._wait(str(submitted.get("request_id")), deadline, timeout, poll_interval)
+        return self._wait(str(submitted.get("request_id")), deadline, timeout, poll_interval, on_output)
 
-    def wait_for(self, request_id: str, timeout: Optional[float] = 30, *, poll_interval: float = 1.0) -> RunResult:
+    def wait_for(
+        self,
+        request_id: str,
+        timeout: Optional[float] = 30,
+        *,
+        poll_interval: float = 1.0,
+        on_output: Optional[Callable[[LogEntry], None]] = None,
+    ) -> RunResult:
         """Wait for an already submitted job like the second half of ``run_and_wait`` and return
         the same dict (its ``logs`` hold every line of the job)."""
-        return self._wait(request_id, _deadline(timeout), timeout, poll_interval)
+        return self._wait(request_id, _deadline(timeout), timeout, poll_interval, on_output)
 
     def status(self, request_id: str, *, timeout: Optional[float] = None) -> Job:
         """The job's status object (``request_id``, ``status``, ``exit_code``, ``vm_id``, ...).
@@ -391,11 +427,18 @@ class Mags:
             request_id=request_id,
         )
 
-    def _wait(self, request_id: str, deadline: float, timeout: Optional[float], poll_interval: float) -> RunResult:
+    def _wait(
+        self,
+        request_id: str,
+        deadline: float,
+        timeout: Optional[float],
+        poll_interval: float,
+        on_output: Optional[Callable[[LogEntry], None]] = None,
+    ) -> RunResult:
         logs: List[LogEntry] = []
         streamed = False
         try:
-            streamed = self._follow(request_id, deadline, logs)
+            streamed = self._follow(request_id, deadline, logs, on_output)
         except TimeoutError:
             if time.monotonic() >= deadline:
                 raise self._wait_timeout(request_id, timeout) from None
@@ -408,7 +451,11 @@ class Mags:
             self._poll_until_done(request_id, deadline, poll_interval, timeout)
         job = self.status(request_id, timeout=self._call_timeout(deadline, minimum=5.0))
         if not streamed:
+            shown = len(logs)  # lines the stream passed to on_output before it failed
             logs = self._all_logs(request_id, deadline)
+            if on_output is not None:
+                for entry in logs[shown:]:
+                    on_output(entry)
         return {
             "request_id": request_id,
             "status": job.get("status"),
@@ -419,7 +466,13 @@ class Mags:
             "script_duration_ms": job.get("script_duration_ms"),
         }
 
-    def _follow(self, request_id: str, deadline: float, logs: List[LogEntry]) -> bool:
+    def _follow(
+        self,
+        request_id: str,
+        deadline: float,
+        logs: List[LogEntry],
+        on_output: Optional[Callable[[LogEntry], None]] = None,
+    ) -> bool:
         """Collect log lines from the live stream until its ``end`` event; True when it came."""
         events = self._http.stream_events(
             _job_path(request_id, "/logs"),
@@ -430,6 +483,8 @@ class Mags:
         for event, data in events:
             if event == "log" and isinstance(data, dict):
                 logs.append(cast(LogEntry, data))
+                if on_output is not None:
+                    on_output(cast(LogEntry, data))
             elif event == "end":
                 return True
         return False

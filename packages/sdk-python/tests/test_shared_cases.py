@@ -32,7 +32,7 @@ def assert_subset(expected: Any, actual: Any, where: str = "result") -> None:
 def test_shared_case(case: Dict[str, Any], recorder: Recorder, clean_env: Any) -> None:
     response = case.get("response") or {"status": 200, "body": {}}
     recorder.reply = lambda req: json_reply(response.get("status", 200), response.get("body", {}))
-    client = mags.Mags(api_token=TEST_TOKEN, api_url=recorder.url, timeout=5)
+    client = mags.Mags(api_token=TEST_TOKEN, api_url=recorder.url + case.get("api_url_suffix", ""), timeout=5)
     call = getattr(client, case["method"])
 
     if "error" in case:

@@ -67,7 +67,7 @@ import type {
   RestoreResponse,
   ResizeResponse,
 } from './api/types.js';
-import { SUBMIT_FIELDS, UPDATE_FIELDS, V2_FIELDS, toWire, type Camelize } from './wire.js';
+import { SUBMIT_FIELDS, UPDATE_FIELDS, V2_FIELDS, rejectUnknownOptions, toCamelCase, toWire, type Camelize } from './wire.js';
 import { isTerminalStatus } from './status.js';
 
 export const SDK_VERSION = '0.1.0';
@@ -83,6 +83,11 @@ export interface MagsOptions {
   fetch?: FetchLike;
   /** Config file to read instead of ~/.mags/config.json. */
   configPath?: string;
+  /**
+   * Retries of an idempotent call (GET, PUT, DELETE; never a submit) after 429, 503 or a reset
+   * connection, with exponential backoff and jitter or as `Retry-After` says (at most 30 s). Default 3.
+   */
+  maxRetries?: number;
 }
 
 /**
@@ -108,6 +113,10 @@ export interface UploadResult {
 
 /** The submit fields `run` sends (the options' wire names). */
 const RUN_FIELDS = SUBMIT_FIELDS.filter((f) => f !== 'timeout');
+/** Every option name `run` takes. */
+const RUN_OPTIONS = [...RUN_FIELDS.filter((f) => f !== 'script' && f !== 'type').map(toCamelCase), 'files', 'signal', 'timeoutMs'];
+/** Every option name `runAndWait` takes. */
+const RUN_AND_WAIT_OPTIONS = [...RUN_OPTIONS, 'onOutput', 'timeout'];
 
 export interface RunAndWaitOptions extends RunOptions {
   /** Called with each output line as it arrives (stdout lines have level `info`, stderr `error`). */
@@ -183,6 +192,7 @@ export class Mags {
       timeoutMs: opts.timeout ?? 30_000,
       fetch: f,
       userAgent: `mags-node/${SDK_VERSION}`,
+      maxRetries: opts.maxRetries,
     });
     this.tokens = {
       create: (name, call) =>
@@ -211,6 +221,7 @@ export class Mags {
 
   /** Submits a job; uses `/api/v2/mags-jobs` when `vcpus`, `memoryMb` or `rootfsType` is set. */
   async run(script: string, opts: RunOptions = {}): Promise<SubmitResponse> {
+    rejectUnknownOptions('run()', opts, RUN_OPTIONS);
     const { signal, timeoutMs, files, ...fields } = opts;
     if (files && files.length > 0) {
       const uploaded: string[] = [];
@@ -233,6 +244,7 @@ export class Mags {
    * Resolves as soon as the server reports the end (no polling delay).
    */
   async runAndWait(script: string, opts: RunAndWaitOptions = {}): Promise<RunResult> {
+    rejectUnknownOptions('runAndWait()', opts, RUN_AND_WAIT_OPTIONS);
     const { onOutput, timeoutMs, timeout, signal, ...runOpts } = opts;
     const waitMs = timeoutMs ?? timeout;
     const submitted = await this.run(script, { ...runOpts, signal });

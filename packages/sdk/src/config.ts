@@ -110,5 +110,28 @@ export function resolveSettings(
   else if (fileConfig().api_url) [apiUrl, urlSource] = [fileConfig().api_url as string, 'config'];
   else [apiUrl, urlSource] = [DEFAULT_API_URL, 'default'];
 
-  return { apiUrl: apiUrl.replace(/\/+$/, ''), apiToken: apiToken?.trim(), tokenSource, urlSource, configPath: path };
+  return { apiUrl: normalizeApiUrl(apiUrl), apiToken: apiToken?.trim(), tokenSource, urlSource, configPath: path };
+}
+
+/**
+ * The server's base URL without trailing slashes and without a trailing `/api/v1`, so
+ * `http://h:8090`, `http://h:8090/` and `http://h:8090/api/v1/` all name the same server.
+ */
+export function normalizeApiUrl(url: string): string {
+  let out = url.trim().replace(/\/+$/, '');
+  if (out.endsWith('/api/v1')) out = out.slice(0, -'/api/v1'.length).replace(/\/+$/, '');
+  return out;
+}
+
+/** Why `url` cannot be a server URL (not parseable, not http(s), no host); undefined when it can. */
+export function apiUrlProblem(url: string): string | undefined {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return 'not a URL';
+  }
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') return `scheme ${parsed.protocol} is not http: or https:`;
+  if (!parsed.hostname) return 'no host';
+  return undefined;
 }

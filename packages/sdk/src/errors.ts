@@ -113,6 +113,14 @@ export function connectionError(url: string, cause: unknown): ConnectionError {
   });
 }
 
+/** The configured server URL is unusable (`MAGS_API_URL=not a url`, `ftp://x`, `http://`). */
+export function invalidUrlError(url: string, problem: string): ConnectionError {
+  return new ConnectionError(`Invalid Mags server URL ${JSON.stringify(url)} (${problem})`, {
+    code: 'CONNECTION_FAILED',
+    hint: 'Use an http:// or https:// address such as http://127.0.0.1:8090 (option `apiUrl`, MAGS_API_URL or `mags login --url <url>`).',
+  });
+}
+
 function describeCause(cause: unknown): string {
   let c: unknown = cause;
   let message = '';

@@ -9,8 +9,10 @@ import {
   TimeoutError,
   connectionError,
   errorFromResponse,
+  invalidUrlError,
   missingTokenError,
 } from './errors.js';
+import { apiUrlProblem, normalizeApiUrl } from './config.js';
 
 /** Options every SDK call accepts. */
 export interface CallOptions {
@@ -28,7 +30,21 @@ export interface HttpClientOptions {
   timeoutMs: number;
   fetch: FetchLike;
   userAgent: string;
+  /** Retries of an idempotent call (GET, PUT, DELETE) after 429, 503 or a reset connection (default 3). */
+  maxRetries?: number;
+  /** Longest wait before one retry in ms, also for a longer `Retry-After` (default 30000). */
+  maxRetryDelayMs?: number;
+  /** How to wait between retries (tests record the delays). */
+  sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
 }
+
+/** Methods that may be sent again: repeating them has the effect of sending them once. */
+const IDEMPOTENT = new Set(['GET', 'PUT', 'DELETE']);
+/** Statuses that say "try again later". */
+const RETRY_STATUSES = new Set([429, 503]);
+/** Error codes of a connection the server or network dropped mid-call. */
+const RESET_CODES = new Set(['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET', 'ECONNABORTED']);
+const RETRY_BASE_MS = 250;
 
 export interface RequestSpec<T> {
   method: 'GET' | 'POST' | 'PATCH' | 'DELETE' | 'PUT';
@@ -48,16 +64,26 @@ export class HttpClient {
   readonly timeoutMs: number;
   private readonly fetchImpl: FetchLike;
   private readonly userAgent: string;
+  readonly maxRetries: number;
+  private readonly maxRetryDelayMs: number;
+  private readonly sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
+  private readonly urlProblem: string | undefined;
 
   constructor(opts: HttpClientOptions) {
-    this.apiUrl = opts.apiUrl.replace(/\/+$/, '');
+    this.apiUrl = normalizeApiUrl(opts.apiUrl);
+    this.urlProblem = apiUrlProblem(this.apiUrl);
     this.apiToken = opts.apiToken;
     this.timeoutMs = opts.timeoutMs;
     this.fetchImpl = opts.fetch;
     this.userAgent = opts.userAgent;
+    this.maxRetries = Math.max(0, Math.floor(opts.maxRetries ?? 3));
+    this.maxRetryDelayMs = opts.maxRetryDelayMs ?? 30_000;
+    this.sleep = opts.sleep ?? abortableSleep;
   }
 
+  /** Throws a `ConnectionError` naming the URL when it cannot be a server URL. */
   url(path: string, query?: RequestSpec<unknown>['query']): string {
+    if (this.urlProblem) throw invalidUrlError(this.apiUrl, this.urlProblem);
     const u = new URL(this.apiUrl + path);
     for (const [k, v] of Object.entries(query ?? {})) if (v !== undefined) u.searchParams.set(k, String(v));
     return u.toString();
@@ -72,8 +98,26 @@ export class HttpClient {
     return h;
   }
 
-  /** Sends one request and returns the parsed, checked JSON answer. */
+  /**
+   * Sends one request and returns the parsed, checked JSON answer. An idempotent call (GET, PUT,
+   * DELETE) is sent again after 429, 503 or a reset connection, up to `maxRetries` times, waiting
+   * with exponential backoff and jitter or as long as `Retry-After` says (capped); when the last try
+   * fails too, its error is thrown.
+   */
   async request<T>(spec: RequestSpec<T>): Promise<T> {
+    const retries = IDEMPOTENT.has(spec.method) && !spec.form ? this.maxRetries : 0;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.requestOnce(spec);
+      } catch (err) {
+        const retry = attempt < retries ? retryDelay(err, attempt, this.maxRetryDelayMs) : undefined;
+        if (retry === undefined) throw err;
+        await this.sleep(retry, spec.call?.signal);
+      }
+    }
+  }
+
+  private async requestOnce<T>(spec: RequestSpec<T>): Promise<T> {
     const headers = this.headers(spec.auth ?? true, spec.body !== undefined ? { 'content-type': 'application/json' } : undefined);
     const url = this.url(spec.path, spec.query);
     const { signal, timeoutSignal, timeoutMs } = this.signals(spec.call);
@@ -92,7 +136,12 @@ export class HttpClient {
       throw this.transportError(err, spec.call?.signal, { signal: timeoutSignal, ms: timeoutMs }, what);
     }
     const body = parseJson(text);
-    if (!res.ok) throw errorFromResponse(res.status, body, text.slice(0, 300));
+    if (!res.ok) {
+      const err = errorFromResponse(res.status, body, text.slice(0, 300));
+      const after = res.headers.get('retry-after');
+      if (after !== null) retryAfterOf.set(err, after);
+      throw err;
+    }
     if (body === undefined) {
       throw new MagsError(`The server answered ${what} with something that is not JSON`, {
         code: 'INVALID_RESPONSE',
@@ -166,6 +215,54 @@ export function timeoutError(what: string, ms: number): TimeoutError {
 
 export function formatMs(ms: number): string {
   return ms % 1000 === 0 ? `${ms / 1000} s` : `${ms} ms`;
+}
+
+/** The `Retry-After` header of the answer an error was made from. */
+const retryAfterOf = new WeakMap<object, string>();
+
+/** How long to wait before retrying after `err`, or undefined when `err` is not worth a retry. */
+export function retryDelay(err: unknown, attempt: number, capMs: number, now = Date.now()): number | undefined {
+  if (!(err instanceof MagsError)) return undefined;
+  const reset = err instanceof ConnectionError && isReset(err.cause);
+  if (!reset && !RETRY_STATUSES.has(err.status)) return undefined;
+  const header = retryAfterOf.get(err);
+  const asked = header === undefined ? undefined : parseRetryAfter(header, now);
+  if (asked !== undefined) return Math.min(asked, capMs);
+  const backoff = RETRY_BASE_MS * 2 ** attempt;
+  return Math.min(capMs, backoff / 2 + Math.random() * (backoff / 2));
+}
+
+/** `Retry-After` in ms: delta seconds or an HTTP date; undefined when unreadable. */
+export function parseRetryAfter(value: string, now = Date.now()): number | undefined {
+  const v = value.trim();
+  if (/^\d+$/.test(v)) return Number(v) * 1000;
+  const at = Date.parse(v);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
+}
+
+function isReset(cause: unknown): boolean {
+  let c: unknown = cause;
+  for (let i = 0; i < 4 && c; i++) {
+    const e = c as { code?: unknown; cause?: unknown };
+    if (typeof e.code === 'string' && RESET_CODES.has(e.code)) return true;
+    c = e.cause;
+  }
+  return false;
+}
+
+function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const onAbort = (): void => {
+      clearTimeout(timer);
+      reject(signal?.reason);
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
 }
 
 function isAbortLike(err: unknown): boolean {

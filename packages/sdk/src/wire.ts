@@ -4,6 +4,7 @@
  * when the spec's request schemas gain a field these lists do not name.
  */
 import type { SubmitBody, UpdateBody } from './api/types.js';
+import { ValidationError } from './errors.js';
 
 /** `snake_case` -> `camelCase` at the type level, so option types follow the wire types. */
 export type CamelCase<S extends string> = S extends `${infer H}_${infer T}` ? `${H}${Capitalize<CamelCase<T>>}` : S;
@@ -48,4 +49,43 @@ export function toWire<T>(fields: readonly (keyof T & string)[], opts: object): 
     if (known.has(wire)) out[wire] = value;
   }
   return out as Partial<T>;
+}
+
+/**
+ * Throws a `ValidationError` (code `VALIDATION_ERROR`) for an option `known` does not name, with the
+ * closest valid name as a hint (`workspaceID` -> "did you mean workspaceId?").
+ */
+export function rejectUnknownOptions(where: string, opts: object, known: readonly string[]): void {
+  for (const key of Object.keys(opts)) {
+    if (known.includes(key)) continue;
+    const near = closest(key, known);
+    throw new ValidationError(`Unknown option ${JSON.stringify(key)} for ${where}`, {
+      code: 'VALIDATION_ERROR',
+      hint: near ? `Did you mean ${near}?` : `Valid options: ${known.join(', ')}.`,
+    });
+  }
+}
+
+/** The name in `names` nearest to `key` (case-insensitive edit distance), if it is near enough. */
+export function closest(key: string, names: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestDistance = Infinity;
+  const k = key.toLowerCase().replace(/_/g, '');
+  for (const name of names) {
+    const d = editDistance(k, name.toLowerCase().replace(/_/g, ''));
+    if (d < bestDistance) [best, bestDistance] = [name, d];
+  }
+  return bestDistance <= Math.max(2, Math.floor(key.length / 3)) ? best : undefined;
+}
+
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_v, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) {
+      cur[j] = Math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    prev = cur;
+  }
+  return prev[b.length];
 }

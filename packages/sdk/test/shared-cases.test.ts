@@ -18,6 +18,8 @@ interface SdkCase {
   request: { method: string; path: string; query?: Record<string, string>; body?: unknown; auth?: boolean };
   response?: { status?: number; body?: unknown };
   result?: unknown;
+  /** Appended to the client's API URL (`/api/v1/`: both base URL forms must work). */
+  api_url_suffix?: string;
   error?: { class: string; code?: string; status?: number; message?: string; hint?: string };
 }
 
@@ -53,7 +55,7 @@ for (const c of CASES) {
   test(`shared case: ${c.name}`, async () => {
     const response = c.response ?? { status: 200, body: {} };
     const { fetch, requests } = fakeFetch(() => json(response.status ?? 200, response.body ?? {}));
-    const mags = new Mags({ apiToken: TOKEN, apiUrl: 'http://mags.test', fetch, timeout: 5000 });
+    const mags = new Mags({ apiToken: TOKEN, apiUrl: 'http://mags.test' + (c.api_url_suffix ?? ''), fetch, timeout: 5000 });
     const method = toCamelCase(c.method) as keyof Mags;
     const fn = mags[method] as unknown as (...a: unknown[]) => Promise<unknown>;
     assert.equal(typeof fn, 'function', `Mags has no method ${String(method)}`);
