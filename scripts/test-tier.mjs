@@ -36,11 +36,13 @@ const UNIT = new Set([
   'cli/test/skill.test',
   'sdk/test/client.test',
   'sdk/test/generated-types.test',
+  'sdk/test/robustness.test',
   'sdk/test/module-formats.test',
   'sdk/test/shared-cases.test',
   'sdk-python/tests/test_client.py',
   'sdk-python/tests/test_shared_cases.py',
   'sdk-python/tests/test_spec_types.py',
+  'sdk-python/tests/test_robustness.py',
 ]);
 
 /** Unit files with PostgreSQL parts: the unit tier skips those parts, the integration tier runs the whole file. */
