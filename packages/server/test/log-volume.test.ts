@@ -37,6 +37,16 @@ describe('log volume', () => {
       assert.equal(last[0]!.stream, 'system');
       assert.match(last[0]!.message, /^\[output truncated: the job wrote more than 1048576 bytes/);
       assert.ok(elapsed < 10_000, `took ${elapsed} ms`);
+
+      // Without `limit` the answer holds every line (Mags clients expect it); `limit` pages by up to 10000.
+      const all = await h.app.inject({ method: 'GET', url: `/api/v1/mags-jobs/${id}/logs`, headers: auth });
+      assert.equal(all.statusCode, 200);
+      assert.equal((all.json() as { logs: unknown[] }).logs.length, rows);
+      const page = await h.app.inject({ method: 'GET', url: `/api/v1/mags-jobs/${id}/logs?after=10&limit=10000`, headers: auth });
+      assert.equal(page.statusCode, 200);
+      const lines = (page.json() as { logs: Array<{ seq: number }> }).logs;
+      assert.equal(lines.length, 10_000);
+      assert.equal(lines[0]!.seq, 11);
       assert.ok(heapGrowth < 32 * MiB, `heap grew by ${heapGrowth} bytes`);
     } finally {
       await h.close();
