@@ -2,7 +2,9 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { createHarness } from './helpers/harness.js';
+import { silentLogger } from '../src/logger.js';
+import { LogRetention } from '../src/services/log-retention.js';
+import { createHarness, type Harness } from './helpers/harness.js';
 
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
@@ -51,5 +53,76 @@ describe('log volume', () => {
     } finally {
       await h.close();
     }
+  });
+
+  describe('log retention (MAGS_LOG_RETENTION_DAYS)', () => {
+    const DAY = 86_400_000;
+    const run = async (h: Harness, script: string) => {
+      const res = await h.app.inject({ method: 'POST', url: '/api/v1/mags-jobs', headers: { authorization: `Bearer ${h.adminToken}` }, payload: { script, type: 'inline' } });
+      assert.equal(res.statusCode, 202, res.body);
+      const id = (res.json() as { request_id: string }).request_id;
+      assert.equal((await h.waitDone(h.adminToken, id)).status, 'completed');
+      await h.logs.flush();
+      return id;
+    };
+    const getLogs = async (h: Harness, id: string) => {
+      const res = await h.app.inject({ method: 'GET', url: `/api/v1/mags-jobs/${id}/logs`, headers: { authorization: `Bearer ${h.adminToken}` } });
+      assert.equal(res.statusCode, 200, res.body);
+      return (res.json() as { logs: Array<{ message: string }> }).logs;
+    };
+    const endedDaysAgo = (h: Harness, id: string, days: number) =>
+      h.stores.jobs.updateJob(id, { completed_at: new Date(Date.now() - days * DAY).toISOString() });
+
+    it('the daemon deletes the lines of jobs that ended more than N days ago; the job row stays', async () => {
+      const h = await createHarness({ logRetentionDays: 3, logRetentionIntervalMs: 50 });
+      try {
+        const old = await run(h, 'echo old');
+        const recent = await run(h, 'echo recent');
+        await endedDaysAgo(h, old, 4);
+        await endedDaysAgo(h, recent, 2);
+        const before = (await h.stores.jobs.getJob(old))!;
+        const deadline = Date.now() + 5_000;
+        while ((await getLogs(h, old)).length > 0) {
+          assert.ok(Date.now() < deadline, 'the old job still has its lines');
+          await new Promise((r) => setTimeout(r, 20));
+        }
+        assert.deepEqual(await getLogs(h, old), []);
+        assert.deepEqual((await getLogs(h, recent)).map((l) => l.message), ['recent']);
+        const afterRow = (await h.stores.jobs.getJob(old))!;
+        assert.equal(afterRow.status, before.status);
+        assert.equal(afterRow.completed_at, before.completed_at);
+        const st = await h.app.inject({ method: 'GET', url: `/api/v1/mags-jobs/${old}/status`, headers: { authorization: `Bearer ${h.adminToken}` } });
+        assert.equal((st.json() as { status: string }).status, 'completed');
+      } finally {
+        await h.close();
+      }
+    });
+
+    it('sweeps at start and then every interval, by its clock; 0 days keeps everything', async () => {
+      const h = await createHarness();
+      let retention: LogRetention | undefined;
+      try {
+        const id = await run(h, 'echo kept; echo more');
+        const off = new LogRetention(h.stores.logs, silentLogger(), { days: 0, now: () => Date.now() + 1000 * DAY });
+        off.start();
+        await off.stop();
+        assert.equal((await getLogs(h, id)).length, 2);
+
+        let now = Date.now();
+        retention = new LogRetention(h.stores.logs, silentLogger(), { days: 1, intervalMs: 30, now: () => now });
+        retention.start(); // the sweep at start: the job ended just now, nothing goes
+        await new Promise((r) => setTimeout(r, 10));
+        assert.equal((await getLogs(h, id)).length, 2);
+        now += 2 * DAY; // a later sweep sees the job 2 days old
+        const deadline = Date.now() + 5_000;
+        while ((await getLogs(h, id)).length > 0) {
+          assert.ok(Date.now() < deadline, 'no sweep deleted the lines');
+          await new Promise((r) => setTimeout(r, 10));
+        }
+      } finally {
+        await retention?.stop();
+        await h.close();
+      }
+    });
   });
 });
