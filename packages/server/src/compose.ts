@@ -10,6 +10,7 @@ import type { SandboxPool } from './runtime/driver.js';
 import { Scheduler } from './scheduler/scheduler.js';
 import type { Admission } from './services/admission.js';
 import { JobLogs } from './services/job-logs.js';
+import { LogRetention } from './services/log-retention.js';
 import { DEFAULT_MAX_PENDING_JOBS_PER_USER, JobsService } from './services/jobs.js';
 import { DEFAULT_MAX_UPLOAD_BYTES, UploadsService } from './services/uploads.js';
 import { UsersService } from './services/users.js';
@@ -31,6 +32,10 @@ export interface ControlPlaneSettings {
   sseHeartbeatSeconds?: number;
   /** How long a log follower may read nothing before its stream ends with a resumable position. */
   sseStallMs?: number;
+  /** Days a finished job's output is kept (default 0: forever). */
+  logRetentionDays?: number;
+  /** Time between log retention sweeps (default one hour). */
+  logRetentionIntervalMs?: number;
 }
 
 export interface ComposeOptions {
@@ -65,6 +70,10 @@ export interface ControlPlane {
 export async function composeControlPlane(o: ComposeOptions): Promise<ControlPlane> {
   const { stores, pool, log, settings } = o;
   const logs = new JobLogs(stores.logs, log.child({ component: 'logs' }));
+  const retention = new LogRetention(stores.logs, log.child({ component: 'log-retention' }), {
+    days: settings.logRetentionDays ?? 0,
+    intervalMs: settings.logRetentionIntervalMs,
+  });
   const workspaces = new WorkspaceService({ admission: o.admission, ...o.workspaces, store: stores.workspaces, jobs: stores.jobs, log: log.child({ component: 'workspaces' }) });
   const uploads = new UploadsService(stores.uploads, o.blobs, log.child({ component: 'uploads' }), settings.maxUploadBytes ?? DEFAULT_MAX_UPLOAD_BYTES);
   const scheduler = new Scheduler({
@@ -105,8 +114,10 @@ export async function composeControlPlane(o: ComposeOptions): Promise<ControlPla
     async start() {
       await workspaces.init();
       await scheduler.start();
+      retention.start();
     },
     async close() {
+      await retention.stop();
       await scheduler.shutdown();
       await workspaces.shutdown();
       logs.shutdownFollowers();

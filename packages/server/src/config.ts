@@ -18,6 +18,8 @@ export interface ServerConfig {
   poolMaxSize: number;
   jobTimeoutSeconds: number;
   maxOutputBytes: number;
+  /** Days a finished job's output lines are kept; 0 = forever. */
+  logRetentionDays: number;
   maxConcurrentJobs: number;
   maxPendingJobsPerUser: number;
   /** Jobs of one user running at once (fair share of MAGS_MAX_CONCURRENT_JOBS). */
@@ -94,7 +96,8 @@ export const CONFIG_SETTINGS: readonly ConfigSetting[] = [
   { key: 'poolMinSize', env: 'MAGS_POOL_MIN_SIZE', flag: '--pool-min-size', kind: 'int', min: 0, defaultText: '`3`', unit: 'sandboxes', meaning: 'Warm sandboxes kept ready for jobs without a workspace.' },
   { key: 'poolMaxSize', env: 'MAGS_POOL_MAX_SIZE', flag: '--pool-max-size', kind: 'int', min: 0, defaultText: '`max(10, MAGS_POOL_MIN_SIZE)`', unit: 'sandboxes', meaning: 'Most sandboxes the pool holds (idle + busy) before jobs get cold sandboxes.' },
   { key: 'jobTimeoutSeconds', env: 'MAGS_JOB_TIMEOUT_SECONDS', flag: '--job-timeout', kind: 'int', min: 1, defaultText: '`3600`', unit: 'seconds', meaning: 'Wall-clock limit of a job that sets no `timeout_seconds` of its own.' },
-  { key: 'maxOutputBytes', env: 'MAGS_MAX_OUTPUT_BYTES', flag: '--max-output-bytes', kind: 'int', min: 1024, defaultText: '`10485760` (10 MiB)', unit: 'bytes', meaning: 'Output stored per job; beyond it one truncation line is logged and the rest discarded.' },
+  { key: 'maxOutputBytes', env: 'MAGS_MAX_OUTPUT_BYTES', flag: '--max-output-bytes', kind: 'int', min: 1024, defaultText: '`10485760` (10 MiB)', unit: 'bytes', meaning: 'Output stored per job, each line counting its bytes + 64; beyond it one truncation line is logged and the rest discarded.' },
+  { key: 'logRetentionDays', env: 'MAGS_LOG_RETENTION_DAYS', flag: '--log-retention-days', kind: 'int', min: 0, defaultText: '`0` (keep forever)', unit: 'days', meaning: 'Output lines of jobs that ended (`completed`, `error`) more than this many days ago are deleted, at start and then hourly; the job stays and its logs answer `{"logs":[]}`.' },
   { key: 'maxConcurrentJobs', env: 'MAGS_MAX_CONCURRENT_JOBS', flag: '--max-concurrent-jobs', kind: 'int', min: 1, defaultText: '`32`', unit: 'jobs', meaning: 'Jobs running at once; more wait as `pending`.' },
   { key: 'maxPendingJobsPerUser', env: 'MAGS_MAX_PENDING_JOBS_PER_USER', flag: '--max-pending-jobs-per-user', kind: 'int', min: 1, defaultText: '`1000`', unit: 'jobs', meaning: 'Queued (`pending`) jobs one user may have; more submissions get 429 `RATE_LIMITED`.' },
   { key: 'maxRunningJobsPerUser', env: 'MAGS_MAX_RUNNING_JOBS_PER_USER', flag: '--max-running-jobs-per-user', kind: 'int', min: 1, defaultText: '`max(1, MAGS_MAX_CONCURRENT_JOBS - 1)`', unit: 'jobs', meaning: 'Jobs of one user running at once; the queue takes users in turn, so another user\'s job gets the next free slot.' },
@@ -174,6 +177,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     poolMaxSize,
     jobTimeoutSeconds: (raw.get('jobTimeoutSeconds') as number | undefined) ?? 3600,
     maxOutputBytes: (raw.get('maxOutputBytes') as number | undefined) ?? 10 * 1024 * 1024,
+    logRetentionDays: (raw.get('logRetentionDays') as number | undefined) ?? 0,
     maxConcurrentJobs,
     maxPendingJobsPerUser: (raw.get('maxPendingJobsPerUser') as number | undefined) ?? 1000,
     maxRunningJobsPerUser: (raw.get('maxRunningJobsPerUser') as number | undefined) ?? Math.max(1, maxConcurrentJobs - 1),

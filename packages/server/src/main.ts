@@ -173,6 +173,7 @@ export async function runServer(opts: RunServerOptions | ConfigOverrides = {}): 
       settings: {
         jobTimeoutSeconds: config.jobTimeoutSeconds,
         maxOutputBytes: config.maxOutputBytes,
+        logRetentionDays: config.logRetentionDays,
         maxConcurrentJobs: config.maxConcurrentJobs,
         maxRunningJobsPerUser: config.maxRunningJobsPerUser,
         maxPendingJobsPerUser: config.maxPendingJobsPerUser,

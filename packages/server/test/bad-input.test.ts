@@ -93,6 +93,7 @@ describe('bad input', () => {
     { name: 'page_size not a number', method: 'GET', url: `${SUBMIT}?page_size=abc`, status: 400, code: 'VALIDATION_ERROR', message: /^page_size: must be a number/ },
     { name: 'page 0', method: 'GET', url: `${SUBMIT}?page=0`, status: 400, code: 'VALIDATION_ERROR', message: /^page: must be at least 1$/ },
     { name: 'logs after=-5', method: 'GET', url: `${SUBMIT}/admins-job/logs?after=-5`, status: 400, code: 'VALIDATION_ERROR', message: /^after: must be at least 0$/ },
+    { name: 'logs limit over 10000', method: 'GET', url: `${SUBMIT}/admins-job/logs?limit=10001`, status: 400, code: 'VALIDATION_ERROR', message: /^limit: must be at most 10000$/ },
     { name: 'logs follow=maybe', method: 'GET', url: `${SUBMIT}/admins-job/logs?follow=maybe`, status: 400, code: 'VALIDATION_ERROR', message: /^follow: must be/ },
     // Other endpoints.
     { name: 'access port out of range', method: 'POST', url: `${SUBMIT}/admins-job/access`, body: { port: 70000 }, status: 400, code: 'VALIDATION_ERROR', message: /^port: must be at most 65535$/ },

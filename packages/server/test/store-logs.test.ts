@@ -151,6 +151,29 @@ for (const backend of STORE_BACKENDS)
       assert.deepEqual(await logs.read('nope', 0, 10), []);
     });
 
+    it('deleteEndedBefore deletes the lines of jobs that ended before the cutoff; job rows and other lines stay', async () => {
+      const days = (n: number) => new Date(Date.now() - n * 86_400_000).toISOString();
+      const make = async (over: Parameters<typeof job>[1]) => {
+        const j = job(user.id, over);
+        await stores.jobs.insertJob(j);
+        await logs.append([1, 2, 3].map((seq) => line(j.request_id, seq, `line ${seq}`)));
+        return j.request_id;
+      };
+      const oldDone = await make({ status: 'completed', completed_at: days(10) });
+      const oldError = await make({ status: 'error', completed_at: days(8) });
+      const recent = await make({ status: 'completed', completed_at: days(1) });
+      const running = await make({ status: 'running', completed_at: null });
+      const sleeping = await make({ status: 'sleeping', completed_at: null });
+      assert.equal(await logs.deleteEndedBefore(days(5)), 6);
+      for (const id of [oldDone, oldError]) {
+        assert.deepEqual(await logs.read(id, 0, 10), []);
+        assert.equal(await logs.maxSeq(id), 0);
+        assert.ok(await stores.jobs.getJob(id), 'the job row stays');
+      }
+      for (const id of [recent, running, sleeping]) assert.equal((await logs.read(id, 0, 10)).length, 3);
+      assert.equal(await logs.deleteEndedBefore(days(5)), 0);
+    });
+
     it('an append is one transaction: a duplicate seq stores none of its lines', async () => {
       const id = await newJob();
       await logs.append([line(id, 1, 'one')]);
@@ -227,6 +250,10 @@ class RefusingLogStore implements LogStore {
 
   async maxSeq(jobId: string): Promise<number> {
     return this.stored.filter((l) => l.job_id === jobId).reduce((m, l) => Math.max(m, l.seq), 0);
+  }
+
+  async deleteEndedBefore(): Promise<number> {
+    throw new Error('retention is not part of these tests');
   }
 }
 

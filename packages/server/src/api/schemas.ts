@@ -125,10 +125,16 @@ export const ListAnswer = z
 
 export const IdParams = z.object({ id: z.string().min(1).describe('Request id, job name or workspace id') });
 
+/** Largest `limit` a logs request may ask for; without `limit` the answer holds every line (bounded by the output cap). */
+export const MAX_LOGS_LIMIT = 10_000;
+
 export const LogsQuery = z.object({
   after: queryInt(0).optional().describe('Only lines with a larger seq (ours)'),
   follow: z.enum(['1', '0', 'true', 'false']).optional().describe('1 = Server-Sent Events: live lines, then an end event (ours)'),
-  limit: queryInt(1).max(1_000_000).optional().describe('At most this many lines (ours); default all'),
+  limit: queryInt(1)
+    .max(MAX_LOGS_LIMIT)
+    .optional()
+    .describe(`At most this many lines, 1 to ${MAX_LOGS_LIMIT} (ours); without it every line, bounded by the output cap`),
 });
 
 export const LogsAnswer = z.object({ logs: z.array(LogEntrySchema) }).meta({ id: 'JobLogs' });

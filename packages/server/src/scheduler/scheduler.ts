@@ -34,6 +34,12 @@ export interface SchedulerOptions {
 /** Processes per sandbox (docs/sandboxes.md). */
 export const DEFAULT_PIDS_LIMIT = 1024;
 
+/**
+ * Bytes each output line costs against `maxOutputBytes` on top of its text: a stored row has a
+ * fixed cost, so 10 MiB of empty lines stop after ~160 k rows rather than 10 M.
+ */
+export const LINE_OVERHEAD_BYTES = 64;
+
 type EndCause = 'user' | 'shutdown';
 
 /**
@@ -234,9 +240,10 @@ export class Scheduler implements JobRunner {
       const cap = this.o.maxOutputBytes;
       let bytes = 0;
       let truncated = false;
+      // Each line costs its bytes plus LINE_OVERHEAD_BYTES, so a flood of empty lines also hits the cap.
       const onOutput = (line: OutputLine) => {
         if (truncated) return;
-        const size = Buffer.byteLength(line.text, 'utf8') + 1;
+        const size = Buffer.byteLength(line.text, 'utf8') + LINE_OVERHEAD_BYTES;
         if (bytes + size > cap) {
           truncated = true;
           this.o.logs.append(id, 'system', `[output truncated: the job wrote more than ${cap} bytes; the rest is discarded]`);

@@ -41,7 +41,7 @@ export async function openStores(target: { url?: string; sqlitePath: string }): 
     dialect: opened.dialect,
     users: new KyselyUserStore(opened.db),
     jobs: new KyselyJobStore(opened.db),
-    // The log store sees only its own table of the shared database (Database extends LogsDatabase).
+    // The log store sees its own table and when jobs ended (Database extends LogsDatabase).
     logs: new KyselyLogStore(opened.db as unknown as Kysely<LogsDatabase>),
     workspaces: new KyselyWorkspaceStore(opened.db),
     uploads: new KyselyUploadStore(opened.db),

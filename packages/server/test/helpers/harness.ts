@@ -54,6 +54,10 @@ export interface HarnessOptions {
   imageVersion?: string;
   /** The workspace sync engine (absent: workspaces stay on this host). */
   syncer?: WorkspaceSyncer;
+  /** Days a finished job's output is kept (default 0: forever). */
+  logRetentionDays?: number;
+  /** Time between log retention sweeps. */
+  logRetentionIntervalMs?: number;
 }
 
 export async function createHarness(opts: HarnessOptions = {}): Promise<Harness> {
@@ -79,6 +83,8 @@ export async function createHarness(opts: HarnessOptions = {}): Promise<Harness>
       maxUploadBytes: opts.maxUploadBytes,
       sseHeartbeatSeconds: 1,
       sseStallMs: opts.sseStallMs,
+      logRetentionDays: opts.logRetentionDays,
+      logRetentionIntervalMs: opts.logRetentionIntervalMs,
     },
   });
   const { app, scheduler, logs, users, workspaces } = plane;

@@ -1,4 +1,4 @@
-import type { LogStream } from '@mags/shared';
+import { TERMINAL_STATUSES, type LogStream } from '@mags/shared';
 import type { Kysely } from 'kysely';
 import type { LogsDatabase } from './schema.js';
 import type { LogLine, LogStore } from './store.js';
@@ -49,5 +49,15 @@ export class KyselyLogStore implements LogStore {
       .where('job_id', '=', jobId)
       .executeTakeFirst();
     return row?.m == null ? 0 : Number(row.m);
+  }
+
+  async deleteEndedBefore(cutoff: string): Promise<number> {
+    const result = await this.db
+      .deleteFrom('job_logs')
+      .where('job_id', 'in', (eb) =>
+        eb.selectFrom('jobs').select('request_id').where('status', 'in', [...TERMINAL_STATUSES]).where('completed_at', '<', cutoff),
+      )
+      .executeTakeFirst();
+    return Number(result.numDeletedRows);
   }
 }

@@ -9,7 +9,16 @@ export interface JobLogsTable {
   escaped: number;
 }
 
+/** The columns of the `jobs` table the log store reads: when a job ended (retention). */
+export interface JobEndsTable {
+  request_id: string;
+  status: string;
+  /** ISO 8601; null while the job runs or sleeps. */
+  completed_at: string | null;
+}
+
 /** The part of the metadata database the log store uses. */
 export interface LogsDatabase {
   job_logs: JobLogsTable;
+  jobs: JobEndsTable;
 }

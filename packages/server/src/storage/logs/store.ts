@@ -25,4 +25,9 @@ export interface LogStore {
   read(jobId: string, afterSeq: number, limit: number): Promise<LogLine[]>;
   /** Highest stored seq of a job, 0 when none. */
   maxSeq(jobId: string): Promise<number>;
+  /**
+   * Deletes the lines of jobs that ended (status `completed` or `error`) before `cutoff` (ISO 8601);
+   * the job rows stay. Returns the number of lines deleted.
+   */
+  deleteEndedBefore(cutoff: string): Promise<number>;
 }
