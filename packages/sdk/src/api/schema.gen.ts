@@ -534,7 +534,7 @@ export interface paths {
                     after?: number;
                     /** @description 1 = Server-Sent Events: live lines, then an end event (ours) */
                     follow?: "0" | "1" | "true" | "false";
-                    /** @description At most this many lines (ours); default all */
+                    /** @description At most this many lines, 1 to 10000 (ours); without it every line, bounded by the output cap */
                     limit?: number;
                 };
                 header?: never;
