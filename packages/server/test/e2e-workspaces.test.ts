@@ -11,6 +11,31 @@ import { client, type Client } from './helpers/http.js';
 import { startMoto } from './helpers/moto.js';
 import { spawnServer, type SpawnedServer } from './helpers/spawn-server.js';
 
+/** A job's stdout lines. */
+async function stdout(c: Client, id: string): Promise<string[]> {
+  const logs = await c.req('GET', `/api/v1/mags-jobs/${id}/logs`);
+  return logs.body.logs.filter((l: any) => l.stream === 'stdout').map((l: any) => l.message);
+}
+
+/**
+ * Runs `fn` on a fresh data dir, starting servers with `start` (each replaces the last one). At
+ * the end the last server is stopped and nothing may stay mounted; the dir is removed even when
+ * `fn` fails.
+ */
+async function onFreshDataDir(prefix: string, fn: (dataDir: string, start: (env?: Record<string, string>) => Promise<SpawnedServer>) => Promise<void>): Promise<void> {
+  const dataDir = await mkdtemp(join(tmpdir(), prefix));
+  let server: SpawnedServer | undefined;
+  try {
+    await fn(dataDir, async (env) => (server = await spawnServer({ dataDir, env })));
+    await server?.stop();
+    server = undefined;
+    assert.deepEqual(await mountsUnder(dataDir), []);
+  } finally {
+    await server?.stop();
+    await rm(dataDir, { recursive: true, force: true });
+  }
+}
+
 /**
  * Workspaces end to end: a real `mags server`, real sandboxes, real ext4 workspace layers. Needs
  * root and the host packages (test.sh installs them).
@@ -30,10 +55,6 @@ describe('workspaces end to end (real server, real sandboxes)', () => {
     await server?.stop();
   });
 
-  const stdout = async (c: Client, id: string): Promise<string[]> => {
-    const logs = await c.req('GET', `/api/v1/mags-jobs/${id}/logs`);
-    return logs.body.logs.filter((l: any) => l.stream === 'stdout').map((l: any) => l.message);
-  };
   const run = async (c: Client, body: Record<string, unknown>) => {
     const id = await c.submit({ type: 'inline', ...body });
     const st = await c.waitDone(id, 120_000);
@@ -185,39 +206,30 @@ describe('a workspace runs on the image it was created on while the server has i
 
 describe('workspaces across server restarts', () => {
   it('a workspace survives a clean restart and a SIGKILL of the daemon mid-job; nothing stays mounted', async () => {
-    const dataDir = await mkdtemp(join(tmpdir(), 'mags-test-ws-restart-'));
-    let server: SpawnedServer | undefined;
-    try {
-      server = await spawnServer({ dataDir });
+    await onFreshDataDir('mags-test-ws-restart-', async (_dataDir, start) => {
+      let server = await start();
       let c = client(server.url, server.token);
       const first = await c.submit({ type: 'inline', workspace_id: 'keep', script: 'echo before-restart > /root/r.txt' });
       assert.equal((await c.waitDone(first)).status, 'completed');
       await server.stop();
 
-      server = await spawnServer({ dataDir });
+      server = await start();
       c = client(server.url, server.token);
       const running = await c.submit({ type: 'inline', workspace_id: 'keep', script: 'echo during > /root/d.txt; sync; sleep 60' });
       for (let i = 0; i < 200 && (await c.req('GET', `/api/v1/mags-jobs/${running}/status`)).body.status !== 'running'; i++) await new Promise((r) => setTimeout(r, 50));
       await new Promise((r) => setTimeout(r, 500));
       server.child.kill('SIGKILL');
-      await new Promise((r) => server!.child.once('exit', r));
+      await new Promise((r) => server.child.once('exit', r));
       await server.stop();
 
-      server = await spawnServer({ dataDir });
+      server = await start();
       c = client(server.url, server.token);
       assert.equal((await c.req('GET', `/api/v1/mags-jobs/${running}/status`)).body.status, 'error', 'the killed job ended in error');
       const after = await c.submit({ type: 'inline', workspace_id: 'keep', script: 'cat /root/r.txt /root/d.txt' });
       const st = await c.waitDone(after);
       assert.equal(st.status, 'completed', JSON.stringify(st));
-      const logs = await c.req('GET', `/api/v1/mags-jobs/${after}/logs`);
-      assert.deepEqual(logs.body.logs.filter((l: any) => l.stream === 'stdout').map((l: any) => l.message), ['before-restart', 'during']);
-      await server.stop();
-      server = undefined;
-      assert.deepEqual(await mountsUnder(dataDir), []);
-    } finally {
-      await server?.stop();
-      await rm(dataDir, { recursive: true, force: true });
-    }
+      assert.deepEqual(await stdout(c, after), ['before-restart', 'during']);
+    });
   });
 });
 
@@ -227,10 +239,8 @@ describe('workspaces across server restarts', () => {
  */
 describe('a workspace survives losing its local copy', () => {
   const lose = async (env: Record<string, string>) => {
-    const dataDir = await mkdtemp(join(tmpdir(), 'mags-test-ws-lost-'));
-    let server: SpawnedServer | undefined;
-    try {
-      server = await spawnServer({ dataDir, env });
+    await onFreshDataDir('mags-test-ws-lost-', async (dataDir, start) => {
+      let server = await start(env);
       let c = client(server.url, server.token);
       const write = [
         'head -c 9000000 /dev/urandom > /root/big.bin',
@@ -240,27 +250,20 @@ describe('a workspace survives losing its local copy', () => {
       ].join(' && ');
       const first = await c.submit({ type: 'inline', workspace_id: 'roam', script: write });
       assert.equal((await c.waitDone(first, 120_000)).status, 'completed');
-      const logsOf = async (id: string) => (await c.req('GET', `/api/v1/mags-jobs/${id}/logs`)).body.logs.filter((l: any) => l.stream === 'stdout').map((l: any) => l.message);
-      const [hash] = await logsOf(first);
+      const [hash] = await stdout(c, first);
       assert.match(hash, /^[0-9a-f]{64}$/);
       await server.stop();
       await rm(join(dataDir, 'workspaces'), { recursive: true, force: true });
       await rm(join(dataDir, 'sync-cache'), { recursive: true, force: true });
 
-      server = await spawnServer({ dataDir, env });
+      server = await start(env);
       c = client(server.url, server.token);
       const read = 'sha256sum /root/big.bin | cut -c1-64; cat /root/link; stat -c %a /root/d; test -e /etc/issue && echo issue-back || echo issue-gone';
       const second = await c.submit({ type: 'inline', workspace_id: 'roam', script: read });
       const st = await c.waitDone(second, 120_000);
       assert.equal(st.status, 'completed', JSON.stringify(st));
-      assert.deepEqual(await logsOf(second), [hash, 'deep', '751', 'issue-gone']);
-      await server.stop();
-      server = undefined;
-      assert.deepEqual(await mountsUnder(dataDir), []);
-    } finally {
-      await server?.stop();
-      await rm(dataDir, { recursive: true, force: true });
-    }
+      assert.deepEqual(await stdout(c, second), [hash, 'deep', '751', 'issue-gone']);
+    });
   };
 
   it('on the file blob store', async () => {
