@@ -163,11 +163,6 @@ export class JobsService {
     return job;
   }
 
-  async readLogs(user: User, ref: string, afterSeq: number, limit: number): Promise<{ job: Job; lines: LogLine[] }> {
-    const job = await this.get(user, ref);
-    return { job, lines: await this.logs.read(job.request_id, afterSeq, limit) };
-  }
-
   /**
    * Lines of a job after `afterSeq` (at most `limit`), read from the store a page at a time so a
    * long log is never held whole. Ownership is checked before the first page.
