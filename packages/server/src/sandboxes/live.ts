@@ -64,3 +64,23 @@ export interface LiveSandboxes {
   /** Called with a job id whenever a job's sandbox goes away or comes back (proxy route caches). */
   onChange(listener: (jobId: string, state: LiveState) => void): () => void;
 }
+
+/**
+ * One kind of access to a persistent job, granted by `POST /api/v{1,2}/mags-jobs/{id}/access`
+ * after the job was woken: port 22 goes to the SSH gateway's grant, any other port to the
+ * proxy's. A server without the role answers 501 FEATURE_NOT_AVAILABLE for it.
+ */
+export interface AccessGrant {
+  /**
+   * Fields merged into the access answer after `success: true`: `{url, subdomain, port}` for a
+   * URL, `{ssh_host, ssh_port, ssh_private_key}` for SSH. May update the job row (subdomain, url).
+   */
+  grant(job: Job, port: number, opts: AccessOptions): Promise<Record<string, unknown>>;
+}
+
+export interface AccessOptions {
+  /** URL auth mode asked for (`public` as Mags by default, or `token`). */
+  auth?: 'public' | 'token';
+  /** Host the client used to reach the API (for answers that name a host, e.g. ssh_host). */
+  requestHost?: string;
+}
