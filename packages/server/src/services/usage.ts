@@ -179,7 +179,7 @@ export class UsageMeter {
       this.o.store.wallMsSince(userId, monthStart),
       this.storageOf(userId),
     ]);
-    return { concurrent_sandboxes: concurrent, sandbox_hours_this_month: round(wallMs / 3_600_000, 4), storage_bytes: storage };
+    return { concurrent_sandboxes: concurrent, sandbox_hours_this_month: round(wallMs / 3_600_000, 6), storage_bytes: storage };
   }
 
   /** QUOTA_EXCEEDED naming the quota when a new job of this user would go beyond one. */
