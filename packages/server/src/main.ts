@@ -179,6 +179,10 @@ export async function runServer(opts: RunServerOptions | ConfigOverrides = {}): 
         maxPendingJobsPerUser: config.maxPendingJobsPerUser,
         bodyLimitBytes: config.bodyLimitBytes,
         maxUploadBytes: config.maxUploadBytes,
+        freezeAfterSeconds: config.freezeAfterSeconds,
+        sleepAfterSeconds: config.sleepAfterSeconds,
+        idleCpuPercent: config.idleCpuPercent,
+        wakeTimeoutSeconds: config.wakeTimeoutSeconds,
       },
     });
     cleanups.push(() => plane.close());
