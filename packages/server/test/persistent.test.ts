@@ -203,6 +203,29 @@ describe('persistent sandboxes (real sandboxes)', { timeout: 300_000 }, () => {
     assert.deepEqual(await sandboxLeftovers(rt.dataDir, rt.instance, st.vm_id as string), []);
   });
 
+  it('a server started as the script sleeps when idle (script stopped, workspace synced) and runs again on wake', async () => {
+    const sub = await api('POST', '/api/v2/mags-jobs', { type: 'inline', persistent: true, name: 'srv-1', workspace_id: 'srv-1', script: 'echo run >> /root/runs; exec python3 -m http.server 8080' });
+    const id = sub.body.request_id as string;
+    const first = await until('running', async () => {
+      const st = await status(id);
+      return st.status === 'running' && st.vm_id ? st : undefined;
+    });
+    const slept = await until('sleeping', async () => {
+      const st = await status(id);
+      return st.status === 'sleeping' ? st : undefined;
+    });
+    assert.equal(slept.exit_code, null);
+    assert.deepEqual(await sandboxLeftovers(rt.dataDir, rt.instance, first.vm_id as string), []);
+    const job = (await stores.jobs.getJob(id))!;
+    const a = await plane.live.attach(job, 'proxy');
+    try {
+      await until('the script ran again and serves', async () => (await run(a.sandbox, 'cat /root/runs; curl -s -o /dev/null -w "%{http_code}" http://127.0.0.1:8080/ || true')) === 'run\nrun\n200');
+    } finally {
+      a.release();
+    }
+    await api('POST', `/api/v1/mags-jobs/${id}/stop`);
+  });
+
   it('concurrent attaches on a sleeping job share one wake', async () => {
     const st = await persistent({ script: 'true', name: 'crowd-1', workspace_id: 'crowd-1', startup_command: 'echo x >> /root/starts' });
     const id = st.request_id as string;
