@@ -186,6 +186,11 @@ export class LiveManager implements LiveSandboxes {
   async end(jobId: string): Promise<boolean> {
     const entry = this.entries.get(jobId);
     if (!entry || entry.scriptRunning) return false;
+    if (entry.state === 'starting' && !entry.sandbox && !entry.ready) {
+      // Attach calls waiting for a pending job's first sandbox: they fail now; the scheduler ends the job.
+      this.forget(entry);
+      return false;
+    }
     await this.serial(entry, async () => {
       if (this.entries.get(jobId) !== entry) return;
       this.forget(entry);
