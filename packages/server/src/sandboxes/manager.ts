@@ -14,7 +14,7 @@ import { LineSplitter } from '../guest/client.js';
 import type { OutputStream, Sandbox, SandboxPool, SandboxProcess } from '../runtime/driver.js';
 import { AppError } from '../services/errors.js';
 import type { JobLogs } from '../services/job-logs.js';
-import { DEFAULT_PIDS_LIMIT } from '../scheduler/scheduler.js';
+import { DEFAULT_PIDS_LIMIT, LINE_OVERHEAD_BYTES } from '../scheduler/scheduler.js';
 import type { Job, JobStore } from '../storage/metadata/store.js';
 import type { WorkspaceLease } from '../workspaces/service.js';
 import { IdleClock, type IdleSettings } from './idle.js';
@@ -47,8 +47,10 @@ export interface LiveManagerOptions {
   wakeTimeoutMs?: number;
   /** How often idle sandboxes are checked (default: a quarter of the shortest window, 20 ms to 1 s). */
   tickMs?: number;
-  /** Milliseconds clock (default performance.now through Date.now). */
+  /** Milliseconds clock (default Date.now). */
   now?: () => number;
+  /** Output of one wake's startup process stored at most (each line + LINE_OVERHEAD_BYTES); default 10 MiB. */
+  maxOutputBytes?: number;
 }
 
 /** Default bound of a wake. */
@@ -396,7 +398,20 @@ export class LiveManager implements LiveSandboxes {
       this.o.logs.append(id, 'system', `${what} not run: this runtime cannot start background processes`);
       return;
     }
-    const split = (stream: OutputStream) => new LineSplitter((text) => this.o.logs.append(id, stream, text));
+    const cap = this.o.maxOutputBytes ?? 10 * 1024 * 1024;
+    let bytes = 0;
+    let truncated = false;
+    const split = (stream: OutputStream) =>
+      new LineSplitter((text) => {
+        if (truncated) return;
+        bytes += Buffer.byteLength(text, 'utf8') + LINE_OVERHEAD_BYTES;
+        if (bytes > cap) {
+          truncated = true;
+          this.o.logs.append(id, 'system', `[output truncated: the ${what} wrote more than ${cap} bytes since the wake; the rest is discarded]`);
+          return;
+        }
+        this.o.logs.append(id, stream, text);
+      });
     const out = { stdout: split('stdout'), stderr: split('stderr') };
     let proc: SandboxProcess;
     try {
