@@ -69,6 +69,8 @@ interface Entry {
   holdsSlot: boolean;
   /** Transitions of this job, one after another. */
   chain: Promise<unknown>;
+  /** A freeze or sleep decided by the idle check is waiting on the chain. */
+  queued?: boolean;
   /** The thaw or wake in flight that attach() calls share. */
   ready?: Promise<LiveAttachment['woke']>;
   startup?: SandboxProcess;
@@ -500,17 +502,27 @@ export class LiveManager implements LiveSandboxes {
     this.ticking = true;
     try {
       for (const e of this.entries.values()) {
-        if (e.ready || (e.state !== 'running' && e.state !== 'frozen')) continue;
+        if (e.ready || e.queued || (e.state !== 'running' && e.state !== 'frozen')) continue;
         if (e.state === 'running' && e.sandbox?.cpuUsageMicros) {
-          const usage = await e.sandbox.cpuUsageMicros().catch(() => undefined);
-          if (usage !== undefined) e.idle.sampleCpu(usage, this.now());
+          try {
+            e.idle.sampleCpu(await e.sandbox.cpuUsageMicros(), this.now());
+          } catch (err) {
+            // A sandbox being torn down has no cgroup any more; the next transition settles it.
+            this.o.log.debug({ err, jobId: e.id }, 'could not read the CPU use of a sandbox');
+          }
         }
         const action = e.idle.decide({ frozen: e.state === 'frozen', noSleep: e.job.no_sleep, canSleep: canSleep(e.job) }, this.now());
-        if (action === 'freeze') {
-          await this.serial(e, () => this.freeze(e)).catch((err: unknown) => this.o.log.warn({ err, jobId: e.id }, 'could not freeze an idle sandbox'));
-        } else if (action === 'sleep') {
-          void this.serial(e, () => this.sleepNow(e, 'idle')).catch((err: unknown) => this.o.log.error({ err, jobId: e.id }, 'could not put an idle sandbox to sleep'));
-        }
+        if (!action) continue;
+        // Queued on the job's chain without waiting: a slow sync of one job never holds up the others.
+        e.queued = true;
+        const step = action === 'freeze' ? () => this.freeze(e) : () => this.sleepNow(e, 'idle');
+        this.serial(e, step)
+          .catch((err: unknown) => {
+            // Retried after another idle window, not at every check.
+            e.idle.touch(this.now());
+            this.o.log.error({ err, jobId: e.id }, action === 'freeze' ? 'could not freeze an idle sandbox' : 'could not put an idle sandbox to sleep');
+          })
+          .finally(() => (e.queued = false));
       }
     } finally {
       this.ticking = false;
