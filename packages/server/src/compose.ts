@@ -19,6 +19,8 @@ import type { Stores } from './storage/stores.js';
 import { WorkspaceService, type WorkspaceServiceOptions } from './workspaces/service.js';
 import { Metrics } from './services/metrics.js';
 import { UsageMeter } from './services/usage.js';
+import type { AccessGrant } from './sandboxes/live.js';
+import { LiveManager } from './sandboxes/manager.js';
 
 /** Settings of the control plane, with the units in their names (config.ts reads them from env). */
 export interface ControlPlaneSettings {
@@ -42,7 +44,20 @@ export interface ControlPlaneSettings {
   usageCheckpointSeconds?: number;
   /** Bearer token that may read /metrics besides admin tokens (MAGS_METRICS_TOKEN). */
   metricsToken?: string;
+  /** Idle time before a persistent job's sandbox is frozen (default 60; 0 = never; fractions allowed). */
+  freezeAfterSeconds?: number;
+  /** Idle time before a persistent job's sandbox is synced and stopped, status `sleeping` (default 600; 0 = never). */
+  sleepAfterSeconds?: number;
+  /** CPU use (percent of one core) above which a persistent sandbox counts as busy (default 5). */
+  idleCpuPercent?: number;
+  /** Longest a wake may take before the waiting call gets SANDBOX_START_TIMEOUT (default 60). */
+  wakeTimeoutSeconds?: number;
 }
+
+/** Defaults of the persistent-sandbox lifecycle (docs/sandboxes.md). */
+export const DEFAULT_FREEZE_AFTER_SECONDS = 60;
+export const DEFAULT_SLEEP_AFTER_SECONDS = 600;
+export const DEFAULT_IDLE_CPU_PERCENT = 5;
 
 export interface ComposeOptions {
   stores: Stores;
@@ -57,6 +72,8 @@ export interface ComposeOptions {
   blobs?: BlobStore;
   /** The daemon's metrics (made here when absent; main.ts makes it first to hand it to the sync engine). */
   metrics?: Metrics;
+  /** The grants of `POST .../access`: port 22 to `ssh`, other ports to `url` (absent: 501). */
+  access?: { url?: AccessGrant; ssh?: AccessGrant };
 }
 
 /** The wired control plane. `start()` reconciles and starts the queue; `close()` undoes everything but the stores and pool. */
@@ -69,6 +86,8 @@ export interface ControlPlane {
   uploads: UploadsService;
   usage: UsageMeter;
   metrics: Metrics;
+  /** Persistent jobs' sandboxes: attach (wakes), touch, state, onChange. */
+  live: LiveManager;
   app: FastifyInstance;
   /** Reconciles jobs a previous process left behind and starts running queued jobs. */
   start(): Promise<void>;
@@ -95,6 +114,21 @@ export async function composeControlPlane(o: ComposeOptions): Promise<ControlPla
     checkpointMs: (settings.usageCheckpointSeconds ?? 300) * 1000,
   });
   const uploads = new UploadsService(stores.uploads, o.blobs, log.child({ component: 'uploads' }), settings.maxUploadBytes ?? DEFAULT_MAX_UPLOAD_BYTES);
+  const live = new LiveManager({
+    store: stores.jobs,
+    logs,
+    pool,
+    workspaces,
+    log: log.child({ component: 'live' }),
+    idle: {
+      freezeAfterMs: (settings.freezeAfterSeconds ?? DEFAULT_FREEZE_AFTER_SECONDS) * 1000,
+      sleepAfterMs: (settings.sleepAfterSeconds ?? DEFAULT_SLEEP_AFTER_SECONDS) * 1000,
+      cpuBusyFraction: (settings.idleCpuPercent ?? DEFAULT_IDLE_CPU_PERCENT) / 100,
+    },
+    wakeTimeoutMs: settings.wakeTimeoutSeconds !== undefined ? settings.wakeTimeoutSeconds * 1000 : undefined,
+    maxOutputBytes: settings.maxOutputBytes,
+    usage,
+  });
   const scheduler = new Scheduler({
     store: stores.jobs,
     logs,
@@ -109,11 +143,13 @@ export async function composeControlPlane(o: ComposeOptions): Promise<ControlPla
     files: uploads,
     usage,
     metrics,
+    live,
   });
+  live.useSlots(scheduler);
   const users = new UsersService(stores.users, log.child({ component: 'users' }));
   const jobLimits = { maxPendingJobsPerUser: settings.maxPendingJobsPerUser ?? DEFAULT_MAX_PENDING_JOBS_PER_USER, admission: o.admission, quota: usage };
   metrics.setSources({ jobsByStatus: () => stores.jobs.countJobsByStatus(), scheduler: () => scheduler.counts(), pool: () => pool.status() });
-  const jobs = new JobsService(stores.jobs, logs, scheduler, log.child({ component: 'jobs' }), jobLimits, workspaces, uploads);
+  const jobs = new JobsService(stores.jobs, logs, scheduler, log.child({ component: 'jobs' }), jobLimits, workspaces, uploads, { live, access: o.access });
   const app = await buildApp({
     users,
     jobs,
@@ -137,16 +173,18 @@ export async function composeControlPlane(o: ComposeOptions): Promise<ControlPla
     uploads,
     usage,
     metrics,
+    live,
     app,
     async start() {
       await workspaces.init();
       await scheduler.start();
+      await live.start();
       retention.start();
     },
     async close() {
       await retention.stop();
       usage.stop();
-      await scheduler.shutdown();
+      await Promise.all([live.shutdown(), scheduler.shutdown()]);
       await workspaces.shutdown();
       logs.shutdownFollowers();
       await app.close();

@@ -185,6 +185,10 @@ export async function runServer(opts: RunServerOptions | ConfigOverrides = {}): 
         maxUploadBytes: config.maxUploadBytes,
         metricsToken: config.metricsToken,
         usageCheckpointSeconds: config.usageCheckpointSeconds,
+        freezeAfterSeconds: config.freezeAfterSeconds,
+        sleepAfterSeconds: config.sleepAfterSeconds,
+        idleCpuPercent: config.idleCpuPercent,
+        wakeTimeoutSeconds: config.wakeTimeoutSeconds,
       },
     });
     cleanups.push(() => plane.close());

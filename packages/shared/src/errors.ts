@@ -29,6 +29,7 @@ export const ERROR_CODES = {
   QUOTA_EXCEEDED: { status: 429, summary: 'A quota the admin set for you (concurrent sandboxes, sandbox hours per month, storage) is used up; the message names it.' },
   RATE_LIMITED: { status: 429, summary: 'Too many requests or too many jobs at once; retry later.' },
   CAPACITY_EXHAUSTED: { status: 503, summary: 'The server cannot start another sandbox now (host limits reached); retry later.' },
+  SANDBOX_START_TIMEOUT: { status: 504, summary: 'A sandbox did not start or wake in time (for example waking a sleeping persistent job); the start goes on in the background.' },
   SANDBOX_FAILED: { status: 500, summary: 'The sandbox could not be created or failed while running the job.' },
   INTERNAL_ERROR: { status: 500, summary: 'An unexpected server error; the server log has the details under the request id.' },
   FEATURE_NOT_AVAILABLE: { status: 501, summary: 'The feature (for example URL or SSH access, file uploads) is not available on this server yet.' },

@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { JobsService } from '../services/jobs.js';
 import { userOf } from './auth.js';
 import {
+  AccessAnswer,
   AccessBody,
   IdParams,
   JobStatusSchema,
@@ -58,7 +59,7 @@ export const jobRoutes: FastifyPluginAsyncZod<JobRoutesOptions> = async (app, { 
     async (request) => {
       const { page, page_size } = request.query;
       const { jobs: list, total } = await jobs.list(userOf(request), page, page_size);
-      return { jobs: list.map(presentJob), page, page_size, total };
+      return { jobs: list.map((j) => presentJob(j, jobs.sandboxState(j))), page, page_size, total };
     },
   );
 
@@ -71,7 +72,10 @@ export const jobRoutes: FastifyPluginAsyncZod<JobRoutesOptions> = async (app, { 
   app.get(
     '/api/v1/mags-jobs/:id/status',
     { schema: { tags: ['jobs'], summary: "One job's status", params: IdParams, response: { 200: JobStatusSchema, ...errorResponses } } },
-    async (request) => presentJob(await jobs.get(userOf(request), request.params.id)),
+    async (request) => {
+      const job = await jobs.get(userOf(request), request.params.id);
+      return presentJob(job, jobs.sandboxState(job));
+    },
   );
 
   app.post(
@@ -82,10 +86,10 @@ export const jobRoutes: FastifyPluginAsyncZod<JobRoutesOptions> = async (app, { 
         summary: 'Enable URL access (port) or SSH access (port 22)',
         params: IdParams,
         body: AccessBody.optional(),
-        response: { ...errorResponses },
+        response: { 200: AccessAnswer, ...errorResponses },
       },
     },
-    async (request) => jobs.access(userOf(request), request.params.id, request.body?.port ?? 8080),
+    async (request) => jobs.access(userOf(request), request.params.id, request.body?.port ?? 8080, { requestHost: request.headers.host }),
   );
 
   app.patch(
@@ -101,7 +105,7 @@ export const jobRoutes: FastifyPluginAsyncZod<JobRoutesOptions> = async (app, { 
     },
     async (request) => {
       const job = await jobs.update(userOf(request), request.params.id, request.body);
-      return { success: true as const, ...presentJob(job) };
+      return { success: true as const, ...presentJob(job, jobs.sandboxState(job)) };
     },
   );
 

@@ -10,6 +10,7 @@ import { FairQueue } from './fair-queue.js';
 import { placeJobFiles, type JobFiles } from './place-files.js';
 import type { WorkspaceLease } from '../workspaces/service.js';
 import type { MeterHandle } from '../services/usage.js';
+import type { LiveManager, LiveSlots } from '../sandboxes/manager.js';
 
 export interface SchedulerOptions {
   /** The jobs store (the scheduler's output goes through `logs`). */
@@ -35,6 +36,12 @@ export interface SchedulerOptions {
   usage?: { track(job: Job, sandbox: Sandbox): Promise<MeterHandle> };
   /** Start latency and run time observations (absent: none). */
   metrics?: { sandboxReady(warm: boolean, seconds: number): void; jobEnded(status: string, seconds: number): void };
+  /**
+   * Lifecycle of persistent jobs' sandboxes: gets a persistent job's sandbox once it runs, keeps it
+   * after a successful script, ends it on stop and frees hosts that are full (absent: persistent
+   * jobs go to `sleeping` right after their script, as ephemeral ones end).
+   */
+  live?: Pick<LiveManager, 'adopt' | 'scriptEnded' | 'end' | 'relieve' | 'stopMetering'>;
 }
 
 /** Processes per sandbox (docs/sandboxes.md). */
@@ -46,7 +53,8 @@ export const DEFAULT_PIDS_LIMIT = 1024;
  */
 export const LINE_OVERHEAD_BYTES = 64;
 
-type EndCause = 'user' | 'shutdown';
+/** Why a running script is stopped: its owner, the server shutting down, or its persistent job going to sleep. */
+type EndCause = 'user' | 'shutdown' | 'sleep';
 
 /**
  * Queued jobs keep their stored row in memory only while the queue is short (the warm path skips a
@@ -67,6 +75,8 @@ interface Running {
   res: JobResources;
   controller: AbortController;
   cause?: EndCause;
+  /** Set when the script was stopped for a sleep: what to store with `sleeping`. */
+  slept?: JobPatch;
   done: Promise<void>;
 }
 
@@ -75,9 +85,11 @@ interface Running {
  * the pool, runs the script with the job's environment and timeout, records the output and the
  * outcome, and gives the sandbox back. At start it reconciles jobs a previous process left behind.
  */
-export class Scheduler implements JobRunner {
+export class Scheduler implements JobRunner, LiveSlots {
   private readonly queue = new FairQueue<Queued>();
   private readonly running = new Map<string, Running>();
+  /** Sandboxes of persistent jobs kept after their script (or woken): they hold slots like running jobs. */
+  private readonly held = new Map<string, { userId: string; res: JobResources }>();
   private readonly runningPerUser = new Map<string, number>();
   /** Resources of the running jobs, summed. */
   private readonly inUse: JobResources = { memory_mb: 0, vcpus: 0, disk_gb: 0 };
@@ -86,12 +98,21 @@ export class Scheduler implements JobRunner {
   constructor(private readonly o: SchedulerOptions) {}
 
   /**
-   * Reconciles and starts: `running` jobs of a previous process have no sandbox any more and end
-   * in `error`; `pending` jobs are queued again.
+   * Reconciles and starts: `running` jobs of a previous process have no sandbox any more: ephemeral
+   * ones end in `error`, persistent ones are `sleeping` on their workspace as last synced (the
+   * lifecycle manager brings `no_sleep` ones back up); `pending` jobs are queued again.
    */
   async start(): Promise<void> {
     const now = new Date().toISOString();
     for (const job of await this.o.store.listJobsByStatus(['running'])) {
+      if (job.persistent && this.o.live) {
+        await this.o.logs.open(job.request_id);
+        this.o.logs.append(job.request_id, 'system', `server restarted: the job is sleeping${job.workspace_id ? ` on workspace ${job.workspace_id} as last synced` : ''}`);
+        await this.o.logs.flush();
+        await this.o.store.updateJob(job.request_id, { status: 'sleeping', vm_id: null }, ['running']);
+        this.o.log.warn({ jobId: job.request_id }, 'a persistent job of the previous server process is sleeping now');
+        continue;
+      }
       const message = 'server restarted while the job was running';
       await this.o.logs.open(job.request_id);
       this.o.logs.append(job.request_id, 'system', message);
@@ -122,16 +143,46 @@ export class Scheduler implements JobRunner {
       r.cause ??= 'user';
       r.controller.abort();
       await r.done;
+      // A persistent job whose script ended just before the abort landed: its sandbox is kept, end it there.
+      if (this.o.live && (await this.o.live.end(jobId))) return true;
       // A job that went to sleep before the abort landed (its sandbox was being released) is the caller's to end.
       return (await this.o.store.getJob(jobId))?.status !== 'sleeping';
     }
+    if (this.o.live && (await this.o.live.end(jobId))) return true;
     this.queue.remove(jobId);
     return false;
   }
 
-  /** Jobs running now and waiting in the queue. */
+  /** Jobs running now (persistent sandboxes kept after their script included) and waiting in the queue. */
   counts(): { running: number; queued: number } {
-    return { running: this.running.size, queued: this.queue.size };
+    return { running: this.running.size + this.held.size, queued: this.queue.size };
+  }
+
+  hold(job: Job): void {
+    if (this.held.has(job.request_id)) return;
+    const h = { userId: job.user_id, res: { memory_mb: job.memory_mb, vcpus: job.vcpus, disk_gb: job.disk_gb } };
+    this.held.set(job.request_id, h);
+    this.account(h.userId, h.res, 1);
+  }
+
+  free(jobId: string): void {
+    const h = this.held.get(jobId);
+    if (!h) return;
+    this.held.delete(jobId);
+    this.account(h.userId, h.res, -1);
+    this.pump();
+  }
+
+  poke(): void {
+    this.pump();
+  }
+
+  async sleepScript(jobId: string): Promise<void> {
+    const r = this.running.get(jobId);
+    if (!r) return;
+    r.cause ??= 'sleep';
+    r.controller.abort();
+    await r.done;
   }
 
   /**
@@ -155,10 +206,12 @@ export class Scheduler implements JobRunner {
    */
   private pump(): void {
     const cap = this.o.maxRunningJobsPerUser ?? Infinity;
-    while (this.accepting && this.running.size < this.o.maxConcurrentJobs && this.queue.size > 0) {
+    while (this.accepting && this.queue.size > 0) {
+      // A full host asks the lifecycle manager to put an idle persistent sandbox to sleep early.
+      if (this.running.size + this.held.size >= this.o.maxConcurrentJobs) return this.o.live?.relieve();
       const next = this.queue.peek((userId) => (this.runningPerUser.get(userId) ?? 0) < cap);
       if (!next) return;
-      if (this.o.admission && !this.o.admission.fits(this.inUse, next.res)) return;
+      if (this.o.admission && !this.o.admission.fits(this.inUse, next.res)) return this.o.live?.relieve();
       const queued = this.queue.shift(next.userId)!;
       const id = queued.id;
       if (this.running.has(id)) continue;
@@ -178,12 +231,17 @@ export class Scheduler implements JobRunner {
   private claim(id: string, r: Running, sign: 1 | -1): void {
     if (sign === 1) this.running.set(id, r);
     else this.running.delete(id);
-    const n = (this.runningPerUser.get(r.userId) ?? 0) + sign;
-    if (n > 0) this.runningPerUser.set(r.userId, n);
-    else this.runningPerUser.delete(r.userId);
-    this.inUse.memory_mb += sign * r.res.memory_mb;
-    this.inUse.vcpus += sign * r.res.vcpus;
-    this.inUse.disk_gb += sign * r.res.disk_gb;
+    this.account(r.userId, r.res, sign);
+  }
+
+  /** Adds (+1) or removes (-1) one sandbox from the per-user and resource counts. */
+  private account(userId: string, res: JobResources, sign: 1 | -1): void {
+    const n = (this.runningPerUser.get(userId) ?? 0) + sign;
+    if (n > 0) this.runningPerUser.set(userId, n);
+    else this.runningPerUser.delete(userId);
+    this.inUse.memory_mb += sign * res.memory_mb;
+    this.inUse.vcpus += sign * res.vcpus;
+    this.inUse.disk_gb += sign * res.disk_gb;
   }
 
   /** The queued job's row; undefined when it is gone or no longer pending (e.g. stopped). */
@@ -201,6 +259,7 @@ export class Scheduler implements JobRunner {
     let lease: WorkspaceLease | undefined;
     let meter: MeterHandle | undefined;
     const dequeuedAt = performance.now();
+    let kept = false;
     try {
       if (signal.aborted) return await this.finishAborted(job, entry, null);
       const limits: SandboxLimits = { vcpus: job.vcpus, memoryMb: job.memory_mb, diskGb: job.disk_gb, pids: DEFAULT_PIDS_LIMIT };
@@ -236,12 +295,14 @@ export class Scheduler implements JobRunner {
       }
       await this.o.logs.open(id);
       for (const note of lease?.notes ?? []) this.o.logs.append(id, 'system', note);
-      if (this.o.usage) {
+      // A persistent job's sandbox is metered by the lifecycle manager from adopt() to its release.
+      if (this.o.usage && !(job.persistent && this.o.live)) {
         meter = await this.o.usage.track(job, sandbox).catch((err: unknown) => {
           log.warn({ err }, 'usage metering could not start; this run is not metered');
           return undefined;
         });
       }
+      if (job.persistent) this.o.live?.adopt(job, sandbox, lease);
       try {
         if (job.file_ids.length > 0 && !this.o.files) throw new Error('this server has no file uploads');
         if (this.o.files) await placeJobFiles(sandbox, this.o.files, job.user_id, job.file_ids, signal);
@@ -252,6 +313,8 @@ export class Scheduler implements JobRunner {
       }
 
       const timeoutSeconds = job.timeout_seconds ?? this.o.jobTimeoutSeconds;
+      // A persistent job's script (often its app) has no limit of its own unless it sets one: idle, it sleeps.
+      const timeoutMs = job.persistent && this.o.live && job.timeout_seconds === null ? undefined : timeoutSeconds * 1000;
       const cap = this.o.maxOutputBytes;
       let bytes = 0;
       let truncated = false;
@@ -269,7 +332,7 @@ export class Scheduler implements JobRunner {
       };
       let result: ExecResult;
       try {
-        result = await sandbox.exec({ script: job.script, env: job.environment, cwd: '/root', timeoutMs: timeoutSeconds * 1000, signal }, onOutput);
+        result = await sandbox.exec({ script: job.script, env: job.environment, cwd: '/root', timeoutMs, signal }, onOutput);
       } catch (err) {
         if (signal.aborted) return await this.finishAborted(job, entry, Date.now() - startedAt.getTime());
         log.error({ err }, 'sandbox failed while running the job');
@@ -281,7 +344,15 @@ export class Scheduler implements JobRunner {
       switch (result.reason) {
         case 'exited':
           if (result.exitCode === 0) {
-            // A persistent job stays reachable after its script: it goes to sleep, not to completed.
+            if (job.persistent && this.o.live) {
+              // A persistent job stays reachable after its script: the sandbox stays up, `running`.
+              await this.keep(job, duration);
+              kept = true;
+              sandbox = undefined;
+              lease = undefined;
+              return;
+            }
+            // Without a lifecycle manager a persistent job goes to sleep right after its script.
             return await this.finish(job, job.persistent ? 'sleeping' : 'completed', { exit_code: 0, ...duration }, false);
           }
           return await this.finish(job, 'error', { exit_code: result.exitCode, error_message: `script exited with code ${result.exitCode}`, ...duration }, false);
@@ -300,16 +371,57 @@ export class Scheduler implements JobRunner {
     } finally {
       // Read before the sandbox (and its cgroup counters) goes away.
       await meter?.end().catch((err: unknown) => log.warn({ err }, 'could not record the job\'s usage'));
+      const slept = entry.cause === 'sleep';
+      if (job.persistent && !kept) await this.o.live?.stopMetering(id);
+      // Before the release: attach() no longer hands out this sandbox (or stops waiting for one).
+      if (job.persistent && !slept && !kept) this.o.live?.scriptEnded(id, 'ended');
       if (sandbox) {
         await this.o.pool.release(sandbox).catch((err: unknown) => log.error({ err, sandbox: sandbox!.id }, 'could not release the sandbox'));
       }
       // After the sandbox is gone: the layer is quiet for the final sync.
       await lease?.close();
+      if (slept && job.persistent) {
+        await this.storeSlept(job, entry.slept ?? {}).catch((err: unknown) => log.error({ err }, 'could not store the sleep of a job'));
+        this.o.live?.scriptEnded(id, 'slept');
+      }
     }
+  }
+
+  /** Stores `sleeping` for a job whose script was stopped for a sleep (sandbox gone, workspace synced). */
+  private async storeSlept(job: Job, patch: JobPatch): Promise<void> {
+    const id = job.request_id;
+    await this.o.logs.open(id);
+    this.o.logs.append(id, 'system', 'sleeping: idle while the script ran; the script was stopped and runs again on wake unless startup_command is set');
+    await this.o.logs.flush();
+    const changed = await this.o.store.updateJob(id, { ...patch, status: 'sleeping', vm_id: null }, ['running']);
+    if (changed) this.o.logs.end(id, { status: 'sleeping', exit_code: null, end_reason: null, error_message: null });
+  }
+
+  /**
+   * A persistent job's script succeeded: the outcome is stored with status `running` (followers of
+   * the output end here) and the sandbox, lease and slot go to the lifecycle manager.
+   */
+  private async keep(job: Job, duration: { script_duration_ms: number; end_reason: EndReason }): Promise<void> {
+    const id = job.request_id;
+    await this.o.logs.flush();
+    await this.o.store.updateJob(id, { exit_code: 0, ...duration }, ['running']);
+    this.o.live!.scriptEnded(id, 'kept');
+    this.o.logs.end(id, { status: 'running', exit_code: 0, end_reason: duration.end_reason, error_message: null });
+    this.o.log.info({ jobId: id }, 'persistent job: script done, sandbox kept');
   }
 
   private async finishAborted(job: Job, entry: Running, durationMs: number | null): Promise<void> {
     const duration = durationMs === null ? {} : { script_duration_ms: Math.round(durationMs) };
+    if (entry.cause === 'sleep') {
+      // The lifecycle manager put the job to sleep: stored by storeSlept once the sandbox is gone and the workspace synced.
+      entry.slept = duration;
+      return;
+    }
+    if (entry.cause === 'shutdown' && job.persistent && this.o.live) {
+      // The next start wakes it (no_sleep) or a request does, on the workspace synced below.
+      this.o.logs.append(job.request_id, 'system', 'server shut down while the script ran: the job is sleeping');
+      return this.finish(job, 'sleeping', { end_reason: 'server_shutdown', vm_id: null, ...duration }, false);
+    }
     if (entry.cause === 'shutdown') {
       return this.finish(job, 'error', { end_reason: 'server_shutdown', error_message: 'server shut down while the job was running', ...duration }, true);
     }

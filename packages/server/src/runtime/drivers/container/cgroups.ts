@@ -195,15 +195,24 @@ export class Cgroups {
     return text ? Number(text.trim()) : 0;
   }
 
-  /** CPU time of every process of the sandbox, in microseconds. */
-  cpuUsageUs(id: string): number {
+  /** CPU time of the sandbox's processes in microseconds (v2 `cpu.stat` usage_usec, v1 `cpuacct.usage` in ns). */
+  async cpuUsageMicros(id: string): Promise<number> {
     if (this.mode === 'v2') {
-      const m = /^usage_usec (\d+)/m.exec(readTextSync(this.v2(id, 'cpu.stat')) ?? '');
-      return m ? Number(m[1]) : 0;
+      const m = /^usage_usec (\d+)$/m.exec(readTextSync(this.v2(id, 'cpu.stat')) ?? '');
+      if (!m) throw new Error(`no cpu.stat for sandbox ${id}`);
+      return Number(m[1]);
     }
-    // cpuacct.usage is in nanoseconds.
-    const text = readTextSync(this.v1('cpuacct', id, 'cpuacct.usage') ?? '');
-    return text ? Math.round(Number(text.trim()) / 1000) : 0;
+    const file = this.v1('cpuacct', id, 'cpuacct.usage');
+    const text = file ? readTextSync(file) : null;
+    if (text === null) throw new Error(`no cpuacct.usage for sandbox ${id}`);
+    return Math.floor(Number(text.trim()) / 1000);
+  }
+
+  /** Whether the sandbox is frozen now, as the kernel reports it (tests and diagnostics). */
+  frozenState(id: string): boolean {
+    if (this.mode === 'v2') return /^frozen 1$/m.test(readTextSync(this.v2(id, 'cgroup.events')) ?? '');
+    const file = this.v1('freezer', id, 'freezer.state');
+    return (file ? readTextSync(file) ?? '' : '').trim() === 'FROZEN';
   }
 
   /** Highest memory charged to the sandbox, in bytes (v2 kernels before 5.19 lack memory.peak: the current value). */
@@ -211,8 +220,7 @@ export class Cgroups {
     const file = this.mode === 'v2' ? this.v2(id, 'memory.peak') : this.v1('memory', id, 'memory.max_usage_in_bytes');
     const text = file ? readTextSync(file) : null;
     if (text) return Number(text.trim());
-    const current = readTextSync(this.mode === 'v2' ? this.v2(id, 'memory.current') : (this.v1('memory', id, 'memory.usage_in_bytes') ?? ''));
-    return current ? Number(current.trim()) : 0;
+    return this.memoryBytesSync(id);
   }
 
   /** Changes limits of a running sandbox by writing its cgroup files directly (no crun round trip). */

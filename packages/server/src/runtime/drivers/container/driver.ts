@@ -511,9 +511,9 @@ class ContainerDriver implements RuntimeDriver, SandboxHost {
     return this.cgroups.freeze(id, frozen);
   }
 
-  stats(id: string): SandboxStats {
+  async stats(id: string): Promise<SandboxStats> {
     const net = this.network?.counters(id) ?? { egressBytes: 0, ingressBytes: 0 };
-    return { cpuUsageUs: this.cgroups.cpuUsageUs(id), memoryBytes: this.cgroups.memoryBytesSync(id), memoryPeakBytes: this.cgroups.memoryPeakBytes(id), ...net };
+    return { cpuUsageUs: await this.cgroups.cpuUsageMicros(id), memoryBytes: this.cgroups.memoryBytesSync(id), memoryPeakBytes: this.cgroups.memoryPeakBytes(id), ...net };
   }
 
   destroy(sandbox: ContainerSandbox): Promise<void> {
