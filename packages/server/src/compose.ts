@@ -17,6 +17,12 @@ import { UsersService } from './services/users.js';
 import type { BlobStore } from './storage/blobs/blob-store.js';
 import type { Stores } from './storage/stores.js';
 import { WorkspaceService, type WorkspaceServiceOptions } from './workspaces/service.js';
+import type { Clock } from './clock.js';
+import { CronService } from './cron/service.js';
+import { JobEvents, type ChangeSet } from './services/job-events.js';
+import { WebhookDispatcher, type DispatcherOptions } from './webhooks/dispatcher.js';
+import { WebhooksService } from './webhooks/service.js';
+import type { WorkspaceSyncer } from './workspaces/types.js';
 
 /** Settings of the control plane, with the units in their names (config.ts reads them from env). */
 export interface ControlPlaneSettings {
@@ -36,6 +42,16 @@ export interface ControlPlaneSettings {
   logRetentionDays?: number;
   /** Time between log retention sweeps (default one hour). */
   logRetentionIntervalMs?: number;
+  /** Webhooks may reach loopback and private addresses (MAGS_WEBHOOK_ALLOW_PRIVATE). */
+  webhookAllowPrivate?: boolean;
+  /** Base URL of the API in webhook payloads' logs_url (read when an event is built). */
+  publicUrl?: () => string;
+  /** Retry timing of webhook deliveries (tests shorten it). */
+  webhookRetry?: Pick<DispatcherOptions, 'timeoutMs' | 'retryBaseMs' | 'retryMaxMs' | 'retryWindowMs' | 'disableAfterFailures'>;
+  /** Time source of the cron engine and the webhook dispatcher (tests and benchmarks). */
+  clock?: Clock;
+  /** Accept 6-field cron expressions with seconds (tests and benchmarks only). */
+  cronAllowSeconds?: boolean;
 }
 
 export interface ComposeOptions {
@@ -59,6 +75,9 @@ export interface ControlPlane {
   scheduler: Scheduler;
   workspaces: WorkspaceService;
   uploads: UploadsService;
+  cron: CronService;
+  webhooks: WebhooksService;
+  dispatcher: WebhookDispatcher;
   app: FastifyInstance;
   /** Reconciles jobs a previous process left behind and starts running queued jobs. */
   start(): Promise<void>;
@@ -74,7 +93,9 @@ export async function composeControlPlane(o: ComposeOptions): Promise<ControlPla
     days: settings.logRetentionDays ?? 0,
     intervalMs: settings.logRetentionIntervalMs,
   });
-  const workspaces = new WorkspaceService({ admission: o.admission, ...o.workspaces, store: stores.workspaces, jobs: stores.jobs, log: log.child({ component: 'workspaces' }) });
+  const events = new JobEvents(log.child({ component: 'events' }));
+  const syncer = o.workspaces.syncer && announcingSyncer(o.workspaces.syncer, events);
+  const workspaces = new WorkspaceService({ admission: o.admission, ...o.workspaces, syncer, store: stores.workspaces, jobs: stores.jobs, log: log.child({ component: 'workspaces' }) });
   const uploads = new UploadsService(stores.uploads, o.blobs, log.child({ component: 'uploads' }), settings.maxUploadBytes ?? DEFAULT_MAX_UPLOAD_BYTES);
   const scheduler = new Scheduler({
     store: stores.jobs,
@@ -88,15 +109,47 @@ export async function composeControlPlane(o: ComposeOptions): Promise<ControlPla
     admission: o.admission,
     workspaces,
     files: uploads,
+    events,
   });
   const users = new UsersService(stores.users, log.child({ component: 'users' }));
   const jobLimits = { maxPendingJobsPerUser: settings.maxPendingJobsPerUser ?? DEFAULT_MAX_PENDING_JOBS_PER_USER, admission: o.admission };
-  const jobs = new JobsService(stores.jobs, logs, scheduler, log.child({ component: 'jobs' }), jobLimits, workspaces, uploads);
+  const dispatcher = new WebhookDispatcher({
+    store: stores.webhooks,
+    log: log.child({ component: 'webhook-dispatcher' }),
+    clock: settings.clock,
+    allowPrivate: settings.webhookAllowPrivate ?? false,
+    ...settings.webhookRetry,
+  });
+  const webhooks = new WebhooksService({
+    store: stores.webhooks,
+    jobs: stores.jobs,
+    logs: stores.logs,
+    log: log.child({ component: 'webhooks' }),
+    allowPrivate: settings.webhookAllowPrivate ?? false,
+    publicUrl: settings.publicUrl ?? (() => 'http://127.0.0.1:8090'),
+    clock: settings.clock,
+    onQueued: () => dispatcher.kick(),
+  });
+  const jobs = new JobsService(stores.jobs, logs, scheduler, log.child({ component: 'jobs' }), jobLimits, workspaces, uploads, webhooks);
+  const cron = new CronService({
+    store: stores.cron,
+    users: stores.users,
+    jobs,
+    jobStore: stores.jobs,
+    log: log.child({ component: 'cron' }),
+    clock: settings.clock,
+    allowSeconds: settings.cronAllowSeconds,
+    checkWebhook: (userId, url) => webhooks.checkJobTarget(userId, url),
+  });
+  events.add(webhooks);
+  events.add(cron);
   const app = await buildApp({
     users,
     jobs,
     workspaces,
     uploads,
+    cron,
+    webhooks,
     poolStatus: () => pool.status(),
     log: log.child({ component: 'api' }),
     bodyLimitBytes: settings.bodyLimitBytes,
@@ -110,19 +163,43 @@ export async function composeControlPlane(o: ComposeOptions): Promise<ControlPla
     scheduler,
     workspaces,
     uploads,
+    cron,
+    webhooks,
+    dispatcher,
     app,
     async start() {
       await workspaces.init();
       await scheduler.start();
       retention.start();
+      cron.start();
+      dispatcher.start();
     },
     async close() {
       await retention.stop();
+      await cron.stop();
       await scheduler.shutdown();
+      await dispatcher.stop();
       await workspaces.shutdown();
       logs.shutdownFollowers();
       await app.close();
       await logs.flush();
     },
+  };
+}
+
+/** The sync engine, telling listeners what each sync changed (for webhooks and their changed files). */
+function announcingSyncer(inner: WorkspaceSyncer, events: JobEvents): WorkspaceSyncer {
+  return {
+    sync: async (ws, dir, opts) => {
+      const r = await inner.sync(ws, dir, opts);
+      const dot = ws.indexOf('.');
+      const changes = (r as { changes?: ChangeSet }).changes ?? { added: [], modified: [], deleted: [], truncated: false };
+      await events.workspaceSynced({ userId: ws.slice(0, dot), workspace: ws.slice(dot + 1), version: r.version, changes });
+      return r;
+    },
+    restore: (ws, dir, opts) => inner.restore(ws, dir, opts),
+    history: (ws) => inner.history(ws),
+    latest: (ws) => inner.latest(ws),
+    delete: (ws) => inner.delete(ws),
   };
 }

@@ -54,6 +54,10 @@ export interface ServerConfig {
   syncIntervalSeconds: number;
   /** Stored versions kept per workspace. */
   workspaceHistory: number;
+  /** Webhooks may reach loopback and private addresses ('1'/'true'). */
+  webhookAllowPrivate: boolean;
+  /** Base URL clients reach the API at, for links in webhook payloads; absent = http://<host>:<port>. */
+  apiPublicUrl?: string;
   /** Settings that were given but do nothing in this version, one message each; the server logs them at start. */
   warnings: string[];
 }
@@ -62,6 +66,7 @@ export type LogLevelName = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fata
 const LOG_LEVELS: readonly LogLevelName[] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
 const BLOB_STORES = ['file', 's3'] as const;
 const BOOLEANS = ['true', 'false'] as const;
+const FLAGS = ['1', '0', 'true', 'false'] as const;
 
 /** A configuration value that cannot be used; the message names the variable and what to do. */
 export class ConfigError extends Error {
@@ -117,6 +122,8 @@ export const CONFIG_SETTINGS: readonly ConfigSetting[] = [
   { key: 's3Region', env: 'MAGS_S3_REGION', flag: '--s3-region', kind: 'string', defaultText: '`AWS_REGION` / `~/.aws/config`', unit: 'region', meaning: 'Region of the bucket (`auto` for Cloudflare R2).' },
   { key: 'syncIntervalSeconds', env: 'MAGS_SYNC_INTERVAL_SECONDS', flag: '--sync-interval', kind: 'int', min: 0, defaultText: '`30`', unit: 'seconds', meaning: 'How often a running job\'s workspace is synced to the blob store (`0`: only when the job ends; a sync also runs after every job and on `mags sync`).' },
   { key: 'workspaceHistory', env: 'MAGS_WORKSPACE_HISTORY', flag: '--workspace-history', kind: 'int', min: 1, defaultText: '`20`', unit: 'versions', meaning: 'Stored versions kept per workspace; older ones are pruned after each sync.' },
+  { key: 'webhookAllowPrivate', env: 'MAGS_WEBHOOK_ALLOW_PRIVATE', flag: '--webhook-allow-private', kind: 'enum', values: FLAGS, defaultText: '`0`', unit: '-', meaning: '`1` lets webhooks reach loopback, private, link-local and CGNAT addresses and the server itself (receivers on your own network); by default such targets are refused (docs/webhooks.md).' },
+  { key: 'apiPublicUrl', env: 'MAGS_API_PUBLIC_URL', flag: '--api-public-url', kind: 'url', defaultText: '`http://<MAGS_HOST>:<port>`', unit: 'URL', meaning: 'Base URL clients reach the API at; webhook payloads link to the job\'s logs under it.' },
   { key: 's3ForcePathStyle', env: 'MAGS_S3_FORCE_PATH_STYLE', flag: '--s3-force-path-style', kind: 'enum', values: BOOLEANS, defaultText: '`false`', unit: '-', meaning: '`true` addresses buckets as `endpoint/bucket` (MinIO and most self-hosted services).' },
 ];
 
@@ -199,6 +206,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     s3ForcePathStyle: raw.get('s3ForcePathStyle') === 'true',
     syncIntervalSeconds: (raw.get('syncIntervalSeconds') as number | undefined) ?? 30,
     workspaceHistory: (raw.get('workspaceHistory') as number | undefined) ?? 20,
+    webhookAllowPrivate: raw.get('webhookAllowPrivate') === '1' || raw.get('webhookAllowPrivate') === 'true',
+    apiPublicUrl: raw.get('apiPublicUrl') as string | undefined,
     warnings,
   };
 }

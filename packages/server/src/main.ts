@@ -151,6 +151,8 @@ export async function runServer(opts: RunServerOptions | ConfigOverrides = {}): 
     log.info({ memoryMb: capacity.memoryMb, vcpus: capacity.vcpus, freeDiskGb: Math.floor(capacity.freeDiskGb()) }, 'admission: what this host gives sandboxes');
     const layers = new LocalLayers(join(config.dataDir, 'workspaces'));
     cleanups.push(() => layers.shutdown());
+    // Known once the API listens (MAGS_PORT=0 picks the port).
+    let publicUrl = `http://${config.host}:${config.port}`;
     const plane = await composeControlPlane({
       stores,
       pool,
@@ -179,6 +181,8 @@ export async function runServer(opts: RunServerOptions | ConfigOverrides = {}): 
         maxPendingJobsPerUser: config.maxPendingJobsPerUser,
         bodyLimitBytes: config.bodyLimitBytes,
         maxUploadBytes: config.maxUploadBytes,
+        webhookAllowPrivate: config.webhookAllowPrivate,
+        publicUrl: () => config.apiPublicUrl ?? publicUrl,
       },
     });
     cleanups.push(() => plane.close());
@@ -198,6 +202,7 @@ export async function runServer(opts: RunServerOptions | ConfigOverrides = {}): 
     const addr = app.server.address();
     const port = typeof addr === 'object' && addr ? addr.port : config.port;
     const url = `http://127.0.0.1:${port}`;
+    publicUrl = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
     if (admin) await writeClientConfig({ home: config.home, token: admin.token, apiUrl: url, log });
     log.info({ url, host: config.host, port }, 'listening');
     if (o.announce !== false) process.stdout.write(`Mags server ready at ${url}\n`);

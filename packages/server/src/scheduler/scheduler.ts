@@ -29,6 +29,8 @@ export interface SchedulerOptions {
   workspaces?: { open(job: Job, log: Logger): Promise<WorkspaceLease | undefined> };
   /** Uploaded files of jobs with `file_ids` (absent: such jobs fail to start). */
   files?: JobFiles;
+  /** Told when a job's run ended (after the sandbox is gone and its workspace synced). */
+  events?: { jobEnded(job: Job, status: 'completed' | 'error' | 'sleeping'): Promise<void> };
 }
 
 /** Processes per sandbox (docs/sandboxes.md). */
@@ -76,6 +78,8 @@ export class Scheduler implements JobRunner {
   /** Resources of the running jobs, summed. */
   private readonly inUse: JobResources = { memory_mb: 0, vcpus: 0, disk_gb: 0 };
   private accepting = false;
+  /** Statuses `finish` stored, read by `run` to announce the end once the lease is closed. */
+  private readonly ended = new Map<string, 'completed' | 'error' | 'sleeping'>();
 
   constructor(private readonly o: SchedulerOptions) {}
 
@@ -288,6 +292,9 @@ export class Scheduler implements JobRunner {
       }
       // After the sandbox is gone: the layer is quiet for the final sync.
       await lease?.close();
+      const status = this.ended.get(id);
+      this.ended.delete(id);
+      if (status && this.o.events) await this.o.events.jobEnded(job, status);
     }
   }
 
@@ -312,6 +319,7 @@ export class Scheduler implements JobRunner {
     const full: JobPatch = { ...patch, status };
     if (status !== 'sleeping') full.completed_at = new Date().toISOString();
     const changed = await this.o.store.updateJob(id, full, ['pending', 'running']);
+    if (changed) this.ended.set(id, status);
     if (changed) this.o.logs.end(id, { status, exit_code: patch.exit_code ?? null, end_reason: patch.end_reason ?? null, error_message: patch.error_message ?? null });
     this.o.log.info({ jobId: id, status, exitCode: patch.exit_code ?? null, error: patch.error_message }, 'job ended');
   }

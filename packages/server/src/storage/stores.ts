@@ -10,6 +10,10 @@ import { KyselyUploadStore } from './metadata/kysely-uploads.js';
 import { KyselyWorkspaceStore } from './metadata/kysely-workspaces.js';
 import type { UploadStore } from './metadata/uploads.js';
 import type { WorkspaceStore } from './metadata/workspaces.js';
+import type { CronStore } from './metadata/cron.js';
+import { KyselyCronStore } from './metadata/kysely-cron.js';
+import type { WebhookStore } from './metadata/webhooks.js';
+import { KyselyWebhookStore } from './metadata/kysely-webhooks.js';
 
 /** The stores of one metadata database; `close()` closes the database they share. */
 export interface Stores {
@@ -19,6 +23,8 @@ export interface Stores {
   logs: LogStore;
   workspaces: WorkspaceStore;
   uploads: UploadStore;
+  cron: CronStore;
+  webhooks: WebhookStore;
   /** Migrations applied by this open, in order (empty when the database was up to date). */
   readonly migrated: string[];
   close(): Promise<void>;
@@ -45,6 +51,8 @@ export async function openStores(target: { url?: string; sqlitePath: string }): 
     logs: new KyselyLogStore(opened.db as unknown as Kysely<LogsDatabase>),
     workspaces: new KyselyWorkspaceStore(opened.db),
     uploads: new KyselyUploadStore(opened.db),
+    cron: new KyselyCronStore(opened.db),
+    webhooks: new KyselyWebhookStore(opened.db),
     migrated,
     close: () => opened.db.destroy(),
   };
