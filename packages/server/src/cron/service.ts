@@ -77,7 +77,7 @@ export class CronService implements JobEventListener {
     const timezone = input.timezone ?? 'UTC';
     parseCron(input.cron_expression, timezone, this.o.allowSeconds);
     await this.checkOptions(user, input);
-    if ((await this.o.store.listSchedules(user.id)).length >= MAX_SCHEDULES_PER_USER) {
+    if ((await this.o.store.countSchedules(user.id)) >= MAX_SCHEDULES_PER_USER) {
       throw new AppError('RATE_LIMITED', `You have ${MAX_SCHEDULES_PER_USER} schedules (the limit)`, 'Remove schedules you no longer need with DELETE /api/v1/mags-cron/{id}.');
     }
     const now = this.iso(this.clock.now());
@@ -205,6 +205,11 @@ export class CronService implements JobEventListener {
     this.timer = undefined;
     this.timerAt = Infinity;
     await Promise.allSettled([...this.inFlight]);
+  }
+
+  /** Resolves when the passes started by the timer so far have finished. */
+  async idle(): Promise<void> {
+    while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
   }
 
   /** Looks at the database now (a schedule changed). */

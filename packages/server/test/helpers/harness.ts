@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
-import { composeControlPlane } from '../../src/compose.js';
+import { composeControlPlane, type ControlPlane, type ControlPlaneSettings } from '../../src/compose.js';
 import { silentLogger } from '../../src/logger.js';
 import type { Scheduler } from '../../src/scheduler/scheduler.js';
 import type { Admission } from '../../src/services/admission.js';
@@ -30,6 +30,8 @@ export interface Harness {
   /** Workspace layers (real ext4 images under the harness's temp dir). */
   layers: LocalLayers;
   adminToken: string;
+  /** The whole control plane (cron, webhooks, dispatcher). */
+  plane: ControlPlane;
   /** Creates a non-admin user and returns its token. */
   makeUser(name: string): Promise<string>;
   /** Polls a job's status until it is no longer pending/running. */
@@ -58,6 +60,11 @@ export interface HarnessOptions {
   logRetentionDays?: number;
   /** Time between log retention sweeps. */
   logRetentionIntervalMs?: number;
+  /** Webhooks may reach loopback (the tests' receivers). */
+  webhookAllowPrivate?: boolean;
+  webhookRetry?: ControlPlaneSettings['webhookRetry'];
+  /** Accept 6-field cron expressions (seconds). */
+  cronAllowSeconds?: boolean;
 }
 
 export async function createHarness(opts: HarnessOptions = {}): Promise<Harness> {
@@ -85,6 +92,9 @@ export async function createHarness(opts: HarnessOptions = {}): Promise<Harness>
       sseStallMs: opts.sseStallMs,
       logRetentionDays: opts.logRetentionDays,
       logRetentionIntervalMs: opts.logRetentionIntervalMs,
+      webhookAllowPrivate: opts.webhookAllowPrivate,
+      webhookRetry: opts.webhookRetry,
+      cronAllowSeconds: opts.cronAllowSeconds,
     },
   });
   const { app, scheduler, logs, users, workspaces } = plane;
@@ -101,6 +111,7 @@ export async function createHarness(opts: HarnessOptions = {}): Promise<Harness>
     blobs,
     layers,
     adminToken: admin.token,
+    plane,
     async makeUser(name) {
       const res = await app.inject({ method: 'POST', url: '/api/v1/users', headers: { authorization: `Bearer ${admin.token}` }, payload: { name } });
       if (res.statusCode !== 201) throw new Error(`could not create user ${name}: ${res.body}`);

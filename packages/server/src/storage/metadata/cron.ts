@@ -71,6 +71,7 @@ export interface CronStore {
   /** A schedule of this user by id, else by name. */
   findSchedule(userId: string, ref: string): Promise<ScheduleRecord | undefined>;
   listSchedules(userId: string): Promise<ScheduleRecord[]>;
+  countSchedules(userId: string): Promise<number>;
   /** UniqueViolationError on a taken name. */
   updateSchedule(id: string, patch: SchedulePatch): Promise<boolean>;
   deleteSchedule(id: string): Promise<boolean>;

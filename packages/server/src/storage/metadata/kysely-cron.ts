@@ -28,6 +28,11 @@ export class KyselyCronStore implements CronStore {
     return rows.map(fromRow);
   }
 
+  async countSchedules(userId: string): Promise<number> {
+    const row = await this.db.selectFrom('schedules').select((eb) => eb.fn.countAll().as('n')).where('user_id', '=', userId).executeTakeFirst();
+    return Number(row?.n ?? 0);
+  }
+
   async updateSchedule(id: string, patch: SchedulePatch): Promise<boolean> {
     const r = await unique(() => this.db.updateTable('schedules').set(toRow(patch)).where('id', '=', id).executeTakeFirst(), patch.name ?? '');
     return Number(r.numUpdatedRows) > 0;
