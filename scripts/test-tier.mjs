@@ -24,6 +24,7 @@ const UNIT = new Set([
   'server/test/cron-engine.test',
   'server/test/cron-api.test',
   'server/test/webhook-target.test',
+  'server/test/webhooks.test',
   'server/test/docs.test',
   'server/test/host-limits.test',
   'server/test/log-volume.test',
