@@ -19,6 +19,8 @@ import { tokenCommand } from './commands/token.js';
 import { userCommand } from './commands/user.js';
 import { serverCommand } from './commands/server.js';
 import { setupClaudeCommand } from './commands/setup-claude.js';
+import { cronCommand } from './commands/cron.js';
+import { webhookCommand } from './commands/webhook.js';
 
 export function buildProgram(): Command {
   const program = new Command('mags')
@@ -56,6 +58,8 @@ Environment: MAGS_API_URL, MAGS_API_TOKEN (or MAGS_TOKEN). Exit codes: see docs/
     userCommand(),
     serverCommand(),
     setupClaudeCommand(),
+    cronCommand(),
+    webhookCommand(),
   ];
   for (const cmd of commands) program.addCommand(cmd);
   // Subcommands inherit the error behaviour: throw instead of exiting.
