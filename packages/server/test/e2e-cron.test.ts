@@ -55,7 +55,7 @@ describe('cron + webhooks end to end (real server, real sandboxes)', () => {
     assert.equal(done.data.workspace_id, 'monitor');
     assert.ok(done.data.output_tail.some((l: { message: string }) => l.message === 'check ok'));
     const added = done.data.changes.added as Array<{ path: string; size: number }>;
-    const last = added.find((f) => f.path.endsWith('reports/last.txt'));
+    const last = added.find((f) => f.path === 'root/reports/last.txt');
     assert.ok(last, `changed files: ${JSON.stringify(done.data.changes)}`);
     assert.equal(last.size, 21, 'an ISO time and a newline');
     assert.ok(verified.some((e) => e.type === 'workspace.synced' && e.data.workspace_id === 'monitor'));
