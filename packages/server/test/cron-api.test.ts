@@ -72,6 +72,21 @@ describe(`cron API (in-process, ${backend})`, { skip: backend === 'PostgreSQL' &
     assert.equal((await call('GET', `/api/v1/mags-cron/${s.id}`)).json().timezone, 'Europe/Berlin', 'a refused change changes nothing');
   });
 
+  it('hostile input: a script over 1 MiB, NUL characters, non-JSON and huge names are refused and nothing is stored', async () => {
+    const big = await call('POST', '/api/v1/mags-cron', { name: 'big', cron_expression: '@daily', script: 'x'.repeat(1024 * 1024 + 1) });
+    assert.equal(big.statusCode, 413, big.body);
+    assert.match(big.json().error, /^script:/);
+    const nul = await call('POST', '/api/v1/mags-cron', { name: 'a\u0000b', cron_expression: '@daily', script: 'x' });
+    assert.equal(nul.statusCode, 400);
+    const long = await call('POST', '/api/v1/mags-cron', { name: 'n'.repeat(10_000), cron_expression: '@daily', script: 'x' });
+    assert.equal(long.statusCode, 400);
+    const junk = await h.app.inject({ method: 'POST', url: '/api/v1/mags-cron', headers: { ...auth, 'content-type': 'application/json' }, payload: '{"name":' });
+    assert.equal(junk.json().code, 'INVALID_JSON');
+    const expr = await call('POST', '/api/v1/mags-cron', { name: 'e', cron_expression: '*/0 * * * *', script: 'x' });
+    assert.equal(expr.statusCode, 400);
+    assert.deepEqual((await call('GET', '/api/v1/mags-cron')).json().schedules.map((x: { name: string }) => x.name), ['nightly']);
+  });
+
   it('a second schedule of the same name is a 409 naming the field', async () => {
     const res = await call('POST', '/api/v1/mags-cron', { name: 'nightly', cron_expression: '@hourly', script: 'x' });
     assert.equal(res.statusCode, 409);

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { JOB_LIMITS } from '@mags/shared';
 import type { Logger } from 'pino';
 import { systemClock, type Clock } from '../clock.js';
 import { AppError } from '../services/errors.js';
@@ -131,7 +132,7 @@ export class CronService implements JobEventListener {
     };
     merged.cron_expression = merged.cron_expression.trim();
     parseCron(merged.cron_expression, merged.timezone, this.o.allowSeconds);
-    await this.checkOptions(user, { job_options: patch.job_options });
+    await this.checkOptions(user, { script: patch.script, job_options: patch.job_options });
     const retime =
       merged.cron_expression !== s.cron_expression || merged.timezone !== s.timezone || merged.jitter_seconds !== s.jitter_seconds || merged.enabled !== s.enabled;
     const times = retime ? this.nextFiring(merged, this.clock.now()) : {};
@@ -186,6 +187,9 @@ export class CronService implements JobEventListener {
   }
 
   private async checkOptions(user: User, input: ScheduleInput): Promise<void> {
+    if (input.script !== undefined && Buffer.byteLength(input.script, 'utf8') > JOB_LIMITS.scriptMaxBytes) {
+      throw new AppError('PAYLOAD_TOO_LARGE', `script: larger than ${JOB_LIMITS.scriptMaxBytes} bytes (1 MiB)`, 'Put large data in a file and upload it, or fetch it from inside the script.');
+    }
     const url = input.job_options?.webhook_url;
     if (!url) return;
     if (!this.o.checkWebhook) throw new AppError('FEATURE_NOT_AVAILABLE', 'webhook_url: webhooks are not available on this server');
@@ -242,7 +246,9 @@ export class CronService implements JobEventListener {
       do {
         this.again = false;
         const due = await this.o.store.dueSchedules(this.iso(this.clock.now()), BATCH);
-        for (const s of due) await this.fireDue(s);
+        // Claims are independent compare-and-sets: schedules due at the same time fire side by side.
+        const fired = await Promise.allSettled(due.map((s) => this.fireDue(s)));
+        for (const r of fired) if (r.status === 'rejected') this.o.log.error({ err: r.reason }, 'a schedule firing failed');
         if (due.length === BATCH) this.again = true;
       } while (this.again && !this.stopped);
       for (const id of await this.o.store.schedulesWithQueuedRuns()) await this.drainQueued(id);

@@ -287,15 +287,24 @@ export class Scheduler implements JobRunner {
           return await this.finish(job, 'error', { exit_code: result.exitCode, error_message: `sandbox failed: ${result.message ?? 'unknown error'}`, ...duration }, true);
       }
     } finally {
+      // A job without a workspace is announced at once; a workspace job after its final sync (the
+      // event lists the files the run changed).
+      if (!lease) await this.announce(job);
       if (sandbox) {
         await this.o.pool.release(sandbox).catch((err: unknown) => log.error({ err, sandbox: sandbox!.id }, 'could not release the sandbox'));
       }
       // After the sandbox is gone: the layer is quiet for the final sync.
       await lease?.close();
-      const status = this.ended.get(id);
-      this.ended.delete(id);
-      if (status && this.o.events) await this.o.events.jobEnded(job, status);
+      await this.announce(job);
     }
+  }
+
+  /** Tells the events hook that a job's run ended, once, with the status `finish` stored. */
+  private async announce(job: Job): Promise<void> {
+    const status = this.ended.get(job.request_id);
+    if (!status) return;
+    this.ended.delete(job.request_id);
+    if (this.o.events) await this.o.events.jobEnded(job, status);
   }
 
   private async finishAborted(job: Job, entry: Running, durationMs: number | null): Promise<void> {
