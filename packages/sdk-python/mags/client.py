@@ -461,9 +461,11 @@ class Mags:
         """Fire a schedule now (its overlap policy applies): the firing with its ``job_id``."""
         return self._http.request("POST", f"{CRON}/{quote_segment(id_or_name)}/run", timeout=timeout)
 
-    def cron_runs(self, id_or_name: str, limit: int = 50, *, timeout: Optional[float] = None) -> Dict[str, Any]:
-        """``{"runs": [...]}``: the schedule's firings, newest first, with each job's status."""
-        return self._http.request("GET", f"{CRON}/{quote_segment(id_or_name)}/runs?limit={int(limit)}", timeout=timeout)
+    def cron_runs(self, id_or_name: str, limit: Optional[int] = None, *, timeout: Optional[float] = None) -> Dict[str, Any]:
+        """``{"runs": [...]}``: the schedule's firings, newest first (``limit``: server default 50),
+        with each job's status."""
+        query = f"?limit={int(limit)}" if limit is not None else ""
+        return self._http.request("GET", f"{CRON}/{quote_segment(id_or_name)}/runs{query}", timeout=timeout)
 
     # ---- webhooks (ours) ----------------------------------------------------------------------
 
@@ -496,9 +498,10 @@ class Mags:
         """Send a ``webhook.test`` event to an endpoint; answers the queued delivery."""
         return self._http.request("POST", f"{WEBHOOKS}/{quote_segment(webhook_id)}/test", timeout=timeout)
 
-    def webhook_deliveries(self, webhook_id: str, limit: int = 50, *, timeout: Optional[float] = None) -> Dict[str, Any]:
-        """``{"deliveries": [...]}``: the endpoint's delivery log, newest first."""
-        return self._http.request("GET", f"{WEBHOOKS}/{quote_segment(webhook_id)}/deliveries?limit={int(limit)}", timeout=timeout)
+    def webhook_deliveries(self, webhook_id: str, limit: Optional[int] = None, *, timeout: Optional[float] = None) -> Dict[str, Any]:
+        """``{"deliveries": [...]}``: the endpoint's delivery log, newest first (``limit``: server default 50)."""
+        query = f"?limit={int(limit)}" if limit is not None else ""
+        return self._http.request("GET", f"{WEBHOOKS}/{quote_segment(webhook_id)}/deliveries{query}", timeout=timeout)
 
     def webhook_redeliver(self, webhook_id: str, delivery_id: str, *, timeout: Optional[float] = None) -> Dict[str, Any]:
         """Send a delivery again, with the same ``webhook-id``."""

@@ -181,12 +181,12 @@ export interface NewOptions extends CallOptions {
   waitMs?: number;
 }
 
-/** Options of `cronCreate`: the schedule's fields in camelCase (`cronExpression`, `workspaceId`, `webhookUrl`, ...). */
-export type CronCreateOptions = Camelize<CreateScheduleBody>;
+/** Options of `cronCreate` after its name, expression and script, in camelCase (`timezone`, `workspaceId`, `webhookUrl`, ...). */
+export type CronCreateOptions = Camelize<Omit<CreateScheduleBody, 'name' | 'cron_expression' | 'script'>>;
 /** Options of `cronUpdate`: any field of `cronCreate`. */
 export type CronUpdateOptions = Camelize<UpdateScheduleBody>;
-/** Options of `webhookCreate`. */
-export type WebhookCreateOptions = Camelize<CreateWebhookBody>;
+/** Options of `webhookCreate` after its URL: `events`, `description`. */
+export type WebhookCreateOptions = Camelize<Omit<CreateWebhookBody, 'url'>>;
 
 /** camelCase options -> the wire body (undefined left out). */
 function snakeBody(opts: object): Record<string, unknown> {
@@ -611,9 +611,14 @@ export class Mags {
     });
   }
 
-  /** Creates a cron schedule (`POST /api/v1/mags-cron`); the answer lists `next_runs`. */
-  cronCreate(opts: CronCreateOptions, call: CallOptions = {}): Promise<Schedule> {
-    return this.http.request({ method: 'POST', path: '/api/v1/mags-cron', body: snakeBody(opts), answer: SCHEDULE, call });
+  /**
+   * Creates a cron schedule (`POST /api/v1/mags-cron`): `script` runs at each time of
+   * `cronExpression` (5 fields or `@hourly`-style); `opts` are `timezone`, `overlap`, `catchUp`,
+   * `jitterSeconds`, `enabled` and the `run` options. The answer lists `next_runs`.
+   */
+  cronCreate(name: string, cronExpression: string, script: string, opts: CronCreateOptions = {}, call: CallOptions = {}): Promise<Schedule> {
+    const body = { ...snakeBody(opts), name, cron_expression: cronExpression, script };
+    return this.http.request({ method: 'POST', path: '/api/v1/mags-cron', body, answer: SCHEDULE, call });
   }
 
   /** The caller's schedules (`GET /api/v1/mags-cron`). */
@@ -647,9 +652,9 @@ export class Mags {
     return this.http.request({ method: 'GET', path: `/api/v1/mags-cron/${encodeURIComponent(idOrName)}/runs${q}`, answer: SCHEDULE_RUNS, call });
   }
 
-  /** Adds a webhook endpoint; the answer's `secret` (`whsec_...`) is shown only here. */
-  webhookCreate(opts: WebhookCreateOptions, call: CallOptions = {}): Promise<WebhookCreated> {
-    return this.http.request({ method: 'POST', path: '/api/v1/webhooks', body: snakeBody(opts), answer: WEBHOOK_CREATED, call });
+  /** Adds a webhook endpoint (`POST /api/v1/webhooks`); the answer's `secret` (`whsec_...`) is shown only here. */
+  webhookCreate(url: string, opts: WebhookCreateOptions = {}, call: CallOptions = {}): Promise<WebhookCreated> {
+    return this.http.request({ method: 'POST', path: '/api/v1/webhooks', body: { url, ...snakeBody(opts) }, answer: WEBHOOK_CREATED, call });
   }
 
   /** The caller's webhook endpoints (without secrets). */

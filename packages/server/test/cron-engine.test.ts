@@ -17,12 +17,13 @@ const T0 = Date.parse('2026-06-01T10:00:30Z');
 class Jobs implements CronJobs {
   submitted: Array<{ id: string; input: SubmitInput; at: number }> = [];
   stopped: string[] = [];
+  private seq = 0;
   constructor(
     private readonly stores: Stores,
     private readonly clock: FakeClock,
   ) {}
   async submit(user: User, input: SubmitInput): Promise<Job> {
-    const id = `job-${this.submitted.length + 1}`;
+    const id = `job-${++this.seq}`;
     const now = new Date(this.clock.now()).toISOString();
     const job = {
       request_id: id, user_id: user.id, name: input.name ?? null, workspace_id: null, base_workspace_id: null, type: 'inline', script: input.script,

@@ -69,9 +69,6 @@ export function cronCommand(): Command {
   add.action(action(async (name: string, cron: string, script: string, flags: ScheduleFlags) => {
     const mags = await client(flags);
     const opts: CronCreateOptions = {
-      name,
-      cronExpression: cron,
-      script,
       timezone: flags.tz,
       workspaceId: flags.workspace,
       baseWorkspaceId: flags.base,
@@ -87,7 +84,7 @@ export function cronCommand(): Command {
       jitterSeconds: flags.jitter,
       enabled: flags.disabled ? false : undefined,
     };
-    const s = await mags.cronCreate(opts);
+    const s = await mags.cronCreate(name, cron, script, opts);
     if (flags.json) return printJson(s);
     show(s);
   }));

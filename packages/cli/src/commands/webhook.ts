@@ -16,7 +16,7 @@ export function webhookCommand(): Command {
   withJson(withConnection(add));
   withExamples(add, ['mags webhook add https://hooks.example.com/mags', 'mags webhook add https://hooks.example.com/mags --event job.failed']);
   add.action(action(async (url: string, flags: ConnectionFlags & { json?: boolean; event?: Array<(typeof EVENTS)[number]>; description?: string }) => {
-    const r = await (await client(flags)).webhookCreate({ url, events: flags.event, description: flags.description });
+    const r = await (await client(flags)).webhookCreate(url, { events: flags.event, description: flags.description });
     if (flags.json) return printJson(r);
     out(`Added webhook ${r.id} -> ${r.url} (${r.events.join(', ')})`);
     out(`Signing secret (shown once; verify deliveries with it): ${r.secret}`);
