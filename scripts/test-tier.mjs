@@ -21,6 +21,10 @@ const UNIT = new Set([
   'server/test/api.test',
   'server/test/bad-input.test',
   'server/test/config.test',
+  'server/test/cron-engine.test',
+  'server/test/cron-api.test',
+  'server/test/webhook-target.test',
+  'server/test/webhooks.test',
   'server/test/docs.test',
   'server/test/host-limits.test',
   'server/test/live.test',
@@ -53,6 +57,7 @@ const ALSO_INTEGRATION = new Set(['server/test/api.test']);
 
 /** Starts a real server (real sandboxes) and drives it as a user would. */
 const E2E = new Set([
+  'server/test/e2e-cron.test',
   'server/test/e2e-curl.test',
   'server/test/e2e-jobs.test',
   'server/test/e2e-server.test',
@@ -60,6 +65,7 @@ const E2E = new Set([
   'server/test/error-answers.test',
   'cli/test/docs-examples.test',
   'cli/test/e2e.test',
+  'cli/test/e2e-cron.test',
   'cli/test/e2e-endings.test',
   'cli/test/server-command.test',
   'sdk/test/e2e.test',

@@ -20,6 +20,8 @@ import { userCommand } from './commands/user.js';
 import { serverCommand } from './commands/server.js';
 import { setupClaudeCommand } from './commands/setup-claude.js';
 import { usageCommand } from './commands/usage.js';
+import { cronCommand } from './commands/cron.js';
+import { webhookCommand } from './commands/webhook.js';
 
 export function buildProgram(): Command {
   const program = new Command('mags')
@@ -58,6 +60,8 @@ Environment: MAGS_API_URL, MAGS_API_TOKEN (or MAGS_TOKEN). Exit codes: see docs/
     userCommand(),
     serverCommand(),
     setupClaudeCommand(),
+    cronCommand(),
+    webhookCommand(),
   ];
   for (const cmd of commands) program.addCommand(cmd);
   // Subcommands inherit the error behaviour: throw instead of exiting.

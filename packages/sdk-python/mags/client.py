@@ -18,6 +18,8 @@ JOBS_V2 = "/api/v2/mags-jobs"
 WORKSPACES = "/api/v1/workspaces"
 FILES = "/api/v1/mags-files"
 URL_ALIASES = "/api/v2/mags-url-aliases"
+CRON = "/api/v1/mags-cron"
+WEBHOOKS = "/api/v1/webhooks"
 
 #: Default seconds to wait for any one HTTP call.
 DEFAULT_TIMEOUT = 30.0
@@ -29,9 +31,14 @@ _V2_FIELDS = ("vcpus", "memory_mb", "rootfs_type")
 _RUN_OPTIONS = (
     "name", "workspace_id", "base_workspace_id", "persistent", "no_sleep", "startup_command",
     "environment", "file_ids", "files", "disk_gb", "vcpus", "memory_mb", "rootfs_type", "timeout",
-    "timeout_seconds",
+    "timeout_seconds", "webhook_url",
 )
 _RUN_AND_WAIT_OPTIONS = _RUN_OPTIONS + ("poll_interval", "on_output")
+_CRON_OPTIONS = (
+    "timezone", "enabled", "overlap", "catch_up", "jitter_seconds", "workspace_id", "base_workspace_id",
+    "persistent", "no_sleep", "startup_command", "environment", "file_ids", "disk_gb", "vcpus", "memory_mb",
+    "timeout_seconds", "webhook_url",
+)
 
 
 def _reject_unknown(where: str, names: Iterable[str], known: Iterable[str]) -> None:
@@ -436,6 +443,97 @@ class Mags:
     def url_alias_delete(self, subdomain: str, *, timeout: Optional[float] = None) -> Dict[str, Any]:
         """Remove a URL alias."""
         return self._http.request("DELETE", f"{URL_ALIASES}/{quote_segment(subdomain)}", timeout=timeout)
+
+    # ---- cron schedules (ours) ----------------------------------------------------------------
+
+    def cron_create(
+        self,
+        name: str,
+        cron_expression: str,
+        script: str,
+        *,
+        timeout: Optional[float] = None,
+        **options: Any,
+    ) -> Dict[str, Any]:
+        """Create a schedule: ``timezone`` (IANA, default UTC), ``enabled``, ``overlap``
+        (``skip``/``queue``/``replace``), ``catch_up`` (``one``/``none``), ``jitter_seconds`` and the
+        job options of ``run`` (``workspace_id``, ``environment``, ``webhook_url``, ...). The answer
+        lists ``next_runs``; a bad expression or time zone raises ``ValidationError`` naming the field."""
+        _reject_unknown("cron_create()", options, _CRON_OPTIONS)
+        body = {"name": name, "cron_expression": cron_expression, "script": script, **_drop_none(options)}
+        return self._http.request("POST", CRON, body=body, timeout=timeout)
+
+    def cron_list(self, *, timeout: Optional[float] = None) -> Dict[str, Any]:
+        """``{"schedules": [...]}``: your schedules."""
+        return self._http.request("GET", CRON, timeout=timeout)
+
+    def cron_get(self, id_or_name: str, *, timeout: Optional[float] = None) -> Dict[str, Any]:
+        """One schedule by id or name (``NotFoundError``, code ``SCHEDULE_NOT_FOUND``, otherwise)."""
+        return self._http.request("GET", f"{CRON}/{quote_segment(id_or_name)}", timeout=timeout)
+
+    def cron_update(self, id_or_name: str, *, timeout: Optional[float] = None, **changes: Any) -> Dict[str, Any]:
+        """Change a schedule, e.g. ``cron_update("nightly", enabled=False)``."""
+        _reject_unknown("cron_update()", changes, _CRON_OPTIONS + ("name", "cron_expression", "script"))
+        return self._http.request("PATCH", f"{CRON}/{quote_segment(id_or_name)}", body=_drop_none(changes), timeout=timeout)
+
+    def cron_delete(self, id_or_name: str, *, timeout: Optional[float] = None) -> Dict[str, Any]:
+        """Delete a schedule; the jobs it ran stay."""
+        return self._http.request("DELETE", f"{CRON}/{quote_segment(id_or_name)}", timeout=timeout)
+
+    def cron_run_now(self, id_or_name: str, *, timeout: Optional[float] = None) -> Dict[str, Any]:
+        """Fire a schedule now (its overlap policy applies): the firing with its ``job_id``."""
+        return self._http.request("POST", f"{CRON}/{quote_segment(id_or_name)}/run", timeout=timeout)
+
+    def cron_runs(self, id_or_name: str, limit: Optional[int] = None, *, timeout: Optional[float] = None) -> Dict[str, Any]:
+        """``{"runs": [...]}``: the schedule's firings, newest first (``limit``: server default 50),
+        with each job's status."""
+        query = f"?limit={int(limit)}" if limit is not None else ""
+        return self._http.request("GET", f"{CRON}/{quote_segment(id_or_name)}/runs{query}", timeout=timeout)
+
+    # ---- webhooks (ours) ----------------------------------------------------------------------
+
+    def webhook_create(
+        self,
+        url: str,
+        events: Optional[List[str]] = None,
+        description: Optional[str] = None,
+        *,
+        timeout: Optional[float] = None,
+    ) -> Dict[str, Any]:
+        """Add an endpoint; the answer's ``secret`` (``whsec_...``) is shown only here."""
+        body = _drop_none({"url": url, "events": events, "description": description})
+        return self._http.request("POST", WEBHOOKS, body=body, timeout=timeout)
+
+    def webhook_list(self, *, timeout: Optional[float] = None) -> Dict[str, Any]:
+        """``{"webhooks": [...]}``: your endpoints (without secrets), each with its ``status``."""
+        return self._http.request("GET", WEBHOOKS, timeout=timeout)
+
+    def webhook_update(self, webhook_id: str, *, timeout: Optional[float] = None, **changes: Any) -> Dict[str, Any]:
+        """Change ``url``, ``events``, ``description``; ``enabled=True`` re-enables a disabled endpoint."""
+        _reject_unknown("webhook_update()", changes, ("url", "events", "description", "enabled"))
+        return self._http.request("PATCH", f"{WEBHOOKS}/{quote_segment(webhook_id)}", body=_drop_none(changes), timeout=timeout)
+
+    def webhook_delete(self, webhook_id: str, *, timeout: Optional[float] = None) -> Dict[str, Any]:
+        """Remove an endpoint."""
+        return self._http.request("DELETE", f"{WEBHOOKS}/{quote_segment(webhook_id)}", timeout=timeout)
+
+    def webhook_test(self, webhook_id: str, *, timeout: Optional[float] = None) -> Dict[str, Any]:
+        """Send a ``webhook.test`` event to an endpoint; answers the queued delivery."""
+        return self._http.request("POST", f"{WEBHOOKS}/{quote_segment(webhook_id)}/test", timeout=timeout)
+
+    def webhook_deliveries(self, webhook_id: str, limit: Optional[int] = None, *, timeout: Optional[float] = None) -> Dict[str, Any]:
+        """``{"deliveries": [...]}``: the endpoint's delivery log, newest first (``limit``: server default 50)."""
+        query = f"?limit={int(limit)}" if limit is not None else ""
+        return self._http.request("GET", f"{WEBHOOKS}/{quote_segment(webhook_id)}/deliveries{query}", timeout=timeout)
+
+    def webhook_redeliver(self, webhook_id: str, delivery_id: str, *, timeout: Optional[float] = None) -> Dict[str, Any]:
+        """Send a delivery again, with the same ``webhook-id``."""
+        path = f"{WEBHOOKS}/{quote_segment(webhook_id)}/deliveries/{quote_segment(delivery_id)}/redeliver"
+        return self._http.request("POST", path, timeout=timeout)
+
+    def webhook_signing_key(self, *, timeout: Optional[float] = None) -> Dict[str, Any]:
+        """Create or replace the key that signs deliveries to jobs' own ``webhook_url``: ``{"secret"}``, shown once."""
+        return self._http.request("POST", f"{WEBHOOKS}/signing-key", timeout=timeout)
 
     # ---- helpers ------------------------------------------------------------------------------
 

@@ -78,5 +78,24 @@ declare namespace Mags {
   export type ResizeResponse = sdk.ResizeResponse;
   export type UrlAlias = sdk.UrlAlias;
   export type UrlAliasList = sdk.UrlAliasList;
+  export type CronCreateOptions = sdk.CronCreateOptions;
+  export type CronUpdateOptions = sdk.CronUpdateOptions;
+  export type WebhookCreateOptions = sdk.WebhookCreateOptions;
+  export type Schedule = sdk.Schedule;
+  export type ScheduleList = sdk.ScheduleList;
+  export type ScheduleRun = sdk.ScheduleRun;
+  export type ScheduleRunList = sdk.ScheduleRunList;
+  export type CreateScheduleBody = sdk.CreateScheduleBody;
+  export type UpdateScheduleBody = sdk.UpdateScheduleBody;
+  export type ScheduleRunNow = sdk.ScheduleRunNow;
+  export type ScheduleDeleted = sdk.ScheduleDeleted;
+  export type WebhookEndpoint = sdk.WebhookEndpoint;
+  export type WebhookCreated = sdk.WebhookCreated;
+  export type WebhookList = sdk.WebhookList;
+  export type WebhookDelivery = sdk.WebhookDelivery;
+  export type WebhookDeliveryList = sdk.WebhookDeliveryList;
+  export type WebhookDeleted = sdk.WebhookDeleted;
+  export type WebhookSigningKey = sdk.WebhookSigningKey;
+  export type CreateWebhookBody = sdk.CreateWebhookBody;
 }
 export = Mags;

@@ -39,6 +39,18 @@ import {
   WORKSPACE_HISTORY,
   RESTORE,
   RESIZE,
+  SCHEDULE,
+  SCHEDULE_DELETED,
+  SCHEDULE_LIST,
+  SCHEDULE_RUN,
+  SCHEDULE_RUNS,
+  WEBHOOK,
+  WEBHOOK_CREATED,
+  WEBHOOK_DELETED,
+  WEBHOOK_DELIVERIES,
+  WEBHOOK_DELIVERY,
+  WEBHOOK_LIST,
+  WEBHOOK_SIGNING_KEY,
 } from './api/answers.js';
 import type {
   Access,
@@ -72,8 +84,23 @@ import type {
   UsageAnswer,
   Quota,
   QuotaAnswer,
+  CreateScheduleBody,
+  CreateWebhookBody,
+  Schedule,
+  ScheduleDeleted,
+  ScheduleList,
+  ScheduleRunList,
+  ScheduleRunNow,
+  UpdateScheduleBody,
+  WebhookCreated,
+  WebhookDeleted,
+  WebhookDelivery,
+  WebhookDeliveryList,
+  WebhookEndpoint,
+  WebhookList,
+  WebhookSigningKey,
 } from './api/types.js';
-import { SUBMIT_FIELDS, UPDATE_FIELDS, V2_FIELDS, rejectUnknownOptions, toCamelCase, toWire, type Camelize } from './wire.js';
+import { SUBMIT_FIELDS, UPDATE_FIELDS, V2_FIELDS, rejectUnknownOptions, toCamelCase, toSnakeCase, toWire, type Camelize } from './wire.js';
 import { isTerminalStatus } from './status.js';
 
 export const SDK_VERSION = '0.1.0';
@@ -174,6 +201,18 @@ export interface NewOptions extends CallOptions {
   environment?: Record<string, string>;
   /** How long to wait for the sandbox to be up (ms, default 60000). */
   waitMs?: number;
+}
+
+/** Options of `cronCreate` after its name, expression and script, in camelCase (`timezone`, `workspaceId`, `webhookUrl`, ...). */
+export type CronCreateOptions = Camelize<Omit<CreateScheduleBody, 'name' | 'cron_expression' | 'script'>>;
+/** Options of `cronUpdate`: any field of `cronCreate`. */
+export type CronUpdateOptions = Camelize<UpdateScheduleBody>;
+/** Options of `webhookCreate` after its URL: `events`, `description`. */
+export type WebhookCreateOptions = Camelize<Omit<CreateWebhookBody, 'url'>>;
+
+/** camelCase options -> the wire body (undefined left out). */
+function snakeBody(opts: object): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined).map(([k, v]) => [toSnakeCase(k), v]));
 }
 
 export interface ExecResult {
@@ -627,4 +666,87 @@ export class Mags {
       call,
     });
   }
+
+  /**
+   * Creates a cron schedule (`POST /api/v1/mags-cron`): `script` runs at each time of
+   * `cronExpression` (5 fields or `@hourly`-style); `opts` are `timezone`, `overlap`, `catchUp`,
+   * `jitterSeconds`, `enabled` and the `run` options. The answer lists `next_runs`.
+   */
+  cronCreate(name: string, cronExpression: string, script: string, opts: CronCreateOptions = {}, call: CallOptions = {}): Promise<Schedule> {
+    const body = { ...snakeBody(opts), name, cron_expression: cronExpression, script };
+    return this.http.request({ method: 'POST', path: '/api/v1/mags-cron', body, answer: SCHEDULE, call });
+  }
+
+  /** The caller's schedules (`GET /api/v1/mags-cron`). */
+  cronList(call: CallOptions = {}): Promise<ScheduleList> {
+    return this.http.request({ method: 'GET', path: '/api/v1/mags-cron', answer: SCHEDULE_LIST, call });
+  }
+
+  /** One schedule by id or name (SCHEDULE_NOT_FOUND otherwise). */
+  cronGet(idOrName: string, call: CallOptions = {}): Promise<Schedule> {
+    return this.http.request({ method: 'GET', path: `/api/v1/mags-cron/${encodeURIComponent(idOrName)}`, answer: SCHEDULE, call });
+  }
+
+  /** Changes a schedule (`PATCH /api/v1/mags-cron/{id}`), e.g. `{ enabled: false }`. */
+  cronUpdate(idOrName: string, opts: CronUpdateOptions, call: CallOptions = {}): Promise<Schedule> {
+    return this.http.request({ method: 'PATCH', path: `/api/v1/mags-cron/${encodeURIComponent(idOrName)}`, body: snakeBody(opts), answer: SCHEDULE, call });
+  }
+
+  /** Deletes a schedule; the jobs it submitted stay. */
+  cronDelete(idOrName: string, call: CallOptions = {}): Promise<ScheduleDeleted> {
+    return this.http.request({ method: 'DELETE', path: `/api/v1/mags-cron/${encodeURIComponent(idOrName)}`, answer: SCHEDULE_DELETED, call });
+  }
+
+  /** Fires a schedule now (its overlap policy applies); the answer is the firing with its `job_id`. */
+  cronRunNow(idOrName: string, call: CallOptions = {}): Promise<ScheduleRunNow> {
+    return this.http.request({ method: 'POST', path: `/api/v1/mags-cron/${encodeURIComponent(idOrName)}/run`, answer: SCHEDULE_RUN, call });
+  }
+
+  /** A schedule's firings, newest first, with each job's status. */
+  cronRuns(idOrName: string, opts: { limit?: number } = {}, call: CallOptions = {}): Promise<ScheduleRunList> {
+    const q = opts.limit ? `?limit=${opts.limit}` : '';
+    return this.http.request({ method: 'GET', path: `/api/v1/mags-cron/${encodeURIComponent(idOrName)}/runs${q}`, answer: SCHEDULE_RUNS, call });
+  }
+
+  /** Adds a webhook endpoint (`POST /api/v1/webhooks`); the answer's `secret` (`whsec_...`) is shown only here. */
+  webhookCreate(url: string, opts: WebhookCreateOptions = {}, call: CallOptions = {}): Promise<WebhookCreated> {
+    return this.http.request({ method: 'POST', path: '/api/v1/webhooks', body: { url, ...snakeBody(opts) }, answer: WEBHOOK_CREATED, call });
+  }
+
+  /** The caller's webhook endpoints (without secrets). */
+  webhookList(call: CallOptions = {}): Promise<WebhookList> {
+    return this.http.request({ method: 'GET', path: '/api/v1/webhooks', answer: WEBHOOK_LIST, call });
+  }
+
+  /** Changes an endpoint; `{ enabled: true }` re-enables one disabled after failures. */
+  webhookUpdate(id: string, opts: { url?: string; events?: WebhookEndpoint['events']; description?: string | null; enabled?: boolean }, call: CallOptions = {}): Promise<WebhookEndpoint> {
+    return this.http.request({ method: 'PATCH', path: `/api/v1/webhooks/${encodeURIComponent(id)}`, body: snakeBody(opts), answer: WEBHOOK, call });
+  }
+
+  /** Removes a webhook endpoint. */
+  webhookDelete(id: string, call: CallOptions = {}): Promise<WebhookDeleted> {
+    return this.http.request({ method: 'DELETE', path: `/api/v1/webhooks/${encodeURIComponent(id)}`, answer: WEBHOOK_DELETED, call });
+  }
+
+  /** Sends a `webhook.test` event to an endpoint. */
+  webhookTest(id: string, call: CallOptions = {}): Promise<WebhookDelivery> {
+    return this.http.request({ method: 'POST', path: `/api/v1/webhooks/${encodeURIComponent(id)}/test`, answer: WEBHOOK_DELIVERY, call });
+  }
+
+  /** An endpoint's delivery log, newest first. */
+  webhookDeliveries(id: string, opts: { limit?: number } = {}, call: CallOptions = {}): Promise<WebhookDeliveryList> {
+    const q = opts.limit ? `?limit=${opts.limit}` : '';
+    return this.http.request({ method: 'GET', path: `/api/v1/webhooks/${encodeURIComponent(id)}/deliveries${q}`, answer: WEBHOOK_DELIVERIES, call });
+  }
+
+  /** Sends a delivery again, with the same webhook-id. */
+  webhookRedeliver(id: string, deliveryId: string, call: CallOptions = {}): Promise<WebhookDelivery> {
+    return this.http.request({ method: 'POST', path: `/api/v1/webhooks/${encodeURIComponent(id)}/deliveries/${encodeURIComponent(deliveryId)}/redeliver`, answer: WEBHOOK_DELIVERY, call });
+  }
+
+  /** Creates or replaces the key that signs deliveries to jobs' own `webhookUrl`; shown only here. */
+  webhookSigningKey(call: CallOptions = {}): Promise<WebhookSigningKey> {
+    return this.http.request({ method: 'POST', path: '/api/v1/webhooks/signing-key', answer: WEBHOOK_SIGNING_KEY, call });
+  }
+
 }

@@ -8,7 +8,20 @@
 import { Mags } from './client.js';
 
 export { Mags, SDK_VERSION } from './client.js';
-export type { MagsOptions, RunOptions, RunAndWaitOptions, RunResult, NewOptions, ExecResult, UploadResult, UsageOptions, QuotaInput } from './client.js';
+export type {
+  MagsOptions,
+  RunOptions,
+  RunAndWaitOptions,
+  RunResult,
+  NewOptions,
+  ExecResult,
+  UploadResult,
+  UsageOptions,
+  QuotaInput,
+  CronCreateOptions,
+  CronUpdateOptions,
+  WebhookCreateOptions,
+} from './client.js';
 export {
   MagsError,
   AuthenticationError,

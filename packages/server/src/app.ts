@@ -13,6 +13,10 @@ import { logRoutes } from './api/logs.js';
 import { plannedRoutes } from './api/planned.js';
 import { usageRoutes } from './api/usage.js';
 import { workspaceRoutes } from './api/workspaces.js';
+import { cronRoutes } from './api/cron.js';
+import { webhookRoutes } from './api/webhooks.js';
+import type { CronService } from './cron/service.js';
+import type { WebhooksService } from './webhooks/service.js';
 import { AppError } from './services/errors.js';
 import { validatorCompiler } from './api/validation.js';
 import type { PoolStatus } from './services/types.js';
@@ -53,6 +57,8 @@ export interface AppDeps {
   jobs: JobsService;
   workspaces: WorkspaceService;
   uploads: UploadsService;
+  cron: CronService;
+  webhooks: WebhooksService;
   poolStatus: () => PoolStatus;
   log: Logger;
   /** Largest accepted body (default 2 MiB). */
@@ -136,6 +142,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
         { name: 'jobs', description: 'The Mags jobs API' },
         { name: 'workspaces', description: 'Persistent workspaces: list, delete, sync' },
         { name: 'files', description: 'Uploaded files that jobs get in /root (file_ids)' },
+        { name: 'cron', description: 'Cron schedules that submit jobs (ours)' },
+        { name: 'webhooks', description: 'Signed webhooks when jobs end and workspaces sync (ours)' },
         { name: 'account', description: 'Whoami, tokens, users (ours)' },
         { name: 'system', description: 'Health and the API description (ours)' },
         { name: 'planned', description: 'Calls of Mags clients whose features come later; they answer 501 FEATURE_NOT_AVAILABLE' },
@@ -181,6 +189,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     await api.register(fileRoutes, { uploads: deps.uploads });
     await api.register(plannedRoutes, { jobs: deps.jobs });
     if (deps.usage) await api.register(usageRoutes, { usage: deps.usage });
+    await api.register(cronRoutes, { cron: deps.cron });
+    await api.register(webhookRoutes, { webhooks: deps.webhooks });
   });
   await app.ready();
   return app;

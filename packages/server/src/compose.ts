@@ -21,6 +21,12 @@ import { Metrics } from './services/metrics.js';
 import { UsageMeter } from './services/usage.js';
 import type { AccessGrant } from './sandboxes/live.js';
 import { LiveManager } from './sandboxes/manager.js';
+import type { Clock } from './clock.js';
+import { CronService } from './cron/service.js';
+import { JobEvents, type ChangeSet } from './services/job-events.js';
+import { WebhookDispatcher, type DispatcherOptions } from './webhooks/dispatcher.js';
+import { WebhooksService } from './webhooks/service.js';
+import type { WorkspaceSyncer } from './workspaces/types.js';
 
 /** Settings of the control plane, with the units in their names (config.ts reads them from env). */
 export interface ControlPlaneSettings {
@@ -52,6 +58,16 @@ export interface ControlPlaneSettings {
   idleCpuPercent?: number;
   /** Longest a wake may take before the waiting call gets SANDBOX_START_TIMEOUT (default 60). */
   wakeTimeoutSeconds?: number;
+  /** Webhooks may reach loopback and private addresses (MAGS_WEBHOOK_ALLOW_PRIVATE). */
+  webhookAllowPrivate?: boolean;
+  /** Base URL of the API in webhook payloads' logs_url (read when an event is built). */
+  publicUrl?: () => string;
+  /** Retry timing of webhook deliveries (tests shorten it). */
+  webhookRetry?: Pick<DispatcherOptions, 'timeoutMs' | 'retryBaseMs' | 'retryMaxMs' | 'retryWindowMs' | 'disableAfterFailures'>;
+  /** Time source of the cron engine and the webhook dispatcher (tests and benchmarks). */
+  clock?: Clock;
+  /** Accept 6-field cron expressions with seconds (tests and benchmarks only). */
+  cronAllowSeconds?: boolean;
 }
 
 /** Defaults of the persistent-sandbox lifecycle (docs/sandboxes.md). */
@@ -88,6 +104,9 @@ export interface ControlPlane {
   metrics: Metrics;
   /** Persistent jobs' sandboxes: attach (wakes), touch, state, onChange. */
   live: LiveManager;
+  cron: CronService;
+  webhooks: WebhooksService;
+  dispatcher: WebhookDispatcher;
   app: FastifyInstance;
   /** Reconciles jobs a previous process left behind and starts running queued jobs. */
   start(): Promise<void>;
@@ -103,7 +122,9 @@ export async function composeControlPlane(o: ComposeOptions): Promise<ControlPla
     days: settings.logRetentionDays ?? 0,
     intervalMs: settings.logRetentionIntervalMs,
   });
-  const workspaces = new WorkspaceService({ admission: o.admission, ...o.workspaces, store: stores.workspaces, jobs: stores.jobs, log: log.child({ component: 'workspaces' }) });
+  const events = new JobEvents(log.child({ component: 'events' }));
+  const syncer = o.workspaces.syncer && announcingSyncer(o.workspaces.syncer, events);
+  const workspaces = new WorkspaceService({ admission: o.admission, ...o.workspaces, syncer, store: stores.workspaces, jobs: stores.jobs, log: log.child({ component: 'workspaces' }) });
   const metrics = o.metrics ?? new Metrics();
   const usage = new UsageMeter({
     store: stores.usage,
@@ -128,6 +149,7 @@ export async function composeControlPlane(o: ComposeOptions): Promise<ControlPla
     wakeTimeoutMs: settings.wakeTimeoutSeconds !== undefined ? settings.wakeTimeoutSeconds * 1000 : undefined,
     maxOutputBytes: settings.maxOutputBytes,
     usage,
+    events,
   });
   const scheduler = new Scheduler({
     store: stores.jobs,
@@ -144,17 +166,49 @@ export async function composeControlPlane(o: ComposeOptions): Promise<ControlPla
     usage,
     metrics,
     live,
+    events,
   });
   live.useSlots(scheduler);
   const users = new UsersService(stores.users, log.child({ component: 'users' }));
   const jobLimits = { maxPendingJobsPerUser: settings.maxPendingJobsPerUser ?? DEFAULT_MAX_PENDING_JOBS_PER_USER, admission: o.admission, quota: usage };
   metrics.setSources({ jobsByStatus: () => stores.jobs.countJobsByStatus(), scheduler: () => scheduler.counts(), pool: () => pool.status() });
-  const jobs = new JobsService(stores.jobs, logs, scheduler, log.child({ component: 'jobs' }), jobLimits, workspaces, uploads, { live, access: o.access });
+  const dispatcher = new WebhookDispatcher({
+    store: stores.webhooks,
+    log: log.child({ component: 'webhook-dispatcher' }),
+    clock: settings.clock,
+    allowPrivate: settings.webhookAllowPrivate ?? false,
+    ...settings.webhookRetry,
+  });
+  const webhooks = new WebhooksService({
+    store: stores.webhooks,
+    jobs: stores.jobs,
+    logs: stores.logs,
+    log: log.child({ component: 'webhooks' }),
+    allowPrivate: settings.webhookAllowPrivate ?? false,
+    publicUrl: settings.publicUrl ?? (() => 'http://127.0.0.1:8090'),
+    clock: settings.clock,
+    onQueued: () => dispatcher.kick(),
+  });
+  const jobs = new JobsService(stores.jobs, logs, scheduler, log.child({ component: 'jobs' }), jobLimits, workspaces, uploads, { live, access: o.access }, webhooks);
+  const cron = new CronService({
+    store: stores.cron,
+    users: stores.users,
+    jobs,
+    jobStore: stores.jobs,
+    log: log.child({ component: 'cron' }),
+    clock: settings.clock,
+    allowSeconds: settings.cronAllowSeconds,
+    checkWebhook: (userId, url) => webhooks.checkJobTarget(userId, url),
+  });
+  events.add(webhooks);
+  events.add(cron);
   const app = await buildApp({
     users,
     jobs,
     workspaces,
     uploads,
+    cron,
+    webhooks,
     poolStatus: () => pool.status(),
     log: log.child({ component: 'api' }),
     bodyLimitBytes: settings.bodyLimitBytes,
@@ -174,21 +228,45 @@ export async function composeControlPlane(o: ComposeOptions): Promise<ControlPla
     usage,
     metrics,
     live,
+    cron,
+    webhooks,
+    dispatcher,
     app,
     async start() {
       await workspaces.init();
       await scheduler.start();
       await live.start();
       retention.start();
+      cron.start();
+      dispatcher.start();
     },
     async close() {
       await retention.stop();
       usage.stop();
+      await cron.stop();
       await Promise.all([live.shutdown(), scheduler.shutdown()]);
+      await dispatcher.stop();
       await workspaces.shutdown();
       logs.shutdownFollowers();
       await app.close();
       await logs.flush();
     },
+  };
+}
+
+/** The sync engine, telling listeners what each sync changed (for webhooks and their changed files). */
+function announcingSyncer(inner: WorkspaceSyncer, events: JobEvents): WorkspaceSyncer {
+  return {
+    sync: async (ws, dir, opts) => {
+      const r = await inner.sync(ws, dir, opts);
+      const dot = ws.indexOf('.');
+      const changes = (r as { changes?: ChangeSet }).changes ?? { added: [], modified: [], deleted: [], truncated: false };
+      await events.workspaceSynced({ userId: ws.slice(0, dot), workspace: ws.slice(dot + 1), version: r.version, changes });
+      return r;
+    },
+    restore: (ws, dir, opts) => inner.restore(ws, dir, opts),
+    history: (ws) => inner.history(ws),
+    latest: (ws) => inner.latest(ws),
+    delete: (ws) => inner.delete(ws),
   };
 }

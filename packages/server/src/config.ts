@@ -66,6 +66,10 @@ export interface ServerConfig {
   idleCpuPercent: number;
   /** Seconds a wake may take before the waiting call gets SANDBOX_START_TIMEOUT. */
   wakeTimeoutSeconds: number;
+  /** Webhooks may reach loopback and private addresses ('1'/'true'). */
+  webhookAllowPrivate: boolean;
+  /** Base URL clients reach the API at, for links in webhook payloads; absent = http://<host>:<port>. */
+  apiPublicUrl?: string;
   /** Settings that were given but do nothing in this version, one message each; the server logs them at start. */
   warnings: string[];
 }
@@ -74,6 +78,7 @@ export type LogLevelName = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fata
 const LOG_LEVELS: readonly LogLevelName[] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
 const BLOB_STORES = ['file', 's3'] as const;
 const BOOLEANS = ['true', 'false'] as const;
+const FLAGS = ['1', '0', 'true', 'false'] as const;
 
 /** A configuration value that cannot be used; the message names the variable and what to do. */
 export class ConfigError extends Error {
@@ -135,6 +140,8 @@ export const CONFIG_SETTINGS: readonly ConfigSetting[] = [
   { key: 'sleepAfterSeconds', env: 'MAGS_SLEEP_AFTER_SECONDS', flag: '--sleep-after', kind: 'seconds', defaultText: '`600`', unit: 'seconds', meaning: 'Idle time after which a persistent job with a workspace is put to sleep: workspace synced, sandbox stopped, status `sleeping`; the next use starts a new sandbox and runs `startup_command`. `0`: never. Fractions allowed.' },
   { key: 'idleCpuPercent', env: 'MAGS_IDLE_CPU_PERCENT', flag: '--idle-cpu-percent', kind: 'seconds', defaultText: '`5`', unit: 'percent of one core', meaning: 'A persistent sandbox whose processes use more CPU than this (averaged between two checks) counts as busy and is neither frozen nor put to sleep.' },
   { key: 'wakeTimeoutSeconds', env: 'MAGS_WAKE_TIMEOUT_SECONDS', flag: '--wake-timeout', kind: 'seconds', defaultText: '`60`', unit: 'seconds', meaning: 'Longest a call waits for a sleeping persistent job to wake before it gets 504 `SANDBOX_START_TIMEOUT` (the wake goes on).' },
+  { key: 'webhookAllowPrivate', env: 'MAGS_WEBHOOK_ALLOW_PRIVATE', flag: '--webhook-allow-private', kind: 'enum', values: FLAGS, defaultText: '`0`', unit: '-', meaning: '`1` lets webhooks reach loopback, private, link-local and CGNAT addresses and the server itself (receivers on your own network); by default such targets are refused (docs/webhooks.md).' },
+  { key: 'apiPublicUrl', env: 'MAGS_API_PUBLIC_URL', flag: '--api-public-url', kind: 'url', defaultText: '`http://<MAGS_HOST>:<port>`', unit: 'URL', meaning: 'Base URL clients reach the API at; webhook payloads link to the job\'s logs under it.' },
   { key: 's3ForcePathStyle', env: 'MAGS_S3_FORCE_PATH_STYLE', flag: '--s3-force-path-style', kind: 'enum', values: BOOLEANS, defaultText: '`false`', unit: '-', meaning: '`true` addresses buckets as `endpoint/bucket` (MinIO and most self-hosted services).' },
 ];
 
@@ -223,6 +230,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     sleepAfterSeconds: (raw.get('sleepAfterSeconds') as number | undefined) ?? 600,
     idleCpuPercent: (raw.get('idleCpuPercent') as number | undefined) ?? 5,
     wakeTimeoutSeconds: (raw.get('wakeTimeoutSeconds') as number | undefined) ?? 60,
+    webhookAllowPrivate: raw.get('webhookAllowPrivate') === '1' || raw.get('webhookAllowPrivate') === 'true',
+    apiPublicUrl: raw.get('apiPublicUrl') as string | undefined,
     warnings,
   };
 }

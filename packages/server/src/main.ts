@@ -153,6 +153,8 @@ export async function runServer(opts: RunServerOptions | ConfigOverrides = {}): 
     const layers = new LocalLayers(join(config.dataDir, 'workspaces'));
     cleanups.push(() => layers.shutdown());
     const metrics = new Metrics();
+    // Known once the API listens (MAGS_PORT=0 picks the port).
+    let publicUrl = `http://${config.host}:${config.port}`;
     const plane = await composeControlPlane({
       stores,
       pool,
@@ -189,6 +191,8 @@ export async function runServer(opts: RunServerOptions | ConfigOverrides = {}): 
         sleepAfterSeconds: config.sleepAfterSeconds,
         idleCpuPercent: config.idleCpuPercent,
         wakeTimeoutSeconds: config.wakeTimeoutSeconds,
+        webhookAllowPrivate: config.webhookAllowPrivate,
+        publicUrl: () => config.apiPublicUrl ?? publicUrl,
       },
     });
     cleanups.push(() => plane.close());
@@ -208,6 +212,7 @@ export async function runServer(opts: RunServerOptions | ConfigOverrides = {}): 
     const addr = app.server.address();
     const port = typeof addr === 'object' && addr ? addr.port : config.port;
     const url = `http://127.0.0.1:${port}`;
+    publicUrl = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
     if (admin) await writeClientConfig({ home: config.home, token: admin.token, apiUrl: url, log });
     log.info({ url, host: config.host, port }, 'listening');
     if (o.announce !== false) process.stdout.write(`Mags server ready at ${url}\n`);

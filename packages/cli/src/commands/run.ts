@@ -38,6 +38,7 @@ interface RunFlags extends ConnectionFlags {
   detach?: boolean;
   wait: boolean;
   verbose?: boolean;
+  webhookUrl?: string;
   json?: boolean;
   file?: string[];
 }
@@ -104,7 +105,8 @@ export function runCommand(): Command {
     .option('--memory <MB>', 'memory limit in MiB', intArg(1))
     .option('-d, --detach', 'submit, print the request id and return without waiting')
     .option('--no-wait', 'same as --detach')
-    .option('-v, --verbose', 'also print platform events (log stream "system") on stderr');
+    .option('-v, --verbose', 'also print platform events (log stream "system") on stderr')
+    .option('--webhook-url <url>', 'POST a signed event to this URL when the job ends (docs/webhooks.md)');
   withJson(withConnection(cmd));
   withExamples(cmd, [
     "mags run 'echo Hello World'",
@@ -145,6 +147,7 @@ export function runCommand(): Command {
       vcpus: flags.vcpus,
       memoryMb: flags.memory,
       fileIds: fileIds.length > 0 ? fileIds : undefined,
+      webhookUrl: flags.webhookUrl,
     };
     if (flags.detach || flags.wait === false) {
       const submitted = await mags.run(script, runOpts);

@@ -36,6 +36,18 @@ import type {
   UploadedFile,
   UploadedFileList,
   FileDeleted,
+  Schedule,
+  ScheduleList,
+  ScheduleRunList,
+  ScheduleRunNow,
+  ScheduleDeleted,
+  WebhookCreated,
+  WebhookEndpoint,
+  WebhookList,
+  WebhookDelivery,
+  WebhookDeliveryList,
+  WebhookDeleted,
+  WebhookSigningKey,
 } from './types.js';
 
 type Kind = 'string' | 'number' | 'boolean' | 'object';
@@ -116,3 +128,15 @@ export const RESTORE = answer<RestoreResponse>({ success: 'boolean', version: 's
 export const RESIZE = answer<ResizeResponse>({ success: 'boolean', disk_gb: 'number' });
 export const URL_ALIAS = answer<UrlAlias>({});
 export const URL_ALIAS_LIST = answer<UrlAliasList>({ aliases: { each: {}, optional: true } });
+export const SCHEDULE = answer<Schedule>({ id: 'string', name: 'string', cron_expression: 'string' });
+export const SCHEDULE_LIST = answer<ScheduleList>({ schedules: { each: { id: 'string' } } });
+export const SCHEDULE_RUNS = answer<ScheduleRunList>({ runs: { each: { scheduled_for: 'string', outcome: 'string' } } });
+export const SCHEDULE_RUN = answer<ScheduleRunNow>({ scheduled_for: 'string', outcome: 'string' });
+export const SCHEDULE_DELETED = answer<ScheduleDeleted>({ success: 'boolean', id: 'string' });
+export const WEBHOOK_CREATED = answer<WebhookCreated>({ id: 'string', url: 'string', secret: 'string' });
+export const WEBHOOK = answer<WebhookEndpoint>({ id: 'string', url: 'string', status: 'string' });
+export const WEBHOOK_LIST = answer<WebhookList>({ webhooks: { each: { id: 'string' } } });
+export const WEBHOOK_DELIVERY = answer<WebhookDelivery>({ id: 'string', status: 'string' });
+export const WEBHOOK_DELIVERIES = answer<WebhookDeliveryList>({ deliveries: { each: { id: 'string' } } });
+export const WEBHOOK_DELETED = answer<WebhookDeleted>({ success: 'boolean', id: 'string' });
+export const WEBHOOK_SIGNING_KEY = answer<WebhookSigningKey>({ secret: 'string' });

@@ -2286,6 +2286,868 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/mags-cron": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List the caller's schedules */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ScheduleList"];
+                    };
+                };
+                /** @description Default Response */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        /** Create a cron schedule */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["CreateScheduleInput"];
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Schedule"];
+                    };
+                };
+                /** @description Default Response */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/mags-cron/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One schedule */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description Schedule id or name */
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Schedule"];
+                    };
+                };
+                /** @description Default Response */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        /** Delete a schedule (its jobs stay) */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description Schedule id or name */
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {boolean} */
+                            success: true;
+                            id: string;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        options?: never;
+        head?: never;
+        /** Change a schedule (enable, disable, expression, options) */
+        patch: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description Schedule id or name */
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["UpdateScheduleInput"];
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Schedule"];
+                    };
+                };
+                /** @description Default Response */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        trace?: never;
+    };
+    "/api/v1/mags-cron/{id}/runs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A schedule's firings, newest first */
+        get: {
+            parameters: {
+                query?: {
+                    limit?: number;
+                };
+                header?: never;
+                path: {
+                    /** @description Schedule id or name */
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ScheduleRunList"];
+                    };
+                };
+                /** @description Default Response */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/mags-cron/{id}/run": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Fire a schedule now (its overlap policy applies) */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description Schedule id or name */
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                202: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            schedule_id: string;
+                            /** @description The scheduled time this firing stands for */
+                            scheduled_for: string;
+                            /** @enum {string} */
+                            trigger: "schedule" | "catch_up" | "manual";
+                            /** @enum {string} */
+                            outcome: "submitted" | "skipped" | "queued" | "failed";
+                            /** @description The job it submitted (request_id) */
+                            job_id: string | null;
+                            /** @description Why it was skipped, queued or failed */
+                            message: string | null;
+                            created_at: string;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/webhooks": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List the caller's endpoints */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            webhooks: components["schemas"]["WebhookEndpoint"][];
+                        };
+                    };
+                };
+                /** @description Default Response */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        /** Add a webhook endpoint; the answer is the only time its secret is shown */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["CreateWebhookInput"];
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            id: string;
+                            url: string;
+                            description: string | null;
+                            events: string[];
+                            /** @enum {string} */
+                            status: "active" | "disabled";
+                            /** @description Why the endpoint is disabled (repeated failures, or its owner) */
+                            disabled_reason: string | null;
+                            consecutive_failures: number;
+                            created_at: string;
+                            updated_at: string;
+                            /** @description whsec_... signing secret (Standard Webhooks); shown once */
+                            secret: string;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/webhooks/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One endpoint */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["WebhookEndpoint"];
+                    };
+                };
+                /** @description Default Response */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        /** Remove an endpoint */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {boolean} */
+                            success: true;
+                            id: string;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        options?: never;
+        head?: never;
+        /** Change an endpoint; enabled: true re-enables a disabled one */
+        patch: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        /** @description http(s) URL the events are POSTed to */
+                        url?: string;
+                        /** @description Events to send (default all): job.completed, job.failed, job.sleeping, workspace.synced */
+                        events?: ("job.completed" | "job.failed" | "job.sleeping" | "workspace.synced")[];
+                        description?: string | null;
+                        enabled?: boolean;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["WebhookEndpoint"];
+                    };
+                };
+                /** @description Default Response */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        trace?: never;
+    };
+    "/api/v1/webhooks/{id}/deliveries": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** An endpoint's deliveries, newest first */
+        get: {
+            parameters: {
+                query?: {
+                    limit?: number;
+                };
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            deliveries: components["schemas"]["WebhookDelivery"][];
+                        };
+                    };
+                };
+                /** @description Default Response */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/webhooks/{id}/deliveries/{delivery}/redeliver": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Send a delivery again (same webhook-id) */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                    delivery: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                202: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["WebhookDelivery"];
+                    };
+                };
+                /** @description Default Response */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/webhooks/{id}/test": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Send a webhook.test event */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                202: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["WebhookDelivery"];
+                    };
+                };
+                /** @description Default Response */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/webhooks/signing-key": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Create or replace the key that signs deliveries to jobs' own webhook_url; shown once */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["WebhookSigningKey"];
+                    };
+                };
+                /** @description Default Response */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -2297,7 +3159,7 @@ export interface components {
              * @description Stable error code (docs/errors.md)
              * @enum {string}
              */
-            code: "VALIDATION_ERROR" | "INVALID_JSON" | "MEMORY_EXCEEDS_HOST" | "VCPUS_EXCEED_HOST" | "DISK_EXCEEDS_HOST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "AUTH_REQUIRED" | "INVALID_TOKEN" | "FORBIDDEN" | "NOT_FOUND" | "JOB_NOT_FOUND" | "TOKEN_NOT_FOUND" | "USER_NOT_FOUND" | "WORKSPACE_NOT_FOUND" | "VERSION_NOT_FOUND" | "FILE_NOT_FOUND" | "METHOD_NOT_ALLOWED" | "CONFLICT" | "WORKSPACE_BUSY" | "JOB_NOT_RUNNING" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "RATE_LIMITED" | "CAPACITY_EXHAUSTED" | "SANDBOX_START_TIMEOUT" | "SANDBOX_FAILED" | "INTERNAL_ERROR" | "FEATURE_NOT_AVAILABLE" | "SERVICE_UNAVAILABLE";
+            code: "VALIDATION_ERROR" | "INVALID_JSON" | "MEMORY_EXCEEDS_HOST" | "VCPUS_EXCEED_HOST" | "DISK_EXCEEDS_HOST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "AUTH_REQUIRED" | "INVALID_TOKEN" | "FORBIDDEN" | "NOT_FOUND" | "JOB_NOT_FOUND" | "TOKEN_NOT_FOUND" | "USER_NOT_FOUND" | "WORKSPACE_NOT_FOUND" | "VERSION_NOT_FOUND" | "FILE_NOT_FOUND" | "SCHEDULE_NOT_FOUND" | "WEBHOOK_NOT_FOUND" | "WEBHOOK_TARGET_REFUSED" | "METHOD_NOT_ALLOWED" | "CONFLICT" | "WORKSPACE_BUSY" | "JOB_NOT_RUNNING" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "RATE_LIMITED" | "CAPACITY_EXHAUSTED" | "SANDBOX_START_TIMEOUT" | "SANDBOX_FAILED" | "INTERNAL_ERROR" | "FEATURE_NOT_AVAILABLE" | "SERVICE_UNAVAILABLE";
             hint?: string;
         };
         SubmitJobV1Input: {
@@ -2324,6 +3186,8 @@ export interface components {
             timeout_seconds?: number | null;
             /** @description Alias of timeout_seconds (ours) */
             timeout?: number | null;
+            /** @description POSTed a signed event when the job ends (ours; docs/webhooks.md) */
+            webhook_url?: string | null;
         };
         SubmitJobV2Input: {
             /** @description Shell script run by bash in /root */
@@ -2349,6 +3213,8 @@ export interface components {
             timeout_seconds?: number | null;
             /** @description Alias of timeout_seconds (ours) */
             timeout?: number | null;
+            /** @description POSTed a signed event when the job ends (ours; docs/webhooks.md) */
+            webhook_url?: string | null;
             /** @description Default 2 */
             vcpus?: number | null;
             /** @description Default 1024 */
@@ -2554,6 +3420,182 @@ export interface components {
             /** @description false when the workspace already had this size */
             grown: boolean;
         };
+        CreateScheduleInput: {
+            /** @description Unique per user; the jobs it submits get this name */
+            name: string;
+            /** @description 5 fields (minute hour day-of-month month day-of-week) or @hourly, @daily, @weekly, @monthly, @yearly */
+            cron_expression: string;
+            /** @description IANA time zone, default UTC */
+            timezone?: string;
+            /** @description Shell script each run executes */
+            script: string;
+            /** @description Default true */
+            enabled?: boolean;
+            /**
+             * @description When the previous run is still pending or running: skip (default), queue (run after it), replace (stop it)
+             * @enum {string}
+             */
+            overlap?: "skip" | "queue" | "replace";
+            /**
+             * @description Firings missed while the server was down: one (default: run once at start) or none
+             * @enum {string}
+             */
+            catch_up?: "one" | "none";
+            /** @description Each firing waits a random 0..jitter_seconds, to spread @hourly jobs */
+            jitter_seconds?: number;
+            workspace_id?: string | null;
+            base_workspace_id?: string | null;
+            persistent?: boolean | null;
+            no_sleep?: boolean | null;
+            startup_command?: string | null;
+            environment?: {
+                [key: string]: string;
+            } | null;
+            file_ids?: string[] | null;
+            disk_gb?: number | null;
+            vcpus?: number | null;
+            memory_mb?: number | null;
+            timeout_seconds?: number | null;
+            /** @description POSTed a signed event when each run ends (docs/webhooks.md) */
+            webhook_url?: string | null;
+        };
+        UpdateScheduleInput: {
+            /** @description Unique per user; the jobs it submits get this name */
+            name?: string;
+            /** @description 5 fields (minute hour day-of-month month day-of-week) or @hourly, @daily, @weekly, @monthly, @yearly */
+            cron_expression?: string;
+            /** @description IANA time zone, default UTC */
+            timezone?: string;
+            /** @description Shell script each run executes */
+            script?: string;
+            /** @description Default true */
+            enabled?: boolean;
+            /**
+             * @description When the previous run is still pending or running: skip (default), queue (run after it), replace (stop it)
+             * @enum {string}
+             */
+            overlap?: "skip" | "queue" | "replace";
+            /**
+             * @description Firings missed while the server was down: one (default: run once at start) or none
+             * @enum {string}
+             */
+            catch_up?: "one" | "none";
+            /** @description Each firing waits a random 0..jitter_seconds, to spread @hourly jobs */
+            jitter_seconds?: number;
+            workspace_id?: string | null;
+            base_workspace_id?: string | null;
+            persistent?: boolean | null;
+            no_sleep?: boolean | null;
+            startup_command?: string | null;
+            environment?: {
+                [key: string]: string;
+            } | null;
+            file_ids?: string[] | null;
+            disk_gb?: number | null;
+            vcpus?: number | null;
+            memory_mb?: number | null;
+            timeout_seconds?: number | null;
+            /** @description POSTed a signed event when each run ends (docs/webhooks.md) */
+            webhook_url?: string | null;
+        };
+        ScheduleInput: {
+            id: string;
+            name: string;
+            cron_expression: string;
+            timezone: string;
+            script: string;
+            enabled: boolean;
+            /** @enum {string} */
+            overlap: "skip" | "queue" | "replace";
+            /** @enum {string} */
+            catch_up: "one" | "none";
+            jitter_seconds: number;
+            workspace_id: string | null;
+            base_workspace_id: string | null;
+            persistent: boolean | null;
+            no_sleep: boolean | null;
+            startup_command: string | null;
+            environment: {
+                [key: string]: string;
+            } | null;
+            file_ids: string[] | null;
+            disk_gb: number | null;
+            vcpus: number | null;
+            memory_mb: number | null;
+            timeout_seconds: number | null;
+            webhook_url: string | null;
+            /** @description Next scheduled time (before jitter); null when disabled */
+            next_run_at: string | null;
+            /** @description The next 3 scheduled times */
+            next_runs: string[];
+            last_run_at: string | null;
+            created_at: string;
+            updated_at: string;
+        };
+        ScheduleRunInput: {
+            schedule_id: string;
+            /** @description The scheduled time this firing stands for */
+            scheduled_for: string;
+            /** @enum {string} */
+            trigger: "schedule" | "catch_up" | "manual";
+            /** @enum {string} */
+            outcome: "submitted" | "skipped" | "queued" | "failed";
+            /** @description The job it submitted (request_id) */
+            job_id: string | null;
+            job_status: string | null;
+            /** @description Why it was skipped, queued or failed */
+            message: string | null;
+            created_at: string;
+        };
+        WebhookEndpointInput: {
+            id: string;
+            url: string;
+            description: string | null;
+            events: string[];
+            /** @enum {string} */
+            status: "active" | "disabled";
+            /** @description Why the endpoint is disabled (repeated failures, or its owner) */
+            disabled_reason: string | null;
+            consecutive_failures: number;
+            created_at: string;
+            updated_at: string;
+        };
+        WebhookDeliveryInput: {
+            /** @description The webhook-id header; the same on every attempt */
+            id: string;
+            endpoint_id: string | null;
+            job_id: string | null;
+            url: string;
+            event_type: string;
+            /** @enum {string} */
+            status: "pending" | "delivered" | "failed";
+            attempts: number;
+            next_attempt_at: string | null;
+            last_attempt_at: string | null;
+            last_status_code: number | null;
+            last_error: string | null;
+            /** @description The receiver's answer, at most 4 KiB */
+            last_response: string | null;
+            delivered_at: string | null;
+            created_at: string;
+            /** @description The JSON body sent */
+            payload: unknown;
+        };
+        ScheduleListInput: {
+            schedules: components["schemas"]["ScheduleInput"][];
+        };
+        ScheduleRunListInput: {
+            runs: components["schemas"]["ScheduleRunInput"][];
+        };
+        CreateWebhookInput: {
+            /** @description http(s) URL the events are POSTed to */
+            url: string;
+            events?: ("job.completed" | "job.failed" | "job.sleeping" | "workspace.synced")[] | null;
+            description?: string | null;
+        };
+        WebhookSigningKeyInput: {
+            secret: string;
+        };
         Error: {
             /** @description What went wrong and what to do */
             error: string;
@@ -2561,7 +3603,7 @@ export interface components {
              * @description Stable error code (docs/errors.md)
              * @enum {string}
              */
-            code: "VALIDATION_ERROR" | "INVALID_JSON" | "MEMORY_EXCEEDS_HOST" | "VCPUS_EXCEED_HOST" | "DISK_EXCEEDS_HOST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "AUTH_REQUIRED" | "INVALID_TOKEN" | "FORBIDDEN" | "NOT_FOUND" | "JOB_NOT_FOUND" | "TOKEN_NOT_FOUND" | "USER_NOT_FOUND" | "WORKSPACE_NOT_FOUND" | "VERSION_NOT_FOUND" | "FILE_NOT_FOUND" | "METHOD_NOT_ALLOWED" | "CONFLICT" | "WORKSPACE_BUSY" | "JOB_NOT_RUNNING" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "RATE_LIMITED" | "CAPACITY_EXHAUSTED" | "SANDBOX_START_TIMEOUT" | "SANDBOX_FAILED" | "INTERNAL_ERROR" | "FEATURE_NOT_AVAILABLE" | "SERVICE_UNAVAILABLE";
+            code: "VALIDATION_ERROR" | "INVALID_JSON" | "MEMORY_EXCEEDS_HOST" | "VCPUS_EXCEED_HOST" | "DISK_EXCEEDS_HOST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "AUTH_REQUIRED" | "INVALID_TOKEN" | "FORBIDDEN" | "NOT_FOUND" | "JOB_NOT_FOUND" | "TOKEN_NOT_FOUND" | "USER_NOT_FOUND" | "WORKSPACE_NOT_FOUND" | "VERSION_NOT_FOUND" | "FILE_NOT_FOUND" | "SCHEDULE_NOT_FOUND" | "WEBHOOK_NOT_FOUND" | "WEBHOOK_TARGET_REFUSED" | "METHOD_NOT_ALLOWED" | "CONFLICT" | "WORKSPACE_BUSY" | "JOB_NOT_RUNNING" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "RATE_LIMITED" | "CAPACITY_EXHAUSTED" | "SANDBOX_START_TIMEOUT" | "SANDBOX_FAILED" | "INTERNAL_ERROR" | "FEATURE_NOT_AVAILABLE" | "SERVICE_UNAVAILABLE";
             hint?: string;
         };
         SubmitJobV1: {
@@ -2588,6 +3630,8 @@ export interface components {
             timeout_seconds?: number | null;
             /** @description Alias of timeout_seconds (ours) */
             timeout?: number | null;
+            /** @description POSTed a signed event when the job ends (ours; docs/webhooks.md) */
+            webhook_url?: string | null;
         };
         SubmitJobV2: {
             /** @description Shell script run by bash in /root */
@@ -2613,6 +3657,8 @@ export interface components {
             timeout_seconds?: number | null;
             /** @description Alias of timeout_seconds (ours) */
             timeout?: number | null;
+            /** @description POSTed a signed event when the job ends (ours; docs/webhooks.md) */
+            webhook_url?: string | null;
             /** @description Default 2 */
             vcpus?: number | null;
             /** @description Default 1024 */
@@ -2817,6 +3863,182 @@ export interface components {
             disk_gb: number;
             /** @description false when the workspace already had this size */
             grown: boolean;
+        };
+        CreateSchedule: {
+            /** @description Unique per user; the jobs it submits get this name */
+            name: string;
+            /** @description 5 fields (minute hour day-of-month month day-of-week) or @hourly, @daily, @weekly, @monthly, @yearly */
+            cron_expression: string;
+            /** @description IANA time zone, default UTC */
+            timezone?: string;
+            /** @description Shell script each run executes */
+            script: string;
+            /** @description Default true */
+            enabled?: boolean;
+            /**
+             * @description When the previous run is still pending or running: skip (default), queue (run after it), replace (stop it)
+             * @enum {string}
+             */
+            overlap?: "skip" | "queue" | "replace";
+            /**
+             * @description Firings missed while the server was down: one (default: run once at start) or none
+             * @enum {string}
+             */
+            catch_up?: "one" | "none";
+            /** @description Each firing waits a random 0..jitter_seconds, to spread @hourly jobs */
+            jitter_seconds?: number;
+            workspace_id?: string | null;
+            base_workspace_id?: string | null;
+            persistent?: boolean | null;
+            no_sleep?: boolean | null;
+            startup_command?: string | null;
+            environment?: {
+                [key: string]: string;
+            } | null;
+            file_ids?: string[] | null;
+            disk_gb?: number | null;
+            vcpus?: number | null;
+            memory_mb?: number | null;
+            timeout_seconds?: number | null;
+            /** @description POSTed a signed event when each run ends (docs/webhooks.md) */
+            webhook_url?: string | null;
+        };
+        UpdateSchedule: {
+            /** @description Unique per user; the jobs it submits get this name */
+            name?: string;
+            /** @description 5 fields (minute hour day-of-month month day-of-week) or @hourly, @daily, @weekly, @monthly, @yearly */
+            cron_expression?: string;
+            /** @description IANA time zone, default UTC */
+            timezone?: string;
+            /** @description Shell script each run executes */
+            script?: string;
+            /** @description Default true */
+            enabled?: boolean;
+            /**
+             * @description When the previous run is still pending or running: skip (default), queue (run after it), replace (stop it)
+             * @enum {string}
+             */
+            overlap?: "skip" | "queue" | "replace";
+            /**
+             * @description Firings missed while the server was down: one (default: run once at start) or none
+             * @enum {string}
+             */
+            catch_up?: "one" | "none";
+            /** @description Each firing waits a random 0..jitter_seconds, to spread @hourly jobs */
+            jitter_seconds?: number;
+            workspace_id?: string | null;
+            base_workspace_id?: string | null;
+            persistent?: boolean | null;
+            no_sleep?: boolean | null;
+            startup_command?: string | null;
+            environment?: {
+                [key: string]: string;
+            } | null;
+            file_ids?: string[] | null;
+            disk_gb?: number | null;
+            vcpus?: number | null;
+            memory_mb?: number | null;
+            timeout_seconds?: number | null;
+            /** @description POSTed a signed event when each run ends (docs/webhooks.md) */
+            webhook_url?: string | null;
+        };
+        Schedule: {
+            id: string;
+            name: string;
+            cron_expression: string;
+            timezone: string;
+            script: string;
+            enabled: boolean;
+            /** @enum {string} */
+            overlap: "skip" | "queue" | "replace";
+            /** @enum {string} */
+            catch_up: "one" | "none";
+            jitter_seconds: number;
+            workspace_id: string | null;
+            base_workspace_id: string | null;
+            persistent: boolean | null;
+            no_sleep: boolean | null;
+            startup_command: string | null;
+            environment: {
+                [key: string]: string;
+            } | null;
+            file_ids: string[] | null;
+            disk_gb: number | null;
+            vcpus: number | null;
+            memory_mb: number | null;
+            timeout_seconds: number | null;
+            webhook_url: string | null;
+            /** @description Next scheduled time (before jitter); null when disabled */
+            next_run_at: string | null;
+            /** @description The next 3 scheduled times */
+            next_runs: string[];
+            last_run_at: string | null;
+            created_at: string;
+            updated_at: string;
+        };
+        ScheduleRun: {
+            schedule_id: string;
+            /** @description The scheduled time this firing stands for */
+            scheduled_for: string;
+            /** @enum {string} */
+            trigger: "schedule" | "catch_up" | "manual";
+            /** @enum {string} */
+            outcome: "submitted" | "skipped" | "queued" | "failed";
+            /** @description The job it submitted (request_id) */
+            job_id: string | null;
+            job_status: string | null;
+            /** @description Why it was skipped, queued or failed */
+            message: string | null;
+            created_at: string;
+        };
+        WebhookEndpoint: {
+            id: string;
+            url: string;
+            description: string | null;
+            events: string[];
+            /** @enum {string} */
+            status: "active" | "disabled";
+            /** @description Why the endpoint is disabled (repeated failures, or its owner) */
+            disabled_reason: string | null;
+            consecutive_failures: number;
+            created_at: string;
+            updated_at: string;
+        };
+        WebhookDelivery: {
+            /** @description The webhook-id header; the same on every attempt */
+            id: string;
+            endpoint_id: string | null;
+            job_id: string | null;
+            url: string;
+            event_type: string;
+            /** @enum {string} */
+            status: "pending" | "delivered" | "failed";
+            attempts: number;
+            next_attempt_at: string | null;
+            last_attempt_at: string | null;
+            last_status_code: number | null;
+            last_error: string | null;
+            /** @description The receiver's answer, at most 4 KiB */
+            last_response: string | null;
+            delivered_at: string | null;
+            created_at: string;
+            /** @description The JSON body sent */
+            payload: unknown;
+        };
+        ScheduleList: {
+            schedules: components["schemas"]["Schedule"][];
+        };
+        ScheduleRunList: {
+            runs: components["schemas"]["ScheduleRun"][];
+        };
+        CreateWebhook: {
+            /** @description http(s) URL the events are POSTed to */
+            url: string;
+            events?: ("job.completed" | "job.failed" | "job.sleeping" | "workspace.synced")[] | null;
+            description?: string | null;
+        };
+        WebhookSigningKey: {
+            secret: string;
         };
     };
     responses: never;

@@ -73,6 +73,24 @@ export type ResizeResponse = Schemas['ResizeAnswer'];
 export type UploadedFile = Ok<'/api/v1/mags-files', 'post'>;
 export type UploadedFileList = Ok<'/api/v1/mags-files', 'get'>;
 export type FileDeleted = Ok<'/api/v1/mags-files/{id}', 'delete'>;
+/** A cron schedule (ours): its fields, job options, `next_runs`. */
+export type Schedule = Schemas['Schedule'];
+export type ScheduleList = Schemas['ScheduleList'];
+export type ScheduleRun = Schemas['ScheduleRun'];
+export type ScheduleRunList = Schemas['ScheduleRunList'];
+export type CreateScheduleBody = Schemas['CreateScheduleInput'];
+export type UpdateScheduleBody = Schemas['UpdateScheduleInput'];
+export type ScheduleRunNow = Ok<'/api/v1/mags-cron/{id}/run', 'post'>;
+export type ScheduleDeleted = Ok<'/api/v1/mags-cron/{id}', 'delete'>;
+/** A webhook endpoint (ours); `WebhookCreated` also has its `secret`, shown once. */
+export type WebhookEndpoint = Schemas['WebhookEndpoint'];
+export type WebhookCreated = Ok<'/api/v1/webhooks', 'post'>;
+export type WebhookList = Ok<'/api/v1/webhooks', 'get'>;
+export type WebhookDelivery = Schemas['WebhookDelivery'];
+export type WebhookDeliveryList = Ok<'/api/v1/webhooks/{id}/deliveries', 'get'>;
+export type WebhookDeleted = Ok<'/api/v1/webhooks/{id}', 'delete'>;
+export type WebhookSigningKey = Schemas['WebhookSigningKey'];
+export type CreateWebhookBody = Schemas['CreateWebhookInput'];
 
 /*
  * Answers of routes the spec lists without a success schema yet (this server answers them with

@@ -35,6 +35,7 @@ const submitFields = {
   disk_gb: z.number().int().min(1).max(JOB_LIMITS.maxDiskGb).nullish().describe(`Writable layer size, default ${JOB_LIMITS.defaultDiskGb}`),
   timeout_seconds: z.number().int().min(1).max(7 * 24 * 3600).nullish().describe('Wall-clock limit (ours); default: the server setting'),
   timeout: z.number().int().min(1).max(7 * 24 * 3600).nullish().describe('Alias of timeout_seconds (ours)'),
+  webhook_url: optText(2048).describe('POSTed a signed event when the job ends (ours; docs/webhooks.md)'),
 };
 
 export const SubmitV1Body = z.object(submitFields).meta({ id: 'SubmitJobV1' });

@@ -52,6 +52,8 @@ export interface LiveManagerOptions {
   now?: () => number;
   /** Output of one wake's startup process stored at most (each line + LINE_OVERHEAD_BYTES); default 10 MiB. */
   maxOutputBytes?: number;
+  /** Told when a job goes to sleep here (webhook `job.sleeping`). */
+  events?: { jobEnded(job: Job, status: 'sleeping'): Promise<void> };
   /** Meters each sandbox of a persistent job from adopt or wake to its release (absent: not metered). */
   usage?: { track(job: Job, sandbox: Sandbox): Promise<MeterHandle> };
 }
@@ -475,6 +477,7 @@ export class LiveManager implements LiveSandboxes {
     await this.o.logs.flush();
     this.o.logs.end(id, { status: 'sleeping', exit_code: entry.job.exit_code, end_reason: entry.job.end_reason, error_message: null });
     this.o.log.info({ jobId: id, idleMs, why }, 'put to sleep');
+    await this.o.events?.jobEnded(entry.job, 'sleeping').catch((err: unknown) => this.o.log.warn({ err, jobId: id }, 'could not announce the sleep'));
   }
 
   private startMetering(entry: Entry, sandbox: Sandbox): void {

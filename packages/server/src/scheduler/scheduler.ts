@@ -42,6 +42,8 @@ export interface SchedulerOptions {
    * jobs go to `sleeping` right after their script, as ephemeral ones end).
    */
   live?: Pick<LiveManager, 'adopt' | 'scriptEnded' | 'end' | 'relieve' | 'stopMetering'>;
+  /** Told when a job's run ended (after the sandbox is gone and its workspace synced). */
+  events?: { jobEnded(job: Job, status: 'completed' | 'error' | 'sleeping'): Promise<void> };
 }
 
 /** Processes per sandbox (docs/sandboxes.md). */
@@ -94,6 +96,8 @@ export class Scheduler implements JobRunner, LiveSlots {
   /** Resources of the running jobs, summed. */
   private readonly inUse: JobResources = { memory_mb: 0, vcpus: 0, disk_gb: 0 };
   private accepting = false;
+  /** Statuses `finish` stored, read by `run` to announce the end once the lease is closed. */
+  private readonly ended = new Map<string, 'completed' | 'error' | 'sleeping'>();
 
   constructor(private readonly o: SchedulerOptions) {}
 
@@ -375,6 +379,9 @@ export class Scheduler implements JobRunner, LiveSlots {
       if (job.persistent && !kept) await this.o.live?.stopMetering(id);
       // Before the release: attach() no longer hands out this sandbox (or stops waiting for one).
       if (job.persistent && !slept && !kept) this.o.live?.scriptEnded(id, 'ended');
+      // A job without a workspace is announced at once; a workspace job after its final sync (the
+      // event lists the files the run changed).
+      if (!lease) await this.announce(job);
       if (sandbox) {
         await this.o.pool.release(sandbox).catch((err: unknown) => log.error({ err, sandbox: sandbox!.id }, 'could not release the sandbox'));
       }
@@ -384,6 +391,7 @@ export class Scheduler implements JobRunner, LiveSlots {
         await this.storeSlept(job, entry.slept ?? {}).catch((err: unknown) => log.error({ err }, 'could not store the sleep of a job'));
         this.o.live?.scriptEnded(id, 'slept');
       }
+      await this.announce(job);
     }
   }
 
@@ -394,7 +402,10 @@ export class Scheduler implements JobRunner, LiveSlots {
     this.o.logs.append(id, 'system', 'sleeping: idle while the script ran; the script was stopped and runs again on wake unless startup_command is set');
     await this.o.logs.flush();
     const changed = await this.o.store.updateJob(id, { ...patch, status: 'sleeping', vm_id: null }, ['running']);
-    if (changed) this.o.logs.end(id, { status: 'sleeping', exit_code: null, end_reason: null, error_message: null });
+    if (changed) {
+      this.o.logs.end(id, { status: 'sleeping', exit_code: null, end_reason: null, error_message: null });
+      this.ended.set(id, 'sleeping');
+    }
   }
 
   /**
@@ -408,6 +419,14 @@ export class Scheduler implements JobRunner, LiveSlots {
     this.o.live!.scriptEnded(id, 'kept');
     this.o.logs.end(id, { status: 'running', exit_code: 0, end_reason: duration.end_reason, error_message: null });
     this.o.log.info({ jobId: id }, 'persistent job: script done, sandbox kept');
+  }
+
+  /** Tells the events hook that a job's run ended, once, with the status `finish` stored. */
+  private async announce(job: Job): Promise<void> {
+    const status = this.ended.get(job.request_id);
+    if (!status) return;
+    this.ended.delete(job.request_id);
+    if (this.o.events) await this.o.events.jobEnded(job, status);
   }
 
   private async finishAborted(job: Job, entry: Running, durationMs: number | null): Promise<void> {
@@ -441,6 +460,7 @@ export class Scheduler implements JobRunner, LiveSlots {
     const full: JobPatch = { ...patch, status };
     if (status !== 'sleeping') full.completed_at = new Date().toISOString();
     const changed = await this.o.store.updateJob(id, full, ['pending', 'running']);
+    if (changed) this.ended.set(id, status);
     if (changed) this.o.logs.end(id, { status, exit_code: patch.exit_code ?? null, end_reason: patch.end_reason ?? null, error_message: patch.error_message ?? null });
     if (changed && patch.script_duration_ms !== undefined && patch.script_duration_ms !== null) this.o.metrics?.jobEnded(status, patch.script_duration_ms / 1000);
     this.o.log.info({ jobId: id, status, exitCode: patch.exit_code ?? null, error: patch.error_message }, 'job ended');

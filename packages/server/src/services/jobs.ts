@@ -29,6 +29,8 @@ export interface SubmitInput {
   memory_mb?: number | null;
   rootfs_type?: string | null;
   timeout_seconds?: number | null;
+  /** Where the job's completion webhook goes (ours). */
+  webhook_url?: string | null;
 }
 
 /** Runs jobs: the scheduler implements it. */
@@ -40,6 +42,12 @@ export interface JobRunner {
    * stored; false when the runner does not hold it.
    */
   stop(jobId: string): Promise<boolean>;
+}
+
+/** Checks a job's `webhook_url` (WebhooksService implements it). */
+export interface WebhookAdmission {
+  /** WEBHOOK_TARGET_REFUSED for unsafe targets; VALIDATION_ERROR when the user has no signing key. */
+  checkJobTarget(userId: string, url: string): Promise<void>;
 }
 
 /** Admits submissions that name workspaces (WorkspaceService implements it). */
@@ -80,6 +88,7 @@ export class JobsService {
     private readonly workspaces?: WorkspaceAdmission,
     private readonly files?: FileAdmission,
     private readonly persistent?: PersistentDeps,
+    private readonly webhooks?: WebhookAdmission,
   ) {}
 
   async submit(user: User, input: SubmitInput, apiVersion: 1 | 2): Promise<Job> {
@@ -109,6 +118,10 @@ export class JobsService {
     if (input.file_ids && input.file_ids.length > 0) {
       if (!this.files) throw new AppError('FEATURE_NOT_AVAILABLE', 'file_ids: file uploads are not available on this server', 'Fetch files from inside the script (curl, git).');
       await this.files.checkIds(user.id, input.file_ids);
+    }
+    if (input.webhook_url) {
+      if (!this.webhooks) throw new AppError('FEATURE_NOT_AVAILABLE', 'webhook_url: webhooks are not available on this server');
+      await this.webhooks.checkJobTarget(user.id, input.webhook_url);
     }
     this.limits.admission?.checkJob({
       memory_mb: input.memory_mb ?? JOB_LIMITS.defaultMemoryMb,
@@ -158,6 +171,7 @@ export class JobsService {
       started_at: null,
       completed_at: null,
       updated_at: now,
+      webhook_url: input.webhook_url || null,
     };
     if (this.workspaces) await this.workspaces.admit(user.id, job.workspace_id, job.base_workspace_id, () => this.store.insertJob(job));
     else await this.store.insertJob(job);

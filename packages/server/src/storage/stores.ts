@@ -12,6 +12,10 @@ import type { UploadStore } from './metadata/uploads.js';
 import { KyselyUsageStore } from './metadata/kysely-usage.js';
 import type { UsageStore } from './metadata/usage.js';
 import type { WorkspaceStore } from './metadata/workspaces.js';
+import type { CronStore } from './metadata/cron.js';
+import { KyselyCronStore } from './metadata/kysely-cron.js';
+import type { WebhookStore } from './metadata/webhooks.js';
+import { KyselyWebhookStore } from './metadata/kysely-webhooks.js';
 
 /** The stores of one metadata database; `close()` closes the database they share. */
 export interface Stores {
@@ -22,6 +26,8 @@ export interface Stores {
   workspaces: WorkspaceStore;
   uploads: UploadStore;
   usage: UsageStore;
+  cron: CronStore;
+  webhooks: WebhookStore;
   /** Migrations applied by this open, in order (empty when the database was up to date). */
   readonly migrated: string[];
   close(): Promise<void>;
@@ -49,6 +55,8 @@ export async function openStores(target: { url?: string; sqlitePath: string }): 
     workspaces: new KyselyWorkspaceStore(opened.db),
     uploads: new KyselyUploadStore(opened.db),
     usage: new KyselyUsageStore(opened.db),
+    cron: new KyselyCronStore(opened.db),
+    webhooks: new KyselyWebhookStore(opened.db),
     migrated,
     close: () => opened.db.destroy(),
   };

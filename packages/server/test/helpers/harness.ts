@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
-import { composeControlPlane } from '../../src/compose.js';
+import { composeControlPlane, type ControlPlane, type ControlPlaneSettings } from '../../src/compose.js';
 import { silentLogger } from '../../src/logger.js';
 import type { Scheduler } from '../../src/scheduler/scheduler.js';
 import type { LiveManager } from '../../src/sandboxes/manager.js';
@@ -34,6 +34,8 @@ export interface Harness {
   /** Workspace layers (real ext4 images under the harness's temp dir). */
   layers: LocalLayers;
   adminToken: string;
+  /** The whole control plane (cron, webhooks, dispatcher). */
+  plane: ControlPlane;
   /** Creates a non-admin user and returns its token. */
   makeUser(name: string): Promise<string>;
   /** Polls a job's status until it is no longer pending/running (or, persistent, its script is done). */
@@ -67,6 +69,11 @@ export interface HarnessOptions {
   sleepAfterSeconds?: number;
   /** Grants of the access call (absent: 501). */
   access?: { url?: AccessGrant; ssh?: AccessGrant };
+  /** Webhooks may reach loopback (the tests' receivers). */
+  webhookAllowPrivate?: boolean;
+  webhookRetry?: ControlPlaneSettings['webhookRetry'];
+  /** Accept 6-field cron expressions (seconds). */
+  cronAllowSeconds?: boolean;
 }
 
 export async function createHarness(opts: HarnessOptions = {}): Promise<Harness> {
@@ -97,6 +104,9 @@ export async function createHarness(opts: HarnessOptions = {}): Promise<Harness>
       logRetentionIntervalMs: opts.logRetentionIntervalMs,
       freezeAfterSeconds: opts.freezeAfterSeconds,
       sleepAfterSeconds: opts.sleepAfterSeconds,
+      webhookAllowPrivate: opts.webhookAllowPrivate,
+      webhookRetry: opts.webhookRetry,
+      cronAllowSeconds: opts.cronAllowSeconds,
     },
   });
   const { app, scheduler, logs, users, workspaces, live } = plane;
@@ -114,6 +124,7 @@ export async function createHarness(opts: HarnessOptions = {}): Promise<Harness>
     blobs,
     layers,
     adminToken: admin.token,
+    plane,
     async makeUser(name) {
       const res = await app.inject({ method: 'POST', url: '/api/v1/users', headers: { authorization: `Bearer ${admin.token}` }, payload: { name } });
       if (res.statusCode !== 201) throw new Error(`could not create user ${name}: ${res.body}`);

@@ -4,6 +4,8 @@ import type { Job, TokenRecord } from './store.js';
 import type { UploadRecord } from './uploads.js';
 import type { QuotaRecord, UsageRecord } from './usage.js';
 import type { WorkspaceRecord } from './workspaces.js';
+import type { ScheduleRecord, ScheduleRunRecord } from './cron.js';
+import type { WebhookDeliveryRecord, WebhookEndpointRecord } from './webhooks.js';
 
 /**
  * Table shapes of the metadata database. Booleans are stored as 0/1 integers and timestamps as ISO
@@ -17,7 +19,18 @@ export interface Database extends LogsDatabase {
   uploads: UploadRecord;
   usage_records: UsageRecord;
   user_quotas: QuotaRecord;
+  schedules: SchedulesTable;
+  schedule_runs: ScheduleRunRecord;
+  webhook_endpoints: WebhookEndpointsTable;
+  webhook_signing_keys: { user_id: string; secret: string; created_at: string };
+  webhook_deliveries: WebhookDeliveryRecord;
 }
+
+/** A schedule row: `enabled` as 0/1, `job_options` as JSON text. */
+export type SchedulesTable = Omit<ScheduleRecord, 'enabled' | 'job_options'> & { enabled: number; job_options: string };
+
+/** An endpoint row: `events` as JSON text. */
+export type WebhookEndpointsTable = Omit<WebhookEndpointRecord, 'events'> & { events: string };
 
 export interface UsersTable {
   id: string;

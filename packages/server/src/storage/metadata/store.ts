@@ -54,6 +54,8 @@ export interface Job {
   started_at: string | null;
   completed_at: string | null;
   updated_at: string;
+  /** Where this job's completion webhook goes (ours); signed with the owner's signing key. */
+  webhook_url?: string | null;
 }
 
 /** Fields of a job that change after submission. */
