@@ -208,13 +208,6 @@ export class Cgroups {
     return Math.floor(Number(text.trim()) / 1000);
   }
 
-  /** Whether the sandbox is frozen now, as the kernel reports it (tests and diagnostics). */
-  frozenState(id: string): boolean {
-    if (this.mode === 'v2') return /^frozen 1$/m.test(readTextSync(this.v2(id, 'cgroup.events')) ?? '');
-    const file = this.v1('freezer', id, 'freezer.state');
-    return (file ? readTextSync(file) ?? '' : '').trim() === 'FROZEN';
-  }
-
   /** Highest memory charged to the sandbox, in bytes (v2 kernels before 5.19 lack memory.peak: the current value). */
   memoryPeakBytes(id: string): number {
     const file = this.mode === 'v2' ? this.v2(id, 'memory.peak') : this.v1('memory', id, 'memory.max_usage_in_bytes');
