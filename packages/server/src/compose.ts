@@ -9,7 +9,10 @@ import { buildApp } from './app.js';
 import type { SandboxPool } from './runtime/driver.js';
 import { Scheduler } from './scheduler/scheduler.js';
 import type { Admission } from './services/admission.js';
+import { ExecService } from './services/exec.js';
 import { JobLogs } from './services/job-logs.js';
+import { TerminalTickets } from './services/terminal.js';
+import type { AccessGrant, LiveSandboxes } from './sandboxes/live.js';
 import { LogRetention } from './services/log-retention.js';
 import { DEFAULT_MAX_PENDING_JOBS_PER_USER, JobsService } from './services/jobs.js';
 import { DEFAULT_MAX_UPLOAD_BYTES, UploadsService } from './services/uploads.js';
@@ -49,6 +52,10 @@ export interface ComposeOptions {
   workspaces: Omit<WorkspaceServiceOptions, 'store' | 'jobs' | 'log'>;
   /** Where uploaded files (and the sync engine's workspace versions) are kept; absent: uploads answer 501. */
   blobs?: BlobStore;
+  /** Persistent sandboxes that exec, SSH and the terminal attach to (absent: those answer 501). */
+  live?: LiveSandboxes;
+  /** Grants of the access endpoint by kind: `ssh` for port 22 (the SSH gateway's keys). */
+  access?: { ssh?: AccessGrant };
 }
 
 /** The wired control plane. `start()` reconciles and starts the queue; `close()` undoes everything but the stores and pool. */
@@ -59,6 +66,7 @@ export interface ControlPlane {
   scheduler: Scheduler;
   workspaces: WorkspaceService;
   uploads: UploadsService;
+  exec: ExecService;
   app: FastifyInstance;
   /** Reconciles jobs a previous process left behind and starts running queued jobs. */
   start(): Promise<void>;
@@ -92,12 +100,15 @@ export async function composeControlPlane(o: ComposeOptions): Promise<ControlPla
   const users = new UsersService(stores.users, log.child({ component: 'users' }));
   const jobLimits = { maxPendingJobsPerUser: settings.maxPendingJobsPerUser ?? DEFAULT_MAX_PENDING_JOBS_PER_USER, admission: o.admission };
   const jobs = new JobsService(stores.jobs, logs, scheduler, log.child({ component: 'jobs' }), jobLimits, workspaces, uploads);
+  const exec = new ExecService({ jobs, live: o.live, log: log.child({ component: 'exec' }) });
   const app = await buildApp({
     users,
     jobs,
     workspaces,
     uploads,
     poolStatus: () => pool.status(),
+    exec,
+    tickets: new TerminalTickets(),
     log: log.child({ component: 'api' }),
     bodyLimitBytes: settings.bodyLimitBytes,
     sseHeartbeatSeconds: settings.sseHeartbeatSeconds,
@@ -110,6 +121,7 @@ export async function composeControlPlane(o: ComposeOptions): Promise<ControlPla
     scheduler,
     workspaces,
     uploads,
+    exec,
     app,
     async start() {
       await workspaces.init();

@@ -54,6 +54,14 @@ export interface ServerConfig {
   syncIntervalSeconds: number;
   /** Stored versions kept per workspace. */
   workspaceHistory: number;
+  /** Port of the SSH gateway; absent = no gateway (SSH access answers 501). */
+  sshPort?: number;
+  /** Host named in SSH access answers; absent = the host the client used for the API. */
+  sshHost?: string;
+  /** An SSH connection that moves no bytes for this long is closed (0 = never). */
+  sshIdleTimeoutSeconds: number;
+  /** SSH connections one user may hold open at once. */
+  sshMaxConnectionsPerUser: number;
   /** Settings that were given but do nothing in this version, one message each; the server logs them at start. */
   warnings: string[];
 }
@@ -118,6 +126,10 @@ export const CONFIG_SETTINGS: readonly ConfigSetting[] = [
   { key: 'syncIntervalSeconds', env: 'MAGS_SYNC_INTERVAL_SECONDS', flag: '--sync-interval', kind: 'int', min: 0, defaultText: '`30`', unit: 'seconds', meaning: 'How often a running job\'s workspace is synced to the blob store (`0`: only when the job ends; a sync also runs after every job and on `mags sync`).' },
   { key: 'workspaceHistory', env: 'MAGS_WORKSPACE_HISTORY', flag: '--workspace-history', kind: 'int', min: 1, defaultText: '`20`', unit: 'versions', meaning: 'Stored versions kept per workspace; older ones are pruned after each sync.' },
   { key: 's3ForcePathStyle', env: 'MAGS_S3_FORCE_PATH_STYLE', flag: '--s3-force-path-style', kind: 'enum', values: BOOLEANS, defaultText: '`false`', unit: '-', meaning: '`true` addresses buckets as `endpoint/bucket` (MinIO and most self-hosted services).' },
+  { key: 'sshPort', env: 'MAGS_SSH_PORT', flag: '--ssh-port', kind: 'port', defaultText: 'unset (no SSH gateway)', unit: 'TCP port', meaning: 'Port of the SSH gateway (docs/ssh.md), on `MAGS_HOST`; `0` picks a free port (the log shows it). Unset: `access {"port": 22}` answers 501.' },
+  { key: 'sshHost', env: 'MAGS_SSH_HOST', flag: '--ssh-host', kind: 'string', defaultText: 'the host the client used for the API', unit: 'host name', meaning: '`ssh_host` in SSH access answers (the gateway\'s public name).' },
+  { key: 'sshIdleTimeoutSeconds', env: 'MAGS_SSH_IDLE_TIMEOUT_SECONDS', flag: '--ssh-idle-timeout', kind: 'int', min: 0, defaultText: '`3600`', unit: 'seconds', meaning: 'An SSH connection that moves no bytes for this long is closed (`0`: never); an open connection keeps its sandbox awake.' },
+  { key: 'sshMaxConnectionsPerUser', env: 'MAGS_SSH_MAX_CONNECTIONS_PER_USER', flag: '--ssh-max-connections-per-user', kind: 'int', min: 1, defaultText: '`64`', unit: 'connections', meaning: 'SSH connections one user may hold open at once; more are refused at login.' },
 ];
 
 /**
@@ -126,7 +138,6 @@ export const CONFIG_SETTINGS: readonly ConfigSetting[] = [
  */
 export const UNAVAILABLE_SETTINGS: readonly { env: string; flag: string; feature: string }[] = [
   { env: 'MAGS_PROXY_PORT', flag: '--proxy-port', feature: 'public-URL proxy' },
-  { env: 'MAGS_SSH_PORT', flag: '--ssh-port', feature: 'SSH gateway' },
   { env: 'MAGS_DOMAIN', flag: '--domain', feature: 'public job URLs' },
 ];
 
@@ -198,6 +209,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     s3Region: raw.get('s3Region') as string | undefined,
     s3ForcePathStyle: raw.get('s3ForcePathStyle') === 'true',
     syncIntervalSeconds: (raw.get('syncIntervalSeconds') as number | undefined) ?? 30,
+    sshPort: raw.get('sshPort') as number | undefined,
+    sshHost: raw.get('sshHost') as string | undefined,
+    sshIdleTimeoutSeconds: (raw.get('sshIdleTimeoutSeconds') as number | undefined) ?? 3600,
+    sshMaxConnectionsPerUser: (raw.get('sshMaxConnectionsPerUser') as number | undefined) ?? 64,
     workspaceHistory: (raw.get('workspaceHistory') as number | undefined) ?? 20,
     warnings,
   };

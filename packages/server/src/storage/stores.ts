@@ -7,6 +7,8 @@ import { KyselyJobStore } from './metadata/kysely-jobs.js';
 import { KyselyUserStore } from './metadata/kysely-users.js';
 import type { JobStore, UserStore } from './metadata/store.js';
 import { KyselyUploadStore } from './metadata/kysely-uploads.js';
+import { KyselySshKeyStore } from './metadata/kysely-ssh-keys.js';
+import type { SshKeyStore } from './metadata/ssh-keys.js';
 import { KyselyWorkspaceStore } from './metadata/kysely-workspaces.js';
 import type { UploadStore } from './metadata/uploads.js';
 import type { WorkspaceStore } from './metadata/workspaces.js';
@@ -19,6 +21,7 @@ export interface Stores {
   logs: LogStore;
   workspaces: WorkspaceStore;
   uploads: UploadStore;
+  sshKeys: SshKeyStore;
   /** Migrations applied by this open, in order (empty when the database was up to date). */
   readonly migrated: string[];
   close(): Promise<void>;
@@ -45,6 +48,7 @@ export async function openStores(target: { url?: string; sqlitePath: string }): 
     logs: new KyselyLogStore(opened.db as unknown as Kysely<LogsDatabase>),
     workspaces: new KyselyWorkspaceStore(opened.db),
     uploads: new KyselyUploadStore(opened.db),
+    sshKeys: new KyselySshKeyStore(opened.db),
     migrated,
     close: () => opened.db.destroy(),
   };
