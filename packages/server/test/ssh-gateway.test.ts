@@ -1,0 +1,172 @@
+import assert from 'node:assert/strict';
+import { execFile, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { promisify } from 'node:util';
+import type { Sandbox } from '../src/runtime/driver.js';
+import { SshGateway } from '../src/ssh/gateway.js';
+import { SshGrant, loadHostKey } from '../src/ssh/keys.js';
+import type { Job } from '../src/storage/metadata/store.js';
+import { silentLogger } from '../src/logger.js';
+import { containerTestDriver, type ContainerTestDriver } from './helpers/container-runtime.js';
+import { freePort } from './helpers/free-port.js';
+import { createHarness, type Harness } from './helpers/harness.js';
+import { StaticLive } from './helpers/live-fixture.js';
+
+const run = promisify(execFile);
+
+/**
+ * The SSH gateway with Debian's OpenSSH client against a real sandbox (container driver): commands,
+ * stderr, exit codes, stdin, big output, an interactive shell in tmux, scp/sftp, -L forwards,
+ * refused keys and concurrent sessions. Needs root, the base image, ssh, scp, sftp and tmux.
+ */
+describe('SSH gateway (OpenSSH client, real sandbox)', () => {
+  let h: Harness;
+  let rt: ContainerTestDriver;
+  let sandbox: Sandbox;
+  let gateway: SshGateway;
+  let port: number;
+  let dir: string;
+  let grant: SshGrant;
+  const live = new StaticLive();
+  let dev: Job;
+  let other: Job;
+  let stranger: Job;
+  let devKey: string;
+
+  const submit = async (token: string, name: string): Promise<Job> => {
+    const r = await h.app.inject({ method: 'POST', url: '/api/v1/mags-jobs', headers: { authorization: `Bearer ${token}` }, payload: { script: 'true', type: 'inline', persistent: true, name } });
+    assert.equal(r.statusCode, 202, r.body);
+    return (await h.stores.jobs.getJob((r.json() as { request_id: string }).request_id))!;
+  };
+  const keyFile = async (name: string, job: Job): Promise<string> => {
+    const g = (await grant.grant(job, 22, { requestHost: '127.0.0.1:8090' })) as { ssh_private_key: string; ssh_host: string; ssh_port: number };
+    assert.equal(g.ssh_host, '127.0.0.1');
+    assert.equal(g.ssh_port, port);
+    assert.match(g.ssh_private_key, /^-----BEGIN OPENSSH PRIVATE KEY-----\n/);
+    const f = join(dir, name);
+    await writeFile(f, g.ssh_private_key, { mode: 0o600 });
+    return f;
+  };
+  const sshArgs = (key: string, user = 'root') => [
+    '-i', key, '-p', String(port), '-o', `UserKnownHostsFile=${join(dir, 'known_hosts')}`, '-o', 'StrictHostKeyChecking=accept-new',
+    '-o', 'BatchMode=yes', '-o', 'IdentitiesOnly=yes', '-o', 'LogLevel=ERROR', '-F', '/dev/null', `${user}@127.0.0.1`,
+  ];
+  /** Runs `ssh ... command` and answers its exit code, stdout and stderr (stdin from `input`). */
+  const ssh = (key: string, command: string, opts: { input?: Buffer | string; user?: string; extra?: string[] } = {}) =>
+    new Promise<{ code: number | null; stdout: Buffer; stderr: string }>((resolve, reject) => {
+      const p = spawn('ssh', [...(opts.extra ?? []), ...sshArgs(key, opts.user), command], { stdio: ['pipe', 'pipe', 'pipe'] });
+      const out: Buffer[] = [];
+      let err = '';
+      p.stdout.on('data', (d: Buffer) => out.push(d));
+      p.stderr.on('data', (d: Buffer) => (err += d.toString()));
+      p.on('error', reject);
+      p.on('close', (code) => resolve({ code, stdout: Buffer.concat(out), stderr: err }));
+      p.stdin.end(opts.input ?? '');
+    });
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'mags-ssh-test-'));
+    rt = await containerTestDriver();
+    await rt.driver.init();
+    sandbox = await rt.driver.create({ limits: { vcpus: 1, memoryMb: 512, diskGb: 2, pids: 512 } });
+    h = await createHarness({ live });
+    const userB = await h.makeUser('bob');
+    dev = await submit(h.adminToken, 'dev');
+    other = await submit(h.adminToken, 'other');
+    stranger = await submit(userB, 'bobs');
+    live.sandboxes.set(dev.request_id, sandbox);
+    live.sandboxes.set(stranger.request_id, sandbox);
+    port = await freePort();
+    grant = new SshGrant({ keys: h.stores.sshKeys, port });
+    gateway = new SshGateway({ keys: h.stores.sshKeys, jobs: h.stores.jobs, live, hostKey: await loadHostKey(join(dir, 'host_key')), log: silentLogger() });
+    assert.equal(await gateway.listen(port, '127.0.0.1'), port);
+    devKey = await keyFile('dev_key', dev);
+  });
+  after(async () => {
+    try {
+      await gateway?.close();
+      await h?.close();
+      await sandbox?.destroy();
+      await rt?.close();
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('host key generated once, 0600, reused on the next load', async () => {
+    const f = join(dir, 'host_key');
+    assert.equal((await stat(f)).mode & 0o777, 0o600);
+    const before1 = await readFile(f, 'utf8');
+    assert.equal(await loadHostKey(f), before1);
+  });
+
+  it('runs commands: stdout, separate stderr, exit code', async () => {
+    const r = await ssh(devKey, 'echo out; echo err >&2; hostname; exit 3');
+    assert.equal(r.code, 3, r.stderr);
+    assert.equal(r.stdout.toString(), 'out\nmags-vm\n');
+    assert.equal(r.stderr, 'err\n');
+  });
+
+  it('stdin reaches the command and EOF ends it', async () => {
+    const input = Buffer.alloc(1_000_000, 'x');
+    const r = await ssh(devKey, 'wc -c', { input });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout.toString().trim(), '1000000');
+  });
+
+  it('10 MB of output arrive whole', async () => {
+    const r = await ssh(devKey, 'head -c 10000000 /dev/urandom | tee /tmp/big | sha256sum >&2; cat /tmp/big');
+    assert.equal(r.code, 0);
+    assert.equal(r.stdout.length, 10_000_000);
+    assert.equal(createHash('sha256').update(r.stdout).digest('hex'), r.stderr.split(' ')[0]);
+  });
+
+  it('wrong, revoked, another job\'s and another user\'s keys are refused', async () => {
+    await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir, 'random_key')]);
+    const wrong = await ssh(join(dir, 'random_key'), 'true');
+    assert.equal(wrong.code, 255);
+    assert.match(wrong.stderr, /Permission denied \(publickey\)/);
+
+    // A job keeps its newest 5 keys: the sixth grant revokes the first.
+    const first = await keyFile('first_key', dev);
+    assert.equal((await ssh(first, 'true')).code, 0);
+    for (let i = 0; i < 5; i++) await keyFile(`later_${i}`, dev);
+    const revoked = await ssh(first, 'true');
+    assert.equal(revoked.code, 255);
+    assert.match(revoked.stderr, /Permission denied/);
+    devKey = join(dir, 'later_4');
+
+    // A key logs in to its own job only: naming another job as the user is refused.
+    const otherKey = await keyFile('other_key', other);
+    const wrongJob = await ssh(otherKey, 'true', { user: 'dev' });
+    assert.equal(wrongJob.code, 255);
+    assert.equal((await ssh(devKey, 'true', { user: 'dev' })).code, 0);
+    assert.equal((await ssh(devKey, 'true', { user: dev.request_id })).code, 0);
+    // Another user's key, offered for this user's job.
+    const bobKey = await keyFile('bob_key', stranger);
+    const foreign = await ssh(bobKey, 'true', { user: dev.request_id });
+    assert.equal(foreign.code, 255);
+    assert.equal((await ssh(bobKey, 'echo mine')).stdout.toString(), 'mine\n');
+    // A job with no sandbox (ended): its key is refused.
+    const ended = await ssh(otherKey, 'true');
+    assert.equal(ended.code, 255);
+    // Revoking a job's keys (it stopped) refuses them all.
+    assert.ok((await grant.revokeJob(stranger.request_id)) >= 1);
+    assert.equal((await ssh(bobKey, 'true')).code, 255);
+  });
+
+  it('20 concurrent sessions, each with its own output; attachments released after', async () => {
+    const results = await Promise.all(Array.from({ length: 20 }, (_, i) => ssh(devKey, `sleep 0.5; echo session-${i}`)));
+    results.forEach((r, i) => {
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.stdout.toString(), `session-${i}\n`);
+    });
+    for (let i = 0; i < 50 && live.openCount > 0; i++) await new Promise((r) => setTimeout(r, 50));
+    assert.equal(live.openCount, 0);
+    assert.equal(gateway.connections, 0);
+  });
+});
