@@ -159,6 +159,92 @@ describe('SSH gateway (OpenSSH client, real sandbox)', () => {
     assert.equal((await ssh(bobKey, 'true')).code, 255);
   });
 
+  it('interactive shell in tmux: prompt mags-vm, stty size follows a resize, vi opens and quits, Ctrl-C interrupts', async () => {
+    const session = `mags-ssh-test-${process.pid}`;
+    const tmux = (...args: string[]) => run('tmux', args);
+    const screen = async () => (await tmux('capture-pane', '-p', '-t', session)).stdout;
+    const waitFor = async (re: RegExp, what: string) => {
+      for (let i = 0; i < 100; i++) {
+        const text = await screen();
+        if (re.test(text)) return text;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      assert.fail(`${what} did not appear; screen:\n${await screen()}`);
+    };
+    const cmd = ['ssh', '-tt', ...sshArgs(devKey)].map((a) => `'${a}'`).join(' ');
+    await tmux('new-session', '-d', '-s', session, '-x', '100', '-y', '30', cmd);
+    try {
+      await waitFor(/root@mags-vm/, 'the prompt');
+      await tmux('send-keys', '-t', session, 'clear; stty size', 'Enter');
+      await waitFor(/^30 100$/m, 'stty size 30 100');
+      await tmux('resize-window', '-t', session, '-x', '120', '-y', '40');
+      await tmux('send-keys', '-t', session, 'clear; stty size; echo TERM=$TERM', 'Enter');
+      await waitFor(/^40 120$/m, 'stty size 40 120');
+      await waitFor(/^TERM=(tmux|screen)/m, 'TERM passed from the client');
+      await tmux('send-keys', '-t', session, 'clear; vi /tmp/vi-test', 'Enter');
+      await waitFor(/^~\s*$/m, 'vi');
+      await tmux('send-keys', '-t', session, 'i', 'hello from vi', 'Escape', ':wq', 'Enter');
+      await tmux('send-keys', '-t', session, 'clear; cat /tmp/vi-test', 'Enter');
+      await waitFor(/^hello from vi$/m, 'the file vi wrote');
+      await tmux('send-keys', '-t', session, 'clear; sleep 30; echo after', 'Enter');
+      await new Promise((r) => setTimeout(r, 300));
+      await tmux('send-keys', '-t', session, 'C-c');
+      await tmux('send-keys', '-t', session, 'echo interrupted', 'Enter');
+      const text = await waitFor(/^interrupted$/m, 'the prompt after Ctrl-C');
+      assert.doesNotMatch(text, /^after$/m);
+      assert.equal(live.open.get(dev.request_id), 1, 'the open shell holds the attachment');
+      await tmux('send-keys', '-t', session, 'exit', 'Enter');
+      for (let i = 0; i < 50 && (await tmux('has-session', '-t', session).then(() => true, () => false)); i++) await new Promise((r) => setTimeout(r, 100));
+    } finally {
+      await tmux('kill-session', '-t', session).catch(() => undefined); // already gone after exit
+    }
+  });
+
+  it('scp (SFTP mode) and sftp up and down keep the bytes', async () => {
+    const has = await ssh(devKey, 'test -x /usr/lib/openssh/sftp-server || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssh-sftp-server) >/dev/null 2>&1; test -x /usr/lib/openssh/sftp-server');
+    assert.equal(has.code, 0, 'sftp-server in the sandbox');
+    const up = join(dir, 'up.bin');
+    const data = Buffer.alloc(3_000_000);
+    for (let i = 0; i < data.length; i++) data[i] = (i * 7919) & 0xff;
+    await writeFile(up, data);
+    const opts = ['-i', devKey, '-P', String(port), '-o', `UserKnownHostsFile=${join(dir, 'known_hosts')}`, '-o', 'BatchMode=yes', '-o', 'IdentitiesOnly=yes', '-F', '/dev/null'];
+    await run('scp', ['-s', ...opts, up, 'root@127.0.0.1:/root/up.bin']);
+    const sum = await ssh(devKey, 'sha256sum /root/up.bin');
+    assert.equal(sum.stdout.toString().split(' ')[0], createHash('sha256').update(data).digest('hex'));
+    await run('scp', ['-s', ...opts, 'root@127.0.0.1:/root/up.bin', join(dir, 'down.bin')]);
+    assert.ok((await readFile(join(dir, 'down.bin'))).equals(data));
+    const batch = join(dir, 'batch');
+    await writeFile(batch, `put ${up} /root/sftp.bin\nget /root/sftp.bin ${join(dir, 'sftp-down.bin')}\nls -l /root/sftp.bin\n`);
+    const sftp = await run('sftp', ['-b', batch, ...opts, 'root@127.0.0.1']);
+    assert.match(sftp.stdout, /sftp\.bin/);
+    assert.ok((await readFile(join(dir, 'sftp-down.bin'))).equals(data));
+  });
+
+  it('-L forwards reach apps in the sandbox (on its address and on 127.0.0.1 only); other hosts are refused', async () => {
+    const start = await ssh(devKey, 'mkdir -p /tmp/www && echo served > /tmp/www/index.html && cd /tmp/www && (nohup python3 -m http.server 8080 >/dev/null 2>&1 &) && (nohup python3 -m http.server 8081 --bind 127.0.0.1 >/dev/null 2>&1 &) && sleep 1');
+    assert.equal(start.code, 0, start.stderr);
+    const [p1, p2, p3] = [await freePort(), await freePort(), await freePort()];
+    const fwd = spawn('ssh', ['-N', '-L', `${p1}:localhost:8080`, '-L', `${p2}:127.0.0.1:8081`, '-L', `${p3}:example.com:80`, '-o', 'ExitOnForwardFailure=yes', ...sshArgs(devKey)], { stdio: 'ignore' });
+    try {
+      const get = async (p: number) => {
+        for (let i = 0; ; i++) {
+          try {
+            return await (await fetch(`http://127.0.0.1:${p}/`)).text();
+          } catch (err) {
+            if (i > 50) throw err;
+            await new Promise((r) => setTimeout(r, 100));
+          }
+        }
+      };
+      assert.equal(await get(p1), 'served\n');
+      assert.equal(await get(p2), 'served\n');
+      await assert.rejects(fetch(`http://127.0.0.1:${p3}/`));
+    } finally {
+      fwd.kill();
+      await ssh(devKey, 'pkill -f http.server; true');
+    }
+  });
+
   it('20 concurrent sessions, each with its own output; attachments released after', async () => {
     const results = await Promise.all(Array.from({ length: 20 }, (_, i) => ssh(devKey, `sleep 0.5; echo session-${i}`)));
     results.forEach((r, i) => {
