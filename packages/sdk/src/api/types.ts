@@ -94,6 +94,11 @@ export interface ExecResponse {
   exit_code: number;
   output: string;
   stderr?: string | null;
+  /** True when output or stderr passed the server's cap (10 MiB each) and was cut. */
+  truncated?: boolean;
+  /** True when the command was killed by its timeout (exit_code 124). */
+  timed_out?: boolean;
+  duration_ms?: number;
 }
 export interface UrlAlias {
   subdomain?: string | null;
