@@ -12,7 +12,6 @@ import type { Admission } from './services/admission.js';
 import { ExecService } from './services/exec.js';
 import { JobLogs } from './services/job-logs.js';
 import { TerminalTickets } from './services/terminal.js';
-import type { AccessGrant, LiveSandboxes } from './sandboxes/live.js';
 import { LogRetention } from './services/log-retention.js';
 import { DEFAULT_MAX_PENDING_JOBS_PER_USER, JobsService } from './services/jobs.js';
 import { DEFAULT_MAX_UPLOAD_BYTES, UploadsService } from './services/uploads.js';
@@ -20,6 +19,8 @@ import { UsersService } from './services/users.js';
 import type { BlobStore } from './storage/blobs/blob-store.js';
 import type { Stores } from './storage/stores.js';
 import { WorkspaceService, type WorkspaceServiceOptions } from './workspaces/service.js';
+import type { AccessGrant } from './sandboxes/live.js';
+import { LiveManager } from './sandboxes/manager.js';
 
 /** Settings of the control plane, with the units in their names (config.ts reads them from env). */
 export interface ControlPlaneSettings {
@@ -39,7 +40,20 @@ export interface ControlPlaneSettings {
   logRetentionDays?: number;
   /** Time between log retention sweeps (default one hour). */
   logRetentionIntervalMs?: number;
+  /** Idle time before a persistent job's sandbox is frozen (default 60; 0 = never; fractions allowed). */
+  freezeAfterSeconds?: number;
+  /** Idle time before a persistent job's sandbox is synced and stopped, status `sleeping` (default 600; 0 = never). */
+  sleepAfterSeconds?: number;
+  /** CPU use (percent of one core) above which a persistent sandbox counts as busy (default 5). */
+  idleCpuPercent?: number;
+  /** Longest a wake may take before the waiting call gets SANDBOX_START_TIMEOUT (default 60). */
+  wakeTimeoutSeconds?: number;
 }
+
+/** Defaults of the persistent-sandbox lifecycle (docs/sandboxes.md). */
+export const DEFAULT_FREEZE_AFTER_SECONDS = 60;
+export const DEFAULT_SLEEP_AFTER_SECONDS = 600;
+export const DEFAULT_IDLE_CPU_PERCENT = 5;
 
 export interface ComposeOptions {
   stores: Stores;
@@ -52,10 +66,8 @@ export interface ComposeOptions {
   workspaces: Omit<WorkspaceServiceOptions, 'store' | 'jobs' | 'log'>;
   /** Where uploaded files (and the sync engine's workspace versions) are kept; absent: uploads answer 501. */
   blobs?: BlobStore;
-  /** Persistent sandboxes that exec, SSH and the terminal attach to (absent: those answer 501). */
-  live?: LiveSandboxes;
-  /** Grants of the access endpoint by kind: `ssh` for port 22 (the SSH gateway's keys). */
-  access?: { ssh?: AccessGrant };
+  /** The grants of `POST .../access`: port 22 to `ssh`, other ports to `url` (absent: 501). */
+  access?: { url?: AccessGrant; ssh?: AccessGrant };
 }
 
 /** The wired control plane. `start()` reconciles and starts the queue; `close()` undoes everything but the stores and pool. */
@@ -67,6 +79,8 @@ export interface ControlPlane {
   workspaces: WorkspaceService;
   uploads: UploadsService;
   exec: ExecService;
+  /** Persistent jobs' sandboxes: attach (wakes), touch, state, onChange. */
+  live: LiveManager;
   app: FastifyInstance;
   /** Reconciles jobs a previous process left behind and starts running queued jobs. */
   start(): Promise<void>;
@@ -84,6 +98,19 @@ export async function composeControlPlane(o: ComposeOptions): Promise<ControlPla
   });
   const workspaces = new WorkspaceService({ admission: o.admission, ...o.workspaces, store: stores.workspaces, jobs: stores.jobs, log: log.child({ component: 'workspaces' }) });
   const uploads = new UploadsService(stores.uploads, o.blobs, log.child({ component: 'uploads' }), settings.maxUploadBytes ?? DEFAULT_MAX_UPLOAD_BYTES);
+  const live = new LiveManager({
+    store: stores.jobs,
+    logs,
+    pool,
+    workspaces,
+    log: log.child({ component: 'live' }),
+    idle: {
+      freezeAfterMs: (settings.freezeAfterSeconds ?? DEFAULT_FREEZE_AFTER_SECONDS) * 1000,
+      sleepAfterMs: (settings.sleepAfterSeconds ?? DEFAULT_SLEEP_AFTER_SECONDS) * 1000,
+      cpuBusyFraction: (settings.idleCpuPercent ?? DEFAULT_IDLE_CPU_PERCENT) / 100,
+    },
+    wakeTimeoutMs: settings.wakeTimeoutSeconds !== undefined ? settings.wakeTimeoutSeconds * 1000 : undefined,
+  });
   const scheduler = new Scheduler({
     store: stores.jobs,
     logs,
@@ -96,11 +123,13 @@ export async function composeControlPlane(o: ComposeOptions): Promise<ControlPla
     admission: o.admission,
     workspaces,
     files: uploads,
+    live,
   });
+  live.useSlots(scheduler);
   const users = new UsersService(stores.users, log.child({ component: 'users' }));
   const jobLimits = { maxPendingJobsPerUser: settings.maxPendingJobsPerUser ?? DEFAULT_MAX_PENDING_JOBS_PER_USER, admission: o.admission };
-  const jobs = new JobsService(stores.jobs, logs, scheduler, log.child({ component: 'jobs' }), jobLimits, workspaces, uploads);
-  const exec = new ExecService({ jobs, live: o.live, log: log.child({ component: 'exec' }) });
+  const jobs = new JobsService(stores.jobs, logs, scheduler, log.child({ component: 'jobs' }), jobLimits, workspaces, uploads, { live, access: o.access });
+  const exec = new ExecService({ jobs, live, log: log.child({ component: 'exec' }) });
   const app = await buildApp({
     users,
     jobs,
@@ -122,15 +151,17 @@ export async function composeControlPlane(o: ComposeOptions): Promise<ControlPla
     workspaces,
     uploads,
     exec,
+    live,
     app,
     async start() {
       await workspaces.init();
       await scheduler.start();
+      await live.start();
       retention.start();
     },
     async close() {
       await retention.stop();
-      await scheduler.shutdown();
+      await Promise.all([live.shutdown(), scheduler.shutdown()]);
       await workspaces.shutdown();
       logs.shutdownFollowers();
       await app.close();

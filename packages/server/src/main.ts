@@ -10,6 +10,7 @@ import { pathToFileURL } from 'node:url';
 import { JOB_LIMITS } from '@mags/shared';
 import type { Logger } from 'pino';
 import { composeControlPlane } from './compose.js';
+import { SshRole } from './ssh/role.js';
 import { ConfigError, loadConfig, parseServerFlags, redact, type ConfigOverrides, type ServerConfig } from './config.js';
 import { createLogger } from './logger.js';
 import { parentLimits, readHostFacts } from './runtime/drivers/container/host-limits.js';
@@ -151,12 +152,24 @@ export async function runServer(opts: RunServerOptions | ConfigOverrides = {}): 
     log.info({ memoryMb: capacity.memoryMb, vcpus: capacity.vcpus, freeDiskGb: Math.floor(capacity.freeDiskGb()) }, 'admission: what this host gives sandboxes');
     const layers = new LocalLayers(join(config.dataDir, 'workspaces'));
     cleanups.push(() => layers.shutdown());
+    const ssh =
+      config.sshPort !== undefined
+        ? new SshRole({
+            keys: stores.sshKeys,
+            jobs: stores.jobs,
+            dataDir: config.dataDir,
+            log: log.child({ component: 'ssh' }),
+            publicHost: config.sshHost,
+            limits: { idleTimeoutMs: config.sshIdleTimeoutSeconds * 1000, maxConnectionsPerUser: config.sshMaxConnectionsPerUser },
+          })
+        : undefined;
     const plane = await composeControlPlane({
       stores,
       pool,
       log,
       admission,
       blobs,
+      access: { ssh: ssh?.grant },
       workspaces: {
         layers,
         syncer: new WorkspaceSync({
@@ -179,6 +192,10 @@ export async function runServer(opts: RunServerOptions | ConfigOverrides = {}): 
         maxPendingJobsPerUser: config.maxPendingJobsPerUser,
         bodyLimitBytes: config.bodyLimitBytes,
         maxUploadBytes: config.maxUploadBytes,
+        freezeAfterSeconds: config.freezeAfterSeconds,
+        sleepAfterSeconds: config.sleepAfterSeconds,
+        idleCpuPercent: config.idleCpuPercent,
+        wakeTimeoutSeconds: config.wakeTimeoutSeconds,
       },
     });
     cleanups.push(() => plane.close());
@@ -186,6 +203,19 @@ export async function runServer(opts: RunServerOptions | ConfigOverrides = {}): 
     const admin = await users.bootstrapAdmin();
     if (admin) await writeAdminToken({ dataDir: config.dataDir, token: admin.token, log });
     await plane.start();
+    if (ssh && config.sshPort !== undefined) {
+      let sshPort: number;
+      try {
+        sshPort = await ssh.listen(plane.live, config.sshPort, config.host);
+      } catch (err) {
+        if ((err as { code?: string }).code === 'EADDRINUSE') {
+          throw new ConfigError(`SSH port ${config.sshPort} on ${config.host} is already in use; set MAGS_SSH_PORT to a free port (0 picks one).`);
+        }
+        throw err;
+      }
+      cleanups.push(() => ssh.close());
+      log.info({ host: config.host, port: sshPort }, 'SSH gateway listening');
+    }
 
     try {
       await app.listen({ host: config.host, port: config.port });

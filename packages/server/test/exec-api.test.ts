@@ -6,10 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { Mags, MagsError } from '@mags/sdk';
 import WebSocket from 'ws';
-import type { Sandbox } from '../src/runtime/driver.js';
-import { containerTestDriver, type ContainerTestDriver } from './helpers/container-runtime.js';
-import { createHarness, type Harness } from './helpers/harness.js';
-import { StaticLive } from './helpers/live-fixture.js';
+import { createLivePlane, type LivePlane } from './helpers/live-fixture.js';
 
 const run = promisify(execFile);
 const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', '..');
@@ -19,40 +16,29 @@ const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', '..
  * driver) behind a listening in-process server, driven by the Node and Python SDKs and a raw
  * WebSocket client. Needs root and the base image.
  */
-describe('exec API and web terminal (real sandbox)', () => {
-  let h: Harness;
-  let rt: ContainerTestDriver;
-  let sandbox: Sandbox;
+describe('exec API and web terminal (real sandboxes)', () => {
+  let lp: LivePlane;
   let url: string;
   let client: Mags;
-  const live = new StaticLive();
   let devId: string;
   let plainId: string;
+  let stoppedId: string;
 
-  const submit = async (body: Record<string, unknown>) => {
-    const r = await h.app.inject({ method: 'POST', url: '/api/v1/mags-jobs', headers: { authorization: `Bearer ${h.adminToken}` }, payload: { script: 'true', type: 'inline', ...body } });
-    assert.equal(r.statusCode, 202, r.body);
-    return (r.json() as { request_id: string }).request_id;
-  };
-  const post = (path: string, body: unknown, token = h.adminToken) =>
+  const post = (path: string, body: unknown, token = lp.adminToken) =>
     fetch(`${url}${path}`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const attachments = () => lp.plane.live.attachments(devId);
 
   before(async () => {
-    rt = await containerTestDriver();
-    await rt.driver.init();
-    sandbox = await rt.driver.create({ limits: { vcpus: 1, memoryMb: 512, diskGb: 2, pids: 512 } });
-    h = await createHarness({ live });
-    devId = await submit({ persistent: true, name: 'dev' });
-    plainId = await submit({ name: 'plain' });
-    await submit({ persistent: true, name: 'asleep' });
-    live.sandboxes.set(devId, sandbox);
-    url = await h.app.listen({ host: '127.0.0.1', port: 0 });
-    client = new Mags({ apiUrl: url, apiToken: h.adminToken });
+    lp = await createLivePlane();
+    url = lp.url;
+    client = new Mags({ apiUrl: url, apiToken: lp.adminToken });
+    [devId, stoppedId] = await Promise.all([lp.persistent('dev'), lp.persistent('stopped')]);
+    assert.equal((await lp.call('POST', `/api/v1/mags-jobs/${stoppedId}/stop`)).status, 200);
+    const plain = await lp.call('POST', '/api/v1/mags-jobs', { script: 'true', type: 'inline', name: 'plain' });
+    plainId = plain.body.request_id as string;
   });
   after(async () => {
-    await h?.close();
-    await sandbox?.destroy();
-    await rt?.close();
+    await lp?.close();
   });
 
   it('Node SDK exec: { exitCode, output, stderr } with env, cwd and stdin; v1 and v2 paths', async () => {
@@ -65,8 +51,7 @@ describe('exec API and web terminal (real sandbox)', () => {
     const body = (await v2.json()) as Record<string, unknown>;
     assert.equal(body.output, 'mags-vm\n');
     assert.equal(body.exit_code, 0);
-    assert.equal(live.openCount, 0, 'every exec released its attachment');
-    assert.ok(live.purposes.every((p) => p === 'exec'));
+    assert.equal(attachments(), 0, 'every exec released its attachment');
   });
 
   it('a timeout kills the process group: exit 124, timed_out, nothing left running', async () => {
@@ -98,17 +83,17 @@ describe('exec API and web terminal (real sandbox)', () => {
   it('errors say "no job found" and "not running" in those words', async () => {
     await assert.rejects(client.exec('nope', 'true'), (e: MagsError) => e.status === 404 && e.code === 'JOB_NOT_FOUND' && /no job found/.test(e.message));
     await assert.rejects(client.exec(plainId, 'true'), (e: MagsError) => e.status === 409 && e.code === 'JOB_NOT_RUNNING' && /not running/.test(e.message));
-    await assert.rejects(client.exec('asleep', 'true'), (e: MagsError) => e.status === 409 && /not running/.test(e.message));
+    await assert.rejects(client.exec(stoppedId, 'true'), (e: MagsError) => e.status === 409 && /not running/.test(e.message));
     const bad = await post('/api/v1/mags-jobs/dev/exec', { command: '', timeout_seconds: 0 });
     assert.equal(bad.status, 400);
     assert.equal(((await bad.json()) as { code: string }).code, 'VALIDATION_ERROR');
-    const other = await h.makeUser('eve');
+    const other = await lp.makeUser('eve');
     const foreign = await post('/api/v1/mags-jobs/dev/exec', { command: 'true' }, other);
     assert.equal(foreign.status, 404);
   });
 
   it('Python SDK exec: {output, stderr, exit_code}', async () => {
-    const py = `import json, mags\nc = mags.Mags(api_token=${JSON.stringify(h.adminToken)}, api_url=${JSON.stringify(url)})\nr = c.exec("dev", "echo py; echo e >&2; exit 5", timeout=30)\nprint(json.dumps(r))\ntry:\n    c.exec("nope", "true")\nexcept mags.MagsError as e:\n    print(json.dumps({"status": e.status, "message": str(e)}))\n`;
+    const py = `import json, mags\nc = mags.Mags(api_token=${JSON.stringify(lp.adminToken)}, api_url=${JSON.stringify(url)})\nr = c.exec("dev", "echo py; echo e >&2; exit 5", timeout=30)\nprint(json.dumps(r))\ntry:\n    c.exec("nope", "true")\nexcept mags.MagsError as e:\n    print(json.dumps({"status": e.status, "message": str(e)}))\n`;
     const { stdout } = await run('python3', ['-c', py], { env: { ...process.env, PYTHONPATH: join(REPO, 'packages', 'sdk-python') } });
     const [first, second] = stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
     assert.equal(first!.output, 'py\n');
@@ -139,7 +124,7 @@ describe('exec API and web terminal (real sandbox)', () => {
       ws.send(Buffer.from('stty size; echo TERM=$TERM\r'));
       await waitFor(/43 132/);
       await waitFor(/TERM=xterm-256color/);
-      assert.equal(live.open.get(devId), 1, 'the open terminal holds the attachment');
+      assert.equal(attachments(), 1, 'the open terminal holds the attachment');
       const closed = new Promise<number>((resolve) => ws.once('close', (code) => resolve(code)));
       ws.send(Buffer.from('exit 7\r'));
       assert.equal(await closed, 1000);
@@ -164,8 +149,8 @@ describe('exec API and web terminal (real sandbox)', () => {
       });
     assert.equal(await upgradeStatus(wsUrl), 401);
     assert.equal(await upgradeStatus(`${url.replace('http', 'ws')}/api/v1/mags-jobs/dev/terminal`), 401);
-    assert.equal(await upgradeStatus(`${url.replace('http', 'ws')}/api/v2/mags-jobs/dev/terminal`, { authorization: `Bearer ${h.adminToken}` }), 101);
-    for (let i = 0; i < 50 && live.openCount > 0; i++) await new Promise((r) => setTimeout(r, 50));
-    assert.equal(live.openCount, 0, 'closing the socket released the attachment');
+    assert.equal(await upgradeStatus(`${url.replace('http', 'ws')}/api/v2/mags-jobs/dev/terminal`, { authorization: `Bearer ${lp.adminToken}` }), 101);
+    for (let i = 0; i < 50 && attachments() > 0; i++) await new Promise((r) => setTimeout(r, 50));
+    assert.equal(attachments(), 0, 'closing the socket released the attachment');
   });
 });

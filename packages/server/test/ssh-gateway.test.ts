@@ -1,20 +1,13 @@
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
-import type { Sandbox } from '../src/runtime/driver.js';
-import { SshGateway } from '../src/ssh/gateway.js';
-import { SshGrant, loadHostKey } from '../src/ssh/keys.js';
-import type { Job } from '../src/storage/metadata/store.js';
-import { silentLogger } from '../src/logger.js';
-import { containerTestDriver, type ContainerTestDriver } from './helpers/container-runtime.js';
+import { blobOf, fingerprintOf, loadHostKey } from '../src/ssh/keys.js';
 import { freePort } from './helpers/free-port.js';
-import { createHarness, type Harness } from './helpers/harness.js';
-import { StaticLive } from './helpers/live-fixture.js';
+import { createLivePlane, type LivePlane } from './helpers/live-fixture.js';
 
 const run = promisify(execFile);
 
@@ -23,27 +16,22 @@ const run = promisify(execFile);
  * stderr, exit codes, stdin, big output, an interactive shell in tmux, scp/sftp, -L forwards,
  * refused keys and concurrent sessions. Needs root, the base image, ssh, scp, sftp and tmux.
  */
-describe('SSH gateway (OpenSSH client, real sandbox)', () => {
-  let h: Harness;
-  let rt: ContainerTestDriver;
-  let sandbox: Sandbox;
-  let gateway: SshGateway;
+describe('SSH gateway (OpenSSH client, real sandboxes)', () => {
+  let lp: LivePlane;
   let port: number;
   let dir: string;
-  let grant: SshGrant;
-  const live = new StaticLive();
-  let dev: Job;
-  let other: Job;
-  let stranger: Job;
+  let devId: string;
+  let otherId: string;
+  let bobsId: string;
+  let bob: string;
   let devKey: string;
 
-  const submit = async (token: string, name: string): Promise<Job> => {
-    const r = await h.app.inject({ method: 'POST', url: '/api/v1/mags-jobs', headers: { authorization: `Bearer ${token}` }, payload: { script: 'true', type: 'inline', persistent: true, name } });
-    assert.equal(r.statusCode, 202, r.body);
-    return (await h.stores.jobs.getJob((r.json() as { request_id: string }).request_id))!;
-  };
-  const keyFile = async (name: string, job: Job): Promise<string> => {
-    const g = (await grant.grant(job, 22, { requestHost: '127.0.0.1:8090' })) as { ssh_private_key: string; ssh_host: string; ssh_port: number };
+  /** SSH access through the access endpoint; the private key written to a 0600 file. */
+  const keyFile = async (name: string, jobId: string, token?: string): Promise<string> => {
+    const r = await lp.call('POST', `/api/v1/mags-jobs/${jobId}/access`, { port: 22 }, token);
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    const g = r.body as { success: boolean; ssh_private_key: string; ssh_host: string; ssh_port: number };
+    assert.equal(g.success, true);
     assert.equal(g.ssh_host, '127.0.0.1');
     assert.equal(g.ssh_port, port);
     assert.match(g.ssh_private_key, /^-----BEGIN OPENSSH PRIVATE KEY-----\n/);
@@ -69,36 +57,19 @@ describe('SSH gateway (OpenSSH client, real sandbox)', () => {
     });
 
   before(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'mags-ssh-test-'));
-    rt = await containerTestDriver();
-    await rt.driver.init();
-    sandbox = await rt.driver.create({ limits: { vcpus: 1, memoryMb: 512, diskGb: 2, pids: 512 } });
-    h = await createHarness({ live });
-    const userB = await h.makeUser('bob');
-    dev = await submit(h.adminToken, 'dev');
-    other = await submit(h.adminToken, 'other');
-    stranger = await submit(userB, 'bobs');
-    live.sandboxes.set(dev.request_id, sandbox);
-    live.sandboxes.set(stranger.request_id, sandbox);
-    port = await freePort();
-    grant = new SshGrant({ keys: h.stores.sshKeys, port });
-    gateway = new SshGateway({ keys: h.stores.sshKeys, jobs: h.stores.jobs, live, hostKey: await loadHostKey(join(dir, 'host_key')), log: silentLogger() });
-    assert.equal(await gateway.listen(port, '127.0.0.1'), port);
-    devKey = await keyFile('dev_key', dev);
+    lp = await createLivePlane();
+    dir = lp.dir;
+    port = lp.sshPort;
+    bob = await lp.makeUser('bob');
+    [devId, otherId, bobsId] = await Promise.all([lp.persistent('dev'), lp.persistent('other'), lp.persistent('bobs', {}, bob)]);
+    devKey = await keyFile('dev_key', devId);
   });
   after(async () => {
-    try {
-      await gateway?.close();
-      await h?.close();
-      await sandbox?.destroy();
-      await rt?.close();
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
+    await lp?.close();
   });
 
   it('host key generated once, 0600, reused on the next load', async () => {
-    const f = join(dir, 'host_key');
+    const f = join(dir, 'ssh', 'host_ed25519_key');
     assert.equal((await stat(f)).mode & 0o777, 0o600);
     const before1 = await readFile(f, 'utf8');
     assert.equal(await loadHostKey(f), before1);
@@ -132,31 +103,34 @@ describe('SSH gateway (OpenSSH client, real sandbox)', () => {
     assert.match(wrong.stderr, /Permission denied \(publickey\)/);
 
     // A job keeps its newest 5 keys: the sixth grant revokes the first.
-    const first = await keyFile('first_key', dev);
+    const first = await keyFile('first_key', devId);
     assert.equal((await ssh(first, 'true')).code, 0);
-    for (let i = 0; i < 5; i++) await keyFile(`later_${i}`, dev);
+    for (let i = 0; i < 5; i++) await keyFile(`later_${i}`, devId);
     const revoked = await ssh(first, 'true');
     assert.equal(revoked.code, 255);
     assert.match(revoked.stderr, /Permission denied/);
     devKey = join(dir, 'later_4');
 
     // A key logs in to its own job only: naming another job as the user is refused.
-    const otherKey = await keyFile('other_key', other);
+    const otherKey = await keyFile('other_key', otherId);
     const wrongJob = await ssh(otherKey, 'true', { user: 'dev' });
     assert.equal(wrongJob.code, 255);
     assert.equal((await ssh(devKey, 'true', { user: 'dev' })).code, 0);
-    assert.equal((await ssh(devKey, 'true', { user: dev.request_id })).code, 0);
+    assert.equal((await ssh(devKey, 'true', { user: devId })).code, 0);
     // Another user's key, offered for this user's job.
-    const bobKey = await keyFile('bob_key', stranger);
-    const foreign = await ssh(bobKey, 'true', { user: dev.request_id });
+    const bobKey = await keyFile('bob_key', bobsId, bob);
+    const foreign = await ssh(bobKey, 'true', { user: devId });
     assert.equal(foreign.code, 255);
     assert.equal((await ssh(bobKey, 'echo mine')).stdout.toString(), 'mine\n');
-    // A job with no sandbox (ended): its key is refused.
+    // Stopping a job revokes its keys.
+    assert.equal((await ssh(otherKey, 'true')).code, 0);
+    assert.equal((await lp.call('POST', `/api/v1/mags-jobs/${otherId}/stop`)).status, 200);
+    const fp = fingerprintOf(blobOf((await run('ssh-keygen', ['-y', '-f', otherKey])).stdout));
+    for (let i = 0; i < 100 && !(await lp.stores.sshKeys.findSshKey(fp))?.revoked_at; i++) await new Promise((r) => setTimeout(r, 50));
+    assert.ok((await lp.stores.sshKeys.findSshKey(fp))?.revoked_at, 'the stopped job\'s key is revoked in the database');
     const ended = await ssh(otherKey, 'true');
     assert.equal(ended.code, 255);
-    // Revoking a job's keys (it stopped) refuses them all.
-    assert.ok((await grant.revokeJob(stranger.request_id)) >= 1);
-    assert.equal((await ssh(bobKey, 'true')).code, 255);
+    assert.match(ended.stderr, /Permission denied/);
   });
 
   it('interactive shell in tmux: prompt mags-vm, stty size follows a resize, vi opens and quits, Ctrl-C interrupts', async () => {
@@ -192,7 +166,7 @@ describe('SSH gateway (OpenSSH client, real sandbox)', () => {
       await tmux('send-keys', '-t', session, 'echo interrupted', 'Enter');
       const text = await waitFor(/^interrupted$/m, 'the prompt after Ctrl-C');
       assert.doesNotMatch(text, /^after$/m);
-      assert.equal(live.open.get(dev.request_id), 1, 'the open shell holds the attachment');
+      assert.equal(lp.plane.live.attachments(devId), 1, 'the open shell holds the attachment');
       await tmux('send-keys', '-t', session, 'exit', 'Enter');
       for (let i = 0; i < 50 && (await tmux('has-session', '-t', session).then(() => true, () => false)); i++) await new Promise((r) => setTimeout(r, 100));
     } finally {
@@ -251,8 +225,8 @@ describe('SSH gateway (OpenSSH client, real sandbox)', () => {
       assert.equal(r.code, 0, r.stderr);
       assert.equal(r.stdout.toString(), `session-${i}\n`);
     });
-    for (let i = 0; i < 50 && live.openCount > 0; i++) await new Promise((r) => setTimeout(r, 50));
-    assert.equal(live.openCount, 0);
-    assert.equal(gateway.connections, 0);
+    for (let i = 0; i < 50 && lp.plane.live.attachments(devId) > 0; i++) await new Promise((r) => setTimeout(r, 50));
+    assert.equal(lp.plane.live.attachments(devId), 0);
+    assert.equal(lp.ssh.connections, 0);
   });
 });

@@ -28,6 +28,7 @@ export const ERROR_CODES = {
   INVALID_STATE: { status: 422, summary: 'The request is well-formed but not valid for this job (for example URL access on a non-persistent job).' },
   RATE_LIMITED: { status: 429, summary: 'Too many requests or too many jobs at once; retry later.' },
   CAPACITY_EXHAUSTED: { status: 503, summary: 'The server cannot start another sandbox now (host limits reached); retry later.' },
+  SANDBOX_START_TIMEOUT: { status: 504, summary: 'A sandbox did not start or wake in time (for example waking a sleeping persistent job); the start goes on in the background.' },
   SANDBOX_FAILED: { status: 500, summary: 'The sandbox could not be created or failed while running the job.' },
   INTERNAL_ERROR: { status: 500, summary: 'An unexpected server error; the server log has the details under the request id.' },
   FEATURE_NOT_AVAILABLE: { status: 501, summary: 'The feature (for example URL or SSH access, file uploads) is not available on this server yet.' },

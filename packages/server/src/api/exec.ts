@@ -39,90 +39,91 @@ export interface ExecRoutesOptions {
   tickets: TerminalTickets;
 }
 
-/** `POST /api/v{1,2}/mags-jobs/{id}/exec` (buffered or NDJSON-streamed) and the terminal ticket. */
+/**
+ * `POST /api/v1/mags-jobs/{id}/exec` (buffered or NDJSON-streamed) and the terminal ticket; the app
+ * mirrors both under /api/v2.
+ */
 export const execRoutes: FastifyPluginAsyncZod<ExecRoutesOptions> = async (app, { exec, tickets }) => {
-  for (const version of [1, 2] as const) {
-    app.post(
-      `/api/v${version}/mags-jobs/:id/exec`,
-      {
-        schema: {
-          tags: ['jobs'],
-          summary: 'Run a command in a running, frozen or sleeping persistent sandbox (wakes it)',
-          description:
-            'Buffered: {exit_code, output, stderr, truncated, timed_out}. With ?stream=1 or Accept: application/x-ndjson: one JSON object per line, ' +
-            '{"type":"stdout"|"stderr","data":"<utf-8>"} as output arrives, then {"type":"exit","exit_code","timed_out","duration_ms"} (or {"type":"error","error","code"}).',
-          params: IdParams,
-          querystring: ExecQuery,
-          body: ExecBody,
-          response: { 200: ExecAnswer, ...errorResponses },
-        },
+  app.post(
+    '/api/v1/mags-jobs/:id/exec',
+    {
+      schema: {
+        tags: ['jobs'],
+        summary: 'Run a command in a running, frozen or sleeping persistent sandbox (wakes it)',
+        description:
+          'Buffered: {exit_code, output, stderr, truncated, timed_out}. With ?stream=1 or Accept: application/x-ndjson: one JSON object per line, ' +
+          '{"type":"stdout"|"stderr","data":"<utf-8>"} as output arrives, then {"type":"exit","exit_code","timed_out","duration_ms"} (or {"type":"error","error","code"}).',
+        params: IdParams,
+        querystring: ExecQuery,
+        body: ExecBody,
+        response: { 200: ExecAnswer, ...errorResponses },
       },
-      async (request, reply) => {
-        const b = request.body;
-        const cmd = { command: b.command, timeoutSeconds: b.timeout_seconds, env: b.env, cwd: b.cwd, stdin: b.stdin };
-        const abort = new AbortController();
-        reply.raw.on('close', () => abort.abort());
-        const streamed = request.query.stream === '1' || request.query.stream === 'true' || (request.headers.accept ?? '').includes('application/x-ndjson');
-        if (!streamed) {
-          const r = await exec.run(userOf(request), request.params.id, cmd, abort.signal);
-          return { exit_code: r.exitCode, output: r.output, stderr: r.stderr, truncated: r.truncated, timed_out: r.timedOut, duration_ms: r.durationMs };
-        }
-        const raw = reply.raw;
-        const decoders = { stdout: new StringDecoder('utf8'), stderr: new StringDecoder('utf8') };
-        const line = (o: unknown) => raw.write(`${JSON.stringify(o)}\n`);
-        let cutOff = false;
-        // Errors before the command started (no job, not running) answer with their status as usual.
-        const running = await exec.start(
-          userOf(request),
-          request.params.id,
-          cmd,
-          (stream, data) => {
-            if (cutOff) return;
-            const text = decoders[stream].write(data);
-            if (text) line({ type: stream, data: text });
-            if (raw.writableLength > STREAM_MAX_BACKLOG_BYTES) {
-              cutOff = true;
-              request.log.warn('exec stream client reads too slowly; killing the command');
-              running.cancel();
-            }
-          },
-          abort.signal,
-        );
-        abort.signal.addEventListener('abort', () => running.cancel(), { once: true });
-        reply.hijack();
-        raw.writeHead(200, { 'content-type': 'application/x-ndjson; charset=utf-8', 'x-request-id': request.id, 'cache-control': 'no-store' });
-        try {
-          const end = await running.ended;
-          for (const s of ['stdout', 'stderr'] as const) {
-            const rest = decoders[s].end();
-            if (rest) line({ type: s, data: rest });
+    },
+    async (request, reply) => {
+      const b = request.body;
+      const cmd = { command: b.command, timeoutSeconds: b.timeout_seconds, env: b.env, cwd: b.cwd, stdin: b.stdin };
+      const abort = new AbortController();
+      reply.raw.on('close', () => abort.abort());
+      const streamed = request.query.stream === '1' || request.query.stream === 'true' || (request.headers.accept ?? '').includes('application/x-ndjson');
+      if (!streamed) {
+        const r = await exec.run(userOf(request), request.params.id, cmd, abort.signal);
+        return { exit_code: r.exitCode, output: r.output, stderr: r.stderr, truncated: r.truncated, timed_out: r.timedOut, duration_ms: r.durationMs };
+      }
+      const raw = reply.raw;
+      const decoders = { stdout: new StringDecoder('utf8'), stderr: new StringDecoder('utf8') };
+      const line = (o: unknown) => raw.write(`${JSON.stringify(o)}\n`);
+      let cutOff = false;
+      // Errors before the command started (no job, not running) answer with their status as usual.
+      const running = await exec.start(
+        userOf(request),
+        request.params.id,
+        cmd,
+        (stream, data) => {
+          if (cutOff) return;
+          const text = decoders[stream].write(data);
+          if (text) line({ type: stream, data: text });
+          if (raw.writableLength > STREAM_MAX_BACKLOG_BYTES) {
+            cutOff = true;
+            request.log.warn('exec stream client reads too slowly; killing the command');
+            running.cancel();
           }
-          line({ type: 'exit', exit_code: end.exitCode, timed_out: end.timedOut, duration_ms: end.durationMs, ...(cutOff ? { cut_off: true } : {}) });
-        } catch (err) {
-          const e = err as { message?: string; code?: string };
-          line({ type: 'error', error: e.message ?? String(err), code: e.code ?? 'INTERNAL_ERROR' });
-        }
-        raw.end();
-        return reply;
-      },
-    );
-
-    app.post(
-      `/api/v${version}/mags-jobs/:id/terminal-ticket`,
-      {
-        schema: {
-          tags: ['jobs'],
-          summary: 'A short-lived ticket for the web terminal WebSocket (browsers cannot send headers on WebSockets; ours)',
-          params: IdParams,
-          response: { 200: TicketAnswer, ...errorResponses },
         },
+        abort.signal,
+      );
+      abort.signal.addEventListener('abort', () => running.cancel(), { once: true });
+      reply.hijack();
+      raw.writeHead(200, { 'content-type': 'application/x-ndjson; charset=utf-8', 'x-request-id': request.id, 'cache-control': 'no-store' });
+      try {
+        const end = await running.ended;
+        for (const s of ['stdout', 'stderr'] as const) {
+          const rest = decoders[s].end();
+          if (rest) line({ type: s, data: rest });
+        }
+        line({ type: 'exit', exit_code: end.exitCode, timed_out: end.timedOut, duration_ms: end.durationMs, ...(cutOff ? { cut_off: true } : {}) });
+      } catch (err) {
+        const e = err as { message?: string; code?: string };
+        line({ type: 'error', error: e.message ?? String(err), code: e.code ?? 'INTERNAL_ERROR' });
+      }
+      raw.end();
+      return reply;
+    },
+  );
+
+  app.post(
+    '/api/v1/mags-jobs/:id/terminal-ticket',
+    {
+      schema: {
+        tags: ['jobs'],
+        summary: 'A short-lived ticket for the web terminal WebSocket (browsers cannot send headers on WebSockets; ours)',
+        params: IdParams,
+        response: { 200: TicketAnswer, ...errorResponses },
       },
-      async (request) => {
-        const user = userOf(request);
-        // Checks that the job exists and is the caller's before a ticket is handed out.
-        const job = await exec.jobOf(user, request.params.id);
-        return tickets.issue(user, job.request_id);
-      },
-    );
-  }
+    },
+    async (request) => {
+      const user = userOf(request);
+      // Checks that the job exists and is the caller's before a ticket is handed out.
+      const job = await exec.jobOf(user, request.params.id);
+      return tickets.issue(user, job.request_id);
+    },
+  );
 };

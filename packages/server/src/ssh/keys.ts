@@ -3,6 +3,7 @@ import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import ssh2 from 'ssh2';
 import type { AccessGrant, AccessOptions } from '../sandboxes/live.js';
+import { AppError } from '../services/errors.js';
 import type { Job } from '../storage/metadata/store.js';
 import type { SshKeyRecord, SshKeyStore } from '../storage/metadata/ssh-keys.js';
 
@@ -23,8 +24,8 @@ export function blobOf(publicKey: string): Buffer {
 
 export interface SshGrantOptions {
   keys: SshKeyStore;
-  /** Port the gateway listens on (what clients connect to). */
-  port: number;
+  /** Port the gateway listens on (what clients connect to; read at each grant). */
+  port: () => number;
   /** Host named in answers; absent: the host the client used for the API (without its port). */
   host?: string;
 }
@@ -39,6 +40,7 @@ export class SshGrant implements AccessGrant {
   constructor(private readonly o: SshGrantOptions) {}
 
   async grant(job: Job, _port: number, opts: AccessOptions): Promise<Record<string, unknown>> {
+    if (this.o.port() === 0) throw new AppError('FEATURE_NOT_AVAILABLE', 'the SSH gateway is not listening yet', 'Retry in a moment.');
     const pair = utils.generateKeyPairSync('ed25519', { comment: `mags-${job.name ?? job.request_id}` });
     const now = new Date();
     const row: SshKeyRecord = {
@@ -51,7 +53,7 @@ export class SshGrant implements AccessGrant {
       revoked_at: null,
     };
     await this.o.keys.insertSshKey(row, SSH_KEYS_PER_JOB);
-    return { ssh_host: this.o.host ?? hostOnly(opts.requestHost) ?? '127.0.0.1', ssh_port: this.o.port, ssh_private_key: pair.private, ssh_user: 'root' };
+    return { ssh_host: this.o.host ?? hostOnly(opts.requestHost) ?? '127.0.0.1', ssh_port: this.o.port(), ssh_private_key: pair.private, ssh_user: 'root' };
   }
 
   /** Revokes every key of a job (it ended or was stopped). */

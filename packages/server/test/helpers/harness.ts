@@ -4,7 +4,6 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { composeControlPlane } from '../../src/compose.js';
 import { silentLogger } from '../../src/logger.js';
-import type { LiveSandboxes } from '../../src/sandboxes/live.js';
 import type { Scheduler } from '../../src/scheduler/scheduler.js';
 import type { Admission } from '../../src/services/admission.js';
 import type { JobLogs } from '../../src/services/job-logs.js';
@@ -59,8 +58,6 @@ export interface HarnessOptions {
   logRetentionDays?: number;
   /** Time between log retention sweeps. */
   logRetentionIntervalMs?: number;
-  /** Persistent sandboxes for exec and the terminal (absent: none). */
-  live?: LiveSandboxes;
 }
 
 export async function createHarness(opts: HarnessOptions = {}): Promise<Harness> {
@@ -76,7 +73,6 @@ export async function createHarness(opts: HarnessOptions = {}): Promise<Harness>
     log,
     admission: opts.admission,
     blobs,
-    live: opts.live,
     workspaces: { layers, syncer: opts.syncer, imageVersion: () => opts.imageVersion ?? 'test-image' },
     settings: {
       jobTimeoutSeconds: opts.jobTimeoutSeconds ?? 60,
