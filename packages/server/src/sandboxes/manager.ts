@@ -476,10 +476,20 @@ export class LiveManager implements LiveSandboxes {
     }
   }
 
-  /** The latest no_sleep / startup_command after a PATCH. */
+  /**
+   * Takes the latest `no_sleep` / `startup_command` after a PATCH; setting `no_sleep` on a frozen or
+   * sleeping job brings it up (in the background).
+   */
   updated(job: Job): void {
-    const e = this.entries.get(job.request_id);
-    if (e) e.job = { ...e.job, no_sleep: job.no_sleep, startup_command: job.startup_command };
+    if (!job.persistent || isTerminalStatus(job.status)) return;
+    let e = this.entries.get(job.request_id);
+    if (!e && job.status === 'sleeping') e = this.newEntry(job, 'sleeping');
+    if (!e) return;
+    e.job = { ...e.job, no_sleep: job.no_sleep, startup_command: job.startup_command };
+    if (job.no_sleep && (e.state === 'sleeping' || e.state === 'frozen') && !this.closed) {
+      const entry = e;
+      this.ready(entry).catch((err: unknown) => this.o.log.error({ err, jobId: entry.id }, 'could not bring a no_sleep job up'));
+    }
   }
 }
 
