@@ -85,6 +85,10 @@ export interface Access {
   ssh_host?: string | null;
   ssh_port?: number | null;
   ssh_private_key?: string | null;
+  /** Login user of the SSH gateway (`root`). */
+  ssh_user?: string | null;
+  /** The gateway's public host key (`ssh-ed25519 AAAA...`), to pin in known_hosts. */
+  ssh_host_key?: string | null;
 }
 export interface Success {
   success: boolean;

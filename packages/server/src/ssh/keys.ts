@@ -28,6 +28,8 @@ export interface SshGrantOptions {
   port: () => number;
   /** Host named in answers; absent: the host the client used for the API (without its port). */
   host?: string;
+  /** The gateway's public host key (`ssh-ed25519 AAAA...`), answered so clients can pin it. */
+  hostPublicKey?: () => string | undefined;
 }
 
 /**
@@ -53,7 +55,14 @@ export class SshGrant implements AccessGrant {
       revoked_at: null,
     };
     await this.o.keys.insertSshKey(row, SSH_KEYS_PER_JOB);
-    return { ssh_host: this.o.host ?? hostOnly(opts.requestHost) ?? '127.0.0.1', ssh_port: this.o.port(), ssh_private_key: pair.private, ssh_user: 'root' };
+    const hostKey = this.o.hostPublicKey?.();
+    return {
+      ssh_host: this.o.host ?? hostOnly(opts.requestHost) ?? '127.0.0.1',
+      ssh_port: this.o.port(),
+      ssh_private_key: pair.private,
+      ssh_user: 'root',
+      ...(hostKey ? { ssh_host_key: hostKey } : {}),
+    };
   }
 
   /** Revokes every key of a job (it ended or was stopped). */
@@ -69,6 +78,13 @@ function hostOnly(hostHeader: string | undefined): string | undefined {
   if (h.startsWith('[')) return h.slice(1, h.indexOf(']') > 0 ? h.indexOf(']') : undefined);
   const i = h.lastIndexOf(':');
   return i > 0 && h.indexOf(':') === i ? h.slice(0, i) : h;
+}
+
+/** The authorized_keys form (`ssh-ed25519 AAAA...`) of a private key. */
+export function publicKeyOf(privateKey: string): string {
+  const k = utils.parseKey(privateKey);
+  if (k instanceof Error || Array.isArray(k)) throw new Error('not a single private key');
+  return `${k.type} ${k.getPublicSSH().toString('base64')}`;
 }
 
 /**

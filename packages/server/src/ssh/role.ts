@@ -4,7 +4,7 @@ import type { LiveSandboxes } from '../sandboxes/live.js';
 import type { JobStore } from '../storage/metadata/store.js';
 import type { SshKeyStore } from '../storage/metadata/ssh-keys.js';
 import { SshGateway, type SshGatewayLimits } from './gateway.js';
-import { SshGrant, loadHostKey } from './keys.js';
+import { SshGrant, loadHostKey, publicKeyOf } from './keys.js';
 
 /** Where the gateway's host key lives under the data dir. */
 export function hostKeyPath(dataDir: string): string {
@@ -30,15 +30,17 @@ export class SshRole {
   readonly grant: SshGrant;
   private gateway?: SshGateway;
   private port = 0;
+  private hostPublicKey?: string;
   private unsubscribe?: () => void;
 
   constructor(private readonly o: SshRoleOptions) {
-    this.grant = new SshGrant({ keys: o.keys, port: () => this.port, host: o.publicHost });
+    this.grant = new SshGrant({ keys: o.keys, port: () => this.port, host: o.publicHost, hostPublicKey: () => this.hostPublicKey });
   }
 
   /** Starts the gateway; keys of jobs that end are revoked. Resolves with the bound port. */
   async listen(live: LiveSandboxes, port: number, host: string): Promise<number> {
     const hostKey = await loadHostKey(hostKeyPath(this.o.dataDir));
+    this.hostPublicKey = publicKeyOf(hostKey);
     this.gateway = new SshGateway({ keys: this.o.keys, jobs: this.o.jobs, live, hostKey, log: this.o.log, limits: this.o.limits });
     this.port = await this.gateway.listen(port, host);
     this.unsubscribe = live.onChange((jobId, state) => {
