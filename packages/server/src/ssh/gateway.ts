@@ -1,5 +1,5 @@
 import { timingSafeEqual } from 'node:crypto';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Server as NetServer, Socket } from 'node:net';
 import type { Logger } from 'pino';
 import ssh2, { type AuthContext, type Connection } from 'ssh2';
 import type { LiveAttachment, LiveSandboxes } from '../sandboxes/live.js';
@@ -23,6 +23,9 @@ export interface SshGatewayLimits {
   /** A connection must authenticate within this time. */
   loginGraceMs: number;
 }
+
+/** Open TCP connections the gateway accepts at once (authenticated or not). */
+const MAX_CONNECTIONS = 4096;
 
 export const DEFAULT_SSH_LIMITS: SshGatewayLimits = {
   maxConnectionsPerUser: 64,
@@ -54,11 +57,23 @@ export class SshGateway {
   private readonly perUser = new Map<string, number>();
   private readonly perKey = new Map<string, number>();
   private readonly clients = new Set<Connection>();
+  /** Sockets whose client authenticated (the rest are cut off after the login grace time). */
+  private readonly authenticated = new WeakSet<Socket>();
 
   constructor(private readonly o: SshGatewayOptions) {
     this.limits = { ...DEFAULT_SSH_LIMITS, ...o.limits };
     this.server = new Server({ hostKeys: [o.hostKey], ident: 'mags-ssh-gateway' }, (client, info) => this.onClient(client, info.ip));
     this.server.on('error', (err: Error) => o.log.error({ err }, 'SSH gateway listener error'));
+    this.server.maxConnections = MAX_CONNECTIONS;
+    // ssh2 reports a connection only after the key exchange: a client that never speaks, or stops
+    // halfway, is cut off at the socket after the login grace time.
+    const tcp = (this.server as unknown as { _srv: NetServer })._srv;
+    tcp.on('connection', (socket: Socket) => {
+      const grace = setTimeout(() => {
+        if (!this.authenticated.has(socket)) socket.destroy();
+      }, this.limits.loginGraceMs);
+      socket.once('close', () => clearTimeout(grace));
+    });
   }
 
   /** Starts listening; resolves with the bound port. */
@@ -92,10 +107,6 @@ export class SshGateway {
     let counted = false;
     let attachment: Promise<LiveAttachment> | undefined;
     let idle: NodeJS.Timeout | undefined;
-    const grace = setTimeout(() => {
-      log.info('SSH client did not authenticate in time');
-      client.end();
-    }, this.limits.loginGraceMs);
 
     const activity = () => {
       if (this.limits.idleTimeoutMs <= 0) return;
@@ -137,7 +148,8 @@ export class SshGateway {
     });
 
     client.on('ready', () => {
-      clearTimeout(grace);
+      const sock = (client as unknown as { _sock?: Socket })._sock;
+      if (sock) this.authenticated.add(sock);
       const a = authed!;
       log.info({ jobId: a.job.request_id, key: a.key.id }, 'SSH client authenticated');
       attachment = attachJob(this.o.live, a.job, 'ssh');
@@ -152,7 +164,6 @@ export class SshGateway {
 
     client.on('error', (err: Error) => log.debug({ err }, 'SSH client connection error'));
     client.on('close', () => {
-      clearTimeout(grace);
       if (idle) clearTimeout(idle);
       this.clients.delete(client);
       if (counted && authed) this.leave(authed.key);
