@@ -556,7 +556,7 @@ export interface paths {
                             workspace_id: string | null;
                             base_workspace_id: string | null;
                             exit_code: number | null;
-                            /** @description Why the script ended (ours): exited (by itself, any code), timeout, oom, signaled, cancelled (stopped by its owner), sandbox_failed, server_shutdown; null while pending or running */
+                            /** @description Why the script ended (ours): exited (by itself, any code), timeout, oom, signaled, cancelled (stopped by its owner), sandbox_failed, server_shutdown; null while pending or while the script runs (a persistent job keeps `exited` while it stays up) */
                             end_reason: ("exited" | "timeout" | "oom" | "signaled" | "cancelled" | "sandbox_failed" | "server_shutdown") | null;
                             subdomain: string | null;
                             url: string | null;
@@ -569,6 +569,8 @@ export interface paths {
                             startup_command: string | null;
                             /** @description Why the job ended in error */
                             error_message: string | null;
+                            /** @description Where a persistent job's sandbox is now (ours): running, frozen (idle, memory kept; status stays `running`), starting (a wake), sleeping; null for other jobs */
+                            sandbox_state?: ("running" | "frozen" | "starting" | "sleeping") | null;
                             /** @enum {boolean} */
                             success: true;
                         };
@@ -644,7 +646,7 @@ export interface paths {
                             workspace_id: string | null;
                             base_workspace_id: string | null;
                             exit_code: number | null;
-                            /** @description Why the script ended (ours): exited (by itself, any code), timeout, oom, signaled, cancelled (stopped by its owner), sandbox_failed, server_shutdown; null while pending or running */
+                            /** @description Why the script ended (ours): exited (by itself, any code), timeout, oom, signaled, cancelled (stopped by its owner), sandbox_failed, server_shutdown; null while pending or while the script runs (a persistent job keeps `exited` while it stays up) */
                             end_reason: ("exited" | "timeout" | "oom" | "signaled" | "cancelled" | "sandbox_failed" | "server_shutdown") | null;
                             subdomain: string | null;
                             url: string | null;
@@ -657,6 +659,8 @@ export interface paths {
                             startup_command: string | null;
                             /** @description Why the job ended in error */
                             error_message: string | null;
+                            /** @description Where a persistent job's sandbox is now (ours): running, frozen (idle, memory kept; status stays `running`), starting (a wake), sleeping; null for other jobs */
+                            sandbox_state?: ("running" | "frozen" | "starting" | "sleeping") | null;
                             /** @enum {boolean} */
                             success: true;
                         };
@@ -2318,7 +2322,7 @@ export interface components {
             workspace_id: string | null;
             base_workspace_id: string | null;
             exit_code: number | null;
-            /** @description Why the script ended (ours): exited (by itself, any code), timeout, oom, signaled, cancelled (stopped by its owner), sandbox_failed, server_shutdown; null while pending or running */
+            /** @description Why the script ended (ours): exited (by itself, any code), timeout, oom, signaled, cancelled (stopped by its owner), sandbox_failed, server_shutdown; null while pending or while the script runs (a persistent job keeps `exited` while it stays up) */
             end_reason: ("exited" | "timeout" | "oom" | "signaled" | "cancelled" | "sandbox_failed" | "server_shutdown") | null;
             subdomain: string | null;
             url: string | null;
@@ -2331,6 +2335,8 @@ export interface components {
             startup_command: string | null;
             /** @description Why the job ended in error */
             error_message: string | null;
+            /** @description Where a persistent job's sandbox is now (ours): running, frozen (idle, memory kept; status stays `running`), starting (a wake), sleeping; null for other jobs */
+            sandbox_state?: ("running" | "frozen" | "starting" | "sleeping") | null;
         };
         LogEntryInput: {
             timestamp: string;
@@ -2538,7 +2544,7 @@ export interface components {
             workspace_id: string | null;
             base_workspace_id: string | null;
             exit_code: number | null;
-            /** @description Why the script ended (ours): exited (by itself, any code), timeout, oom, signaled, cancelled (stopped by its owner), sandbox_failed, server_shutdown; null while pending or running */
+            /** @description Why the script ended (ours): exited (by itself, any code), timeout, oom, signaled, cancelled (stopped by its owner), sandbox_failed, server_shutdown; null while pending or while the script runs (a persistent job keeps `exited` while it stays up) */
             end_reason: ("exited" | "timeout" | "oom" | "signaled" | "cancelled" | "sandbox_failed" | "server_shutdown") | null;
             subdomain: string | null;
             url: string | null;
@@ -2551,6 +2557,8 @@ export interface components {
             startup_command: string | null;
             /** @description Why the job ended in error */
             error_message: string | null;
+            /** @description Where a persistent job's sandbox is now (ours): running, frozen (idle, memory kept; status stays `running`), starting (a wake), sleeping; null for other jobs */
+            sandbox_state?: ("running" | "frozen" | "starting" | "sleeping") | null;
         };
         LogEntry: {
             timestamp: string;
