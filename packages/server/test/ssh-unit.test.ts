@@ -142,4 +142,39 @@ describe('SSH keys and the gateway without sandboxes', () => {
     await silentClosed;
     assert.equal(gateway.connections, 0);
   });
+
+  it('limits: connections per user, idle connections are closed', async () => {
+    const limited = new SshGateway({ keys: h.stores.sshKeys, jobs: h.stores.jobs, live: noSandboxes, hostKey, log: silentLogger(), limits: { maxConnectionsPerUser: 1, idleTimeoutMs: 400 } });
+    const lport = await limited.listen(0, '127.0.0.1');
+    try {
+      const g = await grant.grant(job, 22, {});
+      const first = new Client();
+      const firstClosed = new Promise<number>((resolve) => {
+        let readyAt = 0;
+        first.on('ready', () => (readyAt = Date.now()));
+        first.on('close', () => resolve(Date.now() - readyAt));
+      });
+      first.on('error', (err: Error) => assert.fail(`first connection: ${err.message}`));
+      await new Promise<void>((resolve) => {
+        first.once('ready', () => resolve());
+        first.connect({ host: '127.0.0.1', port: lport, username: 'root', privateKey: String(g.ssh_private_key) });
+      });
+      // The second connection of the same user is over the limit.
+      const second = await new Promise<string>((resolve) => {
+        const c = new Client();
+        c.on('ready', () => {
+          c.end();
+          resolve('ready');
+        });
+        c.on('error', (err: Error) => resolve(err.message));
+        c.connect({ host: '127.0.0.1', port: lport, username: 'root', privateKey: String(g.ssh_private_key), readyTimeout: 5000 });
+      });
+      assert.notEqual(second, 'ready');
+      // The first one moves no bytes and is closed after the idle time.
+      const openFor = await firstClosed;
+      assert.ok(openFor >= 350 && openFor < 5000, `closed after ${openFor} ms`);
+    } finally {
+      await limited.close();
+    }
+  });
 });
