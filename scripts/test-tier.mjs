@@ -36,6 +36,7 @@ const UNIT = new Set([
   'server/test/runtime-registry.test',
   'server/test/scheduler.test',
   'server/test/usage.test',
+  'server/test/ssh-unit.test',
   'cli/test/exit-code.test',
   'cli/test/offline.test',
   'cli/test/package-files.test',

@@ -13,6 +13,9 @@ import { syncCommand } from './commands/sync.js';
 import { workspaceCommand } from './commands/workspace.js';
 import { resizeCommand } from './commands/resize.js';
 import { urlCommand } from './commands/url.js';
+import { newCommand } from './commands/new.js';
+import { sshCommand } from './commands/ssh.js';
+import { execCommand } from './commands/exec.js';
 import { setCommand } from './commands/set.js';
 import { poolCommand } from './commands/pool.js';
 import { tokenCommand } from './commands/token.js';
@@ -28,6 +31,8 @@ export function buildProgram(): Command {
     .description('Run scripts in instant Linux sandboxes on a (self-hosted) Mags server')
     .version(cliVersion(), '-V, --version', 'print the version')
     .helpOption('-h, --help', 'show help')
+    // `mags exec`/`mags ssh` pass options after the job name through to the command.
+    .enablePositionalOptions()
     .showSuggestionAfterError(true)
     .exitOverride()
     .addHelpText(
@@ -45,6 +50,9 @@ Environment: MAGS_API_URL, MAGS_API_TOKEN (or MAGS_TOKEN). Exit codes: see docs/
     logoutCommand(),
     whoamiCommand(),
     runCommand(),
+    newCommand(),
+    sshCommand(),
+    execCommand(),
     statusCommand(),
     logsCommand(),
     listCommand(),

@@ -55,9 +55,9 @@ test('every `mags <command>` in the skill exists, with options that command has'
 test('the check above catches a command the CLI lacks', () => {
   const program = buildProgram();
   const names = new Set(program.commands.map((c) => c.name()));
-  const bad = invocations('Open a shell: `mags ssh myproject`.').map((c) => c.split(/\s+/)[1]!);
-  assert.deepEqual(bad, ['ssh']);
-  assert.equal(names.has('ssh'), false);
+  const bad = invocations('Open a shell: `mags teleport myproject`.').map((c) => c.split(/\s+/)[1]!);
+  assert.deepEqual(bad, ['teleport']);
+  assert.equal(names.has('teleport'), false);
 });
 
 test('the skill does not advertise features this server answers with FEATURE_NOT_AVAILABLE', () => {

@@ -320,12 +320,14 @@ class Mags:
         persistent: bool = False,
         base_workspace_id: Optional[str] = None,
         disk_gb: Optional[int] = None,
-        wait: float = 60,
-        timeout: Optional[float] = None,
+        timeout: float = 120,
+        wait: Optional[float] = None,
+        poll_interval: float = 0.5,
     ) -> Dict[str, Any]:
         """Start a sandbox named ``name`` that stays up (for SSH, exec and URLs) and wait up to
-        ``wait`` seconds until it runs: ``{"request_id", "name", "workspace_id", "status"}``. With
-        ``persistent=True`` its ``/root`` is kept as workspace ``name``."""
+        ``timeout`` seconds (Mags' meaning; ``wait`` is the same) until it runs: the submit answer's
+        fields plus ``{"request_id", "name", "workspace_id", "status"}``. With ``persistent=True``
+        its ``/root`` is kept as workspace ``name``."""
         submitted = self.run(
             "true",
             name=name,
@@ -333,29 +335,47 @@ class Mags:
             workspace_id=name if persistent else None,
             base_workspace_id=base_workspace_id,
             disk_gb=disk_gb,
-            timeout=timeout,
         )
         request_id = str(submitted.get("request_id"))
-        deadline = time.monotonic() + float(wait)
+        limit = float(wait if wait is not None else timeout)
+        deadline = time.monotonic() + limit
         while True:
-            job = self.status(request_id, timeout=timeout)
+            job = self.status(request_id)
             state = job.get("status")
             if state in ("running", "sleeping"):
-                return {"request_id": request_id, "name": name, "workspace_id": job.get("workspace_id"), "status": state}
+                return {**submitted, "request_id": request_id, "name": name, "workspace_id": job.get("workspace_id"), "status": state}
             if state in TERMINAL_STATUSES:
                 detail = f": {job['error_message']}" if job.get("error_message") else ""
                 raise MagsError(f"Sandbox {name} ended while starting ({state}{detail})", code="JOB_FAILED")
             if time.monotonic() > deadline:
-                raise TimeoutError(f"Sandbox {name} was not up within {float(wait):g} s", request_id=request_id)
-            time.sleep(0.1)
+                raise TimeoutError(f"Sandbox {name} was not up within {limit:g} s", request_id=request_id)
+            time.sleep(max(0.05, poll_interval))
 
-    def exec(self, name_or_id: str, command: str, *, timeout: Optional[float] = None) -> ExecResult:
-        """Run ``command`` in the job's running or sleeping sandbox:
-        ``{"exit_code", "output", "stderr"}``."""
-        return cast(
-            ExecResult,
-            self._http.request("POST", _job_path(name_or_id, "/exec"), body={"command": command}, timeout=timeout),
-        )
+    def exec(
+        self,
+        name_or_id: str,
+        command: str,
+        *,
+        timeout: Optional[float] = None,
+        env: Optional[Dict[str, str]] = None,
+        cwd: Optional[str] = None,
+        stdin: Optional[str] = None,
+    ) -> ExecResult:
+        """Run ``command`` (by ``/bin/bash -c``) in the job's running, frozen or sleeping sandbox,
+        waking it: ``{"exit_code", "output", "stderr", "truncated", "timed_out"}``. ``timeout`` is
+        the command's limit in seconds (default 300 on the server): past it the command is killed,
+        ``exit_code`` is 124 and ``timed_out`` True. The HTTP call waits 30 s longer."""
+        body: Dict[str, Any] = {"command": command}
+        if timeout is not None:
+            body["timeout_seconds"] = max(1, int(-(-float(timeout) // 1)))
+        if env is not None:
+            body["env"] = env
+        if cwd is not None:
+            body["cwd"] = cwd
+        if stdin is not None:
+            body["stdin"] = stdin
+        http_timeout = (body.get("timeout_seconds", 300)) + 30
+        return cast(ExecResult, self._http.request("POST", _job_path(name_or_id, "/exec"), body=body, timeout=http_timeout))
 
     def sync(self, name_or_id: str, *, timeout: Optional[float] = None) -> Dict[str, Any]:
         """Sync a workspace now without stopping its job (``name_or_id``: workspace id, or a job's

@@ -103,6 +103,9 @@ class ExecResult(TypedDict, total=False):
     exit_code: int
     output: str
     stderr: str
+    truncated: bool
+    timed_out: bool
+    duration_ms: int
 
 
 #: Any other answer object (stop, access, health, workspaces, aliases).

@@ -277,3 +277,11 @@ def test_url_alias_list(recorder: Recorder) -> None:
     recorder.reply = lambda req: json_reply(200, {"aliases": []})
     assert client_for(recorder).url_alias_list() == {"aliases": []}
     assert (recorder.requests[0]["method"], recorder.requests[0]["path"]) == ("GET", "/api/v2/mags-url-aliases")
+
+
+def test_exec_sends_the_timeout_in_whole_seconds_and_returns_the_answer(recorder: Recorder) -> None:
+    recorder.reply = lambda req: json_reply(200, {"exit_code": 124, "output": "", "stderr": "", "truncated": False, "timed_out": True})
+    result = client_for(recorder).exec("dev", "sleep 9", timeout=1.5, env={"A": "b"}, cwd="/tmp", stdin="x")
+    assert result["exit_code"] == 124 and result["timed_out"] is True
+    assert recorder.requests[0]["path"].endswith("/api/v1/mags-jobs/dev/exec")
+    assert json.loads(recorder.requests[0]["raw_body"]) == {"command": "sleep 9", "timeout_seconds": 2, "env": {"A": "b"}, "cwd": "/tmp", "stdin": "x"}

@@ -20,6 +20,9 @@ declare namespace Mags {
   export type RunResult = sdk.RunResult;
   export type NewOptions = sdk.NewOptions;
   export type ExecResult = sdk.ExecResult;
+  export type ExecOptions = sdk.ExecOptions;
+  export type ExecStreamOptions = sdk.ExecStreamOptions;
+  export type NewResult = sdk.NewResult;
   export type CallOptions = sdk.CallOptions;
   export type FetchLike = sdk.FetchLike;
   export type ClientErrorCode = sdk.ClientErrorCode;

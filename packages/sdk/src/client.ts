@@ -102,6 +102,7 @@ import type {
 } from './api/types.js';
 import { SUBMIT_FIELDS, UPDATE_FIELDS, V2_FIELDS, rejectUnknownOptions, toCamelCase, toSnakeCase, toWire, type Camelize } from './wire.js';
 import { isTerminalStatus } from './status.js';
+import { execRequest, readExecStream } from './exec.js';
 
 export const SDK_VERSION = '0.1.0';
 
@@ -201,6 +202,30 @@ export interface NewOptions extends CallOptions {
   environment?: Record<string, string>;
   /** How long to wait for the sandbox to be up (ms, default 60000). */
   waitMs?: number;
+  /** Same as `waitMs` (Mags' name). */
+  timeout?: number;
+  /** Time between status polls while waiting (ms, default 500). */
+  pollInterval?: number;
+}
+
+/** What `new` resolves with: the submit answer's fields (`request_id`, ...) and the sandbox's state. */
+export interface NewResult {
+  request_id: string;
+  message?: string;
+  requestId: string;
+  name: string;
+  workspaceId: string | null;
+  status: Job['status'];
+}
+
+export interface ExecOptions extends CallOptions {
+  /** The command's wall-clock limit in ms (Mags' option; sent as whole seconds, default 300 s). The HTTP call waits 30 s longer unless `timeoutMs` says otherwise. */
+  timeout?: number;
+  env?: Record<string, string>;
+  /** Working directory (default /root). */
+  cwd?: string;
+  /** Written to the command's stdin, which is then closed. */
+  stdin?: string;
 }
 
 /** Options of `cronCreate` after its name, expression and script, in camelCase (`timezone`, `workspaceId`, `webhookUrl`, ...). */
@@ -219,6 +244,15 @@ export interface ExecResult {
   exitCode: number;
   output: string;
   stderr: string;
+  /** True when the command ran past its timeout and was killed (exitCode 124). */
+  timedOut: boolean;
+  /** True when output or stderr passed the server's cap (10 MiB each) and was cut. */
+  truncated: boolean;
+}
+
+export interface ExecStreamOptions extends ExecOptions {
+  /** Called with output as it arrives (UTF-8 text, never a split character). */
+  onOutput: (stream: 'stdout' | 'stderr', text: string) => void;
 }
 
 type UpdateOptions = Camelize<UpdateBody> & CallOptions;
@@ -534,8 +568,9 @@ export class Mags {
    * Starts a persistent sandbox named `name` and waits until it is up (Mags' `mags new`). With
    * `persistent: true` its `/root` is kept as workspace `name`.
    */
-  async new(name: string, opts: NewOptions = {}): Promise<{ requestId: string; name: string; workspaceId: string | null; status: Job['status'] }> {
-    const { persistent, waitMs = 60_000, signal, timeoutMs, ...rest } = opts;
+  async new(name: string, opts: NewOptions = {}): Promise<NewResult> {
+    const { persistent, waitMs, timeout, pollInterval = 500, signal, timeoutMs, ...rest } = opts;
+    const wait = waitMs ?? timeout ?? 60_000;
     const submitted = await this.run('true', {
       ...rest,
       name,
@@ -544,11 +579,11 @@ export class Mags {
       signal,
       timeoutMs,
     });
-    const deadline = Date.now() + waitMs;
+    const deadline = Date.now() + wait;
     for (;;) {
       const job = await this.status(submitted.request_id, { signal, timeoutMs });
       if (job.status === 'running' || job.status === 'sleeping') {
-        return { requestId: job.request_id, name, workspaceId: job.workspace_id ?? null, status: job.status };
+        return { ...submitted, requestId: job.request_id, name, workspaceId: job.workspace_id ?? null, status: job.status };
       }
       if (isTerminalStatus(job.status)) {
         throw new MagsError(`Sandbox ${name} ended while starting (${job.status}${job.error_message ? `: ${job.error_message}` : ''})`, {
@@ -556,19 +591,32 @@ export class Mags {
         });
       }
       if (Date.now() > deadline) {
-        throw new TimeoutError(`Sandbox ${name} was not up within ${formatMs(waitMs)}`, { code: 'TIMEOUT' });
+        throw new TimeoutError(`Sandbox ${name} was not up within ${formatMs(wait)}`, { code: 'TIMEOUT' });
       }
-      await sleep(100, signal);
+      await sleep(Math.max(50, pollInterval), signal);
     }
   }
 
   /**
-   * Runs a command in a running or sleeping sandbox and returns its output and exit code.
-   * Needs the server's exec endpoint (`POST /api/v1/mags-jobs/{id}/exec`).
+   * Runs a command in a running, frozen or sleeping persistent sandbox (waking it) and returns its
+   * output and exit code (`POST /api/v1/mags-jobs/{id}/exec`). A command killed by its `timeout`
+   * answers exitCode 124 and `timedOut: true`.
    */
-  async exec(nameOrId: string, command: string, call: CallOptions = {}): Promise<ExecResult> {
-    const r = await this.http.request({ method: 'POST', path: jobPath(nameOrId, '/exec'), body: { command }, answer: EXEC, call });
-    return { exitCode: r.exit_code, output: r.output, stderr: r.stderr ?? '' };
+  async exec(nameOrId: string, command: string, opts: ExecOptions = {}): Promise<ExecResult> {
+    const { body, call } = execRequest(command, opts);
+    const r = await this.http.request({ method: 'POST', path: jobPath(nameOrId, '/exec'), body, answer: EXEC, call });
+    return { exitCode: r.exit_code, output: r.output, stderr: r.stderr ?? '', timedOut: r.timed_out ?? false, truncated: r.truncated ?? false };
+  }
+
+  /**
+   * Like `exec`, with output delivered to `onOutput` as it arrives (the NDJSON form of the exec
+   * endpoint): for long commands and output of any size. Resolves with the exit code.
+   */
+  async execStream(nameOrId: string, command: string, opts: ExecStreamOptions): Promise<{ exitCode: number; timedOut: boolean }> {
+    const { onOutput, ...rest } = opts;
+    const { body, call } = execRequest(command, rest);
+    const res = await this.http.openStream(jobPath(nameOrId, '/exec'), { stream: 1 }, { signal: call.signal, timeoutMs: call.timeoutMs }, { method: 'POST', body, accept: 'application/x-ndjson' });
+    return readExecStream(res, onOutput);
   }
 
   /**
@@ -750,3 +798,4 @@ export class Mags {
   }
 
 }
+

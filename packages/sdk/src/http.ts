@@ -153,11 +153,13 @@ export class HttpClient {
   }
 
   /**
-   * Opens a streaming GET (Server-Sent Events). The timeout covers only the wait for the answer's
-   * headers; the caller's signal covers the whole stream. Non-2xx answers become typed errors.
+   * Opens a streaming answer (by default a GET of Server-Sent Events; `req` for a POST with a JSON
+   * body, e.g. NDJSON exec output). The timeout covers only the wait for the answer's headers; the
+   * caller's signal covers the whole stream. Non-2xx answers become typed errors.
    */
-  async openStream(path: string, query: RequestSpec<unknown>['query'], call?: CallOptions): Promise<Response> {
-    const headers = this.headers(true, { accept: 'text/event-stream' });
+  async openStream(path: string, query: RequestSpec<unknown>['query'], call?: CallOptions, req: { method?: 'GET' | 'POST'; body?: unknown; accept?: string } = {}): Promise<Response> {
+    const method = req.method ?? 'GET';
+    const headers = this.headers(true, { accept: req.accept ?? 'text/event-stream', ...(req.body !== undefined ? { 'content-type': 'application/json' } : {}) });
     const url = this.url(path, query);
     const controller = new AbortController();
     const onAbort = (): void => controller.abort(call?.signal?.reason);
@@ -167,7 +169,7 @@ export class HttpClient {
     let timedOut = false;
     const timer = timeoutMs > 0 ? setTimeout(() => { timedOut = true; controller.abort(); }, timeoutMs) : undefined;
     try {
-      const res = await this.fetchImpl(url, { method: 'GET', headers, signal: controller.signal });
+      const res = await this.fetchImpl(url, { method, headers, body: req.body !== undefined ? JSON.stringify(req.body) : undefined, signal: controller.signal });
       if (!res.ok) {
         const text = await res.text();
         throw errorFromResponse(res.status, parseJson(text), text.slice(0, 300));
@@ -176,8 +178,8 @@ export class HttpClient {
     } catch (err) {
       call?.signal?.removeEventListener('abort', onAbort);
       if (err instanceof MagsError) throw err;
-      if (timedOut) throw timeoutError(`GET ${path}`, timeoutMs);
-      throw this.transportError(err, call?.signal, { ms: timeoutMs }, `GET ${path}`);
+      if (timedOut) throw timeoutError(`${method} ${path}`, timeoutMs);
+      throw this.transportError(err, call?.signal, { ms: timeoutMs }, `${method} ${path}`);
     } finally {
       if (timer) clearTimeout(timer);
     }

@@ -21,6 +21,9 @@ export type {
   CronCreateOptions,
   CronUpdateOptions,
   WebhookCreateOptions,
+  NewResult,
+  ExecOptions,
+  ExecStreamOptions,
 } from './client.js';
 export {
   MagsError,

@@ -358,8 +358,9 @@ test('new: submits a persistent job named after the sandbox and waits until it r
     polls++;
     return json(200, job(polls < 2 ? 'pending' : 'running', { name: 'dev', workspace_id: 'dev' }));
   });
-  const r = await new Mags({ apiToken: TOKEN, apiUrl: URL_, fetch }).new('dev', { persistent: true });
-  assert.deepEqual(r, { requestId: 'r1', name: 'dev', workspaceId: 'dev', status: 'running' });
+  const r = await new Mags({ apiToken: TOKEN, apiUrl: URL_, fetch }).new('dev', { persistent: true, pollInterval: 50 });
+  // The submit answer's fields (Mags callers read request_id), then the sandbox's state.
+  assert.deepEqual(r, { request_id: 'r1', message: 'ok', requestId: 'r1', name: 'dev', workspaceId: 'dev', status: 'running' });
   assert.deepEqual(requests[0]!.body, { script: 'true', type: 'inline', name: 'dev', persistent: true, workspace_id: 'dev' });
 });
 
@@ -372,4 +373,12 @@ test('errors: NotFoundError keeps the server hint', async () => {
 
 test('terminal statuses agree with @mags/shared', () => {
   for (const s of JOB_STATUSES) assert.equal(isTerminalStatus(s), TERMINAL_STATUSES.includes(s), s);
+});
+
+test('exec: timeout in ms goes as whole timeout_seconds, the HTTP call waits 30 s longer; answer camelCased', async () => {
+  const { fetch, requests } = fakeFetch(() => json(200, { exit_code: 124, output: 'o', stderr: 'e', truncated: false, timed_out: true, duration_ms: 1000 }));
+  const r = await new Mags({ apiToken: TOKEN, apiUrl: URL_, fetch }).exec('dev', 'sleep 9', { timeout: 1500, cwd: '/tmp', env: { A: 'b' }, stdin: 'x' });
+  assert.deepEqual(r, { exitCode: 124, output: 'o', stderr: 'e', timedOut: true, truncated: false });
+  assert.equal(requests[0]!.path, '/api/v1/mags-jobs/dev/exec');
+  assert.deepEqual(requests[0]!.body, { command: 'sleep 9', timeout_seconds: 2, env: { A: 'b' }, cwd: '/tmp', stdin: 'x' });
 });

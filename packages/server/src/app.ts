@@ -1,10 +1,13 @@
 import { randomUUID, timingSafeEqual } from 'node:crypto';
 import fastifySwagger from '@fastify/swagger';
+import fastifyWebsocket from '@fastify/websocket';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { jsonSchemaTransform, jsonSchemaTransformObject, serializerCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import { accountRoutes } from './api/account.js';
+import { execRoutes } from './api/exec.js';
+import { terminalRoutes } from './api/terminal.js';
 import { installAuth } from './api/auth.js';
 import { answerFrameworkError, installErrorHandlers, sendError } from './api/errors.js';
 import { fileRoutes } from './api/files.js';
@@ -20,7 +23,9 @@ import type { WebhooksService } from './webhooks/service.js';
 import { AppError } from './services/errors.js';
 import { validatorCompiler } from './api/validation.js';
 import type { PoolStatus } from './services/types.js';
+import type { ExecService } from './services/exec.js';
 import type { JobsService } from './services/jobs.js';
+import type { TerminalTickets } from './services/terminal.js';
 import type { UploadsService } from './services/uploads.js';
 import type { UsersService } from './services/users.js';
 import type { WorkspaceService } from './workspaces/service.js';
@@ -60,6 +65,9 @@ export interface AppDeps {
   cron: CronService;
   webhooks: WebhooksService;
   poolStatus: () => PoolStatus;
+  /** Commands, terminals and tickets in persistent sandboxes (exec API, web terminal). */
+  exec: ExecService;
+  tickets: TerminalTickets;
   log: Logger;
   /** Largest accepted body (default 2 MiB). */
   bodyLimitBytes?: number;
@@ -179,6 +187,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     );
   }
 
+  // The web terminal authenticates on its own (a header or a single-use ticket: browsers cannot
+  // set headers on a WebSocket).
+  await app.register(fastifyWebsocket, { options: { maxPayload: 1024 * 1024 } });
+  await app.register(async (scope) => terminalRoutes(scope, { exec: deps.exec, tickets: deps.tickets, users: deps.users }));
+
   await app.register(async (api) => {
     installAuth(api, deps.users);
     mirrorJobPathsToV2(api);
@@ -187,6 +200,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     await api.register(accountRoutes, { users: deps.users });
     await api.register(workspaceRoutes, { workspaces: deps.workspaces });
     await api.register(fileRoutes, { uploads: deps.uploads });
+    await api.register(execRoutes, { exec: deps.exec, tickets: deps.tickets });
     await api.register(plannedRoutes, { jobs: deps.jobs });
     if (deps.usage) await api.register(usageRoutes, { usage: deps.usage });
     await api.register(cronRoutes, { cron: deps.cron });

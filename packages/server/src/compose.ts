@@ -9,7 +9,9 @@ import { buildApp } from './app.js';
 import type { SandboxPool } from './runtime/driver.js';
 import { Scheduler } from './scheduler/scheduler.js';
 import type { Admission } from './services/admission.js';
+import { ExecService } from './services/exec.js';
 import { JobLogs } from './services/job-logs.js';
+import { TerminalTickets } from './services/terminal.js';
 import { LogRetention } from './services/log-retention.js';
 import { DEFAULT_MAX_PENDING_JOBS_PER_USER, JobsService } from './services/jobs.js';
 import { DEFAULT_MAX_UPLOAD_BYTES, UploadsService } from './services/uploads.js';
@@ -102,6 +104,7 @@ export interface ControlPlane {
   uploads: UploadsService;
   usage: UsageMeter;
   metrics: Metrics;
+  exec: ExecService;
   /** Persistent jobs' sandboxes: attach (wakes), touch, state, onChange. */
   live: LiveManager;
   cron: CronService;
@@ -202,6 +205,7 @@ export async function composeControlPlane(o: ComposeOptions): Promise<ControlPla
   });
   events.add(webhooks);
   events.add(cron);
+  const exec = new ExecService({ jobs, live, log: log.child({ component: 'exec' }) });
   const app = await buildApp({
     users,
     jobs,
@@ -210,6 +214,8 @@ export async function composeControlPlane(o: ComposeOptions): Promise<ControlPla
     cron,
     webhooks,
     poolStatus: () => pool.status(),
+    exec,
+    tickets: new TerminalTickets(),
     log: log.child({ component: 'api' }),
     bodyLimitBytes: settings.bodyLimitBytes,
     sseHeartbeatSeconds: settings.sseHeartbeatSeconds,
@@ -227,6 +233,7 @@ export async function composeControlPlane(o: ComposeOptions): Promise<ControlPla
     uploads,
     usage,
     metrics,
+    exec,
     live,
     cron,
     webhooks,

@@ -58,6 +58,14 @@ export interface ServerConfig {
   syncIntervalSeconds: number;
   /** Stored versions kept per workspace. */
   workspaceHistory: number;
+  /** Port of the SSH gateway; absent = no gateway (SSH access answers 501). */
+  sshPort?: number;
+  /** Host named in SSH access answers; absent = the host the client used for the API. */
+  sshHost?: string;
+  /** An SSH connection that moves no bytes for this long is closed (0 = never). */
+  sshIdleTimeoutSeconds: number;
+  /** SSH connections one user may hold open at once. */
+  sshMaxConnectionsPerUser: number;
   /** Idle seconds before a persistent job's sandbox is frozen (0 = never). */
   freezeAfterSeconds: number;
   /** Idle seconds before a persistent job's sandbox is synced and stopped (0 = never). */
@@ -143,6 +151,10 @@ export const CONFIG_SETTINGS: readonly ConfigSetting[] = [
   { key: 'webhookAllowPrivate', env: 'MAGS_WEBHOOK_ALLOW_PRIVATE', flag: '--webhook-allow-private', kind: 'enum', values: FLAGS, defaultText: '`0`', unit: '-', meaning: '`1` lets webhooks reach loopback, private, link-local and CGNAT addresses and the server itself (receivers on your own network); by default such targets are refused (docs/webhooks.md).' },
   { key: 'apiPublicUrl', env: 'MAGS_API_PUBLIC_URL', flag: '--api-public-url', kind: 'url', defaultText: '`http://<MAGS_HOST>:<port>`', unit: 'URL', meaning: 'Base URL clients reach the API at; webhook payloads link to the job\'s logs under it.' },
   { key: 's3ForcePathStyle', env: 'MAGS_S3_FORCE_PATH_STYLE', flag: '--s3-force-path-style', kind: 'enum', values: BOOLEANS, defaultText: '`false`', unit: '-', meaning: '`true` addresses buckets as `endpoint/bucket` (MinIO and most self-hosted services).' },
+  { key: 'sshPort', env: 'MAGS_SSH_PORT', flag: '--ssh-port', kind: 'port', defaultText: 'unset (no SSH gateway)', unit: 'TCP port', meaning: 'Port of the SSH gateway (docs/ssh.md), on `MAGS_HOST`; `0` picks a free port (the log shows it). Unset: `access {"port": 22}` answers 501.' },
+  { key: 'sshHost', env: 'MAGS_SSH_HOST', flag: '--ssh-host', kind: 'string', defaultText: 'the host the client used for the API', unit: 'host name', meaning: '`ssh_host` in SSH access answers (the gateway\'s public name).' },
+  { key: 'sshIdleTimeoutSeconds', env: 'MAGS_SSH_IDLE_TIMEOUT_SECONDS', flag: '--ssh-idle-timeout', kind: 'int', min: 0, defaultText: '`3600`', unit: 'seconds', meaning: 'An SSH connection that moves no bytes for this long is closed (`0`: never); an open connection keeps its sandbox awake.' },
+  { key: 'sshMaxConnectionsPerUser', env: 'MAGS_SSH_MAX_CONNECTIONS_PER_USER', flag: '--ssh-max-connections-per-user', kind: 'int', min: 1, defaultText: '`64`', unit: 'connections', meaning: 'SSH connections one user may hold open at once; more are refused at login.' },
 ];
 
 /**
@@ -151,7 +163,6 @@ export const CONFIG_SETTINGS: readonly ConfigSetting[] = [
  */
 export const UNAVAILABLE_SETTINGS: readonly { env: string; flag: string; feature: string }[] = [
   { env: 'MAGS_PROXY_PORT', flag: '--proxy-port', feature: 'public-URL proxy' },
-  { env: 'MAGS_SSH_PORT', flag: '--ssh-port', feature: 'SSH gateway' },
   { env: 'MAGS_DOMAIN', flag: '--domain', feature: 'public job URLs' },
 ];
 
@@ -225,6 +236,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     s3Region: raw.get('s3Region') as string | undefined,
     s3ForcePathStyle: raw.get('s3ForcePathStyle') === 'true',
     syncIntervalSeconds: (raw.get('syncIntervalSeconds') as number | undefined) ?? 30,
+    sshPort: raw.get('sshPort') as number | undefined,
+    sshHost: raw.get('sshHost') as string | undefined,
+    sshIdleTimeoutSeconds: (raw.get('sshIdleTimeoutSeconds') as number | undefined) ?? 3600,
+    sshMaxConnectionsPerUser: (raw.get('sshMaxConnectionsPerUser') as number | undefined) ?? 64,
     workspaceHistory: (raw.get('workspaceHistory') as number | undefined) ?? 20,
     freezeAfterSeconds: (raw.get('freezeAfterSeconds') as number | undefined) ?? 60,
     sleepAfterSeconds: (raw.get('sleepAfterSeconds') as number | undefined) ?? 600,

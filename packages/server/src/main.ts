@@ -11,6 +11,7 @@ import { JOB_LIMITS } from '@mags/shared';
 import type { Logger } from 'pino';
 import { composeControlPlane } from './compose.js';
 import { Metrics } from './services/metrics.js';
+import { SshRole } from './ssh/role.js';
 import { ConfigError, loadConfig, parseServerFlags, redact, type ConfigOverrides, type ServerConfig } from './config.js';
 import { createLogger } from './logger.js';
 import { parentLimits, readHostFacts } from './runtime/drivers/container/host-limits.js';
@@ -155,6 +156,17 @@ export async function runServer(opts: RunServerOptions | ConfigOverrides = {}): 
     const metrics = new Metrics();
     // Known once the API listens (MAGS_PORT=0 picks the port).
     let publicUrl = `http://${config.host}:${config.port}`;
+    const ssh =
+      config.sshPort !== undefined
+        ? new SshRole({
+            keys: stores.sshKeys,
+            jobs: stores.jobs,
+            dataDir: config.dataDir,
+            log: log.child({ component: 'ssh' }),
+            publicHost: config.sshHost,
+            limits: { idleTimeoutMs: config.sshIdleTimeoutSeconds * 1000, maxConnectionsPerUser: config.sshMaxConnectionsPerUser },
+          })
+        : undefined;
     const plane = await composeControlPlane({
       stores,
       pool,
@@ -162,6 +174,7 @@ export async function runServer(opts: RunServerOptions | ConfigOverrides = {}): 
       admission,
       blobs,
       metrics,
+      access: { ssh: ssh?.grant },
       workspaces: {
         layers,
         syncer: new WorkspaceSync({
@@ -200,6 +213,19 @@ export async function runServer(opts: RunServerOptions | ConfigOverrides = {}): 
     const admin = await users.bootstrapAdmin();
     if (admin) await writeAdminToken({ dataDir: config.dataDir, token: admin.token, log });
     await plane.start();
+    if (ssh && config.sshPort !== undefined) {
+      let sshPort: number;
+      try {
+        sshPort = await ssh.listen(plane.live, config.sshPort, config.host);
+      } catch (err) {
+        if ((err as { code?: string }).code === 'EADDRINUSE') {
+          throw new ConfigError(`SSH port ${config.sshPort} on ${config.host} is already in use; set MAGS_SSH_PORT to a free port (0 picks one).`);
+        }
+        throw err;
+      }
+      cleanups.push(() => ssh.close());
+      log.info({ host: config.host, port: sshPort }, 'SSH gateway listening');
+    }
 
     try {
       await app.listen({ host: config.host, port: config.port });

@@ -308,7 +308,6 @@ describe('calls of features that come later', () => {
       const sub = await h.app.inject({ method: 'POST', url: '/api/v1/mags-jobs', headers: auth, payload: { script: 'true', type: 'inline', name: 'p' } });
       assert.equal(sub.statusCode, 202);
       for (const [method, url] of [
-        ['POST', '/api/v1/mags-jobs/p/exec'],
         ['GET', '/api/v2/mags-url-aliases'],
         ['POST', '/api/v2/mags-url-aliases'],
         ['DELETE', '/api/v2/mags-url-aliases/abc'],
@@ -319,6 +318,11 @@ describe('calls of features that come later', () => {
       }
       const unknown = await h.app.inject({ method: 'POST', url: '/api/v1/mags-jobs/nope/exec', headers: auth, payload: { command: 'ls' } });
       assert.equal(unknown.statusCode, 404);
+      assert.match((unknown.json() as { error: string }).error, /no job found/);
+      // exec is there: a job that is not persistent is not running.
+      const plain = await h.app.inject({ method: 'POST', url: '/api/v2/mags-jobs/p/exec', headers: auth, payload: { command: 'ls' } });
+      assert.equal(plain.statusCode, 409, plain.body);
+      assert.match((plain.json() as { error: string }).error, /not running/);
       const noauth = await h.app.inject({ method: 'GET', url: '/api/v2/mags-url-aliases' });
       assert.equal(noauth.statusCode, 401);
     } finally {

@@ -47,17 +47,18 @@ describe('config', () => {
   }
 
   it('settings of features not available yet: an env var is a warning naming it, a flag is refused', () => {
-    const c = loadConfig({ ...base, MAGS_PROXY_PORT: '0', MAGS_SSH_PORT: '2222', MAGS_DOMAIN: 'example.com' });
+    const c = loadConfig({ ...base, MAGS_PROXY_PORT: '0', MAGS_DOMAIN: 'example.com' });
     assert.deepEqual(c.warnings, [
       'MAGS_PROXY_PORT is set but ignored: this version of the server has no public-URL proxy yet; unset MAGS_PROXY_PORT.',
-      'MAGS_SSH_PORT is set but ignored: this version of the server has no SSH gateway yet; unset MAGS_SSH_PORT.',
       'MAGS_DOMAIN is set but ignored: this version of the server has no public job URLs yet; unset MAGS_DOMAIN.',
     ]);
     assert.deepEqual(loadConfig({ ...base, MAGS_DOMAIN: ' ' }).warnings, []);
-    for (const flag of ['--proxy-port', '--ssh-port', '--domain']) {
+    for (const flag of ['--proxy-port', '--domain']) {
       assert.throws(() => parseServerFlags([flag, '1']), (err: unknown) => err instanceof ConfigError && err.message.startsWith(`option ${flag} is not available`));
     }
-    assert.ok(!CONFIG_SETTINGS.some((s) => /PROXY|SSH|DOMAIN/.test(s.env)), 'not documented as settings');
+    assert.ok(!CONFIG_SETTINGS.some((s) => /PROXY|DOMAIN/.test(s.env)), 'not documented as settings');
+    assert.equal(loadConfig({ ...base, MAGS_SSH_PORT: '2222' }).sshPort, 2222);
+    assert.equal(loadConfig(base).sshPort, undefined);
   });
 
   it('blob store and upload settings: file by default in the data dir, s3 needs a bucket', () => {

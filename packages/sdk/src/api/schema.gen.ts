@@ -1858,10 +1858,16 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Run a command in a running or sleeping sandbox (not available yet: 501) */
+        /**
+         * Run a command in a running, frozen or sleeping persistent sandbox (wakes it)
+         * @description Buffered: {exit_code, output, stderr, truncated, timed_out}. With ?stream=1 or Accept: application/x-ndjson: one JSON object per line, {"type":"stdout"|"stderr","data":"<utf-8>"} as output arrives, then {"type":"exit","exit_code","timed_out","duration_ms"} (or {"type":"error","error","code"}).
+         */
         post: {
             parameters: {
-                query?: never;
+                query?: {
+                    /** @description 1: answer as NDJSON events while the command runs */
+                    stream?: "0" | "1" | "true" | "false";
+                };
                 header?: never;
                 path: {
                     /** @description Request id, job name or workspace id */
@@ -1869,8 +1875,44 @@ export interface paths {
                 };
                 cookie?: never;
             };
-            requestBody?: never;
+            requestBody: {
+                content: {
+                    "application/json": {
+                        /** @description Run by /bin/bash -c in the sandbox */
+                        command: string;
+                        /** @description Wall-clock limit (default 300); on expiry the process group is killed, exit_code 124, timed_out true */
+                        timeout_seconds?: number;
+                        env?: {
+                            [key: string]: string;
+                        };
+                        /** @description Working directory (default /root) */
+                        cwd?: string;
+                        /** @description Written to the command's stdin, which is then closed (default: /dev/null) */
+                        stdin?: string;
+                    };
+                };
+            };
             responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description The exit code; 124 on timeout, 128+n when killed by signal n */
+                            exit_code: number;
+                            /** @description stdout as UTF-8 (invalid bytes replaced), at most 10 MiB */
+                            output: string;
+                            /** @description stderr as UTF-8, at most 10 MiB */
+                            stderr: string;
+                            /** @description True when a stream passed the cap and its tail was dropped */
+                            truncated: boolean;
+                            timed_out: boolean;
+                            duration_ms: number;
+                        };
+                    };
+                };
                 /** @description Default Response */
                 "4XX": {
                     headers: {
@@ -1906,7 +1948,97 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Run a command in a running or sleeping sandbox (not available yet: 501) */
+        /**
+         * Run a command in a running, frozen or sleeping persistent sandbox (wakes it)
+         * @description Buffered: {exit_code, output, stderr, truncated, timed_out}. With ?stream=1 or Accept: application/x-ndjson: one JSON object per line, {"type":"stdout"|"stderr","data":"<utf-8>"} as output arrives, then {"type":"exit","exit_code","timed_out","duration_ms"} (or {"type":"error","error","code"}).
+         */
+        post: {
+            parameters: {
+                query?: {
+                    /** @description 1: answer as NDJSON events while the command runs */
+                    stream?: "0" | "1" | "true" | "false";
+                };
+                header?: never;
+                path: {
+                    /** @description Request id, job name or workspace id */
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        /** @description Run by /bin/bash -c in the sandbox */
+                        command: string;
+                        /** @description Wall-clock limit (default 300); on expiry the process group is killed, exit_code 124, timed_out true */
+                        timeout_seconds?: number;
+                        env?: {
+                            [key: string]: string;
+                        };
+                        /** @description Working directory (default /root) */
+                        cwd?: string;
+                        /** @description Written to the command's stdin, which is then closed (default: /dev/null) */
+                        stdin?: string;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description The exit code; 124 on timeout, 128+n when killed by signal n */
+                            exit_code: number;
+                            /** @description stdout as UTF-8 (invalid bytes replaced), at most 10 MiB */
+                            output: string;
+                            /** @description stderr as UTF-8, at most 10 MiB */
+                            stderr: string;
+                            /** @description True when a stream passed the cap and its tail was dropped */
+                            truncated: boolean;
+                            timed_out: boolean;
+                            duration_ms: number;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/mags-jobs/{id}/terminal-ticket": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** A short-lived ticket for the web terminal WebSocket (browsers cannot send headers on WebSockets; ours) */
         post: {
             parameters: {
                 query?: never;
@@ -1919,6 +2051,80 @@ export interface paths {
             };
             requestBody?: never;
             responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description Single-use; pass as ?ticket= to GET .../terminal within expires_in seconds */
+                            ticket: string;
+                            expires_in: number;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v2/mags-jobs/{id}/terminal-ticket": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** A short-lived ticket for the web terminal WebSocket (browsers cannot send headers on WebSockets; ours) */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description Request id, job name or workspace id */
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description Single-use; pass as ?ticket= to GET .../terminal within expires_in seconds */
+                            ticket: string;
+                            expires_in: number;
+                        };
+                    };
+                };
                 /** @description Default Response */
                 "4XX": {
                     headers: {

@@ -106,6 +106,10 @@ export interface Access {
   ssh_host?: string | null;
   ssh_port?: number | null;
   ssh_private_key?: string | null;
+  /** Login user of the SSH gateway (`root`). */
+  ssh_user?: string | null;
+  /** The gateway's public host key (`ssh-ed25519 AAAA...`), to pin in known_hosts. */
+  ssh_host_key?: string | null;
 }
 export interface Success {
   success: boolean;
@@ -115,6 +119,11 @@ export interface ExecResponse {
   exit_code: number;
   output: string;
   stderr?: string | null;
+  /** True when output or stderr passed the server's cap (10 MiB each) and was cut. */
+  truncated?: boolean;
+  /** True when the command was killed by its timeout (exit_code 124). */
+  timed_out?: boolean;
+  duration_ms?: number;
 }
 export interface UrlAlias {
   subdomain?: string | null;

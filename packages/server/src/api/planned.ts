@@ -6,7 +6,7 @@ import { userOf } from './auth.js';
 import { IdParams, errorResponses } from './schemas.js';
 
 /**
- * Endpoints Mags clients call whose features come with later parts of the server (exec, URL
+ * Endpoints Mags clients call whose features come with later parts of the server (URL
  * aliases). They answer 501 FEATURE_NOT_AVAILABLE with a clear message
  * instead of a bare 404, after the usual auth and (for job paths) ownership checks.
  */
@@ -21,10 +21,6 @@ export const plannedRoutes: FastifyPluginAsyncZod<{ jobs: JobsService }> = async
     ...extra,
   });
 
-  app.post('/api/v1/mags-jobs/:id/exec', { schema: { ...schema('Run a command in a running or sleeping sandbox'), params: IdParams } }, async (request) => {
-    await jobs.get(userOf(request), request.params.id);
-    return unavailable('exec', 'Submit the command as a new job for now.');
-  });
   app.get('/api/v2/mags-url-aliases', { schema: schema('List URL aliases') }, async () =>
     unavailable('URL aliases', 'Public URLs come with the proxy in a later version of the server.'),
   );

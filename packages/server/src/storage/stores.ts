@@ -7,6 +7,8 @@ import { KyselyJobStore } from './metadata/kysely-jobs.js';
 import { KyselyUserStore } from './metadata/kysely-users.js';
 import type { JobStore, UserStore } from './metadata/store.js';
 import { KyselyUploadStore } from './metadata/kysely-uploads.js';
+import { KyselySshKeyStore } from './metadata/kysely-ssh-keys.js';
+import type { SshKeyStore } from './metadata/ssh-keys.js';
 import { KyselyWorkspaceStore } from './metadata/kysely-workspaces.js';
 import type { UploadStore } from './metadata/uploads.js';
 import { KyselyUsageStore } from './metadata/kysely-usage.js';
@@ -28,6 +30,7 @@ export interface Stores {
   usage: UsageStore;
   cron: CronStore;
   webhooks: WebhookStore;
+  sshKeys: SshKeyStore;
   /** Migrations applied by this open, in order (empty when the database was up to date). */
   readonly migrated: string[];
   close(): Promise<void>;
@@ -57,6 +60,7 @@ export async function openStores(target: { url?: string; sqlitePath: string }): 
     usage: new KyselyUsageStore(opened.db),
     cron: new KyselyCronStore(opened.db),
     webhooks: new KyselyWebhookStore(opened.db),
+    sshKeys: new KyselySshKeyStore(opened.db),
     migrated,
     close: () => opened.db.destroy(),
   };

@@ -11,6 +11,7 @@ import { migration004 } from './migrations/004_workspaces.js';
 import { migration005 } from './migrations/005_uploads.js';
 import { migration006 } from './migrations/006_usage.js';
 import { migration007 } from './migrations/007_cron_webhooks.js';
+import { migration008 } from './migrations/008_ssh_keys.js';
 
 export type Dialect = 'sqlite' | 'postgres';
 
@@ -47,6 +48,7 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
     '005_uploads': migration005(),
     '006_usage': migration006(),
     '007_cron_webhooks': migration007(),
+    '008_ssh_keys': migration008(),
   };
 }
 

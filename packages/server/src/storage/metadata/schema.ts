@@ -1,6 +1,7 @@
 import type { Generated } from 'kysely';
 import type { LogsDatabase } from '../logs/schema.js';
 import type { Job, TokenRecord } from './store.js';
+import type { SshKeyRecord } from './ssh-keys.js';
 import type { UploadRecord } from './uploads.js';
 import type { QuotaRecord, UsageRecord } from './usage.js';
 import type { WorkspaceRecord } from './workspaces.js';
@@ -24,6 +25,7 @@ export interface Database extends LogsDatabase {
   webhook_endpoints: WebhookEndpointsTable;
   webhook_signing_keys: { user_id: string; secret: string; created_at: string };
   webhook_deliveries: WebhookDeliveryRecord;
+  ssh_keys: SshKeyRecord;
 }
 
 /** A schedule row: `enabled` as 0/1, `job_options` as JSON text. */
