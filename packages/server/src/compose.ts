@@ -52,6 +52,8 @@ export interface ControlPlaneSettings {
   clock?: Clock;
   /** Accept 6-field cron expressions with seconds (tests and benchmarks only). */
   cronAllowSeconds?: boolean;
+  /** A firing found later than this is a missed one (default 60 s; tests shorten it). */
+  cronMissedAfterMs?: number;
 }
 
 export interface ComposeOptions {
@@ -139,6 +141,7 @@ export async function composeControlPlane(o: ComposeOptions): Promise<ControlPla
     log: log.child({ component: 'cron' }),
     clock: settings.clock,
     allowSeconds: settings.cronAllowSeconds,
+    missedAfterMs: settings.cronMissedAfterMs,
     checkWebhook: (userId, url) => webhooks.checkJobTarget(userId, url),
   });
   events.add(webhooks);
