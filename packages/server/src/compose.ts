@@ -70,6 +70,8 @@ export interface ControlPlaneSettings {
   clock?: Clock;
   /** Accept 6-field cron expressions with seconds (tests and benchmarks only). */
   cronAllowSeconds?: boolean;
+  /** A firing found later than this is a missed one (default 60 s; tests shorten it). */
+  cronMissedAfterMs?: number;
 }
 
 /** Defaults of the persistent-sandbox lifecycle (docs/sandboxes.md). */
@@ -201,6 +203,7 @@ export async function composeControlPlane(o: ComposeOptions): Promise<ControlPla
     log: log.child({ component: 'cron' }),
     clock: settings.clock,
     allowSeconds: settings.cronAllowSeconds,
+    missedAfterMs: settings.cronMissedAfterMs,
     checkWebhook: (userId, url) => webhooks.checkJobTarget(userId, url),
   });
   events.add(webhooks);

@@ -227,6 +227,18 @@ describe('cron engine (controllable clock, SQLite)', () => {
     await other.stop();
   });
 
+  it('a schedule whose firing keeps failing is retried a minute later, not in a loop', async () => {
+    const s = await cron.create(user, { name: 'broken', cron_expression: '* * * * *', script: 'true' });
+    // An expression this server can no longer parse (as if stored by another version).
+    await stores.cron.updateSchedule(s.id, { cron_expression: 'not a cron' });
+    await moveTo(Date.parse('2026-06-01T10:01:00Z'));
+    const row = (await stores.cron.getSchedule(s.id))!;
+    assert.equal(row.due_at, '2026-06-01T10:02:00.000Z', 'postponed by a minute');
+    assert.equal(clock.timers.size, 1);
+    assert.ok(clock.nextTimerAt() >= Date.parse('2026-06-01T10:01:00Z') + 1000, 'the timer does not fire again at once');
+    assert.equal(jobs.submitted.length, 0);
+  });
+
   it('bad expressions and time zones are refused naming the field', async () => {
     await assert.rejects(cron.create(user, { name: 'b', cron_expression: '61 * * * *', script: 'x' }), (e: Error & { code?: string }) => e.code === 'VALIDATION_ERROR' && /^cron_expression:/.test(e.message));
     await assert.rejects(cron.create(user, { name: 'b', cron_expression: '* * * * * *', script: 'x' }), /^Error: cron_expression:|cron_expression:/);

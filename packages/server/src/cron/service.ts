@@ -247,8 +247,7 @@ export class CronService implements JobEventListener {
         this.again = false;
         const due = await this.o.store.dueSchedules(this.iso(this.clock.now()), BATCH);
         // Claims are independent compare-and-sets: schedules due at the same time fire side by side.
-        const fired = await Promise.allSettled(due.map((s) => this.fireDue(s)));
-        for (const r of fired) if (r.status === 'rejected') this.o.log.error({ err: r.reason }, 'a schedule firing failed');
+        await Promise.all(due.map((s) => this.fireDueOrPostpone(s)));
         if (due.length === BATCH) this.again = true;
       } while (this.again && !this.stopped);
       for (const id of await this.o.store.schedulesWithQueuedRuns()) await this.drainQueued(id);
@@ -260,6 +259,22 @@ export class CronService implements JobEventListener {
       if (!this.stopped) this.arm(MAX_SLEEP_MS);
     } finally {
       this.running = false;
+    }
+  }
+
+  /**
+   * A firing that fails unexpectedly (the database, an expression this Node no longer parses) is
+   * retried a minute later rather than at once, so one broken schedule cannot spin the timer.
+   */
+  private async fireDueOrPostpone(s: ScheduleRecord): Promise<void> {
+    try {
+      await this.fireDue(s);
+    } catch (err) {
+      this.o.log.error({ err, schedule: s.id }, 'schedule firing failed; retrying in a minute');
+      const later = this.iso(this.clock.now() + MAX_SLEEP_MS);
+      await this.o.store
+        .advance(s.id, s.next_run_at!, { next_run_at: s.next_run_at, due_at: later })
+        .catch((e: unknown) => this.o.log.error({ err: e, schedule: s.id }, 'could not postpone a failed firing'));
     }
   }
 

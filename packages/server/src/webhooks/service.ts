@@ -135,9 +135,12 @@ export class WebhooksService implements JobEventListener {
     return (await this.o.store.getDelivery(d.id))!;
   }
 
-  /** Queues a `webhook.test` event to the endpoint (even a disabled one is tried once). */
+  /** Queues a `webhook.test` event to the endpoint; INVALID_STATE for a disabled one. */
   async test(user: User, id: string): Promise<WebhookDeliveryRecord> {
     const ep = await this.getEndpoint(user, id);
+    if (ep.status === 'disabled') {
+      throw new AppError('INVALID_STATE', `Webhook ${ep.id} is disabled: ${ep.disabled_reason ?? ''}`, `Enable it with PATCH /api/v1/webhooks/${ep.id} {"enabled": true} (mags webhook enable ${ep.id}).`);
+    }
     const payload = { type: 'webhook.test', timestamp: this.now(), data: { endpoint_id: ep.id, message: 'This is a test delivery from your Mags server.' } };
     return this.enqueue(user.id, ep.id, null, ep.url, 'webhook.test', payload);
   }

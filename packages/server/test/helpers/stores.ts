@@ -63,6 +63,6 @@ export function job(userId: string, over: Partial<Job> = {}): Job {
     script: 'echo hi', persistent: false, no_sleep: false, startup_command: null, environment: { A: '1' }, file_ids: [],
     disk_gb: 2, vcpus: 2, memory_mb: 1024, rootfs_type: null, timeout_seconds: null, api_version: 1, status: 'pending',
     exit_code: null, end_reason: null, error_message: null, vm_id: null, host: null, subdomain: null, url: null, script_duration_ms: null,
-    created_at: now, started_at: null, completed_at: null, updated_at: now, ...over,
+    created_at: now, started_at: null, completed_at: null, updated_at: now, webhook_url: null, ...over,
   };
 }
