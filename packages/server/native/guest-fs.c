@@ -3,8 +3,11 @@
  * (Sandbox.spawn of /run/mags/agent), so every path resolves in the sandbox's own root, mount
  * namespace and user: `..`, absolute symlinks and /proc/1/root all stay inside the sandbox.
  *
- *   fs read PATH OFFSET LENGTH        header line {"size","mode","mtime","length"}, then `length` raw bytes
- *   fs write PATH MODE PARENTS SIZE   stdin -> a temporary file beside PATH, renamed over PATH at EOF
+ *   fs read PATH OFFSET LENGTH WINDOW header line {"size","mode","mtime","length"}, then `length` raw bytes;
+ *                                     (OFFSET < 0: the last -OFFSET bytes); WINDOW > 0: WINDOW bytes
+ *                                     per byte read from stdin (credits)
+ *   fs write PATH MODE PARENTS SIZE   stdin -> a temporary file beside PATH, renamed over PATH at EOF;
+ *                                     a line `a <bytes>` per MiB written (acks), then the entry line
  *   fs stat PATH                      one entry line (lstat)
  *   fs list PATH DEPTH                one entry line per path under PATH (or PATH itself when not a directory)
  *   fs rm PATH RECURSIVE              unlink, rmdir, or a whole tree without following symlinks
@@ -37,6 +40,7 @@
 #define CHUNK 65536
 #define FS_MAX_DEPTH 64
 #define WATCH_MAX 8192
+#define ACK_BYTES (1024 * 1024)
 
 static const char *errno_code(int e) {
   switch (e) {
@@ -177,7 +181,19 @@ static int parse_mode(const char *s, long *out) {
 
 /* ---- read ---- */
 
-static int fs_read(const char *path, long long offset, long long length) {
+/* Flow control: with WINDOW > 0 the reader sends WINDOW bytes per byte the host writes to its
+ * stdin (one credit), so a slow HTTP client holds the file here, not in the daemon's memory. */
+static int take_credit(void) {
+  char c;
+  for (;;) {
+    ssize_t n = read(0, &c, 1);
+    if (n == 1) return 0;
+    if (n < 0 && errno == EINTR) continue;
+    return -1;
+  }
+}
+
+static int fs_read(const char *path, long long offset, long long length, long long window) {
   /* O_NONBLOCK: opening a FIFO must not wait for a writer; it is refused below anyway. */
   int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
   if (fd < 0) return fail_errno("cannot open", path);
@@ -185,7 +201,7 @@ static int fs_read(const char *path, long long offset, long long length) {
   if (fstat(fd, &st) != 0) return fail_errno("cannot stat", path);
   if (S_ISDIR(st.st_mode)) return fail("EISDIR", "is a directory:", path);
   if (!S_ISREG(st.st_mode)) return fail("ENOTREG", "is not a regular file:", path);
-  if (offset < 0) offset = 0;
+  if (offset < 0) offset = st.st_size + offset > 0 ? st.st_size + offset : 0; /* a suffix: the last -OFFSET bytes */
   long long avail = st.st_size > offset ? st.st_size - offset : 0;
   if (length < 0 || length > avail) length = avail;
   struct line l = {0};
@@ -195,7 +211,12 @@ static int fs_read(const char *path, long long offset, long long length) {
   line_fmt(&l, ",\"length\":%lld}", length);
   line_flush(&l);
   static char buf[CHUNK];
+  long long credit = 0;
   while (length > 0) {
+    if (window > 0 && credit <= 0) {
+      if (take_credit() != 0) return 3; /* the host stopped the read */
+      credit += window;
+    }
     size_t want = length < CHUNK ? (size_t)length : CHUNK;
     ssize_t n = pread(fd, buf, want, offset);
     if (n < 0) { if (errno == EINTR) continue; return fail_errno("cannot read", path); }
@@ -203,6 +224,7 @@ static int fs_read(const char *path, long long offset, long long length) {
     if (write_all(1, buf, (size_t)n) != 0) return 3;
     offset += n;
     length -= n;
+    credit -= n;
   }
   return 0;
 }
@@ -263,6 +285,7 @@ static int fs_write(const char *path, long mode, int parents, long long size) {
     if (n < 0) { if (errno == EINTR) continue; int r = fail_errno("cannot read the body for", path); drop_tmp(0); return r; }
     if (n == 0) break;
     if (write_all(fd, buf, (size_t)n) != 0) { int r = fail_errno("cannot write", path); drop_tmp(0); return r; }
+    if ((total + n) / ACK_BYTES != total / ACK_BYTES) dprintf(1, "a %lld\n", total + n);
     total += n;
   }
   if (size >= 0 && total != size) { fail("ESHORT", "the body ended early for", path); drop_tmp(0); }
@@ -466,7 +489,8 @@ int cmd_fs(int argc, char **argv) {
   if (!*path) return fail("EINVAL", "empty path", "");
   long long a = 0, b = 0;
   long mode = -1;
-  if (strcmp(op, "read") == 0 && argc == 6 && !parse_ll(argv[4], &a) && !parse_ll(argv[5], &b)) return fs_read(path, a, b);
+  long long c = 0;
+  if (strcmp(op, "read") == 0 && argc == 7 && !parse_ll(argv[4], &a) && !parse_ll(argv[5], &b) && !parse_ll(argv[6], &c)) return fs_read(path, a, b, c);
   if (strcmp(op, "write") == 0 && argc == 7 && !parse_mode(argv[4], &mode) && !parse_ll(argv[5], &a) && !parse_ll(argv[6], &b))
     return fs_write(path, mode, a == 1, b);
   if (strcmp(op, "stat") == 0 && argc == 4) return fs_stat(path);

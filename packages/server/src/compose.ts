@@ -13,6 +13,8 @@ import { JobLogs } from './services/job-logs.js';
 import { LogRetention } from './services/log-retention.js';
 import { DEFAULT_MAX_PENDING_JOBS_PER_USER, JobsService } from './services/jobs.js';
 import { DEFAULT_MAX_UPLOAD_BYTES, UploadsService } from './services/uploads.js';
+import { DEFAULT_FILES_MAX_BYTES, SandboxFilesService } from './services/sandbox-files.js';
+import type { LiveSandboxes } from './sandboxes/live.js';
 import { UsersService } from './services/users.js';
 import type { BlobStore } from './storage/blobs/blob-store.js';
 import type { Stores } from './storage/stores.js';
@@ -34,6 +36,8 @@ export interface ControlPlaneSettings {
   sseStallMs?: number;
   /** Days a finished job's output is kept (default 0: forever). */
   logRetentionDays?: number;
+  /** Most bytes one files API read or write moves (default 1 GiB). */
+  filesMaxBytes?: number;
   /** Time between log retention sweeps (default one hour). */
   logRetentionIntervalMs?: number;
 }
@@ -49,6 +53,8 @@ export interface ComposeOptions {
   workspaces: Omit<WorkspaceServiceOptions, 'store' | 'jobs' | 'log'>;
   /** Where uploaded files (and the sync engine's workspace versions) are kept; absent: uploads answer 501. */
   blobs?: BlobStore;
+  /** Persistent sandboxes (the files API attaches through it); absent: the files API answers 501. */
+  live?: LiveSandboxes;
 }
 
 /** The wired control plane. `start()` reconciles and starts the queue; `close()` undoes everything but the stores and pool. */
@@ -92,11 +98,13 @@ export async function composeControlPlane(o: ComposeOptions): Promise<ControlPla
   const users = new UsersService(stores.users, log.child({ component: 'users' }));
   const jobLimits = { maxPendingJobsPerUser: settings.maxPendingJobsPerUser ?? DEFAULT_MAX_PENDING_JOBS_PER_USER, admission: o.admission };
   const jobs = new JobsService(stores.jobs, logs, scheduler, log.child({ component: 'jobs' }), jobLimits, workspaces, uploads);
+  const sandboxFiles = new SandboxFilesService({ jobs, live: o.live, maxBytes: settings.filesMaxBytes ?? DEFAULT_FILES_MAX_BYTES, log: log.child({ component: 'sandbox-files' }) });
   const app = await buildApp({
     users,
     jobs,
     workspaces,
     uploads,
+    sandboxFiles,
     poolStatus: () => pool.status(),
     log: log.child({ component: 'api' }),
     bodyLimitBytes: settings.bodyLimitBytes,

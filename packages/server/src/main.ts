@@ -179,6 +179,7 @@ export async function runServer(opts: RunServerOptions | ConfigOverrides = {}): 
         maxPendingJobsPerUser: config.maxPendingJobsPerUser,
         bodyLimitBytes: config.bodyLimitBytes,
         maxUploadBytes: config.maxUploadBytes,
+        filesMaxBytes: config.filesMaxBytes,
       },
     });
     cleanups.push(() => plane.close());
