@@ -358,8 +358,9 @@ static int fs_rm(const char *path, int recursive) {
   if (lstat(path, &st) != 0) return fail_errno("cannot remove", path);
   if (!S_ISDIR(st.st_mode)) return unlink(path) == 0 ? 0 : fail_errno("cannot remove", path);
   if (!recursive) return rmdir(path) == 0 ? 0 : fail_errno("cannot remove", path);
-  /* Depth first, never following a symlink, never crossing into another mount. */
-  if (nftw(path, rm_one, 32, FTW_DEPTH | FTW_PHYS | FTW_MOUNT) != 0) return fail_errno("cannot remove", path);
+  /* Depth first, never following a symlink. (Not FTW_MOUNT: overlayfs reports lower-layer files
+   * with another st_dev, which would leave them behind.) */
+  if (nftw(path, rm_one, 32, FTW_DEPTH | FTW_PHYS) != 0) return fail_errno("cannot remove", path);
   return 0;
 }
 

@@ -215,9 +215,11 @@ export class GuestFs {
     let sent = 0;
     try {
       for await (const chunk of source) {
-        if (exited) break;
         sent += chunk.length;
         if (sent > opts.maxBytes) throw opts.tooLarge();
+        // The writer failed (e.g. disk full): the rest of the body is read and dropped, so the
+        // client gets the answer instead of a reset connection.
+        if (exited) continue;
         proc.write(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
         while (!exited && sent - acked > WRITE_AHEAD) await new Promise<void>((ok) => (wake = ok));
       }

@@ -8,6 +8,7 @@ import type { Scheduler } from '../../src/scheduler/scheduler.js';
 import type { Admission } from '../../src/services/admission.js';
 import type { JobLogs } from '../../src/services/job-logs.js';
 import type { JobsService } from '../../src/services/jobs.js';
+import type { LiveSandboxes } from '../../src/sandboxes/live.js';
 import type { UsersService } from '../../src/services/users.js';
 import { createBlobStore, type BlobStore } from '../../src/storage/blobs/index.js';
 import { openStores, type Stores } from '../../src/storage/stores.js';
@@ -58,6 +59,10 @@ export interface HarnessOptions {
   logRetentionDays?: number;
   /** Time between log retention sweeps. */
   logRetentionIntervalMs?: number;
+  /** Persistent sandboxes for the files API (absent: it answers 501). */
+  live?: LiveSandboxes;
+  /** Most bytes one files API read or write moves. */
+  filesMaxBytes?: number;
 }
 
 export async function createHarness(opts: HarnessOptions = {}): Promise<Harness> {
@@ -73,6 +78,7 @@ export async function createHarness(opts: HarnessOptions = {}): Promise<Harness>
     log,
     admission: opts.admission,
     blobs,
+    live: opts.live,
     workspaces: { layers, syncer: opts.syncer, imageVersion: () => opts.imageVersion ?? 'test-image' },
     settings: {
       jobTimeoutSeconds: opts.jobTimeoutSeconds ?? 60,
@@ -85,6 +91,7 @@ export async function createHarness(opts: HarnessOptions = {}): Promise<Harness>
       sseStallMs: opts.sseStallMs,
       logRetentionDays: opts.logRetentionDays,
       logRetentionIntervalMs: opts.logRetentionIntervalMs,
+      filesMaxBytes: opts.filesMaxBytes,
     },
   });
   const { app, scheduler, logs, users, workspaces } = plane;
