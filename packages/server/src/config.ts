@@ -55,6 +55,14 @@ export interface ServerConfig {
   syncIntervalSeconds: number;
   /** Stored versions kept per workspace. */
   workspaceHistory: number;
+  /** Idle seconds before a persistent job's sandbox is frozen (0 = never). */
+  freezeAfterSeconds: number;
+  /** Idle seconds before a persistent job's sandbox is synced and stopped (0 = never). */
+  sleepAfterSeconds: number;
+  /** CPU use in percent of one core above which a persistent sandbox counts as busy. */
+  idleCpuPercent: number;
+  /** Seconds a wake may take before the waiting call gets SANDBOX_START_TIMEOUT. */
+  wakeTimeoutSeconds: number;
   /** Settings that were given but do nothing in this version, one message each; the server logs them at start. */
   warnings: string[];
 }
@@ -82,7 +90,7 @@ export interface ConfigSetting {
   defaultText: string;
   unit: string;
   meaning: string;
-  kind: 'string' | 'port' | 'int' | 'ratio' | 'path' | 'url' | 'enum';
+  kind: 'string' | 'port' | 'int' | 'ratio' | 'seconds' | 'path' | 'url' | 'enum';
   min?: number;
   values?: readonly string[];
 }
@@ -119,6 +127,10 @@ export const CONFIG_SETTINGS: readonly ConfigSetting[] = [
   { key: 's3Region', env: 'MAGS_S3_REGION', flag: '--s3-region', kind: 'string', defaultText: '`AWS_REGION` / `~/.aws/config`', unit: 'region', meaning: 'Region of the bucket (`auto` for Cloudflare R2).' },
   { key: 'syncIntervalSeconds', env: 'MAGS_SYNC_INTERVAL_SECONDS', flag: '--sync-interval', kind: 'int', min: 0, defaultText: '`30`', unit: 'seconds', meaning: 'How often a running job\'s workspace is synced to the blob store (`0`: only when the job ends; a sync also runs after every job and on `mags sync`).' },
   { key: 'workspaceHistory', env: 'MAGS_WORKSPACE_HISTORY', flag: '--workspace-history', kind: 'int', min: 1, defaultText: '`20`', unit: 'versions', meaning: 'Stored versions kept per workspace; older ones are pruned after each sync.' },
+  { key: 'freezeAfterSeconds', env: 'MAGS_FREEZE_AFTER_SECONDS', flag: '--freeze-after', kind: 'seconds', defaultText: '`60`', unit: 'seconds', meaning: 'Idle time after which a persistent job\'s sandbox is frozen (cgroup freezer, memory kept, thawed in milliseconds by the next use); `0`: never. Fractions allowed. See docs/sandboxes.md, "Persistent sandboxes".' },
+  { key: 'sleepAfterSeconds', env: 'MAGS_SLEEP_AFTER_SECONDS', flag: '--sleep-after', kind: 'seconds', defaultText: '`600`', unit: 'seconds', meaning: 'Idle time after which a persistent job with a workspace is put to sleep: workspace synced, sandbox stopped, status `sleeping`; the next use starts a new sandbox and runs `startup_command`. `0`: never. Fractions allowed.' },
+  { key: 'idleCpuPercent', env: 'MAGS_IDLE_CPU_PERCENT', flag: '--idle-cpu-percent', kind: 'seconds', defaultText: '`5`', unit: 'percent of one core', meaning: 'A persistent sandbox whose processes use more CPU than this (averaged between two checks) counts as busy and is neither frozen nor put to sleep.' },
+  { key: 'wakeTimeoutSeconds', env: 'MAGS_WAKE_TIMEOUT_SECONDS', flag: '--wake-timeout', kind: 'seconds', defaultText: '`60`', unit: 'seconds', meaning: 'Longest a call waits for a sleeping persistent job to wake before it gets 504 `SANDBOX_START_TIMEOUT` (the wake goes on).' },
   { key: 's3ForcePathStyle', env: 'MAGS_S3_FORCE_PATH_STYLE', flag: '--s3-force-path-style', kind: 'enum', values: BOOLEANS, defaultText: '`false`', unit: '-', meaning: '`true` addresses buckets as `endpoint/bucket` (MinIO and most self-hosted services).' },
 ];
 
@@ -202,6 +214,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     s3ForcePathStyle: raw.get('s3ForcePathStyle') === 'true',
     syncIntervalSeconds: (raw.get('syncIntervalSeconds') as number | undefined) ?? 30,
     workspaceHistory: (raw.get('workspaceHistory') as number | undefined) ?? 20,
+    freezeAfterSeconds: (raw.get('freezeAfterSeconds') as number | undefined) ?? 60,
+    sleepAfterSeconds: (raw.get('sleepAfterSeconds') as number | undefined) ?? 600,
+    idleCpuPercent: (raw.get('idleCpuPercent') as number | undefined) ?? 5,
+    wakeTimeoutSeconds: (raw.get('wakeTimeoutSeconds') as number | undefined) ?? 60,
     warnings,
   };
 }
@@ -229,6 +245,11 @@ function parseValue(s: ConfigSetting, value: string, name: string): unknown {
     case 'ratio': {
       const n = /^\d+(\.\d+)?$/.test(value) ? Number(value) : NaN;
       if (!(n > 0)) throw new ConfigError(`${name}="${value}" is not valid; use a number > 0 (e.g. 1 or 1.5).`);
+      return n;
+    }
+    case 'seconds': {
+      const n = /^\d+(\.\d+)?$/.test(value) ? Number(value) : NaN;
+      if (!(n >= 0) || !Number.isFinite(n)) throw new ConfigError(`${name}="${value}" is not valid; use a number of ${s.unit} >= 0 (fractions allowed, e.g. 0.5).`);
       return n;
     }
     case 'enum':

@@ -180,6 +180,10 @@ export async function runServer(opts: RunServerOptions | ConfigOverrides = {}): 
         bodyLimitBytes: config.bodyLimitBytes,
         maxUploadBytes: config.maxUploadBytes,
         filesMaxBytes: config.filesMaxBytes,
+        freezeAfterSeconds: config.freezeAfterSeconds,
+        sleepAfterSeconds: config.sleepAfterSeconds,
+        idleCpuPercent: config.idleCpuPercent,
+        wakeTimeoutSeconds: config.wakeTimeoutSeconds,
       },
     });
     cleanups.push(() => plane.close());

@@ -1,8 +1,7 @@
 /**
- * The files API on a real sandbox (crun, the real guest agent): byte-exact round trips (0 B, 1 B,
- * 100 MiB, streamed), Range reads, list/mkdir/move/remove, watch, hostile paths resolving inside the
- * sandbox, disk full, other users. The job's sandbox comes from a LiveSandboxes that hands out one
- * real sandbox (the lifecycle of persistent jobs is tested with its own implementation).
+ * The files API on a persistent job in a real sandbox (crun, the real guest agent, the real
+ * lifecycle manager): byte-exact round trips (0 B, 1 B, 100 MiB, streamed), Range reads,
+ * list/mkdir/move/remove, watch, hostile paths resolving inside the sandbox, disk full, other users.
  */
 import assert from 'node:assert/strict';
 import { createCipheriv, createHash, randomBytes } from 'node:crypto';
@@ -18,27 +17,14 @@ import { after, before, describe, it } from 'node:test';
 import type { AddressInfo } from 'node:net';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import type { Sandbox } from '../src/runtime/driver.js';
-import type { LiveSandboxes } from '../src/sandboxes/live.js';
+import { silentLogger } from '../src/logger.js';
+import type { Sandbox, SandboxPool } from '../src/runtime/driver.js';
+import { createPool } from '../src/scheduler/pool.js';
 import { containerTestDriver, type ContainerTestDriver } from './helpers/container-runtime.js';
 import { createHarness, type Harness } from './helpers/harness.js';
 
 const MiB = 1024 * 1024;
 const execFileP = promisify(execFile);
-
-/** Hands out one sandbox for every persistent job (attach never wakes anything). */
-function oneSandboxLive(sandbox: Sandbox, attached: { count: number }): LiveSandboxes {
-  return {
-    async attach(job) {
-      attached.count++;
-      let released = false;
-      return { job, sandbox, woke: 'no', release: () => { if (!released) { released = true; attached.count--; } } };
-    },
-    touch() {},
-    state: () => 'running',
-    onChange: () => () => {},
-  };
-}
 
 /** `n` pseudo-random bytes as a stream of 1 MiB chunks (AES-CTR of zeros), never whole in memory. */
 async function* pseudoRandom(n: number, seed: Buffer): AsyncGenerator<Buffer> {
@@ -56,13 +42,13 @@ async function hashOf(chunks: AsyncIterable<Uint8Array>): Promise<string> {
 describe('files API on a real sandbox', { timeout: 300_000 }, () => {
   let rt: ContainerTestDriver;
   let sandbox: Sandbox;
+  let pool: SandboxPool;
   let h: Harness;
   let base: string;
   let token: string;
   let other: string;
   let job: string;
   let ephemeral: string;
-  const attached = { count: 0 };
 
   const url = (path: string, op = '') => `${base}/api/v1/mags-jobs/${job}/files${op}?path=${encodeURIComponent(path)}`;
   const auth = (t = token) => ({ authorization: `Bearer ${t}` });
@@ -77,8 +63,8 @@ describe('files API on a real sandbox', { timeout: 300_000 }, () => {
   before(async () => {
     rt = await containerTestDriver({ network: false });
     await rt.driver.init();
-    sandbox = await rt.driver.create({ limits: { vcpus: 1, memoryMb: 512, diskGb: 1, pids: 256 }, network: false });
-    h = await createHarness({ live: oneSandboxLive(sandbox, attached), filesMaxBytes: 200 * MiB });
+    pool = createPool(rt.driver, { minSize: 0, maxSize: 4, defaultLimits: { vcpus: 1, memoryMb: 512, diskGb: 1, pids: 256 }, log: silentLogger() });
+    h = await createHarness({ sandboxPool: pool, filesMaxBytes: 200 * MiB });
     await h.app.listen({ port: 0, host: '127.0.0.1' });
     base = `http://127.0.0.1:${(h.app.server.address() as AddressInfo).port}`;
     token = await h.makeUser('alice');
@@ -89,12 +75,24 @@ describe('files API on a real sandbox', { timeout: 300_000 }, () => {
     };
     job = await submit({ name: 'files-job', persistent: true, disk_gb: 1 });
     ephemeral = await submit({ name: 'plain-job' });
+    await h.waitDone(token, ephemeral, 60_000);
+    // The persistent job keeps its sandbox (status running) after its script.
+    for (let i = 0; ; i++) {
+      const status = (await (await fetch(`${base}/api/v1/mags-jobs/${job}/status`, { headers: auth() })).json()) as { status: string; vm_id?: string };
+      const found = rt.driver.list().find((s) => s.id === status.vm_id);
+      if (status.status === 'running' && found) {
+        sandbox = found;
+        break;
+      }
+      assert.ok(i < 600, `the persistent job did not come up: ${JSON.stringify(status)}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
   });
 
   after(async () => {
     try {
       await h?.close();
-      await sandbox?.destroy();
+      await pool?.stop();
     } finally {
       await rt?.close();
     }
@@ -114,7 +112,6 @@ describe('files API on a real sandbox', { timeout: 300_000 }, () => {
     }
     // What the sandbox itself sees is the same bytes.
     assert.equal((await sh('sha256sum /root/rt/65537.bin')).split(' ')[0], createHash('sha256').update(await (await fetch(url('/root/rt/65537.bin'), { headers: auth() })).arrayBuffer().then(Buffer.from)).digest('hex'));
-    assert.equal(attached.count, 0, 'every attachment is released');
   });
 
   it('streams a 100 MiB file both ways without holding it in memory', async () => {

@@ -35,6 +35,7 @@ export const ERROR_CODES = {
   RANGE_NOT_SATISFIABLE: { status: 416, summary: 'The Range header of a file read starts past the end of the file.' },
   RATE_LIMITED: { status: 429, summary: 'Too many requests or too many jobs at once; retry later.' },
   CAPACITY_EXHAUSTED: { status: 503, summary: 'The server cannot start another sandbox now (host limits reached); retry later.' },
+  SANDBOX_START_TIMEOUT: { status: 504, summary: 'A sandbox did not start or wake in time (for example waking a sleeping persistent job); the start goes on in the background.' },
   SANDBOX_FAILED: { status: 500, summary: 'The sandbox could not be created or failed while running the job.' },
   INTERNAL_ERROR: { status: 500, summary: 'An unexpected server error; the server log has the details under the request id.' },
   DISK_FULL: { status: 507, summary: "The sandbox's disk (its disk_gb) is full; the message names the limit." },

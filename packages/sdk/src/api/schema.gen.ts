@@ -313,6 +313,63 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v2/mags-jobs/{id}/status": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One job's status */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description Request id, job name or workspace id */
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["JobStatus"];
+                    };
+                };
+                /** @description Default Response */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/mags-jobs/{id}/access": {
         parameters: {
             query?: never;
@@ -343,6 +400,89 @@ export interface paths {
             };
             responses: {
                 /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {boolean} */
+                            success: true;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v2/mags-jobs/{id}/access": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Enable URL access (port) or SSH access (port 22) */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description Request id, job name or workspace id */
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        /** @default 8080 */
+                        port?: number;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {boolean} */
+                            success: true;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description Default Response */
                 "4XX": {
                     headers: {
                         [name: string]: unknown;
@@ -369,6 +509,94 @@ export interface paths {
         trace?: never;
     };
     "/api/v1/mags-jobs/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /** Update startup_command and no_sleep */
+        patch: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description Request id, job name or workspace id */
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        startup_command?: string | null;
+                        no_sleep?: boolean | null;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            request_id: string;
+                            name: string | null;
+                            /** @enum {string} */
+                            status: "pending" | "running" | "sleeping" | "completed" | "error";
+                            vm_id: string | null;
+                            workspace_id: string | null;
+                            base_workspace_id: string | null;
+                            exit_code: number | null;
+                            /** @description Why the script ended (ours): exited (by itself, any code), timeout, oom, signaled, cancelled (stopped by its owner), sandbox_failed, server_shutdown; null while pending or running */
+                            end_reason: ("exited" | "timeout" | "oom" | "signaled" | "cancelled" | "sandbox_failed" | "server_shutdown") | null;
+                            subdomain: string | null;
+                            url: string | null;
+                            script_duration_ms: number | null;
+                            started_at: string | null;
+                            created_at: string;
+                            completed_at: string | null;
+                            persistent: boolean;
+                            no_sleep: boolean;
+                            startup_command: string | null;
+                            /** @description Why the job ended in error */
+                            error_message: string | null;
+                            /** @enum {boolean} */
+                            success: true;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        trace?: never;
+    };
+    "/api/v2/mags-jobs/{id}": {
         parameters: {
             query?: never;
             header?: never;
@@ -519,7 +747,134 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v2/mags-jobs/{id}/stop": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Stop a job (ours: path inferred) */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description Request id, job name or workspace id */
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {boolean} */
+                            success: true;
+                            request_id: string;
+                            /** @enum {string} */
+                            status: "pending" | "running" | "sleeping" | "completed" | "error";
+                        };
+                    };
+                };
+                /** @description Default Response */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/mags-jobs/{id}/logs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One job's output lines (JSON, or Server-Sent Events with follow=1) */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description Only lines with a larger seq (ours) */
+                    after?: number;
+                    /** @description 1 = Server-Sent Events: live lines, then an end event (ours) */
+                    follow?: "0" | "1" | "true" | "false";
+                    /** @description At most this many lines, 1 to 10000 (ours); without it every line, bounded by the output cap */
+                    limit?: number;
+                };
+                header?: never;
+                path: {
+                    /** @description Request id, job name or workspace id */
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["JobLogs"];
+                    };
+                };
+                /** @description Default Response */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v2/mags-jobs/{id}/logs": {
         parameters: {
             query?: never;
             header?: never;
@@ -1243,6 +1598,63 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v2/mags-jobs/{id}/sync": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Sync a workspace now, without stopping its job ({id}: workspace name, or a job's request id or name) */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description Request id, job name or workspace id */
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["SyncAnswer"];
+                    };
+                };
+                /** @description Default Response */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/mags-files": {
         parameters: {
             query?: never;
@@ -1573,268 +1985,6 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/api/v1/mags-jobs/{id}/files/list": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /**
-         * List a directory of a persistent job's sandbox (ours)
-         * @description Entries below `path` down to `depth` levels (default 1, at most 64), never following symlinks below it; a path that is not a directory lists itself.
-         */
-        get: {
-            parameters: {
-                query: {
-                    /** @description Absolute, or relative to /root; resolved inside the sandbox */
-                    path: string;
-                    depth?: number;
-                };
-                header?: never;
-                path: {
-                    /** @description Request id, job name or workspace id */
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["FileList"];
-                    };
-                };
-                /** @description Default Response */
-                "4XX": {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Default Response */
-                "5XX": {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-            };
-        };
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/api/v1/mags-jobs/{id}/files/mkdir": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        get?: never;
-        put?: never;
-        /** Create a directory in a persistent job's sandbox (ours) */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    /** @description Request id, job name or workspace id */
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": {
-                        path: string;
-                        /** @description Create missing parents; an existing directory is fine (mkdir -p) */
-                        parents?: boolean;
-                        mode?: string;
-                    };
-                };
-            };
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["FileEntry"];
-                    };
-                };
-                /** @description Default Response */
-                "4XX": {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Default Response */
-                "5XX": {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-            };
-        };
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/api/v1/mags-jobs/{id}/files/move": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        get?: never;
-        put?: never;
-        /**
-         * Move or rename a file or directory in a persistent job's sandbox (ours)
-         * @description Without `overwrite`, an existing target answers 409 PATH_EXISTS.
-         */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    /** @description Request id, job name or workspace id */
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": {
-                        from: string;
-                        to: string;
-                        overwrite?: boolean;
-                    };
-                };
-            };
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["FileEntry"];
-                    };
-                };
-                /** @description Default Response */
-                "4XX": {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Default Response */
-                "5XX": {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-            };
-        };
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/api/v1/mags-jobs/{id}/files/watch": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /**
-         * Watch a directory of a persistent job's sandbox (ours): Server-Sent Events
-         * @description inotify inside the sandbox. One `data:` JSON object per event: `{"type":"ready"}` once the watch is set up, then `create`, `modify`, `delete` (`path`, `dir`), `move` (`from`, `path`, `dir`), `overflow` (events were lost). The job stays awake while a watch is open.
-         */
-        get: {
-            parameters: {
-                query: {
-                    /** @description Absolute, or relative to /root; resolved inside the sandbox */
-                    path: string;
-                    recursive?: "0" | "1" | "true" | "false";
-                };
-                header?: never;
-                path: {
-                    /** @description Request id, job name or workspace id */
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description text/event-stream */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": string;
-                    };
-                };
-                /** @description Default Response */
-                "4XX": {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Default Response */
-                "5XX": {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-            };
-        };
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
     "/api/v2/mags-jobs/{id}/files": {
         parameters: {
             query?: never;
@@ -2009,6 +2159,70 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/mags-jobs/{id}/files/list": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List a directory of a persistent job's sandbox (ours)
+         * @description Entries below `path` down to `depth` levels (default 1, at most 64), never following symlinks below it; a path that is not a directory lists itself.
+         */
+        get: {
+            parameters: {
+                query: {
+                    /** @description Absolute, or relative to /root; resolved inside the sandbox */
+                    path: string;
+                    depth?: number;
+                };
+                header?: never;
+                path: {
+                    /** @description Request id, job name or workspace id */
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["FileList"];
+                    };
+                };
+                /** @description Default Response */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v2/mags-jobs/{id}/files/list": {
         parameters: {
             query?: never;
@@ -2073,6 +2287,72 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/mags-jobs/{id}/files/mkdir": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Create a directory in a persistent job's sandbox (ours) */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description Request id, job name or workspace id */
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        path: string;
+                        /** @description Create missing parents; an existing directory is fine (mkdir -p) */
+                        parents?: boolean;
+                        mode?: string;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["FileEntry"];
+                    };
+                };
+                /** @description Default Response */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v2/mags-jobs/{id}/files/mkdir": {
         parameters: {
             query?: never;
@@ -2100,6 +2380,74 @@ export interface paths {
                         /** @description Create missing parents; an existing directory is fine (mkdir -p) */
                         parents?: boolean;
                         mode?: string;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["FileEntry"];
+                    };
+                };
+                /** @description Default Response */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/mags-jobs/{id}/files/move": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Move or rename a file or directory in a persistent job's sandbox (ours)
+         * @description Without `overwrite`, an existing target answers 409 PATH_EXISTS.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description Request id, job name or workspace id */
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        from: string;
+                        to: string;
+                        overwrite?: boolean;
                     };
                 };
             };
@@ -2207,6 +2555,70 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/mags-jobs/{id}/files/watch": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Watch a directory of a persistent job's sandbox (ours): Server-Sent Events
+         * @description inotify inside the sandbox. One `data:` JSON object per event: `{"type":"ready"}` once the watch is set up, then `create`, `modify`, `delete` (`path`, `dir`), `move` (`from`, `path`, `dir`), `overflow` (events were lost). The job stays awake while a watch is open.
+         */
+        get: {
+            parameters: {
+                query: {
+                    /** @description Absolute, or relative to /root; resolved inside the sandbox */
+                    path: string;
+                    recursive?: "0" | "1" | "true" | "false";
+                };
+                header?: never;
+                path: {
+                    /** @description Request id, job name or workspace id */
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description text/event-stream */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": string;
+                    };
+                };
+                /** @description Default Response */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v2/mags-jobs/{id}/files/watch": {
         parameters: {
             query?: never;
@@ -2272,6 +2684,54 @@ export interface paths {
         trace?: never;
     };
     "/api/v1/mags-jobs/{id}/exec": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Run a command in a running or sleeping sandbox (not available yet: 501) */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description Request id, job name or workspace id */
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v2/mags-jobs/{id}/exec": {
         parameters: {
             query?: never;
             header?: never;
@@ -2451,7 +2911,7 @@ export interface components {
              * @description Stable error code (docs/errors.md)
              * @enum {string}
              */
-            code: "VALIDATION_ERROR" | "INVALID_JSON" | "MEMORY_EXCEEDS_HOST" | "VCPUS_EXCEED_HOST" | "DISK_EXCEEDS_HOST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "AUTH_REQUIRED" | "INVALID_TOKEN" | "FORBIDDEN" | "NOT_FOUND" | "JOB_NOT_FOUND" | "TOKEN_NOT_FOUND" | "USER_NOT_FOUND" | "WORKSPACE_NOT_FOUND" | "VERSION_NOT_FOUND" | "FILE_NOT_FOUND" | "PATH_NOT_FOUND" | "METHOD_NOT_ALLOWED" | "CONFLICT" | "WORKSPACE_BUSY" | "PATH_EXISTS" | "IS_A_DIRECTORY" | "NOT_A_DIRECTORY" | "DIRECTORY_NOT_EMPTY" | "NOT_A_REGULAR_FILE" | "JOB_NOT_RUNNING" | "INVALID_STATE" | "RANGE_NOT_SATISFIABLE" | "RATE_LIMITED" | "CAPACITY_EXHAUSTED" | "SANDBOX_FAILED" | "INTERNAL_ERROR" | "DISK_FULL" | "FEATURE_NOT_AVAILABLE" | "SERVICE_UNAVAILABLE";
+            code: "VALIDATION_ERROR" | "INVALID_JSON" | "MEMORY_EXCEEDS_HOST" | "VCPUS_EXCEED_HOST" | "DISK_EXCEEDS_HOST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "AUTH_REQUIRED" | "INVALID_TOKEN" | "FORBIDDEN" | "NOT_FOUND" | "JOB_NOT_FOUND" | "TOKEN_NOT_FOUND" | "USER_NOT_FOUND" | "WORKSPACE_NOT_FOUND" | "VERSION_NOT_FOUND" | "FILE_NOT_FOUND" | "PATH_NOT_FOUND" | "METHOD_NOT_ALLOWED" | "CONFLICT" | "WORKSPACE_BUSY" | "PATH_EXISTS" | "IS_A_DIRECTORY" | "NOT_A_DIRECTORY" | "DIRECTORY_NOT_EMPTY" | "NOT_A_REGULAR_FILE" | "JOB_NOT_RUNNING" | "INVALID_STATE" | "RANGE_NOT_SATISFIABLE" | "RATE_LIMITED" | "CAPACITY_EXHAUSTED" | "SANDBOX_START_TIMEOUT" | "SANDBOX_FAILED" | "INTERNAL_ERROR" | "DISK_FULL" | "FEATURE_NOT_AVAILABLE" | "SERVICE_UNAVAILABLE";
             hint?: string;
         };
         SubmitJobV1Input: {
@@ -2696,7 +3156,7 @@ export interface components {
              * @description Stable error code (docs/errors.md)
              * @enum {string}
              */
-            code: "VALIDATION_ERROR" | "INVALID_JSON" | "MEMORY_EXCEEDS_HOST" | "VCPUS_EXCEED_HOST" | "DISK_EXCEEDS_HOST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "AUTH_REQUIRED" | "INVALID_TOKEN" | "FORBIDDEN" | "NOT_FOUND" | "JOB_NOT_FOUND" | "TOKEN_NOT_FOUND" | "USER_NOT_FOUND" | "WORKSPACE_NOT_FOUND" | "VERSION_NOT_FOUND" | "FILE_NOT_FOUND" | "PATH_NOT_FOUND" | "METHOD_NOT_ALLOWED" | "CONFLICT" | "WORKSPACE_BUSY" | "PATH_EXISTS" | "IS_A_DIRECTORY" | "NOT_A_DIRECTORY" | "DIRECTORY_NOT_EMPTY" | "NOT_A_REGULAR_FILE" | "JOB_NOT_RUNNING" | "INVALID_STATE" | "RANGE_NOT_SATISFIABLE" | "RATE_LIMITED" | "CAPACITY_EXHAUSTED" | "SANDBOX_FAILED" | "INTERNAL_ERROR" | "DISK_FULL" | "FEATURE_NOT_AVAILABLE" | "SERVICE_UNAVAILABLE";
+            code: "VALIDATION_ERROR" | "INVALID_JSON" | "MEMORY_EXCEEDS_HOST" | "VCPUS_EXCEED_HOST" | "DISK_EXCEEDS_HOST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "AUTH_REQUIRED" | "INVALID_TOKEN" | "FORBIDDEN" | "NOT_FOUND" | "JOB_NOT_FOUND" | "TOKEN_NOT_FOUND" | "USER_NOT_FOUND" | "WORKSPACE_NOT_FOUND" | "VERSION_NOT_FOUND" | "FILE_NOT_FOUND" | "PATH_NOT_FOUND" | "METHOD_NOT_ALLOWED" | "CONFLICT" | "WORKSPACE_BUSY" | "PATH_EXISTS" | "IS_A_DIRECTORY" | "NOT_A_DIRECTORY" | "DIRECTORY_NOT_EMPTY" | "NOT_A_REGULAR_FILE" | "JOB_NOT_RUNNING" | "INVALID_STATE" | "RANGE_NOT_SATISFIABLE" | "RATE_LIMITED" | "CAPACITY_EXHAUSTED" | "SANDBOX_START_TIMEOUT" | "SANDBOX_FAILED" | "INTERNAL_ERROR" | "DISK_FULL" | "FEATURE_NOT_AVAILABLE" | "SERVICE_UNAVAILABLE";
             hint?: string;
         };
         SubmitJobV1: {

@@ -47,8 +47,9 @@ export const sandboxFileRoutes: FastifyPluginAsyncZod<SandboxFileRoutesOptions> 
   // here: the service counts against MAGS_FILES_MAX_BYTES).
   app.addContentTypeParser('*', (_req, payload, done) => done(null, payload));
 
-  for (const v of [1, 2] as const) {
-    const base = `/api/v${v}/mags-jobs/:id/files`;
+  // Registered under /api/v1; app.ts mirrors every job path under /api/v2.
+  {
+    const base = '/api/v1/mags-jobs/:id/files';
     const tags = ['sandbox-files'];
 
     app.get(

@@ -141,6 +141,9 @@ export const LogsAnswer = z.object({ logs: z.array(LogEntrySchema) }).meta({ id:
 
 export const AccessBody = z.object({ port: z.number().int().min(1).max(65535).default(8080) });
 
+/** `success: true` plus the grant's fields (`url`, `subdomain`, `port`; or `ssh_host`, `ssh_port`, `ssh_private_key`). */
+export const AccessAnswer = z.object({ success: z.literal(true) }).catchall(z.unknown());
+
 export const PatchBody = z.object({
   startup_command: optText(64 * 1024),
   no_sleep: z.boolean().nullish(),

@@ -8,7 +8,7 @@ import type { Scheduler } from '../../src/scheduler/scheduler.js';
 import type { Admission } from '../../src/services/admission.js';
 import type { JobLogs } from '../../src/services/job-logs.js';
 import type { JobsService } from '../../src/services/jobs.js';
-import type { LiveSandboxes } from '../../src/sandboxes/live.js';
+import type { SandboxPool } from '../../src/runtime/driver.js';
 import type { UsersService } from '../../src/services/users.js';
 import { createBlobStore, type BlobStore } from '../../src/storage/blobs/index.js';
 import { openStores, type Stores } from '../../src/storage/stores.js';
@@ -59,10 +59,10 @@ export interface HarnessOptions {
   logRetentionDays?: number;
   /** Time between log retention sweeps. */
   logRetentionIntervalMs?: number;
-  /** Persistent sandboxes for the files API (absent: it answers 501). */
-  live?: LiveSandboxes;
   /** Most bytes one files API read or write moves. */
   filesMaxBytes?: number;
+  /** A real sandbox pool to run jobs on instead of the fake one (the caller stops it). */
+  sandboxPool?: SandboxPool;
 }
 
 export async function createHarness(opts: HarnessOptions = {}): Promise<Harness> {
@@ -74,11 +74,10 @@ export async function createHarness(opts: HarnessOptions = {}): Promise<Harness>
   const blobs = await createBlobStore({ driver: 'fs', root: join(dir, 'blobs') });
   const plane = await composeControlPlane({
     stores,
-    pool,
+    pool: opts.sandboxPool ?? pool,
     log,
     admission: opts.admission,
     blobs,
-    live: opts.live,
     workspaces: { layers, syncer: opts.syncer, imageVersion: () => opts.imageVersion ?? 'test-image' },
     settings: {
       jobTimeoutSeconds: opts.jobTimeoutSeconds ?? 60,
