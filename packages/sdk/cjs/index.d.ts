@@ -73,5 +73,10 @@ declare namespace Mags {
   export type ResizeResponse = sdk.ResizeResponse;
   export type UrlAlias = sdk.UrlAlias;
   export type UrlAliasList = sdk.UrlAliasList;
+  export type FileEntry = sdk.FileEntry;
+  export type FileList = sdk.FileList;
+  export type WatchEvent = sdk.WatchEvent;
+  export type SandboxFiles = sdk.SandboxFiles;
+  export type WriteData = sdk.WriteData;
 }
 export = Mags;
