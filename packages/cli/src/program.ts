@@ -19,6 +19,9 @@ import { tokenCommand } from './commands/token.js';
 import { userCommand } from './commands/user.js';
 import { serverCommand } from './commands/server.js';
 import { setupClaudeCommand } from './commands/setup-claude.js';
+import { cpCommand } from './commands/cp.js';
+import { lsCommand } from './commands/ls.js';
+import { catCommand } from './commands/cat.js';
 
 export function buildProgram(): Command {
   const program = new Command('mags')
@@ -56,6 +59,9 @@ Environment: MAGS_API_URL, MAGS_API_TOKEN (or MAGS_TOKEN). Exit codes: see docs/
     userCommand(),
     serverCommand(),
     setupClaudeCommand(),
+    cpCommand(),
+    lsCommand(),
+    catCommand(),
   ];
   for (const cmd of commands) program.addCommand(cmd);
   // Subcommands inherit the error behaviour: throw instead of exiting.
