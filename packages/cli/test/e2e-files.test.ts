@@ -63,7 +63,8 @@ describe('files of a persistent sandbox through the SDKs and the CLI', { timeout
   };
 
   before(async () => {
-    server = await startServer();
+    // Jobs with a workspace go to sleep after 4 idle seconds (the sleeping-read test).
+    server = await startServer({ env: { MAGS_FREEZE_AFTER_SECONDS: '1', MAGS_SLEEP_AFTER_SECONDS: '4' } });
     ({ home, remove: removeHome } = tempHome());
     env = cleanEnv({ HOME: home, MAGS_API_URL: server.url, MAGS_API_TOKEN: server.token });
     client = new Mags({ apiUrl: server.url, apiToken: server.token });
@@ -130,6 +131,43 @@ describe('files of a persistent sandbox through the SDKs and the CLI', { timeout
     ac.abort();
     assert.deepEqual(events.map((e) => [e.type, e.path]), [['create', '/root/proj/w'], ['delete', '/root/proj/w'], ['create', '/root/proj/w2']]);
     await client.files.remove(job, '/root/proj/w2');
+  });
+
+  test('a sleeping job is read and listed from its synced workspace without waking; a write wakes it', async () => {
+    const sleeper = `sleeper-${randomBytes(3).toString('hex')}`;
+    const ws = `ws-${randomBytes(3).toString('hex')}`;
+    const data = randomBytes(5 * 1024 * 1024 + 17);
+    try {
+      await client.run('mkdir -p /root/keep && echo kept > /root/keep/a.txt', { name: sleeper, persistent: true, workspaceId: ws });
+      for (let i = 0; (await client.status(sleeper)).status !== 'running' || !(await client.files.list(sleeper, '/root').catch(() => undefined))?.entries.some((e) => e.name === 'keep'); i++) {
+        assert.ok(i < 600, 'the job did not come up');
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      await client.files.write(sleeper, '/root/keep/big.bin', data);
+      for (let i = 0; (await client.status(sleeper)).status !== 'sleeping'; i++) {
+        assert.ok(i < 600, 'the job did not go to sleep');
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      // Reads and listings come from the synced workspace: the job stays asleep.
+      assert.ok(Buffer.from(await client.files.read(sleeper, '/root/keep/big.bin')).equals(data));
+      assert.ok(Buffer.from(await client.files.read(sleeper, '/root/keep/big.bin', { offset: 4 * 1024 * 1024 - 3, length: 10 })).equals(data.subarray(4 * 1024 * 1024 - 3, 4 * 1024 * 1024 + 7)));
+      const names = (await client.files.list(sleeper, '/root/keep')).entries.map((e) => e.name);
+      assert.deepEqual(names, ['a.txt', 'big.bin']);
+      await assert.rejects(client.files.read(sleeper, '/root/keep/none'), (err: { code?: string }) => err.code === 'PATH_NOT_FOUND');
+      const cat = await runBytes(process.execPath, [MAGS_BIN, 'cat', `${sleeper}:keep/a.txt`], env);
+      assert.equal(cat.stdout.toString(), 'kept\n');
+      assert.equal((await client.status(sleeper)).status, 'sleeping');
+      // The workspace by id, the same way.
+      assert.equal(new TextDecoder().decode(await client.files.readWorkspace(ws, '/root/keep/a.txt')), 'kept\n');
+      assert.deepEqual((await client.files.listWorkspace(ws, '/root', { depth: 2 })).entries.map((e) => e.path), ['/root/keep', '/root/keep/a.txt', '/root/keep/big.bin']);
+      assert.equal((await client.status(sleeper)).status, 'sleeping');
+      // A write wakes the job and lands in its sandbox.
+      await client.files.writeText(sleeper, '/root/keep/b.txt', 'woken');
+      assert.equal((await client.status(sleeper)).status, 'running');
+      assert.equal(await client.files.readText(sleeper, '/root/keep/b.txt'), 'woken');
+    } finally {
+      await client.stop(sleeper).catch(() => undefined);
+    }
   });
 
   test('Python SDK: the same round trip, byte for byte', async () => {

@@ -107,6 +107,17 @@ export class SandboxFiles {
     return this.http.request({ method: 'POST', path: jobPath(job, '/move'), body: { from, to, overwrite: opts.overwrite ?? false }, answer: ENTRY, call: opts });
   }
 
+  /** A file of a stored workspace (by id), from its newest synced version (read-only). */
+  async readWorkspace(workspace: string, path: string, opts: { offset?: number; length?: number } & CallOptions = {}): Promise<Uint8Array> {
+    const res = await this.http.openRaw('GET', `/api/v1/workspaces/${encodeURIComponent(workspace)}/files`, { path }, { headers: rangeHeader(opts.offset, opts.length), call: opts });
+    return new Uint8Array(await res.arrayBuffer());
+  }
+
+  /** Lists a stored workspace (by id), from its newest synced version. */
+  listWorkspace(workspace: string, path: string, opts: { depth?: number } & CallOptions = {}): Promise<FileList> {
+    return this.http.request({ method: 'GET', path: `/api/v1/workspaces/${encodeURIComponent(workspace)}/files/list`, query: { path, depth: opts.depth }, answer: LIST, call: opts });
+  }
+
   /**
    * Watches a directory (inotify in the sandbox) and yields its changes until `signal` aborts or the
    * loop breaks. The watch is set up when the first value can arrive: changes before the call are

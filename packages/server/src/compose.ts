@@ -129,7 +129,7 @@ export async function composeControlPlane(o: ComposeOptions): Promise<ControlPla
   const users = new UsersService(stores.users, log.child({ component: 'users' }));
   const jobLimits = { maxPendingJobsPerUser: settings.maxPendingJobsPerUser ?? DEFAULT_MAX_PENDING_JOBS_PER_USER, admission: o.admission };
   const jobs = new JobsService(stores.jobs, logs, scheduler, log.child({ component: 'jobs' }), jobLimits, workspaces, uploads, { live, access: o.access });
-  const sandboxFiles = new SandboxFilesService({ jobs, live, maxBytes: settings.filesMaxBytes ?? DEFAULT_FILES_MAX_BYTES, log: log.child({ component: 'sandbox-files' }) });
+  const sandboxFiles = new SandboxFilesService({ jobs, live, workspaces, maxBytes: settings.filesMaxBytes ?? DEFAULT_FILES_MAX_BYTES, log: log.child({ component: 'sandbox-files' }) });
   const app = await buildApp({
     users,
     jobs,

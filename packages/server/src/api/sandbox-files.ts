@@ -1,4 +1,7 @@
+import type { Readable } from 'node:stream';
+import type { FastifyReply } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import type { ReadInfo } from '../files/guest-fs.js';
 import { z } from 'zod';
 import { AppError } from '../services/errors.js';
 import { sandboxPath, type ReadRange, type SandboxFilesService } from '../services/sandbox-files.js';
@@ -69,23 +72,7 @@ export const sandboxFileRoutes: FastifyPluginAsyncZod<SandboxFileRoutesOptions> 
         const range = parseRange(request.headers.range);
         const abort = new AbortController();
         request.raw.once('close', () => abort.abort());
-        const { info, body } = await files.read(userOf(request), request.params.id, path, range, abort.signal);
-        if (range && info.length === 0) {
-          body.destroy();
-          reply.header('content-range', `bytes */${info.size}`);
-          throw new AppError('RANGE_NOT_SATISFIABLE', `The range starts at or past the end of the file (${info.size} bytes)`);
-        }
-        reply.header('content-type', 'application/octet-stream');
-        reply.header('content-length', String(info.length));
-        reply.header('accept-ranges', 'bytes');
-        reply.header('last-modified', new Date(info.mtime).toUTCString());
-        reply.header('x-file-size', String(info.size));
-        reply.header('x-file-mode', info.mode.toString(8).padStart(4, '0'));
-        if (range) {
-          const start = range.offset >= 0 ? range.offset : info.size - info.length;
-          reply.code(206).header('content-range', `bytes ${start}-${start + info.length - 1}/${info.size}`);
-        }
-        return reply.send(body as never);
+        return sendFile(reply, range, await files.read(userOf(request), request.params.id, path, range, abort.signal));
       },
     );
 
@@ -245,9 +232,66 @@ export const sandboxFileRoutes: FastifyPluginAsyncZod<SandboxFileRoutesOptions> 
       },
     );
   }
+
+  const wsTags = ['sandbox-files'];
+  const WorkspaceParams = z.object({ id: z.string().describe('Workspace name (workspace_id)') });
+  app.get(
+    '/api/v1/workspaces/:id/files',
+    {
+      schema: {
+        tags: wsTags,
+        summary: 'Read a file of a stored workspace, from its newest synced version (ours; read-only)',
+        description: "Only the workspace's own layer (what its jobs created or changed); symlinks are not followed. Range as for jobs.",
+        params: WorkspaceParams,
+        querystring: PathQuery,
+        response: { 200: z.string().describe('The file bytes'), 206: z.string().describe('The requested range'), ...errorResponses },
+      },
+    },
+    async (request, reply) => {
+      const path = sandboxPath('path', request.query.path);
+      const range = parseRange(request.headers.range);
+      return sendFile(reply, range, await files.readWorkspace(userOf(request), request.params.id, path, range));
+    },
+  );
+  app.get(
+    '/api/v1/workspaces/:id/files/list',
+    {
+      schema: {
+        tags: wsTags,
+        summary: 'List a directory of a stored workspace, from its newest synced version (ours; read-only)',
+        params: WorkspaceParams,
+        querystring: PathQuery.extend({ depth: z.coerce.number().int().min(1).max(64).optional() }),
+        response: { 200: FileListSchema, ...errorResponses },
+      },
+    },
+    async (request) => {
+      const path = sandboxPath('path', request.query.path);
+      return { path, ...(await files.listWorkspace(userOf(request), request.params.id, path, request.query.depth ?? 1)) };
+    },
+  );
 };
 
 async function* emptyBody(): AsyncIterable<Buffer> {}
+
+/** Answers a read: 200 or 206 with the bytes, or 416 when the range starts past the end. */
+function sendFile(reply: FastifyReply, range: ReadRange | undefined, { info, body }: { info: ReadInfo; body: Readable }) {
+  if (range && info.length === 0) {
+    body.destroy();
+    reply.header('content-range', `bytes */${info.size}`);
+    throw new AppError('RANGE_NOT_SATISFIABLE', `The range starts at or past the end of the file (${info.size} bytes)`);
+  }
+  reply.header('content-type', 'application/octet-stream');
+  reply.header('content-length', String(info.length));
+  reply.header('accept-ranges', 'bytes');
+  reply.header('last-modified', new Date(info.mtime).toUTCString());
+  reply.header('x-file-size', String(info.size));
+  reply.header('x-file-mode', info.mode.toString(8).padStart(4, '0'));
+  if (range) {
+    const start = range.offset >= 0 ? range.offset : info.size - info.length;
+    reply.code(206).header('content-range', `bytes ${start}-${start + info.length - 1}/${info.size}`);
+  }
+  return reply.send(body as never);
+}
 
 /** One byte range of a `Range` header; undefined without one. Multiple ranges are refused. */
 export function parseRange(header: string | undefined): ReadRange | undefined {

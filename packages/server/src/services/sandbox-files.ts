@@ -1,6 +1,8 @@
 import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import { GuestFs, type ReadInfo, type WatchEvent } from '../files/guest-fs.js';
+import { SnapshotFs } from '../files/snapshot-fs.js';
+import type { WorkspaceSnapshot } from '../workspaces/sync/index.js';
 import { FsError, type FileEntry } from '../files/types.js';
 import type { LiveSandboxes } from '../sandboxes/live.js';
 import { AppError } from './errors.js';
@@ -16,6 +18,8 @@ export const MAX_LIST_DEPTH = 64;
 
 export interface SandboxFilesOptions {
   jobs: { get(user: User, ref: string): Promise<Job> };
+  /** Stored workspace versions (reads of sleeping jobs and of workspaces by id). */
+  workspaces: { snapshot(userId: string, name: string): Promise<WorkspaceSnapshot | undefined> };
   /** Persistent sandboxes; absent: the files API answers 501 FEATURE_NOT_AVAILABLE. */
   live?: LiveSandboxes;
   maxBytes: number;
@@ -133,6 +137,8 @@ export class SandboxFilesService {
   async read(user: User, ref: string, path: string, range: ReadRange | undefined, signal?: AbortSignal): Promise<{ info: ReadInfo; body: Readable }> {
     const max = this.o.maxBytes;
     if ((range?.length ?? 0) > max || (range && range.offset < 0 && -range.offset > max)) throw tooLarge(max, 'The requested range');
+    const sleeping = await this.sleepingSnapshot(user, ref);
+    if (sleeping) return this.readSnapshot(sleeping, path, range);
     const u = await this.use(user, ref, signal);
     let opened: { info: ReadInfo; body: Readable };
     try {
@@ -151,6 +157,42 @@ export class SandboxFilesService {
     return opened;
   }
 
+  /** Reads a file of a stored workspace (by id), from its newest synced version. */
+  async readWorkspace(user: User, workspace: string, path: string, range: ReadRange | undefined): Promise<{ info: ReadInfo; body: Readable }> {
+    const max = this.o.maxBytes;
+    if ((range?.length ?? 0) > max || (range && range.offset < 0 && -range.offset > max)) throw tooLarge(max, 'The requested range');
+    return this.readSnapshot(new SnapshotFs(await this.o.workspaces.snapshot(user.id, workspace)), path, range);
+  }
+
+  /** Lists a stored workspace (by id), from its newest synced version. */
+  async listWorkspace(user: User, workspace: string, path: string, depth: number): Promise<{ entries: FileEntry[]; truncated: boolean }> {
+    const fs = new SnapshotFs(await this.o.workspaces.snapshot(user.id, workspace));
+    const listed = await fs.list(path, Math.min(Math.max(depth, 1), MAX_LIST_DEPTH)).catch((err: unknown) => Promise.reject(fsAppError(err, path)));
+    listed.entries.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+    return listed;
+  }
+
+  /**
+   * The stored workspace of a persistent job that sleeps now: its reads and listings are served
+   * from there, so the job stays asleep. Undefined when the job is awake (or has no workspace).
+   */
+  private async sleepingSnapshot(user: User, ref: string): Promise<SnapshotFs | undefined> {
+    const job = await this.o.jobs.get(user, ref);
+    if (!this.o.live || !job.persistent || !job.workspace_id || this.o.live.state(job.request_id) !== 'sleeping') return undefined;
+    return new SnapshotFs(await this.o.workspaces.snapshot(job.user_id, job.workspace_id));
+  }
+
+  private async readSnapshot(fs: SnapshotFs, path: string, range: ReadRange | undefined): Promise<{ info: ReadInfo; body: Readable }> {
+    const max = this.o.maxBytes;
+    const length = range?.length ?? (range && range.offset >= 0 ? max : range ? undefined : max + 1);
+    const opened = await fs.read(path, range?.offset ?? 0, length).catch((err: unknown) => Promise.reject(fsAppError(err, path)));
+    if (!range && opened.info.size > max) {
+      opened.body.destroy();
+      throw tooLarge(max, `The file (${opened.info.size} bytes)`);
+    }
+    return opened;
+  }
+
   /** Replaces (or creates) a file with the bytes of `body`; parents are created with `parents`. */
   async write(user: User, ref: string, path: string, body: AsyncIterable<Buffer | Uint8Array>, opts: { mode?: number; parents: boolean; size?: number }): Promise<FileEntry> {
     const max = this.o.maxBytes;
@@ -159,7 +201,11 @@ export class SandboxFilesService {
   }
 
   async list(user: User, ref: string, path: string, depth: number): Promise<{ entries: FileEntry[]; truncated: boolean }> {
-    const listed = await this.run(user, ref, path, (fs) => fs.list(path, Math.min(Math.max(depth, 1), MAX_LIST_DEPTH)));
+    const d = Math.min(Math.max(depth, 1), MAX_LIST_DEPTH);
+    const sleeping = await this.sleepingSnapshot(user, ref);
+    const listed = sleeping
+      ? await sleeping.list(path, d).catch((err: unknown) => Promise.reject(fsAppError(err, path)))
+      : await this.run(user, ref, path, (fs) => fs.list(path, d));
     listed.entries.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
     return listed;
   }
