@@ -215,6 +215,35 @@ describe('LiveManager: persistent jobs keep, freeze, sleep and wake', () => {
     }
   });
 
+  it('a script that keeps running (a server as the script) freezes and sleeps when idle, and runs again on wake', async () => {
+    const { live: l, scheduler: s } = await make();
+    const sub = await jobs.submit(user, { script: 'echo run >> runs; exec sleep 1000', type: 'inline', persistent: true, workspace_id: 'srv' }, 1);
+    const id = sub.request_id;
+    await until('the script to start', () => existsSync(layerFile('srv', 'runs')));
+    assert.equal(l.state(id), 'running');
+    now = 1000;
+    await until('frozen while the script runs', () => l.state(id) === 'frozen');
+    now = 5000;
+    const slept = await until('sleeping', async () => {
+      const j = (await store.getJob(id))!;
+      return j.status === 'sleeping' ? j : undefined;
+    });
+    assert.equal(slept.exit_code, null, 'the script never finished');
+    assert.equal(slept.vm_id, null);
+    await until('the lease closed', () => closes.includes(id));
+    assert.equal(pool.busy.size, 0);
+    assert.equal(s.counts().running, 0);
+    const a = await l.attach(slept, 'proxy');
+    try {
+      assert.equal(a.woke, 'started');
+      await until('the script ran again', () => readFileSync(layerFile('srv', 'runs'), 'utf8') === 'run\nrun\n');
+    } finally {
+      a.release();
+    }
+    assert.equal((await jobs.stop(user, id)).status, 'completed');
+    assert.equal(pool.busy.size, 0);
+  });
+
   it('an open attachment prevents freeze and sleep; the release lets them happen', async () => {
     const { live: l } = await make();
     const job = await persistent({ workspace_id: 'held' });

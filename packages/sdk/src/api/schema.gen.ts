@@ -556,7 +556,7 @@ export interface paths {
                             workspace_id: string | null;
                             base_workspace_id: string | null;
                             exit_code: number | null;
-                            /** @description Why the script ended (ours): exited (by itself, any code), timeout, oom, signaled, cancelled (stopped by its owner), sandbox_failed, server_shutdown; null while pending or running */
+                            /** @description Why the script ended (ours): exited (by itself, any code), timeout, oom, signaled, cancelled (stopped by its owner), sandbox_failed, server_shutdown; null while pending or while the script runs (a persistent job keeps `exited` while it stays up) */
                             end_reason: ("exited" | "timeout" | "oom" | "signaled" | "cancelled" | "sandbox_failed" | "server_shutdown") | null;
                             subdomain: string | null;
                             url: string | null;
@@ -569,6 +569,8 @@ export interface paths {
                             startup_command: string | null;
                             /** @description Why the job ended in error */
                             error_message: string | null;
+                            /** @description Where a persistent job's sandbox is now (ours): running, frozen (idle, memory kept; status stays `running`), starting (a wake), sleeping; null for other jobs */
+                            sandbox_state?: ("running" | "frozen" | "starting" | "sleeping") | null;
                             /** @enum {boolean} */
                             success: true;
                         };
@@ -644,7 +646,7 @@ export interface paths {
                             workspace_id: string | null;
                             base_workspace_id: string | null;
                             exit_code: number | null;
-                            /** @description Why the script ended (ours): exited (by itself, any code), timeout, oom, signaled, cancelled (stopped by its owner), sandbox_failed, server_shutdown; null while pending or running */
+                            /** @description Why the script ended (ours): exited (by itself, any code), timeout, oom, signaled, cancelled (stopped by its owner), sandbox_failed, server_shutdown; null while pending or while the script runs (a persistent job keeps `exited` while it stays up) */
                             end_reason: ("exited" | "timeout" | "oom" | "signaled" | "cancelled" | "sandbox_failed" | "server_shutdown") | null;
                             subdomain: string | null;
                             url: string | null;
@@ -657,6 +659,8 @@ export interface paths {
                             startup_command: string | null;
                             /** @description Why the job ended in error */
                             error_message: string | null;
+                            /** @description Where a persistent job's sandbox is now (ours): running, frozen (idle, memory kept; status stays `running`), starting (a wake), sleeping; null for other jobs */
+                            sandbox_state?: ("running" | "frozen" | "starting" | "sleeping") | null;
                             /** @enum {boolean} */
                             success: true;
                         };
@@ -3117,7 +3121,7 @@ export interface components {
             workspace_id: string | null;
             base_workspace_id: string | null;
             exit_code: number | null;
-            /** @description Why the script ended (ours): exited (by itself, any code), timeout, oom, signaled, cancelled (stopped by its owner), sandbox_failed, server_shutdown; null while pending or running */
+            /** @description Why the script ended (ours): exited (by itself, any code), timeout, oom, signaled, cancelled (stopped by its owner), sandbox_failed, server_shutdown; null while pending or while the script runs (a persistent job keeps `exited` while it stays up) */
             end_reason: ("exited" | "timeout" | "oom" | "signaled" | "cancelled" | "sandbox_failed" | "server_shutdown") | null;
             subdomain: string | null;
             url: string | null;
@@ -3130,6 +3134,8 @@ export interface components {
             startup_command: string | null;
             /** @description Why the job ended in error */
             error_message: string | null;
+            /** @description Where a persistent job's sandbox is now (ours): running, frozen (idle, memory kept; status stays `running`), starting (a wake), sleeping; null for other jobs */
+            sandbox_state?: ("running" | "frozen" | "starting" | "sleeping") | null;
         };
         LogEntryInput: {
             timestamp: string;
@@ -3362,7 +3368,7 @@ export interface components {
             workspace_id: string | null;
             base_workspace_id: string | null;
             exit_code: number | null;
-            /** @description Why the script ended (ours): exited (by itself, any code), timeout, oom, signaled, cancelled (stopped by its owner), sandbox_failed, server_shutdown; null while pending or running */
+            /** @description Why the script ended (ours): exited (by itself, any code), timeout, oom, signaled, cancelled (stopped by its owner), sandbox_failed, server_shutdown; null while pending or while the script runs (a persistent job keeps `exited` while it stays up) */
             end_reason: ("exited" | "timeout" | "oom" | "signaled" | "cancelled" | "sandbox_failed" | "server_shutdown") | null;
             subdomain: string | null;
             url: string | null;
@@ -3375,6 +3381,8 @@ export interface components {
             startup_command: string | null;
             /** @description Why the job ended in error */
             error_message: string | null;
+            /** @description Where a persistent job's sandbox is now (ours): running, frozen (idle, memory kept; status stays `running`), starting (a wake), sleeping; null for other jobs */
+            sandbox_state?: ("running" | "frozen" | "starting" | "sleeping") | null;
         };
         LogEntry: {
             timestamp: string;

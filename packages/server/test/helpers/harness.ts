@@ -5,6 +5,8 @@ import type { FastifyInstance } from 'fastify';
 import { composeControlPlane } from '../../src/compose.js';
 import { silentLogger } from '../../src/logger.js';
 import type { Scheduler } from '../../src/scheduler/scheduler.js';
+import type { LiveManager } from '../../src/sandboxes/manager.js';
+import type { AccessGrant } from '../../src/sandboxes/live.js';
 import type { Admission } from '../../src/services/admission.js';
 import type { JobLogs } from '../../src/services/job-logs.js';
 import type { JobsService } from '../../src/services/jobs.js';
@@ -23,6 +25,8 @@ export interface Harness {
   stores: Stores;
   pool: FakePool;
   scheduler: Scheduler;
+  /** Persistent jobs' sandboxes (attach, touch, state, onChange). */
+  live: LiveManager;
   logs: JobLogs;
   users: UsersService;
   workspaces: WorkspaceService;
@@ -33,7 +37,7 @@ export interface Harness {
   adminToken: string;
   /** Creates a non-admin user and returns its token. */
   makeUser(name: string): Promise<string>;
-  /** Polls a job's status until it is no longer pending/running. */
+  /** Polls a job's status until it is no longer pending/running (or, persistent, its script is done). */
   waitDone(token: string, id: string, timeoutMs?: number): Promise<Record<string, unknown>>;
   close(): Promise<void>;
 }
@@ -63,6 +67,11 @@ export interface HarnessOptions {
   filesMaxBytes?: number;
   /** A real sandbox pool to run jobs on instead of the fake one (the caller stops it). */
   sandboxPool?: SandboxPool;
+  /** Idle seconds before a persistent sandbox freezes / sleeps (defaults 60 / 600; fractions allowed). */
+  freezeAfterSeconds?: number;
+  sleepAfterSeconds?: number;
+  /** Grants of the access call (absent: 501). */
+  access?: { url?: AccessGrant; ssh?: AccessGrant };
 }
 
 export async function createHarness(opts: HarnessOptions = {}): Promise<Harness> {
@@ -79,6 +88,7 @@ export async function createHarness(opts: HarnessOptions = {}): Promise<Harness>
     admission: opts.admission,
     blobs,
     workspaces: { layers, syncer: opts.syncer, imageVersion: () => opts.imageVersion ?? 'test-image' },
+    access: opts.access,
     settings: {
       jobTimeoutSeconds: opts.jobTimeoutSeconds ?? 60,
       maxOutputBytes: opts.maxOutputBytes ?? 1024 * 1024,
@@ -91,9 +101,11 @@ export async function createHarness(opts: HarnessOptions = {}): Promise<Harness>
       logRetentionDays: opts.logRetentionDays,
       logRetentionIntervalMs: opts.logRetentionIntervalMs,
       filesMaxBytes: opts.filesMaxBytes,
+      freezeAfterSeconds: opts.freezeAfterSeconds,
+      sleepAfterSeconds: opts.sleepAfterSeconds,
     },
   });
-  const { app, scheduler, logs, users, workspaces } = plane;
+  const { app, scheduler, logs, users, workspaces, live } = plane;
   const admin = (await users.bootstrapAdmin())!;
   await plane.start();
   return {
@@ -101,6 +113,7 @@ export async function createHarness(opts: HarnessOptions = {}): Promise<Harness>
     stores,
     pool,
     scheduler,
+    live,
     logs,
     users,
     workspaces,
@@ -118,6 +131,8 @@ export async function createHarness(opts: HarnessOptions = {}): Promise<Harness>
         const res = await app.inject({ method: 'GET', url: `/api/v1/mags-jobs/${id}/status`, headers: { authorization: `Bearer ${token}` } });
         const body = res.json() as Record<string, unknown>;
         if (body.status !== 'pending' && body.status !== 'running') return body;
+        // A persistent job whose script is done stays `running` with its sandbox.
+        if (body.persistent && body.status === 'running' && body.exit_code !== null) return body;
         if (Date.now() > end) throw new Error(`job ${id} still ${String(body.status)} after ${timeoutMs} ms`);
         await new Promise((r) => setTimeout(r, 20));
       }
