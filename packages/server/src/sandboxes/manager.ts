@@ -330,6 +330,11 @@ export class LiveManager implements LiveSandboxes {
   private async freeze(entry: Entry): Promise<void> {
     if (entry.state !== 'running' || entry.idle.attachments > 0 || !entry.sandbox?.pause) return;
     await entry.sandbox.pause();
+    // An attach() while the freezer ran was handed the sandbox as running: thaw it for that use.
+    if (entry.idle.attachments > 0) {
+      await entry.sandbox.resume?.();
+      return;
+    }
     this.setState(entry, 'frozen');
     this.o.log.info({ jobId: entry.id, idleMs: entry.idle.idleMs(this.now()) }, 'frozen after idle');
     this.slots.poke();
