@@ -114,7 +114,7 @@ describe('files API on a real sandbox', { timeout: 300_000 }, () => {
     assert.equal((await sh('sha256sum /root/rt/65537.bin')).split(' ')[0], createHash('sha256').update(await (await fetch(url('/root/rt/65537.bin'), { headers: auth() })).arrayBuffer().then(Buffer.from)).digest('hex'));
   });
 
-  it('streams a 100 MiB file both ways without holding it in memory', async () => {
+  it('streams a 100 MiB file both ways without holding it in memory', async (t) => {
     const size = 100 * MiB;
     const dir = await mkdtemp(join(tmpdir(), 'mags-files-'));
     try {
@@ -142,7 +142,9 @@ describe('files API on a real sandbox', { timeout: 300_000 }, () => {
       assert.equal(await hashOf(createReadStream(join(dir, 'back.bin'))), want);
       assert.equal((await sh('sha256sum /root/big.bin')).split(' ')[0], want);
       const grew = (peak - before) / MiB;
-      assert.ok(grew < 24, `live buffers grew by ${grew.toFixed(0)} MiB while moving 100 MiB each way`);
+      t.diagnostic(`live buffer memory grew by ${grew.toFixed(1)} MiB while moving 100 MiB each way`);
+      // A server that buffered the file would grow by 100 MiB or more; in-flight windows are a few MiB.
+      assert.ok(grew < 40, `live buffers grew by ${grew.toFixed(0)} MiB while moving 100 MiB each way`);
     } finally {
       await rm(dir, { recursive: true, force: true });
       await sh('rm -f /root/big.bin');
