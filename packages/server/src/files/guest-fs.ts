@@ -170,6 +170,9 @@ export class GuestFs {
       received += data.length;
       if (!body.destroyed && body.push(data)) grant();
     });
+    // The first credits go with the start, so small files need no extra round trip.
+    proc.write('\n'.repeat(READ_CREDITS));
+    credited = READ_WINDOW * READ_CREDITS;
     void proc.exited.then((exit) => {
       finished = true;
       if (!info) return rejectOpen(processError(exit.code, stderr, 'read'));

@@ -107,8 +107,8 @@ export class SandboxFilesService {
     return this.o.maxBytes;
   }
 
-  private async use(user: User, ref: string, signal?: AbortSignal): Promise<Use> {
-    const job = await this.o.jobs.get(user, ref);
+  private async use(user: User, ref: string | Job, signal?: AbortSignal): Promise<Use> {
+    const job = typeof ref === 'string' ? await this.o.jobs.get(user, ref) : ref;
     if (!this.o.live) {
       throw new AppError('FEATURE_NOT_AVAILABLE', 'This server has no persistent sandboxes, so their files cannot be reached', 'Run the server with persistent sandboxes enabled.');
     }
@@ -119,7 +119,7 @@ export class SandboxFilesService {
     return { fs: new GuestFs(attachment.sandbox), job, release: () => attachment.release() };
   }
 
-  private async run<T>(user: User, ref: string, path: string, fn: (fs: GuestFs) => Promise<T>): Promise<T> {
+  private async run<T>(user: User, ref: string | Job, path: string, fn: (fs: GuestFs) => Promise<T>): Promise<T> {
     const u = await this.use(user, ref);
     try {
       return await fn(u.fs);
@@ -137,9 +137,10 @@ export class SandboxFilesService {
   async read(user: User, ref: string, path: string, range: ReadRange | undefined, signal?: AbortSignal): Promise<{ info: ReadInfo; body: Readable }> {
     const max = this.o.maxBytes;
     if ((range?.length ?? 0) > max || (range && range.offset < 0 && -range.offset > max)) throw tooLarge(max, 'The requested range');
-    const sleeping = await this.sleepingSnapshot(user, ref);
+    const job = await this.o.jobs.get(user, ref);
+    const sleeping = await this.sleepingSnapshot(job);
     if (sleeping) return this.readSnapshot(sleeping, path, range);
-    const u = await this.use(user, ref, signal);
+    const u = await this.use(user, job, signal);
     let opened: { info: ReadInfo; body: Readable };
     try {
       // An open-ended read asks for one byte more than allowed, so a file over the limit is noticed.
@@ -176,8 +177,7 @@ export class SandboxFilesService {
    * The stored workspace of a persistent job that sleeps now: its reads and listings are served
    * from there, so the job stays asleep. Undefined when the job is awake (or has no workspace).
    */
-  private async sleepingSnapshot(user: User, ref: string): Promise<SnapshotFs | undefined> {
-    const job = await this.o.jobs.get(user, ref);
+  private async sleepingSnapshot(job: Job): Promise<SnapshotFs | undefined> {
     if (!this.o.live || !job.persistent || !job.workspace_id || this.o.live.state(job.request_id) !== 'sleeping') return undefined;
     return new SnapshotFs(await this.o.workspaces.snapshot(job.user_id, job.workspace_id));
   }
@@ -202,10 +202,11 @@ export class SandboxFilesService {
 
   async list(user: User, ref: string, path: string, depth: number): Promise<{ entries: FileEntry[]; truncated: boolean }> {
     const d = Math.min(Math.max(depth, 1), MAX_LIST_DEPTH);
-    const sleeping = await this.sleepingSnapshot(user, ref);
+    const job = await this.o.jobs.get(user, ref);
+    const sleeping = await this.sleepingSnapshot(job);
     const listed = sleeping
       ? await sleeping.list(path, d).catch((err: unknown) => Promise.reject(fsAppError(err, path)))
-      : await this.run(user, ref, path, (fs) => fs.list(path, d));
+      : await this.run(user, job, path, (fs) => fs.list(path, d));
     listed.entries.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
     return listed;
   }
