@@ -2,7 +2,8 @@
 // The files API on a real server: 100 MiB write (PUT) and read (GET) throughput through the API,
 // beside the floor of the same bytes through a pipe on the host (`cat` of the file) and, when podman
 // is installed, `podman cp` of the same file into and out of a container; then the small-file round
-// trip (1 KiB PUT + GET, warm, keep-alive) and a listing, p50 and p95.
+// trip (1 KiB PUT + GET, warm, keep-alive) and a listing, p50 and p95, beside a status call (an API
+// call that reaches no sandbox) as the baseline of the same run.
 //
 //   node bench/files.mjs [--runs 5] [--small 200]
 //
@@ -111,6 +112,15 @@ try {
     list.push(performance.now() - t0);
   }
   rows['list /root'] = stats(list);
+  // Baseline of the same run: an API call that touches no sandbox (auth, a database read, JSON).
+  const status = [];
+  for (let i = 0; i < SMALL; i++) {
+    const t0 = performance.now();
+    const r = await fetch(`${server.url}/api/v1/mags-jobs/${job}/status`, { headers: auth });
+    await r.json();
+    status.push(performance.now() - t0);
+  }
+  rows['status (baseline, no sandbox)'] = stats(status);
 
   printTable(`files API (${RUNS} runs of 100 MiB, ${SMALL} small; load ${loadavg().map((l) => l.toFixed(2)).join(' ')})`, Object.entries(rows).map(([name, s]) => ({
     name,
