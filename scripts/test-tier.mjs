@@ -22,6 +22,7 @@ const UNIT = new Set([
   'server/test/bad-input.test',
   'server/test/config.test',
   'server/test/docs.test',
+  'server/test/files-unit.test',
   'server/test/host-limits.test',
   'server/test/live.test',
   'server/test/log-volume.test',

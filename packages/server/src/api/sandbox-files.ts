@@ -300,10 +300,20 @@ export function parseRange(header: string | undefined): ReadRange | undefined {
   if (!m || (m[1] === '' && m[2] === '')) {
     throw new AppError('VALIDATION_ERROR', `Range: expected one range such as "bytes=0-1023", "bytes=1024-" or "bytes=-512", got ${JSON.stringify(header.slice(0, 100))}`);
   }
-  if (m[1] === '') return { offset: -Number(m[2]) };
-  const start = Number(m[1]);
+  const shown = JSON.stringify(header.slice(0, 100));
+  const num = (s: string) => {
+    const n = Number(s);
+    if (!Number.isSafeInteger(n)) throw new AppError('VALIDATION_ERROR', `Range: ${s.slice(0, 30)} is not a usable byte position in ${shown}`);
+    return n;
+  };
+  if (m[1] === '') {
+    const n = num(m[2]!);
+    if (n === 0) throw new AppError('VALIDATION_ERROR', `Range: a suffix of 0 bytes asks for nothing (${shown})`);
+    return { offset: -n };
+  }
+  const start = num(m[1]!);
   if (m[2] === '') return { offset: start };
-  const end = Number(m[2]);
-  if (!Number.isSafeInteger(start) || !Number.isSafeInteger(end) || end < start) throw new AppError('VALIDATION_ERROR', `Range: the end comes before the start in ${JSON.stringify(header.slice(0, 100))}`);
+  const end = num(m[2]!);
+  if (end < start) throw new AppError('VALIDATION_ERROR', `Range: the end comes before the start in ${shown}`);
   return { offset: start, length: end - start + 1 };
 }
