@@ -160,6 +160,13 @@ describe('files of a persistent sandbox through the SDKs and the CLI', { timeout
       // The workspace by id, the same way.
       assert.equal(new TextDecoder().decode(await client.files.readWorkspace(ws, '/root/keep/a.txt')), 'kept\n');
       assert.deepEqual((await client.files.listWorkspace(ws, '/root', { depth: 2 })).entries.map((e) => e.path), ['/root/keep', '/root/keep/a.txt', '/root/keep/big.bin']);
+      const wsCat = await runBytes(process.execPath, [MAGS_BIN, 'cat', `ws:${ws}:/root/keep/a.txt`], env);
+      assert.equal(wsCat.stdout.toString(), 'kept\n', wsCat.stderr);
+      const wsLs = ok(await run(['ls', `ws:${ws}:/root/keep`]), 'ls ws:');
+      assert.match(wsLs.stdout, /big\.bin/);
+      const py = await runBytes('python3', ['-c', 'import sys; from mags import Mags; m = Mags(api_url=sys.argv[1], api_token=sys.argv[2]); sys.stdout.write(m.files.read_workspace(sys.argv[3], "/root/keep/a.txt").decode()); print(len(m.files.list_workspace(sys.argv[3], "/root/keep")["entries"]))', server.url, server.token, ws], { ...env, PYTHONPATH: PY_SDK });
+      assert.equal(py.stdout.toString(), 'kept\n2\n', py.stderr);
+      assert.equal((await run(['cp', './x', `ws:${ws}:/root/`])).code, 2);
       assert.equal((await client.status(sleeper)).status, 'sleeping');
       // A write wakes the job and lands in its sandbox.
       await client.files.writeText(sleeper, '/root/keep/b.txt', 'woken');

@@ -112,6 +112,18 @@ class Files:
         """Move or rename; an existing ``dst`` is replaced only with ``overwrite``."""
         return self._http.request("POST", _path(job, "/move"), body={"from": src, "to": dst, "overwrite": overwrite}, timeout=timeout)
 
+    def read_workspace(self, workspace: str, path: str, *, offset: Optional[int] = None, length: Optional[int] = None,
+                       timeout: Optional[float] = None) -> bytes:
+        """A file of a stored workspace (by id), from its newest synced version (read-only)."""
+        response, _ = self._http._open("GET", f"/api/v1/workspaces/{quote_segment(workspace)}/files", {"path": path}, None, timeout, "*/*",
+                                       extra_headers=_range(offset, length))
+        with response:
+            return response.read()
+
+    def list_workspace(self, workspace: str, path: str, *, depth: Optional[int] = None, timeout: Optional[float] = None) -> Dict[str, Any]:
+        """Lists a stored workspace (by id), from its newest synced version."""
+        return self._http.request("GET", f"/api/v1/workspaces/{quote_segment(workspace)}/files/list", query={"path": path, "depth": depth}, timeout=timeout)
+
     def watch(self, job: str, path: str, *, recursive: bool = False, timeout: Optional[float] = None) -> Iterator[Dict[str, Any]]:
         """Yield the changes below a directory (``{"type": "create"|"modify"|"delete"|"move"|"overflow",
         "path", "dir", "from"?}``) until the loop stops or the sandbox goes away. ``timeout`` bounds

@@ -30,6 +30,8 @@ export function cpCommand(): Command {
     const to = parseRemote(dest);
     if (from && to) throw usageError('mags cp copies between this machine and a sandbox, not between two sandboxes', 'Copy to a local directory first.');
     if (!from && !to) throw usageError('mags cp needs one side as <job>:<path>', 'e.g. mags cp ./file myjob:/root/');
+    if (to?.workspace) throw usageError('A stored workspace is read-only: copy into a persistent job that uses it', `e.g. mags cp ${src} <job>:${to.path}`);
+    if (from?.workspace) throw usageError('mags cp reads jobs; read a stored workspace with mags cat ws:<workspace>:<path> or mags ls', `e.g. mags cat ${src} > file`);
     const mags = await client(flags);
     const n = to ? await upload(mags, src, to) : await download(mags, from!, dest);
     if (!flags.quiet && dest !== '-') note(`Copied ${n.files} file${n.files === 1 ? '' : 's'} (${n.bytes} bytes)${n.skipped ? `, skipped ${n.skipped} (not a file, directory or symlink)` : ''}`);

@@ -18,10 +18,10 @@ function modeText(e: FileEntry): string {
 export function lsCommand(): Command {
   const cmd = new Command('ls')
     .description("List files of a persistent job's sandbox (without an argument: your jobs, as mags list)")
-    .argument('[job:path]', 'job name or request id, a colon, a path (absolute or relative to /root)')
+    .argument('[job:path]', 'job name or request id, a colon, a path (absolute or relative to /root); ws:<workspace>:<path> for a stored workspace')
     .option('-d, --depth <n>', 'levels to list below the path (max 64)', intArg(1), 1);
   withJson(withConnection(cmd));
-  withExamples(cmd, ['mags ls myjob:/root', 'mags ls myjob:app --depth 3', 'mags ls myjob:/etc/hosts --json']);
+  withExamples(cmd, ['mags ls myjob:/root', 'mags ls myjob:app --depth 3', 'mags ls myjob:/etc/hosts --json', 'mags ls ws:myproject:/root']);
   return cmd.action(action(async (target: string | undefined, flags: ConnectionFlags & { depth: number; json?: boolean }) => {
     const mags = await client(flags);
     if (target === undefined) {
@@ -30,8 +30,8 @@ export function lsCommand(): Command {
       out(table(['REQUEST ID', 'NAME', 'STATUS', 'EXIT', 'WORKSPACE', 'CREATED'], list.jobs.map((j) => [j.request_id, j.name, shownStatus(j), j.exit_code, j.workspace_id, j.created_at ?? j.started_at])));
       return;
     }
-    const { job, path } = requireRemote(target, 'ls');
-    const listed = await mags.files.list(job, path, { depth: flags.depth });
+    const { job, path, workspace } = requireRemote(target, 'ls');
+    const listed = workspace ? await mags.files.listWorkspace(workspace, path, { depth: flags.depth }) : await mags.files.list(job, path, { depth: flags.depth });
     if (flags.json) return printJson(listed);
     const base = listed.path.endsWith('/') ? listed.path : `${listed.path}/`;
     const rows = listed.entries.map((e) => {
