@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { createCipheriv, createHash, randomBytes } from 'node:crypto';
 import { execFile } from 'node:child_process';
+import { request as httpRequest } from 'node:http';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -149,6 +150,22 @@ describe('files API on a real sandbox', { timeout: 300_000 }, () => {
       await rm(dir, { recursive: true, force: true });
       await sh('rm -f /root/big.bin');
     }
+  });
+
+  it('a cut-off upload leaves the old file and no temporary file', async () => {
+    await fetch(url('/root/cut.txt'), { method: 'PUT', headers: auth(), body: 'before' });
+    await new Promise<void>((resolve) => {
+      const req = httpRequest(url('/root/cut.txt'), { method: 'PUT', headers: { ...auth(), 'content-length': String(10 * MiB) } });
+      req.on('error', () => resolve());
+      req.write(randomBytes(MiB), () => setTimeout(() => {
+        req.destroy();
+        resolve();
+      }, 300));
+    });
+    for (let i = 0; i < 50 && (await sh('ls -a /root')).includes('.mags-'); i++) await new Promise((r) => setTimeout(r, 100));
+    assert.equal((await sh('ls -a /root')).includes('.mags-'), false, 'no temporary file left');
+    assert.equal(await (await fetch(url('/root/cut.txt'), { headers: auth() })).text(), 'before');
+    await sh('rm /root/cut.txt');
   });
 
   it('answers Range reads with 206 and Content-Range; past the end is 416', async () => {
