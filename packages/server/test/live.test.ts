@@ -125,8 +125,8 @@ describe('LiveManager: persistent jobs keep, freeze, sleep and wake', () => {
     },
   };
 
-  const make = async (o: { maxConcurrentJobs?: number; wakeTimeoutMs?: number } = {}) => {
-    live = new LiveManager({ store, logs, pool, workspaces, log: silentLogger(), idle: SETTINGS, tickMs: 5, now: () => now, wakeTimeoutMs: o.wakeTimeoutMs });
+  const make = async (o: { maxConcurrentJobs?: number; wakeTimeoutMs?: number; maxOutputBytes?: number } = {}) => {
+    live = new LiveManager({ store, logs, pool, workspaces, log: silentLogger(), idle: SETTINGS, tickMs: 5, now: () => now, wakeTimeoutMs: o.wakeTimeoutMs, maxOutputBytes: o.maxOutputBytes });
     scheduler = new Scheduler({ store, logs, pool, log: silentLogger(), jobTimeoutSeconds: 30, maxOutputBytes: 1 << 20, maxConcurrentJobs: o.maxConcurrentJobs ?? 4, workspaces, live });
     live.useSlots(scheduler);
     jobs = new JobsService(store, logs, scheduler, silentLogger(), undefined, undefined, undefined, { live });
@@ -244,6 +244,24 @@ describe('LiveManager: persistent jobs keep, freeze, sleep and wake', () => {
     assert.equal(pool.busy.size, 0);
   });
 
+  it('the startup process output is capped per wake (one truncation line, the rest discarded)', async () => {
+    const { live: l } = await make({ maxOutputBytes: 2000 });
+    const job = await persistent({ workspace_id: 'chatty', startup_command: 'seq 1 5000; echo done > finished' });
+    now = 5000;
+    await until('sleeping', async () => (await store.getJob(job.request_id))!.status === 'sleeping');
+    const a = await l.attach(job, 'proxy');
+    a.release();
+    await until('the startup process ended', () => existsSync(layerFile('chatty', 'finished')));
+    await until('its exit logged', async () => {
+      await logs.flush();
+      return (await logs.read(job.request_id, 0, 10_000)).some((x) => x.message === 'startup_command exited with code 0');
+    });
+    const lines = (await logs.read(job.request_id, 0, 10_000)).map((x) => x.message);
+    assert.equal(lines.filter((m) => m.startsWith('[output truncated')).length, 1);
+    assert.ok(!lines.includes('5000'));
+    assert.ok(lines.filter((m) => /^\d+$/.test(m)).length < 40);
+  });
+
   it('an open attachment prevents freeze and sleep; the release lets them happen', async () => {
     const { live: l } = await make();
     const job = await persistent({ workspace_id: 'held' });
@@ -311,6 +329,41 @@ describe('LiveManager: persistent jobs keep, freeze, sleep and wake', () => {
       open();
     }
     await until('running after the slow wake', async () => (await store.getJob(job.request_id))!.status === 'running');
+  });
+
+  it('a stop during a wake waits for it, then frees the new sandbox; attach afterwards is refused', async () => {
+    const { live: l, scheduler: s } = await make();
+    const job = await persistent({ workspace_id: 'race' });
+    now = 5000;
+    await until('sleeping', async () => (await store.getJob(job.request_id))!.status === 'sleeping');
+    let open!: () => void;
+    openGate = new Promise((r) => (open = r));
+    const attaching = l.attach(job, 'ssh');
+    await until('the wake to start', () => l.state(job.request_id) === 'starting');
+    const stopping = jobs.stop(user, job.request_id);
+    open();
+    // The stop is queued behind the wake: the attach either got the sandbox just before or sees the end.
+    const outcome = await attaching.then(
+      (a) => (a.release(), 'attached'),
+      (e: AppError) => e.code,
+    );
+    assert.ok(['attached', 'JOB_NOT_RUNNING'].includes(outcome), outcome);
+    assert.equal((await stopping).status, 'completed');
+    assert.equal(pool.busy.size, 0, 'the woken sandbox was destroyed by the stop');
+    assert.equal(s.counts().running, 0);
+    await assert.rejects(l.attach(job, 'ssh'), (e: AppError) => e.code === 'JOB_NOT_RUNNING');
+  });
+
+  it("another user's job cannot be stopped or patched by name; an ephemeral job cannot be attached", async () => {
+    const { live: l } = await make();
+    const job = await persistent({ name: 'mine', workspace_id: 'mine' });
+    const other: User = { id: newId(), name: 'o', admin: false, created_at: new Date().toISOString() };
+    await stores.users.createUser(other);
+    await assert.rejects(jobs.stop(other, 'mine'), (e: AppError) => e.code === 'JOB_NOT_FOUND');
+    await assert.rejects(jobs.update(other, job.request_id, { no_sleep: true }), (e: AppError) => e.code === 'JOB_NOT_FOUND');
+    assert.equal(l.state(job.request_id), 'running');
+    const eph = await jobs.submit(user, { script: 'true', type: 'inline' }, 1);
+    await assert.rejects(l.attach(eph, 'exec'), (e: AppError) => e.code === 'JOB_NOT_RUNNING');
   });
 
   it('no_sleep never freezes; PATCH no_sleep on a sleeping job brings it up', async () => {
