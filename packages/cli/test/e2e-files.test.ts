@@ -112,9 +112,11 @@ describe('files of a persistent sandbox through the SDKs and the CLI', { timeout
 
     const ac = new AbortController();
     const events: Array<{ type: string; path?: string }> = [];
+    let ready!: () => void;
+    const isReady = new Promise<void>((r) => (ready = r));
     const watching = (async () => {
       try {
-        for await (const e of client.files.watch(job, '/root/proj', { signal: ac.signal })) {
+        for await (const e of client.files.watch(job, '/root/proj', { signal: ac.signal, onReady: ready })) {
           events.push(e);
           if (events.length === 3) break;
         }
@@ -122,8 +124,7 @@ describe('files of a persistent sandbox through the SDKs and the CLI', { timeout
         if (!ac.signal.aborted) throw err;
       }
     })();
-    // The watch is set up once its stream is open; give the server a moment to answer.
-    await new Promise((r) => setTimeout(r, 500));
+    await isReady;
     await client.files.mkdir(job, '/root/proj/w');
     await client.files.remove(job, '/root/proj/w');
     await client.files.mkdir(job, '/root/proj/w2');

@@ -120,16 +120,17 @@ export class SandboxFiles {
 
   /**
    * Watches a directory (inotify in the sandbox) and yields its changes until `signal` aborts or the
-   * loop breaks. The watch is set up when the first value can arrive: changes before the call are
-   * not reported.
+   * loop breaks. `onReady` is called once the watch is set up in the sandbox: changes from then on
+   * are reported, earlier ones are not.
    */
-  async *watch(job: string, path: string, opts: { recursive?: boolean; signal?: AbortSignal; timeoutMs?: number } = {}): AsyncGenerator<WatchEvent> {
+  async *watch(job: string, path: string, opts: { recursive?: boolean; signal?: AbortSignal; timeoutMs?: number; onReady?: () => void } = {}): AsyncGenerator<WatchEvent> {
     const res = await this.http.openStream(jobPath(job, '/watch'), { path, recursive: opts.recursive ? '1' : undefined }, opts);
     if (!res.body) return;
     for await (const ev of readSse(res.body)) {
       if (ev.event === 'end') return;
       const data = JSON.parse(ev.data) as WatchEvent | { type: 'ready' };
-      if (data.type !== 'ready') yield data;
+      if (data.type === 'ready') opts.onReady?.();
+      else yield data;
     }
   }
 }
