@@ -25,6 +25,9 @@ import { setupClaudeCommand } from './commands/setup-claude.js';
 import { usageCommand } from './commands/usage.js';
 import { cronCommand } from './commands/cron.js';
 import { webhookCommand } from './commands/webhook.js';
+import { cpCommand } from './commands/cp.js';
+import { lsCommand } from './commands/ls.js';
+import { catCommand } from './commands/cat.js';
 
 export function buildProgram(): Command {
   const program = new Command('mags')
@@ -70,6 +73,9 @@ Environment: MAGS_API_URL, MAGS_API_TOKEN (or MAGS_TOKEN). Exit codes: see docs/
     setupClaudeCommand(),
     cronCommand(),
     webhookCommand(),
+    cpCommand(),
+    lsCommand(),
+    catCommand(),
   ];
   for (const cmd of commands) program.addCommand(cmd);
   // Subcommands inherit the error behaviour: throw instead of exiting.

@@ -151,19 +151,21 @@ class Transport:
         timeout: Optional[float],
         accept: str,
         auth: bool = True,
-        raw_body: Optional[Tuple[Any, int, str]] = None,
+        raw_body: Optional[Tuple[Any, Optional[int], str]] = None,
+        extra_headers: Optional[Mapping[str, str]] = None,
     ) -> Tuple[http.client.HTTPResponse, float]:
         url = self.url(path, query)
         seconds = self.timeout if timeout is None else timeout
-        headers = {"Accept": accept, "User-Agent": USER_AGENT}
+        headers = {"Accept": accept, "User-Agent": USER_AGENT, **(extra_headers or {})}
         if auth:
             headers["Authorization"] = f"Bearer {self.token}"
         data: Any = None
         if raw_body is not None:
-            # An iterable of byte chunks with its exact length: http.client sends it chunk by chunk.
+            # An iterable of byte chunks with its exact length (None: sent with chunked encoding).
             data, length, content_type = raw_body
             headers["Content-Type"] = content_type
-            headers["Content-Length"] = str(length)
+            if length is not None:
+                headers["Content-Length"] = str(length)
         elif body is not None:
             data = json.dumps(body).encode("utf-8")
             headers["Content-Type"] = "application/json"

@@ -11,6 +11,7 @@ from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optio
 from . import config
 from ._http import DEFAULT_MAX_RETRIES, Transport, quote_segment
 from .types import ExecResult, Job, JobList, LogEntry, Logs, RunResult, SubmitResult
+from .files import Files
 from .errors import AUTH_HINT, AuthenticationError, MagsError, NotFoundError, TimeoutError, ValidationError
 
 JOBS = "/api/v1/mags-jobs"
@@ -96,6 +97,9 @@ class Mags:
         self._http = Transport(url, token, self.timeout, max_retries=max_retries)
         #: Token management (``/api/v1/tokens``): ``create(name)``, ``list()``, ``revoke(id)``.
         self.tokens = Tokens(self._http)
+        #: Files of persistent jobs' sandboxes: ``read``, ``write``, ``list``, ``remove``, ``mkdir``,
+        #: ``move``, ``watch`` (and ``read_text``, ``write_text``, ``read_stream``).
+        self.files = Files(self._http)
 
     def __repr__(self) -> str:
         return f"Mags(api_url={self.api_url!r})"

@@ -100,5 +100,10 @@ declare namespace Mags {
   export type WebhookDeleted = sdk.WebhookDeleted;
   export type WebhookSigningKey = sdk.WebhookSigningKey;
   export type CreateWebhookBody = sdk.CreateWebhookBody;
+  export type FileEntry = sdk.FileEntry;
+  export type FileList = sdk.FileList;
+  export type WatchEvent = sdk.WatchEvent;
+  export type SandboxFiles = sdk.SandboxFiles;
+  export type WriteData = sdk.WriteData;
 }
 export = Mags;

@@ -9,6 +9,7 @@ import { resolveSettings } from './config.js';
 import { MagsError, NotFoundError, TimeoutError } from './errors.js';
 import { HttpClient, formatMs, type CallOptions, type FetchLike } from './http.js';
 import { followJob, getJob, jobPath, sleep } from './follow.js';
+import { SandboxFiles } from './files.js';
 import {
   ACCESS,
   answer,
@@ -280,6 +281,9 @@ export class Mags {
     setQuota: (userId: string, quota: QuotaInput, call?: CallOptions) => Promise<Quota>;
   };
 
+  /** Files of persistent jobs' sandboxes: read, write, list, remove, mkdir, move, watch (docs/files.md). */
+  readonly files: SandboxFiles;
+
   constructor(opts: MagsOptions = {}) {
     const settings = resolveSettings(opts);
     const f = opts.fetch ?? (globalThis.fetch as FetchLike | undefined);
@@ -300,6 +304,7 @@ export class Mags {
       revoke: (id, call) =>
         this.http.request({ method: 'DELETE', path: `/api/v1/tokens/${encodeURIComponent(id)}`, answer: answer<TokenRevoked>({ success: 'boolean' }), call }),
     };
+    this.files = new SandboxFiles(this.http);
     this.users = {
       create: (name, { admin, ...call } = {}) =>
         this.http.request({

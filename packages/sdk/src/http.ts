@@ -185,6 +185,47 @@ export class HttpClient {
     }
   }
 
+  /**
+   * Sends a request with a raw body (bytes, a stream) and returns the answer unread, for byte
+   * transfers. The timeout covers only the wait for the answer's headers; the caller's signal covers
+   * the whole transfer. Non-2xx answers become typed errors. Never retried (a stream body cannot be
+   * sent twice).
+   */
+  async openRaw(
+    method: 'GET' | 'PUT',
+    path: string,
+    query: RequestSpec<unknown>['query'],
+    opts: { body?: RequestInit['body']; headers?: Record<string, string>; call?: CallOptions } = {},
+  ): Promise<Response> {
+    const headers = this.headers(true, { accept: '*/*', ...opts.headers });
+    const url = this.url(path, query);
+    const call = opts.call;
+    const controller = new AbortController();
+    const onAbort = (): void => controller.abort(call?.signal?.reason);
+    if (call?.signal?.aborted) throw call.signal.reason;
+    call?.signal?.addEventListener('abort', onAbort, { once: true });
+    const timeoutMs = call?.timeoutMs ?? this.timeoutMs;
+    let timedOut = false;
+    const timer = timeoutMs > 0 ? setTimeout(() => { timedOut = true; controller.abort(); }, timeoutMs) : undefined;
+    const streamed = opts.body instanceof ReadableStream;
+    try {
+      const init: RequestInit & { duplex?: 'half' } = { method, headers, body: opts.body, signal: controller.signal, ...(streamed ? { duplex: 'half' } : {}) };
+      const res = await this.fetchImpl(url, init);
+      if (!res.ok) {
+        const text = await res.text();
+        throw errorFromResponse(res.status, parseJson(text), text.slice(0, 300));
+      }
+      return res;
+    } catch (err) {
+      call?.signal?.removeEventListener('abort', onAbort);
+      if (err instanceof MagsError) throw err;
+      if (timedOut) throw timeoutError(`${method} ${path}`, timeoutMs);
+      throw this.transportError(err, call?.signal, { ms: timeoutMs }, `${method} ${path}`);
+    } finally {
+      if (timer) clearTimeout(timer);
+    }
+  }
+
   /** Combines the caller's signal with the per-call timeout. */
   private signals(call?: CallOptions): { signal?: AbortSignal; timeoutSignal?: AbortSignal; timeoutMs: number } {
     const timeoutMs = call?.timeoutMs ?? this.timeoutMs;

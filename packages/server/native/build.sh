@@ -11,7 +11,7 @@ flags="-static -O2 -Wall -Wextra -Wno-unused-parameter"
 
 out="$here/build/mags-guest"
 tmp="$out.tmp.$$"
-$cc $flags -o "$tmp" "$here/guest-agent.c" "$here/frame.c" "$here/host-helpers.c"
+$cc $flags -o "$tmp" "$here/guest-agent.c" "$here/frame.c" "$here/host-helpers.c" "$here/guest-fs.c"
 strip "$tmp" 2>/dev/null || true
 mv -f "$tmp" "$out"
 echo "$out"

@@ -15,6 +15,7 @@ import { jobRoutes } from './api/jobs.js';
 import { logRoutes } from './api/logs.js';
 import { plannedRoutes } from './api/planned.js';
 import { usageRoutes } from './api/usage.js';
+import { sandboxFileRoutes } from './api/sandbox-files.js';
 import { workspaceRoutes } from './api/workspaces.js';
 import { cronRoutes } from './api/cron.js';
 import { webhookRoutes } from './api/webhooks.js';
@@ -26,6 +27,7 @@ import type { PoolStatus } from './services/types.js';
 import type { ExecService } from './services/exec.js';
 import type { JobsService } from './services/jobs.js';
 import type { TerminalTickets } from './services/terminal.js';
+import type { SandboxFilesService } from './services/sandbox-files.js';
 import type { UploadsService } from './services/uploads.js';
 import type { UsersService } from './services/users.js';
 import type { WorkspaceService } from './workspaces/service.js';
@@ -64,6 +66,8 @@ export interface AppDeps {
   uploads: UploadsService;
   cron: CronService;
   webhooks: WebhooksService;
+  /** Files of persistent jobs' sandboxes. */
+  sandboxFiles: SandboxFilesService;
   poolStatus: () => PoolStatus;
   /** Commands, terminals and tickets in persistent sandboxes (exec API, web terminal). */
   exec: ExecService;
@@ -152,6 +156,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
         { name: 'files', description: 'Uploaded files that jobs get in /root (file_ids)' },
         { name: 'cron', description: 'Cron schedules that submit jobs (ours)' },
         { name: 'webhooks', description: 'Signed webhooks when jobs end and workspaces sync (ours)' },
+        { name: 'sandbox-files', description: "Files of a persistent job's sandbox: read, write, list, remove, mkdir, move, watch (ours)" },
         { name: 'account', description: 'Whoami, tokens, users (ours)' },
         { name: 'system', description: 'Health and the API description (ours)' },
         { name: 'planned', description: 'Calls of Mags clients whose features come later; they answer 501 FEATURE_NOT_AVAILABLE' },
@@ -201,6 +206,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     await api.register(workspaceRoutes, { workspaces: deps.workspaces });
     await api.register(fileRoutes, { uploads: deps.uploads });
     await api.register(execRoutes, { exec: deps.exec, tickets: deps.tickets });
+    await api.register(sandboxFileRoutes, { files: deps.sandboxFiles, heartbeatSeconds: deps.sseHeartbeatSeconds, stallMs: deps.sseStallMs });
     await api.register(plannedRoutes, { jobs: deps.jobs });
     if (deps.usage) await api.register(usageRoutes, { usage: deps.usage });
     await api.register(cronRoutes, { cron: deps.cron });

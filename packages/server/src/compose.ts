@@ -15,6 +15,7 @@ import { TerminalTickets } from './services/terminal.js';
 import { LogRetention } from './services/log-retention.js';
 import { DEFAULT_MAX_PENDING_JOBS_PER_USER, JobsService } from './services/jobs.js';
 import { DEFAULT_MAX_UPLOAD_BYTES, UploadsService } from './services/uploads.js';
+import { DEFAULT_FILES_MAX_BYTES, SandboxFilesService } from './services/sandbox-files.js';
 import { UsersService } from './services/users.js';
 import type { BlobStore } from './storage/blobs/blob-store.js';
 import type { Stores } from './storage/stores.js';
@@ -46,6 +47,8 @@ export interface ControlPlaneSettings {
   sseStallMs?: number;
   /** Days a finished job's output is kept (default 0: forever). */
   logRetentionDays?: number;
+  /** Most bytes one files API read or write moves (default 1 GiB). */
+  filesMaxBytes?: number;
   /** Time between log retention sweeps (default one hour). */
   logRetentionIntervalMs?: number;
   /** How often a running sandbox's usage is recorded (default 300 s). */
@@ -209,6 +212,7 @@ export async function composeControlPlane(o: ComposeOptions): Promise<ControlPla
   events.add(webhooks);
   events.add(cron);
   const exec = new ExecService({ jobs, live, log: log.child({ component: 'exec' }) });
+  const sandboxFiles = new SandboxFilesService({ jobs, live, workspaces, maxBytes: settings.filesMaxBytes ?? DEFAULT_FILES_MAX_BYTES, log: log.child({ component: 'sandbox-files' }) });
   const app = await buildApp({
     users,
     jobs,
@@ -216,6 +220,7 @@ export async function composeControlPlane(o: ComposeOptions): Promise<ControlPla
     uploads,
     cron,
     webhooks,
+    sandboxFiles,
     poolStatus: () => pool.status(),
     exec,
     tickets: new TerminalTickets(),

@@ -45,6 +45,7 @@ export interface ServerConfig {
   bodyLimitBytes: number;
   /** Largest uploaded file in bytes (POST /api/v1/mags-files). */
   maxUploadBytes: number;
+  filesMaxBytes: number;
   /** Blob store driver for uploads and workspace versions. */
   blobStore: 'file' | 's3';
   /** Root of the filesystem blob store. */
@@ -135,6 +136,7 @@ export const CONFIG_SETTINGS: readonly ConfigSetting[] = [
   { key: 'metricsToken', env: 'MAGS_METRICS_TOKEN', flag: '--metrics-token', kind: 'string', defaultText: 'none (only admin API tokens)', unit: '-', meaning: 'A bearer token Prometheus may use to scrape `/metrics`, besides admin API tokens (docs/metrics.md).' },
   { key: 'usageCheckpointSeconds', env: 'MAGS_USAGE_CHECKPOINT_SECONDS', flag: '--usage-checkpoint', kind: 'int', min: 10, defaultText: '`300`', unit: 'seconds', meaning: 'How often the usage of a sandbox that is still running is recorded (a sandbox\'s use is also recorded when it is given back).' },
   { key: 'bodyLimitBytes', env: 'MAGS_BODY_LIMIT_BYTES', flag: '--body-limit', kind: 'int', min: 1024, defaultText: '`2097152` (2 MiB)', unit: 'bytes', meaning: 'Largest accepted request body; bigger ones get 413 `PAYLOAD_TOO_LARGE`.' },
+  { key: 'filesMaxBytes', env: 'MAGS_FILES_MAX_BYTES', flag: '--files-max-bytes', kind: 'int', min: 1, defaultText: '`1073741824` (1 GiB)', unit: 'bytes', meaning: 'Most bytes one files API read or write moves (`GET`/`PUT .../files`, `mags cp`); larger ones get 413 `PAYLOAD_TOO_LARGE` (reads: use a `Range`).' },
   { key: 'maxUploadBytes', env: 'MAGS_MAX_UPLOAD_BYTES', flag: '--max-upload-bytes', kind: 'int', min: 1, defaultText: '`104857600` (100 MiB)', unit: 'bytes', meaning: 'Largest uploaded file (`POST /api/v1/mags-files`, `mags run -f`); bigger ones get 413 `PAYLOAD_TOO_LARGE`.' },
   { key: 'blobStore', env: 'MAGS_BLOB_STORE', flag: '--blob-store', kind: 'enum', values: BLOB_STORES, defaultText: '`file`', unit: '-', meaning: 'Where uploaded files and workspace versions are kept: `file` (a directory, one host) or `s3` (a bucket, needs `MAGS_S3_BUCKET`); see docs/self-hosting.md.' },
   { key: 'blobDir', env: 'MAGS_BLOB_DIR', flag: '--blob-dir', kind: 'path', defaultText: '`$MAGS_DATA_DIR/blobs`', unit: 'path', meaning: 'Root of the `file` blob store.' },
@@ -228,6 +230,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     usageCheckpointSeconds: (raw.get('usageCheckpointSeconds') as number | undefined) ?? 300,
     bodyLimitBytes: (raw.get('bodyLimitBytes') as number | undefined) ?? 2 * 1024 * 1024,
     maxUploadBytes: (raw.get('maxUploadBytes') as number | undefined) ?? 100 * 1024 * 1024,
+    filesMaxBytes: (raw.get('filesMaxBytes') as number | undefined) ?? 1024 * 1024 * 1024,
     blobStore,
     blobDir: resolve((raw.get('blobDir') as string | undefined) ?? join(dataDir, 'blobs')),
     s3Bucket,

@@ -200,6 +200,7 @@ export async function runServer(opts: RunServerOptions | ConfigOverrides = {}): 
         maxUploadBytes: config.maxUploadBytes,
         metricsToken: config.metricsToken,
         usageCheckpointSeconds: config.usageCheckpointSeconds,
+        filesMaxBytes: config.filesMaxBytes,
         freezeAfterSeconds: config.freezeAfterSeconds,
         sleepAfterSeconds: config.sleepAfterSeconds,
         idleCpuPercent: config.idleCpuPercent,

@@ -4,7 +4,6 @@ import { action, client, intArg, note, out, printJson, table, withConnection, wi
 
 export function listCommand(): Command {
   const cmd = new Command('list')
-    .alias('ls')
     .description('List your jobs, newest first')
     .option('--page <n>', 'page number', intArg(1), 1)
     .option('--page-size <n>', 'jobs per page (max 100)', intArg(1), 20);

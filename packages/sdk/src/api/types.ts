@@ -134,3 +134,8 @@ export interface UrlAlias {
 export interface UrlAliasList {
   aliases?: UrlAlias[] | null;
 }
+
+/** One entry of a sandbox's file system, as the files API lists it. */
+export type FileEntry = Schemas['FileEntry'];
+/** The answer of `files.list`: entries sorted by path, `truncated` when cut. */
+export type FileList = Schemas['FileList'];

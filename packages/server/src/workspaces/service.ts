@@ -4,7 +4,7 @@ import { AppError } from '../services/errors.js';
 import type { Job, JobStore, User } from '../storage/metadata/store.js';
 import type { WorkspaceRecord, WorkspaceStore } from '../storage/metadata/workspaces.js';
 import type { LocalLayers } from './local-layers.js';
-import { syncWithRetry, WorkspaceSyncError, type SyncRetryOptions } from './sync/index.js';
+import { syncWithRetry, WorkspaceSyncError, type SyncRetryOptions, type WorkspaceSnapshot } from './sync/index.js';
 import type { WorkspaceSyncer } from './types.js';
 
 /**
@@ -105,6 +105,19 @@ export class WorkspaceService {
 
   constructor(private readonly o: WorkspaceServiceOptions) {
     if (!o.syncer) o.log.info('no workspace sync engine configured: workspaces are kept on this host only');
+  }
+
+  /**
+   * The newest stored version of a workspace of `userId`, read-only (the files API of a sleeping
+   * job or a stored workspace); undefined when it was never synced. WORKSPACE_NOT_FOUND when the
+   * user has no such workspace, FEATURE_NOT_AVAILABLE without a sync engine.
+   */
+  async snapshot(userId: string, name: string): Promise<WorkspaceSnapshot | undefined> {
+    if (!(await this.o.store.getWorkspace(userId, name))) throw notFound(name);
+    if (!this.o.syncer?.snapshot) {
+      throw new AppError('FEATURE_NOT_AVAILABLE', 'This server keeps workspaces on this host only (no sync engine): their files are read through a running job', 'Configure a blob store (MAGS_BLOB_STORE), or read the files of a persistent job that uses the workspace.');
+    }
+    return this.o.syncer.snapshot(key(userId, name)).catch(storeDown);
   }
 
   /** Unmounts layers a crashed daemon left mounted. */

@@ -1,4 +1,4 @@
-import type { VersionInfo } from './sync/index.js';
+import type { VersionInfo, WorkspaceSnapshot } from './sync/index.js';
 
 /**
  * What the workspace service needs from the sync engine (workspaces/sync/: content-addressed
@@ -19,6 +19,8 @@ export interface WorkspaceSyncer {
   latest(ws: string): Promise<VersionInfo | undefined>;
   /** Removes the workspace's manifests and the blobs nothing else references. */
   delete(ws: string): Promise<void>;
+  /** A read-only view of the newest version (undefined when never synced); the files API reads it. */
+  snapshot?(ws: string): Promise<WorkspaceSnapshot | undefined>;
 }
 
 

@@ -10,6 +10,7 @@ import type { AccessGrant } from '../../src/sandboxes/live.js';
 import type { Admission } from '../../src/services/admission.js';
 import type { JobLogs } from '../../src/services/job-logs.js';
 import type { JobsService } from '../../src/services/jobs.js';
+import type { SandboxPool } from '../../src/runtime/driver.js';
 import type { UsersService } from '../../src/services/users.js';
 import { createBlobStore, type BlobStore } from '../../src/storage/blobs/index.js';
 import { openStores, type Stores } from '../../src/storage/stores.js';
@@ -64,6 +65,10 @@ export interface HarnessOptions {
   logRetentionDays?: number;
   /** Time between log retention sweeps. */
   logRetentionIntervalMs?: number;
+  /** Most bytes one files API read or write moves. */
+  filesMaxBytes?: number;
+  /** A real sandbox pool to run jobs on instead of the fake one (the caller stops it). */
+  sandboxPool?: SandboxPool;
   /** Idle seconds before a persistent sandbox freezes / sleeps (defaults 60 / 600; fractions allowed). */
   freezeAfterSeconds?: number;
   sleepAfterSeconds?: number;
@@ -85,7 +90,7 @@ export async function createHarness(opts: HarnessOptions = {}): Promise<Harness>
   const blobs = await createBlobStore({ driver: 'fs', root: join(dir, 'blobs') });
   const plane = await composeControlPlane({
     stores,
-    pool,
+    pool: opts.sandboxPool ?? pool,
     log,
     admission: opts.admission,
     blobs,
@@ -102,6 +107,7 @@ export async function createHarness(opts: HarnessOptions = {}): Promise<Harness>
       sseStallMs: opts.sseStallMs,
       logRetentionDays: opts.logRetentionDays,
       logRetentionIntervalMs: opts.logRetentionIntervalMs,
+      filesMaxBytes: opts.filesMaxBytes,
       freezeAfterSeconds: opts.freezeAfterSeconds,
       sleepAfterSeconds: opts.sleepAfterSeconds,
       webhookAllowPrivate: opts.webhookAllowPrivate,

@@ -5,6 +5,8 @@
  *   workspaces/<ws>/manifests/<version>.jsonl.gz one version (written last; newest sorts last)
  * See docs/workspaces.md for the format, the chunking choice and the hostile-tree rules.
  */
+import { readChunks, scanManifest, type SnapshotEntry } from './snapshot.js';
+import type { Readable } from 'node:stream';
 import { randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, mkdtemp, open, readdir, rename, rm, stat } from 'node:fs/promises';
@@ -23,6 +25,7 @@ import { Gc, RwLock } from './gc.js';
 
 export { WorkspaceSyncError, type WorkspaceSyncErrorCode } from './errors.js';
 export { syncWithRetry, type SyncRetryOptions } from './retry.js';
+export type { SnapshotEntry } from './snapshot.js';
 
 /** Default chunk size: fixed 4 MiB chunks (see docs/workspaces.md for why not content-defined). */
 export const DEFAULT_CHUNK_BYTES = 4 * 1024 * 1024;
@@ -99,6 +102,15 @@ function checkWs(ws: string): string {
 
 function manifestPrefix(ws: string): string {
   return `workspaces/${ws}/manifests/`;
+}
+
+/** A read-only view of one stored version (see WorkspaceSync.snapshot). */
+export interface WorkspaceSnapshot {
+  version: string;
+  /** The entries `want` keeps, in one pass over the manifest (whiteouts never appear). */
+  scan(want: (e: SnapshotEntry) => boolean): Promise<SnapshotEntry[]>;
+  /** Bytes `[offset, offset + length)` of a file entry, streamed from its chunks. */
+  read(entry: SnapshotEntry, offset: number, length: number): Readable;
 }
 
 /** Sync, restore, history and delete of workspace layers on one blob store. */
@@ -353,6 +365,23 @@ export class WorkspaceSync {
       out.push({ version: h.version, created_at: h.created_at, files: h.files, bytes: h.bytes, image_version: h.image_version });
     }
     return out;
+  }
+
+  /**
+   * A read-only view of the newest version (undefined when the workspace was never synced): scan
+   * its manifest for entries, read a file's bytes from its chunks. Nothing is restored or started.
+   */
+  async snapshot(ws: string): Promise<WorkspaceSnapshot | undefined> {
+    checkWs(ws);
+    const v = (await this.versions(ws)).at(-1);
+    if (!v) return undefined;
+    const m = await this.openManifest(ws, v, true);
+    const blobs = this.o.blobs;
+    return {
+      version: v,
+      scan: async (want) => scanManifest(await m.source(), want),
+      read: (entry, offset, length) => readChunks(blobs, entry, offset, length),
+    };
   }
 
   /** The newest version, or undefined when the workspace was never synced. */
