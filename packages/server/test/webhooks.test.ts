@@ -17,7 +17,7 @@ describe('webhooks (in-process, loopback receiver)', () => {
   let auth: Record<string, string>;
   let rx: Receiver;
   before(async () => {
-    h = await createHarness({ webhookAllowPrivate: true, webhookRetry: { timeoutMs: 500, retryBaseMs: 100, retryMaxMs: 400, retryWindowMs: 4000, disableAfterFailures: 5 } });
+    h = await createHarness({ webhookAllowPrivate: true, freezeAfterSeconds: 0.1, sleepAfterSeconds: 0.3, webhookRetry: { timeoutMs: 500, retryBaseMs: 100, retryMaxMs: 400, retryWindowMs: 4000, disableAfterFailures: 5 } });
     token = await h.makeUser('hooks');
     auth = { authorization: `Bearer ${token}` };
     rx = await startReceiver();
@@ -115,11 +115,12 @@ describe('webhooks (in-process, loopback receiver)', () => {
     assert.throws(() => verify(endpoint.secret, own), 'not signed with the endpoint secret');
   });
 
-  it('a persistent job whose script ends goes to sleeping and sends job.sleeping', async () => {
+  // A workspace layer is an ext4 image the harness mounts: root only.
+  it('a persistent job on a workspace that goes idle sleeps and sends job.sleeping', { skip: process.getuid?.() !== 0 && 'needs root (workspace layers are mounted)' }, async () => {
     rx.got.length = 0;
     const ep = (await call('POST', '/api/v1/webhooks', { url: `${rx.url}?sleep=1`, events: ['job.sleeping'] })).json();
-    const id = await submit({ script: 'echo up', persistent: true });
-    assert.equal((await h.waitDone(token, id)).status, 'sleeping');
+    const id = await submit({ script: 'echo up', persistent: true, workspace_id: 'wh-sleep' });
+    await until('sleeping', async () => ((await call('GET', `/api/v1/mags-jobs/${id}/status`)).json().status === 'sleeping' ? true : undefined));
     const got = await until('job.sleeping', async () => rx.got.find((r) => r.path.includes('sleep=1')));
     const evt = verify(ep.secret, got);
     assert.equal(evt.type, 'job.sleeping');
