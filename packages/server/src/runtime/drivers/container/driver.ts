@@ -30,6 +30,8 @@ import { fileReserve, fitReport, parentLimits, readHostFacts } from './host-limi
 import { ociConfig, SANDBOX_NOFILE } from './oci.js';
 import { HostSpawner } from './spawner.js';
 import { ContainerSandbox, type SandboxHost } from './sandbox.js';
+import { LxcfsView } from './lxcfs.js';
+import { CpuPlacer, parseCpuList } from './cpus.js';
 
 /** Options of the crun container driver. */
 export interface ContainerDriverOptions {
@@ -146,6 +148,10 @@ class ContainerDriver implements RuntimeDriver, SandboxHost {
   private readonly pendingCreates = new Set<Promise<unknown>>();
   /** Loop device of each sandbox's layer, waited for on teardown. */
   private readonly loops = new Map<string, string>();
+  /** The /proc view of each sandbox's own limits (LXCFS). */
+  private readonly lxcfs: LxcfsView;
+  /** Each sandbox's cpuset, so the CPU count it sees matches its vcpus; null where cpusets are unavailable. */
+  private cpus: CpuPlacer | null = null;
 
   constructor(private readonly opts: ContainerDriverOptions) {
     this.log = opts.log;
@@ -156,6 +162,7 @@ class ContainerDriver implements RuntimeDriver, SandboxHost {
     this.sbDir = join(this.runtimeDir, 'sb');
     this.cgroups = new Cgroups(opts.instance, opts.log);
     this.spawner = new HostSpawner(this.agentPath, opts.log);
+    this.lxcfs = new LxcfsView({ mountDir: join(this.exposedDir, 'lxcfs'), log: opts.log.child({ component: 'lxcfs' }) });
     this.layers = this.makeLayers(0);
     this.network =
       opts.network === undefined
@@ -211,6 +218,10 @@ class ContainerDriver implements RuntimeDriver, SandboxHost {
     this.imageMount = join(this.runtimeDir, 'image', image.version);
     await mkdir(this.imageMount, { recursive: true });
     await run('mount', ['-t', 'erofs', '-o', 'ro,loop', image.path, this.imageMount], { what: 'the kernel needs erofs support' });
+    const cpuList = this.cgroups.sandboxCpus();
+    this.cpus = cpuList ? new CpuPlacer(parseCpuList(cpuList)) : null;
+    if (onPath('lxcfs')) await this.lxcfs.start();
+    else this.log.warn('lxcfs not found: sandboxes see the host\'s memory and CPUs in /proc (apt-get install lxcfs)');
     this.log.info({ image: image.version, cgroups: this.cgroups.mode }, 'container runtime ready');
 
     if (this.network) {
@@ -278,6 +289,9 @@ class ContainerDriver implements RuntimeDriver, SandboxHost {
       }
     }
     await rm(join(this.runtimeDir, 'crun'), { recursive: true, force: true });
+    // A crashed daemon's lxcfs exits once its mount is gone; its pid file names it in case it hangs.
+    const lxcfsPid = Number((await readFile(join(this.exposedDir, 'lxcfs.pid'), 'utf8').catch(() => '')).trim());
+    if (Number.isInteger(lxcfsPid) && lxcfsPid > 1 && (await readFile(`/proc/${lxcfsPid}/comm`, 'utf8').catch(() => '')).trim() === 'lxcfs') process.kill(lxcfsPid, 'SIGKILL');
     await unmountUnder(this.exposedDir);
     await unmountUnder(this.runtimeDir);
     const loops = await this.detachLoops();
@@ -395,6 +409,8 @@ class ContainerDriver implements RuntimeDriver, SandboxHost {
         agentPath: this.agentPath,
         cgroupsPath: this.cgroups.path(id),
         limits: spec.limits,
+        cpus: this.cpus?.place(id, spec.limits.vcpus),
+        extraMounts: this.lxcfs.mounts(),
         netnsPath: net?.netnsPath,
         resolvConfPath: resolvConf,
         sysfsPath: net ? join(xdir, 'sys') : undefined,
@@ -504,7 +520,13 @@ class ContainerDriver implements RuntimeDriver, SandboxHost {
   }
 
   updateLimits(id: string, limits: Partial<Omit<SandboxLimits, 'diskGb'>>): Promise<void> {
-    return this.cgroups.update(id, limits);
+    const cpus = limits.vcpus !== undefined && this.cpus ? this.cpus.place(id, limits.vcpus) : undefined;
+    return this.cgroups.update(id, { ...limits, cpus });
+  }
+
+  /** The /proc view (tests check its supervision). */
+  get procView(): LxcfsView {
+    return this.lxcfs;
   }
 
   freeze(id: string, frozen: boolean): Promise<void> {
@@ -533,6 +555,7 @@ class ContainerDriver implements RuntimeDriver, SandboxHost {
     }
     // Kills anything crun left running before the file systems go.
     await this.cgroups.remove(s.id);
+    this.cpus?.release(s.id);
     if (existsSync(join(s.xdir, 'sys'))) await this.spawner.run(this.agentPath, ['unmount', join(s.xdir, 'sys')], { timeoutMs: 30_000 });
     await this.layers.remove(s.dir, join(s.xdir, 'rootfs'), s.id, s.spec.workspaceLayerDir);
     const left = [...(await mountsUnder(s.xdir)), ...(await mountsUnder(s.dir))];
@@ -563,6 +586,7 @@ class ContainerDriver implements RuntimeDriver, SandboxHost {
     this.imageMount = null;
     this.olderImages.clear();
     await this.cgroups.removeParents();
+    await this.lxcfs.stop().catch((err: unknown) => this.log.error({ err }, 'lxcfs stop failed'));
     if (this.network && this.initialized) await this.network.shutdown().catch((err: unknown) => this.log.error({ err }, 'network shutdown failed'));
     // After the network (it runs its commands through the spawner), before the tmpfs the spawner's
     // binary lives on is unmounted (lazily, if the spawner has not exited yet).
