@@ -32,6 +32,7 @@ import { HostSpawner } from './spawner.js';
 import { ContainerSandbox, type SandboxHost } from './sandbox.js';
 import { LxcfsView } from './lxcfs.js';
 import { CpuPlacer, parseCpuList } from './cpus.js';
+import { UidSlots, type Slot } from './slots.js';
 
 /** Options of the crun container driver. */
 export interface ContainerDriverOptions {
@@ -152,6 +153,9 @@ class ContainerDriver implements RuntimeDriver, SandboxHost {
   private readonly lxcfs: LxcfsView;
   /** Each sandbox's cpuset, so the CPU count it sees matches its vcpus; null where cpusets are unavailable. */
   private cpus: CpuPlacer | null = null;
+  /** Host uid ranges and user namespaces of sandboxes; null when sandboxes run without a user namespace. */
+  private slots: UidSlots | null = null;
+  private readonly slotOf = new Map<string, Slot>();
 
   constructor(private readonly opts: ContainerDriverOptions) {
     this.log = opts.log;
@@ -218,6 +222,16 @@ class ContainerDriver implements RuntimeDriver, SandboxHost {
     this.imageMount = join(this.runtimeDir, 'image', image.version);
     await mkdir(this.imageMount, { recursive: true });
     await run('mount', ['-t', 'erofs', '-o', 'ro,loop', image.path, this.imageMount], { what: 'the kernel needs erofs support' });
+    this.slots =
+      this.idBase === null
+        ? null
+        : new UidSlots({
+            idBase: this.idBase,
+            nsDir: join(this.exposedDir, 'slots'),
+            imageDir: join(this.runtimeDir, 'image', 'slots'),
+            image: this.imageMount,
+            helper: (args) => this.spawner.run(this.agentPath, args, { timeoutMs: 30_000 }),
+          });
     const cpuList = this.cgroups.sandboxCpus();
     this.cpus = cpuList ? new CpuPlacer(parseCpuList(cpuList)) : null;
     if (onPath('lxcfs')) await this.lxcfs.start();
@@ -373,6 +387,11 @@ class ContainerDriver implements RuntimeDriver, SandboxHost {
       await mkdir(runDir, { recursive: true, mode: 0o755 });
       await mkdir(rootfs, { mode: 0o755 });
       await writeFile(join(runDir, 'agent'), '');
+      // Sandboxes whose layers are host directories in the image's own id range share slot 0.
+      const imageMount = await this.imageMountFor(spec.imageVersion);
+      const sharedRange = !!spec.workspaceLayerDir || (spec.extraLowerDirs?.length ?? 0) > 0 || imageMount !== this.imageMount;
+      const slot = this.slots ? await (sharedRange ? this.slots.shared() : this.slots.acquire()) : undefined;
+      if (slot) this.slotOf.set(id, slot);
       const listening = listenForGuest(join(runDir, 'host.sock'));
       // Settle all three before looking at errors, so a failure never races the cleanup.
       const settled = await Promise.allSettled([
@@ -381,10 +400,11 @@ class ContainerDriver implements RuntimeDriver, SandboxHost {
           sandboxDir: dir,
           rootfs,
           sandboxId: id,
-          imageMount: await this.imageMountFor(spec.imageVersion),
+          imageMount: slot?.imageMount ?? imageMount,
           extraLowerDirs: spec.extraLowerDirs,
           workspaceLayerDir: spec.workspaceLayerDir,
           diskGb: spec.limits.diskGb,
+          rootId: slot?.base,
         }),
         listening,
       ]);
@@ -417,7 +437,8 @@ class ContainerDriver implements RuntimeDriver, SandboxHost {
         nofileHard: this.nofileHard,
         swapLimit: this.cgroups.hasSwapLimit(),
         seccompBpf: this.seccompBpf,
-        idMap: this.idBase !== null ? { base: this.idBase, count: ID_COUNT } : undefined,
+        idMap: slot ? { base: slot.base, count: ID_COUNT } : this.idBase !== null ? { base: this.idBase, count: ID_COUNT } : undefined,
+        userNamespacePath: slot?.nsPath,
         annotations: Object.fromEntries(Object.entries(spec.labels ?? {}).map(([k, v]) => [`mags.${k}`, v])),
       });
       await writeFile(join(dir, 'config.json'), JSON.stringify(config));
@@ -571,6 +592,10 @@ class ContainerDriver implements RuntimeDriver, SandboxHost {
     }
     await rm(s.xdir, { recursive: true, force: true });
     await rm(s.dir, { recursive: true, force: true });
+    // Only now: nothing of the sandbox holds the range any more (its layer is unmounted).
+    const slot = this.slotOf.get(s.id);
+    if (slot) this.slots?.release(slot);
+    this.slotOf.delete(s.id);
     if (s.useNetwork && this.network) await this.network.destroy(s.id);
   }
 
@@ -582,6 +607,9 @@ class ContainerDriver implements RuntimeDriver, SandboxHost {
       await Promise.allSettled(all.slice(i, i + 8).map((s) => s.destroy()));
     }
     await Promise.allSettled([...this.destroyers.values()]);
+    const slotMounts = this.slots ? await this.slots.mountPoints() : [];
+    if (slotMounts.length) await this.spawner.run(this.agentPath, ['unmount', ...slotMounts], { timeoutMs: 30_000 }).catch((err: unknown) => this.log.error({ err }, 'could not unmount the sandbox uid slots'));
+    this.slots = null;
     if (this.imageMount) await unmountUnder(join(this.runtimeDir, 'image'));
     this.imageMount = null;
     this.olderImages.clear();

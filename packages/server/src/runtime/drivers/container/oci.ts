@@ -68,6 +68,8 @@ export interface OciConfigInput {
   extraMounts?: Array<Record<string, unknown>>;
   /** Run in a user namespace mapping ids 0..count-1 to host ids base..base+count-1. */
   idMap?: { base: number; count: number };
+  /** A user namespace to join (pinned by the slot, already mapped as idMap says) instead of a fresh one. */
+  userNamespacePath?: string;
 }
 
 export function ociConfig(i: OciConfigInput): Record<string, unknown> {
@@ -100,7 +102,7 @@ export function ociConfig(i: OciConfigInput): Record<string, unknown> {
     { type: 'cgroup' },
     i.netnsPath ? { type: 'network', path: i.netnsPath } : { type: 'network' },
   ];
-  if (i.idMap) namespaces.push({ type: 'user' });
+  if (i.idMap) namespaces.push(i.userNamespacePath ? { type: 'user', path: i.userNamespacePath } : { type: 'user' });
   const idMappings = i.idMap ? [{ containerID: 0, hostID: i.idMap.base, size: i.idMap.count }] : undefined;
   return {
     ociVersion: '1.0.2',
