@@ -141,6 +141,8 @@ class ContainerDriver implements RuntimeDriver, SandboxHost {
   /** Older image versions mounted on demand for workspaces created on them (version -> mount). */
   private readonly olderImages = new Map<string, Promise<string>>();
   private nofileHard = 1024;
+  /** Whether writing the agent's oom_score_adj also sets the floor its processes inherit (CAP_SYS_RESOURCE). */
+  private canPinOomFloor = false;
   private initialized = false;
   /** The compiled seccomp filter crun saved for the first sandbox, reused by later ones. */
   private seccompBpf: string | undefined;
@@ -260,8 +262,9 @@ class ContainerDriver implements RuntimeDriver, SandboxHost {
     this.log.info({ host, parent, fit }, 'sandbox parent cgroup limited; host reserve kept');
     const status = await readFile('/proc/self/status', 'utf8');
     const capEff = BigInt('0x' + (/^CapEff:\s+([0-9a-f]+)/m.exec(status)?.[1] ?? '0'));
-    if ((capEff & (1n << 24n)) === 0n) {
-      this.log.warn(`the daemon lacks CAP_SYS_RESOURCE: sandbox processes start at oom_score_adj ${SANDBOX_OOM_SCORE_ADJ} but a script can lower its own (the parent cgroup still keeps OOM kills among sandboxes)`);
+    this.canPinOomFloor = (capEff & (1n << 24n)) !== 0n;
+    if (!this.canPinOomFloor) {
+      this.log.warn(`the daemon lacks CAP_SYS_RESOURCE: scripts start at oom_score_adj ${SANDBOX_OOM_SCORE_ADJ} and can lower it to 0 (the agent's), never below; the parent cgroup still keeps OOM kills among sandboxes`);
     }
     if (!fit.pidsFit) {
       this.log.warn({ fit }, `${fit.maxSandboxes} sandboxes x ${cap.pidsPerSandbox} processes = ${fit.pidsNeeded} > ${fit.pidsAvailable} (pid_max less the host reserve): the parent cgroup's pids.max stops them first; raise kernel.pid_max or lower MAGS_MAX_CONCURRENT_JOBS`);
@@ -486,16 +489,20 @@ class ContainerDriver implements RuntimeDriver, SandboxHost {
   }
 
   /**
-   * Sets the agent's oom_score_adj as host root, which also sets the floor (oom_score_adj_min) every
-   * process of the sandbox inherits (when the daemon holds CAP_SYS_RESOURCE): a script can raise its
-   * score but never lower it below SANDBOX_OOM_SCORE_ADJ, so sandboxes die before the daemon and host processes, and a script
-   * cannot put itself behind the agent (which is tiny and so, at equal scores, chosen last).
+   * Orders OOM kills: scripts first, the agent last. With CAP_SYS_RESOURCE the daemon writes
+   * SANDBOX_OOM_SCORE_ADJ to the agent, which also sets the floor (oom_score_adj_min) every process of
+   * the sandbox inherits: a script can raise its score but never lower it below that, so sandboxes die
+   * before the daemon and host processes, and a script never outlives the (tiny) agent. Without it no
+   * floor can be set: the agent then stays at 0, the lowest score an unprivileged process can give
+   * itself, while the agent starts every script at SANDBOX_OOM_SCORE_ADJ; a script may lower its own
+   * to 0, which ties with the agent and with host processes (the kernel then kills the biggest).
    */
   private async pinOomScore(bundle: string): Promise<void> {
     const pid = Number((await readFile(join(bundle, 'agent.pid'), 'utf8')).trim());
     if (!Number.isInteger(pid) || pid <= 1) throw new Error(`crun wrote no agent pid to ${join(bundle, 'agent.pid')}`);
-    await writeFile(`/proc/${pid}/oom_score_adj`, String(SANDBOX_OOM_SCORE_ADJ));
+    await writeFile(`/proc/${pid}/oom_score_adj`, this.canPinOomFloor ? String(SANDBOX_OOM_SCORE_ADJ) : '0');
   }
+
 
   /**
    * `crun run --detach`: returns once the agent process started. The agent inherits crun's stdout
