@@ -181,6 +181,45 @@ for (const backend of STORE_BACKENDS)
       assert.deepEqual((await logs.read(id, 0, 10)).map((l) => l.message), ['one']);
     });
 
+    it('many tiny lines are stored in few rows (blocks), read back exactly and paged by seq', async () => {
+      const id = await newJob();
+      const n = 20_000;
+      const lines = Array.from({ length: n }, (_, i) => line(id, i + 1, i % 5000 === 0 ? 'marker\0' : '', i % 3 ? 'stdout' : 'stderr'));
+      for (let i = 0; i < n; i += 4000) await logs.append(lines.slice(i, i + 4000));
+      const opened = openDatabase(db.target);
+      try {
+        const rows = await sql<{ n: number | string }>`select count(*) as n from job_log_blocks where job_id = ${id}`.execute(opened.db);
+        assert.ok(Number(rows.rows[0]!.n) <= n / 500, `${rows.rows[0]!.n} rows for ${n} lines`);
+      } finally {
+        await opened.db.destroy();
+      }
+      assert.deepEqual(await logs.read(id, 0, n + 1), lines);
+      assert.deepEqual((await logs.read(id, 12_345, 3)).map((l) => l.seq), [12_346, 12_347, 12_348]);
+      assert.equal(await logs.maxSeq(id), n);
+      await assert.rejects(logs.append([line(id, n + 1, 'new'), line(id, 9999, 'overlaps a block')]));
+      assert.equal(await logs.maxSeq(id), n);
+    });
+
+    it('timestamps in any form round-trip; lines stored one per row before migration 006 merge with blocks', async () => {
+      const id = await newJob();
+      const odd = { ...line(id, 2, 'odd time'), timestamp: '2026-01-01T00:00:00Z' };
+      await logs.append([line(id, 1, 'first'), odd, line(id, 3, 'third', 'system')]);
+      assert.deepEqual(await logs.read(id, 0, 10), [line(id, 1, 'first'), odd, line(id, 3, 'third', 'system')]);
+      const old = await newJob();
+      const opened = openDatabase(db.target);
+      try {
+        for (const seq of [1, 2]) {
+          await sql`insert into job_logs (job_id, seq, ts, stream, text, escaped) values (${old}, ${seq}, ${line(old, seq, '').timestamp}, 'stdout', ${`old ${seq}`}, 0)`.execute(opened.db);
+        }
+      } finally {
+        await opened.db.destroy();
+      }
+      await logs.append([line(old, 3, 'new 3'), line(old, 4, 'new 4')]);
+      assert.deepEqual((await logs.read(old, 0, 10)).map((l) => l.message), ['old 1', 'old 2', 'new 3', 'new 4']);
+      assert.deepEqual((await logs.read(old, 1, 2)).map((l) => l.message), ['old 2', 'new 3']);
+      assert.equal(await logs.maxSeq(old), 4);
+    });
+
     it('migration 002 keeps lines stored before it (read as unescaped) and can be undone', async () => {
       const id = await newJob();
       const opened = openDatabase(db.target);

@@ -17,8 +17,17 @@ export interface JobEndsTable {
   completed_at: string | null;
 }
 
+/** The `job_log_blocks` table: consecutive lines of one job in one row (see blocks.ts for `data`). */
+export interface JobLogBlocksTable {
+  job_id: string;
+  first_seq: number;
+  last_seq: number;
+  data: string;
+}
+
 /** The part of the metadata database the log store uses. */
 export interface LogsDatabase {
   job_logs: JobLogsTable;
+  job_log_blocks: JobLogBlocksTable;
   jobs: JobEndsTable;
 }
