@@ -87,13 +87,22 @@ export function fromBlock(row: { job_id: string; first_seq: number | string; dat
   const first = Number(row.first_seq);
   const out: LogLine[] = [];
   let ms = 0;
+  // Lines of one millisecond share their timestamp string (formatting dominates decoding).
+  let iso = '';
+  let isoMs = NaN;
   for (let i = 0; i < d.m.length; i++) {
     const verbatim = d.x?.[i];
-    if (verbatim === undefined) ms += d.t[i]!;
+    if (verbatim === undefined) {
+      ms += d.t[i]!;
+      if (ms !== isoMs) {
+        iso = new Date(ms).toISOString();
+        isoMs = ms;
+      }
+    }
     out.push({
       job_id: row.job_id,
       seq: first + i,
-      timestamp: verbatim ?? new Date(ms).toISOString(),
+      timestamp: verbatim ?? iso,
       stream: CODE_STREAM[d.s[i]!] ?? 'stdout',
       message: d.m[i]!,
     });

@@ -7,8 +7,8 @@ import { decodeLogText } from './text-encoding.js';
 
 /** Rows per INSERT statement, well under SQLite's bound-parameter limit. */
 const INSERT_CHUNK = 200;
-/** Blocks fetched per query while filling a page. */
-const READ_BLOCKS = 32;
+/** Blocks fetched per query while filling a page (a block holds up to 1000 lines; decoding more than a page needs is waste). */
+const READ_BLOCKS = 4;
 
 /**
  * Log lines in the metadata database, one code path for SQLite and PostgreSQL. New lines are stored
@@ -56,6 +56,7 @@ export class KyselyLogStore implements LogStore {
         .limit(READ_BLOCKS)
         .execute();
       for (const r of rows) {
+        if (out.length >= limit) break;
         for (const l of fromBlock(r)) if (l.seq > afterSeq && out.length < limit) out.push(l);
       }
       if (rows.length < READ_BLOCKS) break;
