@@ -4,7 +4,7 @@
 // one job runs each attack (fork bomb to pids.max, file table, epoll, inotify, memory to its limit,
 // 10 MiB of empty lines, CPU spin on all cores). With `--base DIR` (another built checkout, e.g. a
 // worktree of the previous main commit) also warm and cold echo of that tree against this one, in
-// the same run.
+// the same run, the two servers taking turns request by request.
 //
 //   node bench/exhaust.mjs [--runs 30] [--base /work/wt-base] [--attacks fork,files,...]
 //
@@ -17,6 +17,7 @@ const { values: opt } = parseArgs({
     runs: { type: 'string', default: '30' },
     base: { type: 'string' },
     attacks: { type: 'string' },
+    'no-attacks': { type: 'boolean', default: false },
   },
 });
 const RUNS = Number(opt.runs);
@@ -115,26 +116,31 @@ async function stop(server, id) {
 
 const rows = [];
 if (opt.base) {
-  for (const [label, repo] of [['before (base)', opt.base], ['after (this tree)', REPO]]) {
-    const warm = await startServer({ MAGS_POOL_MIN_SIZE: '4' }, repo);
+  // Both trees' servers run at once and take turns, sample by sample: a busy host slows both alike.
+  for (const [mode, env] of [['warm', { MAGS_POOL_MIN_SIZE: '4' }], ['cold', { MAGS_POOL_MIN_SIZE: '0' }]]) {
+    const servers = [await startServer(env, opt.base), await startServer(env, REPO)];
     try {
-      const c = api(warm);
-      await c.waitPoolIdle(4, 120_000);
-      await echoStats(c, 5);
-      rows.push({ name: `${label}: warm`, ...(await echoStats(c, RUNS)) });
+      const clients = servers.map((s) => api(s));
+      if (mode === 'warm') for (const c of clients) await c.waitPoolIdle(4, 120_000);
+      const measure = mode === 'warm' ? echoStats : coldStats;
+      for (const c of clients) await measure(c, 3);
+      const samples = [[], []];
+      for (let i = 0; i < RUNS; i++) {
+        for (const k of [0, 1]) {
+          const r = await measure(clients[k], 1);
+          samples[k].push(r.p50);
+        }
+      }
+      rows.push({ name: `before (base): ${mode}`, ...stats(samples[0]) });
+      rows.push({ name: `after (this tree): ${mode}`, ...stats(samples[1]) });
     } finally {
-      await warm.stop();
-    }
-    const cold = await startServer({ MAGS_POOL_MIN_SIZE: '0' }, repo);
-    try {
-      rows.push({ name: `${label}: cold`, ...(await coldStats(api(cold), RUNS)) });
-    } finally {
-      await cold.stop();
+      for (const s of servers) await s.stop();
     }
   }
-  printTable('echo hi before vs after (ms)', rows.splice(0));
+  printTable('echo hi before vs after, interleaved (ms)', rows.splice(0));
 }
 
+if (opt['no-attacks']) process.exit(0);
 const server = await startServer({ MAGS_POOL_MIN_SIZE: '4' });
 try {
   const c = api(server);
