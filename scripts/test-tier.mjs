@@ -30,6 +30,7 @@ const UNIT = new Set([
   'server/test/runtime-lines.test',
   'server/test/runtime-registry.test',
   'server/test/scheduler.test',
+  'server/test/usage.test',
   'cli/test/exit-code.test',
   'cli/test/offline.test',
   'cli/test/package-files.test',

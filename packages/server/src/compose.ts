@@ -17,6 +17,8 @@ import { UsersService } from './services/users.js';
 import type { BlobStore } from './storage/blobs/blob-store.js';
 import type { Stores } from './storage/stores.js';
 import { WorkspaceService, type WorkspaceServiceOptions } from './workspaces/service.js';
+import { Metrics } from './services/metrics.js';
+import { UsageMeter } from './services/usage.js';
 
 /** Settings of the control plane, with the units in their names (config.ts reads them from env). */
 export interface ControlPlaneSettings {
@@ -36,6 +38,10 @@ export interface ControlPlaneSettings {
   logRetentionDays?: number;
   /** Time between log retention sweeps (default one hour). */
   logRetentionIntervalMs?: number;
+  /** How often a running sandbox's usage is recorded (default 300 s). */
+  usageCheckpointSeconds?: number;
+  /** Bearer token that may read /metrics besides admin tokens (MAGS_METRICS_TOKEN). */
+  metricsToken?: string;
 }
 
 export interface ComposeOptions {
@@ -49,6 +55,8 @@ export interface ComposeOptions {
   workspaces: Omit<WorkspaceServiceOptions, 'store' | 'jobs' | 'log'>;
   /** Where uploaded files (and the sync engine's workspace versions) are kept; absent: uploads answer 501. */
   blobs?: BlobStore;
+  /** The daemon's metrics (made here when absent; main.ts makes it first to hand it to the sync engine). */
+  metrics?: Metrics;
 }
 
 /** The wired control plane. `start()` reconciles and starts the queue; `close()` undoes everything but the stores and pool. */
@@ -59,6 +67,8 @@ export interface ControlPlane {
   scheduler: Scheduler;
   workspaces: WorkspaceService;
   uploads: UploadsService;
+  usage: UsageMeter;
+  metrics: Metrics;
   app: FastifyInstance;
   /** Reconciles jobs a previous process left behind and starts running queued jobs. */
   start(): Promise<void>;
@@ -75,6 +85,15 @@ export async function composeControlPlane(o: ComposeOptions): Promise<ControlPla
     intervalMs: settings.logRetentionIntervalMs,
   });
   const workspaces = new WorkspaceService({ admission: o.admission, ...o.workspaces, store: stores.workspaces, jobs: stores.jobs, log: log.child({ component: 'workspaces' }) });
+  const metrics = o.metrics ?? new Metrics();
+  const usage = new UsageMeter({
+    store: stores.usage,
+    jobs: stores.jobs,
+    users: stores.users,
+    log: log.child({ component: 'usage' }),
+    storage: { userBytes: (userId) => workspaces.storedBytes(userId) },
+    checkpointMs: (settings.usageCheckpointSeconds ?? 300) * 1000,
+  });
   const uploads = new UploadsService(stores.uploads, o.blobs, log.child({ component: 'uploads' }), settings.maxUploadBytes ?? DEFAULT_MAX_UPLOAD_BYTES);
   const scheduler = new Scheduler({
     store: stores.jobs,
@@ -88,9 +107,12 @@ export async function composeControlPlane(o: ComposeOptions): Promise<ControlPla
     admission: o.admission,
     workspaces,
     files: uploads,
+    usage,
+    metrics,
   });
   const users = new UsersService(stores.users, log.child({ component: 'users' }));
-  const jobLimits = { maxPendingJobsPerUser: settings.maxPendingJobsPerUser ?? DEFAULT_MAX_PENDING_JOBS_PER_USER, admission: o.admission };
+  const jobLimits = { maxPendingJobsPerUser: settings.maxPendingJobsPerUser ?? DEFAULT_MAX_PENDING_JOBS_PER_USER, admission: o.admission, quota: usage };
+  metrics.setSources({ jobsByStatus: () => stores.jobs.countJobsByStatus(), scheduler: () => scheduler.counts(), pool: () => pool.status() });
   const jobs = new JobsService(stores.jobs, logs, scheduler, log.child({ component: 'jobs' }), jobLimits, workspaces, uploads);
   const app = await buildApp({
     users,
@@ -102,6 +124,9 @@ export async function composeControlPlane(o: ComposeOptions): Promise<ControlPla
     bodyLimitBytes: settings.bodyLimitBytes,
     sseHeartbeatSeconds: settings.sseHeartbeatSeconds,
     sseStallMs: settings.sseStallMs,
+    usage,
+    metrics,
+    metricsToken: settings.metricsToken,
   });
   return {
     users,
@@ -110,6 +135,8 @@ export async function composeControlPlane(o: ComposeOptions): Promise<ControlPla
     scheduler,
     workspaces,
     uploads,
+    usage,
+    metrics,
     app,
     async start() {
       await workspaces.init();
@@ -118,6 +145,7 @@ export async function composeControlPlane(o: ComposeOptions): Promise<ControlPla
     },
     async close() {
       await retention.stop();
+      usage.stop();
       await scheduler.shutdown();
       await workspaces.shutdown();
       logs.shutdownFollowers();

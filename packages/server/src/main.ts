@@ -10,6 +10,7 @@ import { pathToFileURL } from 'node:url';
 import { JOB_LIMITS } from '@mags/shared';
 import type { Logger } from 'pino';
 import { composeControlPlane } from './compose.js';
+import { Metrics } from './services/metrics.js';
 import { ConfigError, loadConfig, parseServerFlags, redact, type ConfigOverrides, type ServerConfig } from './config.js';
 import { createLogger } from './logger.js';
 import { parentLimits, readHostFacts } from './runtime/drivers/container/host-limits.js';
@@ -151,12 +152,14 @@ export async function runServer(opts: RunServerOptions | ConfigOverrides = {}): 
     log.info({ memoryMb: capacity.memoryMb, vcpus: capacity.vcpus, freeDiskGb: Math.floor(capacity.freeDiskGb()) }, 'admission: what this host gives sandboxes');
     const layers = new LocalLayers(join(config.dataDir, 'workspaces'));
     cleanups.push(() => layers.shutdown());
+    const metrics = new Metrics();
     const plane = await composeControlPlane({
       stores,
       pool,
       log,
       admission,
       blobs,
+      metrics,
       workspaces: {
         layers,
         syncer: new WorkspaceSync({
@@ -165,6 +168,7 @@ export async function runServer(opts: RunServerOptions | ConfigOverrides = {}): 
           idShift: ID_BASE,
           historyLimit: config.workspaceHistory,
           cacheDir: join(config.dataDir, 'sync-cache'),
+          onSyncDone: (outcome, seconds) => metrics.workspaceSynced(outcome, seconds),
         }),
         syncIntervalSeconds: config.syncIntervalSeconds,
         imageVersion: () => image.version,
@@ -179,6 +183,8 @@ export async function runServer(opts: RunServerOptions | ConfigOverrides = {}): 
         maxPendingJobsPerUser: config.maxPendingJobsPerUser,
         bodyLimitBytes: config.bodyLimitBytes,
         maxUploadBytes: config.maxUploadBytes,
+        metricsToken: config.metricsToken,
+        usageCheckpointSeconds: config.usageCheckpointSeconds,
       },
     });
     cleanups.push(() => plane.close());

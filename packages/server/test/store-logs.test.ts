@@ -200,7 +200,7 @@ for (const backend of STORE_BACKENDS)
       assert.equal(await logs.maxSeq(id), n);
     });
 
-    it('timestamps in any form round-trip; lines stored one per row before migration 006 merge with blocks', async () => {
+    it('timestamps in any form round-trip; lines stored one per row before migration 007 merge with blocks', async () => {
       const id = await newJob();
       const odd = { ...line(id, 2, 'odd time'), timestamp: '2026-01-01T00:00:00Z' };
       await logs.append([line(id, 1, 'first'), odd, line(id, 3, 'third', 'system')]);

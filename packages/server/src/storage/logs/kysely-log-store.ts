@@ -13,7 +13,7 @@ const READ_BLOCKS = 4;
 /**
  * Log lines in the metadata database, one code path for SQLite and PostgreSQL. New lines are stored
  * in blocks of consecutive lines (`job_log_blocks`, blocks.ts): 2 M tiny lines are ~2000 rows, not
- * 2 M. Lines stored one per row before migration 006 (`job_logs`) are still read, deleted and
+ * 2 M. Lines stored one per row before migration 007 (`job_logs`) are still read, deleted and
  * counted; reads merge both by seq.
  */
 export class KyselyLogStore implements LogStore {

@@ -2,6 +2,7 @@ import type { Generated } from 'kysely';
 import type { LogsDatabase } from '../logs/schema.js';
 import type { Job, TokenRecord } from './store.js';
 import type { UploadRecord } from './uploads.js';
+import type { QuotaRecord, UsageRecord } from './usage.js';
 import type { WorkspaceRecord } from './workspaces.js';
 
 /**
@@ -14,6 +15,8 @@ export interface Database extends LogsDatabase {
   jobs: JobsTable;
   workspaces: WorkspaceRecord;
   uploads: UploadRecord;
+  usage_records: UsageRecord;
+  user_quotas: QuotaRecord;
 }
 
 export interface UsersTable {

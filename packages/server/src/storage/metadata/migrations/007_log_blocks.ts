@@ -5,7 +5,7 @@ import type { Kysely, Migration } from 'kysely';
  * blocks.ts), so many tiny lines cost one row per block, not one per line. `job_logs` stays for
  * lines stored before this migration; reads merge both.
  */
-export function migration006(): Migration {
+export function migration007(): Migration {
   return {
     async up(db: Kysely<any>) {
       await db.schema
