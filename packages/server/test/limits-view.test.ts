@@ -7,12 +7,15 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
-import { cpus } from 'node:os';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Sandbox, SandboxLimits } from '../src/runtime/driver.js';
+import { instancePrefix } from '../src/host/instance.js';
+import { createContainerDriver } from '../src/runtime/drivers/container/driver.js';
 import type { LxcfsView } from '../src/runtime/drivers/container/lxcfs.js';
-import { containerTestDriver, run, SMALL, type TestDriver } from './runtime-conformance.test.js';
+import { containerTestDriver, IMAGE_DIR, run, SMALL, testLog, type TestDriver } from './runtime-conformance.test.js';
 
 const isRoot = process.getuid?.() === 0;
 const hasLxcfs = (() => {
@@ -111,6 +114,23 @@ describe('limits seen from inside a sandbox (LXCFS + cpuset)', { skip: !isRoot ?
     const b = await make({ vcpus: 1 });
     const cpuOf = async (sb: Sandbox) => (await run(sb, "awk '/Cpus_allowed_list/ {print $2}' /proc/self/status")).stdout[0];
     assert.notEqual(await cpuOf(a), await cpuOf(b));
+  });
+
+  it('MAGS_SANDBOX_CPUSET=off: the sandbox may run on every CPU (nproc = host), /proc still shows its quota', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'mags-rt-'));
+    const instance = instancePrefix(dataDir);
+    const driver = createContainerDriver({ dataDir, imageDir: IMAGE_DIR, instance, log: testLog, network: null, cpuset: false });
+    try {
+      await driver.init();
+      const sb = await driver.create({ limits: { ...SMALL, vcpus: 1 }, network: false });
+      const v = parse((await run(sb, PROBE)).stdout);
+      assert.equal(v.nproc?.[0], String(cpus().length));
+      assert.equal(v.cpuinfo?.[0], '1');
+      await sb.destroy();
+    } finally {
+      await driver.shutdown();
+      await rm(dataDir, { recursive: true, force: true });
+    }
   });
 
   it('lxcfs killed: a running sandbox gets an error from /proc at once (no hang), lxcfs is restarted and new sandboxes see the view', async () => {

@@ -58,6 +58,8 @@ export interface ContainerDriverOptions {
    * MAGS_MAX_CONCURRENT_JOBS + MAGS_POOL_MAX_SIZE).
    */
   capacity?: { maxSandboxes: number; pidsPerSandbox: number };
+  /** Pin each sandbox to ceil(vcpus) CPUs (MAGS_SANDBOX_CPUSET=pin, the default); false: every CPU. */
+  cpuset?: boolean;
 }
 
 /** Where the guest agent's source and build script live (packages/server/native). */
@@ -235,7 +237,7 @@ class ContainerDriver implements RuntimeDriver, SandboxHost {
             helper: (args) => this.spawner.run(this.agentPath, args, { timeoutMs: 30_000 }),
           });
     const cpuList = this.cgroups.sandboxCpus();
-    this.cpus = cpuList ? new CpuPlacer(parseCpuList(cpuList)) : null;
+    this.cpus = cpuList && this.opts.cpuset !== false ? new CpuPlacer(parseCpuList(cpuList)) : null;
     if (onPath('lxcfs')) await this.lxcfs.start();
     else this.log.warn('lxcfs not found: sandboxes see the host\'s memory and CPUs in /proc (apt-get install lxcfs)');
     this.log.info({ image: image.version, cgroups: this.cgroups.mode }, 'container runtime ready');
