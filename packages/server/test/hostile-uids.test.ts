@@ -97,6 +97,7 @@ describe('per-sandbox host uid ranges keep per-uid kernel budgets apart', { skip
     assert.equal(ma[0], 0);
     assert.equal(ma[2], 65536);
     assert.ok(Math.abs(ma[1]! - mb[1]!) >= 65536, `ranges overlap: ${ma[1]} and ${mb[1]}`);
+    assert.deepEqual([a.hostIdBase, b.hostIdBase], [ma[1], mb[1]], 'the sandbox tells host code its range');
     // NS_GET_OWNER_UID on each agent's user namespace: the range's base, not host root.
     for (const [sb, m] of [[a, ma], [b, mb]] as const) {
       const pid = await agentPid(sb);

@@ -464,6 +464,7 @@ class ContainerDriver implements RuntimeDriver, SandboxHost {
         }),
       ]).finally(() => clearTimeout(timer));
       const sandbox = new ContainerSandbox(id, spec, net?.ipAddress, agent, this, runDir);
+      sandbox.hostIdBase = slot?.base ?? this.idBase ?? undefined;
       agent.onClose(() => {
         if (!sandbox.destroyed) log.warn('guest agent connection closed unexpectedly (the sandbox stopped)');
       });
