@@ -71,11 +71,11 @@ export function printTable(title, rows) {
   }
 }
 
-/** Starts a real Mags server on free ports with its own data dir; resolves once it is ready. */
-export async function startServer(env = {}) {
+/** Starts a real Mags server (of `repo`, default this tree) on free ports with its own data dir; resolves once it is ready. */
+export async function startServer(env = {}, repo = REPO) {
   const dataDir = mkdtempSync(join(tmpdir(), 'mags-bench-'));
   const home = mkdtempSync(join(tmpdir(), 'mags-bench-home-'));
-  const child = spawn(process.execPath, [join(REPO, 'packages/server/dist/src/main.js')], {
+  const child = spawn(process.execPath, [join(repo, 'packages/server/dist/src/main.js')], {
     env: {
       ...process.env,
       HOME: home,

@@ -2,7 +2,7 @@
 # Sourced, not run. Expects REPO to be the repository root.
 
 # Debian packages the daemon needs on a host (see docs/self-hosting.md).
-HOST_PACKAGES="crun debootstrap erofs-utils nftables iproute2 openssh-client musl-tools util-linux e2fsprogs ca-certificates attr"
+HOST_PACKAGES="crun lxcfs debootstrap erofs-utils nftables iproute2 openssh-client musl-tools util-linux e2fsprogs ca-certificates attr"
 
 step() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 

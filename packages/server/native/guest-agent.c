@@ -456,6 +456,7 @@ int cmd_unmount(int argc, char **argv);
 int cmd_sysfs(int argc, char **argv);
 /* guest-fs.c */
 int cmd_fs(int argc, char **argv);
+int cmd_slot(int argc, char **argv);
 
 int main(int argc, char **argv) {
   if (argc >= 2 && strcmp(argv[1], "layer") == 0) return cmd_layer(argc, argv);
@@ -463,6 +464,7 @@ int main(int argc, char **argv) {
   if (argc >= 2 && strcmp(argv[1], "unmount") == 0) return cmd_unmount(argc, argv);
   if (argc >= 2 && strcmp(argv[1], "sysfs") == 0) return cmd_sysfs(argc, argv);
   if (argc >= 2 && strcmp(argv[1], "fs") == 0) return cmd_fs(argc, argv);
+  if (argc >= 2 && strcmp(argv[1], "slot") == 0) return cmd_slot(argc, argv);
   if (argc >= 2 && strcmp(argv[1], "--version") == 0) { puts(GUEST_HELLO); return 0; }
   if (argc >= 2 && strcmp(argv[1], "host") == 0) {
     host_mode = 1;

@@ -14,6 +14,8 @@
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 struct mags_loop_info64 {
@@ -162,4 +164,138 @@ int cmd_sysfs(int argc, char **argv) {
   close(fd);
   if (mount("sysfs", argv[3], "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) != 0) return fail_errno("mount sysfs at", argv[3]);
   return 0;
+}
+
+/* New mount API (Linux >= 5.12 for mount_setattr); numbers are the same on every architecture. */
+#ifndef SYS_open_tree
+#define SYS_open_tree 428
+#endif
+#ifndef SYS_move_mount
+#define SYS_move_mount 429
+#endif
+#ifndef SYS_mount_setattr
+#define SYS_mount_setattr 442
+#endif
+#define MAGS_OPEN_TREE_CLONE 1
+#define MAGS_AT_EMPTY_PATH 0x1000
+#define MAGS_MOUNT_ATTR_IDMAP 0x00100000ULL
+#define MAGS_MOVE_MOUNT_F_EMPTY_PATH 0x4
+struct mags_mount_attr { uint64_t attr_set, attr_clr, propagation, userns_fd; };
+
+static int write_text(const char *path, const char *text) {
+  int fd = open(path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  ssize_t n = write(fd, text, strlen(text));
+  int err = errno;
+  close(fd);
+  errno = err;
+  return n == (ssize_t)strlen(text) ? 0 : -1;
+}
+
+/*
+ * Forks a child that (after dropping to host uid/gid OWNER when OWNER >= 0) creates a user
+ * namespace, whose uid and gid maps the parent then writes as "INSIDE OUTSIDE COUNT". The child
+ * runs `inside` (may be NULL) as mapped root of the namespace, then waits until `release_fd`
+ * (returned) is closed. Returns the child's pid, or -1.
+ */
+static pid_t userns_child(long owner, const char *map, const char *limits, int *release_fd) {
+  int ready[2], go[2], done[2];
+  if (pipe2(ready, O_CLOEXEC) || pipe2(go, O_CLOEXEC) || pipe2(done, O_CLOEXEC)) return fail_errno("pipe", ""), -1;
+  pid_t pid = fork();
+  if (pid < 0) return fail_errno("fork", ""), -1;
+  if (pid == 0) {
+    close(ready[0]); close(go[1]); close(done[0]);
+    char c = 1;
+    if (owner >= 0 && (setgroups(0, NULL) || setresgid((gid_t)owner, (gid_t)owner, (gid_t)owner) || setresuid((uid_t)owner, (uid_t)owner, (uid_t)owner))) c = 2;
+    if (c == 1 && unshare(CLONE_NEWUSER) != 0) c = 3;
+    if (write(ready[1], &c, 1) != 1 || c != 1) _exit(1);
+    if (read(go[0], &c, 1) != 1) _exit(1);
+    /* Mapped root of the new namespace: its /proc/sys/user limits are writable now. */
+    c = 0;
+    char buf[512];
+    for (const char *p = limits; p && *p;) {
+      const char *end = strchr(p, ','), *eq = strchr(p, '=');
+      size_t len = end ? (size_t)(end - p) : strlen(p);
+      if (!eq || eq > p + len) { c = 4; break; }
+      char path[128];
+      snprintf(path, sizeof path, "/proc/sys/user/%.*s", (int)(eq - p), p);
+      snprintf(buf, sizeof buf, "%.*s\n", (int)(p + len - eq - 1), eq + 1);
+      if (write_text(path, buf) != 0) { fprintf(stderr, "mags-guest: set %s: %s\n", path, strerror(errno)); c = 5; break; }
+      p = end ? end + 1 : NULL;
+    }
+    if (write(done[1], &c, 1) != 1) _exit(1);
+    while (read(go[0], &c, 1) > 0) {}
+    _exit(0);
+  }
+  close(ready[1]); close(go[0]); close(done[1]);
+  char c = 0;
+  if (read(ready[0], &c, 1) != 1 || c != 1) {
+    fprintf(stderr, "mags-guest: the user namespace child failed (%s)\n", c == 2 ? "setuid" : c == 3 ? "unshare" : "exited");
+    goto fail;
+  }
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%d/uid_map", pid);
+  if (write_text(path, map) != 0) { fail_errno("write", path); goto fail; }
+  snprintf(path, sizeof path, "/proc/%d/gid_map", pid);
+  if (write_text(path, map) != 0) { fail_errno("write", path); goto fail; }
+  if (write(go[1], &c, 1) != 1 || read(done[0], &c, 1) != 1 || c != 0) { fprintf(stderr, "mags-guest: setting the namespace limits failed\n"); goto fail; }
+  close(ready[0]); close(done[0]);
+  *release_fd = go[1];
+  return pid;
+fail:
+  close(ready[0]); close(done[0]); close(go[1]);
+  waitpid(pid, NULL, 0);
+  return -1;
+}
+
+static void release_child(pid_t pid, int fd) {
+  close(fd);
+  waitpid(pid, NULL, 0);
+}
+
+/*
+ * mags-guest slot NSFILE BASE COUNT LIMITS [IMAGE TARGET FROM]
+ *   Creates the user namespace of a sandbox slot: made by a process of host uid BASE (so the
+ *   kernel charges its ucounts, inotify instances, mqueue bytes and the like, to BASE, not to host
+ *   root), mapping 0..COUNT-1 to BASE..BASE+COUNT-1, with /proc/sys/user limits LIMITS
+ *   ("max_inotify_instances=128,..."), and pins it at NSFILE (a bind mount crun joins). With
+ *   IMAGE, also mounts IMAGE at TARGET idmapped so that files of host ids FROM.. appear as BASE..
+ *   (the shared read-only image, seen with the slot's ids).
+ */
+int cmd_slot(int argc, char **argv) {
+  if (argc != 6 && argc != 9) { fprintf(stderr, "usage: mags-guest slot NSFILE BASE COUNT LIMITS [IMAGE TARGET FROM]\n"); return 2; }
+  const char *nsfile = argv[2], *limits = argv[5];
+  long base = strtol(argv[3], NULL, 10), count = strtol(argv[4], NULL, 10);
+  char map[96];
+  snprintf(map, sizeof map, "0 %ld %ld\n", base, count);
+  int release;
+  pid_t pid = userns_child(base, map, limits, &release);
+  if (pid < 0) return 1;
+  int fd = open(nsfile, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) { release_child(pid, release); return fail_errno("create", nsfile); }
+  close(fd);
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%d/ns/user", pid);
+  if (mount(path, nsfile, NULL, MS_BIND, NULL) != 0) { release_child(pid, release); return fail_errno("pin the user namespace at", nsfile); }
+  release_child(pid, release);
+  if (argc == 6) return 0;
+
+  const char *image = argv[6], *target = argv[7];
+  long from = strtol(argv[8], NULL, 10);
+  snprintf(map, sizeof map, "%ld %ld %ld\n", from, base, count);
+  pid = userns_child(-1, map, NULL, &release);
+  if (pid < 0) { umount2(nsfile, MNT_DETACH); return 1; }
+  snprintf(path, sizeof path, "/proc/%d/ns/user", pid);
+  int ns = open(path, O_RDONLY | O_CLOEXEC);
+  int tree = ns < 0 ? -1 : (int)syscall(SYS_open_tree, AT_FDCWD, image, MAGS_OPEN_TREE_CLONE | O_CLOEXEC);
+  struct mags_mount_attr attr = { MAGS_MOUNT_ATTR_IDMAP, 0, 0, (uint64_t)ns };
+  int rc = 0;
+  if (tree < 0) rc = fail_errno("open_tree", image);
+  else if (syscall(SYS_mount_setattr, tree, "", MAGS_AT_EMPTY_PATH, &attr, sizeof attr) != 0) rc = fail_errno("idmap (mount_setattr MOUNT_ATTR_IDMAP; Linux >= 5.12 and a file system that supports it)", image);
+  else if (syscall(SYS_move_mount, tree, "", AT_FDCWD, target, MAGS_MOVE_MOUNT_F_EMPTY_PATH) != 0) rc = fail_errno("move_mount to", target);
+  if (tree >= 0) close(tree);
+  if (ns >= 0) close(ns);
+  release_child(pid, release);
+  if (rc) umount2(nsfile, MNT_DETACH);
+  return rc;
 }

@@ -30,6 +30,8 @@ export interface ServerConfig {
   cpuOvercommit: number;
   /** Sum of running jobs' disk_gb may reach this multiple of the data dir's free space. */
   diskOvercommit: number;
+  /** `pin`: each sandbox's cpuset is ceil(vcpus) CPUs (nproc matches); `off`: every CPU, only the quota. */
+  sandboxCpuset: 'pin' | 'off';
   logLevel: LogLevelName;
   /** Debian mirror for the image build; absent = the image builder's default. */
   debianMirror?: string;
@@ -86,6 +88,7 @@ export interface ServerConfig {
 export type LogLevelName = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
 const LOG_LEVELS: readonly LogLevelName[] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
 const BLOB_STORES = ['file', 's3'] as const;
+const CPUSET_MODES = ['pin', 'off'] as const;
 const BOOLEANS = ['true', 'false'] as const;
 const FLAGS = ['1', '0', 'true', 'false'] as const;
 
@@ -130,6 +133,7 @@ export const CONFIG_SETTINGS: readonly ConfigSetting[] = [
   { key: 'memoryOvercommit', env: 'MAGS_MEMORY_OVERCOMMIT', flag: '--memory-overcommit', kind: 'ratio', defaultText: '`1`', unit: 'ratio', meaning: 'Running jobs\' `memory_mb` may add up to this times the sandbox memory (host memory less the reserve, docs/security.md); more wait as `pending`.' },
   { key: 'cpuOvercommit', env: 'MAGS_CPU_OVERCOMMIT', flag: '--cpu-overcommit', kind: 'ratio', defaultText: '`16`', unit: 'ratio', meaning: 'Running jobs\' `vcpus` may add up to this times the host\'s CPUs; more wait as `pending`.' },
   { key: 'diskOvercommit', env: 'MAGS_DISK_OVERCOMMIT', flag: '--disk-overcommit', kind: 'ratio', defaultText: '`1`', unit: 'ratio', meaning: 'Running jobs\' `disk_gb` may add up to this times the free space of the data dir; more wait as `pending`.' },
+  { key: 'sandboxCpuset', env: 'MAGS_SANDBOX_CPUSET', flag: '--sandbox-cpuset', kind: 'enum', values: CPUSET_MODES, defaultText: '`pin`', unit: '-', meaning: '`pin`: a sandbox runs on ceil(`vcpus`) of the host\'s CPUs, the least used, so `nproc`, Node and Python see what it was granted; `off`: it may run on every CPU (only the quota bounds it; `nproc` then shows the host\'s count, `/proc/cpuinfo` still the grant). Pinning costs latency on a busy host (docs/sandboxes.md).' },
   { key: 'logLevel', env: 'MAGS_LOG_LEVEL', flag: '--log-level', kind: 'enum', values: LOG_LEVELS, defaultText: '`info`', unit: '-', meaning: 'Server log level (JSON lines on stderr): `trace`, `debug`, `info`, `warn`, `error`, `fatal`, `silent`.' },
   { key: 'debianMirror', env: 'MAGS_DEBIAN_MIRROR', flag: '--debian-mirror', kind: 'url', defaultText: 'the image builder\'s default (`http://deb.debian.org/debian`)', unit: 'URL', meaning: 'Debian mirror used to build the sandbox base image.' },
   { key: 'runtime', env: 'MAGS_RUNTIME', flag: '--runtime', kind: 'enum', values: RUNTIME_NAMES, defaultText: `\`${DEFAULT_RUNTIME}\``, unit: '-', meaning: 'Sandbox runtime driver (`container`: crun with namespaces, cgroups and an overlay root).' },
@@ -222,6 +226,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     memoryOvercommit: (raw.get('memoryOvercommit') as number | undefined) ?? 1,
     cpuOvercommit: (raw.get('cpuOvercommit') as number | undefined) ?? 16,
     diskOvercommit: (raw.get('diskOvercommit') as number | undefined) ?? 1,
+    sandboxCpuset: (raw.get('sandboxCpuset') as 'pin' | 'off' | undefined) ?? 'pin',
     logLevel: (raw.get('logLevel') as LogLevelName | undefined) ?? 'info',
     debianMirror: raw.get('debianMirror') as string | undefined,
     runtime: (raw.get('runtime') as RuntimeName | undefined) ?? DEFAULT_RUNTIME,

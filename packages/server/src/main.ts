@@ -135,6 +135,7 @@ export async function runServer(opts: RunServerOptions | ConfigOverrides = {}): 
       log: log.child({ component: 'runtime' }),
       debianMirror: config.debianMirror,
       capacity: { maxSandboxes: config.maxConcurrentJobs + config.poolMaxSize, pidsPerSandbox: DEFAULT_PIDS_LIMIT },
+      cpuset: config.sandboxCpuset === 'pin',
     };
     const driver: RuntimeDriver = await createRuntimeDriver(config.runtime, driverOptions);
     cleanups.push(() => driver.shutdown());

@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -89,11 +89,15 @@ describe('start-up sweep after a crash', { timeout: 300_000 }, () => {
         assert.ok(!existsSync(join('/run/mags', instance, 'crun', id)));
         for (const h of await readdir('/sys/fs/cgroup')) assert.ok(!existsSync(join('/sys/fs/cgroup', h, instance, id)), `cgroup ${h}/${id} left`);
       }
-      // While the driver runs, its image mount and the (empty) instance parent cgroups are expected.
+      // While the driver runs, its image mount, its lxcfs view, the uid slots it made for the sandboxes
+      // above and the (empty) instance parent cgroups are expected.
       const leftovers = (await instanceLeftovers(dataDir, instance)).filter(
-        (l) => !l.includes(join(dataDir, 'runtime', 'image')) && !l.endsWith(`/${instance}`),
+        (l) => !l.includes(join(dataDir, 'runtime', 'image')) && !l.endsWith(`/${instance}`) && !l.endsWith(join('/run/mags', instance, 'lxcfs')) && !l.includes(join('/run/mags', instance, 'slots')),
       );
       assert.deepEqual(leftovers, []);
+      // The crashed daemon's lxcfs is gone: only the new driver's runs.
+      const lxcfs = readdirSync('/proc').filter((p) => /^\d+$/.test(p) && (() => { try { return readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(join('/run/mags', instance, 'lxcfs')); } catch { return false; } })());
+      assert.ok(lxcfs.length <= 1, `lxcfs processes of the instance: ${lxcfs.join(', ')}`);
       // Per-sandbox runtime files (crun state, mount points, agent socket) live on the instance's tmpfs.
       const mountinfo = await readFile('/proc/self/mountinfo', 'utf8');
       const own = mountinfo.split('\n').filter((l) => l.split(' ')[4] === join('/run/mags', instance));

@@ -124,6 +124,11 @@ export interface Sandbox {
   readonly spec: SandboxSpec;
   /** Address of the sandbox on the host bridge, when it has a network (the proxy uses it). */
   readonly ipAddress?: string;
+  /**
+   * Host uid/gid of root inside (its uid slot; ids 0..65535 inside are this + 0..65535), when the
+   * sandbox runs in a user namespace. Files the host writes into the sandbox's layers must use it.
+   */
+  readonly hostIdBase?: number;
   /** Runs a script; resolves when it ends. `onOutput` is called for every line as it arrives. */
   exec(req: ExecRequest, onOutput: (line: OutputLine) => void): Promise<ExecResult>;
   /**

@@ -15,6 +15,8 @@ export type CgroupMode = 'v2' | 'v1' | 'hybrid';
 
 export interface CgroupLimits {
   vcpus?: number;
+  /** cpuset list (`0-1`) the sandbox's processes may run on. */
+  cpus?: string;
   memoryMb?: number;
   pids?: number;
 }
@@ -133,7 +135,9 @@ export class Cgroups {
       // Children get a controller only when every ancestor delegates it.
       for (const dir of [root, parent]) {
         const enabled = (readTextSync(join(dir, 'cgroup.subtree_control')) ?? '').split(/\s+/);
-        const missing = ['memory', 'pids', 'cpu'].filter((c) => !enabled.includes(c));
+        const available = (readTextSync(join(dir, 'cgroup.controllers')) ?? '').split(/\s+/);
+        const wanted = ['memory', 'pids', 'cpu', ...(available.includes('cpuset') ? ['cpuset'] : [])];
+        const missing = wanted.filter((c) => !enabled.includes(c));
         if (missing.length) writeFileSync(join(dir, 'cgroup.subtree_control'), missing.map((c) => `+${c}`).join(' '));
       }
       writeFileSync(join(parent, 'memory.max'), String(l.memoryBytes));
@@ -152,6 +156,21 @@ export class Cgroups {
       await mkdir(join(mp, this.instance), { recursive: true });
       writeFileSync(join(mp, this.instance, file), value);
     }
+  }
+
+  /**
+   * The CPUs sandboxes may be placed on (the root cpuset), or null when the cpuset controller is not
+   * available to sandboxes (then they see every host CPU).
+   */
+  sandboxCpus(): string | null {
+    if (this.mode === 'v2') {
+      const root = this.unified!;
+      const enabled = (readTextSync(join(root, this.instance, 'cgroup.subtree_control')) ?? '').split(/\s+/);
+      if (!enabled.includes('cpuset')) return null;
+      return readTextSync(join(root, 'cpuset.cpus.effective'))?.trim() || null;
+    }
+    const mp = this.byController.get('cpuset');
+    return mp ? readTextSync(join(mp, 'cpuset.cpus'))?.trim() || null : null;
   }
 
   /** The OCI `linux.cgroupsPath` of a sandbox. */
@@ -225,6 +244,7 @@ export class Cgroups {
       }
       if (limits.vcpus !== undefined) writeFileSync(this.v2(id, 'cpu.max'), `${Math.round(limits.vcpus * CPU_PERIOD_US)} ${CPU_PERIOD_US}`);
       if (limits.pids !== undefined) writeFileSync(this.v2(id, 'pids.max'), String(limits.pids));
+      if (limits.cpus !== undefined) writeFileSync(this.v2(id, 'cpuset.cpus'), limits.cpus);
       return;
     }
     if (limits.memoryMb !== undefined) {
@@ -247,6 +267,8 @@ export class Cgroups {
     }
     if (limits.vcpus !== undefined) writeFileSync(this.v1('cpu', id, 'cpu.cfs_quota_us')!, String(Math.round(limits.vcpus * CPU_PERIOD_US)));
     if (limits.pids !== undefined) writeFileSync(this.v1('pids', id, 'pids.max')!, String(limits.pids));
+    const cpuset = limits.cpus !== undefined ? this.v1('cpuset', id, 'cpuset.cpus') : null;
+    if (cpuset) writeFileSync(cpuset, limits.cpus!);
   }
 
   /** Freezes or thaws every process of the sandbox and waits until the kernel reports it done. */

@@ -30,6 +30,9 @@ import { fileReserve, fitReport, parentLimits, readHostFacts } from './host-limi
 import { ociConfig, SANDBOX_NOFILE } from './oci.js';
 import { HostSpawner } from './spawner.js';
 import { ContainerSandbox, type SandboxHost } from './sandbox.js';
+import { LxcfsView } from './lxcfs.js';
+import { CpuPlacer, parseCpuList } from './cpus.js';
+import { UidSlots, type Slot } from './slots.js';
 
 /** Options of the crun container driver. */
 export interface ContainerDriverOptions {
@@ -55,6 +58,8 @@ export interface ContainerDriverOptions {
    * MAGS_MAX_CONCURRENT_JOBS + MAGS_POOL_MAX_SIZE).
    */
   capacity?: { maxSandboxes: number; pidsPerSandbox: number };
+  /** Pin each sandbox to ceil(vcpus) CPUs (MAGS_SANDBOX_CPUSET=pin, the default); false: every CPU. */
+  cpuset?: boolean;
 }
 
 /** Where the guest agent's source and build script live (packages/server/native). */
@@ -138,6 +143,8 @@ class ContainerDriver implements RuntimeDriver, SandboxHost {
   /** Older image versions mounted on demand for workspaces created on them (version -> mount). */
   private readonly olderImages = new Map<string, Promise<string>>();
   private nofileHard = 1024;
+  /** Whether writing the agent's oom_score_adj also sets the floor its processes inherit (CAP_SYS_RESOURCE). */
+  private canPinOomFloor = false;
   private initialized = false;
   /** The compiled seccomp filter crun saved for the first sandbox, reused by later ones. */
   private seccompBpf: string | undefined;
@@ -146,6 +153,13 @@ class ContainerDriver implements RuntimeDriver, SandboxHost {
   private readonly pendingCreates = new Set<Promise<unknown>>();
   /** Loop device of each sandbox's layer, waited for on teardown. */
   private readonly loops = new Map<string, string>();
+  /** The /proc view of each sandbox's own limits (LXCFS). */
+  private readonly lxcfs: LxcfsView;
+  /** Each sandbox's cpuset, so the CPU count it sees matches its vcpus; null where cpusets are unavailable. */
+  private cpus: CpuPlacer | null = null;
+  /** Host uid ranges and user namespaces of sandboxes; null when sandboxes run without a user namespace. */
+  private slots: UidSlots | null = null;
+  private readonly slotOf = new Map<string, Slot>();
 
   constructor(private readonly opts: ContainerDriverOptions) {
     this.log = opts.log;
@@ -156,6 +170,7 @@ class ContainerDriver implements RuntimeDriver, SandboxHost {
     this.sbDir = join(this.runtimeDir, 'sb');
     this.cgroups = new Cgroups(opts.instance, opts.log);
     this.spawner = new HostSpawner(this.agentPath, opts.log);
+    this.lxcfs = new LxcfsView({ mountDir: join(this.exposedDir, 'lxcfs'), log: opts.log.child({ component: 'lxcfs' }) });
     this.layers = this.makeLayers(0);
     this.network =
       opts.network === undefined
@@ -211,6 +226,20 @@ class ContainerDriver implements RuntimeDriver, SandboxHost {
     this.imageMount = join(this.runtimeDir, 'image', image.version);
     await mkdir(this.imageMount, { recursive: true });
     await run('mount', ['-t', 'erofs', '-o', 'ro,loop', image.path, this.imageMount], { what: 'the kernel needs erofs support' });
+    this.slots =
+      this.idBase === null
+        ? null
+        : new UidSlots({
+            idBase: this.idBase,
+            nsDir: join(this.exposedDir, 'slots'),
+            imageDir: join(this.runtimeDir, 'image', 'slots'),
+            image: this.imageMount,
+            helper: (args) => this.spawner.run(this.agentPath, args, { timeoutMs: 30_000 }),
+          });
+    const cpuList = this.cgroups.sandboxCpus();
+    this.cpus = cpuList && this.opts.cpuset !== false ? new CpuPlacer(parseCpuList(cpuList)) : null;
+    if (onPath('lxcfs')) await this.lxcfs.start();
+    else this.log.warn('lxcfs not found: sandboxes see the host\'s memory and CPUs in /proc (apt-get install lxcfs)');
     this.log.info({ image: image.version, cgroups: this.cgroups.mode }, 'container runtime ready');
 
     if (this.network) {
@@ -235,8 +264,9 @@ class ContainerDriver implements RuntimeDriver, SandboxHost {
     this.log.info({ host, parent, fit }, 'sandbox parent cgroup limited; host reserve kept');
     const status = await readFile('/proc/self/status', 'utf8');
     const capEff = BigInt('0x' + (/^CapEff:\s+([0-9a-f]+)/m.exec(status)?.[1] ?? '0'));
-    if ((capEff & (1n << 24n)) === 0n) {
-      this.log.warn(`the daemon lacks CAP_SYS_RESOURCE: sandbox processes start at oom_score_adj ${SANDBOX_OOM_SCORE_ADJ} but a script can lower its own (the parent cgroup still keeps OOM kills among sandboxes)`);
+    this.canPinOomFloor = (capEff & (1n << 24n)) !== 0n;
+    if (!this.canPinOomFloor) {
+      this.log.warn(`the daemon lacks CAP_SYS_RESOURCE: scripts start at oom_score_adj ${SANDBOX_OOM_SCORE_ADJ} and can lower it to 0 (the agent's), never below; the parent cgroup still keeps OOM kills among sandboxes`);
     }
     if (!fit.pidsFit) {
       this.log.warn({ fit }, `${fit.maxSandboxes} sandboxes x ${cap.pidsPerSandbox} processes = ${fit.pidsNeeded} > ${fit.pidsAvailable} (pid_max less the host reserve): the parent cgroup's pids.max stops them first; raise kernel.pid_max or lower MAGS_MAX_CONCURRENT_JOBS`);
@@ -278,6 +308,9 @@ class ContainerDriver implements RuntimeDriver, SandboxHost {
       }
     }
     await rm(join(this.runtimeDir, 'crun'), { recursive: true, force: true });
+    // A crashed daemon's lxcfs exits once its mount is gone; its pid file names it in case it hangs.
+    const lxcfsPid = Number((await readFile(join(this.exposedDir, 'lxcfs.pid'), 'utf8').catch(() => '')).trim());
+    if (Number.isInteger(lxcfsPid) && lxcfsPid > 1 && (await readFile(`/proc/${lxcfsPid}/comm`, 'utf8').catch(() => '')).trim() === 'lxcfs') process.kill(lxcfsPid, 'SIGKILL');
     await unmountUnder(this.exposedDir);
     await unmountUnder(this.runtimeDir);
     const loops = await this.detachLoops();
@@ -359,6 +392,11 @@ class ContainerDriver implements RuntimeDriver, SandboxHost {
       await mkdir(runDir, { recursive: true, mode: 0o755 });
       await mkdir(rootfs, { mode: 0o755 });
       await writeFile(join(runDir, 'agent'), '');
+      // Sandboxes whose layers are host directories in the image's own id range share slot 0.
+      const imageMount = await this.imageMountFor(spec.imageVersion);
+      const sharedRange = !!spec.workspaceLayerDir || (spec.extraLowerDirs?.length ?? 0) > 0 || imageMount !== this.imageMount;
+      const slot = this.slots ? await (sharedRange ? this.slots.shared() : this.slots.acquire()) : undefined;
+      if (slot) this.slotOf.set(id, slot);
       const listening = listenForGuest(join(runDir, 'host.sock'));
       // Settle all three before looking at errors, so a failure never races the cleanup.
       const settled = await Promise.allSettled([
@@ -367,10 +405,11 @@ class ContainerDriver implements RuntimeDriver, SandboxHost {
           sandboxDir: dir,
           rootfs,
           sandboxId: id,
-          imageMount: await this.imageMountFor(spec.imageVersion),
+          imageMount: slot?.imageMount ?? imageMount,
           extraLowerDirs: spec.extraLowerDirs,
           workspaceLayerDir: spec.workspaceLayerDir,
           diskGb: spec.limits.diskGb,
+          rootId: slot?.base,
         }),
         listening,
       ]);
@@ -395,13 +434,16 @@ class ContainerDriver implements RuntimeDriver, SandboxHost {
         agentPath: this.agentPath,
         cgroupsPath: this.cgroups.path(id),
         limits: spec.limits,
+        cpus: this.cpus?.place(id, spec.limits.vcpus),
+        extraMounts: this.lxcfs.mounts(),
         netnsPath: net?.netnsPath,
         resolvConfPath: resolvConf,
         sysfsPath: net ? join(xdir, 'sys') : undefined,
         nofileHard: this.nofileHard,
         swapLimit: this.cgroups.hasSwapLimit(),
         seccompBpf: this.seccompBpf,
-        idMap: this.idBase !== null ? { base: this.idBase, count: ID_COUNT } : undefined,
+        idMap: slot ? { base: slot.base, count: ID_COUNT } : this.idBase !== null ? { base: this.idBase, count: ID_COUNT } : undefined,
+        userNamespacePath: slot?.nsPath,
         annotations: Object.fromEntries(Object.entries(spec.labels ?? {}).map(([k, v]) => [`mags.${k}`, v])),
       });
       await writeFile(join(dir, 'config.json'), JSON.stringify(config));
@@ -422,6 +464,7 @@ class ContainerDriver implements RuntimeDriver, SandboxHost {
         }),
       ]).finally(() => clearTimeout(timer));
       const sandbox = new ContainerSandbox(id, spec, net?.ipAddress, agent, this, runDir);
+      sandbox.hostIdBase = slot?.base ?? this.idBase ?? undefined;
       agent.onClose(() => {
         if (!sandbox.destroyed) log.warn('guest agent connection closed unexpectedly (the sandbox stopped)');
       });
@@ -449,16 +492,20 @@ class ContainerDriver implements RuntimeDriver, SandboxHost {
   }
 
   /**
-   * Sets the agent's oom_score_adj as host root, which also sets the floor (oom_score_adj_min) every
-   * process of the sandbox inherits (when the daemon holds CAP_SYS_RESOURCE): a script can raise its
-   * score but never lower it below SANDBOX_OOM_SCORE_ADJ, so sandboxes die before the daemon and host processes, and a script
-   * cannot put itself behind the agent (which is tiny and so, at equal scores, chosen last).
+   * Orders OOM kills: scripts first, the agent last. With CAP_SYS_RESOURCE the daemon writes
+   * SANDBOX_OOM_SCORE_ADJ to the agent, which also sets the floor (oom_score_adj_min) every process of
+   * the sandbox inherits: a script can raise its score but never lower it below that, so sandboxes die
+   * before the daemon and host processes, and a script never outlives the (tiny) agent. Without it no
+   * floor can be set: the agent then stays at 0, the lowest score an unprivileged process can give
+   * itself, while the agent starts every script at SANDBOX_OOM_SCORE_ADJ; a script may lower its own
+   * to 0, which ties with the agent and with host processes (the kernel then kills the biggest).
    */
   private async pinOomScore(bundle: string): Promise<void> {
     const pid = Number((await readFile(join(bundle, 'agent.pid'), 'utf8')).trim());
     if (!Number.isInteger(pid) || pid <= 1) throw new Error(`crun wrote no agent pid to ${join(bundle, 'agent.pid')}`);
-    await writeFile(`/proc/${pid}/oom_score_adj`, String(SANDBOX_OOM_SCORE_ADJ));
+    await writeFile(`/proc/${pid}/oom_score_adj`, this.canPinOomFloor ? String(SANDBOX_OOM_SCORE_ADJ) : '0');
   }
+
 
   /**
    * `crun run --detach`: returns once the agent process started. The agent inherits crun's stdout
@@ -504,7 +551,13 @@ class ContainerDriver implements RuntimeDriver, SandboxHost {
   }
 
   updateLimits(id: string, limits: Partial<Omit<SandboxLimits, 'diskGb'>>): Promise<void> {
-    return this.cgroups.update(id, limits);
+    const cpus = limits.vcpus !== undefined && this.cpus ? this.cpus.place(id, limits.vcpus) : undefined;
+    return this.cgroups.update(id, { ...limits, cpus });
+  }
+
+  /** The /proc view (tests check its supervision). */
+  get procView(): LxcfsView {
+    return this.lxcfs;
   }
 
   freeze(id: string, frozen: boolean): Promise<void> {
@@ -538,6 +591,7 @@ class ContainerDriver implements RuntimeDriver, SandboxHost {
     }
     // Kills anything crun left running before the file systems go.
     await this.cgroups.remove(s.id);
+    this.cpus?.release(s.id);
     if (existsSync(join(s.xdir, 'sys'))) await this.spawner.run(this.agentPath, ['unmount', join(s.xdir, 'sys')], { timeoutMs: 30_000 });
     await this.layers.remove(s.dir, join(s.xdir, 'rootfs'), s.id, s.spec.workspaceLayerDir);
     const left = [...(await mountsUnder(s.xdir)), ...(await mountsUnder(s.dir))];
@@ -553,6 +607,10 @@ class ContainerDriver implements RuntimeDriver, SandboxHost {
     }
     await rm(s.xdir, { recursive: true, force: true });
     await rm(s.dir, { recursive: true, force: true });
+    // Only now: nothing of the sandbox holds the range any more (its layer is unmounted).
+    const slot = this.slotOf.get(s.id);
+    if (slot) this.slots?.release(slot);
+    this.slotOf.delete(s.id);
     if (s.useNetwork && this.network) await this.network.destroy(s.id);
   }
 
@@ -564,10 +622,14 @@ class ContainerDriver implements RuntimeDriver, SandboxHost {
       await Promise.allSettled(all.slice(i, i + 8).map((s) => s.destroy()));
     }
     await Promise.allSettled([...this.destroyers.values()]);
+    const slotMounts = this.slots ? await this.slots.mountPoints() : [];
+    if (slotMounts.length) await this.spawner.run(this.agentPath, ['unmount', ...slotMounts], { timeoutMs: 30_000 }).catch((err: unknown) => this.log.error({ err }, 'could not unmount the sandbox uid slots'));
+    this.slots = null;
     if (this.imageMount) await unmountUnder(join(this.runtimeDir, 'image'));
     this.imageMount = null;
     this.olderImages.clear();
     await this.cgroups.removeParents();
+    await this.lxcfs.stop().catch((err: unknown) => this.log.error({ err }, 'lxcfs stop failed'));
     if (this.network && this.initialized) await this.network.shutdown().catch((err: unknown) => this.log.error({ err }, 'network shutdown failed'));
     // After the network (it runs its commands through the spawner), before the tmpfs the spawner's
     // binary lives on is unmounted (lazily, if the spawner has not exited yet).

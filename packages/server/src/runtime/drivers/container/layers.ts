@@ -40,6 +40,8 @@ export interface LayerRequest {
   extraLowerDirs?: string[];
   workspaceLayerDir?: string;
   diskGb: number;
+  /** Host uid/gid of root in this sandbox (its slot); default: the one given to the constructor. */
+  rootId?: number;
 }
 
 export class Layers {
@@ -88,6 +90,7 @@ export class Layers {
   /** Creates the sandbox's writable layer (under `sandboxDir`) and mounts its overlay root at `rootfs`. */
   async create(req: LayerRequest): Promise<LayerPaths> {
     const rootfs = req.rootfs;
+    const rootId = String(req.rootId ?? this.rootId);
     await mkdir(rootfs, { recursive: true });
     const lower = [...(req.extraLowerDirs ?? []), req.imageMount].join(':');
     if (req.workspaceLayerDir) {
@@ -96,14 +99,14 @@ export class Layers {
       const work = workDirOf(upper, req.sandboxId);
       await mkdir(upper, { recursive: true });
       await mkdir(work, { recursive: true });
-      await this.exec(this.helper, ['overlay', rootfs, lower, upper, work, String(this.rootId)]);
+      await this.exec(this.helper, ['overlay', rootfs, lower, upper, work, rootId]);
       return { rootfs, upper, work };
     }
     const gb = Math.max(1, Math.ceil(req.diskGb));
     const template = await this.template(gb);
     const diskMount = join(req.sandboxDir, 'disk');
     await mkdir(diskMount, { recursive: true });
-    const out = await this.exec(this.helper, ['layer', template, join(req.sandboxDir, 'disk.img'), diskMount, rootfs, lower, String(this.rootId)]);
+    const out = await this.exec(this.helper, ['layer', template, join(req.sandboxDir, 'disk.img'), diskMount, rootfs, lower, rootId]);
     const loopDevice = out.stdout.trim() || undefined;
     return { rootfs, upper: join(diskMount, 'upper'), work: join(diskMount, 'work'), diskMount, loopDevice };
   }

@@ -62,8 +62,14 @@ export interface OciConfigInput {
    * crun then loads it as is instead of compiling the profile again (~30 ms per start).
    */
   seccompBpf?: string;
+  /** Host CPUs the sandbox runs on (a cpuset list such as `0-1`); absent = all. */
+  cpus?: string;
+  /** Bind mounts added after the standard ones (the LXCFS /proc view). */
+  extraMounts?: Array<Record<string, unknown>>;
   /** Run in a user namespace mapping ids 0..count-1 to host ids base..base+count-1. */
   idMap?: { base: number; count: number };
+  /** A user namespace to join (pinned by the slot, already mapped as idMap says) instead of a fresh one. */
+  userNamespacePath?: string;
 }
 
 export function ociConfig(i: OciConfigInput): Record<string, unknown> {
@@ -87,6 +93,7 @@ export function ociConfig(i: OciConfigInput): Record<string, unknown> {
   if (i.resolvConfPath) {
     mounts.push({ destination: '/etc/resolv.conf', type: 'bind', source: i.resolvConfPath, options: ['bind', 'ro', 'nosuid', 'nodev', 'noexec'] });
   }
+  mounts.push(...(i.extraMounts ?? []));
   const namespaces: Array<Record<string, string>> = [
     { type: 'pid' },
     { type: 'ipc' },
@@ -95,7 +102,7 @@ export function ociConfig(i: OciConfigInput): Record<string, unknown> {
     { type: 'cgroup' },
     i.netnsPath ? { type: 'network', path: i.netnsPath } : { type: 'network' },
   ];
-  if (i.idMap) namespaces.push({ type: 'user' });
+  if (i.idMap) namespaces.push(i.userNamespacePath ? { type: 'user', path: i.userNamespacePath } : { type: 'user' });
   const idMappings = i.idMap ? [{ containerID: 0, hostID: i.idMap.base, size: i.idMap.count }] : undefined;
   return {
     ociVersion: '1.0.2',
@@ -124,7 +131,7 @@ export function ociConfig(i: OciConfigInput): Record<string, unknown> {
       resources: {
         devices: [{ allow: false, access: 'rwm' }, ...ALLOWED_DEVICES.map((d) => ({ allow: true, access: 'rwm', ...d }))],
         memory: i.swapLimit ? { limit: memory, swap: memory } : { limit: memory },
-        cpu: { quota: Math.round(i.limits.vcpus * 100_000), period: 100_000 },
+        cpu: { quota: Math.round(i.limits.vcpus * 100_000), period: 100_000, ...(i.cpus ? { cpus: i.cpus } : {}) },
         pids: { limit: i.limits.pids },
       },
       maskedPaths: MASKED_PATHS,

@@ -23,6 +23,8 @@ export interface SandboxHost {
 
 export class ContainerSandbox implements Sandbox {
   readonly spec: SandboxSpec;
+  /** Host uid/gid of root inside (set by the driver from the sandbox's uid slot). */
+  hostIdBase?: number;
   private limits: SandboxLimits;
   private oomBaseline = 0;
   private destroying: Promise<void> | null = null;
