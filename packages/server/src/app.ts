@@ -11,11 +11,14 @@ import { fileRoutes } from './api/files.js';
 import { jobRoutes } from './api/jobs.js';
 import { logRoutes } from './api/logs.js';
 import { plannedRoutes } from './api/planned.js';
+import { publicSessionRoutes, sessionRoutes } from './api/sessions.js';
+import { webFallback, webRoutes } from './api/web.js';
 import { workspaceRoutes } from './api/workspaces.js';
 import { AppError } from './services/errors.js';
 import { validatorCompiler } from './api/validation.js';
 import type { PoolStatus } from './services/types.js';
 import type { JobsService } from './services/jobs.js';
+import type { SessionsService } from './services/sessions.js';
 import type { UploadsService } from './services/uploads.js';
 import type { UsersService } from './services/users.js';
 import type { WorkspaceService } from './workspaces/service.js';
@@ -29,6 +32,12 @@ export interface AppDeps {
   workspaces: WorkspaceService;
   uploads: UploadsService;
   poolStatus: () => PoolStatus;
+  /** Dashboard sign-in and sessions (absent: Bearer tokens only). */
+  sessions?: SessionsService;
+  /** The built dashboard served at `/` (absent or not built: `/` says how to build it). */
+  webDir?: string;
+  /** Believe X-Forwarded-* headers from a reverse proxy (protocol, client address, host). */
+  trustProxy?: boolean;
   log: Logger;
   /** Largest accepted body (default 2 MiB). */
   bodyLimitBytes?: number;
@@ -53,6 +62,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     genReqId: () => randomUUID(),
     requestIdHeader: false,
     forceCloseConnections: true,
+    trustProxy: deps.trustProxy ?? false,
     // Limits how long a client may take to send its request (slow senders); responses such as SSE
     // streams may last as long as they need.
     requestTimeout: 120_000,
@@ -62,7 +72,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
-  installErrorHandlers(app);
+  installErrorHandlers(app, (request, reply) => webFallback(deps.webDir, request, reply));
 
   // JSON only. An empty body counts as no body (clients POST /stop without one); "__proto__"
   // keys are dropped.
@@ -127,8 +137,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   );
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
+  const sessions = deps.sessions;
+  if (sessions) await app.register(publicSessionRoutes, { sessions });
   await app.register(async (api) => {
-    installAuth(api, deps.users);
+    installAuth(api, deps.users, sessions);
+    if (sessions) await api.register(sessionRoutes, { sessions });
     await api.register(jobRoutes, { jobs: deps.jobs, poolStatus: deps.poolStatus });
     await api.register(logRoutes, { jobs: deps.jobs, heartbeatSeconds: deps.sseHeartbeatSeconds, stallMs: deps.sseStallMs });
     await api.register(accountRoutes, { users: deps.users });
@@ -136,6 +149,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     await api.register(fileRoutes, { uploads: deps.uploads });
     await api.register(plannedRoutes, { jobs: deps.jobs });
   });
+  await webRoutes(app, deps.webDir);
   await app.ready();
   return app;
 }

@@ -13,6 +13,7 @@ import { JobLogs } from './services/job-logs.js';
 import { LogRetention } from './services/log-retention.js';
 import { DEFAULT_MAX_PENDING_JOBS_PER_USER, JobsService } from './services/jobs.js';
 import { DEFAULT_MAX_UPLOAD_BYTES, UploadsService } from './services/uploads.js';
+import { SessionsService } from './services/sessions.js';
 import { UsersService } from './services/users.js';
 import type { BlobStore } from './storage/blobs/blob-store.js';
 import type { Stores } from './storage/stores.js';
@@ -36,6 +37,12 @@ export interface ControlPlaneSettings {
   logRetentionDays?: number;
   /** Time between log retention sweeps (default one hour). */
   logRetentionIntervalMs?: number;
+  /** Lifetime of a dashboard session (default 7 days). */
+  sessionTtlHours?: number;
+  /** The built dashboard served at `/`. */
+  webDir?: string;
+  /** Believe X-Forwarded-* headers from a reverse proxy. */
+  trustProxy?: boolean;
 }
 
 export interface ComposeOptions {
@@ -54,6 +61,7 @@ export interface ComposeOptions {
 /** The wired control plane. `start()` reconciles and starts the queue; `close()` undoes everything but the stores and pool. */
 export interface ControlPlane {
   users: UsersService;
+  sessions: SessionsService;
   jobs: JobsService;
   logs: JobLogs;
   scheduler: Scheduler;
@@ -90,6 +98,9 @@ export async function composeControlPlane(o: ComposeOptions): Promise<ControlPla
     files: uploads,
   });
   const users = new UsersService(stores.users, log.child({ component: 'users' }));
+  const sessions = new SessionsService(stores.sessions, stores.users, (authorization) => users.authenticate(authorization), log.child({ component: 'sessions' }), {
+    sessionTtlMs: (settings.sessionTtlHours ?? 168) * 3600_000,
+  });
   const jobLimits = { maxPendingJobsPerUser: settings.maxPendingJobsPerUser ?? DEFAULT_MAX_PENDING_JOBS_PER_USER, admission: o.admission };
   const jobs = new JobsService(stores.jobs, logs, scheduler, log.child({ component: 'jobs' }), jobLimits, workspaces, uploads);
   const app = await buildApp({
@@ -98,6 +109,9 @@ export async function composeControlPlane(o: ComposeOptions): Promise<ControlPla
     workspaces,
     uploads,
     poolStatus: () => pool.status(),
+    sessions,
+    webDir: settings.webDir,
+    trustProxy: settings.trustProxy,
     log: log.child({ component: 'api' }),
     bodyLimitBytes: settings.bodyLimitBytes,
     sseHeartbeatSeconds: settings.sseHeartbeatSeconds,
@@ -105,6 +119,7 @@ export async function composeControlPlane(o: ComposeOptions): Promise<ControlPla
   });
   return {
     users,
+    sessions,
     jobs,
     logs,
     scheduler,

@@ -9,6 +9,12 @@ import { DEFAULT_RUNTIME, RUNTIME_NAMES, type RuntimeName } from './runtime/regi
  */
 export interface ServerConfig {
   dataDir: string;
+  /** The built dashboard (absent: packages/web/dist of this installation). */
+  webDir?: string;
+  /** Believe X-Forwarded-* headers (a TLS-terminating proxy in front). */
+  trustProxy: boolean;
+  /** Lifetime of a dashboard session. */
+  sessionTtlHours: number;
   host: string;
   port: number;
   /** Absent = SQLite file `mags.db` in the data dir; `postgres://...` = PostgreSQL. */
@@ -118,6 +124,9 @@ export const CONFIG_SETTINGS: readonly ConfigSetting[] = [
   { key: 'syncIntervalSeconds', env: 'MAGS_SYNC_INTERVAL_SECONDS', flag: '--sync-interval', kind: 'int', min: 0, defaultText: '`30`', unit: 'seconds', meaning: 'How often a running job\'s workspace is synced to the blob store (`0`: only when the job ends; a sync also runs after every job and on `mags sync`).' },
   { key: 'workspaceHistory', env: 'MAGS_WORKSPACE_HISTORY', flag: '--workspace-history', kind: 'int', min: 1, defaultText: '`20`', unit: 'versions', meaning: 'Stored versions kept per workspace; older ones are pruned after each sync.' },
   { key: 's3ForcePathStyle', env: 'MAGS_S3_FORCE_PATH_STYLE', flag: '--s3-force-path-style', kind: 'enum', values: BOOLEANS, defaultText: '`false`', unit: '-', meaning: '`true` addresses buckets as `endpoint/bucket` (MinIO and most self-hosted services).' },
+  { key: 'webDir', env: 'MAGS_WEB_DIR', flag: '--web-dir', kind: 'path', defaultText: '`packages/web/dist` of this installation', unit: 'path', meaning: 'The built dashboard and docs site served at `/` (`npm run build` makes it); without it `/` answers how to build it.' },
+  { key: 'trustProxy', env: 'MAGS_TRUST_PROXY', flag: '--trust-proxy', kind: 'enum', values: BOOLEANS, defaultText: '`false`', unit: '-', meaning: '`true` when a TLS-terminating reverse proxy is in front: `X-Forwarded-Proto`/`-For`/`-Host` are believed, so session cookies get `Secure` and sign-in limits count the real client address.' },
+  { key: 'sessionTtlHours', env: 'MAGS_SESSION_TTL_HOURS', flag: '--session-ttl-hours', kind: 'int', min: 1, defaultText: '`168` (7 days)', unit: 'hours', meaning: 'How long a dashboard sign-in lasts before the user must sign in again.' },
 ];
 
 /**
@@ -199,6 +208,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     s3ForcePathStyle: raw.get('s3ForcePathStyle') === 'true',
     syncIntervalSeconds: (raw.get('syncIntervalSeconds') as number | undefined) ?? 30,
     workspaceHistory: (raw.get('workspaceHistory') as number | undefined) ?? 20,
+    webDir: raw.get('webDir') as string | undefined,
+    trustProxy: raw.get('trustProxy') === 'true',
+    sessionTtlHours: (raw.get('sessionTtlHours') as number | undefined) ?? 168,
     warnings,
   };
 }

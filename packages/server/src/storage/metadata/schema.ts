@@ -1,6 +1,7 @@
 import type { Generated } from 'kysely';
 import type { LogsDatabase } from '../logs/schema.js';
 import type { Job, TokenRecord } from './store.js';
+import type { InviteRecord, SessionRecord } from './sessions.js';
 import type { UploadRecord } from './uploads.js';
 import type { WorkspaceRecord } from './workspaces.js';
 
@@ -14,6 +15,8 @@ export interface Database extends LogsDatabase {
   jobs: JobsTable;
   workspaces: WorkspaceRecord;
   uploads: UploadRecord;
+  sessions: SessionRecord;
+  invites: InviteRecord;
 }
 
 export interface UsersTable {
@@ -21,6 +24,9 @@ export interface UsersTable {
   name: string;
   admin: number;
   created_at: string;
+  email: string | null;
+  password_hash: string | null;
+  disabled_at: string | null;
 }
 
 /** Token rows are stored exactly as the store hands them out. */

@@ -6,6 +6,10 @@ export interface User {
   name: string;
   admin: boolean;
   created_at: string;
+  /** Optional sign-in email of the dashboard. */
+  email?: string | null;
+  /** When an admin disabled the user (its tokens and sessions stop working); null when active. */
+  disabled_at?: string | null;
 }
 
 /** An API token's metadata; only the sha256 of the token is stored. */
