@@ -30,6 +30,9 @@ const UNIT = new Set([
   'server/test/runtime-lines.test',
   'server/test/runtime-registry.test',
   'server/test/scheduler.test',
+  'server/test/sessions.test',
+  'server/test/login-limiter.test',
+  'server/test/web-docs.test',
   'cli/test/exit-code.test',
   'cli/test/offline.test',
   'cli/test/package-files.test',
@@ -47,7 +50,7 @@ const UNIT = new Set([
 ]);
 
 /** Unit files with PostgreSQL parts: the unit tier skips those parts, the integration tier runs the whole file. */
-const ALSO_INTEGRATION = new Set(['server/test/api.test']);
+const ALSO_INTEGRATION = new Set(['server/test/api.test', 'server/test/sessions.test']);
 
 /** Starts a real server (real sandboxes) and drives it as a user would. */
 const E2E = new Set([

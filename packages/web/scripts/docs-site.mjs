@@ -78,6 +78,9 @@ export function llmsTxt(root = ROOT) {
   return lines.join('\n');
 }
 
+/** Scalar offline: no web fonts, no telemetry, no hosted features (the server is self-hosted). */
+const SCALAR_CONFIG = { withDefaultFonts: false, telemetry: false, showDeveloperTools: 'never', hideClientButton: false, documentDownloadType: 'json', agent: { disabled: true }, mcp: { disabled: true } };
+
 const esc = (s) => String(s).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]);
 
 /** Links between docs (`cli.md`, `docs/cli.md#x`) point at the site's pages. */
@@ -151,7 +154,7 @@ export async function buildSite(out = join(here, '..', 'dist', 'docs'), root = R
   writeFileSync(
     join(out, 'api.html'),
     `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>API reference · Mags docs</title><link rel="icon" href="/favicon.svg" type="image/svg+xml"></head>
-<body><script id="api-reference" data-url="/docs/openapi.json"></script><script src="/docs/scalar.js"></script></body></html>
+<body><script id="api-reference" data-url="/docs/openapi.json" data-configuration='${JSON.stringify(SCALAR_CONFIG)}'></script><script src="/docs/scalar.js"></script></body></html>
 `,
   );
   writeFileSync(join(out, 'docs.css'), CSS);

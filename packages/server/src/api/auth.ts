@@ -57,7 +57,8 @@ export function isCrossSite(request: FastifyRequest): boolean {
   const origin = request.headers.origin;
   if (origin === undefined) return false;
   try {
-    return new URL(origin).host !== request.host;
+    // Both sides through URL, so a default port (`:80`, `:443`) compares equal to none.
+    return new URL(origin).host !== new URL(`${request.protocol}://${request.host}`).host;
   } catch (err) {
     request.log.debug({ err, origin: origin.slice(0, 200) }, 'unparsable Origin header');
     return true;

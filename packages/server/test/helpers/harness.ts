@@ -58,6 +58,8 @@ export interface HarnessOptions {
   logRetentionDays?: number;
   /** Time between log retention sweeps. */
   logRetentionIntervalMs?: number;
+  /** Believe X-Forwarded-* headers (a TLS-terminating proxy in front). */
+  trustProxy?: boolean;
 }
 
 export async function createHarness(opts: HarnessOptions = {}): Promise<Harness> {
@@ -85,6 +87,7 @@ export async function createHarness(opts: HarnessOptions = {}): Promise<Harness>
       sseStallMs: opts.sseStallMs,
       logRetentionDays: opts.logRetentionDays,
       logRetentionIntervalMs: opts.logRetentionIntervalMs,
+      trustProxy: opts.trustProxy,
     },
   });
   const { app, scheduler, logs, users, workspaces } = plane;
