@@ -55,6 +55,7 @@ const ALSO_INTEGRATION = new Set(['server/test/api.test', 'server/test/sessions.
 /** Starts a real server (real sandboxes) and drives it as a user would. */
 const E2E = new Set([
   'server/test/e2e-curl.test',
+  'server/test/e2e-dashboard.test',
   'server/test/e2e-jobs.test',
   'server/test/e2e-server.test',
   'server/test/data-modes.test',
