@@ -64,7 +64,7 @@ describe('dashboard in a browser (real server)', () => {
   }
 
   it('invite, sign in, tokens, a job with live output, stop, usage, sign out', async () => {
-    const ctx = await browser.newContext({ viewport: { width: 1280, height: 860 } });
+    const ctx = await browser.newContext({ viewport: { width: 1280, height: 860 }, bypassCSP: true }) // axe-core is injected inline;
     try {
       const { page, alerts } = await newPage(ctx);
       // The admin invites alice; the link sets her password and signs her in.
@@ -173,7 +173,7 @@ describe('dashboard in a browser (real server)', () => {
   });
 
   it('admin page: invite link, users, pool and health', async () => {
-    const ctx = await browser.newContext({ viewport: { width: 1280, height: 860 } });
+    const ctx = await browser.newContext({ viewport: { width: 1280, height: 860 }, bypassCSP: true }) // axe-core is injected inline;
     try {
       const { page } = await newPage(ctx);
       await page.goto(`${server.url}/login`);
@@ -211,7 +211,8 @@ describe('dashboard in a browser (real server)', () => {
       await page.exposeFunction('__injected', () => injected++);
       await signIn(page, 'alice', PASSWORD);
       await page.getByText(evil).first().waitFor();
-      await page.goto(`${server.url}/jobs/${id}`);
+      const nav = await page.goto(`${server.url}/jobs/${id}`);
+      assert.match((await nav!.allHeaders())['content-security-policy'] ?? '', /script-src 'self'/, 'client routes carry the CSP too');
       await page.getByTestId('logs').getByText(evil).waitFor({ timeout: 30_000 });
       await page.getByTestId('logs').getByText('red', { exact: true }).waitFor();
       assert.equal(await page.locator('img[src="x"]').count(), 0, 'no <img> element came from user data');

@@ -1,16 +1,18 @@
 import { useQuery, useQueryClient } from '@tanstack/react-query';
-import { createContext, useContext, useEffect, type ReactNode } from 'react';
+import { createContext, lazy, Suspense, useContext, useEffect, type ReactNode } from 'react';
 import { NavLink, Navigate, Route, Routes, useLocation, useNavigate } from 'react-router-dom';
 import { api, ApiError, onSignedOut, setCsrfToken, type Session } from './api';
-import { AdminPage } from './pages/Admin';
-import { InvitePage } from './pages/Invite';
-import { JobPage } from './pages/Job';
 import { JobsPage } from './pages/Jobs';
 import { LoginPage } from './pages/Login';
-import { TokensPage } from './pages/Tokens';
-import { UrlsPage } from './pages/Urls';
-import { UsagePage } from './pages/Usage';
-import { WorkspacesPage } from './pages/Workspaces';
+
+// The jobs list and sign-in come with the first load; other pages load when first opened.
+const AdminPage = lazy(() => import('./pages/Admin').then((m) => ({ default: m.AdminPage })));
+const InvitePage = lazy(() => import('./pages/Invite').then((m) => ({ default: m.InvitePage })));
+const JobPage = lazy(() => import('./pages/Job').then((m) => ({ default: m.JobPage })));
+const TokensPage = lazy(() => import('./pages/Tokens').then((m) => ({ default: m.TokensPage })));
+const UrlsPage = lazy(() => import('./pages/Urls').then((m) => ({ default: m.UrlsPage })));
+const UsagePage = lazy(() => import('./pages/Usage').then((m) => ({ default: m.UsagePage })));
+const WorkspacesPage = lazy(() => import('./pages/Workspaces').then((m) => ({ default: m.WorkspacesPage })));
 import { ErrorBox, Loading } from './ui';
 
 const SessionContext = createContext<Session | null>(null);
@@ -26,7 +28,7 @@ export function App() {
   return (
     <Routes>
       <Route path="/login" element={<LoginPage />} />
-      <Route path="/invite/:token" element={<InvitePage />} />
+      <Route path="/invite/:token" element={<Suspense fallback={<div className="center"><Loading what="the page" /></div>}><InvitePage /></Suspense>} />
       <Route path="*" element={<SignedIn />} />
     </Routes>
   );
@@ -113,7 +115,9 @@ function Layout({ session, children }: { session: Session; children: ReactNode }
         <div className="who">Signed in as <strong>{session.user.name}</strong></div>
         <button onClick={signOut}>Sign out</button>
       </nav>
-      <main id="content">{children}</main>
+      <main id="content">
+        <Suspense fallback={<Loading what="the page" />}>{children}</Suspense>
+      </main>
     </div>
   );
 }

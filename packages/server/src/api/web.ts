@@ -8,6 +8,23 @@ const IMMUTABLE = 'public, max-age=31536000, immutable';
 /** index.html, docs pages and llms.txt are revalidated on every load so a new build shows at once. */
 const REVALIDATE = 'no-cache';
 
+/**
+ * Content-Security-Policy of the app and docs pages: scripts only from this server, no plugins, no
+ * framing. Inline styles stay allowed (React, xterm.js and uPlot set style attributes). The API
+ * reference page runs Scalar's bundle, which needs more, so it goes without.
+ */
+const CSP = [
+  "default-src 'self'",
+  "script-src 'self'",
+  "style-src 'self' 'unsafe-inline'",
+  "img-src 'self' data:",
+  "connect-src 'self' ws: wss:",
+  "object-src 'none'",
+  "base-uri 'self'",
+  "form-action 'self'",
+  "frame-ancestors 'none'",
+].join('; ');
+
 const NOT_BUILT_PAGE = `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Mags</title></head>
 <body style="font-family:system-ui,sans-serif;max-width:40rem;margin:4rem auto;line-height:1.5">
 <h1>Mags server is running</h1>
@@ -42,6 +59,10 @@ export async function webRoutes(app: FastifyInstance, dir: string | undefined): 
     setHeaders: (res, path) => {
       res.header('cache-control', path.includes('/assets/') ? IMMUTABLE : REVALIDATE);
       res.header('x-content-type-options', 'nosniff');
+      if (path.endsWith('.html') && !path.endsWith(`docs${'/'}api.html`)) {
+        res.header('content-security-policy', CSP);
+        res.header('referrer-policy', 'same-origin');
+      }
     },
   });
 }

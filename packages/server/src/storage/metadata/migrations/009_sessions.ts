@@ -5,7 +5,7 @@ import type { Kysely, Migration } from 'kysely';
  * holds browser sessions (only the sha256 of the cookie value); `invites` one-time links that set
  * a user's password.
  */
-export function migration006(): Migration {
+export function migration009Sessions(): Migration {
   return {
     async up(db: Kysely<any>) {
       await db.schema.alterTable('users').addColumn('email', 'text').execute();
