@@ -19,6 +19,7 @@ import { tokenCommand } from './commands/token.js';
 import { userCommand } from './commands/user.js';
 import { serverCommand } from './commands/server.js';
 import { setupClaudeCommand } from './commands/setup-claude.js';
+import { usageCommand } from './commands/usage.js';
 
 export function buildProgram(): Command {
   const program = new Command('mags')
@@ -52,6 +53,7 @@ Environment: MAGS_API_URL, MAGS_API_TOKEN (or MAGS_TOKEN). Exit codes: see docs/
     urlCommand(),
     setCommand(),
     poolCommand(),
+    usageCommand(),
     tokenCommand(),
     userCommand(),
     serverCommand(),

@@ -4,6 +4,7 @@ from __future__ import annotations
 import difflib
 import os
 import time
+import urllib.parse
 import uuid
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, cast
 
@@ -272,6 +273,28 @@ class Mags:
     def pool_status(self, *, timeout: Optional[float] = None) -> Dict[str, Any]:
         """The warm pool: ``idle_vms``, ``busy_vms``, ``total_vms``, ``min_pool_size``, ``max_pool_size``."""
         return self._http.request("GET", f"{JOBS}/pool-status", timeout=timeout)
+
+    def usage(
+        self,
+        *,
+        from_: Optional[str] = None,
+        to: Optional[str] = None,
+        group_by: Optional[str] = None,
+        user_id: Optional[str] = None,
+        timeout: Optional[float] = None,
+    ) -> Dict[str, Any]:
+        """Usage in ``[from_, to)`` (ISO 8601 dates; default the last 30 days) grouped by ``"day"``
+        (default), ``"job"`` or ``"user"``: ``{"from", "to", "group_by", "rows": [{"key", "jobs",
+        "wall_seconds", "vcpu_seconds", "memory_mb_seconds", "peak_memory_mb", "egress_bytes",
+        "ingress_bytes", "storage_bytes"}], "totals": {...}}``. An admin sees every user's unless
+        ``user_id`` is given."""
+        query = {k: v for k, v in (("from", from_), ("to", to), ("group_by", group_by), ("user_id", user_id)) if v is not None}
+        path = "/api/v1/usage" + ("?" + urllib.parse.urlencode(query) if query else "")
+        return self._http.request("GET", path, timeout=timeout)
+
+    def quota(self, *, timeout: Optional[float] = None) -> Dict[str, Any]:
+        """Your quotas and what is used of them: ``{"quota": {...}, "used": {...}}``."""
+        return self._http.request("GET", "/api/v1/quota", timeout=timeout)
 
     def whoami(self, *, timeout: Optional[float] = None) -> Dict[str, Any]:
         """The user this token belongs to: ``{"id", "name", "admin", "created_at"}``."""

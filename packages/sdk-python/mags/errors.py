@@ -50,6 +50,7 @@ ErrorCode = Literal[
     "WORKSPACE_BUSY",
     "JOB_NOT_RUNNING",
     "INVALID_STATE",
+    "QUOTA_EXCEEDED",
     "RATE_LIMITED",
     "CAPACITY_EXHAUSTED",
     "SANDBOX_FAILED",

@@ -369,3 +369,19 @@ def test_workspace_history_restore_and_resize(client: mags.Mags, started: List[s
             client.delete_workspace(ws)
         except mags.NotFoundError:
             pass
+
+
+def test_usage_and_quota(client: mags.Mags, started: List[str]) -> None:
+    result = client.run_and_wait("echo metered", timeout=60)
+    assert result["status"] == "completed"
+    usage = client.usage(group_by="job")
+    assert usage["group_by"] == "job"
+    row = next(r for r in usage["rows"] if r["key"] == result["request_id"])
+    assert row["jobs"] == 1 and row["wall_seconds"] > 0
+    assert usage["totals"]["jobs"] >= 1
+    with pytest.raises(mags.MagsError) as err:
+        client.usage(group_by="week")
+    assert err.value.code == "VALIDATION_ERROR"
+    q = client.quota()
+    assert q["quota"]["max_concurrent_sandboxes"] is None
+    assert q["used"]["sandbox_hours_this_month"] > 0

@@ -56,6 +56,9 @@ declare namespace Mags {
   export type User = sdk.User;
   export type UserCreated = sdk.UserCreated;
   export type UserList = sdk.UserList;
+  export type UsageAnswer = sdk.UsageAnswer;
+  export type Quota = sdk.Quota;
+  export type QuotaAnswer = sdk.QuotaAnswer;
   export type Health = sdk.Health;
   export type Access = sdk.Access;
   export type Success = sdk.Success;
@@ -64,6 +67,8 @@ declare namespace Mags {
   export type WorkspaceList = sdk.WorkspaceList;
   export type SyncResponse = sdk.SyncResponse;
   export type UploadResult = sdk.UploadResult;
+  export type UsageOptions = sdk.UsageOptions;
+  export type QuotaInput = sdk.QuotaInput;
   export type UploadedFile = sdk.UploadedFile;
   export type UploadedFileList = sdk.UploadedFileList;
   export type FileDeleted = sdk.FileDeleted;

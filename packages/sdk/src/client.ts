@@ -32,6 +32,9 @@ import {
   URL_ALIAS_LIST,
   USER_CREATED,
   USER_LIST,
+  USAGE,
+  QUOTA,
+  QUOTA_ANSWER,
   WORKSPACE_LIST,
   WORKSPACE_HISTORY,
   RESTORE,
@@ -66,6 +69,9 @@ import type {
   WorkspaceHistory,
   RestoreResponse,
   ResizeResponse,
+  UsageAnswer,
+  Quota,
+  QuotaAnswer,
 } from './api/types.js';
 import { SUBMIT_FIELDS, UPDATE_FIELDS, V2_FIELDS, rejectUnknownOptions, toCamelCase, toWire, type Camelize } from './wire.js';
 import { isTerminalStatus } from './status.js';
@@ -142,6 +148,22 @@ export interface RunResult {
   job: Job | (Pick<Job, 'request_id' | 'status'> & Partial<Job>);
 }
 
+/** Options of `usage()`: dates as `Date` or ISO 8601 text. */
+export interface UsageOptions {
+  from?: Date | string;
+  to?: Date | string;
+  groupBy?: 'day' | 'job' | 'user';
+  /** Admin only: one user's usage. */
+  userId?: string;
+}
+
+/** Quotas an admin sets for a user (`users.setQuota`); null or absent = no limit. */
+export interface QuotaInput {
+  maxConcurrentSandboxes?: number | null;
+  sandboxHoursPerMonth?: number | null;
+  storageGb?: number | null;
+}
+
 export interface NewOptions extends CallOptions {
   /** Keep the workspace (`/root`) across runs: sends `workspace_id = name`. */
   persistent?: boolean;
@@ -179,6 +201,10 @@ export class Mags {
   readonly users: {
     create: (name: string, opts?: { admin?: boolean } & CallOptions) => Promise<UserCreated>;
     list: (call?: CallOptions) => Promise<UserList>;
+    /** A user's quotas and what is used of them. */
+    quota: (userId: string, call?: CallOptions) => Promise<QuotaAnswer>;
+    /** Sets a user's quotas; null or absent = no limit. */
+    setQuota: (userId: string, quota: QuotaInput, call?: CallOptions) => Promise<Quota>;
   };
 
   constructor(opts: MagsOptions = {}) {
@@ -211,6 +237,15 @@ export class Mags {
           call,
         }),
       list: (call) => this.http.request({ method: 'GET', path: '/api/v1/users', answer: USER_LIST, call }),
+      quota: (userId, call) => this.http.request({ method: 'GET', path: `/api/v1/users/${encodeURIComponent(userId)}/quota`, answer: QUOTA_ANSWER, call }),
+      setQuota: (userId, quota, call) =>
+        this.http.request({
+          method: 'PUT',
+          path: `/api/v1/users/${encodeURIComponent(userId)}/quota`,
+          body: { max_concurrent_sandboxes: quota.maxConcurrentSandboxes ?? null, sandbox_hours_per_month: quota.sandboxHoursPerMonth ?? null, storage_gb: quota.storageGb ?? null },
+          answer: QUOTA,
+          call,
+        }),
     };
   }
 
@@ -423,6 +458,27 @@ export class Mags {
   /** The warm pool: `idle_vms`, `busy_vms`, `total_vms`, `min_pool_size`, `max_pool_size`. */
   poolStatus(call: CallOptions = {}): Promise<PoolStatus> {
     return this.http.request({ method: 'GET', path: '/api/v1/mags-jobs/pool-status', answer: POOL, call });
+  }
+
+  /**
+   * Usage (wall and vCPU seconds, memory, egress, storage) in [from, to), grouped by day (default),
+   * job or user. Defaults to the last 30 days; an admin sees every user's unless `userId` is set.
+   */
+  usage(opts: UsageOptions = {}, call: CallOptions = {}): Promise<UsageAnswer> {
+    rejectUnknownOptions('usage()', opts, ['from', 'to', 'groupBy', 'userId']);
+    const q = new URLSearchParams();
+    const when = (d: Date | string) => (d instanceof Date ? d.toISOString() : d);
+    if (opts.from !== undefined) q.set('from', when(opts.from));
+    if (opts.to !== undefined) q.set('to', when(opts.to));
+    if (opts.groupBy !== undefined) q.set('group_by', opts.groupBy);
+    if (opts.userId !== undefined) q.set('user_id', opts.userId);
+    const qs = q.toString();
+    return this.http.request({ method: 'GET', path: `/api/v1/usage${qs ? `?${qs}` : ''}`, answer: USAGE, call });
+  }
+
+  /** The caller's quotas and what is used of them. */
+  quota(call: CallOptions = {}): Promise<QuotaAnswer> {
+    return this.http.request({ method: 'GET', path: '/api/v1/quota', answer: QUOTA_ANSWER, call });
   }
 
   /** The user the token belongs to. */

@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { randomUUID, timingSafeEqual } from 'node:crypto';
 import fastifySwagger from '@fastify/swagger';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { jsonSchemaTransform, jsonSchemaTransformObject, serializerCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
@@ -13,6 +13,7 @@ import { logRoutes } from './api/logs.js';
 import { plannedRoutes } from './api/planned.js';
 import { publicSessionRoutes, sessionRoutes } from './api/sessions.js';
 import { webFallback, webRoutes } from './api/web.js';
+import { usageRoutes } from './api/usage.js';
 import { workspaceRoutes } from './api/workspaces.js';
 import { AppError } from './services/errors.js';
 import { validatorCompiler } from './api/validation.js';
@@ -22,6 +23,8 @@ import type { SessionsService } from './services/sessions.js';
 import type { UploadsService } from './services/uploads.js';
 import type { UsersService } from './services/users.js';
 import type { WorkspaceService } from './workspaces/service.js';
+import type { Metrics } from './services/metrics.js';
+import type { UsageMeter } from './services/usage.js';
 
 /** The server's version, reported by /health and the OpenAPI document. */
 export const SERVER_VERSION = '0.1.0';
@@ -45,6 +48,12 @@ export interface AppDeps {
   sseHeartbeatSeconds?: number;
   /** Longest an SSE follower's socket may accept nothing before the stream is cut off (ms, default 60000). */
   sseStallMs?: number;
+  /** Usage metering and quotas (absent: /api/v1/usage is not served). */
+  usage?: UsageMeter;
+  /** Prometheus metrics at /metrics (absent: not served). */
+  metrics?: Metrics;
+  /** A bearer token that may read /metrics besides admin API tokens (MAGS_METRICS_TOKEN). */
+  metricsToken?: string;
 }
 
 /**
@@ -97,6 +106,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     if (closing) return sendError(reply, 'SERVICE_UNAVAILABLE', 'The server is shutting down; retry in a few seconds');
   });
   app.addHook('onResponse', async (request, reply) => {
+    deps.metrics?.apiRequest(request.method, reply.statusCode);
     request.log.debug({ method: request.method, url: request.url.split('?')[0], status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');
   });
 
@@ -136,6 +146,18 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     async () => ({ status: 'ok' as const, version: SERVER_VERSION }),
   );
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  if (deps.metrics) {
+    const metrics = deps.metrics;
+    app.get(
+      '/metrics',
+      { schema: { tags: ['system'], summary: 'Prometheus metrics (admin token or MAGS_METRICS_TOKEN; ours)', produces: ['text/plain'] } },
+      async (request, reply) => {
+        await authorizeMetrics(request.headers.authorization, deps.users, deps.metricsToken);
+        const { contentType, body } = await metrics.render();
+        return reply.type(contentType).send(body);
+      },
+    );
+  }
 
   const sessions = deps.sessions;
   if (sessions) await app.register(publicSessionRoutes, { sessions });
@@ -148,8 +170,17 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     await api.register(workspaceRoutes, { workspaces: deps.workspaces });
     await api.register(fileRoutes, { uploads: deps.uploads });
     await api.register(plannedRoutes, { jobs: deps.jobs });
+    if (deps.usage) await api.register(usageRoutes, { usage: deps.usage });
   });
   await webRoutes(app, deps.webDir);
   await app.ready();
   return app;
+}
+
+/** /metrics is for the operator: an admin API token, or the dedicated scrape token when one is set. */
+async function authorizeMetrics(authorization: string | undefined, users: UsersService, scrapeToken: string | undefined): Promise<void> {
+  const sent = /^Bearer\s+(.+)$/i.exec(authorization ?? '')?.[1]?.trim();
+  if (scrapeToken && sent && sent.length === scrapeToken.length && timingSafeEqual(Buffer.from(sent), Buffer.from(scrapeToken))) return;
+  const user = await users.authenticate(authorization);
+  if (!user.admin) throw new AppError('FORBIDDEN', 'Only an admin token (or MAGS_METRICS_TOKEN) may read /metrics');
 }

@@ -18,6 +18,8 @@ import { UsersService } from './services/users.js';
 import type { BlobStore } from './storage/blobs/blob-store.js';
 import type { Stores } from './storage/stores.js';
 import { WorkspaceService, type WorkspaceServiceOptions } from './workspaces/service.js';
+import { Metrics } from './services/metrics.js';
+import { UsageMeter } from './services/usage.js';
 
 /** Settings of the control plane, with the units in their names (config.ts reads them from env). */
 export interface ControlPlaneSettings {
@@ -43,6 +45,10 @@ export interface ControlPlaneSettings {
   webDir?: string;
   /** Believe X-Forwarded-* headers from a reverse proxy. */
   trustProxy?: boolean;
+  /** How often a running sandbox's usage is recorded (default 300 s). */
+  usageCheckpointSeconds?: number;
+  /** Bearer token that may read /metrics besides admin tokens (MAGS_METRICS_TOKEN). */
+  metricsToken?: string;
 }
 
 export interface ComposeOptions {
@@ -56,6 +62,8 @@ export interface ComposeOptions {
   workspaces: Omit<WorkspaceServiceOptions, 'store' | 'jobs' | 'log'>;
   /** Where uploaded files (and the sync engine's workspace versions) are kept; absent: uploads answer 501. */
   blobs?: BlobStore;
+  /** The daemon's metrics (made here when absent; main.ts makes it first to hand it to the sync engine). */
+  metrics?: Metrics;
 }
 
 /** The wired control plane. `start()` reconciles and starts the queue; `close()` undoes everything but the stores and pool. */
@@ -67,6 +75,8 @@ export interface ControlPlane {
   scheduler: Scheduler;
   workspaces: WorkspaceService;
   uploads: UploadsService;
+  usage: UsageMeter;
+  metrics: Metrics;
   app: FastifyInstance;
   /** Reconciles jobs a previous process left behind and starts running queued jobs. */
   start(): Promise<void>;
@@ -83,6 +93,15 @@ export async function composeControlPlane(o: ComposeOptions): Promise<ControlPla
     intervalMs: settings.logRetentionIntervalMs,
   });
   const workspaces = new WorkspaceService({ admission: o.admission, ...o.workspaces, store: stores.workspaces, jobs: stores.jobs, log: log.child({ component: 'workspaces' }) });
+  const metrics = o.metrics ?? new Metrics();
+  const usage = new UsageMeter({
+    store: stores.usage,
+    jobs: stores.jobs,
+    users: stores.users,
+    log: log.child({ component: 'usage' }),
+    storage: { userBytes: (userId) => workspaces.storedBytes(userId) },
+    checkpointMs: (settings.usageCheckpointSeconds ?? 300) * 1000,
+  });
   const uploads = new UploadsService(stores.uploads, o.blobs, log.child({ component: 'uploads' }), settings.maxUploadBytes ?? DEFAULT_MAX_UPLOAD_BYTES);
   const scheduler = new Scheduler({
     store: stores.jobs,
@@ -96,12 +115,15 @@ export async function composeControlPlane(o: ComposeOptions): Promise<ControlPla
     admission: o.admission,
     workspaces,
     files: uploads,
+    usage,
+    metrics,
   });
   const users = new UsersService(stores.users, log.child({ component: 'users' }));
   const sessions = new SessionsService(stores.sessions, stores.users, (authorization) => users.authenticate(authorization), log.child({ component: 'sessions' }), {
     sessionTtlMs: (settings.sessionTtlHours ?? 168) * 3600_000,
   });
-  const jobLimits = { maxPendingJobsPerUser: settings.maxPendingJobsPerUser ?? DEFAULT_MAX_PENDING_JOBS_PER_USER, admission: o.admission };
+  const jobLimits = { maxPendingJobsPerUser: settings.maxPendingJobsPerUser ?? DEFAULT_MAX_PENDING_JOBS_PER_USER, admission: o.admission, quota: usage };
+  metrics.setSources({ jobsByStatus: () => stores.jobs.countJobsByStatus(), scheduler: () => scheduler.counts(), pool: () => pool.status() });
   const jobs = new JobsService(stores.jobs, logs, scheduler, log.child({ component: 'jobs' }), jobLimits, workspaces, uploads);
   const app = await buildApp({
     users,
@@ -116,6 +138,9 @@ export async function composeControlPlane(o: ComposeOptions): Promise<ControlPla
     bodyLimitBytes: settings.bodyLimitBytes,
     sseHeartbeatSeconds: settings.sseHeartbeatSeconds,
     sseStallMs: settings.sseStallMs,
+    usage,
+    metrics,
+    metricsToken: settings.metricsToken,
   });
   return {
     users,
@@ -125,6 +150,8 @@ export async function composeControlPlane(o: ComposeOptions): Promise<ControlPla
     scheduler,
     workspaces,
     uploads,
+    usage,
+    metrics,
     app,
     async start() {
       await workspaces.init();
@@ -133,6 +160,7 @@ export async function composeControlPlane(o: ComposeOptions): Promise<ControlPla
     },
     async close() {
       await retention.stop();
+      usage.stop();
       await scheduler.shutdown();
       await workspaces.shutdown();
       logs.shutdownFollowers();

@@ -43,6 +43,10 @@ export interface ServerConfig {
   runtime: RuntimeName;
   /** The HOME of the user running the server (for `~/.mags/config.json`). */
   home: string;
+  /** Bearer token allowed to scrape /metrics besides admin tokens. */
+  metricsToken?: string;
+  /** Seconds between usage records of a running sandbox. */
+  usageCheckpointSeconds: number;
   /** Largest accepted request body in bytes. */
   bodyLimitBytes: number;
   /** Largest uploaded file in bytes (POST /api/v1/mags-files). */
@@ -113,6 +117,8 @@ export const CONFIG_SETTINGS: readonly ConfigSetting[] = [
   { key: 'logLevel', env: 'MAGS_LOG_LEVEL', flag: '--log-level', kind: 'enum', values: LOG_LEVELS, defaultText: '`info`', unit: '-', meaning: 'Server log level (JSON lines on stderr): `trace`, `debug`, `info`, `warn`, `error`, `fatal`, `silent`.' },
   { key: 'debianMirror', env: 'MAGS_DEBIAN_MIRROR', flag: '--debian-mirror', kind: 'url', defaultText: 'the image builder\'s default (`http://deb.debian.org/debian`)', unit: 'URL', meaning: 'Debian mirror used to build the sandbox base image.' },
   { key: 'runtime', env: 'MAGS_RUNTIME', flag: '--runtime', kind: 'enum', values: RUNTIME_NAMES, defaultText: `\`${DEFAULT_RUNTIME}\``, unit: '-', meaning: 'Sandbox runtime driver (`container`: crun with namespaces, cgroups and an overlay root).' },
+  { key: 'metricsToken', env: 'MAGS_METRICS_TOKEN', flag: '--metrics-token', kind: 'string', defaultText: 'none (only admin API tokens)', unit: '-', meaning: 'A bearer token Prometheus may use to scrape `/metrics`, besides admin API tokens (docs/metrics.md).' },
+  { key: 'usageCheckpointSeconds', env: 'MAGS_USAGE_CHECKPOINT_SECONDS', flag: '--usage-checkpoint', kind: 'int', min: 10, defaultText: '`300`', unit: 'seconds', meaning: 'How often the usage of a sandbox that is still running is recorded (a sandbox\'s use is also recorded when it is given back).' },
   { key: 'bodyLimitBytes', env: 'MAGS_BODY_LIMIT_BYTES', flag: '--body-limit', kind: 'int', min: 1024, defaultText: '`2097152` (2 MiB)', unit: 'bytes', meaning: 'Largest accepted request body; bigger ones get 413 `PAYLOAD_TOO_LARGE`.' },
   { key: 'maxUploadBytes', env: 'MAGS_MAX_UPLOAD_BYTES', flag: '--max-upload-bytes', kind: 'int', min: 1, defaultText: '`104857600` (100 MiB)', unit: 'bytes', meaning: 'Largest uploaded file (`POST /api/v1/mags-files`, `mags run -f`); bigger ones get 413 `PAYLOAD_TOO_LARGE`.' },
   { key: 'blobStore', env: 'MAGS_BLOB_STORE', flag: '--blob-store', kind: 'enum', values: BLOB_STORES, defaultText: '`file`', unit: '-', meaning: 'Where uploaded files and workspace versions are kept: `file` (a directory, one host) or `s3` (a bucket, needs `MAGS_S3_BUCKET`); see docs/self-hosting.md.' },
@@ -197,6 +203,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     debianMirror: raw.get('debianMirror') as string | undefined,
     runtime: (raw.get('runtime') as RuntimeName | undefined) ?? DEFAULT_RUNTIME,
     home,
+    metricsToken: raw.get('metricsToken') as string | undefined,
+    usageCheckpointSeconds: (raw.get('usageCheckpointSeconds') as number | undefined) ?? 300,
     bodyLimitBytes: (raw.get('bodyLimitBytes') as number | undefined) ?? 2 * 1024 * 1024,
     maxUploadBytes: (raw.get('maxUploadBytes') as number | undefined) ?? 100 * 1024 * 1024,
     blobStore,

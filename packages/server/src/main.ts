@@ -10,6 +10,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { JOB_LIMITS } from '@mags/shared';
 import type { Logger } from 'pino';
 import { composeControlPlane } from './compose.js';
+import { Metrics } from './services/metrics.js';
 import { ConfigError, loadConfig, parseServerFlags, redact, type ConfigOverrides, type ServerConfig } from './config.js';
 import { createLogger } from './logger.js';
 import { parentLimits, readHostFacts } from './runtime/drivers/container/host-limits.js';
@@ -154,12 +155,14 @@ export async function runServer(opts: RunServerOptions | ConfigOverrides = {}): 
     log.info({ memoryMb: capacity.memoryMb, vcpus: capacity.vcpus, freeDiskGb: Math.floor(capacity.freeDiskGb()) }, 'admission: what this host gives sandboxes');
     const layers = new LocalLayers(join(config.dataDir, 'workspaces'));
     cleanups.push(() => layers.shutdown());
+    const metrics = new Metrics();
     const plane = await composeControlPlane({
       stores,
       pool,
       log,
       admission,
       blobs,
+      metrics,
       workspaces: {
         layers,
         syncer: new WorkspaceSync({
@@ -168,6 +171,7 @@ export async function runServer(opts: RunServerOptions | ConfigOverrides = {}): 
           idShift: ID_BASE,
           historyLimit: config.workspaceHistory,
           cacheDir: join(config.dataDir, 'sync-cache'),
+          onSyncDone: (outcome, seconds) => metrics.workspaceSynced(outcome, seconds),
         }),
         syncIntervalSeconds: config.syncIntervalSeconds,
         imageVersion: () => image.version,
@@ -185,6 +189,8 @@ export async function runServer(opts: RunServerOptions | ConfigOverrides = {}): 
         sessionTtlHours: config.sessionTtlHours,
         webDir: config.webDir ?? DEFAULT_WEB_DIR,
         trustProxy: config.trustProxy,
+        metricsToken: config.metricsToken,
+        usageCheckpointSeconds: config.usageCheckpointSeconds,
       },
     });
     cleanups.push(() => plane.close());

@@ -29,6 +29,7 @@ export const ERROR_CODES = {
   WORKSPACE_BUSY: { status: 409, summary: 'The workspace is already in use by a pending or running job.' },
   JOB_NOT_RUNNING: { status: 409, summary: 'The job is not in a state that allows this call (for example it already ended).' },
   INVALID_STATE: { status: 422, summary: 'The request is well-formed but not valid for this job (for example URL access on a non-persistent job).' },
+  QUOTA_EXCEEDED: { status: 429, summary: 'A quota the admin set for you (concurrent sandboxes, sandbox hours per month, storage) is used up; the message names it.' },
   RATE_LIMITED: { status: 429, summary: 'Too many requests or too many jobs at once; retry later.' },
   CAPACITY_EXHAUSTED: { status: 503, summary: 'The server cannot start another sandbox now (host limits reached); retry later.' },
   SANDBOX_FAILED: { status: 500, summary: 'The sandbox could not be created or failed while running the job.' },

@@ -25,6 +25,9 @@ import type {
   UrlAliasList,
   UserCreated,
   UserList,
+  UsageAnswer,
+  Quota,
+  QuotaAnswer,
   WorkspaceList,
   SyncResponse,
   WorkspaceHistory,
@@ -96,6 +99,9 @@ export const TOKEN_CREATED = answer<TokenCreated>({ id: 'string', token: 'string
 export const TOKEN_LIST = answer<TokenList>({ tokens: { each: { id: 'string' } } });
 export const USER_CREATED = answer<UserCreated>({ id: 'string', token: 'string' });
 export const USER_LIST = answer<UserList>({ users: { each: { id: 'string' } } });
+export const USAGE = answer<UsageAnswer>({ rows: { each: { key: 'string' } }, totals: 'object' });
+export const QUOTA = answer<Quota>({ user_id: 'string' });
+export const QUOTA_ANSWER = answer<QuotaAnswer>({ quota: 'object', used: 'object' });
 export const HEALTH = answer<Health>({ status: 'string' });
 export const SUCCESS = answer<Success>({ success: 'boolean' });
 export const ACCESS = answer<Access>({ success: 'boolean', url: 'string?' });

@@ -44,6 +44,40 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/metrics": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Prometheus metrics (admin token or MAGS_METRICS_TOKEN; ours) */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/auth/login": {
         parameters: {
             query?: never;
@@ -2058,6 +2092,226 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/usage": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Usage (wall and vCPU seconds, memory, egress, storage) in a time range, grouped by day, job or user (ours)
+         * @description Defaults: the last 30 days, grouped by day. A user sees their own usage; an admin sees every user's, or one user's with user_id. A sandbox's use is recorded when it is given back and every 5 minutes while it runs.
+         */
+        get: {
+            parameters: {
+                query?: {
+                    from?: string;
+                    to?: string;
+                    group_by?: "day" | "job" | "user";
+                    user_id?: string;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["UsageAnswer"];
+                    };
+                };
+                /** @description Default Response */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/quota": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The caller's quotas and what is used of them (ours) */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["QuotaAnswer"];
+                    };
+                };
+                /** @description Default Response */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/users/{id}/quota": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A user's quotas and use (admin only, ours) */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["QuotaAnswer"];
+                    };
+                };
+                /** @description Default Response */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        /** Set a user's quotas; null or absent = no limit (admin only, ours) */
+        put: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        max_concurrent_sandboxes?: number | null;
+                        sandbox_hours_per_month?: number | null;
+                        storage_gb?: number | null;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Quota"];
+                    };
+                };
+                /** @description Default Response */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -2069,7 +2323,7 @@ export interface components {
              * @description Stable error code (docs/errors.md)
              * @enum {string}
              */
-            code: "VALIDATION_ERROR" | "INVALID_JSON" | "MEMORY_EXCEEDS_HOST" | "VCPUS_EXCEED_HOST" | "DISK_EXCEEDS_HOST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "AUTH_REQUIRED" | "INVALID_TOKEN" | "INVALID_CREDENTIALS" | "FORBIDDEN" | "CSRF_REJECTED" | "NOT_FOUND" | "JOB_NOT_FOUND" | "TOKEN_NOT_FOUND" | "USER_NOT_FOUND" | "WORKSPACE_NOT_FOUND" | "VERSION_NOT_FOUND" | "INVITE_NOT_FOUND" | "FILE_NOT_FOUND" | "METHOD_NOT_ALLOWED" | "CONFLICT" | "WORKSPACE_BUSY" | "JOB_NOT_RUNNING" | "INVALID_STATE" | "RATE_LIMITED" | "CAPACITY_EXHAUSTED" | "SANDBOX_FAILED" | "INTERNAL_ERROR" | "FEATURE_NOT_AVAILABLE" | "SERVICE_UNAVAILABLE";
+            code: "VALIDATION_ERROR" | "INVALID_JSON" | "MEMORY_EXCEEDS_HOST" | "VCPUS_EXCEED_HOST" | "DISK_EXCEEDS_HOST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "AUTH_REQUIRED" | "INVALID_TOKEN" | "INVALID_CREDENTIALS" | "FORBIDDEN" | "CSRF_REJECTED" | "NOT_FOUND" | "JOB_NOT_FOUND" | "TOKEN_NOT_FOUND" | "USER_NOT_FOUND" | "WORKSPACE_NOT_FOUND" | "VERSION_NOT_FOUND" | "INVITE_NOT_FOUND" | "FILE_NOT_FOUND" | "METHOD_NOT_ALLOWED" | "CONFLICT" | "WORKSPACE_BUSY" | "JOB_NOT_RUNNING" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "RATE_LIMITED" | "CAPACITY_EXHAUSTED" | "SANDBOX_FAILED" | "INTERNAL_ERROR" | "FEATURE_NOT_AVAILABLE" | "SERVICE_UNAVAILABLE";
             hint?: string;
         };
         SubmitJobV1Input: {
@@ -2265,6 +2519,48 @@ export interface components {
             csrf_token: string;
             expires_at?: string;
         };
+        UsageAnswerInput: {
+            from: string;
+            to: string;
+            /** @enum {string} */
+            group_by: "day" | "job" | "user";
+            rows: {
+                key: string;
+                jobs: number;
+                wall_seconds: number;
+                vcpu_seconds: number;
+                memory_mb_seconds: number;
+                peak_memory_mb: number;
+                egress_bytes: number;
+                ingress_bytes: number;
+                storage_bytes: number | null;
+            }[];
+            totals: {
+                jobs: number;
+                wall_seconds: number;
+                vcpu_seconds: number;
+                memory_mb_seconds: number;
+                peak_memory_mb: number;
+                egress_bytes: number;
+                ingress_bytes: number;
+                storage_bytes: number | null;
+            };
+        };
+        QuotaInput: {
+            user_id: string;
+            max_concurrent_sandboxes: number | null;
+            sandbox_hours_per_month: number | null;
+            storage_gb: number | null;
+            updated_at: string;
+        };
+        QuotaAnswerInput: {
+            quota: components["schemas"]["QuotaInput"];
+            used: {
+                concurrent_sandboxes: number;
+                sandbox_hours_this_month: number;
+                storage_bytes: number;
+            };
+        };
         WorkspaceInput: {
             /** @description The name jobs use in workspace_id */
             workspace_id: string;
@@ -2335,7 +2631,7 @@ export interface components {
              * @description Stable error code (docs/errors.md)
              * @enum {string}
              */
-            code: "VALIDATION_ERROR" | "INVALID_JSON" | "MEMORY_EXCEEDS_HOST" | "VCPUS_EXCEED_HOST" | "DISK_EXCEEDS_HOST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "AUTH_REQUIRED" | "INVALID_TOKEN" | "INVALID_CREDENTIALS" | "FORBIDDEN" | "CSRF_REJECTED" | "NOT_FOUND" | "JOB_NOT_FOUND" | "TOKEN_NOT_FOUND" | "USER_NOT_FOUND" | "WORKSPACE_NOT_FOUND" | "VERSION_NOT_FOUND" | "INVITE_NOT_FOUND" | "FILE_NOT_FOUND" | "METHOD_NOT_ALLOWED" | "CONFLICT" | "WORKSPACE_BUSY" | "JOB_NOT_RUNNING" | "INVALID_STATE" | "RATE_LIMITED" | "CAPACITY_EXHAUSTED" | "SANDBOX_FAILED" | "INTERNAL_ERROR" | "FEATURE_NOT_AVAILABLE" | "SERVICE_UNAVAILABLE";
+            code: "VALIDATION_ERROR" | "INVALID_JSON" | "MEMORY_EXCEEDS_HOST" | "VCPUS_EXCEED_HOST" | "DISK_EXCEEDS_HOST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "AUTH_REQUIRED" | "INVALID_TOKEN" | "INVALID_CREDENTIALS" | "FORBIDDEN" | "CSRF_REJECTED" | "NOT_FOUND" | "JOB_NOT_FOUND" | "TOKEN_NOT_FOUND" | "USER_NOT_FOUND" | "WORKSPACE_NOT_FOUND" | "VERSION_NOT_FOUND" | "INVITE_NOT_FOUND" | "FILE_NOT_FOUND" | "METHOD_NOT_ALLOWED" | "CONFLICT" | "WORKSPACE_BUSY" | "JOB_NOT_RUNNING" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "RATE_LIMITED" | "CAPACITY_EXHAUSTED" | "SANDBOX_FAILED" | "INTERNAL_ERROR" | "FEATURE_NOT_AVAILABLE" | "SERVICE_UNAVAILABLE";
             hint?: string;
         };
         SubmitJobV1: {
@@ -2530,6 +2826,48 @@ export interface components {
             /** @description Echo it in X-CSRF-Token on cookie-authenticated writes */
             csrf_token: string;
             expires_at?: string;
+        };
+        UsageAnswer: {
+            from: string;
+            to: string;
+            /** @enum {string} */
+            group_by: "day" | "job" | "user";
+            rows: {
+                key: string;
+                jobs: number;
+                wall_seconds: number;
+                vcpu_seconds: number;
+                memory_mb_seconds: number;
+                peak_memory_mb: number;
+                egress_bytes: number;
+                ingress_bytes: number;
+                storage_bytes: number | null;
+            }[];
+            totals: {
+                jobs: number;
+                wall_seconds: number;
+                vcpu_seconds: number;
+                memory_mb_seconds: number;
+                peak_memory_mb: number;
+                egress_bytes: number;
+                ingress_bytes: number;
+                storage_bytes: number | null;
+            };
+        };
+        Quota: {
+            user_id: string;
+            max_concurrent_sandboxes: number | null;
+            sandbox_hours_per_month: number | null;
+            storage_gb: number | null;
+            updated_at: string;
+        };
+        QuotaAnswer: {
+            quota: components["schemas"]["Quota"];
+            used: {
+                concurrent_sandboxes: number;
+                sandbox_hours_this_month: number;
+                storage_bytes: number;
+            };
         };
         Workspace: {
             /** @description The name jobs use in workspace_id */

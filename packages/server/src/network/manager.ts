@@ -2,6 +2,7 @@
  * Sandbox networking: one bridge, one subnet and one pair of nftables tables per daemon instance,
  * and a named netns + veth pair per sandbox. Layout, rules and debugging: docs/networking.md.
  */
+import { readFileSync } from 'node:fs';
 import { mkdir, readdir, readFile, rm, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
@@ -47,6 +48,12 @@ export interface NetworkManager {
   sweep(): Promise<void>;
   /** Destroys all sandbox networks of this instance, its bridge and its nftables tables. */
   shutdown(): Promise<void>;
+  /**
+   * Bytes through the sandbox's veth so far, seen from the sandbox: `egress` it sent, `ingress` it
+   * received (zeros when it has no network here). Reads the host side's counters: a sandbox cannot
+   * reset them.
+   */
+  counters(sandboxId: string): { egressBytes: number; ingressBytes: number };
   /** The bridge name, subnet (CIDR) and gateway address, known after `init`. */
   info(): { bridge: string; subnet: string; gateway: string; resolvers: string[] };
 }
@@ -487,9 +494,24 @@ export function createNetworkManager(opts: NetworkManagerOptions): NetworkManage
     destroy,
     sweep,
     shutdown,
+    counters(sandboxId) {
+      const h = held.get(sandboxId);
+      if (!h) return { egressBytes: 0, ingressBytes: 0 };
+      // The host end's rx is what the sandbox sent.
+      const read = (name: string) => Number(readFileSyncOrEmpty(`/sys/class/net/${h.veth}/statistics/${name}`).trim() || 0);
+      return { egressBytes: read('rx_bytes'), ingressBytes: read('tx_bytes') };
+    },
     info() {
       const st = requireState();
       return { bridge, subnet: formatCidr(st.subnet), gateway: st.gateway, resolvers: st.resolv.nameservers };
     },
   };
+}
+
+function readFileSyncOrEmpty(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return '';
+  }
 }

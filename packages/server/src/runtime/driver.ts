@@ -104,6 +104,20 @@ export interface SandboxProcess {
   kill(signal: number, all?: boolean): void;
 }
 
+/** Resources a sandbox has used since it was created (counters only grow). */
+export interface SandboxStats {
+  /** CPU time of every process, in microseconds. */
+  cpuUsageUs: number;
+  /** Memory charged now, in bytes. */
+  memoryBytes: number;
+  /** Highest memory charged since creation, in bytes (the current value where the host does not track it). */
+  memoryPeakBytes: number;
+  /** Bytes the sandbox sent out of its network interface (0 without a network). */
+  egressBytes: number;
+  /** Bytes the sandbox received on its network interface. */
+  ingressBytes: number;
+}
+
 /** A running sandbox whose guest agent accepts scripts. */
 export interface Sandbox {
   readonly id: string;
@@ -121,6 +135,8 @@ export interface Sandbox {
   pause?(): Promise<void>;
   /** Thaws a paused sandbox; exec() and spawn() on a paused sandbox resume it first. */
   resume?(): Promise<void>;
+  /** Resource counters of the sandbox (usage metering, idle detection). Optional. */
+  stats?(): Promise<SandboxStats>;
   /** Changes CPU, memory and pids limits of a running sandbox (used when a pooled sandbox is handed out). */
   updateLimits(limits: Partial<Omit<SandboxLimits, 'diskGb'>>): Promise<void>;
   /** Stops every process and frees every host resource of the sandbox. Idempotent. */

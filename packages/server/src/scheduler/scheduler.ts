@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import type { EndReason } from '@mags/shared';
 import type { Logger } from 'pino';
 import type { ExecResult, OutputLine, Sandbox, SandboxLimits, SandboxPool } from '../runtime/driver.js';
@@ -8,6 +9,7 @@ import type { Job, JobPatch, JobStore } from '../storage/metadata/store.js';
 import { FairQueue } from './fair-queue.js';
 import { placeJobFiles, type JobFiles } from './place-files.js';
 import type { WorkspaceLease } from '../workspaces/service.js';
+import type { MeterHandle } from '../services/usage.js';
 
 export interface SchedulerOptions {
   /** The jobs store (the scheduler's output goes through `logs`). */
@@ -29,6 +31,10 @@ export interface SchedulerOptions {
   workspaces?: { open(job: Job, log: Logger): Promise<WorkspaceLease | undefined> };
   /** Uploaded files of jobs with `file_ids` (absent: such jobs fail to start). */
   files?: JobFiles;
+  /** Meters each job's sandbox from start to release (absent: no usage records). */
+  usage?: { track(job: Job, sandbox: Sandbox): Promise<MeterHandle> };
+  /** Start latency and run time observations (absent: none). */
+  metrics?: { sandboxReady(warm: boolean, seconds: number): void; jobEnded(status: string, seconds: number): void };
 }
 
 /** Processes per sandbox (docs/sandboxes.md). */
@@ -193,6 +199,8 @@ export class Scheduler implements JobRunner {
     const { signal } = entry.controller;
     let sandbox: Sandbox | undefined;
     let lease: WorkspaceLease | undefined;
+    let meter: MeterHandle | undefined;
+    const dequeuedAt = performance.now();
     try {
       if (signal.aborted) return await this.finishAborted(job, entry, null);
       const limits: SandboxLimits = { vcpus: job.vcpus, memoryMb: job.memory_mb, diskGb: job.disk_gb, pids: DEFAULT_PIDS_LIMIT };
@@ -211,6 +219,7 @@ export class Scheduler implements JobRunner {
         const acquired = await this.o.pool.acquire({ limits, network: true, labels: { job: id, user: job.user_id }, ...layers });
         sandbox = acquired.sandbox;
         log.debug({ sandbox: sandbox.id, warm: acquired.warm }, 'sandbox acquired');
+        this.o.metrics?.sandboxReady(acquired.warm, (performance.now() - dequeuedAt) / 1000);
       } catch (err) {
         if (signal.aborted) return await this.finishAborted(job, entry, null);
         log.error({ err }, 'could not get a sandbox');
@@ -227,6 +236,12 @@ export class Scheduler implements JobRunner {
       }
       await this.o.logs.open(id);
       for (const note of lease?.notes ?? []) this.o.logs.append(id, 'system', note);
+      if (this.o.usage) {
+        meter = await this.o.usage.track(job, sandbox).catch((err: unknown) => {
+          log.warn({ err }, 'usage metering could not start; this run is not metered');
+          return undefined;
+        });
+      }
       try {
         if (job.file_ids.length > 0 && !this.o.files) throw new Error('this server has no file uploads');
         if (this.o.files) await placeJobFiles(sandbox, this.o.files, job.user_id, job.file_ids, signal);
@@ -283,6 +298,8 @@ export class Scheduler implements JobRunner {
           return await this.finish(job, 'error', { exit_code: result.exitCode, error_message: `sandbox failed: ${result.message ?? 'unknown error'}`, ...duration }, true);
       }
     } finally {
+      // Read before the sandbox (and its cgroup counters) goes away.
+      await meter?.end().catch((err: unknown) => log.warn({ err }, 'could not record the job\'s usage'));
       if (sandbox) {
         await this.o.pool.release(sandbox).catch((err: unknown) => log.error({ err, sandbox: sandbox!.id }, 'could not release the sandbox'));
       }
@@ -313,6 +330,7 @@ export class Scheduler implements JobRunner {
     if (status !== 'sleeping') full.completed_at = new Date().toISOString();
     const changed = await this.o.store.updateJob(id, full, ['pending', 'running']);
     if (changed) this.o.logs.end(id, { status, exit_code: patch.exit_code ?? null, end_reason: patch.end_reason ?? null, error_message: patch.error_message ?? null });
+    if (changed && patch.script_duration_ms !== undefined && patch.script_duration_ms !== null) this.o.metrics?.jobEnded(status, patch.script_duration_ms / 1000);
     this.o.log.info({ jobId: id, status, exitCode: patch.exit_code ?? null, error: patch.error_message }, 'job ended');
   }
 }

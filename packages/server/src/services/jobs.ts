@@ -53,6 +53,12 @@ export interface FileAdmission {
   checkIds(userId: string, ids: readonly string[]): Promise<void>;
 }
 
+/** Per-user quotas an admin set (UsageMeter implements it). */
+export interface QuotaCheck {
+  /** QUOTA_EXCEEDED naming the quota when a new job would go beyond one. */
+  checkSubmit(user: User, opts: { workspace: boolean }): Promise<void>;
+}
+
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 /** Job submission, lookup, logs, settings and stop; ownership is checked on every call. */
@@ -62,7 +68,7 @@ export class JobsService {
     private readonly logs: JobLogs,
     private readonly runner: JobRunner,
     private readonly log: Logger,
-    private readonly limits: { maxPendingJobsPerUser: number; admission?: Admission } = { maxPendingJobsPerUser: DEFAULT_MAX_PENDING_JOBS_PER_USER },
+    private readonly limits: { maxPendingJobsPerUser: number; admission?: Admission; quota?: QuotaCheck } = { maxPendingJobsPerUser: DEFAULT_MAX_PENDING_JOBS_PER_USER },
     private readonly workspaces?: WorkspaceAdmission,
     private readonly files?: FileAdmission,
   ) {}
@@ -100,6 +106,7 @@ export class JobsService {
       vcpus: input.vcpus ?? JOB_LIMITS.defaultVcpus,
       disk_gb: input.disk_gb ?? JOB_LIMITS.defaultDiskGb,
     });
+    await this.limits.quota?.checkSubmit(user, { workspace: Boolean(input.workspace_id) });
     const waiting = await this.store.countUserJobs(user.id, ['pending']);
     if (waiting >= this.limits.maxPendingJobsPerUser) {
       throw new AppError(

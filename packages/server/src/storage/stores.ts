@@ -11,6 +11,8 @@ import type { JobStore, UserStore } from './metadata/store.js';
 import { KyselyUploadStore } from './metadata/kysely-uploads.js';
 import { KyselyWorkspaceStore } from './metadata/kysely-workspaces.js';
 import type { UploadStore } from './metadata/uploads.js';
+import { KyselyUsageStore } from './metadata/kysely-usage.js';
+import type { UsageStore } from './metadata/usage.js';
 import type { WorkspaceStore } from './metadata/workspaces.js';
 
 /** The stores of one metadata database; `close()` closes the database they share. */
@@ -23,6 +25,7 @@ export interface Stores {
   logs: LogStore;
   workspaces: WorkspaceStore;
   uploads: UploadStore;
+  usage: UsageStore;
   /** Migrations applied by this open, in order (empty when the database was up to date). */
   readonly migrated: string[];
   close(): Promise<void>;
@@ -50,6 +53,7 @@ export async function openStores(target: { url?: string; sqlitePath: string }): 
     logs: new KyselyLogStore(opened.db as unknown as Kysely<LogsDatabase>),
     workspaces: new KyselyWorkspaceStore(opened.db),
     uploads: new KyselyUploadStore(opened.db),
+    usage: new KyselyUsageStore(opened.db),
     migrated,
     close: () => opened.db.destroy(),
   };

@@ -237,6 +237,13 @@ export class WorkspaceService {
     );
   }
 
+  /** Bytes of every workspace layer of a user on this host (usage metering and the storage quota). */
+  async storedBytes(userId: string): Promise<number> {
+    let n = 0;
+    for (const r of await this.o.store.listWorkspaces(userId)) n += await this.o.layers.sizeBytes(userId, r.name);
+    return n;
+  }
+
   /** Deletes a workspace: its local layer, its stored versions and its row. */
   async delete(user: User, name: string): Promise<void> {
     validateName('workspace_id', name);

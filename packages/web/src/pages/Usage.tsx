@@ -2,6 +2,7 @@ import { useQuery } from '@tanstack/react-query';
 import { useEffect, useRef, useState } from 'react';
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
+import { useSession } from '../App';
 import { api, formatBytes } from '../api';
 import { Card, Empty, Failure, Loading, useTitle } from '../ui';
 
@@ -27,6 +28,7 @@ const hours = (s: number) => (s / 3600).toFixed(2);
 
 export function UsagePage() {
   useTitle('Usage');
+  const session = useSession();
   const [days, setDays] = useState(30);
   const to = new Date(Math.ceil(Date.now() / DAY) * DAY);
   const from = new Date(to.getTime() - days * DAY);
@@ -40,7 +42,7 @@ export function UsagePage() {
       <div className="spread">
         <div>
           <h1>Usage</h1>
-          <p className="sub">What your jobs used, per day.</p>
+          <p className="sub">{session.user.admin ? 'What the jobs of all users used, per day (you are an admin).' : 'What your jobs used, per day.'}</p>
         </div>
         <label className="inline">
           Period

@@ -79,6 +79,11 @@ export class KyselyJobStore implements JobStore {
     return rows.map(fromJobRow);
   }
 
+  async countJobsByStatus(): Promise<Partial<Record<JobStatus, number>>> {
+    const rows = await this.db.selectFrom('jobs').select(['status', (eb) => eb.fn.countAll().as('n')]).groupBy('status').execute();
+    return Object.fromEntries(rows.map((r) => [r.status, Number(r.n)]));
+  }
+
   async countJobs(): Promise<number> {
     const row = await this.db.selectFrom('jobs').select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow();
     return Number(row.n);

@@ -3,6 +3,7 @@ import type { LogsDatabase } from '../logs/schema.js';
 import type { Job, TokenRecord } from './store.js';
 import type { InviteRecord, SessionRecord } from './sessions.js';
 import type { UploadRecord } from './uploads.js';
+import type { QuotaRecord, UsageRecord } from './usage.js';
 import type { WorkspaceRecord } from './workspaces.js';
 
 /**
@@ -17,6 +18,8 @@ export interface Database extends LogsDatabase {
   uploads: UploadRecord;
   sessions: SessionRecord;
   invites: InviteRecord;
+  usage_records: UsageRecord;
+  user_quotas: QuotaRecord;
 }
 
 export interface UsersTable {

@@ -127,6 +127,8 @@ export interface JobStore {
   /** Jobs in any of these statuses, oldest first. */
   listJobsByStatus(statuses: readonly JobStatus[]): Promise<Job[]>;
   countJobs(): Promise<number>;
+  /** Jobs of every user per status (statuses without jobs are absent). */
+  countJobsByStatus(): Promise<Partial<Record<JobStatus, number>>>;
   /** How many of a user's jobs are in any of these statuses. */
   countUserJobs(userId: string, statuses: readonly JobStatus[]): Promise<number>;
   /**

@@ -30,6 +30,8 @@ export const DEFAULT_CHUNK_BYTES = 4 * 1024 * 1024;
 export const MAX_LISTED_CHANGES = 1000;
 
 export interface WorkspaceSyncOptions {
+  /** Told how each sync ended and how long it took (metrics). */
+  onSyncDone?: (outcome: 'ok' | 'failed', seconds: number) => void;
   blobs: BlobStore;
   log: Logger;
   /** Versions kept per workspace (MAGS_WORKSPACE_HISTORY), default 20. */
@@ -168,7 +170,17 @@ export class WorkspaceSync {
   /** Captures `layerDir` as a new version of `ws` (none when nothing changed). */
   async sync(ws: string, layerDir: string, opts: { signal?: AbortSignal; imageVersion?: string } = {}): Promise<SyncResult> {
     checkWs(ws);
-    return this.serial(ws, () => this.gcLock.shared(() => this.syncNow(ws, layerDir, opts)));
+    return this.serial(ws, async () => {
+      const started = performance.now();
+      try {
+        const r = await this.gcLock.shared(() => this.syncNow(ws, layerDir, opts));
+        this.o.onSyncDone?.('ok', (performance.now() - started) / 1000);
+        return r;
+      } catch (err) {
+        this.o.onSyncDone?.('failed', (performance.now() - started) / 1000);
+        throw err;
+      }
+    });
   }
 
   private async syncNow(ws: string, layerDir: string, opts: { signal?: AbortSignal; imageVersion?: string }): Promise<SyncResult> {

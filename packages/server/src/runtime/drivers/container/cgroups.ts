@@ -185,9 +185,34 @@ export class Cgroups {
 
   /** Memory charged to the sandbox, in bytes. */
   async memoryBytes(id: string): Promise<number> {
+    return this.memoryBytesSync(id);
+  }
+
+  /** Memory charged to the sandbox, in bytes (a synchronous read of an in-memory file). */
+  memoryBytesSync(id: string): number {
     const file = this.mode === 'v2' ? this.v2(id, 'memory.current') : this.v1('memory', id, 'memory.usage_in_bytes');
     const text = file ? readTextSync(file) : null;
     return text ? Number(text.trim()) : 0;
+  }
+
+  /** CPU time of every process of the sandbox, in microseconds. */
+  cpuUsageUs(id: string): number {
+    if (this.mode === 'v2') {
+      const m = /^usage_usec (\d+)/m.exec(readTextSync(this.v2(id, 'cpu.stat')) ?? '');
+      return m ? Number(m[1]) : 0;
+    }
+    // cpuacct.usage is in nanoseconds.
+    const text = readTextSync(this.v1('cpuacct', id, 'cpuacct.usage') ?? '');
+    return text ? Math.round(Number(text.trim()) / 1000) : 0;
+  }
+
+  /** Highest memory charged to the sandbox, in bytes (v2 kernels before 5.19 lack memory.peak: the current value). */
+  memoryPeakBytes(id: string): number {
+    const file = this.mode === 'v2' ? this.v2(id, 'memory.peak') : this.v1('memory', id, 'memory.max_usage_in_bytes');
+    const text = file ? readTextSync(file) : null;
+    if (text) return Number(text.trim());
+    const current = readTextSync(this.mode === 'v2' ? this.v2(id, 'memory.current') : (this.v1('memory', id, 'memory.usage_in_bytes') ?? ''));
+    return current ? Number(current.trim()) : 0;
   }
 
   /** Changes limits of a running sandbox by writing its cgroup files directly (no crun round trip). */

@@ -19,7 +19,7 @@ import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import { listenForGuest } from '../../../guest/client.js';
 import { Cgroups } from './cgroups.js';
-import type { RuntimeDriver, RuntimeHealth, Sandbox, SandboxLimits, SandboxSpec } from '../../driver.js';
+import type { RuntimeDriver, RuntimeHealth, Sandbox, SandboxLimits, SandboxSpec, SandboxStats } from '../../driver.js';
 import { run } from '../../../host/exec.js';
 import { findImage, buildImage, ID_COUNT } from '../../image.js';
 import { Layers, waitLoopReleased } from './layers.js';
@@ -509,6 +509,11 @@ class ContainerDriver implements RuntimeDriver, SandboxHost {
 
   freeze(id: string, frozen: boolean): Promise<void> {
     return this.cgroups.freeze(id, frozen);
+  }
+
+  stats(id: string): SandboxStats {
+    const net = this.network?.counters(id) ?? { egressBytes: 0, ingressBytes: 0 };
+    return { cpuUsageUs: this.cgroups.cpuUsageUs(id), memoryBytes: this.cgroups.memoryBytesSync(id), memoryPeakBytes: this.cgroups.memoryPeakBytes(id), ...net };
   }
 
   destroy(sandbox: ContainerSandbox): Promise<void> {

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { GuestConnection, GuestProcess } from '../../../guest/client.js';
 import { LineSplitter } from '../../../guest/client.js';
-import type { ExecRequest, ExecResult, OutputLine, OutputStream, Sandbox, SandboxLimits, SandboxSpec, SpawnRequest } from '../../driver.js';
+import type { ExecRequest, ExecResult, OutputLine, OutputStream, Sandbox, SandboxLimits, SandboxSpec, SandboxStats, SpawnRequest } from '../../driver.js';
 
 const SIGNAL_NAMES = new Map<number, string>(Object.entries(constants.signals).map(([name, num]) => [num as number, name]));
 const SIGKILL = 9;
@@ -17,6 +17,7 @@ export interface SandboxHost {
   oomKills(id: string): Promise<number>;
   updateLimits(id: string, limits: Partial<Omit<SandboxLimits, 'diskGb'>>): Promise<void>;
   freeze(id: string, frozen: boolean): Promise<void>;
+  stats(id: string): SandboxStats;
   destroy(sandbox: ContainerSandbox): Promise<void>;
 }
 
@@ -75,6 +76,10 @@ export class ContainerSandbox implements Sandbox {
     if (!this.paused) return;
     await this.host.freeze(this.id, false);
     this.paused = false;
+  }
+
+  async stats(): Promise<SandboxStats> {
+    return this.host.stats(this.id);
   }
 
   /** True while frozen by pause(). */
