@@ -59,7 +59,7 @@ export function UsagePage() {
         <Failure feature="Usage metering" error={usage.error} retry={() => usage.refetch()} />
       ) : (
         <>
-          <div className="grid2">
+          <div className="stats">
             <Stat label="Jobs" value={String(usage.data.totals.jobs)} />
             <Stat label="Sandbox hours" value={hours(usage.data.totals.wall_seconds)} />
             <Stat label="vCPU hours" value={hours(usage.data.totals.vcpu_seconds)} />
@@ -67,8 +67,8 @@ export function UsagePage() {
             <Stat label="Egress" value={formatBytes(usage.data.totals.egress_bytes)} />
             <Stat label="Stored" value={formatBytes(usage.data.totals.storage_bytes)} />
           </div>
-          <Card title="Daily sandbox and vCPU hours">
-            {usage.data.rows.length === 0 ? <Empty>No usage in this period. Run a job and it shows here.</Empty> : <Chart rows={usage.data.rows} />}
+          <Card title="Per day">
+            {usage.data.rows.length === 0 ? <Empty>No usage in this period. Run a job and it shows here.</Empty> : <Chart rows={usage.data.rows} from={from} days={days} />}
           </Card>
         </>
       )}
@@ -85,25 +85,41 @@ function Stat({ label, value }: { label: string; value: string }) {
   );
 }
 
-function Chart({ rows }: { rows: UsageRow[] }) {
+function Chart({ rows, from, days }: { rows: UsageRow[]; from: Date; days: number }) {
   const el = useRef<HTMLDivElement>(null);
+  const fromMs = from.getTime();
   useEffect(() => {
     const node = el.current!;
-    const xs = rows.map((r) => Date.parse(r.key) / 1000);
-    const data: uPlot.AlignedData = [xs, rows.map((r) => r.wall_seconds / 3600), rows.map((r) => r.vcpu_seconds / 3600)];
+    // One point per day of the period (days without use are 0), in minutes when the use is small.
+    const byDay = new Map(rows.map((r) => [r.key.slice(0, 10), r]));
+    const xs: number[] = [];
+    const wall: number[] = [];
+    const vcpu: number[] = [];
+    const maxWall = Math.max(...rows.map((r) => r.wall_seconds));
+    const unit = maxWall < 5 * 3600 ? 60 : 3600;
+    const unitName = unit === 60 ? 'minutes' : 'hours';
+    for (let i = 0; i < days; i++) {
+      const d = new Date(fromMs + i * DAY);
+      const r = byDay.get(d.toISOString().slice(0, 10));
+      xs.push(d.getTime() / 1000);
+      wall.push((r?.wall_seconds ?? 0) / unit);
+      vcpu.push((r?.vcpu_seconds ?? 0) / unit);
+    }
     const color = getComputedStyle(document.documentElement).getPropertyValue('--accent').trim() || '#4338ca';
+    const bars = uPlot.paths.bars!({ size: [0.6, 40] });
     const plot = new uPlot(
       {
         width: node.clientWidth,
         height: 260,
+        scales: { y: { range: (_u, _min, max) => [0, Math.max(max, 1) * 1.1] } },
         series: [
           {},
-          { label: 'Sandbox hours', stroke: color, fill: `${color}22`, width: 2 },
-          { label: 'vCPU hours', stroke: '#0e9384', width: 2 },
+          { label: `Sandbox ${unitName}`, stroke: color, fill: `${color}55`, paths: bars, points: { show: false } },
+          { label: `vCPU ${unitName}`, stroke: '#0e9384', width: 2, points: { show: false } },
         ],
-        axes: [{ stroke: '#888' }, { stroke: '#888' }],
+        axes: [{ stroke: '#888' }, { stroke: '#888', values: (_u, ticks) => ticks.map((t) => String(+t.toFixed(2))) }],
       },
-      data,
+      [xs, wall, vcpu],
       node,
     );
     const ro = new ResizeObserver(() => plot.setSize({ width: node.clientWidth, height: 260 }));
@@ -112,6 +128,6 @@ function Chart({ rows }: { rows: UsageRow[] }) {
       ro.disconnect();
       plot.destroy();
     };
-  }, [rows]);
+  }, [rows, fromMs, days]);
   return <div ref={el} data-testid="usage-chart" role="img" aria-label="Daily sandbox hours and vCPU hours" />;
 }
