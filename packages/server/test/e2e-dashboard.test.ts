@@ -195,6 +195,38 @@ describe('dashboard in a browser (real server)', () => {
     }
   });
 
+  it('web terminal: a shell in a running persistent job, typed into and resized', async (t) => {
+    const spec = (await (await fetch(`${server.url}/openapi.json`)).json()) as { paths: Record<string, unknown> };
+    if (!spec.paths['/api/v1/mags-jobs/{id}/terminal-ticket']) return t.skip('this server has no web terminal (branch execssh not merged)');
+    const c = client(server.url, alice.token);
+    const id = await c.submit({ type: 'inline', name: 'term-box', persistent: true, script: 'true' });
+    const ctx = await browser.newContext({ viewport: { width: 1280, height: 860 } });
+    try {
+      const { page } = await newPage(ctx);
+      await signIn(page, 'alice', PASSWORD);
+      await page.goto(`${server.url}/jobs/${id}`);
+      await page.getByText('Connected: a shell in the sandbox.').waitFor({ timeout: 60_000 });
+      const term = page.getByTestId('terminal');
+      await term.click();
+      await page.keyboard.type('echo $((6*7))-answer; stty size\n');
+      await term.getByText('42-answer').waitFor({ timeout: 20_000 });
+      const size = async () => {
+        await page.keyboard.type('clear; stty size\n');
+        await page.waitForTimeout(800);
+        const m = /(\d+) (\d+)\s*$/m.exec(((await term.locator('.xterm-rows').textContent()) ?? '').replace(/\u00a0/g, ' '));
+        return m ? Number(m[2]) : 0;
+      };
+      const wide = await size();
+      await page.setViewportSize({ width: 700, height: 860 });
+      await page.waitForTimeout(500);
+      const narrow = await size();
+      assert.ok(wide > 0 && narrow > 0 && narrow < wide, `columns follow the window: ${wide} -> ${narrow}`);
+    } finally {
+      await ctx.close();
+      await c.req('POST', `/api/v1/mags-jobs/${id}/stop`);
+    }
+  });
+
   it('job names, output and workspace names with HTML are shown as text; nothing runs', async () => {
     const evil = '<img src=x onerror="alert(1)"><script>alert(2)</script>';
     const c = client(server.url, alice.token);

@@ -85,7 +85,7 @@ export function JobPage() {
         <Logs id={j.request_id} />
       </Card>
 
-      {j.persistent && running && (
+      {j.persistent && (running || j.status === 'sleeping') && (
         <Card title="Terminal">
           <Suspense fallback={<Loading what="the terminal" />}>
             <Terminal id={j.request_id} />

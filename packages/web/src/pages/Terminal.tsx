@@ -37,7 +37,8 @@ export default function Terminal({ id }: { id: string }) {
         const { ticket } = await api<{ ticket: string }>('POST', `/api/v1/mags-jobs/${encodeURIComponent(id)}/terminal-ticket`);
         if (disposed) return;
         const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
-        ws = new WebSocket(`${proto}//${location.host}/api/v1/mags-jobs/${encodeURIComponent(id)}/terminal?ticket=${encodeURIComponent(ticket)}`);
+        const q = new URLSearchParams({ ticket, cols: String(term.cols), rows: String(term.rows) });
+        ws = new WebSocket(`${proto}//${location.host}/api/v1/mags-jobs/${encodeURIComponent(id)}/terminal?${q}`);
         ws.binaryType = 'arraybuffer';
         ws.onopen = () => {
           setStatus('Connected: a shell in the sandbox.');
@@ -45,8 +46,16 @@ export default function Terminal({ id }: { id: string }) {
           term.focus();
         };
         ws.onmessage = (ev) => {
-          if (ev.data instanceof ArrayBuffer) term.write(new Uint8Array(ev.data));
-          else term.write(String(ev.data));
+          if (ev.data instanceof ArrayBuffer) return term.write(new Uint8Array(ev.data));
+          // Text frames are JSON control messages: the shell's exit, or an error.
+          let msg: { type?: string; exit_code?: number | null; signal?: number | null; error?: string };
+          try {
+            msg = JSON.parse(String(ev.data)) as typeof msg;
+          } catch {
+            msg = { type: 'error', error: String(ev.data) };
+          }
+          if (msg.type === 'exit') setStatus(`The shell exited${msg.exit_code !== null && msg.exit_code !== undefined ? ` with code ${msg.exit_code}` : ''}. Reload the page for a new one.`);
+          else if (msg.type === 'error') setStatus(`Terminal error: ${msg.error ?? 'unknown'}`);
         };
         ws.onclose = (ev) => setStatus(`Disconnected${ev.reason ? `: ${ev.reason}` : ''}. Reload the page to reconnect.`);
       } catch (err) {
