@@ -131,7 +131,7 @@ export const CONFIG_SETTINGS: readonly ConfigSetting[] = [
   { key: 'workspaceHistory', env: 'MAGS_WORKSPACE_HISTORY', flag: '--workspace-history', kind: 'int', min: 1, defaultText: '`20`', unit: 'versions', meaning: 'Stored versions kept per workspace; older ones are pruned after each sync.' },
   { key: 's3ForcePathStyle', env: 'MAGS_S3_FORCE_PATH_STYLE', flag: '--s3-force-path-style', kind: 'enum', values: BOOLEANS, defaultText: '`false`', unit: '-', meaning: '`true` addresses buckets as `endpoint/bucket` (MinIO and most self-hosted services).' },
   { key: 'webDir', env: 'MAGS_WEB_DIR', flag: '--web-dir', kind: 'path', defaultText: '`packages/web/dist` of this installation', unit: 'path', meaning: 'The built dashboard and docs site served at `/` (`npm run build` makes it); without it `/` answers how to build it.' },
-  { key: 'trustProxy', env: 'MAGS_TRUST_PROXY', flag: '--trust-proxy', kind: 'enum', values: BOOLEANS, defaultText: '`false`', unit: '-', meaning: '`true` when a TLS-terminating reverse proxy is in front: `X-Forwarded-Proto`/`-For`/`-Host` are believed, so session cookies get `Secure` and sign-in limits count the real client address.' },
+  { key: 'trustProxy', env: 'MAGS_TRUST_FORWARDED', flag: '--trust-forwarded', kind: 'enum', values: BOOLEANS, defaultText: '`false`', unit: '-', meaning: '`true` when a TLS-terminating reverse proxy is in front: `X-Forwarded-Proto`/`-For`/`-Host` are believed, so session cookies get `Secure` and sign-in limits count the real client address.' },
   { key: 'sessionTtlHours', env: 'MAGS_SESSION_TTL_HOURS', flag: '--session-ttl-hours', kind: 'int', min: 1, defaultText: '`168` (7 days)', unit: 'hours', meaning: 'How long a dashboard sign-in lasts before the user must sign in again.' },
 ];
 
