@@ -41,7 +41,7 @@ export async function screenshots(page: Page, dir: string, name: string): Promis
   await mkdir(dir, { recursive: true });
   for (const width of [1280, 390]) {
     await page.setViewportSize({ width, height: width === 1280 ? 860 : 844 });
-    await page.waitForTimeout(150);
+    await page.waitForTimeout(400);
     const file = join(dir, `${name}-${width}.png`);
     await page.screenshot({ path: file, fullPage: true });
     if (process.env.MAGS_WRITE_SCREENSHOTS === '1') {

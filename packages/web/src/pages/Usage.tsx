@@ -24,7 +24,8 @@ interface UsageAnswer {
 }
 
 const DAY = 86_400_000;
-const hours = (s: number) => (s / 3600).toFixed(2);
+/** Seconds as s, min or h, whichever reads best. */
+const span = (s: number) => (s < 60 ? `${s.toFixed(s < 10 ? 1 : 0)} s` : s < 3600 ? `${(s / 60).toFixed(1)} min` : `${(s / 3600).toFixed(2)} h`);
 
 export function UsagePage() {
   useTitle('Usage');
@@ -61,9 +62,9 @@ export function UsagePage() {
         <>
           <div className="stats">
             <Stat label="Jobs" value={String(usage.data.totals.jobs)} />
-            <Stat label="Sandbox hours" value={hours(usage.data.totals.wall_seconds)} />
-            <Stat label="vCPU hours" value={hours(usage.data.totals.vcpu_seconds)} />
-            <Stat label="Memory GiB·h" value={(usage.data.totals.memory_mb_seconds / 1024 / 3600).toFixed(2)} />
+            <Stat label="Sandbox time" value={span(usage.data.totals.wall_seconds)} />
+            <Stat label="vCPU time" value={span(usage.data.totals.vcpu_seconds)} />
+            <Stat label="Memory GiB·h" value={(usage.data.totals.memory_mb_seconds / 1024 / 3600).toFixed(3)} />
             <Stat label="Egress" value={formatBytes(usage.data.totals.egress_bytes)} />
             <Stat label="Stored" value={formatBytes(usage.data.totals.storage_bytes)} />
           </div>
@@ -129,5 +130,5 @@ function Chart({ rows, from, days }: { rows: UsageRow[]; from: Date; days: numbe
       plot.destroy();
     };
   }, [rows, fromMs, days]);
-  return <div ref={el} data-testid="usage-chart" role="img" aria-label="Daily sandbox hours and vCPU hours" />;
+  return <div ref={el} className="chart" data-testid="usage-chart" role="img" aria-label="Sandbox and vCPU time per day" />;
 }
