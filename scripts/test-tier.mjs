@@ -33,6 +33,7 @@ const UNIT = new Set([
   'server/test/sessions.test',
   'server/test/login-limiter.test',
   'server/test/web-docs.test',
+  'server/test/web-serving.test',
   'server/test/usage.test',
   'cli/test/exit-code.test',
   'cli/test/offline.test',

@@ -60,6 +60,8 @@ export interface HarnessOptions {
   logRetentionIntervalMs?: number;
   /** Believe X-Forwarded-* headers (a TLS-terminating proxy in front). */
   trustProxy?: boolean;
+  /** A built dashboard to serve at `/`. */
+  webDir?: string;
 }
 
 export async function createHarness(opts: HarnessOptions = {}): Promise<Harness> {
@@ -88,6 +90,7 @@ export async function createHarness(opts: HarnessOptions = {}): Promise<Harness>
       logRetentionDays: opts.logRetentionDays,
       logRetentionIntervalMs: opts.logRetentionIntervalMs,
       trustProxy: opts.trustProxy,
+      webDir: opts.webDir,
     },
   });
   const { app, scheduler, logs, users, workspaces } = plane;
