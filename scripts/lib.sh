@@ -52,7 +52,7 @@ npm_install() {
 }
 
 build_ts() {
-  step "Compiling TypeScript"
+  step "Compiling TypeScript and building the dashboard"
   (cd "$REPO" && npm run --silent build >&2)
 }
 

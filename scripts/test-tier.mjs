@@ -37,6 +37,10 @@ const UNIT = new Set([
   'server/test/runtime-lines.test',
   'server/test/runtime-registry.test',
   'server/test/scheduler.test',
+  'server/test/sessions.test',
+  'server/test/login-limiter.test',
+  'server/test/web-docs.test',
+  'server/test/web-serving.test',
   'server/test/usage.test',
   'server/test/ssh-unit.test',
   'cli/test/exit-code.test',
@@ -56,12 +60,13 @@ const UNIT = new Set([
 ]);
 
 /** Unit files with PostgreSQL parts: the unit tier skips those parts, the integration tier runs the whole file. */
-const ALSO_INTEGRATION = new Set(['server/test/api.test']);
+const ALSO_INTEGRATION = new Set(['server/test/api.test', 'server/test/sessions.test']);
 
 /** Starts a real server (real sandboxes) and drives it as a user would. */
 const E2E = new Set([
   'server/test/e2e-cron.test',
   'server/test/e2e-curl.test',
+  'server/test/e2e-dashboard.test',
   'server/test/e2e-jobs.test',
   'server/test/e2e-server.test',
   'server/test/data-modes.test',

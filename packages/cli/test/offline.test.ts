@@ -143,6 +143,7 @@ describe('mags without a server', () => {
     const r = await mags(['login', '--url', 'http://127.0.0.1:1'], { env, input: '\n' });
     assert.equal(r.code, 2);
     assert.match(r.stderr, /admin-token/);
+    assert.match(r.stderr, /Create a token in the dashboard: http:\/\/127\.0\.0\.1:1\/tokens/);
     assert.match(r.stderr, /No token given/);
   });
 });

@@ -14,6 +14,8 @@ import { fileRoutes } from './api/files.js';
 import { jobRoutes } from './api/jobs.js';
 import { logRoutes } from './api/logs.js';
 import { plannedRoutes } from './api/planned.js';
+import { publicSessionRoutes, sessionRoutes } from './api/sessions.js';
+import { webFallback, webRoutes } from './api/web.js';
 import { usageRoutes } from './api/usage.js';
 import { sandboxFileRoutes } from './api/sandbox-files.js';
 import { workspaceRoutes } from './api/workspaces.js';
@@ -28,6 +30,7 @@ import type { ExecService } from './services/exec.js';
 import type { JobsService } from './services/jobs.js';
 import type { TerminalTickets } from './services/terminal.js';
 import type { SandboxFilesService } from './services/sandbox-files.js';
+import type { SessionsService } from './services/sessions.js';
 import type { UploadsService } from './services/uploads.js';
 import type { UsersService } from './services/users.js';
 import type { WorkspaceService } from './workspaces/service.js';
@@ -72,6 +75,12 @@ export interface AppDeps {
   /** Commands, terminals and tickets in persistent sandboxes (exec API, web terminal). */
   exec: ExecService;
   tickets: TerminalTickets;
+  /** Dashboard sign-in and sessions (absent: Bearer tokens only). */
+  sessions?: SessionsService;
+  /** The built dashboard served at `/` (absent or not built: `/` says how to build it). */
+  webDir?: string;
+  /** Believe X-Forwarded-* headers from a reverse proxy (protocol, client address, host). */
+  trustProxy?: boolean;
   log: Logger;
   /** Largest accepted body (default 2 MiB). */
   bodyLimitBytes?: number;
@@ -102,6 +111,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     genReqId: () => randomUUID(),
     requestIdHeader: false,
     forceCloseConnections: true,
+    trustProxy: deps.trustProxy ?? false,
     // Limits how long a client may take to send its request (slow senders); responses such as SSE
     // streams may last as long as they need.
     requestTimeout: 120_000,
@@ -111,7 +121,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
-  installErrorHandlers(app);
+  installErrorHandlers(app, (request, reply) => webFallback(deps.webDir, request, reply));
 
   // JSON only. An empty body counts as no body (clients POST /stop without one); "__proto__"
   // keys are dropped.
@@ -197,9 +207,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(fastifyWebsocket, { options: { maxPayload: 1024 * 1024 } });
   await app.register(async (scope) => terminalRoutes(scope, { exec: deps.exec, tickets: deps.tickets, users: deps.users }));
 
+  const sessions = deps.sessions;
+  if (sessions) await app.register(publicSessionRoutes, { sessions });
   await app.register(async (api) => {
-    installAuth(api, deps.users);
+    installAuth(api, deps.users, sessions);
     mirrorJobPathsToV2(api);
+    if (sessions) await api.register(sessionRoutes, { sessions });
     await api.register(jobRoutes, { jobs: deps.jobs, poolStatus: deps.poolStatus });
     await api.register(logRoutes, { jobs: deps.jobs, heartbeatSeconds: deps.sseHeartbeatSeconds, stallMs: deps.sseStallMs });
     await api.register(accountRoutes, { users: deps.users });
@@ -212,6 +225,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     await api.register(cronRoutes, { cron: deps.cron });
     await api.register(webhookRoutes, { webhooks: deps.webhooks });
   });
+  await webRoutes(app, deps.webDir);
   await app.ready();
   return app;
 }

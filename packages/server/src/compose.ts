@@ -16,6 +16,7 @@ import { LogRetention } from './services/log-retention.js';
 import { DEFAULT_MAX_PENDING_JOBS_PER_USER, JobsService } from './services/jobs.js';
 import { DEFAULT_MAX_UPLOAD_BYTES, UploadsService } from './services/uploads.js';
 import { DEFAULT_FILES_MAX_BYTES, SandboxFilesService } from './services/sandbox-files.js';
+import { SessionsService } from './services/sessions.js';
 import { UsersService } from './services/users.js';
 import type { BlobStore } from './storage/blobs/blob-store.js';
 import type { Stores } from './storage/stores.js';
@@ -51,6 +52,12 @@ export interface ControlPlaneSettings {
   filesMaxBytes?: number;
   /** Time between log retention sweeps (default one hour). */
   logRetentionIntervalMs?: number;
+  /** Lifetime of a dashboard session (default 7 days). */
+  sessionTtlHours?: number;
+  /** The built dashboard served at `/`. */
+  webDir?: string;
+  /** Believe X-Forwarded-* headers from a reverse proxy. */
+  trustProxy?: boolean;
   /** How often a running sandbox's usage is recorded (default 300 s). */
   usageCheckpointSeconds?: number;
   /** Bearer token that may read /metrics besides admin tokens (MAGS_METRICS_TOKEN). */
@@ -102,6 +109,7 @@ export interface ComposeOptions {
 /** The wired control plane. `start()` reconciles and starts the queue; `close()` undoes everything but the stores and pool. */
 export interface ControlPlane {
   users: UsersService;
+  sessions: SessionsService;
   jobs: JobsService;
   logs: JobLogs;
   scheduler: Scheduler;
@@ -178,6 +186,9 @@ export async function composeControlPlane(o: ComposeOptions): Promise<ControlPla
   });
   live.useSlots(scheduler);
   const users = new UsersService(stores.users, log.child({ component: 'users' }));
+  const sessions = new SessionsService(stores.sessions, stores.users, (authorization) => users.authenticate(authorization), log.child({ component: 'sessions' }), {
+    sessionTtlMs: (settings.sessionTtlHours ?? 168) * 3600_000,
+  });
   const jobLimits = { maxPendingJobsPerUser: settings.maxPendingJobsPerUser ?? DEFAULT_MAX_PENDING_JOBS_PER_USER, admission: o.admission, quota: usage };
   metrics.setSources({ jobsByStatus: () => stores.jobs.countJobsByStatus(), scheduler: () => scheduler.counts(), pool: () => pool.status() });
   const dispatcher = new WebhookDispatcher({
@@ -224,6 +235,9 @@ export async function composeControlPlane(o: ComposeOptions): Promise<ControlPla
     poolStatus: () => pool.status(),
     exec,
     tickets: new TerminalTickets(),
+    sessions,
+    webDir: settings.webDir,
+    trustProxy: settings.trustProxy,
     log: log.child({ component: 'api' }),
     bodyLimitBytes: settings.bodyLimitBytes,
     sseHeartbeatSeconds: settings.sseHeartbeatSeconds,
@@ -234,6 +248,7 @@ export async function composeControlPlane(o: ComposeOptions): Promise<ControlPla
   });
   return {
     users,
+    sessions,
     jobs,
     logs,
     scheduler,

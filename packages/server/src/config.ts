@@ -9,6 +9,12 @@ import { DEFAULT_RUNTIME, RUNTIME_NAMES, type RuntimeName } from './runtime/regi
  */
 export interface ServerConfig {
   dataDir: string;
+  /** The built dashboard (absent: packages/web/dist of this installation). */
+  webDir?: string;
+  /** Believe X-Forwarded-* headers (a TLS-terminating proxy in front). */
+  trustProxy: boolean;
+  /** Lifetime of a dashboard session. */
+  sessionTtlHours: number;
   host: string;
   port: number;
   /** Absent = SQLite file `mags.db` in the data dir; `postgres://...` = PostgreSQL. */
@@ -161,6 +167,9 @@ export const CONFIG_SETTINGS: readonly ConfigSetting[] = [
   { key: 'sshHost', env: 'MAGS_SSH_HOST', flag: '--ssh-host', kind: 'string', defaultText: 'the host the client used for the API', unit: 'host name', meaning: '`ssh_host` in SSH access answers (the gateway\'s public name).' },
   { key: 'sshIdleTimeoutSeconds', env: 'MAGS_SSH_IDLE_TIMEOUT_SECONDS', flag: '--ssh-idle-timeout', kind: 'int', min: 0, defaultText: '`3600`', unit: 'seconds', meaning: 'An SSH connection that moves no bytes for this long is closed (`0`: never); an open connection keeps its sandbox awake.' },
   { key: 'sshMaxConnectionsPerUser', env: 'MAGS_SSH_MAX_CONNECTIONS_PER_USER', flag: '--ssh-max-connections-per-user', kind: 'int', min: 1, defaultText: '`64`', unit: 'connections', meaning: 'SSH connections one user may hold open at once; more are refused at login.' },
+  { key: 'webDir', env: 'MAGS_WEB_DIR', flag: '--web-dir', kind: 'path', defaultText: '`packages/web/dist` of this installation', unit: 'path', meaning: 'The built dashboard and docs site served at `/` (`npm run build` makes it); without it `/` answers how to build it.' },
+  { key: 'trustProxy', env: 'MAGS_TRUST_FORWARDED', flag: '--trust-forwarded', kind: 'enum', values: BOOLEANS, defaultText: '`false`', unit: '-', meaning: '`true` when a TLS-terminating reverse proxy is in front: `X-Forwarded-Proto`/`-For`/`-Host` are believed, so session cookies get `Secure` and sign-in limits count the real client address.' },
+  { key: 'sessionTtlHours', env: 'MAGS_SESSION_TTL_HOURS', flag: '--session-ttl-hours', kind: 'int', min: 1, defaultText: '`168` (7 days)', unit: 'hours', meaning: 'How long a dashboard sign-in lasts before the user must sign in again.' },
 ];
 
 /**
@@ -255,6 +264,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     wakeTimeoutSeconds: (raw.get('wakeTimeoutSeconds') as number | undefined) ?? 60,
     webhookAllowPrivate: raw.get('webhookAllowPrivate') === '1' || raw.get('webhookAllowPrivate') === 'true',
     apiPublicUrl: raw.get('apiPublicUrl') as string | undefined,
+    webDir: raw.get('webDir') as string | undefined,
+    trustProxy: raw.get('trustProxy') === 'true',
+    sessionTtlHours: (raw.get('sessionTtlHours') as number | undefined) ?? 168,
     warnings,
   };
 }

@@ -5,8 +5,8 @@
  */
 import { existsSync, statfsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { JOB_LIMITS } from '@mags/shared';
 import type { Logger } from 'pino';
 import { composeControlPlane } from './compose.js';
@@ -27,6 +27,9 @@ import { createBlobStore, type BlobStore } from './storage/blobs/index.js';
 import { WorkspaceSync } from './workspaces/sync/index.js';
 import { openStores } from './storage/stores.js';
 import { LocalLayers } from './workspaces/local-layers.js';
+
+/** packages/server/dist/src -> packages/web/dist: the dashboard the root `npm run build` makes. */
+const DEFAULT_WEB_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'web', 'dist');
 
 /** A started server. */
 export interface RunningServer {
@@ -199,6 +202,9 @@ export async function runServer(opts: RunServerOptions | ConfigOverrides = {}): 
         maxPendingJobsPerUser: config.maxPendingJobsPerUser,
         bodyLimitBytes: config.bodyLimitBytes,
         maxUploadBytes: config.maxUploadBytes,
+        sessionTtlHours: config.sessionTtlHours,
+        webDir: config.webDir ?? DEFAULT_WEB_DIR,
+        trustProxy: config.trustProxy,
         metricsToken: config.metricsToken,
         usageCheckpointSeconds: config.usageCheckpointSeconds,
         filesMaxBytes: config.filesMaxBytes,

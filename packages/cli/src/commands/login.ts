@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { Command } from 'commander';
 import { usageError } from '../exit-codes.js';
 import { action, note, out, printJson, withExamples, withJson } from '../shared.js';
@@ -26,9 +27,11 @@ export function loginCommand(): Command {
     const apiUrl = sdk.resolveSettings({ apiUrl: flags.url ?? flags.apiUrl }).apiUrl;
     let token = flags.token?.trim();
     if (!token) {
+      const tokenPage = `${apiUrl.replace(/\/+$/, '')}/tokens`;
       note(`Log in to the Mags server at ${apiUrl}.`);
-      note('Get a token: on the server host it is in $MAGS_DATA_DIR/admin-token (default /var/lib/mags/admin-token),');
-      note('or create one with an existing token: `mags token create <name>` (POST /api/v1/tokens).');
+      note(`Create a token in the dashboard: ${tokenPage}`);
+      note('(or on the server host: $MAGS_DATA_DIR/admin-token, default /var/lib/mags/admin-token; or `mags token create <name>`).');
+      if (process.stdin.isTTY) openInBrowser(tokenPage);
       token = await readToken();
     }
     if (!token) throw usageError('No token given', 'Paste a token at the prompt, pipe it on stdin or pass --token.');
@@ -54,6 +57,14 @@ export function loginCommand(): Command {
       note('Note: MAGS_API_TOKEN/MAGS_TOKEN is set in this shell and takes precedence over the saved token.');
     }
   }));
+}
+
+/** Opens `url` with the desktop's opener (xdg-open, open); says so when there is none. */
+function openInBrowser(url: string): void {
+  const opener = process.platform === 'darwin' ? 'open' : process.platform === 'win32' ? 'explorer' : 'xdg-open';
+  const child = spawn(opener, [url], { detached: true, stdio: 'ignore' });
+  child.on('error', (err) => note(`Could not open a browser (${opener}: ${err.message}); open the URL above yourself.`));
+  child.unref();
 }
 
 /** Reads the token: a hidden prompt on a terminal, else the first non-empty line of stdin. */

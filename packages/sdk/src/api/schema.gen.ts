@@ -78,6 +78,434 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/auth/login": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Sign in to the dashboard: sets the session cookie (ours) */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            /** @description Either username (or email) and password, or an API token */
+            requestBody: {
+                content: {
+                    "application/json": {
+                        username?: string;
+                        email?: string;
+                        password?: string;
+                        token?: string;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Session"];
+                    };
+                };
+                /** @description Default Response */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/accept-invite": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Set a password with a one-time invite token and sign in (ours) */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        token: string;
+                        password: string;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Session"];
+                    };
+                };
+                /** @description Default Response */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/session": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The session of the cookie: the user and the CSRF token (ours) */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Session"];
+                    };
+                };
+                /** @description Default Response */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/logout": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Sign out: revokes the session and clears the cookie (ours) */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {boolean} */
+                            success: true;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/me/password": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /** Set or change your dashboard password (ours) */
+        put: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        current_password?: string;
+                        password: string;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {boolean} */
+                            success: true;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/users/{id}/invite": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** A one-time invite token that sets the user's password; the link is /invite/{token} (admin only, ours) */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            token: string;
+                            url: string;
+                            expires_at: string;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/users/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /** Disable or enable a user (its tokens and sessions stop working at once), or set its email (admin only, ours) */
+        patch: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        disabled?: boolean;
+                        email?: string | null;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            id: string;
+                            name: string;
+                            admin: boolean;
+                            disabled_at: string | null;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        trace?: never;
+    };
     "/api/v1/mags-jobs": {
         parameters: {
             query?: never;
@@ -92,6 +520,8 @@ export interface paths {
                     page?: number;
                     /** @description Default 20; larger than 100 is treated as 100 */
                     page_size?: number;
+                    /** @description Only jobs in this status (ours) */
+                    status?: "pending" | "running" | "sleeping" | "completed" | "error";
                 };
                 header?: never;
                 path?: never;
@@ -374,6 +804,120 @@ export interface paths {
                     };
                     content: {
                         "application/json": components["schemas"]["JobStatus"];
+                    };
+                };
+                /** @description Default Response */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/mags-jobs/{id}/details": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One job's status plus what it was submitted with: script, limits, environment variable names (ours) */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description Request id, job name or workspace id */
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["JobDetails"];
+                    };
+                };
+                /** @description Default Response */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v2/mags-jobs/{id}/details": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One job's status plus what it was submitted with: script, limits, environment variable names (ours) */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description Request id, job name or workspace id */
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["JobDetails"];
                     };
                 };
                 /** @description Default Response */
@@ -1265,6 +1809,9 @@ export interface paths {
                             id: string;
                             name: string;
                             admin: boolean;
+                            email?: string | null;
+                            /** @description When an admin disabled the user (ours) */
+                            disabled_at?: string | null;
                             token: string;
                         };
                     };
@@ -4370,7 +4917,7 @@ export interface components {
              * @description Stable error code (docs/errors.md)
              * @enum {string}
              */
-            code: "VALIDATION_ERROR" | "INVALID_JSON" | "MEMORY_EXCEEDS_HOST" | "VCPUS_EXCEED_HOST" | "DISK_EXCEEDS_HOST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "AUTH_REQUIRED" | "INVALID_TOKEN" | "FORBIDDEN" | "NOT_FOUND" | "JOB_NOT_FOUND" | "TOKEN_NOT_FOUND" | "USER_NOT_FOUND" | "WORKSPACE_NOT_FOUND" | "VERSION_NOT_FOUND" | "FILE_NOT_FOUND" | "SCHEDULE_NOT_FOUND" | "WEBHOOK_NOT_FOUND" | "WEBHOOK_TARGET_REFUSED" | "PATH_NOT_FOUND" | "METHOD_NOT_ALLOWED" | "CONFLICT" | "WORKSPACE_BUSY" | "PATH_EXISTS" | "IS_A_DIRECTORY" | "NOT_A_DIRECTORY" | "DIRECTORY_NOT_EMPTY" | "NOT_A_REGULAR_FILE" | "JOB_NOT_RUNNING" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "RANGE_NOT_SATISFIABLE" | "RATE_LIMITED" | "CAPACITY_EXHAUSTED" | "SANDBOX_START_TIMEOUT" | "SANDBOX_FAILED" | "INTERNAL_ERROR" | "DISK_FULL" | "FEATURE_NOT_AVAILABLE" | "SERVICE_UNAVAILABLE";
+            code: "VALIDATION_ERROR" | "INVALID_JSON" | "MEMORY_EXCEEDS_HOST" | "VCPUS_EXCEED_HOST" | "DISK_EXCEEDS_HOST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "AUTH_REQUIRED" | "INVALID_TOKEN" | "INVALID_CREDENTIALS" | "FORBIDDEN" | "CSRF_REJECTED" | "NOT_FOUND" | "JOB_NOT_FOUND" | "TOKEN_NOT_FOUND" | "USER_NOT_FOUND" | "WORKSPACE_NOT_FOUND" | "VERSION_NOT_FOUND" | "INVITE_NOT_FOUND" | "FILE_NOT_FOUND" | "SCHEDULE_NOT_FOUND" | "WEBHOOK_NOT_FOUND" | "WEBHOOK_TARGET_REFUSED" | "PATH_NOT_FOUND" | "METHOD_NOT_ALLOWED" | "CONFLICT" | "WORKSPACE_BUSY" | "PATH_EXISTS" | "IS_A_DIRECTORY" | "NOT_A_DIRECTORY" | "DIRECTORY_NOT_EMPTY" | "NOT_A_REGULAR_FILE" | "JOB_NOT_RUNNING" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "RANGE_NOT_SATISFIABLE" | "RATE_LIMITED" | "CAPACITY_EXHAUSTED" | "SANDBOX_START_TIMEOUT" | "SANDBOX_FAILED" | "INTERNAL_ERROR" | "DISK_FULL" | "FEATURE_NOT_AVAILABLE" | "SERVICE_UNAVAILABLE";
             hint?: string;
         };
         SubmitJobV1Input: {
@@ -4463,6 +5010,41 @@ export interface components {
             /** @description Where a persistent job's sandbox is now (ours): running, frozen (idle, memory kept; status stays `running`), starting (a wake), sleeping; null for other jobs */
             sandbox_state?: ("running" | "frozen" | "starting" | "sleeping") | null;
         };
+        JobDetailsInput: {
+            request_id: string;
+            name: string | null;
+            /** @enum {string} */
+            status: "pending" | "running" | "sleeping" | "completed" | "error";
+            vm_id: string | null;
+            workspace_id: string | null;
+            base_workspace_id: string | null;
+            exit_code: number | null;
+            /** @description Why the script ended (ours): exited (by itself, any code), timeout, oom, signaled, cancelled (stopped by its owner), sandbox_failed, server_shutdown; null while pending or while the script runs (a persistent job keeps `exited` while it stays up) */
+            end_reason: ("exited" | "timeout" | "oom" | "signaled" | "cancelled" | "sandbox_failed" | "server_shutdown") | null;
+            subdomain: string | null;
+            url: string | null;
+            script_duration_ms: number | null;
+            started_at: string | null;
+            created_at: string;
+            completed_at: string | null;
+            persistent: boolean;
+            no_sleep: boolean;
+            startup_command: string | null;
+            /** @description Why the job ended in error */
+            error_message: string | null;
+            /** @description Where a persistent job's sandbox is now (ours): running, frozen (idle, memory kept; status stays `running`), starting (a wake), sleeping; null for other jobs */
+            sandbox_state?: ("running" | "frozen" | "starting" | "sleeping") | null;
+            script: string;
+            vcpus: number;
+            memory_mb: number;
+            disk_gb: number;
+            /** @description null: the server default */
+            timeout_seconds: number | null;
+            /** @description Names of the environment variables (their values are not shown) */
+            environment_keys: string[];
+            file_ids: string[];
+            api_version: number;
+        };
         LogEntryInput: {
             timestamp: string;
             /** @enum {string} */
@@ -4511,6 +5093,9 @@ export interface components {
             name: string;
             admin: boolean;
             created_at: string;
+            email?: string | null;
+            /** @description When an admin disabled the user (ours) */
+            disabled_at?: string | null;
         };
         UploadedFileInput: {
             /** @description The id jobs name in file_ids */
@@ -4525,6 +5110,16 @@ export interface components {
         };
         UploadedFileListInput: {
             files: components["schemas"]["UploadedFileInput"][];
+        };
+        SessionInput: {
+            user: {
+                id: string;
+                name: string;
+                admin: boolean;
+            };
+            /** @description Echo it in X-CSRF-Token on cookie-authenticated writes */
+            csrf_token: string;
+            expires_at?: string;
         };
         UsageAnswerInput: {
             from: string;
@@ -4839,7 +5434,7 @@ export interface components {
              * @description Stable error code (docs/errors.md)
              * @enum {string}
              */
-            code: "VALIDATION_ERROR" | "INVALID_JSON" | "MEMORY_EXCEEDS_HOST" | "VCPUS_EXCEED_HOST" | "DISK_EXCEEDS_HOST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "AUTH_REQUIRED" | "INVALID_TOKEN" | "FORBIDDEN" | "NOT_FOUND" | "JOB_NOT_FOUND" | "TOKEN_NOT_FOUND" | "USER_NOT_FOUND" | "WORKSPACE_NOT_FOUND" | "VERSION_NOT_FOUND" | "FILE_NOT_FOUND" | "SCHEDULE_NOT_FOUND" | "WEBHOOK_NOT_FOUND" | "WEBHOOK_TARGET_REFUSED" | "PATH_NOT_FOUND" | "METHOD_NOT_ALLOWED" | "CONFLICT" | "WORKSPACE_BUSY" | "PATH_EXISTS" | "IS_A_DIRECTORY" | "NOT_A_DIRECTORY" | "DIRECTORY_NOT_EMPTY" | "NOT_A_REGULAR_FILE" | "JOB_NOT_RUNNING" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "RANGE_NOT_SATISFIABLE" | "RATE_LIMITED" | "CAPACITY_EXHAUSTED" | "SANDBOX_START_TIMEOUT" | "SANDBOX_FAILED" | "INTERNAL_ERROR" | "DISK_FULL" | "FEATURE_NOT_AVAILABLE" | "SERVICE_UNAVAILABLE";
+            code: "VALIDATION_ERROR" | "INVALID_JSON" | "MEMORY_EXCEEDS_HOST" | "VCPUS_EXCEED_HOST" | "DISK_EXCEEDS_HOST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "AUTH_REQUIRED" | "INVALID_TOKEN" | "INVALID_CREDENTIALS" | "FORBIDDEN" | "CSRF_REJECTED" | "NOT_FOUND" | "JOB_NOT_FOUND" | "TOKEN_NOT_FOUND" | "USER_NOT_FOUND" | "WORKSPACE_NOT_FOUND" | "VERSION_NOT_FOUND" | "INVITE_NOT_FOUND" | "FILE_NOT_FOUND" | "SCHEDULE_NOT_FOUND" | "WEBHOOK_NOT_FOUND" | "WEBHOOK_TARGET_REFUSED" | "PATH_NOT_FOUND" | "METHOD_NOT_ALLOWED" | "CONFLICT" | "WORKSPACE_BUSY" | "PATH_EXISTS" | "IS_A_DIRECTORY" | "NOT_A_DIRECTORY" | "DIRECTORY_NOT_EMPTY" | "NOT_A_REGULAR_FILE" | "JOB_NOT_RUNNING" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "RANGE_NOT_SATISFIABLE" | "RATE_LIMITED" | "CAPACITY_EXHAUSTED" | "SANDBOX_START_TIMEOUT" | "SANDBOX_FAILED" | "INTERNAL_ERROR" | "DISK_FULL" | "FEATURE_NOT_AVAILABLE" | "SERVICE_UNAVAILABLE";
             hint?: string;
         };
         SubmitJobV1: {
@@ -4932,6 +5527,41 @@ export interface components {
             /** @description Where a persistent job's sandbox is now (ours): running, frozen (idle, memory kept; status stays `running`), starting (a wake), sleeping; null for other jobs */
             sandbox_state?: ("running" | "frozen" | "starting" | "sleeping") | null;
         };
+        JobDetails: {
+            request_id: string;
+            name: string | null;
+            /** @enum {string} */
+            status: "pending" | "running" | "sleeping" | "completed" | "error";
+            vm_id: string | null;
+            workspace_id: string | null;
+            base_workspace_id: string | null;
+            exit_code: number | null;
+            /** @description Why the script ended (ours): exited (by itself, any code), timeout, oom, signaled, cancelled (stopped by its owner), sandbox_failed, server_shutdown; null while pending or while the script runs (a persistent job keeps `exited` while it stays up) */
+            end_reason: ("exited" | "timeout" | "oom" | "signaled" | "cancelled" | "sandbox_failed" | "server_shutdown") | null;
+            subdomain: string | null;
+            url: string | null;
+            script_duration_ms: number | null;
+            started_at: string | null;
+            created_at: string;
+            completed_at: string | null;
+            persistent: boolean;
+            no_sleep: boolean;
+            startup_command: string | null;
+            /** @description Why the job ended in error */
+            error_message: string | null;
+            /** @description Where a persistent job's sandbox is now (ours): running, frozen (idle, memory kept; status stays `running`), starting (a wake), sleeping; null for other jobs */
+            sandbox_state?: ("running" | "frozen" | "starting" | "sleeping") | null;
+            script: string;
+            vcpus: number;
+            memory_mb: number;
+            disk_gb: number;
+            /** @description null: the server default */
+            timeout_seconds: number | null;
+            /** @description Names of the environment variables (their values are not shown) */
+            environment_keys: string[];
+            file_ids: string[];
+            api_version: number;
+        };
         LogEntry: {
             timestamp: string;
             /** @enum {string} */
@@ -4980,6 +5610,9 @@ export interface components {
             name: string;
             admin: boolean;
             created_at: string;
+            email?: string | null;
+            /** @description When an admin disabled the user (ours) */
+            disabled_at?: string | null;
         };
         UploadedFile: {
             /** @description The id jobs name in file_ids */
@@ -4994,6 +5627,16 @@ export interface components {
         };
         UploadedFileList: {
             files: components["schemas"]["UploadedFile"][];
+        };
+        Session: {
+            user: {
+                id: string;
+                name: string;
+                admin: boolean;
+            };
+            /** @description Echo it in X-CSRF-Token on cookie-authenticated writes */
+            csrf_token: string;
+            expires_at?: string;
         };
         UsageAnswer: {
             from: string;

@@ -13,7 +13,9 @@ const safeName = z
 const MeAnswer = z.object({ id: z.string(), name: z.string(), admin: z.boolean(), created_at: z.string() }).meta({ id: 'Me' });
 const TokenInfo = z.object({ id: z.string(), name: z.string(), created_at: z.string(), last_used_at: z.string().nullable() }).meta({ id: 'TokenInfo' });
 const CreatedToken = z.object({ id: z.string(), name: z.string(), token: z.string(), created_at: z.string() }).meta({ id: 'CreatedToken' });
-const UserInfo = z.object({ id: z.string(), name: z.string(), admin: z.boolean(), created_at: z.string() }).meta({ id: 'User' });
+const UserInfo = z
+  .object({ id: z.string(), name: z.string(), admin: z.boolean(), created_at: z.string(), email: z.string().nullable().optional(), disabled_at: z.string().nullable().optional().describe('When an admin disabled the user (ours)') })
+  .meta({ id: 'User' });
 
 /** Ours: whoami, API tokens (create/list/revoke) and admin-only users. */
 export const accountRoutes: FastifyPluginAsyncZod<{ users: UsersService }> = async (app, { users }) => {

@@ -16,6 +16,8 @@ import {
   SubmitV2Body,
   errorResponses,
   presentJob,
+  JobDetailsSchema,
+  presentJobDetails,
 } from './schemas.js';
 import type { PoolStatus } from '../services/types.js';
 import { z } from 'zod';
@@ -57,8 +59,8 @@ export const jobRoutes: FastifyPluginAsyncZod<JobRoutesOptions> = async (app, { 
       },
     },
     async (request) => {
-      const { page, page_size } = request.query;
-      const { jobs: list, total } = await jobs.list(userOf(request), page, page_size);
+      const { page, page_size, status } = request.query;
+      const { jobs: list, total } = await jobs.list(userOf(request), page, page_size, status);
       return { jobs: list.map((j) => presentJob(j, jobs.sandboxState(j))), page, page_size, total };
     },
   );
@@ -76,6 +78,19 @@ export const jobRoutes: FastifyPluginAsyncZod<JobRoutesOptions> = async (app, { 
       const job = await jobs.get(userOf(request), request.params.id);
       return presentJob(job, jobs.sandboxState(job));
     },
+  );
+
+  app.get(
+    '/api/v1/mags-jobs/:id/details',
+    {
+      schema: {
+        tags: ['jobs'],
+        summary: "One job's status plus what it was submitted with: script, limits, environment variable names (ours)",
+        params: IdParams,
+        response: { 200: JobDetailsSchema, ...errorResponses },
+      },
+    },
+    async (request) => presentJobDetails(await jobs.get(userOf(request), request.params.id)),
   );
 
   app.post(

@@ -105,6 +105,32 @@ export function presentJob(job: Job, sandboxState: JobStatusBody['sandbox_state'
   return body as JobStatusBody;
 }
 
+export const JobDetailsSchema = JobStatusSchema.extend({
+  script: z.string(),
+  vcpus: z.number().int(),
+  memory_mb: z.number().int(),
+  disk_gb: z.number().int(),
+  timeout_seconds: z.number().int().nullable().describe('null: the server default'),
+  environment_keys: z.array(z.string()).describe('Names of the environment variables (their values are not shown)'),
+  file_ids: z.array(z.string()),
+  api_version: z.number().int(),
+}).meta({ id: 'JobDetails' });
+
+/** A job's status plus what it was submitted with (environment values left out). */
+export function presentJobDetails(job: Job): z.infer<typeof JobDetailsSchema> {
+  return {
+    ...presentJob(job),
+    script: job.script,
+    vcpus: job.vcpus,
+    memory_mb: job.memory_mb,
+    disk_gb: job.disk_gb,
+    timeout_seconds: job.timeout_seconds,
+    environment_keys: Object.keys(job.environment).sort(),
+    file_ids: job.file_ids,
+    api_version: job.api_version,
+  };
+}
+
 export const LogEntrySchema = z
   .object({
     timestamp: z.string(),
@@ -128,6 +154,7 @@ export const ListQuery = z.object({
     .default(JOB_LIMITS.defaultPageSize)
     .transform((n) => Math.min(n, JOB_LIMITS.maxPageSize))
     .describe(`Default ${JOB_LIMITS.defaultPageSize}; larger than ${JOB_LIMITS.maxPageSize} is treated as ${JOB_LIMITS.maxPageSize}`),
+  status: z.enum(JOB_STATUSES).optional().describe('Only jobs in this status (ours)'),
 });
 
 export const ListAnswer = z

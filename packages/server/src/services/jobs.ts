@@ -180,8 +180,8 @@ export class JobsService {
     return job;
   }
 
-  async list(user: User, page: number, pageSize: number): Promise<{ jobs: Job[]; total: number }> {
-    return this.store.listJobs(user.id, (page - 1) * pageSize, pageSize);
+  async list(user: User, page: number, pageSize: number, status?: JobStatus): Promise<{ jobs: Job[]; total: number }> {
+    return this.store.listJobs(user.id, (page - 1) * pageSize, pageSize, status);
   }
 
   /** One of the user's jobs by request id, name or workspace id; JOB_NOT_FOUND otherwise. */

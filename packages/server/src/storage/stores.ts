@@ -5,6 +5,8 @@ import type { LogStore } from './logs/store.js';
 import { migrateToLatest, openDatabase, type Dialect } from './metadata/db.js';
 import { KyselyJobStore } from './metadata/kysely-jobs.js';
 import { KyselyUserStore } from './metadata/kysely-users.js';
+import { KyselySessionStore } from './metadata/kysely-sessions.js';
+import type { SessionStore } from './metadata/sessions.js';
 import type { JobStore, UserStore } from './metadata/store.js';
 import { KyselyUploadStore } from './metadata/kysely-uploads.js';
 import { KyselySshKeyStore } from './metadata/kysely-ssh-keys.js';
@@ -23,6 +25,8 @@ import { KyselyWebhookStore } from './metadata/kysely-webhooks.js';
 export interface Stores {
   readonly dialect: Dialect;
   users: UserStore;
+  /** Dashboard passwords, sessions and invites. */
+  sessions: SessionStore;
   jobs: JobStore;
   logs: LogStore;
   workspaces: WorkspaceStore;
@@ -52,6 +56,7 @@ export async function openStores(target: { url?: string; sqlitePath: string }): 
   return {
     dialect: opened.dialect,
     users: new KyselyUserStore(opened.db),
+    sessions: new KyselySessionStore(opened.db),
     jobs: new KyselyJobStore(opened.db),
     // The log store sees its own table and when jobs ended (Database extends LogsDatabase).
     logs: new KyselyLogStore(opened.db as unknown as Kysely<LogsDatabase>),

@@ -79,6 +79,10 @@ export interface HarnessOptions {
   webhookRetry?: ControlPlaneSettings['webhookRetry'];
   /** Accept 6-field cron expressions (seconds). */
   cronAllowSeconds?: boolean;
+  /** Believe X-Forwarded-* headers (a TLS-terminating proxy in front). */
+  trustProxy?: boolean;
+  /** A built dashboard to serve at `/`. */
+  webDir?: string;
 }
 
 export async function createHarness(opts: HarnessOptions = {}): Promise<Harness> {
@@ -113,6 +117,8 @@ export async function createHarness(opts: HarnessOptions = {}): Promise<Harness>
       webhookAllowPrivate: opts.webhookAllowPrivate,
       webhookRetry: opts.webhookRetry,
       cronAllowSeconds: opts.cronAllowSeconds,
+      trustProxy: opts.trustProxy,
+      webDir: opts.webDir,
     },
   });
   const { app, scheduler, logs, users, workspaces, live } = plane;

@@ -12,6 +12,7 @@ import { migration005 } from './migrations/005_uploads.js';
 import { migration006 } from './migrations/006_usage.js';
 import { migration007 } from './migrations/007_cron_webhooks.js';
 import { migration008 } from './migrations/008_ssh_keys.js';
+import { migration009Sessions } from './migrations/009_sessions.js';
 
 export type Dialect = 'sqlite' | 'postgres';
 
@@ -49,6 +50,7 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
     '006_usage': migration006(),
     '007_cron_webhooks': migration007(),
     '008_ssh_keys': migration008(),
+    '009_sessions': migration009Sessions(),
   };
 }
 

@@ -49,11 +49,12 @@ export class KyselyJobStore implements JobStore {
     return undefined;
   }
 
-  async listJobs(userId: string, offset: number, limit: number): Promise<{ jobs: Job[]; total: number }> {
+  async listJobs(userId: string, offset: number, limit: number, status?: JobStatus): Promise<{ jobs: Job[]; total: number }> {
     const rows = await this.db
       .selectFrom('jobs')
       .selectAll()
       .where('user_id', '=', userId)
+      .$if(status !== undefined, (q) => q.where('status', '=', status!))
       .orderBy('num', 'desc')
       .limit(limit)
       .offset(offset)
@@ -62,6 +63,7 @@ export class KyselyJobStore implements JobStore {
       .selectFrom('jobs')
       .select((eb) => eb.fn.countAll().as('n'))
       .where('user_id', '=', userId)
+      .$if(status !== undefined, (q) => q.where('status', '=', status!))
       .executeTakeFirstOrThrow();
     return { jobs: rows.map(fromJobRow), total: Number(count.n) };
   }

@@ -54,7 +54,8 @@ export class KyselyUserStore implements UserStore {
       .executeTakeFirst();
     if (!token) return undefined;
     const user = await this.getUser(token.user_id);
-    return user && { token, user };
+    // A disabled user's tokens stop working at once.
+    return user && !user.disabled_at ? { token, user } : undefined;
   }
 
   async touchToken(id: string, at: string): Promise<void> {
@@ -100,6 +101,6 @@ function userRow(u: User) {
   return { id: u.id, name: u.name, admin: u.admin ? 1 : 0, created_at: u.created_at };
 }
 
-function toUser(r: { id: string; name: string; admin: number; created_at: string }): User {
-  return { id: r.id, name: r.name, admin: Number(r.admin) === 1, created_at: r.created_at };
+function toUser(r: { id: string; name: string; admin: number; created_at: string; email?: string | null; disabled_at?: string | null }): User {
+  return { id: r.id, name: r.name, admin: Number(r.admin) === 1, created_at: r.created_at, email: r.email ?? null, disabled_at: r.disabled_at ?? null };
 }

@@ -2,6 +2,7 @@ import type { Generated } from 'kysely';
 import type { LogsDatabase } from '../logs/schema.js';
 import type { Job, TokenRecord } from './store.js';
 import type { SshKeyRecord } from './ssh-keys.js';
+import type { InviteRecord, SessionRecord } from './sessions.js';
 import type { UploadRecord } from './uploads.js';
 import type { QuotaRecord, UsageRecord } from './usage.js';
 import type { WorkspaceRecord } from './workspaces.js';
@@ -18,6 +19,8 @@ export interface Database extends LogsDatabase {
   jobs: JobsTable;
   workspaces: WorkspaceRecord;
   uploads: UploadRecord;
+  sessions: SessionRecord;
+  invites: InviteRecord;
   usage_records: UsageRecord;
   user_quotas: QuotaRecord;
   schedules: SchedulesTable;
@@ -39,6 +42,9 @@ export interface UsersTable {
   name: string;
   admin: number;
   created_at: string;
+  email: string | null;
+  password_hash: string | null;
+  disabled_at: string | null;
 }
 
 /** Token rows are stored exactly as the store hands them out. */

@@ -6,6 +6,10 @@ export interface User {
   name: string;
   admin: boolean;
   created_at: string;
+  /** Optional sign-in email of the dashboard. */
+  email?: string | null;
+  /** When an admin disabled the user (its tokens and sessions stop working); null when active. */
+  disabled_at?: string | null;
 }
 
 /** An API token's metadata; only the sha256 of the token is stored. */
@@ -120,8 +124,8 @@ export interface JobStore {
    * the newest running/sleeping job, else the newest of any status.
    */
   findJobForUser(userId: string, ref: string): Promise<Job | undefined>;
-  /** The user's jobs newest first, and how many there are in all. */
-  listJobs(userId: string, offset: number, limit: number): Promise<{ jobs: Job[]; total: number }>;
+  /** The user's jobs newest first (only those in `status` when given), and how many there are in all. */
+  listJobs(userId: string, offset: number, limit: number, status?: JobStatus): Promise<{ jobs: Job[]; total: number }>;
   /** Jobs in any of these statuses, oldest first. */
   listJobsByStatus(statuses: readonly JobStatus[]): Promise<Job[]>;
   countJobs(): Promise<number>;

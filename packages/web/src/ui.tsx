@@ -1,0 +1,73 @@
+import { useEffect, type ReactNode } from 'react';
+import { ApiError } from './api';
+
+/** Sets the document title of a page. */
+export function useTitle(title: string): void {
+  useEffect(() => {
+    document.title = `${title} · Mags`;
+  }, [title]);
+}
+
+export function Loading({ what }: { what: string }) {
+  return (
+    <p className="empty" role="status" aria-live="polite">
+      Loading {what}…
+    </p>
+  );
+}
+
+/** An error answer: its message and what to do next. */
+export function ErrorBox({ error, retry }: { error: unknown; retry?: () => void }) {
+  const e = error instanceof ApiError ? error : undefined;
+  return (
+    <div className="error" role="alert">
+      <strong>{e ? e.message : String((error as Error)?.message ?? error)}</strong>
+      {e?.hint && <div>{e.hint}</div>}
+      {e && <div className="mono">code: {e.code}</div>}
+      {retry && (
+        <div style={{ marginTop: 8 }}>
+          <button onClick={retry}>Try again</button>
+        </div>
+      )}
+    </div>
+  );
+}
+
+/** The honest answer when the server does not offer a feature (it said 501 or 404). */
+export function Unavailable({ feature, error }: { feature: string; error: ApiError }) {
+  return (
+    <div className="notice" role="status">
+      <strong>{feature} is not available on this server.</strong>
+      <div>The server answered: {error.message}</div>
+      <div>Ask the operator to upgrade the Mags server to a version with this feature.</div>
+    </div>
+  );
+}
+
+/** Renders `error` as Unavailable when the server lacks the feature, else as an error. */
+export function Failure({ feature, error, retry }: { feature: string; error: unknown; retry?: () => void }) {
+  if (error instanceof ApiError && error.unavailable) return <Unavailable feature={feature} error={error} />;
+  return <ErrorBox error={error} retry={retry} />;
+}
+
+export function StatusBadge({ status }: { status: string }) {
+  return <span className={`badge s-${status}`}>{status}</span>;
+}
+
+export function Card({ title, actions, children }: { title?: string; actions?: ReactNode; children: ReactNode }) {
+  return (
+    <section className="card" aria-label={title}>
+      {(title || actions) && (
+        <div className="spread" style={{ marginBottom: 12 }}>
+          {title && <h2 style={{ margin: 0 }}>{title}</h2>}
+          {actions}
+        </div>
+      )}
+      {children}
+    </section>
+  );
+}
+
+export function Empty({ children }: { children: ReactNode }) {
+  return <div className="empty">{children}</div>;
+}
