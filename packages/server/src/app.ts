@@ -11,12 +11,14 @@ import { fileRoutes } from './api/files.js';
 import { jobRoutes } from './api/jobs.js';
 import { logRoutes } from './api/logs.js';
 import { plannedRoutes } from './api/planned.js';
+import { urlAliasRoutes } from './api/url-aliases.js';
 import { workspaceRoutes } from './api/workspaces.js';
 import { AppError } from './services/errors.js';
 import { validatorCompiler } from './api/validation.js';
 import type { PoolStatus } from './services/types.js';
 import type { JobsService } from './services/jobs.js';
 import type { UploadsService } from './services/uploads.js';
+import type { UrlService } from './services/urls.js';
 import type { UsersService } from './services/users.js';
 import type { WorkspaceService } from './workspaces/service.js';
 
@@ -28,6 +30,8 @@ export interface AppDeps {
   jobs: JobsService;
   workspaces: WorkspaceService;
   uploads: UploadsService;
+  /** Public URLs; absent: the URL alias endpoints answer 501. */
+  urls?: UrlService;
   poolStatus: () => PoolStatus;
   log: Logger;
   /** Largest accepted body (default 2 MiB). */
@@ -104,6 +108,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
         { name: 'jobs', description: 'The Mags jobs API' },
         { name: 'workspaces', description: 'Persistent workspaces: list, delete, sync' },
         { name: 'files', description: 'Uploaded files that jobs get in /root (file_ids)' },
+        { name: 'urls', description: 'Public URLs: aliases that follow a workspace (ours: URL auth)' },
         { name: 'account', description: 'Whoami, tokens, users (ours)' },
         { name: 'system', description: 'Health and the API description (ours)' },
         { name: 'planned', description: 'Calls of Mags clients whose features come later; they answer 501 FEATURE_NOT_AVAILABLE' },
@@ -134,7 +139,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     await api.register(accountRoutes, { users: deps.users });
     await api.register(workspaceRoutes, { workspaces: deps.workspaces });
     await api.register(fileRoutes, { uploads: deps.uploads });
-    await api.register(plannedRoutes, { jobs: deps.jobs });
+    await api.register(plannedRoutes, { jobs: deps.jobs, aliases: !deps.urls });
+    if (deps.urls) await api.register(urlAliasRoutes, { urls: deps.urls });
   });
   await app.ready();
   return app;

@@ -7,12 +7,14 @@ import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { buildApp } from './app.js';
 import type { SandboxPool } from './runtime/driver.js';
+import type { AccessGrant } from './sandboxes/live.js';
 import { Scheduler } from './scheduler/scheduler.js';
 import type { Admission } from './services/admission.js';
 import { JobLogs } from './services/job-logs.js';
 import { LogRetention } from './services/log-retention.js';
 import { DEFAULT_MAX_PENDING_JOBS_PER_USER, JobsService } from './services/jobs.js';
 import { DEFAULT_MAX_UPLOAD_BYTES, UploadsService } from './services/uploads.js';
+import type { UrlService } from './services/urls.js';
 import { UsersService } from './services/users.js';
 import type { BlobStore } from './storage/blobs/blob-store.js';
 import type { Stores } from './storage/stores.js';
@@ -49,6 +51,10 @@ export interface ComposeOptions {
   workspaces: Omit<WorkspaceServiceOptions, 'store' | 'jobs' | 'log'>;
   /** Where uploaded files (and the sync engine's workspace versions) are kept; absent: uploads answer 501. */
   blobs?: BlobStore;
+  /** Grants of the access endpoint: `url` for ports other than 22 (the proxy's), `ssh` for 22; absent: 501. */
+  access?: { url?: AccessGrant; ssh?: AccessGrant };
+  /** Public URLs (aliases); absent: the alias endpoints answer 501. */
+  urls?: UrlService;
 }
 
 /** The wired control plane. `start()` reconciles and starts the queue; `close()` undoes everything but the stores and pool. */
@@ -91,12 +97,13 @@ export async function composeControlPlane(o: ComposeOptions): Promise<ControlPla
   });
   const users = new UsersService(stores.users, log.child({ component: 'users' }));
   const jobLimits = { maxPendingJobsPerUser: settings.maxPendingJobsPerUser ?? DEFAULT_MAX_PENDING_JOBS_PER_USER, admission: o.admission };
-  const jobs = new JobsService(stores.jobs, logs, scheduler, log.child({ component: 'jobs' }), jobLimits, workspaces, uploads);
+  const jobs = new JobsService(stores.jobs, logs, scheduler, log.child({ component: 'jobs' }), jobLimits, workspaces, uploads, o.access);
   const app = await buildApp({
     users,
     jobs,
     workspaces,
     uploads,
+    urls: o.urls,
     poolStatus: () => pool.status(),
     log: log.child({ component: 'api' }),
     bodyLimitBytes: settings.bodyLimitBytes,

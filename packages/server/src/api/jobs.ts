@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { JobsService } from '../services/jobs.js';
 import { userOf } from './auth.js';
 import {
+  AccessAnswer,
   AccessBody,
   IdParams,
   JobStatusSchema,
@@ -82,10 +83,10 @@ export const jobRoutes: FastifyPluginAsyncZod<JobRoutesOptions> = async (app, { 
         summary: 'Enable URL access (port) or SSH access (port 22)',
         params: IdParams,
         body: AccessBody.optional(),
-        response: { ...errorResponses },
+        response: { 200: AccessAnswer, ...errorResponses },
       },
     },
-    async (request) => jobs.access(userOf(request), request.params.id, request.body?.port ?? 8080),
+    async (request) => (await jobs.access(userOf(request), request.params.id, request.body?.port ?? 8080, { auth: request.body?.auth ?? undefined, requestHost: request.headers.host })) as z.infer<typeof AccessAnswer>,
   );
 
   app.patch(

@@ -139,7 +139,25 @@ export const LogsQuery = z.object({
 
 export const LogsAnswer = z.object({ logs: z.array(LogEntrySchema) }).meta({ id: 'JobLogs' });
 
-export const AccessBody = z.object({ port: z.number().int().min(1).max(65535).default(8080) });
+export const AccessBody = z.object({
+  port: z.number().int().min(1).max(65535).default(8080),
+  auth: z.enum(['public', 'token']).nullish().describe('URL auth (ours): public (default) or token (the owner\'s API token or a one-time login link)'),
+});
+
+export const AccessAnswer = z
+  .object({
+    success: z.literal(true),
+    url: z.string().optional().describe('Public URL of the port'),
+    subdomain: z.string().optional(),
+    port: z.number().int().optional(),
+    auth: z.enum(['public', 'token']).optional().describe('URL auth mode (ours)'),
+    login_url: z.string().optional().describe('Token mode: one-time link that sets a session cookie for the URL (ours)'),
+    login_url_expires_at: z.string().optional(),
+    ssh_host: z.string().optional(),
+    ssh_port: z.number().int().optional(),
+    ssh_private_key: z.string().optional(),
+  })
+  .meta({ id: 'AccessAnswer' });
 
 export const PatchBody = z.object({
   startup_command: optText(64 * 1024),

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { LogLine } from '../storage/logs/store.js';
 import type { Job, JobStore, User } from '../storage/metadata/store.js';
 import type { Admission } from './admission.js';
+import type { AccessGrant, AccessOptions } from '../sandboxes/live.js';
 import { AppError } from './errors.js';
 import { outcomeOf, type JobLogs } from './job-logs.js';
 import { LogFeed, type LogFeedOptions } from './log-feed.js';
@@ -65,6 +66,7 @@ export class JobsService {
     private readonly limits: { maxPendingJobsPerUser: number; admission?: Admission } = { maxPendingJobsPerUser: DEFAULT_MAX_PENDING_JOBS_PER_USER },
     private readonly workspaces?: WorkspaceAdmission,
     private readonly files?: FileAdmission,
+    private readonly grants: { url?: AccessGrant; ssh?: AccessGrant } = {},
   ) {}
 
   async submit(user: User, input: SubmitInput, apiVersion: 1 | 2): Promise<Job> {
@@ -235,13 +237,21 @@ export class JobsService {
     return (await this.store.getJob(id))!;
   }
 
-  /** URL (any port) and SSH (port 22) access; both belong to later parts of the server. */
-  async access(user: User, ref: string, port: number): Promise<never> {
-    await this.get(user, ref);
-    if (port === 22) {
-      throw new AppError('FEATURE_NOT_AVAILABLE', 'SSH access is not available on this server yet', 'Run commands through jobs for now.');
+  /** URL (any port) and SSH (port 22) access to a running or sleeping persistent job, through the grant of that kind. */
+  async access(user: User, ref: string, port: number, opts: AccessOptions = {}): Promise<Record<string, unknown>> {
+    const job = await this.get(user, ref);
+    const grant = port === 22 ? this.grants.ssh : this.grants.url;
+    if (!grant) {
+      if (port === 22) throw new AppError('FEATURE_NOT_AVAILABLE', 'SSH access is not available on this server yet', 'Run commands through jobs for now.');
+      throw new AppError('FEATURE_NOT_AVAILABLE', 'URL access is not available on this server', 'This server runs without the public-URL proxy.');
     }
-    throw new AppError('FEATURE_NOT_AVAILABLE', 'URL access is not available on this server yet', 'Public URLs for job ports come with the proxy; run the job without --url for now.');
+    if (!job.persistent) {
+      throw new AppError('INVALID_STATE', `Job ${job.request_id} is not persistent: access needs a persistent job`, 'Run it with -p/--persistent (API: "persistent": true).');
+    }
+    if (job.status !== 'running' && job.status !== 'sleeping') {
+      throw new AppError('JOB_NOT_RUNNING', `Job ${job.request_id} is ${job.status}: access needs a running or sleeping job`, 'Start the workspace again with mags run -w <workspace> -p.');
+    }
+    return { success: true, ...(await grant.grant(job, port, opts)) };
   }
 }
 

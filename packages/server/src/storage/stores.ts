@@ -9,6 +9,8 @@ import type { JobStore, UserStore } from './metadata/store.js';
 import { KyselyUploadStore } from './metadata/kysely-uploads.js';
 import { KyselyWorkspaceStore } from './metadata/kysely-workspaces.js';
 import type { UploadStore } from './metadata/uploads.js';
+import { KyselyUrlRouteStore } from './metadata/kysely-url-routes.js';
+import type { UrlRouteStore } from './metadata/url-routes.js';
 import type { WorkspaceStore } from './metadata/workspaces.js';
 
 /** The stores of one metadata database; `close()` closes the database they share. */
@@ -19,6 +21,7 @@ export interface Stores {
   logs: LogStore;
   workspaces: WorkspaceStore;
   uploads: UploadStore;
+  urlRoutes: UrlRouteStore;
   /** Migrations applied by this open, in order (empty when the database was up to date). */
   readonly migrated: string[];
   close(): Promise<void>;
@@ -45,6 +48,7 @@ export async function openStores(target: { url?: string; sqlitePath: string }): 
     logs: new KyselyLogStore(opened.db as unknown as Kysely<LogsDatabase>),
     workspaces: new KyselyWorkspaceStore(opened.db),
     uploads: new KyselyUploadStore(opened.db),
+    urlRoutes: new KyselyUrlRouteStore(opened.db),
     migrated,
     close: () => opened.db.destroy(),
   };

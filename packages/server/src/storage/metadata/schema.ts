@@ -2,6 +2,7 @@ import type { Generated } from 'kysely';
 import type { LogsDatabase } from '../logs/schema.js';
 import type { Job, TokenRecord } from './store.js';
 import type { UploadRecord } from './uploads.js';
+import type { UrlRouteRecord } from './url-routes.js';
 import type { WorkspaceRecord } from './workspaces.js';
 
 /**
@@ -14,6 +15,7 @@ export interface Database extends LogsDatabase {
   jobs: JobsTable;
   workspaces: WorkspaceRecord;
   uploads: UploadRecord;
+  url_routes: UrlRouteRecord;
 }
 
 export interface UsersTable {

@@ -118,6 +118,8 @@ export interface JobStore {
    * the newest running/sleeping job, else the newest of any status.
    */
   findJobForUser(userId: string, ref: string): Promise<Job | undefined>;
+  /** The user's newest persistent job on this workspace in one of these statuses (URL aliases). */
+  findWorkspaceJob(userId: string, workspaceId: string, statuses: readonly JobStatus[]): Promise<Job | undefined>;
   /** The user's jobs newest first, and how many there are in all. */
   listJobs(userId: string, offset: number, limit: number): Promise<{ jobs: Job[]; total: number }>;
   /** Jobs in any of these statuses, oldest first. */
