@@ -9,6 +9,7 @@ import { Mags } from './client.js';
 
 export { Mags, SDK_VERSION } from './client.js';
 export type { MagsOptions, RunOptions, RunAndWaitOptions, RunResult, NewOptions, ExecResult, UploadResult } from './client.js';
+export type { UrlCallOptions, UrlAliasOptions } from './client.js';
 export {
   MagsError,
   AuthenticationError,

@@ -108,5 +108,5 @@ export const SYNC = answer<SyncResponse>({ success: 'boolean', synced: 'boolean'
 export const WORKSPACE_HISTORY = answer<WorkspaceHistory>({ workspace_id: 'string', versions: { each: { version: 'string' } } });
 export const RESTORE = answer<RestoreResponse>({ success: 'boolean', version: 'string' });
 export const RESIZE = answer<ResizeResponse>({ success: 'boolean', disk_gb: 'number' });
-export const URL_ALIAS = answer<UrlAlias>({});
-export const URL_ALIAS_LIST = answer<UrlAliasList>({ aliases: { each: {}, optional: true } });
+export const URL_ALIAS = answer<UrlAlias>({ subdomain: 'string', url: 'string' });
+export const URL_ALIAS_LIST = answer<UrlAliasList>({ aliases: { each: { subdomain: 'string', url: 'string' } } });

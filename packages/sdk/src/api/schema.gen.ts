@@ -338,10 +338,21 @@ export interface paths {
                     "application/json": {
                         /** @default 8080 */
                         port?: number;
+                        /** @description URL auth (ours): public (default) or token (the owner's API token or a one-time login link) */
+                        auth?: ("public" | "token") | null;
                     };
                 };
             };
             responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["AccessAnswer"];
+                    };
+                };
                 /** @description Default Response */
                 "4XX": {
                     headers: {
@@ -1454,7 +1465,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List URL aliases (not available yet: 501) */
+        /** List your URL aliases */
         get: {
             parameters: {
                 query?: never;
@@ -1464,6 +1475,15 @@ export interface paths {
             };
             requestBody?: never;
             responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["UrlAliasList"];
+                    };
+                };
                 /** @description Default Response */
                 "4XX": {
                     headers: {
@@ -1485,7 +1505,7 @@ export interface paths {
             };
         };
         put?: never;
-        /** Create a URL alias (not available yet: 501) */
+        /** Create a URL alias for a workspace */
         post: {
             parameters: {
                 query?: never;
@@ -1493,8 +1513,50 @@ export interface paths {
                 path?: never;
                 cookie?: never;
             };
-            requestBody?: never;
+            requestBody: {
+                content: {
+                    "application/json": {
+                        /** @description A DNS label: lowercase letters, digits, inner hyphens */
+                        subdomain: string;
+                        workspace_id: string;
+                        /** @description Optional; must be this server's apps domain */
+                        domain?: string | null;
+                        /** @description Port inside the sandbox, default 8080 */
+                        port?: number | null;
+                        /** @description URL auth (ours), default public */
+                        auth?: ("public" | "token") | null;
+                    };
+                };
+            };
             responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description The alias label: <subdomain>.apps.<domain> */
+                            subdomain: string;
+                            /** @description Workspace whose newest running/sleeping persistent job the alias reaches */
+                            workspace_id: string;
+                            /** @description apps.<MAGS_DOMAIN> */
+                            domain: string;
+                            /** @description Port inside the sandbox */
+                            port: number;
+                            /**
+                             * @description public (anyone) or token (the owner only; ours)
+                             * @enum {string}
+                             */
+                            auth: "public" | "token";
+                            /** @description The public URL */
+                            url: string;
+                            created_at: string;
+                            /** @enum {boolean} */
+                            success: true;
+                        };
+                    };
+                };
                 /** @description Default Response */
                 "4XX": {
                     headers: {
@@ -1531,7 +1593,7 @@ export interface paths {
         get?: never;
         put?: never;
         post?: never;
-        /** Delete a URL alias (not available yet: 501) */
+        /** Delete a URL alias */
         delete: {
             parameters: {
                 query?: never;
@@ -1543,6 +1605,18 @@ export interface paths {
             };
             requestBody?: never;
             responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {boolean} */
+                            success: true;
+                        };
+                    };
+                };
                 /** @description Default Response */
                 "4XX": {
                     headers: {
@@ -1579,7 +1653,7 @@ export interface components {
              * @description Stable error code (docs/errors.md)
              * @enum {string}
              */
-            code: "VALIDATION_ERROR" | "INVALID_JSON" | "MEMORY_EXCEEDS_HOST" | "VCPUS_EXCEED_HOST" | "DISK_EXCEEDS_HOST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "AUTH_REQUIRED" | "INVALID_TOKEN" | "FORBIDDEN" | "NOT_FOUND" | "JOB_NOT_FOUND" | "TOKEN_NOT_FOUND" | "USER_NOT_FOUND" | "WORKSPACE_NOT_FOUND" | "VERSION_NOT_FOUND" | "FILE_NOT_FOUND" | "METHOD_NOT_ALLOWED" | "CONFLICT" | "WORKSPACE_BUSY" | "JOB_NOT_RUNNING" | "INVALID_STATE" | "RATE_LIMITED" | "CAPACITY_EXHAUSTED" | "SANDBOX_FAILED" | "INTERNAL_ERROR" | "FEATURE_NOT_AVAILABLE" | "SERVICE_UNAVAILABLE";
+            code: "VALIDATION_ERROR" | "INVALID_JSON" | "MEMORY_EXCEEDS_HOST" | "VCPUS_EXCEED_HOST" | "DISK_EXCEEDS_HOST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "AUTH_REQUIRED" | "INVALID_TOKEN" | "FORBIDDEN" | "NOT_FOUND" | "JOB_NOT_FOUND" | "TOKEN_NOT_FOUND" | "USER_NOT_FOUND" | "WORKSPACE_NOT_FOUND" | "VERSION_NOT_FOUND" | "FILE_NOT_FOUND" | "URL_ALIAS_NOT_FOUND" | "URL_NOT_FOUND" | "JOB_ENDED" | "BAD_REQUEST" | "METHOD_NOT_ALLOWED" | "CONFLICT" | "WORKSPACE_BUSY" | "JOB_NOT_RUNNING" | "INVALID_STATE" | "RATE_LIMITED" | "CAPACITY_EXHAUSTED" | "SANDBOX_FAILED" | "APP_NOT_LISTENING" | "APP_WAKE_TIMEOUT" | "INTERNAL_ERROR" | "FEATURE_NOT_AVAILABLE" | "SERVICE_UNAVAILABLE";
             hint?: string;
         };
         SubmitJobV1Input: {
@@ -1684,6 +1758,25 @@ export interface components {
         JobLogsInput: {
             logs: components["schemas"]["LogEntryInput"][];
         };
+        AccessAnswerInput: {
+            /** @constant */
+            success: true;
+            /** @description Public URL of the port */
+            url?: string;
+            subdomain?: string;
+            port?: number;
+            /**
+             * @description URL auth mode (ours)
+             * @enum {string}
+             */
+            auth?: "public" | "token";
+            /** @description Token mode: one-time link that sets a session cookie for the URL (ours) */
+            login_url?: string;
+            login_url_expires_at?: string;
+            ssh_host?: string;
+            ssh_port?: number;
+            ssh_private_key?: string;
+        };
         PoolStatusInput: {
             idle_vms: number;
             busy_vms: number;
@@ -1728,6 +1821,27 @@ export interface components {
         };
         UploadedFileListInput: {
             files: components["schemas"]["UploadedFileInput"][];
+        };
+        UrlAliasInput: {
+            /** @description The alias label: <subdomain>.apps.<domain> */
+            subdomain: string;
+            /** @description Workspace whose newest running/sleeping persistent job the alias reaches */
+            workspace_id: string;
+            /** @description apps.<MAGS_DOMAIN> */
+            domain: string;
+            /** @description Port inside the sandbox */
+            port: number;
+            /**
+             * @description public (anyone) or token (the owner only; ours)
+             * @enum {string}
+             */
+            auth: "public" | "token";
+            /** @description The public URL */
+            url: string;
+            created_at: string;
+        };
+        UrlAliasListInput: {
+            aliases: components["schemas"]["UrlAliasInput"][];
         };
         WorkspaceInput: {
             /** @description The name jobs use in workspace_id */
@@ -1799,7 +1913,7 @@ export interface components {
              * @description Stable error code (docs/errors.md)
              * @enum {string}
              */
-            code: "VALIDATION_ERROR" | "INVALID_JSON" | "MEMORY_EXCEEDS_HOST" | "VCPUS_EXCEED_HOST" | "DISK_EXCEEDS_HOST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "AUTH_REQUIRED" | "INVALID_TOKEN" | "FORBIDDEN" | "NOT_FOUND" | "JOB_NOT_FOUND" | "TOKEN_NOT_FOUND" | "USER_NOT_FOUND" | "WORKSPACE_NOT_FOUND" | "VERSION_NOT_FOUND" | "FILE_NOT_FOUND" | "METHOD_NOT_ALLOWED" | "CONFLICT" | "WORKSPACE_BUSY" | "JOB_NOT_RUNNING" | "INVALID_STATE" | "RATE_LIMITED" | "CAPACITY_EXHAUSTED" | "SANDBOX_FAILED" | "INTERNAL_ERROR" | "FEATURE_NOT_AVAILABLE" | "SERVICE_UNAVAILABLE";
+            code: "VALIDATION_ERROR" | "INVALID_JSON" | "MEMORY_EXCEEDS_HOST" | "VCPUS_EXCEED_HOST" | "DISK_EXCEEDS_HOST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "AUTH_REQUIRED" | "INVALID_TOKEN" | "FORBIDDEN" | "NOT_FOUND" | "JOB_NOT_FOUND" | "TOKEN_NOT_FOUND" | "USER_NOT_FOUND" | "WORKSPACE_NOT_FOUND" | "VERSION_NOT_FOUND" | "FILE_NOT_FOUND" | "URL_ALIAS_NOT_FOUND" | "URL_NOT_FOUND" | "JOB_ENDED" | "BAD_REQUEST" | "METHOD_NOT_ALLOWED" | "CONFLICT" | "WORKSPACE_BUSY" | "JOB_NOT_RUNNING" | "INVALID_STATE" | "RATE_LIMITED" | "CAPACITY_EXHAUSTED" | "SANDBOX_FAILED" | "APP_NOT_LISTENING" | "APP_WAKE_TIMEOUT" | "INTERNAL_ERROR" | "FEATURE_NOT_AVAILABLE" | "SERVICE_UNAVAILABLE";
             hint?: string;
         };
         SubmitJobV1: {
@@ -1904,6 +2018,25 @@ export interface components {
         JobLogs: {
             logs: components["schemas"]["LogEntry"][];
         };
+        AccessAnswer: {
+            /** @constant */
+            success: true;
+            /** @description Public URL of the port */
+            url?: string;
+            subdomain?: string;
+            port?: number;
+            /**
+             * @description URL auth mode (ours)
+             * @enum {string}
+             */
+            auth?: "public" | "token";
+            /** @description Token mode: one-time link that sets a session cookie for the URL (ours) */
+            login_url?: string;
+            login_url_expires_at?: string;
+            ssh_host?: string;
+            ssh_port?: number;
+            ssh_private_key?: string;
+        };
         PoolStatus: {
             idle_vms: number;
             busy_vms: number;
@@ -1948,6 +2081,27 @@ export interface components {
         };
         UploadedFileList: {
             files: components["schemas"]["UploadedFile"][];
+        };
+        UrlAlias: {
+            /** @description The alias label: <subdomain>.apps.<domain> */
+            subdomain: string;
+            /** @description Workspace whose newest running/sleeping persistent job the alias reaches */
+            workspace_id: string;
+            /** @description apps.<MAGS_DOMAIN> */
+            domain: string;
+            /** @description Port inside the sandbox */
+            port: number;
+            /**
+             * @description public (anyone) or token (the owner only; ours)
+             * @enum {string}
+             */
+            auth: "public" | "token";
+            /** @description The public URL */
+            url: string;
+            created_at: string;
+        };
+        UrlAliasList: {
+            aliases: components["schemas"]["UrlAlias"][];
         };
         Workspace: {
             /** @description The name jobs use in workspace_id */

@@ -78,14 +78,7 @@ export type FileDeleted = Ok<'/api/v1/mags-files/{id}', 'delete'>;
  */
 
 /** Answer of `POST /mags-jobs/{id}/access`: a URL for HTTP ports, SSH details for port 22. */
-export interface Access {
-  success: boolean;
-  url?: string | null;
-  port?: number | null;
-  ssh_host?: string | null;
-  ssh_port?: number | null;
-  ssh_private_key?: string | null;
-}
+export type Access = Schemas['AccessAnswer'];
 export interface Success {
   success: boolean;
 }
@@ -95,12 +88,5 @@ export interface ExecResponse {
   output: string;
   stderr?: string | null;
 }
-export interface UrlAlias {
-  subdomain?: string | null;
-  url?: string | null;
-  workspace_id?: string | null;
-  domain?: string | null;
-}
-export interface UrlAliasList {
-  aliases?: UrlAlias[] | null;
-}
+export type UrlAlias = Schemas['UrlAlias'];
+export type UrlAliasList = Schemas['UrlAliasList'];

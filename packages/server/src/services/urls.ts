@@ -6,7 +6,8 @@ import { UniqueViolationError, type Job, type JobStore, type User } from '../sto
 import type { UrlRouteRecord, UrlRouteStore } from '../storage/metadata/url-routes.js';
 import type { WorkspaceStore } from '../storage/metadata/workspaces.js';
 import { AppError } from './errors.js';
-import type { UsersService } from './users.js';
+import type { Stores } from '../storage/stores.js';
+import { UsersService } from './users.js';
 
 /** Where the URLs the server hands out point (config: MAGS_DOMAIN, MAGS_PROXY_PUBLIC_*). */
 export interface UrlSettings {
@@ -277,6 +278,11 @@ export class UrlService implements AccessGrant {
   private view(r: UrlRouteRecord, domain = this.settings.domain): AliasView {
     return { subdomain: r.subdomain, workspace_id: r.workspace_id!, domain: `apps.${domain}`, port: r.port, auth: r.auth, url: this.urlOf(r.subdomain), created_at: r.created_at };
   }
+}
+
+/** A UrlService on the stores of one metadata database. */
+export function createUrlService(stores: Pick<Stores, 'urlRoutes' | 'jobs' | 'workspaces' | 'users'>, settings: UrlSettings, log: Logger): UrlService {
+  return new UrlService(stores.urlRoutes, stores.jobs, stores.workspaces, new UsersService(stores.users, log), settings, log);
 }
 
 /** One cookie's value from a Cookie header. */
