@@ -22,6 +22,28 @@ import type { UrlService } from './services/urls.js';
 import type { UsersService } from './services/users.js';
 import type { WorkspaceService } from './workspaces/service.js';
 
+/** Job paths (`/api/v1/mags-jobs/:id...`) that every route plugin gets under `/api/v2` as well. */
+export const V1_JOB_PATH = '/api/v1/mags-jobs/:id';
+
+/**
+ * Registers every job path of /api/v1 (`/api/v1/mags-jobs/:id` and below) under /api/v2 too, with
+ * the same schema and handler: Mags clients call `GET /api/v2/mags-jobs/{name}/status` and
+ * `POST /api/v2/mags-jobs/{name}/access`. Route plugins registered inside this context (after the
+ * call) declare only the v1 path.
+ */
+function mirrorJobPathsToV2(api: FastifyInstance): void {
+  api.addHook('onRoute', function (route) {
+    if (route.url !== V1_JOB_PATH && !route.url.startsWith(V1_JOB_PATH + '/')) return;
+    // The HEAD twin of a GET is made by Fastify for the v2 GET as well.
+    if (route.method === 'HEAD') return;
+    // Registered on the plugin the route came from (its hooks apply), whose prefix route() adds again.
+    const full = '/api/v2' + route.url.slice('/api/v1'.length);
+    const url = route.prefix && full.startsWith(route.prefix) ? full.slice(route.prefix.length) : full;
+    const { path: _path, routePath: _routePath, prefix: _prefix, ...rest } = route as typeof route & { routePath?: string; path?: string };
+    this.route({ ...rest, url } as typeof route);
+  });
+}
+
 /** The server's version, reported by /health and the OpenAPI document. */
 export const SERVER_VERSION = '0.1.0';
 
@@ -134,6 +156,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   await app.register(async (api) => {
     installAuth(api, deps.users);
+    mirrorJobPathsToV2(api);
     await api.register(jobRoutes, { jobs: deps.jobs, poolStatus: deps.poolStatus });
     await api.register(logRoutes, { jobs: deps.jobs, heartbeatSeconds: deps.sseHeartbeatSeconds, stallMs: deps.sseStallMs });
     await api.register(accountRoutes, { users: deps.users });

@@ -7,7 +7,6 @@ import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { buildApp } from './app.js';
 import type { SandboxPool } from './runtime/driver.js';
-import type { AccessGrant } from './sandboxes/live.js';
 import { Scheduler } from './scheduler/scheduler.js';
 import type { Admission } from './services/admission.js';
 import { JobLogs } from './services/job-logs.js';
@@ -19,6 +18,8 @@ import { UsersService } from './services/users.js';
 import type { BlobStore } from './storage/blobs/blob-store.js';
 import type { Stores } from './storage/stores.js';
 import { WorkspaceService, type WorkspaceServiceOptions } from './workspaces/service.js';
+import type { AccessGrant } from './sandboxes/live.js';
+import { LiveManager } from './sandboxes/manager.js';
 
 /** Settings of the control plane, with the units in their names (config.ts reads them from env). */
 export interface ControlPlaneSettings {
@@ -38,7 +39,20 @@ export interface ControlPlaneSettings {
   logRetentionDays?: number;
   /** Time between log retention sweeps (default one hour). */
   logRetentionIntervalMs?: number;
+  /** Idle time before a persistent job's sandbox is frozen (default 60; 0 = never; fractions allowed). */
+  freezeAfterSeconds?: number;
+  /** Idle time before a persistent job's sandbox is synced and stopped, status `sleeping` (default 600; 0 = never). */
+  sleepAfterSeconds?: number;
+  /** CPU use (percent of one core) above which a persistent sandbox counts as busy (default 5). */
+  idleCpuPercent?: number;
+  /** Longest a wake may take before the waiting call gets SANDBOX_START_TIMEOUT (default 60). */
+  wakeTimeoutSeconds?: number;
 }
+
+/** Defaults of the persistent-sandbox lifecycle (docs/sandboxes.md). */
+export const DEFAULT_FREEZE_AFTER_SECONDS = 60;
+export const DEFAULT_SLEEP_AFTER_SECONDS = 600;
+export const DEFAULT_IDLE_CPU_PERCENT = 5;
 
 export interface ComposeOptions {
   stores: Stores;
@@ -51,7 +65,7 @@ export interface ComposeOptions {
   workspaces: Omit<WorkspaceServiceOptions, 'store' | 'jobs' | 'log'>;
   /** Where uploaded files (and the sync engine's workspace versions) are kept; absent: uploads answer 501. */
   blobs?: BlobStore;
-  /** Grants of the access endpoint: `url` for ports other than 22 (the proxy's), `ssh` for 22; absent: 501. */
+  /** The grants of `POST .../access`: port 22 to `ssh`, other ports to `url` (absent: 501). */
   access?: { url?: AccessGrant; ssh?: AccessGrant };
   /** Public URLs (aliases); absent: the alias endpoints answer 501. */
   urls?: UrlService;
@@ -65,6 +79,8 @@ export interface ControlPlane {
   scheduler: Scheduler;
   workspaces: WorkspaceService;
   uploads: UploadsService;
+  /** Persistent jobs' sandboxes: attach (wakes), touch, state, onChange. */
+  live: LiveManager;
   app: FastifyInstance;
   /** Reconciles jobs a previous process left behind and starts running queued jobs. */
   start(): Promise<void>;
@@ -82,6 +98,19 @@ export async function composeControlPlane(o: ComposeOptions): Promise<ControlPla
   });
   const workspaces = new WorkspaceService({ admission: o.admission, ...o.workspaces, store: stores.workspaces, jobs: stores.jobs, log: log.child({ component: 'workspaces' }) });
   const uploads = new UploadsService(stores.uploads, o.blobs, log.child({ component: 'uploads' }), settings.maxUploadBytes ?? DEFAULT_MAX_UPLOAD_BYTES);
+  const live = new LiveManager({
+    store: stores.jobs,
+    logs,
+    pool,
+    workspaces,
+    log: log.child({ component: 'live' }),
+    idle: {
+      freezeAfterMs: (settings.freezeAfterSeconds ?? DEFAULT_FREEZE_AFTER_SECONDS) * 1000,
+      sleepAfterMs: (settings.sleepAfterSeconds ?? DEFAULT_SLEEP_AFTER_SECONDS) * 1000,
+      cpuBusyFraction: (settings.idleCpuPercent ?? DEFAULT_IDLE_CPU_PERCENT) / 100,
+    },
+    wakeTimeoutMs: settings.wakeTimeoutSeconds !== undefined ? settings.wakeTimeoutSeconds * 1000 : undefined,
+  });
   const scheduler = new Scheduler({
     store: stores.jobs,
     logs,
@@ -94,10 +123,13 @@ export async function composeControlPlane(o: ComposeOptions): Promise<ControlPla
     admission: o.admission,
     workspaces,
     files: uploads,
+    live,
   });
+  live.useSlots(scheduler);
+  o.urls?.watch(live);
   const users = new UsersService(stores.users, log.child({ component: 'users' }));
   const jobLimits = { maxPendingJobsPerUser: settings.maxPendingJobsPerUser ?? DEFAULT_MAX_PENDING_JOBS_PER_USER, admission: o.admission };
-  const jobs = new JobsService(stores.jobs, logs, scheduler, log.child({ component: 'jobs' }), jobLimits, workspaces, uploads, o.access);
+  const jobs = new JobsService(stores.jobs, logs, scheduler, log.child({ component: 'jobs' }), jobLimits, workspaces, uploads, { live, access: o.access });
   const app = await buildApp({
     users,
     jobs,
@@ -117,15 +149,18 @@ export async function composeControlPlane(o: ComposeOptions): Promise<ControlPla
     scheduler,
     workspaces,
     uploads,
+    live,
     app,
     async start() {
       await workspaces.init();
       await scheduler.start();
+      await live.start();
       retention.start();
     },
     async close() {
       await retention.stop();
-      await scheduler.shutdown();
+      await Promise.all([live.shutdown(), scheduler.shutdown()]);
+      o.urls?.close();
       await workspaces.shutdown();
       logs.shutdownFollowers();
       await app.close();

@@ -69,6 +69,14 @@ export interface ServerConfig {
   /** PEM certificate and key: the proxy serves HTTPS itself. */
   proxyTlsCert?: string;
   proxyTlsKey?: string;
+  /** Idle seconds before a persistent job's sandbox is frozen (0 = never). */
+  freezeAfterSeconds: number;
+  /** Idle seconds before a persistent job's sandbox is synced and stopped (0 = never). */
+  sleepAfterSeconds: number;
+  /** CPU use in percent of one core above which a persistent sandbox counts as busy. */
+  idleCpuPercent: number;
+  /** Seconds a wake may take before the waiting call gets SANDBOX_START_TIMEOUT. */
+  wakeTimeoutSeconds: number;
   /** Settings that were given but do nothing in this version, one message each; the server logs them at start. */
   warnings: string[];
 }
@@ -96,7 +104,7 @@ export interface ConfigSetting {
   defaultText: string;
   unit: string;
   meaning: string;
-  kind: 'string' | 'port' | 'int' | 'ratio' | 'path' | 'url' | 'enum';
+  kind: 'string' | 'port' | 'int' | 'ratio' | 'seconds' | 'path' | 'url' | 'enum';
   min?: number;
   values?: readonly string[];
 }
@@ -140,6 +148,10 @@ export const CONFIG_SETTINGS: readonly ConfigSetting[] = [
   { key: 'proxyWakeTimeoutSeconds', env: 'MAGS_PROXY_WAKE_TIMEOUT_SECONDS', flag: '--proxy-wake-timeout', kind: 'int', min: 1, defaultText: '`30`', unit: 'seconds', meaning: 'How long a request to a sleeping or frozen job waits for the job to wake and its app to accept connections before a 504 `APP_WAKE_TIMEOUT` page.' },
   { key: 'proxyTlsCert', env: 'MAGS_PROXY_TLS_CERT', flag: '--proxy-tls-cert', kind: 'path', defaultText: 'none', unit: 'path', meaning: 'PEM certificate (chain) for `*.apps.<MAGS_DOMAIN>`: the proxy serves HTTPS itself. Needs `MAGS_PROXY_TLS_KEY`.' },
   { key: 'proxyTlsKey', env: 'MAGS_PROXY_TLS_KEY', flag: '--proxy-tls-key', kind: 'path', defaultText: 'none', unit: 'path', meaning: 'PEM private key of `MAGS_PROXY_TLS_CERT`.' },
+  { key: 'freezeAfterSeconds', env: 'MAGS_FREEZE_AFTER_SECONDS', flag: '--freeze-after', kind: 'seconds', defaultText: '`60`', unit: 'seconds', meaning: 'Idle time after which a persistent job\'s sandbox is frozen (cgroup freezer, memory kept, thawed in milliseconds by the next use); `0`: never. Fractions allowed. See docs/sandboxes.md, "Persistent sandboxes".' },
+  { key: 'sleepAfterSeconds', env: 'MAGS_SLEEP_AFTER_SECONDS', flag: '--sleep-after', kind: 'seconds', defaultText: '`600`', unit: 'seconds', meaning: 'Idle time after which a persistent job with a workspace is put to sleep: workspace synced, sandbox stopped, status `sleeping`; the next use starts a new sandbox and runs `startup_command`. `0`: never. Fractions allowed.' },
+  { key: 'idleCpuPercent', env: 'MAGS_IDLE_CPU_PERCENT', flag: '--idle-cpu-percent', kind: 'seconds', defaultText: '`5`', unit: 'percent of one core', meaning: 'A persistent sandbox whose processes use more CPU than this (averaged between two checks) counts as busy and is neither frozen nor put to sleep.' },
+  { key: 'wakeTimeoutSeconds', env: 'MAGS_WAKE_TIMEOUT_SECONDS', flag: '--wake-timeout', kind: 'seconds', defaultText: '`60`', unit: 'seconds', meaning: 'Longest a call waits for a sleeping persistent job to wake before it gets 504 `SANDBOX_START_TIMEOUT` (the wake goes on).' },
   { key: 's3ForcePathStyle', env: 'MAGS_S3_FORCE_PATH_STYLE', flag: '--s3-force-path-style', kind: 'enum', values: BOOLEANS, defaultText: '`false`', unit: '-', meaning: '`true` addresses buckets as `endpoint/bucket` (MinIO and most self-hosted services).' },
 ];
 
@@ -238,6 +250,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     proxyWakeTimeoutSeconds: (raw.get('proxyWakeTimeoutSeconds') as number | undefined) ?? 30,
     proxyTlsCert: proxyTlsCert && resolve(proxyTlsCert),
     proxyTlsKey: proxyTlsKey && resolve(proxyTlsKey),
+    freezeAfterSeconds: (raw.get('freezeAfterSeconds') as number | undefined) ?? 60,
+    sleepAfterSeconds: (raw.get('sleepAfterSeconds') as number | undefined) ?? 600,
+    idleCpuPercent: (raw.get('idleCpuPercent') as number | undefined) ?? 5,
+    wakeTimeoutSeconds: (raw.get('wakeTimeoutSeconds') as number | undefined) ?? 60,
     warnings,
   };
 }
@@ -265,6 +281,11 @@ function parseValue(s: ConfigSetting, value: string, name: string): unknown {
     case 'ratio': {
       const n = /^\d+(\.\d+)?$/.test(value) ? Number(value) : NaN;
       if (!(n > 0)) throw new ConfigError(`${name}="${value}" is not valid; use a number > 0 (e.g. 1 or 1.5).`);
+      return n;
+    }
+    case 'seconds': {
+      const n = /^\d+(\.\d+)?$/.test(value) ? Number(value) : NaN;
+      if (!(n >= 0) || !Number.isFinite(n)) throw new ConfigError(`${name}="${value}" is not valid; use a number of ${s.unit} >= 0 (fractions allowed, e.g. 0.5).`);
       return n;
     }
     case 'enum':

@@ -24,6 +24,9 @@ import { secureDataDir, writeAdminToken, writeClientConfig } from './services/bo
 import { createBlobStore, type BlobStore } from './storage/blobs/index.js';
 import { WorkspaceSync } from './workspaces/sync/index.js';
 import { openStores } from './storage/stores.js';
+import { startPublicProxy } from './proxy/index.js';
+import { ProxyCounters } from './proxy/metrics.js';
+import { createUrlService } from './services/urls.js';
 import { LocalLayers } from './workspaces/local-layers.js';
 
 /** A started server. */
@@ -31,6 +34,8 @@ export interface RunningServer {
   config: ServerConfig;
   /** Base URL of the API with the real bound port. */
   url: string;
+  /** The public-URL proxy's bound port. */
+  proxyPort: number;
   /** Clean shutdown: stop accepting, end running jobs, free sandboxes, close the database. */
   close(): Promise<void>;
 }
@@ -149,6 +154,12 @@ export async function runServer(opts: RunServerOptions | ConfigOverrides = {}): 
     const capacity = await hostCapacity(config.dataDir);
     const admission = new Admission(capacity, { memory: config.memoryOvercommit, cpu: config.cpuOvercommit, disk: config.diskOvercommit });
     log.info({ memoryMb: capacity.memoryMb, vcpus: capacity.vcpus, freeDiskGb: Math.floor(capacity.freeDiskGb()) }, 'admission: what this host gives sandboxes');
+    let proxyPort: number | undefined;
+    const urls = createUrlService(
+      stores,
+      { domain: config.domain, scheme: config.proxyPublicScheme, publicPort: () => config.proxyPublicPort ?? proxyPort },
+      log.child({ component: 'urls' }),
+    );
     const layers = new LocalLayers(join(config.dataDir, 'workspaces'));
     cleanups.push(() => layers.shutdown());
     const plane = await composeControlPlane({
@@ -157,6 +168,8 @@ export async function runServer(opts: RunServerOptions | ConfigOverrides = {}): 
       log,
       admission,
       blobs,
+      urls,
+      access: { url: urls },
       workspaces: {
         layers,
         syncer: new WorkspaceSync({
@@ -179,6 +192,10 @@ export async function runServer(opts: RunServerOptions | ConfigOverrides = {}): 
         maxPendingJobsPerUser: config.maxPendingJobsPerUser,
         bodyLimitBytes: config.bodyLimitBytes,
         maxUploadBytes: config.maxUploadBytes,
+        freezeAfterSeconds: config.freezeAfterSeconds,
+        sleepAfterSeconds: config.sleepAfterSeconds,
+        idleCpuPercent: config.idleCpuPercent,
+        wakeTimeoutSeconds: config.wakeTimeoutSeconds,
       },
     });
     cleanups.push(() => plane.close());
@@ -186,6 +203,11 @@ export async function runServer(opts: RunServerOptions | ConfigOverrides = {}): 
     const admin = await users.bootstrapAdmin();
     if (admin) await writeAdminToken({ dataDir: config.dataDir, token: admin.token, log });
     await plane.start();
+    const proxyMetrics = new ProxyCounters();
+    const proxy = await startPublicProxy(config, { urls, live: plane.live, log: log.child({ component: 'proxy' }), metrics: proxyMetrics });
+    cleanups.push(() => proxy.close());
+    proxyPort = proxy.port;
+    log.info({ host: config.proxyHost, port: proxy.port, domain: config.domain, tls: !!config.proxyTlsCert, example: urls.urlOf('<sub>') }, 'public-URL proxy listening');
 
     try {
       await app.listen({ host: config.host, port: config.port });
@@ -200,8 +222,11 @@ export async function runServer(opts: RunServerOptions | ConfigOverrides = {}): 
     const url = `http://127.0.0.1:${port}`;
     if (admin) await writeClientConfig({ home: config.home, token: admin.token, apiUrl: url, log });
     log.info({ url, host: config.host, port }, 'listening');
-    if (o.announce !== false) process.stdout.write(`Mags server ready at ${url}\n`);
-    return { config, url, close: cleanup };
+    if (o.announce !== false) {
+      process.stdout.write(`Mags proxy ready at http://${config.proxyHost}:${proxy.port} (public URLs: ${urls.urlOf('<sub>')})\n`);
+      process.stdout.write(`Mags server ready at ${url}\n`);
+    }
+    return { config, url, proxyPort: proxy.port, close: cleanup };
   } catch (err) {
     await cleanup();
     throw err;

@@ -151,11 +151,24 @@ describe(`jobs API (in-process, ${backend})`, { skip: backend === 'PostgreSQL' &
     assert.equal(st.status, 'completed');
   });
 
-  it('a persistent job whose script succeeded goes to sleeping; PATCH updates settings', async () => {
+  /** Polls until the job's script has an exit code (a persistent job then stays `running`). */
+  async function waitScript(id: string): Promise<Record<string, unknown>> {
+    for (let i = 0; ; i++) {
+      const st = (await h.app.inject({ method: 'GET', url: `/api/v1/mags-jobs/${id}/status`, headers: auth })).json() as Record<string, unknown>;
+      if (st.exit_code !== null || (st.status !== 'pending' && st.status !== 'running')) return st;
+      if (i > 500) throw new Error(`job ${id} still has no exit code`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
+  it('a persistent job whose script succeeded stays running with its sandbox; PATCH updates settings; stop frees it', async () => {
     const id = await submit({ script: 'echo up', type: 'inline', persistent: true, name: 'svc' });
-    const st = await h.waitDone(h.adminToken, id);
-    assert.equal(st.status, 'sleeping');
+    const st = await waitScript(id);
+    assert.equal(st.status, 'running');
+    assert.equal(st.exit_code, 0);
+    assert.equal(typeof st.vm_id, 'string');
     assert.equal(st.persistent, true);
+    assert.equal(h.pool.status().busy_vms, 1);
     const res = await h.app.inject({ method: 'PATCH', url: `/api/v1/mags-jobs/svc`, headers: auth, payload: { no_sleep: true, startup_command: 'python3 -m http.server 8080' } });
     assert.equal(res.statusCode, 200, res.body);
     const body = res.json() as Record<string, unknown>;
@@ -164,15 +177,26 @@ describe(`jobs API (in-process, ${backend})`, { skip: backend === 'PostgreSQL' &
     assert.equal(body.startup_command, 'python3 -m http.server 8080');
     const stopped = await h.app.inject({ method: 'POST', url: `/api/v1/mags-jobs/svc/stop`, headers: auth });
     assert.equal((stopped.json() as { status: string }).status, 'completed');
+    assert.equal(h.pool.status().busy_vms, 0);
   });
 
-  it('access answers FEATURE_NOT_AVAILABLE (501) for URL and SSH', async () => {
-    const id = await submit({ script: 'true', type: 'inline' });
+  it('access: 422 for an ephemeral job, 409 for an ended one, 501 without a URL or SSH grant (after the wake)', async () => {
+    const eph = await submit({ script: 'true', type: 'inline' });
+    await h.waitDone(h.adminToken, eph);
+    const r422 = await h.app.inject({ method: 'POST', url: `/api/v1/mags-jobs/${eph}/access`, headers: auth, payload: { port: 8080 } });
+    assert.equal(r422.statusCode, 422, r422.body);
+    assert.equal((r422.json() as { code: string }).code, 'INVALID_STATE');
+    const id = await submit({ script: 'true', type: 'inline', persistent: true });
+    await waitScript(id);
     for (const port of [8080, 22]) {
-      const res = await h.app.inject({ method: 'POST', url: `/api/v1/mags-jobs/${id}/access`, headers: auth, payload: { port } });
+      const res = await h.app.inject({ method: 'POST', url: `/api/v2/mags-jobs/${id}/access`, headers: auth, payload: { port } });
       assert.equal(res.statusCode, 501);
       assert.equal((res.json() as { code: string }).code, 'FEATURE_NOT_AVAILABLE');
     }
+    await h.app.inject({ method: 'POST', url: `/api/v1/mags-jobs/${id}/stop`, headers: auth });
+    const r409 = await h.app.inject({ method: 'POST', url: `/api/v1/mags-jobs/${id}/access`, headers: auth, payload: { port: 8080 } });
+    assert.equal(r409.statusCode, 409, r409.body);
+    assert.equal((r409.json() as { code: string }).code, 'JOB_NOT_RUNNING');
   });
 
   it('pool-status has the Mags fields', async () => {

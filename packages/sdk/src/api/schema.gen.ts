@@ -313,7 +313,130 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v2/mags-jobs/{id}/status": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One job's status */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description Request id, job name or workspace id */
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["JobStatus"];
+                    };
+                };
+                /** @description Default Response */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/mags-jobs/{id}/access": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Enable URL access (port) or SSH access (port 22) */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description Request id, job name or workspace id */
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        /** @default 8080 */
+                        port?: number;
+                        /** @description URL auth (ours): public (default) or token (the owner's API token or a one-time login link) */
+                        auth?: ("public" | "token") | null;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["AccessAnswer"];
+                    };
+                };
+                /** @description Default Response */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v2/mags-jobs/{id}/access": {
         parameters: {
             query?: never;
             header?: never;
@@ -467,6 +590,94 @@ export interface paths {
         };
         trace?: never;
     };
+    "/api/v2/mags-jobs/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /** Update startup_command and no_sleep */
+        patch: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description Request id, job name or workspace id */
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        startup_command?: string | null;
+                        no_sleep?: boolean | null;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            request_id: string;
+                            name: string | null;
+                            /** @enum {string} */
+                            status: "pending" | "running" | "sleeping" | "completed" | "error";
+                            vm_id: string | null;
+                            workspace_id: string | null;
+                            base_workspace_id: string | null;
+                            exit_code: number | null;
+                            /** @description Why the script ended (ours): exited (by itself, any code), timeout, oom, signaled, cancelled (stopped by its owner), sandbox_failed, server_shutdown; null while pending or running */
+                            end_reason: ("exited" | "timeout" | "oom" | "signaled" | "cancelled" | "sandbox_failed" | "server_shutdown") | null;
+                            subdomain: string | null;
+                            url: string | null;
+                            script_duration_ms: number | null;
+                            started_at: string | null;
+                            created_at: string;
+                            completed_at: string | null;
+                            persistent: boolean;
+                            no_sleep: boolean;
+                            startup_command: string | null;
+                            /** @description Why the job ended in error */
+                            error_message: string | null;
+                            /** @enum {boolean} */
+                            success: true;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        trace?: never;
+    };
     "/api/v1/mags-jobs/{id}/stop": {
         parameters: {
             query?: never;
@@ -530,7 +741,134 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v2/mags-jobs/{id}/stop": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Stop a job (ours: path inferred) */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description Request id, job name or workspace id */
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {boolean} */
+                            success: true;
+                            request_id: string;
+                            /** @enum {string} */
+                            status: "pending" | "running" | "sleeping" | "completed" | "error";
+                        };
+                    };
+                };
+                /** @description Default Response */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/mags-jobs/{id}/logs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One job's output lines (JSON, or Server-Sent Events with follow=1) */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description Only lines with a larger seq (ours) */
+                    after?: number;
+                    /** @description 1 = Server-Sent Events: live lines, then an end event (ours) */
+                    follow?: "0" | "1" | "true" | "false";
+                    /** @description At most this many lines, 1 to 10000 (ours); without it every line, bounded by the output cap */
+                    limit?: number;
+                };
+                header?: never;
+                path: {
+                    /** @description Request id, job name or workspace id */
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["JobLogs"];
+                    };
+                };
+                /** @description Default Response */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v2/mags-jobs/{id}/logs": {
         parameters: {
             query?: never;
             header?: never;
@@ -1254,6 +1592,63 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v2/mags-jobs/{id}/sync": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Sync a workspace now, without stopping its job ({id}: workspace name, or a job's request id or name) */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description Request id, job name or workspace id */
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["SyncAnswer"];
+                    };
+                };
+                /** @description Default Response */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/mags-files": {
         parameters: {
             query?: never;
@@ -1411,6 +1806,54 @@ export interface paths {
         trace?: never;
     };
     "/api/v1/mags-jobs/{id}/exec": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Run a command in a running or sleeping sandbox (not available yet: 501) */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description Request id, job name or workspace id */
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v2/mags-jobs/{id}/exec": {
         parameters: {
             query?: never;
             header?: never;
@@ -1653,7 +2096,7 @@ export interface components {
              * @description Stable error code (docs/errors.md)
              * @enum {string}
              */
-            code: "VALIDATION_ERROR" | "INVALID_JSON" | "MEMORY_EXCEEDS_HOST" | "VCPUS_EXCEED_HOST" | "DISK_EXCEEDS_HOST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "AUTH_REQUIRED" | "INVALID_TOKEN" | "FORBIDDEN" | "NOT_FOUND" | "JOB_NOT_FOUND" | "TOKEN_NOT_FOUND" | "USER_NOT_FOUND" | "WORKSPACE_NOT_FOUND" | "VERSION_NOT_FOUND" | "FILE_NOT_FOUND" | "URL_ALIAS_NOT_FOUND" | "URL_NOT_FOUND" | "JOB_ENDED" | "BAD_REQUEST" | "METHOD_NOT_ALLOWED" | "CONFLICT" | "WORKSPACE_BUSY" | "JOB_NOT_RUNNING" | "INVALID_STATE" | "RATE_LIMITED" | "CAPACITY_EXHAUSTED" | "SANDBOX_FAILED" | "APP_NOT_LISTENING" | "APP_WAKE_TIMEOUT" | "INTERNAL_ERROR" | "FEATURE_NOT_AVAILABLE" | "SERVICE_UNAVAILABLE";
+            code: "VALIDATION_ERROR" | "INVALID_JSON" | "MEMORY_EXCEEDS_HOST" | "VCPUS_EXCEED_HOST" | "DISK_EXCEEDS_HOST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "AUTH_REQUIRED" | "INVALID_TOKEN" | "FORBIDDEN" | "NOT_FOUND" | "JOB_NOT_FOUND" | "TOKEN_NOT_FOUND" | "USER_NOT_FOUND" | "WORKSPACE_NOT_FOUND" | "VERSION_NOT_FOUND" | "FILE_NOT_FOUND" | "URL_ALIAS_NOT_FOUND" | "URL_NOT_FOUND" | "JOB_ENDED" | "BAD_REQUEST" | "METHOD_NOT_ALLOWED" | "CONFLICT" | "WORKSPACE_BUSY" | "JOB_NOT_RUNNING" | "INVALID_STATE" | "RATE_LIMITED" | "CAPACITY_EXHAUSTED" | "SANDBOX_START_TIMEOUT" | "SANDBOX_FAILED" | "APP_NOT_LISTENING" | "APP_WAKE_TIMEOUT" | "INTERNAL_ERROR" | "FEATURE_NOT_AVAILABLE" | "SERVICE_UNAVAILABLE";
             hint?: string;
         };
         SubmitJobV1Input: {
@@ -1776,6 +2219,8 @@ export interface components {
             ssh_host?: string;
             ssh_port?: number;
             ssh_private_key?: string;
+        } & {
+            [key: string]: unknown;
         };
         PoolStatusInput: {
             idle_vms: number;
@@ -1913,7 +2358,7 @@ export interface components {
              * @description Stable error code (docs/errors.md)
              * @enum {string}
              */
-            code: "VALIDATION_ERROR" | "INVALID_JSON" | "MEMORY_EXCEEDS_HOST" | "VCPUS_EXCEED_HOST" | "DISK_EXCEEDS_HOST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "AUTH_REQUIRED" | "INVALID_TOKEN" | "FORBIDDEN" | "NOT_FOUND" | "JOB_NOT_FOUND" | "TOKEN_NOT_FOUND" | "USER_NOT_FOUND" | "WORKSPACE_NOT_FOUND" | "VERSION_NOT_FOUND" | "FILE_NOT_FOUND" | "URL_ALIAS_NOT_FOUND" | "URL_NOT_FOUND" | "JOB_ENDED" | "BAD_REQUEST" | "METHOD_NOT_ALLOWED" | "CONFLICT" | "WORKSPACE_BUSY" | "JOB_NOT_RUNNING" | "INVALID_STATE" | "RATE_LIMITED" | "CAPACITY_EXHAUSTED" | "SANDBOX_FAILED" | "APP_NOT_LISTENING" | "APP_WAKE_TIMEOUT" | "INTERNAL_ERROR" | "FEATURE_NOT_AVAILABLE" | "SERVICE_UNAVAILABLE";
+            code: "VALIDATION_ERROR" | "INVALID_JSON" | "MEMORY_EXCEEDS_HOST" | "VCPUS_EXCEED_HOST" | "DISK_EXCEEDS_HOST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "AUTH_REQUIRED" | "INVALID_TOKEN" | "FORBIDDEN" | "NOT_FOUND" | "JOB_NOT_FOUND" | "TOKEN_NOT_FOUND" | "USER_NOT_FOUND" | "WORKSPACE_NOT_FOUND" | "VERSION_NOT_FOUND" | "FILE_NOT_FOUND" | "URL_ALIAS_NOT_FOUND" | "URL_NOT_FOUND" | "JOB_ENDED" | "BAD_REQUEST" | "METHOD_NOT_ALLOWED" | "CONFLICT" | "WORKSPACE_BUSY" | "JOB_NOT_RUNNING" | "INVALID_STATE" | "RATE_LIMITED" | "CAPACITY_EXHAUSTED" | "SANDBOX_START_TIMEOUT" | "SANDBOX_FAILED" | "APP_NOT_LISTENING" | "APP_WAKE_TIMEOUT" | "INTERNAL_ERROR" | "FEATURE_NOT_AVAILABLE" | "SERVICE_UNAVAILABLE";
             hint?: string;
         };
         SubmitJobV1: {
@@ -2036,6 +2481,8 @@ export interface components {
             ssh_host?: string;
             ssh_port?: number;
             ssh_private_key?: string;
+        } & {
+            [key: string]: unknown;
         };
         PoolStatus: {
             idle_vms: number;

@@ -86,7 +86,7 @@ export const jobRoutes: FastifyPluginAsyncZod<JobRoutesOptions> = async (app, { 
         response: { 200: AccessAnswer, ...errorResponses },
       },
     },
-    async (request) => (await jobs.access(userOf(request), request.params.id, request.body?.port ?? 8080, { auth: request.body?.auth ?? undefined, requestHost: request.headers.host })) as z.infer<typeof AccessAnswer>,
+    async (request) => jobs.access(userOf(request), request.params.id, request.body?.port ?? 8080, { auth: request.body?.auth ?? undefined, requestHost: request.headers.host }),
   );
 
   app.patch(

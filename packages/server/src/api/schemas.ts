@@ -144,6 +144,7 @@ export const AccessBody = z.object({
   auth: z.enum(['public', 'token']).nullish().describe('URL auth (ours): public (default) or token (the owner\'s API token or a one-time login link)'),
 });
 
+/** `success: true` plus the grant's fields (`url`, `subdomain`, `port`; or `ssh_host`, `ssh_port`, `ssh_private_key`). */
 export const AccessAnswer = z
   .object({
     success: z.literal(true),
@@ -157,7 +158,9 @@ export const AccessAnswer = z
     ssh_port: z.number().int().optional(),
     ssh_private_key: z.string().optional(),
   })
+  .catchall(z.unknown())
   .meta({ id: 'AccessAnswer' });
+
 
 export const PatchBody = z.object({
   startup_command: optText(64 * 1024),

@@ -121,6 +121,8 @@ export interface Sandbox {
   pause?(): Promise<void>;
   /** Thaws a paused sandbox; exec() and spawn() on a paused sandbox resume it first. */
   resume?(): Promise<void>;
+  /** CPU time the sandbox's processes used since it started, in microseconds (idle detection). Optional. */
+  cpuUsageMicros?(): Promise<number>;
   /** Changes CPU, memory and pids limits of a running sandbox (used when a pooled sandbox is handed out). */
   updateLimits(limits: Partial<Omit<SandboxLimits, 'diskGb'>>): Promise<void>;
   /** Stops every process and frees every host resource of the sandbox. Idempotent. */

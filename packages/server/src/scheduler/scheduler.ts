@@ -8,6 +8,7 @@ import type { Job, JobPatch, JobStore } from '../storage/metadata/store.js';
 import { FairQueue } from './fair-queue.js';
 import { placeJobFiles, type JobFiles } from './place-files.js';
 import type { WorkspaceLease } from '../workspaces/service.js';
+import type { LiveManager, LiveSlots } from '../sandboxes/manager.js';
 
 export interface SchedulerOptions {
   /** The jobs store (the scheduler's output goes through `logs`). */
@@ -29,6 +30,12 @@ export interface SchedulerOptions {
   workspaces?: { open(job: Job, log: Logger): Promise<WorkspaceLease | undefined> };
   /** Uploaded files of jobs with `file_ids` (absent: such jobs fail to start). */
   files?: JobFiles;
+  /**
+   * Lifecycle of persistent jobs' sandboxes: gets a persistent job's sandbox once it runs, keeps it
+   * after a successful script, ends it on stop and frees hosts that are full (absent: persistent
+   * jobs go to `sleeping` right after their script, as ephemeral ones end).
+   */
+  live?: Pick<LiveManager, 'adopt' | 'scriptEnded' | 'end' | 'relieve'>;
 }
 
 /** Processes per sandbox (docs/sandboxes.md). */
@@ -69,9 +76,11 @@ interface Running {
  * the pool, runs the script with the job's environment and timeout, records the output and the
  * outcome, and gives the sandbox back. At start it reconciles jobs a previous process left behind.
  */
-export class Scheduler implements JobRunner {
+export class Scheduler implements JobRunner, LiveSlots {
   private readonly queue = new FairQueue<Queued>();
   private readonly running = new Map<string, Running>();
+  /** Sandboxes of persistent jobs kept after their script (or woken): they hold slots like running jobs. */
+  private readonly held = new Map<string, { userId: string; res: JobResources }>();
   private readonly runningPerUser = new Map<string, number>();
   /** Resources of the running jobs, summed. */
   private readonly inUse: JobResources = { memory_mb: 0, vcpus: 0, disk_gb: 0 };
@@ -80,12 +89,21 @@ export class Scheduler implements JobRunner {
   constructor(private readonly o: SchedulerOptions) {}
 
   /**
-   * Reconciles and starts: `running` jobs of a previous process have no sandbox any more and end
-   * in `error`; `pending` jobs are queued again.
+   * Reconciles and starts: `running` jobs of a previous process have no sandbox any more: ephemeral
+   * ones end in `error`, persistent ones are `sleeping` on their workspace as last synced (the
+   * lifecycle manager brings `no_sleep` ones back up); `pending` jobs are queued again.
    */
   async start(): Promise<void> {
     const now = new Date().toISOString();
     for (const job of await this.o.store.listJobsByStatus(['running'])) {
+      if (job.persistent && this.o.live) {
+        await this.o.logs.open(job.request_id);
+        this.o.logs.append(job.request_id, 'system', `server restarted: the job is sleeping${job.workspace_id ? ` on workspace ${job.workspace_id} as last synced` : ''}`);
+        await this.o.logs.flush();
+        await this.o.store.updateJob(job.request_id, { status: 'sleeping', vm_id: null }, ['running']);
+        this.o.log.warn({ jobId: job.request_id }, 'a persistent job of the previous server process is sleeping now');
+        continue;
+      }
       const message = 'server restarted while the job was running';
       await this.o.logs.open(job.request_id);
       this.o.logs.append(job.request_id, 'system', message);
@@ -116,16 +134,38 @@ export class Scheduler implements JobRunner {
       r.cause ??= 'user';
       r.controller.abort();
       await r.done;
+      // A persistent job whose script ended just before the abort landed: its sandbox is kept, end it there.
+      if (this.o.live && (await this.o.live.end(jobId))) return true;
       // A job that went to sleep before the abort landed (its sandbox was being released) is the caller's to end.
       return (await this.o.store.getJob(jobId))?.status !== 'sleeping';
     }
+    if (this.o.live && (await this.o.live.end(jobId))) return true;
     this.queue.remove(jobId);
     return false;
   }
 
-  /** Jobs running now and waiting in the queue. */
+  /** Jobs running now (persistent sandboxes kept after their script included) and waiting in the queue. */
   counts(): { running: number; queued: number } {
-    return { running: this.running.size, queued: this.queue.size };
+    return { running: this.running.size + this.held.size, queued: this.queue.size };
+  }
+
+  hold(job: Job): void {
+    if (this.held.has(job.request_id)) return;
+    const h = { userId: job.user_id, res: { memory_mb: job.memory_mb, vcpus: job.vcpus, disk_gb: job.disk_gb } };
+    this.held.set(job.request_id, h);
+    this.account(h.userId, h.res, 1);
+  }
+
+  free(jobId: string): void {
+    const h = this.held.get(jobId);
+    if (!h) return;
+    this.held.delete(jobId);
+    this.account(h.userId, h.res, -1);
+    this.pump();
+  }
+
+  poke(): void {
+    this.pump();
   }
 
   /**
@@ -149,10 +189,12 @@ export class Scheduler implements JobRunner {
    */
   private pump(): void {
     const cap = this.o.maxRunningJobsPerUser ?? Infinity;
-    while (this.accepting && this.running.size < this.o.maxConcurrentJobs && this.queue.size > 0) {
+    while (this.accepting && this.queue.size > 0) {
+      // A full host asks the lifecycle manager to put an idle persistent sandbox to sleep early.
+      if (this.running.size + this.held.size >= this.o.maxConcurrentJobs) return this.o.live?.relieve();
       const next = this.queue.peek((userId) => (this.runningPerUser.get(userId) ?? 0) < cap);
       if (!next) return;
-      if (this.o.admission && !this.o.admission.fits(this.inUse, next.res)) return;
+      if (this.o.admission && !this.o.admission.fits(this.inUse, next.res)) return this.o.live?.relieve();
       const queued = this.queue.shift(next.userId)!;
       const id = queued.id;
       if (this.running.has(id)) continue;
@@ -172,12 +214,17 @@ export class Scheduler implements JobRunner {
   private claim(id: string, r: Running, sign: 1 | -1): void {
     if (sign === 1) this.running.set(id, r);
     else this.running.delete(id);
-    const n = (this.runningPerUser.get(r.userId) ?? 0) + sign;
-    if (n > 0) this.runningPerUser.set(r.userId, n);
-    else this.runningPerUser.delete(r.userId);
-    this.inUse.memory_mb += sign * r.res.memory_mb;
-    this.inUse.vcpus += sign * r.res.vcpus;
-    this.inUse.disk_gb += sign * r.res.disk_gb;
+    this.account(r.userId, r.res, sign);
+  }
+
+  /** Adds (+1) or removes (-1) one sandbox from the per-user and resource counts. */
+  private account(userId: string, res: JobResources, sign: 1 | -1): void {
+    const n = (this.runningPerUser.get(userId) ?? 0) + sign;
+    if (n > 0) this.runningPerUser.set(userId, n);
+    else this.runningPerUser.delete(userId);
+    this.inUse.memory_mb += sign * res.memory_mb;
+    this.inUse.vcpus += sign * res.vcpus;
+    this.inUse.disk_gb += sign * res.disk_gb;
   }
 
   /** The queued job's row; undefined when it is gone or no longer pending (e.g. stopped). */
@@ -227,6 +274,7 @@ export class Scheduler implements JobRunner {
       }
       await this.o.logs.open(id);
       for (const note of lease?.notes ?? []) this.o.logs.append(id, 'system', note);
+      if (job.persistent) this.o.live?.adopt(job, sandbox, lease);
       try {
         if (job.file_ids.length > 0 && !this.o.files) throw new Error('this server has no file uploads');
         if (this.o.files) await placeJobFiles(sandbox, this.o.files, job.user_id, job.file_ids, signal);
@@ -266,7 +314,14 @@ export class Scheduler implements JobRunner {
       switch (result.reason) {
         case 'exited':
           if (result.exitCode === 0) {
-            // A persistent job stays reachable after its script: it goes to sleep, not to completed.
+            if (job.persistent && this.o.live) {
+              // A persistent job stays reachable after its script: the sandbox stays up, `running`.
+              await this.keep(job, duration);
+              sandbox = undefined;
+              lease = undefined;
+              return;
+            }
+            // Without a lifecycle manager a persistent job goes to sleep right after its script.
             return await this.finish(job, job.persistent ? 'sleeping' : 'completed', { exit_code: 0, ...duration }, false);
           }
           return await this.finish(job, 'error', { exit_code: result.exitCode, error_message: `script exited with code ${result.exitCode}`, ...duration }, false);
@@ -283,6 +338,7 @@ export class Scheduler implements JobRunner {
           return await this.finish(job, 'error', { exit_code: result.exitCode, error_message: `sandbox failed: ${result.message ?? 'unknown error'}`, ...duration }, true);
       }
     } finally {
+      if (sandbox && job.persistent) this.o.live?.scriptEnded(id, false);
       if (sandbox) {
         await this.o.pool.release(sandbox).catch((err: unknown) => log.error({ err, sandbox: sandbox!.id }, 'could not release the sandbox'));
       }
@@ -291,8 +347,26 @@ export class Scheduler implements JobRunner {
     }
   }
 
+  /**
+   * A persistent job's script succeeded: the outcome is stored with status `running` (followers of
+   * the output end here) and the sandbox, lease and slot go to the lifecycle manager.
+   */
+  private async keep(job: Job, duration: { script_duration_ms: number; end_reason: EndReason }): Promise<void> {
+    const id = job.request_id;
+    await this.o.logs.flush();
+    await this.o.store.updateJob(id, { exit_code: 0, ...duration }, ['running']);
+    this.o.live!.scriptEnded(id, true);
+    this.o.logs.end(id, { status: 'running', exit_code: 0, end_reason: duration.end_reason, error_message: null });
+    this.o.log.info({ jobId: id }, 'persistent job: script done, sandbox kept');
+  }
+
   private async finishAborted(job: Job, entry: Running, durationMs: number | null): Promise<void> {
     const duration = durationMs === null ? {} : { script_duration_ms: Math.round(durationMs) };
+    if (entry.cause === 'shutdown' && job.persistent && this.o.live) {
+      // The next start wakes it (no_sleep) or a request does, on the workspace synced below.
+      this.o.logs.append(job.request_id, 'system', 'server shut down while the script ran: the job is sleeping');
+      return this.finish(job, 'sleeping', { end_reason: 'server_shutdown', vm_id: null, ...duration }, false);
+    }
     if (entry.cause === 'shutdown') {
       return this.finish(job, 'error', { end_reason: 'server_shutdown', error_message: 'server shut down while the job was running', ...duration }, true);
     }

@@ -3,11 +3,11 @@ import type { Logger } from 'pino';
 import type { LogLine } from '../storage/logs/store.js';
 import type { Job, JobStore, User } from '../storage/metadata/store.js';
 import type { Admission } from './admission.js';
-import type { AccessGrant, AccessOptions } from '../sandboxes/live.js';
 import { AppError } from './errors.js';
 import { outcomeOf, type JobLogs } from './job-logs.js';
 import { LogFeed, type LogFeedOptions } from './log-feed.js';
 import { newId } from './tokens.js';
+import type { AccessGrant, AccessOptions, LiveSandboxes } from '../sandboxes/live.js';
 
 /** Queued jobs one user may have when the daemon sets no other limit. */
 export const DEFAULT_MAX_PENDING_JOBS_PER_USER = 1000;
@@ -54,6 +54,13 @@ export interface FileAdmission {
   checkIds(userId: string, ids: readonly string[]): Promise<void>;
 }
 
+/** Persistent jobs' sandboxes and the grants of the access call. */
+export interface PersistentDeps {
+  live: LiveSandboxes & { updated?(job: Job): void };
+  /** Port 22 goes to `ssh`, any other port to `url`; absent: that access answers 501. */
+  access?: { url?: AccessGrant; ssh?: AccessGrant };
+}
+
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 /** Job submission, lookup, logs, settings and stop; ownership is checked on every call. */
@@ -66,7 +73,7 @@ export class JobsService {
     private readonly limits: { maxPendingJobsPerUser: number; admission?: Admission } = { maxPendingJobsPerUser: DEFAULT_MAX_PENDING_JOBS_PER_USER },
     private readonly workspaces?: WorkspaceAdmission,
     private readonly files?: FileAdmission,
-    private readonly grants: { url?: AccessGrant; ssh?: AccessGrant } = {},
+    private readonly persistent?: PersistentDeps,
   ) {}
 
   async submit(user: User, input: SubmitInput, apiVersion: 1 | 2): Promise<Job> {
@@ -213,7 +220,9 @@ export class JobsService {
     if (patch.startup_command !== undefined) changes.startup_command = patch.startup_command;
     if (patch.no_sleep !== undefined && patch.no_sleep !== null) changes.no_sleep = patch.no_sleep;
     if (Object.keys(changes).length > 0) await this.store.updateJob(job.request_id, changes);
-    return (await this.store.getJob(job.request_id))!;
+    const fresh = (await this.store.getJob(job.request_id))!;
+    this.persistent?.live.updated?.(fresh);
+    return fresh;
   }
 
   /**
@@ -237,21 +246,34 @@ export class JobsService {
     return (await this.store.getJob(id))!;
   }
 
-  /** URL (any port) and SSH (port 22) access to a running or sleeping persistent job, through the grant of that kind. */
-  async access(user: User, ref: string, port: number, opts: AccessOptions = {}): Promise<Record<string, unknown>> {
+  /**
+   * URL (any port) or SSH (port 22) access to a persistent job that has not ended: wakes it (the
+   * access call counts as activity), then the grant of that kind answers. A server without the
+   * grant answers 501 FEATURE_NOT_AVAILABLE.
+   */
+  async access(user: User, ref: string, port: number, opts: AccessOptions = {}): Promise<Record<string, unknown> & { success: true }> {
     const job = await this.get(user, ref);
-    const grant = port === 22 ? this.grants.ssh : this.grants.url;
-    if (!grant) {
-      if (port === 22) throw new AppError('FEATURE_NOT_AVAILABLE', 'SSH access is not available on this server yet', 'Run commands through jobs for now.');
-      throw new AppError('FEATURE_NOT_AVAILABLE', 'URL access is not available on this server', 'This server runs without the public-URL proxy.');
-    }
+    const what = port === 22 ? 'SSH access' : 'URL access';
     if (!job.persistent) {
-      throw new AppError('INVALID_STATE', `Job ${job.request_id} is not persistent: access needs a persistent job`, 'Run it with -p/--persistent (API: "persistent": true).');
+      throw new AppError('INVALID_STATE', `${what} needs a persistent job; job ${job.request_id} ends with its script`, 'Submit the job with "persistent": true (mags run -p).');
     }
-    if (job.status !== 'running' && job.status !== 'sleeping') {
-      throw new AppError('JOB_NOT_RUNNING', `Job ${job.request_id} is ${job.status}: access needs a running or sleeping job`, 'Start the workspace again with mags run -w <workspace> -p.');
+    if (isTerminalStatus(job.status)) {
+      throw new AppError('JOB_NOT_RUNNING', `Job ${job.request_id} has ended (${job.status}); ${what} needs a running or sleeping job`, 'Start it again: mags run -p ...');
     }
-    return { success: true, ...(await grant.grant(job, port, opts)) };
+    const live = this.persistent?.live;
+    if (!live) throw new AppError('FEATURE_NOT_AVAILABLE', 'Persistent sandboxes are not available on this server', 'Run the job without --url for now.');
+    const attached = await live.attach(job, 'access');
+    try {
+      const grant = port === 22 ? this.persistent?.access?.ssh : this.persistent?.access?.url;
+      if (!grant) {
+        if (port === 22) throw new AppError('FEATURE_NOT_AVAILABLE', 'SSH access is not available on this server yet', 'Run commands through jobs for now.');
+        throw new AppError('FEATURE_NOT_AVAILABLE', 'URL access is not available on this server yet', 'Public URLs for job ports come with the proxy; run the job without --url for now.');
+      }
+      const fresh = (await this.store.getJob(job.request_id)) ?? attached.job;
+      return { success: true as const, ...(await grant.grant(fresh, port, opts)) };
+    } finally {
+      attached.release();
+    }
   }
 }
 

@@ -190,6 +190,26 @@ export class Cgroups {
     return text ? Number(text.trim()) : 0;
   }
 
+  /** CPU time of the sandbox's processes in microseconds (v2 `cpu.stat` usage_usec, v1 `cpuacct.usage` in ns). */
+  async cpuUsageMicros(id: string): Promise<number> {
+    if (this.mode === 'v2') {
+      const m = /^usage_usec (\d+)$/m.exec(readTextSync(this.v2(id, 'cpu.stat')) ?? '');
+      if (!m) throw new Error(`no cpu.stat for sandbox ${id}`);
+      return Number(m[1]);
+    }
+    const file = this.v1('cpuacct', id, 'cpuacct.usage');
+    const text = file ? readTextSync(file) : null;
+    if (text === null) throw new Error(`no cpuacct.usage for sandbox ${id}`);
+    return Math.floor(Number(text.trim()) / 1000);
+  }
+
+  /** Whether the sandbox is frozen now, as the kernel reports it (tests and diagnostics). */
+  frozenState(id: string): boolean {
+    if (this.mode === 'v2') return /^frozen 1$/m.test(readTextSync(this.v2(id, 'cgroup.events')) ?? '');
+    const file = this.v1('freezer', id, 'freezer.state');
+    return (file ? readTextSync(file) ?? '' : '').trim() === 'FROZEN';
+  }
+
   /** Changes limits of a running sandbox by writing its cgroup files directly (no crun round trip). */
   async update(id: string, limits: CgroupLimits): Promise<void> {
     if (this.mode === 'v2') {

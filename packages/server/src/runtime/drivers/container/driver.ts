@@ -511,6 +511,10 @@ class ContainerDriver implements RuntimeDriver, SandboxHost {
     return this.cgroups.freeze(id, frozen);
   }
 
+  cpuUsageMicros(id: string): Promise<number> {
+    return this.cgroups.cpuUsageMicros(id);
+  }
+
   destroy(sandbox: ContainerSandbox): Promise<void> {
     const existing = this.destroyers.get(sandbox.id);
     if (existing) return existing;

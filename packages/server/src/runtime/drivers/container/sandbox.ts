@@ -17,6 +17,7 @@ export interface SandboxHost {
   oomKills(id: string): Promise<number>;
   updateLimits(id: string, limits: Partial<Omit<SandboxLimits, 'diskGb'>>): Promise<void>;
   freeze(id: string, frozen: boolean): Promise<void>;
+  cpuUsageMicros(id: string): Promise<number>;
   destroy(sandbox: ContainerSandbox): Promise<void>;
 }
 
@@ -75,6 +76,10 @@ export class ContainerSandbox implements Sandbox {
     if (!this.paused) return;
     await this.host.freeze(this.id, false);
     this.paused = false;
+  }
+
+  cpuUsageMicros(): Promise<number> {
+    return this.host.cpuUsageMicros(this.id);
   }
 
   /** True while frozen by pause(). */
