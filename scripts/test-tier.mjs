@@ -23,6 +23,7 @@ const UNIT = new Set([
   'server/test/config.test',
   'server/test/docs.test',
   'server/test/host-limits.test',
+  'server/test/live.test',
   'server/test/log-volume.test',
   'server/test/network-unit.test',
   'server/test/pool.test',

@@ -164,13 +164,18 @@ describe('jobs API end to end (real server, real sandboxes)', () => {
     assert.equal(pool.status, 200);
     for (const k of ['idle_vms', 'busy_vms', 'total_vms', 'min_pool_size', 'max_pool_size']) assert.equal(typeof pool.body[k], 'number');
     assert.equal(pool.body.min_pool_size, 1);
-    // POST access: not available yet, a stable code
+    // POST access: only persistent jobs; without a URL grant on this server, a stable 501 code
     const access = await admin.req('POST', '/api/v1/mags-jobs/shape/access', { port: 8080 });
-    assert.equal(access.status, 501);
-    assert.equal(access.body.code, 'FEATURE_NOT_AVAILABLE');
-    // PATCH on a persistent job
+    assert.equal(access.status, 422);
+    assert.equal(access.body.code, 'INVALID_STATE');
+    // PATCH on a persistent job: it stays running with its sandbox after the script
     const p = await admin.submit({ script: 'true', type: 'inline', persistent: true, name: 'shape-p' });
-    assert.equal((await admin.waitDone(p)).status, 'sleeping');
+    const kept = await admin.waitDone(p);
+    assert.equal(kept.status, 'running');
+    assert.ok(kept.vm_id);
+    const pAccess = await admin.req('POST', '/api/v2/mags-jobs/shape-p/access', { port: 8080 });
+    assert.equal(pAccess.status, 501);
+    assert.equal(pAccess.body.code, 'FEATURE_NOT_AVAILABLE');
     const patch = await admin.req('PATCH', '/api/v1/mags-jobs/shape-p', { no_sleep: true, startup_command: 'echo up' });
     assert.equal(patch.status, 200);
     assert.equal(patch.body.no_sleep, true);

@@ -1,10 +1,12 @@
 /**
  * The lifecycle of persistent jobs' sandboxes (docs/sandboxes.md, "Persistent sandboxes"): the
  * scheduler hands a persistent job's sandbox over once it runs (adopt) and leaves it here after a
- * successful script (scriptEnded); from then on this manager freezes it when idle, puts it to sleep
- * (workspace synced, sandbox destroyed, status `sleeping`), wakes it on attach() (thaw, or a new
- * sandbox on the workspace running `startup_command`), and ends it on stop. Every transition of one
- * job runs in order on that job's chain, so a sleep and a wake never overlap.
+ * successful script (scriptEnded). This manager freezes it when idle, puts it to sleep (workspace
+ * synced, sandbox destroyed, status `sleeping`; a script still running, e.g. a server started as
+ * the script, is stopped through the scheduler), wakes it on attach() (thaw, or a new sandbox on
+ * the workspace running `startup_command`, or the script again when it never finished and there is
+ * no startup_command), and ends it on stop. Every transition of one job runs in order on that
+ * job's chain, so a sleep and a wake never overlap.
  */
 import { isTerminalStatus } from '@mags/shared';
 import type { Logger } from 'pino';
@@ -26,6 +28,11 @@ export interface LiveSlots {
   free(jobId: string): void;
   /** Something changed that may let a queued job start (e.g. a sandbox froze and may be put to sleep). */
   poke(): void;
+  /**
+   * Puts a job to sleep whose script still runs: the scheduler stops the script, destroys the
+   * sandbox, syncs the workspace, stores `sleeping` and calls scriptEnded(id, 'slept').
+   */
+  sleepScript(jobId: string): Promise<void>;
 }
 
 export interface LiveManagerOptions {
@@ -70,7 +77,7 @@ interface Entry {
 export class LiveManager implements LiveSandboxes {
   private readonly entries = new Map<string, Entry>();
   private readonly listeners = new Set<(jobId: string, state: LiveState) => void>();
-  private slots: LiveSlots = { hold: () => {}, free: () => {}, poke: () => {} };
+  private slots: LiveSlots = { hold: () => {}, free: () => {}, poke: () => {}, sleepScript: async () => {} };
   private timer: NodeJS.Timeout | undefined;
   private ticking = false;
   private relieving = false;
@@ -142,14 +149,21 @@ export class LiveManager implements LiveSandboxes {
   }
 
   /**
-   * The script of an adopted job ended. `keep`: it succeeded and the sandbox stays up, now owned
-   * here (the slot too); otherwise the scheduler releases the sandbox and stores the outcome.
+   * The script of an adopted job ended. `kept`: it succeeded and the sandbox stays up, now owned
+   * here (the slot too). `slept`: it was stopped for a sleep (sandbox gone, workspace synced, status
+   * stored). `ended`: the scheduler releases the sandbox and stores the outcome.
    */
-  scriptEnded(jobId: string, keep: boolean): void {
+  scriptEnded(jobId: string, outcome: 'kept' | 'slept' | 'ended'): void {
     const entry = this.entries.get(jobId);
     if (!entry) return;
-    if (!keep) {
+    if (outcome === 'ended') {
       this.forget(entry);
+      return;
+    }
+    if (outcome === 'slept') {
+      Object.assign(entry, { scriptRunning: false, sandbox: undefined, lease: undefined, startup: undefined });
+      entry.job = { ...entry.job, status: 'sleeping', vm_id: null };
+      this.setState(entry, 'sleeping');
       return;
     }
     entry.scriptRunning = false;
@@ -217,6 +231,7 @@ export class LiveManager implements LiveSandboxes {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
     await Promise.allSettled(
+      // Jobs whose script still runs are the scheduler's to stop at shutdown (they end up sleeping too).
       [...this.entries.values()].filter((e) => !e.scriptRunning).map((e) => this.serial(e, () => this.sleepNow(e, 'the server is shutting down'))),
     );
   }
@@ -308,7 +323,7 @@ export class LiveManager implements LiveSandboxes {
   }
 
   private async freeze(entry: Entry): Promise<void> {
-    if (entry.state !== 'running' || entry.idle.attachments > 0 || entry.scriptRunning || !entry.sandbox?.pause) return;
+    if (entry.state !== 'running' || entry.idle.attachments > 0 || !entry.sandbox?.pause) return;
     await entry.sandbox.pause();
     this.setState(entry, 'frozen');
     this.o.log.info({ jobId: entry.id, idleMs: entry.idle.idleMs(this.now()) }, 'frozen after idle');
@@ -367,11 +382,13 @@ export class LiveManager implements LiveSandboxes {
 
   /** Starts `startup_command` in the background; its output goes to the job's log. */
   private runStartup(entry: Entry, sandbox: Sandbox, job: Job): void {
-    const cmd = job.startup_command;
+    // A script that never finished (a server started as the script) is the job's app: run it again.
+    const cmd = job.startup_command ?? (job.exit_code === null ? job.script : null);
     if (!cmd) return;
+    const what = job.startup_command ? 'startup_command' : 'script (no startup_command; it had not finished)';
     const id = entry.id;
     if (!sandbox.spawn) {
-      this.o.logs.append(id, 'system', 'startup_command not run: this runtime cannot start background processes');
+      this.o.logs.append(id, 'system', `${what} not run: this runtime cannot start background processes`);
       return;
     }
     const split = (stream: OutputStream) => new LineSplitter((text) => this.o.logs.append(id, stream, text));
@@ -380,11 +397,11 @@ export class LiveManager implements LiveSandboxes {
     try {
       proc = sandbox.spawn({ argv: ['/bin/bash', '-c', cmd], env: job.environment, cwd: '/root' }, (stream, data) => out[stream].push(data));
     } catch (err) {
-      this.o.logs.append(id, 'system', `startup_command could not start: ${err instanceof Error ? err.message : String(err)}`);
+      this.o.logs.append(id, 'system', `${what} could not start: ${err instanceof Error ? err.message : String(err)}`);
       return;
     }
     entry.startup = proc;
-    this.o.logs.append(id, 'system', `startup_command started: ${cmd.length > 200 ? cmd.slice(0, 200) + '...' : cmd}`);
+    this.o.logs.append(id, 'system', `${what} started: ${cmd.length > 200 ? cmd.slice(0, 200) + '...' : cmd}`);
     void proc.exited.then(
       (exit) => {
         out.stdout.end();
@@ -392,7 +409,8 @@ export class LiveManager implements LiveSandboxes {
         if (entry.startup === proc) entry.startup = undefined;
         // A sandbox torn down under it ends it with neither code nor signal: nothing to report.
         if (exit.code === null && exit.signal === null) return;
-        this.o.logs.append(id, 'system', exit.code !== null ? `startup_command exited with code ${exit.code}` : `startup_command killed by signal ${exit.signal}`);
+        const name = job.startup_command ? 'startup_command' : 'script';
+        this.o.logs.append(id, 'system', exit.code !== null ? `${name} exited with code ${exit.code}` : `${name} killed by signal ${exit.signal}`);
       },
       (err: unknown) => this.o.log.warn({ err, jobId: id }, 'startup_command ended with an error'),
     );
@@ -400,12 +418,20 @@ export class LiveManager implements LiveSandboxes {
 
   /** Destroys the sandbox and syncs the workspace; status `sleeping`. */
   private async sleepNow(entry: Entry, why: string): Promise<void> {
-    if (this.entries.get(entry.id) !== entry || entry.scriptRunning) return;
+    if (this.entries.get(entry.id) !== entry) return;
     if (entry.state !== 'running' && entry.state !== 'frozen') return;
     if (entry.idle.attachments > 0 && !this.closed) return;
     const id = entry.id;
     const idleMs = entry.idle.idleMs(this.now());
+    const wasFrozen = entry.state === 'frozen';
     this.setState(entry, 'sleeping');
+    if (entry.scriptRunning) {
+      // The script is stopped through the guest agent, which must run to do it.
+      if (wasFrozen) await entry.sandbox?.resume?.();
+      await this.slots.sleepScript(id);
+      this.o.log.info({ jobId: id, idleMs, why }, 'put to sleep while its script ran');
+      return;
+    }
     await this.teardown(entry);
     await this.o.store.updateJob(id, { status: 'sleeping', vm_id: null }, ['running']);
     entry.job = { ...entry.job, status: 'sleeping', vm_id: null };
@@ -455,11 +481,6 @@ export class LiveManager implements LiveSandboxes {
     try {
       for (const e of this.entries.values()) {
         if (e.ready || (e.state !== 'running' && e.state !== 'frozen')) continue;
-        const now = this.now();
-        if (e.scriptRunning) {
-          e.idle.touch(now);
-          continue;
-        }
         if (e.state === 'running' && e.sandbox?.cpuUsageMicros) {
           const usage = await e.sandbox.cpuUsageMicros().catch(() => undefined);
           if (usage !== undefined) e.idle.sampleCpu(usage, this.now());
@@ -476,10 +497,20 @@ export class LiveManager implements LiveSandboxes {
     }
   }
 
-  /** The latest no_sleep / startup_command after a PATCH. */
+  /**
+   * Takes the latest `no_sleep` / `startup_command` after a PATCH; setting `no_sleep` on a frozen or
+   * sleeping job brings it up (in the background).
+   */
   updated(job: Job): void {
-    const e = this.entries.get(job.request_id);
-    if (e) e.job = { ...e.job, no_sleep: job.no_sleep, startup_command: job.startup_command };
+    if (!job.persistent || isTerminalStatus(job.status)) return;
+    let e = this.entries.get(job.request_id);
+    if (!e && job.status === 'sleeping') e = this.newEntry(job, 'sleeping');
+    if (!e) return;
+    e.job = { ...e.job, no_sleep: job.no_sleep, startup_command: job.startup_command };
+    if (job.no_sleep && (e.state === 'sleeping' || e.state === 'frozen') && !this.closed) {
+      const entry = e;
+      this.ready(entry).catch((err: unknown) => this.o.log.error({ err, jobId: entry.id }, 'could not bring a no_sleep job up'));
+    }
   }
 }
 

@@ -47,7 +47,8 @@ export const DEFAULT_PIDS_LIMIT = 1024;
  */
 export const LINE_OVERHEAD_BYTES = 64;
 
-type EndCause = 'user' | 'shutdown';
+/** Why a running script is stopped: its owner, the server shutting down, or its persistent job going to sleep. */
+type EndCause = 'user' | 'shutdown' | 'sleep';
 
 /**
  * Queued jobs keep their stored row in memory only while the queue is short (the warm path skips a
@@ -68,6 +69,8 @@ interface Running {
   res: JobResources;
   controller: AbortController;
   cause?: EndCause;
+  /** Set when the script was stopped for a sleep: what to store with `sleeping`. */
+  slept?: JobPatch;
   done: Promise<void>;
 }
 
@@ -166,6 +169,14 @@ export class Scheduler implements JobRunner, LiveSlots {
 
   poke(): void {
     this.pump();
+  }
+
+  async sleepScript(jobId: string): Promise<void> {
+    const r = this.running.get(jobId);
+    if (!r) return;
+    r.cause ??= 'sleep';
+    r.controller.abort();
+    await r.done;
   }
 
   /**
@@ -285,6 +296,8 @@ export class Scheduler implements JobRunner, LiveSlots {
       }
 
       const timeoutSeconds = job.timeout_seconds ?? this.o.jobTimeoutSeconds;
+      // A persistent job's script (often its app) has no limit of its own unless it sets one: idle, it sleeps.
+      const timeoutMs = job.persistent && this.o.live && job.timeout_seconds === null ? undefined : timeoutSeconds * 1000;
       const cap = this.o.maxOutputBytes;
       let bytes = 0;
       let truncated = false;
@@ -302,7 +315,7 @@ export class Scheduler implements JobRunner, LiveSlots {
       };
       let result: ExecResult;
       try {
-        result = await sandbox.exec({ script: job.script, env: job.environment, cwd: '/root', timeoutMs: timeoutSeconds * 1000, signal }, onOutput);
+        result = await sandbox.exec({ script: job.script, env: job.environment, cwd: '/root', timeoutMs, signal }, onOutput);
       } catch (err) {
         if (signal.aborted) return await this.finishAborted(job, entry, Date.now() - startedAt.getTime());
         log.error({ err }, 'sandbox failed while running the job');
@@ -338,13 +351,28 @@ export class Scheduler implements JobRunner, LiveSlots {
           return await this.finish(job, 'error', { exit_code: result.exitCode, error_message: `sandbox failed: ${result.message ?? 'unknown error'}`, ...duration }, true);
       }
     } finally {
-      if (sandbox && job.persistent) this.o.live?.scriptEnded(id, false);
+      const slept = entry.cause === 'sleep';
+      if (sandbox && job.persistent && !slept) this.o.live?.scriptEnded(id, 'ended');
       if (sandbox) {
         await this.o.pool.release(sandbox).catch((err: unknown) => log.error({ err, sandbox: sandbox!.id }, 'could not release the sandbox'));
       }
       // After the sandbox is gone: the layer is quiet for the final sync.
       await lease?.close();
+      if (slept && job.persistent) {
+        await this.storeSlept(job, entry.slept ?? {}).catch((err: unknown) => log.error({ err }, 'could not store the sleep of a job'));
+        this.o.live?.scriptEnded(id, 'slept');
+      }
     }
+  }
+
+  /** Stores `sleeping` for a job whose script was stopped for a sleep (sandbox gone, workspace synced). */
+  private async storeSlept(job: Job, patch: JobPatch): Promise<void> {
+    const id = job.request_id;
+    await this.o.logs.open(id);
+    this.o.logs.append(id, 'system', 'sleeping: idle while the script ran; the script was stopped and runs again on wake unless startup_command is set');
+    await this.o.logs.flush();
+    const changed = await this.o.store.updateJob(id, { ...patch, status: 'sleeping', vm_id: null }, ['running']);
+    if (changed) this.o.logs.end(id, { status: 'sleeping', exit_code: null, end_reason: null, error_message: null });
   }
 
   /**
@@ -355,13 +383,18 @@ export class Scheduler implements JobRunner, LiveSlots {
     const id = job.request_id;
     await this.o.logs.flush();
     await this.o.store.updateJob(id, { exit_code: 0, ...duration }, ['running']);
-    this.o.live!.scriptEnded(id, true);
+    this.o.live!.scriptEnded(id, 'kept');
     this.o.logs.end(id, { status: 'running', exit_code: 0, end_reason: duration.end_reason, error_message: null });
     this.o.log.info({ jobId: id }, 'persistent job: script done, sandbox kept');
   }
 
   private async finishAborted(job: Job, entry: Running, durationMs: number | null): Promise<void> {
     const duration = durationMs === null ? {} : { script_duration_ms: Math.round(durationMs) };
+    if (entry.cause === 'sleep') {
+      // The lifecycle manager put the job to sleep: stored by storeSlept once the sandbox is gone and the workspace synced.
+      entry.slept = duration;
+      return;
+    }
     if (entry.cause === 'shutdown' && job.persistent && this.o.live) {
       // The next start wakes it (no_sleep) or a request does, on the workspace synced below.
       this.o.logs.append(job.request_id, 'system', 'server shut down while the script ran: the job is sleeping');

@@ -193,7 +193,8 @@ export class JobsService {
 
   /**
    * Follows a job's output from `afterSeq`: the feed hands out stored lines, then live lines, then
-   * one end when the job ends (or a persistent job goes to sleep). The caller closes it.
+   * one end when the job ends (or a persistent job's script has ended: its sandbox stays up, or
+   * it sleeps). The caller closes it.
    */
   async follow(user: User, ref: string, afterSeq: number, opts?: LogFeedOptions): Promise<LogFeed> {
     const job = await this.get(user, ref);
@@ -201,7 +202,7 @@ export class JobsService {
     const feed = new LogFeed(this.logs, job.request_id, afterSeq, opts);
     try {
       const fresh = await this.store.getJob(job.request_id);
-      if (fresh && followEnds(fresh.status)) {
+      if (fresh && followEnds(fresh)) {
         feed.endWith(outcomeOf(fresh));
       }
     } catch (err) {
@@ -277,9 +278,9 @@ export class JobsService {
   }
 }
 
-/** Whether a follower's stream ends at this status. */
-export function followEnds(status: JobStatus): boolean {
-  return isTerminalStatus(status) || status === 'sleeping';
+/** Whether a follower's stream ends for a job in this state: it ended, sleeps, or its persistent script is done. */
+export function followEnds(job: Pick<Job, 'status' | 'persistent' | 'exit_code'>): boolean {
+  return isTerminalStatus(job.status) || job.status === 'sleeping' || (job.persistent && job.status === 'running' && job.exit_code !== null);
 }
 
 function clip(s: string): string {

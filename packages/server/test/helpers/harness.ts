@@ -32,7 +32,7 @@ export interface Harness {
   adminToken: string;
   /** Creates a non-admin user and returns its token. */
   makeUser(name: string): Promise<string>;
-  /** Polls a job's status until it is no longer pending/running. */
+  /** Polls a job's status until it is no longer pending/running (or, persistent, its script is done). */
   waitDone(token: string, id: string, timeoutMs?: number): Promise<Record<string, unknown>>;
   close(): Promise<void>;
 }
@@ -112,6 +112,8 @@ export async function createHarness(opts: HarnessOptions = {}): Promise<Harness>
         const res = await app.inject({ method: 'GET', url: `/api/v1/mags-jobs/${id}/status`, headers: { authorization: `Bearer ${token}` } });
         const body = res.json() as Record<string, unknown>;
         if (body.status !== 'pending' && body.status !== 'running') return body;
+        // A persistent job whose script is done stays `running` with its sandbox.
+        if (body.persistent && body.status === 'running' && body.exit_code !== null) return body;
         if (Date.now() > end) throw new Error(`job ${id} still ${String(body.status)} after ${timeoutMs} ms`);
         await new Promise((r) => setTimeout(r, 20));
       }

@@ -39,6 +39,8 @@ export function client(url: string, token: string): Client {
         const r = await c.req('GET', `/api/v1/mags-jobs/${id}/status`);
         if (r.status !== 200) throw new Error(`status failed: ${r.status} ${JSON.stringify(r.body)}`);
         if (r.body.status !== 'pending' && r.body.status !== 'running') return r.body;
+        // A persistent job whose script is done stays `running` with its sandbox.
+        if (r.body.persistent && r.body.status === 'running' && r.body.exit_code !== null) return r.body;
         if (Date.now() > end) throw new Error(`job ${id} still ${r.body.status} after ${timeoutMs} ms`);
         await new Promise((res) => setTimeout(res, 50));
       }

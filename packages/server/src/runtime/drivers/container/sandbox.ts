@@ -117,6 +117,11 @@ export class ContainerSandbox implements Sandbox {
     const stop = (why: 'timeout' | 'cancelled') => {
       if (stopped) return;
       stopped = why;
+      if (this.paused) {
+        // A frozen agent cannot deliver the kill: thaw first (the agent reads the kill once it runs).
+        this.paused = false;
+        void this.host.freeze(this.id, false).catch(() => {});
+      }
       proc.kill(SIGKILL);
       // Processes that left the group (setsid) may keep the output open: then end everything.
       escalate = setTimeout(() => proc.kill(SIGKILL, true), 2000);
