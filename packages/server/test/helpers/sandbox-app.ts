@@ -1,7 +1,8 @@
 /**
  * A small web app for sandboxes (python3 only, no packages): static files from /root, `/sse`
  * (three events 300 ms apart), `/bytes/<n>` (n bytes, streamed), `/headers` (the request headers as
- * JSON), `/count` (requests seen so far) and a WebSocket echo on any path (`echo:<text>`).
+ * JSON), `/count` (requests seen so far), `/timing` (`{"start_ns", "listen_ns"}`: when the start
+ * command wrote /root/.start_ns and when the app was listening) and a WebSocket echo on any path.
  * Used by the proxy end-to-end test and bench/proxy.mjs.
  */
 export const SANDBOX_APP_PY = String.raw`
@@ -11,6 +12,7 @@ seen = [0]
 lock = threading.Lock()
 class H(http.server.SimpleHTTPRequestHandler):
     protocol_version = 'HTTP/1.1'
+    disable_nagle_algorithm = True
     def log_message(self, *a):
         pass
     def send_body(self, code, ctype, body):
@@ -30,6 +32,9 @@ class H(http.server.SimpleHTTPRequestHandler):
             seen[0] += 1
         if self.headers.get('Upgrade', '').lower() == 'websocket':
             return self.websocket()
+        if self.path == '/timing':
+            start = open('/root/.start_ns').read().strip() if os.path.exists('/root/.start_ns') else '0'
+            return self.send_body(200, 'application/json', json.dumps({'start_ns': int(start), 'listen_ns': listen_ns[0]}).encode())
         if self.path == '/count':
             return self.send_body(200, 'text/plain', str(seen[0]).encode())
         if self.path == '/headers':
@@ -89,7 +94,10 @@ class S(socketserver.ThreadingMixIn, http.server.HTTPServer):
     daemon_threads = True
     allow_reuse_address = True
     request_queue_size = 256
-S(('0.0.0.0', int(sys.argv[1]) if len(sys.argv) > 1 else 8080), H).serve_forever()
+listen_ns = [0]
+srv = S(('0.0.0.0', int(sys.argv[1]) if len(sys.argv) > 1 else 8080), H)
+listen_ns[0] = time.time_ns()
+srv.serve_forever()
 `;
 
 /** A job script that installs the app and an index page in /root and serves them on `port`. */
