@@ -26,6 +26,8 @@ const UNIT = new Set([
   'server/test/live.test',
   'server/test/log-volume.test',
   'server/test/network-unit.test',
+  'server/test/proxy.test',
+  'server/test/proxy-tls.test',
   'server/test/pool.test',
   'server/test/runtime-conformance-fake.test',
   'server/test/runtime-lines.test',

@@ -400,6 +400,10 @@ describe('public-URL proxy', () => {
     assert.ok(Date.now() - t0 < 4000);
 
     live.set(idle.request_id, 'ended');
+    const ended = await get(proxyPort, host);
+    assert.equal(ended.status, 410, 'attach refuses an ended job');
+    await stores.jobs.updateJob(idle.request_id, { status: 'completed' });
+    live.set(idle.request_id, 'ended');
     const r410 = await get(proxyPort, host);
     assert.equal(r410.status, 410);
     assert.match(r410.body, /has ended/);

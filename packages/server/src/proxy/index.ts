@@ -24,16 +24,19 @@ export async function startPublicProxy(config: ServerConfig, deps: { urls: UrlSe
       throw new ConfigError(`cannot read MAGS_PROXY_TLS_CERT/MAGS_PROXY_TLS_KEY: ${(err as Error).message}; give readable PEM files or unset both.`);
     }
   }
-  const proxy = new PublicProxy({ urls: deps.urls, live: deps.live, domain: config.domain, wakeTimeoutMs: config.proxyWakeTimeoutSeconds * 1000, log: deps.log, metrics: deps.metrics, tls });
+  let proxy: PublicProxy;
+  try {
+    proxy = new PublicProxy({ urls: deps.urls, live: deps.live, domain: config.domain, wakeTimeoutMs: config.proxyWakeTimeoutSeconds * 1000, log: deps.log, metrics: deps.metrics, tls });
+  } catch (err) {
+    if (!tls) throw err;
+    throw new ConfigError(`MAGS_PROXY_TLS_CERT/MAGS_PROXY_TLS_KEY are not a matching PEM certificate and key: ${(err as Error).message}`);
+  }
   let port: number;
   try {
     port = await proxy.listen(config.proxyHost, config.proxyPort);
   } catch (err) {
     if ((err as { code?: string }).code === 'EADDRINUSE') {
       throw new ConfigError(`proxy port ${config.proxyPort} on ${config.proxyHost} is already in use; stop the other server or set MAGS_PROXY_PORT (0 picks a free port).`);
-    }
-    if ((err as { code?: string }).code === 'ERR_OSSL_PEM_NO_START_LINE' || /PEM|key values mismatch/i.test(String((err as Error).message))) {
-      throw new ConfigError(`MAGS_PROXY_TLS_CERT/MAGS_PROXY_TLS_KEY are not a matching PEM certificate and key: ${(err as Error).message}`);
     }
     throw err;
   }

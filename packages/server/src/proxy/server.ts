@@ -3,7 +3,7 @@ import https from 'node:https';
 import { connect, type AddressInfo, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { ErrorCode } from '@mags/shared';
-import { ERROR_CODES } from '@mags/shared';
+import { ERROR_CODES, isTerminalStatus } from '@mags/shared';
 import { createProxyServer, type ProxyServer } from 'http-proxy-3';
 import type { Logger } from 'pino';
 import type { LiveAttachment, LiveSandboxes } from '../sandboxes/live.js';
@@ -55,7 +55,7 @@ export class PublicProxy {
 
   constructor(private readonly o: PublicProxyOptions) {
     this.secure = !!o.tls;
-    this.proxy = createProxyServer({ xfwd: true, ws: true, agent: this.agent, preserveHeaderKeyCase: true });
+    this.proxy = createProxyServer({ xfwd: false, ws: true, agent: this.agent, preserveHeaderKeyCase: true });
     const handler = (req: IncomingMessage, res: ServerResponse) => {
       this.onRequest(req, res).catch((err: unknown) => {
         o.log.error({ err }, 'proxy request failed');
@@ -203,7 +203,8 @@ export class PublicProxy {
       } as const;
       return { code: auth, message: messages[auth], headers: auth === 'FORBIDDEN' ? {} : { 'www-authenticate': 'Bearer realm="mags"' } };
     }
-    if (!job || this.o.live.state(job.request_id) === 'ended') {
+    // The stored status decides (the lifecycle manager knows a sleeping job only once it is used).
+    if (!job || isTerminalStatus(job.status)) {
       return route.kind === 'alias'
         ? { code: 'JOB_ENDED', message: `No job runs or sleeps on workspace "${route.workspace_id}" now.`, hint: `Start one: mags run -w ${route.workspace_id} -p --url '<your app>'.` }
         : { code: 'JOB_ENDED', message: 'The job behind this URL has ended.', hint: 'Start the workspace again with mags run -w <workspace> -p; a URL alias follows the new job.' };
@@ -275,10 +276,19 @@ export function checkRequest(req: IncomingMessage): Refusal | null {
   return null;
 }
 
-/** Forwarded headers the app can trust: X-Forwarded-Host from this proxy only; Mags credentials removed. */
+/**
+ * Forwarded headers: the client's address appended to X-Forwarded-For; X-Forwarded-Proto `https`
+ * over the proxy's own TLS, else the value a fronting proxy (Caddy) set, else `http`;
+ * X-Forwarded-Host the Host this request was routed by. Mags credentials are removed.
+ */
 function prepareHeaders(req: IncomingMessage, secure: boolean, tokenMode: boolean): void {
+  const prior = req.headers['x-forwarded-for'];
+  const client = req.socket.remoteAddress?.replace(/^::ffff:/, '') ?? '';
+  req.headers['x-forwarded-for'] = prior ? `${prior}, ${client}` : client;
+  const proto = req.headers['x-forwarded-proto'];
+  req.headers['x-forwarded-proto'] = secure ? 'https' : proto === 'https' || proto === 'http' ? proto : 'http';
   req.headers['x-forwarded-host'] = req.headers.host;
-  if (secure) req.headers['x-forwarded-proto'] = 'https';
+  delete req.headers['x-forwarded-port'];
   if (tokenMode) {
     delete req.headers.authorization;
     const cookie = req.headers.cookie;
