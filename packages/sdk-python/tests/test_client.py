@@ -277,3 +277,18 @@ def test_url_alias_list(recorder: Recorder) -> None:
     recorder.reply = lambda req: json_reply(200, {"aliases": []})
     assert client_for(recorder).url_alias_list() == {"aliases": []}
     assert (recorder.requests[0]["method"], recorder.requests[0]["path"]) == ("GET", "/api/v2/mags-url-aliases")
+
+
+def test_url_alias_create_and_access_send_port_and_auth(recorder: Recorder) -> None:
+    recorder.reply = lambda req: json_reply(200, {"success": True, "url": "http://shop.apps.localhost:8091"})
+    client = client_for(recorder)
+    client.url_alias_create("shop", "ws", port=3000, auth="token")
+    client.url_alias_create("shop", "ws", "apps.localhost")
+    client.enable_access("web", 8080, auth="token")
+    client.url("web")
+    assert [json.loads(r["raw_body"]) for r in recorder.requests] == [
+        {"subdomain": "shop", "workspace_id": "ws", "port": 3000, "auth": "token"},
+        {"subdomain": "shop", "workspace_id": "ws", "domain": "apps.localhost"},
+        {"port": 8080, "auth": "token"},
+        {"port": 8080},
+    ]
