@@ -4,10 +4,15 @@ import { EXIT } from './exit-codes.js';
 
 /**
  * The status shown in human output. A job stopped by its owner keeps `status: completed` on the wire
- * (Mags clients expect it) and carries `end_reason: cancelled` (ours); people see `stopped`.
+ * (Mags clients expect it) and carries `end_reason: cancelled` (ours); people see `stopped`. A
+ * persistent job's sandbox state (ours) shows a frozen sandbox as `frozen` and a wake as `waking`
+ * (both `running` on the wire).
  */
-export function shownStatus(job: Pick<Job, 'status'> & { end_reason?: Job['end_reason'] }): string {
-  return job.end_reason === 'cancelled' ? 'stopped' : job.status;
+export function shownStatus(job: Pick<Job, 'status'> & { end_reason?: Job['end_reason']; sandbox_state?: Job['sandbox_state'] }): string {
+  if (job.end_reason === 'cancelled' && job.status === 'completed') return 'stopped';
+  if (job.status === 'running' && job.sandbox_state === 'frozen') return 'frozen';
+  if (job.status === 'running' && job.sandbox_state === 'starting') return 'waking';
+  return job.status;
 }
 
 /**

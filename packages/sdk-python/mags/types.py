@@ -49,6 +49,8 @@ class Job(TypedDict, total=False):
     no_sleep: bool
     startup_command: Optional[str]
     error_message: Optional[str]
+    #: Where a persistent job's sandbox is (ours); None for other jobs.
+    sandbox_state: Optional[Literal["running", "frozen", "starting", "sleeping"]]
 
 
 class JobList(TypedDict, total=False):

@@ -110,6 +110,7 @@ export async function composeControlPlane(o: ComposeOptions): Promise<ControlPla
       cpuBusyFraction: (settings.idleCpuPercent ?? DEFAULT_IDLE_CPU_PERCENT) / 100,
     },
     wakeTimeoutMs: settings.wakeTimeoutSeconds !== undefined ? settings.wakeTimeoutSeconds * 1000 : undefined,
+    maxOutputBytes: settings.maxOutputBytes,
   });
   const scheduler = new Scheduler({
     store: stores.jobs,

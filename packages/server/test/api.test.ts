@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { createHarness, type Harness } from './helpers/harness.js';
+import type { AccessGrant } from '../src/sandboxes/live.js';
 import { POSTGRES_SKIP, startPostgres, type TestPostgres } from './helpers/postgres.js';
 
 /**
@@ -320,6 +321,37 @@ describe('calls of features that come later', () => {
       assert.equal(unknown.statusCode, 404);
       const noauth = await h.app.inject({ method: 'GET', url: '/api/v2/mags-url-aliases' });
       assert.equal(noauth.statusCode, 401);
+    } finally {
+      await h.close();
+    }
+  });
+});
+
+describe('access grants (in-process)', () => {
+  it('access wakes the persistent job, then the URL grant (any port) or SSH grant (port 22) answers; pending jobs are waited for', async () => {
+    const calls: Array<{ kind: string; id: string; port: number; status: string; host?: string }> = [];
+    const grant = (kind: string): AccessGrant => ({
+      async grant(job, port, opts) {
+        calls.push({ kind, id: job.request_id, port, status: job.status, host: opts.requestHost });
+        return kind === 'url' ? { url: `http://x.apps.localhost/`, port } : { ssh_host: 'h', ssh_port: 2222 };
+      },
+    });
+    const h = await createHarness({ access: { url: grant('url'), ssh: grant('ssh') } });
+    try {
+      const auth = { authorization: `Bearer ${h.adminToken}` };
+      const sub = await h.app.inject({ method: 'POST', url: '/api/v2/mags-jobs', headers: auth, payload: { script: 'true', type: 'inline', persistent: true, name: 'g' } });
+      const id = (sub.json() as { request_id: string }).request_id;
+      // Right after the submit: the call waits for the first sandbox.
+      const url = await h.app.inject({ method: 'POST', url: '/api/v2/mags-jobs/g/access', headers: { ...auth, host: 'api.example:8090' }, payload: { port: 3000 } });
+      assert.equal(url.statusCode, 200, url.body);
+      assert.deepEqual(url.json(), { success: true, url: 'http://x.apps.localhost/', port: 3000 });
+      const ssh = await h.app.inject({ method: 'POST', url: `/api/v1/mags-jobs/${id}/access`, headers: auth, payload: { port: 22 } });
+      assert.deepEqual(ssh.json(), { success: true, ssh_host: 'h', ssh_port: 2222 });
+      assert.deepEqual(calls.map((c) => [c.kind, c.id, c.port, c.status]), [['url', id, 3000, 'running'], ['ssh', id, 22, 'running']]);
+      assert.equal(calls[0]!.host, 'api.example:8090');
+      assert.equal(h.live.attachments(id), 0, 'the access call released its attachment');
+      const st = (await h.app.inject({ method: 'GET', url: '/api/v2/mags-jobs/g/status', headers: auth })).json() as Record<string, unknown>;
+      assert.equal(st.sandbox_state, 'running');
     } finally {
       await h.close();
     }

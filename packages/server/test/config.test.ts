@@ -117,4 +117,14 @@ describe('config', () => {
     assert.throws(() => loadConfig({ ...base, MAGS_MEMORY_OVERCOMMIT: '0' }), /MAGS_MEMORY_OVERCOMMIT="0" is not valid; use a number > 0/);
     assert.throws(() => loadConfig({ ...base, MAGS_DISK_OVERCOMMIT: '-1' }), ConfigError);
   });
+  it('persistent sandbox settings: defaults, fractions of seconds, 0 turns a step off, garbage refused', () => {
+    const c = loadConfig(base);
+    assert.deepEqual([c.freezeAfterSeconds, c.sleepAfterSeconds, c.idleCpuPercent, c.wakeTimeoutSeconds], [60, 600, 5, 60]);
+    const d = loadConfig({ ...base, MAGS_FREEZE_AFTER_SECONDS: '0.25', MAGS_SLEEP_AFTER_SECONDS: '0', MAGS_IDLE_CPU_PERCENT: '2.5' });
+    assert.deepEqual([d.freezeAfterSeconds, d.sleepAfterSeconds, d.idleCpuPercent], [0.25, 0, 2.5]);
+    assert.equal(loadConfig(base, parseServerFlags(['--sleep-after', '1.5'])).sleepAfterSeconds, 1.5);
+    for (const bad of ['-1', 'soon', '1e3', '.5', '1.']) {
+      assert.throws(() => loadConfig({ ...base, MAGS_SLEEP_AFTER_SECONDS: bad }), /MAGS_SLEEP_AFTER_SECONDS="[^"]*" is not valid; use a number of seconds >= 0/, bad);
+    }
+  });
 });

@@ -125,8 +125,8 @@ describe('LiveManager: persistent jobs keep, freeze, sleep and wake', () => {
     },
   };
 
-  const make = async (o: { maxConcurrentJobs?: number; wakeTimeoutMs?: number } = {}) => {
-    live = new LiveManager({ store, logs, pool, workspaces, log: silentLogger(), idle: SETTINGS, tickMs: 5, now: () => now, wakeTimeoutMs: o.wakeTimeoutMs });
+  const make = async (o: { maxConcurrentJobs?: number; wakeTimeoutMs?: number; maxOutputBytes?: number } = {}) => {
+    live = new LiveManager({ store, logs, pool, workspaces, log: silentLogger(), idle: SETTINGS, tickMs: 5, now: () => now, wakeTimeoutMs: o.wakeTimeoutMs, maxOutputBytes: o.maxOutputBytes });
     scheduler = new Scheduler({ store, logs, pool, log: silentLogger(), jobTimeoutSeconds: 30, maxOutputBytes: 1 << 20, maxConcurrentJobs: o.maxConcurrentJobs ?? 4, workspaces, live });
     live.useSlots(scheduler);
     jobs = new JobsService(store, logs, scheduler, silentLogger(), undefined, undefined, undefined, { live });
@@ -242,6 +242,24 @@ describe('LiveManager: persistent jobs keep, freeze, sleep and wake', () => {
     }
     assert.equal((await jobs.stop(user, id)).status, 'completed');
     assert.equal(pool.busy.size, 0);
+  });
+
+  it('the startup process output is capped per wake (one truncation line, the rest discarded)', async () => {
+    const { live: l } = await make({ maxOutputBytes: 2000 });
+    const job = await persistent({ workspace_id: 'chatty', startup_command: 'seq 1 5000; echo done > finished' });
+    now = 5000;
+    await until('sleeping', async () => (await store.getJob(job.request_id))!.status === 'sleeping');
+    const a = await l.attach(job, 'proxy');
+    a.release();
+    await until('the startup process ended', () => existsSync(layerFile('chatty', 'finished')));
+    await until('its exit logged', async () => {
+      await logs.flush();
+      return (await logs.read(job.request_id, 0, 10_000)).some((x) => x.message === 'startup_command exited with code 0');
+    });
+    const lines = (await logs.read(job.request_id, 0, 10_000)).map((x) => x.message);
+    assert.equal(lines.filter((m) => m.startsWith('[output truncated')).length, 1);
+    assert.ok(!lines.includes('5000'));
+    assert.ok(lines.filter((m) => /^\d+$/.test(m)).length < 40);
   });
 
   it('an open attachment prevents freeze and sleep; the release lets them happen', async () => {

@@ -550,7 +550,7 @@ export interface paths {
                             workspace_id: string | null;
                             base_workspace_id: string | null;
                             exit_code: number | null;
-                            /** @description Why the script ended (ours): exited (by itself, any code), timeout, oom, signaled, cancelled (stopped by its owner), sandbox_failed, server_shutdown; null while pending or running */
+                            /** @description Why the script ended (ours): exited (by itself, any code), timeout, oom, signaled, cancelled (stopped by its owner), sandbox_failed, server_shutdown; null while pending or while the script runs (a persistent job keeps `exited` while it stays up) */
                             end_reason: ("exited" | "timeout" | "oom" | "signaled" | "cancelled" | "sandbox_failed" | "server_shutdown") | null;
                             subdomain: string | null;
                             url: string | null;
@@ -563,6 +563,8 @@ export interface paths {
                             startup_command: string | null;
                             /** @description Why the job ended in error */
                             error_message: string | null;
+                            /** @description Where a persistent job's sandbox is now (ours): running, frozen (idle, memory kept; status stays `running`), starting (a wake), sleeping; null for other jobs */
+                            sandbox_state?: ("running" | "frozen" | "starting" | "sleeping") | null;
                             /** @enum {boolean} */
                             success: true;
                         };
@@ -638,7 +640,7 @@ export interface paths {
                             workspace_id: string | null;
                             base_workspace_id: string | null;
                             exit_code: number | null;
-                            /** @description Why the script ended (ours): exited (by itself, any code), timeout, oom, signaled, cancelled (stopped by its owner), sandbox_failed, server_shutdown; null while pending or running */
+                            /** @description Why the script ended (ours): exited (by itself, any code), timeout, oom, signaled, cancelled (stopped by its owner), sandbox_failed, server_shutdown; null while pending or while the script runs (a persistent job keeps `exited` while it stays up) */
                             end_reason: ("exited" | "timeout" | "oom" | "signaled" | "cancelled" | "sandbox_failed" | "server_shutdown") | null;
                             subdomain: string | null;
                             url: string | null;
@@ -651,6 +653,8 @@ export interface paths {
                             startup_command: string | null;
                             /** @description Why the job ended in error */
                             error_message: string | null;
+                            /** @description Where a persistent job's sandbox is now (ours): running, frozen (idle, memory kept; status stays `running`), starting (a wake), sleeping; null for other jobs */
+                            sandbox_state?: ("running" | "frozen" | "starting" | "sleeping") | null;
                             /** @enum {boolean} */
                             success: true;
                         };
@@ -2169,7 +2173,7 @@ export interface components {
             workspace_id: string | null;
             base_workspace_id: string | null;
             exit_code: number | null;
-            /** @description Why the script ended (ours): exited (by itself, any code), timeout, oom, signaled, cancelled (stopped by its owner), sandbox_failed, server_shutdown; null while pending or running */
+            /** @description Why the script ended (ours): exited (by itself, any code), timeout, oom, signaled, cancelled (stopped by its owner), sandbox_failed, server_shutdown; null while pending or while the script runs (a persistent job keeps `exited` while it stays up) */
             end_reason: ("exited" | "timeout" | "oom" | "signaled" | "cancelled" | "sandbox_failed" | "server_shutdown") | null;
             subdomain: string | null;
             url: string | null;
@@ -2182,6 +2186,8 @@ export interface components {
             startup_command: string | null;
             /** @description Why the job ended in error */
             error_message: string | null;
+            /** @description Where a persistent job's sandbox is now (ours): running, frozen (idle, memory kept; status stays `running`), starting (a wake), sleeping; null for other jobs */
+            sandbox_state?: ("running" | "frozen" | "starting" | "sleeping") | null;
         };
         LogEntryInput: {
             timestamp: string;
@@ -2431,7 +2437,7 @@ export interface components {
             workspace_id: string | null;
             base_workspace_id: string | null;
             exit_code: number | null;
-            /** @description Why the script ended (ours): exited (by itself, any code), timeout, oom, signaled, cancelled (stopped by its owner), sandbox_failed, server_shutdown; null while pending or running */
+            /** @description Why the script ended (ours): exited (by itself, any code), timeout, oom, signaled, cancelled (stopped by its owner), sandbox_failed, server_shutdown; null while pending or while the script runs (a persistent job keeps `exited` while it stays up) */
             end_reason: ("exited" | "timeout" | "oom" | "signaled" | "cancelled" | "sandbox_failed" | "server_shutdown") | null;
             subdomain: string | null;
             url: string | null;
@@ -2444,6 +2450,8 @@ export interface components {
             startup_command: string | null;
             /** @description Why the job ended in error */
             error_message: string | null;
+            /** @description Where a persistent job's sandbox is now (ours): running, frozen (idle, memory kept; status stays `running`), starting (a wake), sleeping; null for other jobs */
+            sandbox_state?: ("running" | "frozen" | "starting" | "sleeping") | null;
         };
         LogEntry: {
             timestamp: string;

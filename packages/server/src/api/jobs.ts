@@ -59,7 +59,7 @@ export const jobRoutes: FastifyPluginAsyncZod<JobRoutesOptions> = async (app, { 
     async (request) => {
       const { page, page_size } = request.query;
       const { jobs: list, total } = await jobs.list(userOf(request), page, page_size);
-      return { jobs: list.map(presentJob), page, page_size, total };
+      return { jobs: list.map((j) => presentJob(j, jobs.sandboxState(j))), page, page_size, total };
     },
   );
 
@@ -72,7 +72,10 @@ export const jobRoutes: FastifyPluginAsyncZod<JobRoutesOptions> = async (app, { 
   app.get(
     '/api/v1/mags-jobs/:id/status',
     { schema: { tags: ['jobs'], summary: "One job's status", params: IdParams, response: { 200: JobStatusSchema, ...errorResponses } } },
-    async (request) => presentJob(await jobs.get(userOf(request), request.params.id)),
+    async (request) => {
+      const job = await jobs.get(userOf(request), request.params.id);
+      return presentJob(job, jobs.sandboxState(job));
+    },
   );
 
   app.post(
@@ -102,7 +105,7 @@ export const jobRoutes: FastifyPluginAsyncZod<JobRoutesOptions> = async (app, { 
     },
     async (request) => {
       const job = await jobs.update(userOf(request), request.params.id, request.body);
-      return { success: true as const, ...presentJob(job) };
+      return { success: true as const, ...presentJob(job, jobs.sandboxState(job)) };
     },
   );
 

@@ -65,7 +65,7 @@ export const JobStatusSchema = z
       .enum(END_REASONS)
       .nullable()
       .describe(
-        'Why the script ended (ours): exited (by itself, any code), timeout, oom, signaled, cancelled (stopped by its owner), sandbox_failed, server_shutdown; null while pending or running',
+        'Why the script ended (ours): exited (by itself, any code), timeout, oom, signaled, cancelled (stopped by its owner), sandbox_failed, server_shutdown; null while pending or while the script runs (a persistent job keeps `exited` while it stays up)',
       ),
     subdomain: z.string().nullable(),
     url: z.string().nullable(),
@@ -77,20 +77,30 @@ export const JobStatusSchema = z
     no_sleep: z.boolean(),
     startup_command: z.string().nullable(),
     error_message: z.string().nullable().describe('Why the job ended in error'),
+    sandbox_state: z
+      .enum(['running', 'frozen', 'starting', 'sleeping'])
+      .nullable()
+      .optional()
+      .describe('Where a persistent job\'s sandbox is now (ours): running, frozen (idle, memory kept; status stays `running`), starting (a wake), sleeping; null for other jobs'),
   })
   .meta({ id: 'JobStatus' });
 
 export type JobStatusBody = z.infer<typeof JobStatusSchema>;
 
-/** The wire fields of a job, in the schema's order: every field of JobStatusSchema is read from the stored job. */
-const JOB_STATUS_FIELDS = Object.keys(JobStatusSchema.shape) as Array<keyof JobStatusBody>;
-/** Compile-time check that the stored job has every wire field with a type the schema accepts. */
-const STORED_JOB_FITS_WIRE: Pick<Job, keyof JobStatusBody> extends JobStatusBody ? true : never = true;
+/** Wire fields that are not stored with the job but come from the running server. */
+type LiveField = 'sandbox_state';
+type StoredField = Exclude<keyof JobStatusBody, LiveField>;
+/** The stored wire fields of a job, in the schema's order: each is read from the stored job. */
+const JOB_STATUS_FIELDS = Object.keys(JobStatusSchema.shape).filter((k) => k !== 'sandbox_state') as StoredField[];
+/** Compile-time check that the stored job has every stored wire field with a type the schema accepts. */
+const STORED_JOB_FITS_WIRE: Pick<Job, StoredField> extends Omit<JobStatusBody, LiveField> ? true : never = true;
 void STORED_JOB_FITS_WIRE;
 
-export function presentJob(job: Job): JobStatusBody {
+/** The status answer of a job; `sandboxState` is the lifecycle manager's view of a persistent job. */
+export function presentJob(job: Job, sandboxState: JobStatusBody['sandbox_state'] = null): JobStatusBody {
   const body: Partial<Record<keyof JobStatusBody, unknown>> = {};
   for (const key of JOB_STATUS_FIELDS) body[key] = job[key];
+  body.sandbox_state = sandboxState;
   return body as JobStatusBody;
 }
 

@@ -14,7 +14,7 @@ import { LineSplitter } from '../guest/client.js';
 import type { OutputStream, Sandbox, SandboxPool, SandboxProcess } from '../runtime/driver.js';
 import { AppError } from '../services/errors.js';
 import type { JobLogs } from '../services/job-logs.js';
-import { DEFAULT_PIDS_LIMIT } from '../scheduler/scheduler.js';
+import { DEFAULT_PIDS_LIMIT, LINE_OVERHEAD_BYTES } from '../scheduler/scheduler.js';
 import type { Job, JobStore } from '../storage/metadata/store.js';
 import type { WorkspaceLease } from '../workspaces/service.js';
 import { IdleClock, type IdleSettings } from './idle.js';
@@ -47,8 +47,10 @@ export interface LiveManagerOptions {
   wakeTimeoutMs?: number;
   /** How often idle sandboxes are checked (default: a quarter of the shortest window, 20 ms to 1 s). */
   tickMs?: number;
-  /** Milliseconds clock (default performance.now through Date.now). */
+  /** Milliseconds clock (default Date.now). */
   now?: () => number;
+  /** Output of one wake's startup process stored at most (each line + LINE_OVERHEAD_BYTES); default 10 MiB. */
+  maxOutputBytes?: number;
 }
 
 /** Default bound of a wake. */
@@ -67,6 +69,8 @@ interface Entry {
   holdsSlot: boolean;
   /** Transitions of this job, one after another. */
   chain: Promise<unknown>;
+  /** A freeze or sleep decided by the idle check is waiting on the chain. */
+  queued?: boolean;
   /** The thaw or wake in flight that attach() calls share. */
   ready?: Promise<LiveAttachment['woke']>;
   startup?: SandboxProcess;
@@ -186,6 +190,11 @@ export class LiveManager implements LiveSandboxes {
   async end(jobId: string): Promise<boolean> {
     const entry = this.entries.get(jobId);
     if (!entry || entry.scriptRunning) return false;
+    if (entry.state === 'starting' && !entry.sandbox && !entry.ready) {
+      // Attach calls waiting for a pending job's first sandbox: they fail now; the scheduler ends the job.
+      this.forget(entry);
+      return false;
+    }
     await this.serial(entry, async () => {
       if (this.entries.get(jobId) !== entry) return;
       this.forget(entry);
@@ -391,7 +400,20 @@ export class LiveManager implements LiveSandboxes {
       this.o.logs.append(id, 'system', `${what} not run: this runtime cannot start background processes`);
       return;
     }
-    const split = (stream: OutputStream) => new LineSplitter((text) => this.o.logs.append(id, stream, text));
+    const cap = this.o.maxOutputBytes ?? 10 * 1024 * 1024;
+    let bytes = 0;
+    let truncated = false;
+    const split = (stream: OutputStream) =>
+      new LineSplitter((text) => {
+        if (truncated) return;
+        bytes += Buffer.byteLength(text, 'utf8') + LINE_OVERHEAD_BYTES;
+        if (bytes > cap) {
+          truncated = true;
+          this.o.logs.append(id, 'system', `[output truncated: the ${what} wrote more than ${cap} bytes since the wake; the rest is discarded]`);
+          return;
+        }
+        this.o.logs.append(id, stream, text);
+      });
     const out = { stdout: split('stdout'), stderr: split('stderr') };
     let proc: SandboxProcess;
     try {
@@ -480,17 +502,27 @@ export class LiveManager implements LiveSandboxes {
     this.ticking = true;
     try {
       for (const e of this.entries.values()) {
-        if (e.ready || (e.state !== 'running' && e.state !== 'frozen')) continue;
+        if (e.ready || e.queued || (e.state !== 'running' && e.state !== 'frozen')) continue;
         if (e.state === 'running' && e.sandbox?.cpuUsageMicros) {
-          const usage = await e.sandbox.cpuUsageMicros().catch(() => undefined);
-          if (usage !== undefined) e.idle.sampleCpu(usage, this.now());
+          try {
+            e.idle.sampleCpu(await e.sandbox.cpuUsageMicros(), this.now());
+          } catch (err) {
+            // A sandbox being torn down has no cgroup any more; the next transition settles it.
+            this.o.log.debug({ err, jobId: e.id }, 'could not read the CPU use of a sandbox');
+          }
         }
         const action = e.idle.decide({ frozen: e.state === 'frozen', noSleep: e.job.no_sleep, canSleep: canSleep(e.job) }, this.now());
-        if (action === 'freeze') {
-          await this.serial(e, () => this.freeze(e)).catch((err: unknown) => this.o.log.warn({ err, jobId: e.id }, 'could not freeze an idle sandbox'));
-        } else if (action === 'sleep') {
-          void this.serial(e, () => this.sleepNow(e, 'idle')).catch((err: unknown) => this.o.log.error({ err, jobId: e.id }, 'could not put an idle sandbox to sleep'));
-        }
+        if (!action) continue;
+        // Queued on the job's chain without waiting: a slow sync of one job never holds up the others.
+        e.queued = true;
+        const step = action === 'freeze' ? () => this.freeze(e) : () => this.sleepNow(e, 'idle');
+        this.serial(e, step)
+          .catch((err: unknown) => {
+            // Retried after another idle window, not at every check.
+            e.idle.touch(this.now());
+            this.o.log.error({ err, jobId: e.id }, action === 'freeze' ? 'could not freeze an idle sandbox' : 'could not put an idle sandbox to sleep');
+          })
+          .finally(() => (e.queued = false));
       }
     } finally {
       this.ticking = false;

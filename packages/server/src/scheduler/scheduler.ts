@@ -251,6 +251,7 @@ export class Scheduler implements JobRunner, LiveSlots {
     const { signal } = entry.controller;
     let sandbox: Sandbox | undefined;
     let lease: WorkspaceLease | undefined;
+    let kept = false;
     try {
       if (signal.aborted) return await this.finishAborted(job, entry, null);
       const limits: SandboxLimits = { vcpus: job.vcpus, memoryMb: job.memory_mb, diskGb: job.disk_gb, pids: DEFAULT_PIDS_LIMIT };
@@ -330,6 +331,7 @@ export class Scheduler implements JobRunner, LiveSlots {
             if (job.persistent && this.o.live) {
               // A persistent job stays reachable after its script: the sandbox stays up, `running`.
               await this.keep(job, duration);
+              kept = true;
               sandbox = undefined;
               lease = undefined;
               return;
@@ -352,7 +354,8 @@ export class Scheduler implements JobRunner, LiveSlots {
       }
     } finally {
       const slept = entry.cause === 'sleep';
-      if (sandbox && job.persistent && !slept) this.o.live?.scriptEnded(id, 'ended');
+      // Before the release: attach() no longer hands out this sandbox (or stops waiting for one).
+      if (job.persistent && !slept && !kept) this.o.live?.scriptEnded(id, 'ended');
       if (sandbox) {
         await this.o.pool.release(sandbox).catch((err: unknown) => log.error({ err, sandbox: sandbox!.id }, 'could not release the sandbox'));
       }

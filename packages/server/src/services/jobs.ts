@@ -248,6 +248,17 @@ export class JobsService {
   }
 
   /**
+   * Where a persistent job's sandbox is (running, frozen, starting, sleeping); null for ephemeral
+   * jobs and jobs that are pending or ended.
+   */
+  sandboxState(job: Job): 'running' | 'frozen' | 'starting' | 'sleeping' | null {
+    if (!job.persistent || isTerminalStatus(job.status) || job.status === 'pending') return null;
+    const state = this.persistent?.live.state(job.request_id);
+    if (state === undefined || state === 'ended') return job.status === 'sleeping' ? 'sleeping' : null;
+    return state;
+  }
+
+  /**
    * URL (any port) or SSH (port 22) access to a persistent job that has not ended: wakes it (the
    * access call counts as activity), then the grant of that kind answers. A server without the
    * grant answers 501 FEATURE_NOT_AVAILABLE.

@@ -5,6 +5,8 @@ import type { FastifyInstance } from 'fastify';
 import { composeControlPlane } from '../../src/compose.js';
 import { silentLogger } from '../../src/logger.js';
 import type { Scheduler } from '../../src/scheduler/scheduler.js';
+import type { LiveManager } from '../../src/sandboxes/manager.js';
+import type { AccessGrant } from '../../src/sandboxes/live.js';
 import type { Admission } from '../../src/services/admission.js';
 import type { JobLogs } from '../../src/services/job-logs.js';
 import type { JobsService } from '../../src/services/jobs.js';
@@ -22,6 +24,8 @@ export interface Harness {
   stores: Stores;
   pool: FakePool;
   scheduler: Scheduler;
+  /** Persistent jobs' sandboxes (attach, touch, state, onChange). */
+  live: LiveManager;
   logs: JobLogs;
   users: UsersService;
   workspaces: WorkspaceService;
@@ -58,6 +62,11 @@ export interface HarnessOptions {
   logRetentionDays?: number;
   /** Time between log retention sweeps. */
   logRetentionIntervalMs?: number;
+  /** Idle seconds before a persistent sandbox freezes / sleeps (defaults 60 / 600; fractions allowed). */
+  freezeAfterSeconds?: number;
+  sleepAfterSeconds?: number;
+  /** Grants of the access call (absent: 501). */
+  access?: { url?: AccessGrant; ssh?: AccessGrant };
 }
 
 export async function createHarness(opts: HarnessOptions = {}): Promise<Harness> {
@@ -74,6 +83,7 @@ export async function createHarness(opts: HarnessOptions = {}): Promise<Harness>
     admission: opts.admission,
     blobs,
     workspaces: { layers, syncer: opts.syncer, imageVersion: () => opts.imageVersion ?? 'test-image' },
+    access: opts.access,
     settings: {
       jobTimeoutSeconds: opts.jobTimeoutSeconds ?? 60,
       maxOutputBytes: opts.maxOutputBytes ?? 1024 * 1024,
@@ -85,9 +95,11 @@ export async function createHarness(opts: HarnessOptions = {}): Promise<Harness>
       sseStallMs: opts.sseStallMs,
       logRetentionDays: opts.logRetentionDays,
       logRetentionIntervalMs: opts.logRetentionIntervalMs,
+      freezeAfterSeconds: opts.freezeAfterSeconds,
+      sleepAfterSeconds: opts.sleepAfterSeconds,
     },
   });
-  const { app, scheduler, logs, users, workspaces } = plane;
+  const { app, scheduler, logs, users, workspaces, live } = plane;
   const admin = (await users.bootstrapAdmin())!;
   await plane.start();
   return {
@@ -95,6 +107,7 @@ export async function createHarness(opts: HarnessOptions = {}): Promise<Harness>
     stores,
     pool,
     scheduler,
+    live,
     logs,
     users,
     workspaces,
