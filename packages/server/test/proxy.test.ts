@@ -460,6 +460,8 @@ describe('public-URL proxy', () => {
     await assert.rejects(urls.createAlias(owner.user, { subdomain: 'elsewhere', workspace_id: 'site', domain: 'evil.com' }), (e: AppError) => e.code === 'VALIDATION_ERROR');
     await assert.rejects(urls.createAlias(other.user, { subdomain: 'theirs', workspace_id: 'site' }), (e: AppError) => e.code === 'WORKSPACE_NOT_FOUND', "another user's workspace");
     await assert.rejects(urls.deleteAlias(other.user, 'my-site'), (e: AppError) => e.code === 'URL_ALIAS_NOT_FOUND');
+    await assert.rejects(urls.deleteAlias(owner.user, 'a\u0000b'), (e: AppError) => e.code === 'URL_ALIAS_NOT_FOUND');
+    await assert.rejects(urls.createAlias(owner.user, { subdomain: 'nul', workspace_id: 'si\u0000te' }), (e: AppError) => e.code === 'VALIDATION_ERROR');
     assert.deepEqual((await urls.listAliases(other.user)).length, 0);
 
     // The job ends: the alias answers 410 until a new job runs on the workspace.

@@ -1,6 +1,6 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Logger } from 'pino';
-import { aliasLabelProblem, hostOfLabel } from '../proxy/hosts.js';
+import { aliasLabelProblem, hostOfLabel, isDnsLabel } from '../proxy/hosts.js';
 import type { AccessGrant, AccessOptions, LiveSandboxes } from '../sandboxes/live.js';
 import { UniqueViolationError, type Job, type JobStore, type User } from '../storage/metadata/store.js';
 import type { UrlRouteRecord, UrlRouteStore } from '../storage/metadata/url-routes.js';
@@ -145,6 +145,7 @@ export class UrlService implements AccessGrant {
     const problem = aliasLabelProblem(label);
     if (problem) throw new AppError('VALIDATION_ERROR', `subdomain "${clip(input.subdomain)}" cannot be used: ${problem}`);
     const domain = this.checkDomain(input.domain);
+    if (input.workspace_id === '' || input.workspace_id.includes('\u0000')) throw new AppError('VALIDATION_ERROR', 'workspace_id must be a workspace name without NUL characters');
     const port = input.port ?? DEFAULT_PORT;
     const ws = await this.workspaceStore.getWorkspace(user.id, input.workspace_id);
     if (!ws) {
@@ -182,7 +183,7 @@ export class UrlService implements AccessGrant {
 
   async deleteAlias(user: User, subdomain: string): Promise<void> {
     const label = subdomain.toLowerCase();
-    if (!(await this.routes.deleteAlias(user.id, label))) {
+    if (!isDnsLabel(label) || !(await this.routes.deleteAlias(user.id, label))) {
       throw new AppError('URL_ALIAS_NOT_FOUND', `No URL alias of yours has subdomain "${clip(subdomain)}"`, 'List yours with mags url alias list.');
     }
     this.cache.delete(label);
