@@ -62,6 +62,7 @@ const E2E = new Set([
   'cli/test/docs-examples.test',
   'cli/test/e2e.test',
   'cli/test/e2e-endings.test',
+  'cli/test/e2e-urls.test',
   'cli/test/server-command.test',
   'sdk/test/e2e.test',
   'sdk-python/tests/test_e2e.py',

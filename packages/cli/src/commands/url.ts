@@ -15,7 +15,7 @@ export function urlCommand(): Command {
     const n = Number(port);
     if (!Number.isInteger(n) || n < 1 || n > 65535) throw usageError(`Port must be a number from 1 to 65535, got "${port}"`);
     const mags = await client(flags);
-    const access = await mags.url(id, n, flags.private ? { auth: 'token' } : {});
+    const access = await mags.url(id, n, { auth: flags.private ? 'token' : 'public' });
     if (flags.json) return printJson(access);
     out(access.url ?? '');
     if (access.login_url) note(`Private URL. Open it in a browser once with this link (single use, until ${access.login_url_expires_at}):\n  ${access.login_url}`);
@@ -33,7 +33,10 @@ function aliasCommand(): Command {
     .option('--private', 'only you may open the URL (your API token, or a login link from `mags url --private`)');
   withJson(withConnection(alias));
   withExamples(alias, ['mags url alias blog myproject', 'mags url alias api-docs myproject --port 3000', 'mags url alias list', 'mags url alias remove blog']);
-  alias.action(action(async (sub: string, workspace: string, flags: ConnectionFlags & { json?: boolean; port: number; private?: boolean }) => {
+  // `url` and `alias` share --json, --token and --api-url; commander hands them to the outermost
+  // command that knows them, so each action reads the merged flags of its ancestors.
+  alias.action(action(async (sub: string, workspace: string, _own: unknown, self: Command) => {
+    const flags = self.optsWithGlobals<ConnectionFlags & { json?: boolean; port: number; private?: boolean }>();
     if (flags.port > 65535) throw usageError(`--port must be a number from 1 to 65535, got ${flags.port}`);
     const mags = await client(flags);
     const created = await mags.urlAliasCreate(sub, workspace, { port: flags.port, ...(flags.private ? { auth: 'token' as const } : {}) });
@@ -43,7 +46,8 @@ function aliasCommand(): Command {
 
   const list = new Command('list').alias('ls').description('List your URL aliases');
   withJson(withConnection(list));
-  list.action(action(async (flags: ConnectionFlags & { json?: boolean }) => {
+  list.action(action(async (_own: unknown, self: Command) => {
+    const flags = self.optsWithGlobals<ConnectionFlags & { json?: boolean }>();
     const mags = await client(flags);
     const r = await mags.urlAliasList();
     if (flags.json) return printJson(r);
@@ -56,7 +60,8 @@ function aliasCommand(): Command {
 
   const remove = new Command('remove').alias('rm').description('Remove a URL alias').argument('<subdomain>', 'the alias label');
   withJson(withConnection(remove));
-  remove.action(action(async (sub: string, flags: ConnectionFlags & { json?: boolean }) => {
+  remove.action(action(async (sub: string, _own: unknown, self: Command) => {
+    const flags = self.optsWithGlobals<ConnectionFlags & { json?: boolean }>();
     const mags = await client(flags);
     const r = await mags.urlAliasDelete(sub);
     if (flags.json) return printJson(r);
