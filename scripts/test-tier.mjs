@@ -56,6 +56,8 @@ const ALSO_INTEGRATION = new Set(['server/test/api.test']);
 const E2E = new Set([
   'server/test/e2e-curl.test',
   'server/test/e2e-jobs.test',
+  'server/test/e2e-proxy.test',
+  'server/test/e2e-proxy-restart.test',
   'server/test/e2e-server.test',
   'server/test/data-modes.test',
   'server/test/error-answers.test',
