@@ -1,7 +1,7 @@
 import type { Kysely, Migration } from 'kysely';
 
 /** `url_routes`: public URLs (job ports and workspace aliases), one row per subdomain. */
-export function migration006(): Migration {
+export function migration010(): Migration {
   return {
     async up(db: Kysely<any>) {
       await db.schema
