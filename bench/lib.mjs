@@ -98,7 +98,7 @@ export async function startServer(env = {}) {
     const timer = setTimeout(() => reject(new Error(`server not ready after 300 s:\n${stderr}`)), 300_000);
     child.stdout.on('data', (d) => {
       out += d;
-      proxyPort ??= Number(out.match(/Mags proxy ready at http:\/\/\S+:(\d+) /)?.[1]) || undefined;
+      proxyPort ??= Number(out.match(/Mags proxy ready at https?:\/\/\S+:(\d+) /)?.[1]) || undefined;
       const m = out.match(/Mags server ready at (\S+)/);
       if (m) {
         clearTimeout(timer);

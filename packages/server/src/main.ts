@@ -36,6 +36,8 @@ export interface RunningServer {
   url: string;
   /** The public-URL proxy's bound port. */
   proxyPort: number;
+  /** Answers of the public-URL proxy by status class (for a metrics exporter). */
+  proxyMetrics: ProxyCounters;
   /** Clean shutdown: stop accepting, end running jobs, free sandboxes, close the database. */
   close(): Promise<void>;
 }
@@ -223,10 +225,10 @@ export async function runServer(opts: RunServerOptions | ConfigOverrides = {}): 
     if (admin) await writeClientConfig({ home: config.home, token: admin.token, apiUrl: url, log });
     log.info({ url, host: config.host, port }, 'listening');
     if (o.announce !== false) {
-      process.stdout.write(`Mags proxy ready at http://${config.proxyHost}:${proxy.port} (public URLs: ${urls.urlOf('<sub>')})\n`);
+      process.stdout.write(`Mags proxy ready at ${config.proxyTlsCert ? 'https' : 'http'}://${config.proxyHost}:${proxy.port} (public URLs: ${urls.urlOf('<sub>')})\n`);
       process.stdout.write(`Mags server ready at ${url}\n`);
     }
-    return { config, url, proxyPort: proxy.port, close: cleanup };
+    return { config, url, proxyPort: proxy.port, proxyMetrics, close: cleanup };
   } catch (err) {
     await cleanup();
     throw err;

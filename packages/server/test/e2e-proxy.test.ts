@@ -167,7 +167,8 @@ describe('public URLs through the proxy (real server, real sandboxes)', { timeou
   it('200 concurrent requests are all answered', async () => {
     const results = await Promise.all(Array.from({ length: 200 }, () => viaProxy(server.proxyPort, host, '/index.html')));
     const bad = results.filter((r) => r.status !== 200 || !/Hello from a Mags sandbox/.test(r.body));
-    assert.equal(bad.length, 0, `${bad.length} failed, e.g. ${bad[0]?.status} ${bad[0]?.body.slice(0, 100)}`);
+    const why = (b: string) => /<p>([^<]*)<\/p>/.exec(b)?.[1] ?? b.slice(0, 200);
+    assert.equal(bad.length, 0, `${bad.length} failed, e.g. ${bad[0]?.status} ${why(bad[0]?.body ?? '')}\n${server.stderr().split('\n').filter((l) => /app connection failed/.test(l)).slice(-3).join('\n')}`);
   });
 
   it('a 1 GiB download through the proxy keeps the daemon RSS flat', async () => {

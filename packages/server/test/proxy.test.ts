@@ -137,6 +137,7 @@ describe('public-URL proxy', () => {
   let wss: WebSocketServer;
   let job: Job;
   let sub: string;
+  let resetDone = false;
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'mags-proxy-'));
@@ -158,6 +159,11 @@ describe('public-URL proxy', () => {
       req.on('data', (c: string) => (body += c));
       req.on('end', () => {
         appRequests.push({ method: req.method!, url: req.url!, headers: req.headers, body });
+        if (req.url === '/reset-once' && !resetDone) {
+          resetDone = true;
+          req.socket.destroy();
+          return;
+        }
         if (req.url === '/sse') {
           res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
           let n = 0;
@@ -254,6 +260,13 @@ describe('public-URL proxy', () => {
       setTimeout(() => req.end('part2'), 50);
     });
     assert.equal(res, 'hello POST /up part1-part2');
+  });
+
+  it('a connection the app resets before answering: a bodiless request is sent once more', async () => {
+    const r = await get(proxyPort, `${sub}.apps.localhost`, '/reset-once');
+    assert.equal(r.status, 200);
+    assert.equal(r.body, 'hello GET /reset-once ');
+    assert.ok(resetDone);
   });
 
   it('unknown and foreign hosts: 404 page (HTML, or JSON when asked); bad Host: 400', async () => {

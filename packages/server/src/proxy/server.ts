@@ -1,7 +1,7 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import https from 'node:https';
 import { connect, type AddressInfo, type Socket } from 'node:net';
-import type { Duplex } from 'node:stream';
+import { Readable, type Duplex } from 'node:stream';
 import type { ErrorCode } from '@mags/shared';
 import { ERROR_CODES, isTerminalStatus } from '@mags/shared';
 import { createProxyServer, type ProxyServer } from 'http-proxy-3';
@@ -136,14 +136,24 @@ export class PublicProxy {
       release();
     });
     if (res.destroyed) return release();
-    this.proxy.web(req, res, { target }, (err: NodeJS.ErrnoException) => {
+    // A kept-alive connection the app closed just as it was reused fails with ECONNRESET before
+    // any answer; a request without a body is sent once more on a fresh connection.
+    let retried = false;
+    const onError = (err: NodeJS.ErrnoException) => {
+      if (!retried && !res.headersSent && !res.destroyed && (err.code === 'ECONNRESET' || err.code === 'EPIPE') && bodiless(req)) {
+        retried = true;
+        this.proxy.web(req, res, { target, buffer: Readable.from([]) }, onError);
+        return;
+      }
+      this.o.log.warn({ code: err.code, target, woke: attachment.woke, retried }, 'app connection failed');
       if (res.headersSent) {
         res.destroy();
         return;
       }
       const refusal = upstreamRefusal(err);
       sendProxyError(res, req.headers.accept, refusal.code, refusal.message, refusal.hint);
-    });
+    };
+    this.proxy.web(req, res, { target }, onError);
   }
 
   private async onUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): Promise<void> {
@@ -298,6 +308,12 @@ function prepareHeaders(req: IncomingMessage, secure: boolean, tokenMode: boolea
       else delete req.headers.cookie;
     }
   }
+}
+
+/** A request that carries no body (safe to send again). */
+function bodiless(req: IncomingMessage): boolean {
+  const method = req.method ?? 'GET';
+  return (method === 'GET' || method === 'HEAD' || method === 'OPTIONS') && req.headers['transfer-encoding'] === undefined && (req.headers['content-length'] ?? '0') === '0';
 }
 
 function notFound(host: string): Refusal {

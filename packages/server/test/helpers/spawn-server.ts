@@ -137,7 +137,7 @@ export async function spawnServer(opts: SpawnServerOptions = {}): Promise<Spawne
     await stop();
     throw new Error(`mags server is ready but ${join(dataDir, 'admin-token')} is unreadable: ${String(err)}`);
   }
-  const proxyPort = Number(/^Mags proxy ready at http:\/\/\S+:(\d+) /m.exec(stdout)?.[1] ?? 0);
+  const proxyPort = Number(/^Mags proxy ready at https?:\/\/\S+:(\d+) /m.exec(stdout)?.[1] ?? 0);
   return { url, token, proxyPort, dataDir, home, child, stderr: () => stderr, stop };
 }
 
