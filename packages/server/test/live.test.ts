@@ -331,6 +331,41 @@ describe('LiveManager: persistent jobs keep, freeze, sleep and wake', () => {
     await until('running after the slow wake', async () => (await store.getJob(job.request_id))!.status === 'running');
   });
 
+  it('a stop during a wake waits for it, then frees the new sandbox; attach afterwards is refused', async () => {
+    const { live: l, scheduler: s } = await make();
+    const job = await persistent({ workspace_id: 'race' });
+    now = 5000;
+    await until('sleeping', async () => (await store.getJob(job.request_id))!.status === 'sleeping');
+    let open!: () => void;
+    openGate = new Promise((r) => (open = r));
+    const attaching = l.attach(job, 'ssh');
+    await until('the wake to start', () => l.state(job.request_id) === 'starting');
+    const stopping = jobs.stop(user, job.request_id);
+    open();
+    // The stop is queued behind the wake: the attach either got the sandbox just before or sees the end.
+    const outcome = await attaching.then(
+      (a) => (a.release(), 'attached'),
+      (e: AppError) => e.code,
+    );
+    assert.ok(['attached', 'JOB_NOT_RUNNING'].includes(outcome), outcome);
+    assert.equal((await stopping).status, 'completed');
+    assert.equal(pool.busy.size, 0, 'the woken sandbox was destroyed by the stop');
+    assert.equal(s.counts().running, 0);
+    await assert.rejects(l.attach(job, 'ssh'), (e: AppError) => e.code === 'JOB_NOT_RUNNING');
+  });
+
+  it("another user's job cannot be stopped or patched by name; an ephemeral job cannot be attached", async () => {
+    const { live: l } = await make();
+    const job = await persistent({ name: 'mine', workspace_id: 'mine' });
+    const other: User = { id: newId(), name: 'o', admin: false, created_at: new Date().toISOString() };
+    await stores.users.createUser(other);
+    await assert.rejects(jobs.stop(other, 'mine'), (e: AppError) => e.code === 'JOB_NOT_FOUND');
+    await assert.rejects(jobs.update(other, job.request_id, { no_sleep: true }), (e: AppError) => e.code === 'JOB_NOT_FOUND');
+    assert.equal(l.state(job.request_id), 'running');
+    const eph = await jobs.submit(user, { script: 'true', type: 'inline' }, 1);
+    await assert.rejects(l.attach(eph, 'exec'), (e: AppError) => e.code === 'JOB_NOT_RUNNING');
+  });
+
   it('no_sleep never freezes; PATCH no_sleep on a sleeping job brings it up', async () => {
     const { live: l } = await make();
     const keep = await persistent({ workspace_id: 'ns', no_sleep: true });

@@ -51,10 +51,12 @@ export interface AttachOptions {
 
 export interface LiveSandboxes {
   /**
-   * The running sandbox of a persistent job, waking it first when it is frozen or sleeping.
-   * Rejects with an AppError: JOB_NOT_RUNNING (409) when the job is not persistent or has
-   * ended, SANDBOX_START_TIMEOUT when a wake does not finish in time. Concurrent attach() calls on
-   * one sleeping job share one wake.
+   * The running sandbox of a persistent job, waking it first when it is frozen or sleeping; a
+   * pending job is waited for until its first sandbox is up (its script may still run). Rejects
+   * with an AppError: JOB_NOT_RUNNING (409) when the job is not persistent or has ended,
+   * SANDBOX_START_TIMEOUT (504) when a wake does not finish in time (the wake goes on),
+   * SANDBOX_FAILED when the new sandbox cannot be created. Concurrent attach() calls on one
+   * sleeping job share one wake. Every resolved attachment must be released.
    */
   attach(job: Job, purpose: AttachPurpose, opts?: AttachOptions): Promise<LiveAttachment>;
   /** Marks activity without holding the sandbox (e.g. a proxied request that just finished). */

@@ -101,7 +101,8 @@ export class LiveManager implements LiveSandboxes {
 
   async attach(job: Job, purpose: AttachPurpose, opts: AttachOptions = {}): Promise<LiveAttachment> {
     if (!job.persistent) {
-      throw new AppError('INVALID_STATE', `Job ${job.request_id} is not persistent: its sandbox ended with its script`, 'Submit the job with "persistent": true (mags run -p).');
+      // The code live.ts promises its callers (409); the access call answers 422 before it gets here.
+      throw new AppError('JOB_NOT_RUNNING', `Job ${job.request_id} is not persistent: its sandbox ends with its script`, 'Submit the job with "persistent": true (mags run -p).');
     }
     const entry = await this.entryFor(job);
     const timeoutMs = opts.timeoutMs ?? this.o.wakeTimeoutMs ?? DEFAULT_WAKE_TIMEOUT_MS;
@@ -334,6 +335,11 @@ export class LiveManager implements LiveSandboxes {
   private async freeze(entry: Entry): Promise<void> {
     if (entry.state !== 'running' || entry.idle.attachments > 0 || !entry.sandbox?.pause) return;
     await entry.sandbox.pause();
+    if (entry.idle.attachments > 0) {
+      // Someone attached while the freezer worked (attach hands out a running sandbox at once): thaw.
+      await entry.sandbox.resume?.();
+      return;
+    }
     this.setState(entry, 'frozen');
     this.o.log.info({ jobId: entry.id, idleMs: entry.idle.idleMs(this.now()) }, 'frozen after idle');
     this.slots.poke();

@@ -203,13 +203,6 @@ export class Cgroups {
     return Math.floor(Number(text.trim()) / 1000);
   }
 
-  /** Whether the sandbox is frozen now, as the kernel reports it (tests and diagnostics). */
-  frozenState(id: string): boolean {
-    if (this.mode === 'v2') return /^frozen 1$/m.test(readTextSync(this.v2(id, 'cgroup.events')) ?? '');
-    const file = this.v1('freezer', id, 'freezer.state');
-    return (file ? readTextSync(file) ?? '' : '').trim() === 'FROZEN';
-  }
-
   /** Changes limits of a running sandbox by writing its cgroup files directly (no crun round trip). */
   async update(id: string, limits: CgroupLimits): Promise<void> {
     if (this.mode === 'v2') {
