@@ -8,7 +8,7 @@ REPO=$(cd "$(dirname "$0")" && pwd)
 . "$REPO/scripts/lib.sh"
 need_root "$@"
 ensure_node
-ensure_packages $HOST_PACKAGES postgresql-15 python3-venv jq
+ensure_packages $HOST_PACKAGES postgresql-15 python3-venv jq chromium openssl
 # The Python SDK's tests run on whichever python3 has pytest; Debian's own otherwise.
 PYTHON=python3
 if ! "$PYTHON" -c 'import pytest' 2>/dev/null; then
