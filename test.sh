@@ -8,8 +8,9 @@ REPO=$(cd "$(dirname "$0")" && pwd)
 . "$REPO/scripts/lib.sh"
 need_root "$@"
 ensure_node
-# tmux: the SSH gateway's interactive test; chromium: the dashboard's browser tests (playwright-core drives it).
-ensure_packages $HOST_PACKAGES postgresql-15 python3-venv jq tmux chromium
+# tmux: the SSH gateway's interactive test; chromium: the browser tests (playwright-core drives it);
+# openssl: the proxy's TLS test makes a certificate.
+ensure_packages $HOST_PACKAGES postgresql-15 python3-venv jq tmux chromium openssl
 # The Python SDK's tests run on whichever python3 has pytest; Debian's own otherwise.
 PYTHON=python3
 if ! "$PYTHON" -c 'import pytest' 2>/dev/null; then

@@ -81,6 +81,7 @@ export async function startServer(env = {}, repo = REPO) {
       HOME: home,
       MAGS_DATA_DIR: dataDir,
       MAGS_PORT: '0',
+      MAGS_PROXY_PORT: '0',
       MAGS_LOG_LEVEL: 'warn',
       MAGS_IMAGE_DIR: process.env.MAGS_IMAGE_DIR ?? '/var/cache/mags/images',
       ...env,
@@ -91,11 +92,13 @@ export async function startServer(env = {}, repo = REPO) {
   child.stderr.on('data', (d) => {
     stderr = (stderr + d).slice(-8000);
   });
+  let proxyPort;
   const url = await new Promise((resolve, reject) => {
     let out = '';
     const timer = setTimeout(() => reject(new Error(`server not ready after 300 s:\n${stderr}`)), 300_000);
     child.stdout.on('data', (d) => {
       out += d;
+      proxyPort ??= Number(out.match(/Mags proxy ready at https?:\/\/\S+:(\d+) /)?.[1]) || undefined;
       const m = out.match(/Mags server ready at (\S+)/);
       if (m) {
         clearTimeout(timer);
@@ -122,7 +125,7 @@ export async function startServer(env = {}, repo = REPO) {
     rmSync(dataDir, { recursive: true, force: true });
     rmSync(home, { recursive: true, force: true });
   };
-  return { url, token, dataDir, stop, pid: child.pid };
+  return { url, token, dataDir, stop, pid: child.pid, proxyPort };
 }
 
 export function api(server) {

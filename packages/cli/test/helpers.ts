@@ -55,6 +55,8 @@ export function tempHome(): { home: string; remove: () => void } {
 export interface TestServer {
   url: string;
   token: string;
+  /** Port of the server's public-URL proxy. */
+  proxyPort: number;
   dataDir: string;
   home: string;
   stop(): Promise<void>;

@@ -19,7 +19,7 @@ test('mags server: starts with flags, prints the ready line, serves the CLI, exi
   const env = cleanEnv({ HOME: home, MAGS_IMAGE_DIR: IMAGE_DIR, MAGS_LOG_LEVEL: 'warn' });
   const child = spawn(
     process.execPath,
-    [MAGS_BIN, 'server', '--data-dir', dataDir, '--port', '0', '--pool-min-size', '1'],
+    [MAGS_BIN, 'server', '--data-dir', dataDir, '--port', '0', '--proxy-port', '0', '--pool-min-size', '1'],
     { env, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let stdout = '';

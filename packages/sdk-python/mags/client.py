@@ -266,20 +266,26 @@ class Mags:
         body = _drop_none({"startup_command": startup_command, "no_sleep": no_sleep})
         return self._http.request("PATCH", _job_path(request_id), body=body, timeout=timeout)
 
-    def enable_access(self, request_id: str, port: int = 8080, *, timeout: Optional[float] = None) -> Dict[str, Any]:
-        """Open a public URL to ``port`` of a persistent job (``{"success", "url", "port"}``), or
-        SSH access for ``port=22`` (``{"success", "ssh_host", "ssh_port", "ssh_private_key"}``).
-        Wakes a sleeping job."""
-        return self._http.request("POST", _job_path(request_id, "/access"), body={"port": port}, timeout=timeout)
+    def enable_access(
+        self, request_id: str, port: int = 8080, *, auth: Optional[str] = None, timeout: Optional[float] = None
+    ) -> Dict[str, Any]:
+        """Open a public URL to ``port`` of a persistent job (``{"success", "url", "subdomain", "port"}``),
+        or SSH access for ``port=22`` (``{"success", "ssh_host", "ssh_port", "ssh_private_key"}``).
+        Wakes a sleeping job. ``auth="token"`` (ours) makes the URL private: only the owner's API
+        token passes, and the answer carries a one-time ``login_url`` for a browser."""
+        body = _drop_none({"port": port, "auth": auth})
+        return self._http.request("POST", _job_path(request_id, "/access"), body=body, timeout=timeout)
 
     def enable_url(self, request_id: str, port: int = 8080, *, timeout: Optional[float] = None) -> Dict[str, Any]:
         """Same as ``enable_access`` (Mags' older name)."""
         return self.enable_access(request_id, port, timeout=timeout)
 
-    def url(self, name_or_id: str, port: int = 8080, *, timeout: Optional[float] = None) -> Dict[str, Any]:
+    def url(
+        self, name_or_id: str, port: int = 8080, *, auth: Optional[str] = None, timeout: Optional[float] = None
+    ) -> Dict[str, Any]:
         """Enable URL access to ``port`` of the job with this name or id and return the access
-        object; its ``url`` is the public address."""
-        return self.enable_access(name_or_id, port, timeout=timeout)
+        object; its ``url`` is the public address (``auth="token"``: private, see ``enable_access``)."""
+        return self.enable_access(name_or_id, port, auth=auth, timeout=timeout)
 
     def pool_status(self, *, timeout: Optional[float] = None) -> Dict[str, Any]:
         """The warm pool: ``idle_vms``, ``busy_vms``, ``total_vms``, ``min_pool_size``, ``max_pool_size``."""
@@ -454,10 +460,14 @@ class Mags:
         workspace_id: str,
         domain: Optional[str] = None,
         *,
+        port: Optional[int] = None,
+        auth: Optional[str] = None,
         timeout: Optional[float] = None,
     ) -> Dict[str, Any]:
-        """Route ``<subdomain>.<apps domain>`` to the workspace's job: ``{"url", ...}``."""
-        body = _drop_none({"subdomain": subdomain, "workspace_id": workspace_id, "domain": domain})
+        """Route ``<subdomain>.apps.<domain>`` to the newest running/sleeping job of the workspace
+        (stable across sleeps and restarts), on ``port`` (default 8080): ``{"url", ...}``. A
+        subdomain someone else has raises a 409 ``CONFLICT`` ("already in use")."""
+        body = _drop_none({"subdomain": subdomain, "workspace_id": workspace_id, "domain": domain, "port": port, "auth": auth})
         return self._http.request("POST", URL_ALIASES, body=body, timeout=timeout)
 
     def url_alias_list(self, *, timeout: Optional[float] = None) -> Dict[str, Any]:

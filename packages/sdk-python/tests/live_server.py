@@ -33,6 +33,7 @@ class ServerProcess:
             env.pop(key, None)
         env.update(
             MAGS_PORT="0",
+            MAGS_PROXY_PORT="0",
             MAGS_DATA_DIR=self.data_dir,
             MAGS_IMAGE_DIR=os.environ.get("MAGS_IMAGE_DIR") or "/var/cache/mags/images",
             MAGS_POOL_MIN_SIZE="1",

@@ -285,3 +285,16 @@ def test_exec_sends_the_timeout_in_whole_seconds_and_returns_the_answer(recorder
     assert result["exit_code"] == 124 and result["timed_out"] is True
     assert recorder.requests[0]["path"].endswith("/api/v1/mags-jobs/dev/exec")
     assert json.loads(recorder.requests[0]["raw_body"]) == {"command": "sleep 9", "timeout_seconds": 2, "env": {"A": "b"}, "cwd": "/tmp", "stdin": "x"}
+def test_url_alias_create_and_access_send_port_and_auth(recorder: Recorder) -> None:
+    recorder.reply = lambda req: json_reply(200, {"success": True, "url": "http://shop.apps.localhost:8091"})
+    client = client_for(recorder)
+    client.url_alias_create("shop", "ws", port=3000, auth="token")
+    client.url_alias_create("shop", "ws", "apps.localhost")
+    client.enable_access("web", 8080, auth="token")
+    client.url("web")
+    assert [json.loads(r["raw_body"]) for r in recorder.requests] == [
+        {"subdomain": "shop", "workspace_id": "ws", "port": 3000, "auth": "token"},
+        {"subdomain": "shop", "workspace_id": "ws", "domain": "apps.localhost"},
+        {"port": 8080, "auth": "token"},
+        {"port": 8080},
+    ]

@@ -213,17 +213,27 @@ def test_v2_fields_and_sandbox_identity(client: mags.Mags, started: List[str]) -
     assert messages(result, "info")[:3] == ["mags-vm", "root", "/root"]
 
 
-def test_url_access_answers_a_url_or_says_it_is_not_available(client: mags.Mags, started: List[str]) -> None:
-    """URL access needs the proxy; until the server has it the SDK raises the server's 501, never a
-    made-up URL."""
-    submitted = client.run("sleep 60", persistent=True)
+def test_url_access_answers_a_url(client: mags.Mags, started: List[str]) -> None:
+    """enable_access on a running persistent job answers the proxy URL; status shows it; aliases
+    list, conflict and delete."""
+    submitted = client.run("sleep 60", persistent=True, workspace_id="py-url")
     started.append(submitted["request_id"])
-    try:
-        access = client.url(submitted["request_id"], 8080)
-    except mags.MagsError as err:
-        assert err.status == 501 and err.code == "FEATURE_NOT_AVAILABLE", repr(err)
-    else:
-        assert access["success"] is True and access["url"].startswith("http")
+    deadline = time.time() + 60
+    while client.status(submitted["request_id"])["status"] != "running":
+        assert time.time() < deadline, "the job did not start"
+        time.sleep(0.2)
+    access = client.enable_access(submitted["request_id"], 8080)
+    assert access["success"] is True and access["url"].startswith("http://") and len(access["subdomain"]) == 12
+    assert client.status(submitted["request_id"])["url"] == access["url"]
+    private = client.url(submitted["request_id"], 8080, auth="token")
+    assert private["auth"] == "token" and "/__mags/login?token=" in private["login_url"]
+    alias = client.url_alias_create("py-url-alias", "py-url", port=8080)
+    assert alias["url"].startswith("http://py-url-alias.apps.")
+    with pytest.raises(mags.MagsError) as taken:
+        client.url_alias_create("py-url-alias", "py-url")
+    assert taken.value.status == 409 and "already in use" in str(taken.value)
+    assert [a["subdomain"] for a in client.url_alias_list()["aliases"]] == ["py-url-alias"]
+    assert client.url_alias_delete("py-url-alias")["success"] is True
 
 
 def test_config_file_written_by_the_server_is_enough(server: ServerProcess, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -19,6 +19,8 @@ declare namespace Mags {
   export type RunAndWaitOptions = sdk.RunAndWaitOptions;
   export type RunResult = sdk.RunResult;
   export type NewOptions = sdk.NewOptions;
+  export type UrlCallOptions = sdk.UrlCallOptions;
+  export type UrlAliasOptions = sdk.UrlAliasOptions;
   export type ExecResult = sdk.ExecResult;
   export type ExecOptions = sdk.ExecOptions;
   export type ExecStreamOptions = sdk.ExecStreamOptions;

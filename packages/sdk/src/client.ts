@@ -258,6 +258,22 @@ export interface ExecStreamOptions extends ExecOptions {
 
 type UpdateOptions = Camelize<UpdateBody> & CallOptions;
 
+/** Options of `enableAccess` / `url`: URL auth (ours) beside the call options. */
+export interface UrlCallOptions extends CallOptions {
+  /** `public` (default, as Mags) or `token`: only the owner's API token or a one-time login link. */
+  auth?: 'public' | 'token';
+}
+
+/** Options of `urlAliasCreate`. */
+export interface UrlAliasOptions {
+  /** Must be the server's apps domain when given. */
+  domain?: string;
+  /** Port inside the sandbox (default 8080). */
+  port?: number;
+  /** URL auth (ours): `public` (default) or `token`. */
+  auth?: 'public' | 'token';
+}
+
 /** Client of a Mags server. */
 export class Mags {
   /** The server URL this client talks to. */
@@ -478,9 +494,13 @@ export class Mags {
     return this.http.request({ method: 'POST', path: jobPath(nameOrId, '/stop'), body: {}, answer: STOP, call });
   }
 
-  /** Enables URL access to a port of a persistent job (port 22: SSH access). */
-  enableAccess(nameOrId: string, port = 8080, call: CallOptions = {}): Promise<Access> {
-    return this.http.request({ method: 'POST', path: jobPath(nameOrId, '/access'), body: { port }, answer: ACCESS, call });
+  /**
+   * Enables URL access to a port of a persistent job (port 22: SSH access). `auth: 'token'` (ours)
+   * makes the URL private: the answer then carries a one-time `login_url`.
+   */
+  enableAccess(nameOrId: string, port = 8080, call: UrlCallOptions = {}): Promise<Access> {
+    const { auth, ...rest } = call;
+    return this.http.request({ method: 'POST', path: jobPath(nameOrId, '/access'), body: { port, ...(auth ? { auth } : {}) }, answer: ACCESS, call: rest });
   }
 
   /** Same as `enableAccess` (Mags' older name). */
@@ -488,8 +508,8 @@ export class Mags {
     return this.enableAccess(nameOrId, port, call);
   }
 
-  /** Enables URL access and returns the answer with its public `url`. */
-  async url(nameOrId: string, port = 8080, call: CallOptions = {}): Promise<Access> {
+  /** Enables URL access and returns the answer with its public `url` (`auth: 'token'`: private, with a `login_url`). */
+  async url(nameOrId: string, port = 8080, call: UrlCallOptions = {}): Promise<Access> {
     const access = await this.enableAccess(nameOrId, port, call);
     if (!access.url) {
       throw new MagsError(`The server enabled port ${port} of ${nameOrId} but returned no URL`, { code: 'INVALID_RESPONSE' });
@@ -694,12 +714,17 @@ export class Mags {
     return this.http.request({ method: 'PATCH', path: `/api/v1/workspaces/${encodeURIComponent(workspaceId)}`, body: { disk_gb: diskGb }, answer: RESIZE, call });
   }
 
-  /** Points `<subdomain>.<domain>` at a workspace's URL (`POST /api/v2/mags-url-aliases`). */
-  urlAliasCreate(subdomain: string, workspaceId: string, domain?: string, call: CallOptions = {}): Promise<UrlAlias> {
+  /**
+   * Points `<subdomain>.apps.<domain>` at the newest running/sleeping job of a workspace
+   * (`POST /api/v2/mags-url-aliases`); the third argument is the domain (Mags' form) or
+   * `{ domain, port, auth }`.
+   */
+  urlAliasCreate(subdomain: string, workspaceId: string, domainOrOptions?: string | UrlAliasOptions, call: CallOptions = {}): Promise<UrlAlias> {
+    const o: UrlAliasOptions = typeof domainOrOptions === 'string' ? { domain: domainOrOptions } : (domainOrOptions ?? {});
     return this.http.request({
       method: 'POST',
       path: '/api/v2/mags-url-aliases',
-      body: { subdomain, workspace_id: workspaceId, ...(domain ? { domain } : {}) },
+      body: { subdomain, workspace_id: workspaceId, ...(o.domain ? { domain: o.domain } : {}), ...(o.port ? { port: o.port } : {}), ...(o.auth ? { auth: o.auth } : {}) },
       answer: URL_ALIAS,
       call,
     });

@@ -25,6 +25,7 @@ export type {
   ExecOptions,
   ExecStreamOptions,
 } from './client.js';
+export type { UrlCallOptions, UrlAliasOptions } from './client.js';
 export {
   MagsError,
   AuthenticationError,

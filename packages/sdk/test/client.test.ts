@@ -203,6 +203,26 @@ test('urlAliasList: GET /api/v2/mags-url-aliases', async () => {
   assert.equal(requests[0]!.path, '/api/v2/mags-url-aliases');
 });
 
+test('urlAliasCreate sends port and auth (or Mags\' domain string); url() sends auth only when asked', async () => {
+  const { fetch, requests } = fakeFetch((req: RecordedRequest) =>
+    req.path.endsWith('/access')
+      ? json(200, { success: true, url: 'http://abcdefabcdef.apps.localhost:8091', subdomain: 'abcdefabcdef', port: 8080, auth: 'token', login_url: 'http://x/__mags/login?token=t' })
+      : json(200, { success: true, subdomain: 'shop', url: 'http://shop.apps.localhost:8091', workspace_id: 'ws', domain: 'apps.localhost', port: 3000, auth: 'token', created_at: 'now' }),
+  );
+  const mags = new Mags({ apiToken: TOKEN, apiUrl: URL_, fetch });
+  await mags.urlAliasCreate('shop', 'ws', { port: 3000, auth: 'token' });
+  await mags.urlAliasCreate('shop', 'ws', 'apps.localhost');
+  const a = await mags.url('web', 8080, { auth: 'token' });
+  await mags.url('web');
+  assert.deepEqual(requests.map((r) => r.body), [
+    { subdomain: 'shop', workspace_id: 'ws', port: 3000, auth: 'token' },
+    { subdomain: 'shop', workspace_id: 'ws', domain: 'apps.localhost' },
+    { port: 8080, auth: 'token' },
+    { port: 8080 },
+  ]);
+  assert.equal(a.login_url, 'http://x/__mags/login?token=t');
+});
+
 test('runAndWait falls back to polling when the server has no stream', async () => {
   let polls = 0;
   const { fetch } = fakeFetch((req: RecordedRequest) => {

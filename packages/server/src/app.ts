@@ -18,6 +18,7 @@ import { publicSessionRoutes, sessionRoutes } from './api/sessions.js';
 import { webFallback, webRoutes } from './api/web.js';
 import { usageRoutes } from './api/usage.js';
 import { sandboxFileRoutes } from './api/sandbox-files.js';
+import { urlAliasRoutes } from './api/url-aliases.js';
 import { workspaceRoutes } from './api/workspaces.js';
 import { cronRoutes } from './api/cron.js';
 import { webhookRoutes } from './api/webhooks.js';
@@ -32,6 +33,7 @@ import type { TerminalTickets } from './services/terminal.js';
 import type { SandboxFilesService } from './services/sandbox-files.js';
 import type { SessionsService } from './services/sessions.js';
 import type { UploadsService } from './services/uploads.js';
+import type { UrlService } from './services/urls.js';
 import type { UsersService } from './services/users.js';
 import type { WorkspaceService } from './workspaces/service.js';
 import type { Metrics } from './services/metrics.js';
@@ -71,6 +73,8 @@ export interface AppDeps {
   webhooks: WebhooksService;
   /** Files of persistent jobs' sandboxes. */
   sandboxFiles: SandboxFilesService;
+  /** Public URLs; absent: the URL alias endpoints answer 501. */
+  urls?: UrlService;
   poolStatus: () => PoolStatus;
   /** Commands, terminals and tickets in persistent sandboxes (exec API, web terminal). */
   exec: ExecService;
@@ -167,6 +171,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
         { name: 'cron', description: 'Cron schedules that submit jobs (ours)' },
         { name: 'webhooks', description: 'Signed webhooks when jobs end and workspaces sync (ours)' },
         { name: 'sandbox-files', description: "Files of a persistent job's sandbox: read, write, list, remove, mkdir, move, watch (ours)" },
+        { name: 'urls', description: 'Public URLs: aliases that follow a workspace (ours: URL auth)' },
         { name: 'account', description: 'Whoami, tokens, users (ours)' },
         { name: 'system', description: 'Health and the API description (ours)' },
         { name: 'planned', description: 'Calls of Mags clients whose features come later; they answer 501 FEATURE_NOT_AVAILABLE' },
@@ -220,7 +225,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     await api.register(fileRoutes, { uploads: deps.uploads });
     await api.register(execRoutes, { exec: deps.exec, tickets: deps.tickets });
     await api.register(sandboxFileRoutes, { files: deps.sandboxFiles, heartbeatSeconds: deps.sseHeartbeatSeconds, stallMs: deps.sseStallMs });
-    await api.register(plannedRoutes, { jobs: deps.jobs });
+    await api.register(plannedRoutes, { jobs: deps.jobs, aliases: !deps.urls });
+    if (deps.urls) await api.register(urlAliasRoutes, { urls: deps.urls });
     if (deps.usage) await api.register(usageRoutes, { usage: deps.usage });
     await api.register(cronRoutes, { cron: deps.cron });
     await api.register(webhookRoutes, { webhooks: deps.webhooks });

@@ -17,6 +17,7 @@ import { DEFAULT_MAX_PENDING_JOBS_PER_USER, JobsService } from './services/jobs.
 import { DEFAULT_MAX_UPLOAD_BYTES, UploadsService } from './services/uploads.js';
 import { DEFAULT_FILES_MAX_BYTES, SandboxFilesService } from './services/sandbox-files.js';
 import { SessionsService } from './services/sessions.js';
+import type { UrlService } from './services/urls.js';
 import { UsersService } from './services/users.js';
 import type { BlobStore } from './storage/blobs/blob-store.js';
 import type { Stores } from './storage/stores.js';
@@ -104,6 +105,8 @@ export interface ComposeOptions {
   metrics?: Metrics;
   /** The grants of `POST .../access`: port 22 to `ssh`, other ports to `url` (absent: 501). */
   access?: { url?: AccessGrant; ssh?: AccessGrant };
+  /** Public URLs (aliases); absent: the alias endpoints answer 501. */
+  urls?: UrlService;
 }
 
 /** The wired control plane. `start()` reconciles and starts the queue; `close()` undoes everything but the stores and pool. */
@@ -185,6 +188,7 @@ export async function composeControlPlane(o: ComposeOptions): Promise<ControlPla
     events,
   });
   live.useSlots(scheduler);
+  o.urls?.watch(live);
   const users = new UsersService(stores.users, log.child({ component: 'users' }));
   const sessions = new SessionsService(stores.sessions, stores.users, (authorization) => users.authenticate(authorization), log.child({ component: 'sessions' }), {
     sessionTtlMs: (settings.sessionTtlHours ?? 168) * 3600_000,
@@ -232,6 +236,7 @@ export async function composeControlPlane(o: ComposeOptions): Promise<ControlPla
     cron,
     webhooks,
     sandboxFiles,
+    urls: o.urls,
     poolStatus: () => pool.status(),
     exec,
     tickets: new TerminalTickets(),
@@ -276,6 +281,7 @@ export async function composeControlPlane(o: ComposeOptions): Promise<ControlPla
       await cron.stop();
       await Promise.all([live.shutdown(), scheduler.shutdown()]);
       await dispatcher.stop();
+      o.urls?.close();
       await workspaces.shutdown();
       logs.shutdownFollowers();
       await app.close();

@@ -75,6 +75,21 @@ export interface ServerConfig {
   sshIdleTimeoutSeconds: number;
   /** SSH connections one user may hold open at once. */
   sshMaxConnectionsPerUser: number;
+  /** Address the public-URL proxy listens on. */
+  proxyHost: string;
+  /** Port of the public-URL proxy (0 = a free port). */
+  proxyPort: number;
+  /** Public URLs are `<sub>.apps.<domain>`. */
+  domain: string;
+  /** Scheme of the URLs the server hands out. */
+  proxyPublicScheme: 'http' | 'https';
+  /** Port in the URLs the server hands out; absent = the proxy's own port. */
+  proxyPublicPort?: number;
+  /** How long a request waits for a woken job's app to accept connections. */
+  proxyWakeTimeoutSeconds: number;
+  /** PEM certificate and key: the proxy serves HTTPS itself. */
+  proxyTlsCert?: string;
+  proxyTlsKey?: string;
   /** Idle seconds before a persistent job's sandbox is frozen (0 = never). */
   freezeAfterSeconds: number;
   /** Idle seconds before a persistent job's sandbox is synced and stopped (0 = never). */
@@ -156,6 +171,14 @@ export const CONFIG_SETTINGS: readonly ConfigSetting[] = [
   { key: 's3Region', env: 'MAGS_S3_REGION', flag: '--s3-region', kind: 'string', defaultText: '`AWS_REGION` / `~/.aws/config`', unit: 'region', meaning: 'Region of the bucket (`auto` for Cloudflare R2).' },
   { key: 'syncIntervalSeconds', env: 'MAGS_SYNC_INTERVAL_SECONDS', flag: '--sync-interval', kind: 'int', min: 0, defaultText: '`30`', unit: 'seconds', meaning: 'How often a running job\'s workspace is synced to the blob store (`0`: only when the job ends; a sync also runs after every job and on `mags sync`).' },
   { key: 'workspaceHistory', env: 'MAGS_WORKSPACE_HISTORY', flag: '--workspace-history', kind: 'int', min: 1, defaultText: '`20`', unit: 'versions', meaning: 'Stored versions kept per workspace; older ones are pruned after each sync.' },
+  { key: 'proxyHost', env: 'MAGS_PROXY_HOST', flag: '--proxy-host', kind: 'string', defaultText: '`MAGS_HOST`', unit: 'address', meaning: 'Address the public-URL proxy listens on (docs/urls.md).' },
+  { key: 'proxyPort', env: 'MAGS_PROXY_PORT', flag: '--proxy-port', kind: 'port', defaultText: '`8091`', unit: 'TCP port', meaning: 'Port of the public-URL proxy: `http://<sub>.apps.<MAGS_DOMAIN>:<port>/` reaches a job\'s app; `0` picks a free port.' },
+  { key: 'domain', env: 'MAGS_DOMAIN', flag: '--domain', kind: 'string', defaultText: '`localhost`', unit: 'host name', meaning: 'Public URLs are `<sub>.apps.<MAGS_DOMAIN>`; the default `localhost` needs no DNS on the server\'s machine (`*.localhost` resolves to loopback). Elsewhere point wildcard DNS `*.apps.<domain>` at the proxy (docs/self-hosting.md).' },
+  { key: 'proxyPublicScheme', env: 'MAGS_PROXY_PUBLIC_SCHEME', flag: '--proxy-public-scheme', kind: 'enum', values: ['http', 'https'], defaultText: '`https` with `MAGS_PROXY_TLS_CERT`, else `http`', unit: '-', meaning: 'Scheme of the URLs the server hands out (`https` behind a TLS-terminating Caddy or nginx).' },
+  { key: 'proxyPublicPort', env: 'MAGS_PROXY_PUBLIC_PORT', flag: '--proxy-public-port', kind: 'port', defaultText: 'the proxy\'s own port', unit: 'TCP port', meaning: 'Port in the URLs the server hands out (`443` behind a reverse proxy on the standard port; 80 with http and 443 with https are left out of the URL).' },
+  { key: 'proxyWakeTimeoutSeconds', env: 'MAGS_PROXY_WAKE_TIMEOUT_SECONDS', flag: '--proxy-wake-timeout', kind: 'int', min: 1, defaultText: '`30`', unit: 'seconds', meaning: 'How long a request to a sleeping or frozen job waits for the job to wake and its app to accept connections before a 504 `APP_WAKE_TIMEOUT` page.' },
+  { key: 'proxyTlsCert', env: 'MAGS_PROXY_TLS_CERT', flag: '--proxy-tls-cert', kind: 'path', defaultText: 'none', unit: 'path', meaning: 'PEM certificate (chain) for `*.apps.<MAGS_DOMAIN>`: the proxy serves HTTPS itself. Needs `MAGS_PROXY_TLS_KEY`.' },
+  { key: 'proxyTlsKey', env: 'MAGS_PROXY_TLS_KEY', flag: '--proxy-tls-key', kind: 'path', defaultText: 'none', unit: 'path', meaning: 'PEM private key of `MAGS_PROXY_TLS_CERT`.' },
   { key: 'freezeAfterSeconds', env: 'MAGS_FREEZE_AFTER_SECONDS', flag: '--freeze-after', kind: 'seconds', defaultText: '`60`', unit: 'seconds', meaning: 'Idle time after which a persistent job\'s sandbox is frozen (cgroup freezer, memory kept, thawed in milliseconds by the next use); `0`: never. Fractions allowed. See docs/sandboxes.md, "Persistent sandboxes".' },
   { key: 'sleepAfterSeconds', env: 'MAGS_SLEEP_AFTER_SECONDS', flag: '--sleep-after', kind: 'seconds', defaultText: '`600`', unit: 'seconds', meaning: 'Idle time after which a persistent job with a workspace is put to sleep: workspace synced, sandbox stopped, status `sleeping`; the next use starts a new sandbox and runs `startup_command`. `0`: never. Fractions allowed.' },
   { key: 'idleCpuPercent', env: 'MAGS_IDLE_CPU_PERCENT', flag: '--idle-cpu-percent', kind: 'seconds', defaultText: '`5`', unit: 'percent of one core', meaning: 'A persistent sandbox whose processes use more CPU than this (averaged between two checks) counts as busy and is neither frozen nor put to sleep.' },
@@ -173,12 +196,10 @@ export const CONFIG_SETTINGS: readonly ConfigSetting[] = [
 ];
 
 /**
- * Settings of features this version does not have yet (the public-URL proxy, the SSH gateway).
+ * Settings of features this version does not have yet (the SSH gateway).
  * They are not settings: an env var is logged as a warning at start, a flag is refused.
  */
 export const UNAVAILABLE_SETTINGS: readonly { env: string; flag: string; feature: string }[] = [
-  { env: 'MAGS_PROXY_PORT', flag: '--proxy-port', feature: 'public-URL proxy' },
-  { env: 'MAGS_DOMAIN', flag: '--domain', feature: 'public job URLs' },
 ];
 
 export type ConfigOverrides = Partial<Omit<ServerConfig, 'warnings'>>;
@@ -218,9 +239,19 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (blobStore === 's3' && !s3Bucket) {
     throw new ConfigError('MAGS_BLOB_STORE=s3 needs a bucket: set MAGS_S3_BUCKET (and MAGS_S3_ENDPOINT for a service other than AWS), or unset MAGS_BLOB_STORE to keep blobs in the data dir.');
   }
+  const domain = ((raw.get('domain') as string | undefined) ?? 'localhost').toLowerCase().replace(/\.$/, '');
+  if (!/^(?=.{1,240}$)[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*$/.test(domain)) {
+    throw new ConfigError(`MAGS_DOMAIN="${domain}" is not a host name; use e.g. example.com (URLs become <sub>.apps.example.com) or unset it for localhost.`);
+  }
+  const proxyTlsCert = raw.get('proxyTlsCert') as string | undefined;
+  const proxyTlsKey = raw.get('proxyTlsKey') as string | undefined;
+  if ((proxyTlsCert === undefined) !== (proxyTlsKey === undefined)) {
+    throw new ConfigError('MAGS_PROXY_TLS_CERT and MAGS_PROXY_TLS_KEY go together: set both (PEM files) for an HTTPS proxy, or neither.');
+  }
+  const host = (raw.get('host') as string | undefined) ?? '127.0.0.1';
   return {
     dataDir,
-    host: (raw.get('host') as string | undefined) ?? '127.0.0.1',
+    host,
     port: (raw.get('port') as number | undefined) ?? 8090,
     databaseUrl: raw.get('databaseUrl') as string | undefined,
     imageDir: resolve((raw.get('imageDir') as string | undefined) ?? join(dataDir, 'images')),
@@ -258,6 +289,14 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     sshIdleTimeoutSeconds: (raw.get('sshIdleTimeoutSeconds') as number | undefined) ?? 3600,
     sshMaxConnectionsPerUser: (raw.get('sshMaxConnectionsPerUser') as number | undefined) ?? 64,
     workspaceHistory: (raw.get('workspaceHistory') as number | undefined) ?? 20,
+    proxyHost: (raw.get('proxyHost') as string | undefined) ?? host,
+    proxyPort: (raw.get('proxyPort') as number | undefined) ?? 8091,
+    domain,
+    proxyPublicScheme: (raw.get('proxyPublicScheme') as 'http' | 'https' | undefined) ?? (proxyTlsCert ? 'https' : 'http'),
+    proxyPublicPort: raw.get('proxyPublicPort') as number | undefined,
+    proxyWakeTimeoutSeconds: (raw.get('proxyWakeTimeoutSeconds') as number | undefined) ?? 30,
+    proxyTlsCert: proxyTlsCert && resolve(proxyTlsCert),
+    proxyTlsKey: proxyTlsKey && resolve(proxyTlsKey),
     freezeAfterSeconds: (raw.get('freezeAfterSeconds') as number | undefined) ?? 60,
     sleepAfterSeconds: (raw.get('sleepAfterSeconds') as number | undefined) ?? 600,
     idleCpuPercent: (raw.get('idleCpuPercent') as number | undefined) ?? 5,

@@ -26,6 +26,9 @@ import { secureDataDir, writeAdminToken, writeClientConfig } from './services/bo
 import { createBlobStore, type BlobStore } from './storage/blobs/index.js';
 import { WorkspaceSync } from './workspaces/sync/index.js';
 import { openStores } from './storage/stores.js';
+import { startPublicProxy } from './proxy/index.js';
+import { ProxyCounters } from './proxy/metrics.js';
+import { createUrlService } from './services/urls.js';
 import { LocalLayers } from './workspaces/local-layers.js';
 
 /** packages/server/dist/src -> packages/web/dist: the dashboard the root `npm run build` makes. */
@@ -36,6 +39,10 @@ export interface RunningServer {
   config: ServerConfig;
   /** Base URL of the API with the real bound port. */
   url: string;
+  /** The public-URL proxy's bound port. */
+  proxyPort: number;
+  /** Answers of the public-URL proxy by status class (for a metrics exporter). */
+  proxyMetrics: ProxyCounters;
   /** Clean shutdown: stop accepting, end running jobs, free sandboxes, close the database. */
   close(): Promise<void>;
 }
@@ -155,6 +162,12 @@ export async function runServer(opts: RunServerOptions | ConfigOverrides = {}): 
     const capacity = await hostCapacity(config.dataDir);
     const admission = new Admission(capacity, { memory: config.memoryOvercommit, cpu: config.cpuOvercommit, disk: config.diskOvercommit });
     log.info({ memoryMb: capacity.memoryMb, vcpus: capacity.vcpus, freeDiskGb: Math.floor(capacity.freeDiskGb()) }, 'admission: what this host gives sandboxes');
+    let proxyPort: number | undefined;
+    const urls = createUrlService(
+      stores,
+      { domain: config.domain, scheme: config.proxyPublicScheme, publicPort: () => config.proxyPublicPort ?? proxyPort },
+      log.child({ component: 'urls' }),
+    );
     const layers = new LocalLayers(join(config.dataDir, 'workspaces'));
     cleanups.push(() => layers.shutdown());
     const metrics = new Metrics();
@@ -178,7 +191,8 @@ export async function runServer(opts: RunServerOptions | ConfigOverrides = {}): 
       admission,
       blobs,
       metrics,
-      access: { ssh: ssh?.grant },
+      urls,
+      access: { ssh: ssh?.grant, url: urls },
       workspaces: {
         layers,
         syncer: new WorkspaceSync({
@@ -234,6 +248,11 @@ export async function runServer(opts: RunServerOptions | ConfigOverrides = {}): 
       cleanups.push(() => ssh.close());
       log.info({ host: config.host, port: sshPort }, 'SSH gateway listening');
     }
+    const proxyMetrics = new ProxyCounters();
+    const proxy = await startPublicProxy(config, { urls, live: plane.live, log: log.child({ component: 'proxy' }), metrics: proxyMetrics });
+    cleanups.push(() => proxy.close());
+    proxyPort = proxy.port;
+    log.info({ host: config.proxyHost, port: proxy.port, domain: config.domain, tls: !!config.proxyTlsCert, example: urls.urlOf('<sub>') }, 'public-URL proxy listening');
 
     try {
       await app.listen({ host: config.host, port: config.port });
@@ -249,8 +268,11 @@ export async function runServer(opts: RunServerOptions | ConfigOverrides = {}): 
     publicUrl = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
     if (admin) await writeClientConfig({ home: config.home, token: admin.token, apiUrl: url, log });
     log.info({ url, host: config.host, port }, 'listening');
-    if (o.announce !== false) process.stdout.write(`Mags server ready at ${url}\n`);
-    return { config, url, close: cleanup };
+    if (o.announce !== false) {
+      process.stdout.write(`Mags proxy ready at ${config.proxyTlsCert ? 'https' : 'http'}://${config.proxyHost}:${proxy.port} (public URLs: ${urls.urlOf('<sub>')})\n`);
+      process.stdout.write(`Mags server ready at ${url}\n`);
+    }
+    return { config, url, proxyPort: proxy.port, proxyMetrics, close: cleanup };
   } catch (err) {
     await cleanup();
     throw err;

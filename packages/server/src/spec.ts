@@ -9,6 +9,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { composeControlPlane } from './compose.js';
 import { silentLogger } from './logger.js';
 import type { SandboxPool } from './runtime/driver.js';
+import { createUrlService } from './services/urls.js';
 import { openStores } from './storage/stores.js';
 import { LocalLayers } from './workspaces/local-layers.js';
 
@@ -35,11 +36,14 @@ const NO_SANDBOXES: SandboxPool = {
 export async function generateOpenApi(): Promise<Json> {
   const stores = await openStores({ sqlitePath: ':memory:' });
   try {
+    const urls = createUrlService(stores, { domain: 'localhost', scheme: 'http', publicPort: () => 8091 }, silentLogger());
     const plane = await composeControlPlane({
       stores,
       pool: NO_SANDBOXES,
       log: silentLogger(),
       settings: { jobTimeoutSeconds: 60, maxOutputBytes: 1024 * 1024, maxConcurrentJobs: 1 },
+      urls,
+      access: { url: urls },
       // Never mounted: the generator starts nothing.
       workspaces: { layers: new LocalLayers('/nonexistent/mags-spec'), imageVersion: () => 'spec' },
     });

@@ -46,19 +46,26 @@ describe('config', () => {
     });
   }
 
-  it('settings of features not available yet: an env var is a warning naming it, a flag is refused', () => {
-    const c = loadConfig({ ...base, MAGS_PROXY_PORT: '0', MAGS_DOMAIN: 'example.com' });
-    assert.deepEqual(c.warnings, [
-      'MAGS_PROXY_PORT is set but ignored: this version of the server has no public-URL proxy yet; unset MAGS_PROXY_PORT.',
-      'MAGS_DOMAIN is set but ignored: this version of the server has no public job URLs yet; unset MAGS_DOMAIN.',
-    ]);
-    assert.deepEqual(loadConfig({ ...base, MAGS_DOMAIN: ' ' }).warnings, []);
-    for (const flag of ['--proxy-port', '--domain']) {
-      assert.throws(() => parseServerFlags([flag, '1']), (err: unknown) => err instanceof ConfigError && err.message.startsWith(`option ${flag} is not available`));
-    }
-    assert.ok(!CONFIG_SETTINGS.some((s) => /PROXY|DOMAIN/.test(s.env)), 'not documented as settings');
+  it('the SSH gateway and the proxy are settings (no warnings)', () => {
     assert.equal(loadConfig({ ...base, MAGS_SSH_PORT: '2222' }).sshPort, 2222);
     assert.equal(loadConfig(base).sshPort, undefined);
+    assert.deepEqual(loadConfig({ ...base, MAGS_SSH_PORT: '2222', MAGS_PROXY_PORT: '0' }).warnings, []);
+  });
+
+  it('proxy settings: defaults, domain syntax, TLS cert and key together', () => {
+    const d = loadConfig({ ...base }, {});
+    assert.equal(d.proxyPort, 8091);
+    assert.equal(d.domain, 'localhost');
+    assert.equal(d.proxyPublicScheme, 'http');
+    assert.equal(d.proxyHost, d.host);
+    assert.equal(d.proxyWakeTimeoutSeconds, 30);
+    const c = loadConfig({ ...base, MAGS_DOMAIN: 'Example.COM.', MAGS_PROXY_PORT: '0', MAGS_PROXY_TLS_CERT: '/c.pem', MAGS_PROXY_TLS_KEY: '/k.pem' }, {});
+    assert.equal(c.domain, 'example.com');
+    assert.equal(c.proxyPort, 0);
+    assert.equal(c.proxyPublicScheme, 'https');
+    assert.throws(() => loadConfig({ ...base, MAGS_DOMAIN: 'evil.com/x' }, {}), (e: Error) => e instanceof ConfigError && /MAGS_DOMAIN/.test(e.message));
+    assert.throws(() => loadConfig({ ...base, MAGS_PROXY_TLS_CERT: '/c.pem' }, {}), (e: Error) => e instanceof ConfigError && /MAGS_PROXY_TLS_KEY/.test(e.message));
+    assert.throws(() => loadConfig({ ...base, MAGS_PROXY_PUBLIC_SCHEME: 'ftp' }, {}), ConfigError);
   });
 
   it('blob store and upload settings: file by default in the data dir, s3 needs a bucket', () => {

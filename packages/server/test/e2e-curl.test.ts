@@ -68,10 +68,14 @@ describe('MAGS-API.md calls with curl', () => {
     assert.equal(patch.status, 200);
     assert.equal(patch.body.no_sleep, true);
 
+    for (let i = 0; (await sh(`curl -s "$MAGS_API_URL/api/v1/mags-jobs/curl-p/status" ${auth}`)).body.status !== 'running'; i++) {
+      assert.ok(i < 300, 'the persistent job runs');
+      await new Promise((r) => setTimeout(r, 100));
+    }
     const access = await sh(`curl -s -X POST "$MAGS_API_URL/api/v1/mags-jobs/curl-p/access" ${auth} ${json} -d '{"port": 8080}'`);
-    assert.equal(access.status, 501);
-    assert.equal(access.body.code, 'FEATURE_NOT_AVAILABLE');
-    assert.equal(typeof access.body.error, 'string');
+    assert.equal(access.status, 200);
+    assert.equal(access.body.success, true);
+    assert.match(access.body.url, /^http:\/\/[0-9a-f]{12}\.apps\.localhost:\d+$/);
 
     const stop = await sh(`curl -s -X POST "$MAGS_API_URL/api/v1/mags-jobs/curl-p/stop" ${auth}`);
     assert.equal(stop.status, 200);

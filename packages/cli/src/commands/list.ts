@@ -19,8 +19,8 @@ export function listCommand(): Command {
     }
     out(
       table(
-        ['REQUEST ID', 'NAME', 'STATUS', 'EXIT', 'WORKSPACE', 'CREATED'],
-        list.jobs.map((j) => [j.request_id, j.name, shownStatus(j), j.exit_code, j.workspace_id, j.created_at ?? j.started_at]),
+        ['REQUEST ID', 'NAME', 'STATUS', 'EXIT', 'WORKSPACE', 'CREATED', 'URL'],
+        list.jobs.map((j) => [j.request_id, j.name, shownStatus(j), j.exit_code, j.workspace_id, j.created_at ?? j.started_at, j.url]),
       ),
     );
     if (typeof list.total === 'number' && list.total > flags.page * flags.pageSize) {

@@ -973,6 +973,8 @@ export interface paths {
                     "application/json": {
                         /** @default 8080 */
                         port?: number;
+                        /** @description URL auth (ours): public (default) or token (the owner's API token or a one-time login link) */
+                        auth?: ("public" | "token") | null;
                     };
                 };
             };
@@ -983,12 +985,7 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": {
-                            /** @enum {boolean} */
-                            success: true;
-                        } & {
-                            [key: string]: unknown;
-                        };
+                        "application/json": components["schemas"]["AccessAnswer"];
                     };
                 };
                 /** @description Default Response */
@@ -1042,6 +1039,8 @@ export interface paths {
                     "application/json": {
                         /** @default 8080 */
                         port?: number;
+                        /** @description URL auth (ours): public (default) or token (the owner's API token or a one-time login link) */
+                        auth?: ("public" | "token") | null;
                     };
                 };
             };
@@ -1052,12 +1051,7 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": {
-                            /** @enum {boolean} */
-                            success: true;
-                        } & {
-                            [key: string]: unknown;
-                        };
+                        "application/json": components["schemas"]["AccessAnswer"];
                     };
                 };
                 /** @description Default Response */
@@ -3710,7 +3704,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List URL aliases (not available yet: 501) */
+        /** List your URL aliases */
         get: {
             parameters: {
                 query?: never;
@@ -3720,6 +3714,15 @@ export interface paths {
             };
             requestBody?: never;
             responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["UrlAliasList"];
+                    };
+                };
                 /** @description Default Response */
                 "4XX": {
                     headers: {
@@ -3741,7 +3744,7 @@ export interface paths {
             };
         };
         put?: never;
-        /** Create a URL alias (not available yet: 501) */
+        /** Create a URL alias for a workspace */
         post: {
             parameters: {
                 query?: never;
@@ -3749,8 +3752,50 @@ export interface paths {
                 path?: never;
                 cookie?: never;
             };
-            requestBody?: never;
+            requestBody: {
+                content: {
+                    "application/json": {
+                        /** @description A DNS label: lowercase letters, digits, inner hyphens */
+                        subdomain: string;
+                        workspace_id: string;
+                        /** @description Optional; must be this server's apps domain */
+                        domain?: string | null;
+                        /** @description Port inside the sandbox, default 8080 */
+                        port?: number | null;
+                        /** @description URL auth (ours), default public */
+                        auth?: ("public" | "token") | null;
+                    };
+                };
+            };
             responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description The alias label: <subdomain>.apps.<domain> */
+                            subdomain: string;
+                            /** @description Workspace whose newest running/sleeping persistent job the alias reaches */
+                            workspace_id: string;
+                            /** @description apps.<MAGS_DOMAIN> */
+                            domain: string;
+                            /** @description Port inside the sandbox */
+                            port: number;
+                            /**
+                             * @description public (anyone) or token (the owner only; ours)
+                             * @enum {string}
+                             */
+                            auth: "public" | "token";
+                            /** @description The public URL */
+                            url: string;
+                            created_at: string;
+                            /** @enum {boolean} */
+                            success: true;
+                        };
+                    };
+                };
                 /** @description Default Response */
                 "4XX": {
                     headers: {
@@ -3787,7 +3832,7 @@ export interface paths {
         get?: never;
         put?: never;
         post?: never;
-        /** Delete a URL alias (not available yet: 501) */
+        /** Delete a URL alias */
         delete: {
             parameters: {
                 query?: never;
@@ -3799,6 +3844,18 @@ export interface paths {
             };
             requestBody?: never;
             responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {boolean} */
+                            success: true;
+                        };
+                    };
+                };
                 /** @description Default Response */
                 "4XX": {
                     headers: {
@@ -4917,7 +4974,7 @@ export interface components {
              * @description Stable error code (docs/errors.md)
              * @enum {string}
              */
-            code: "VALIDATION_ERROR" | "INVALID_JSON" | "MEMORY_EXCEEDS_HOST" | "VCPUS_EXCEED_HOST" | "DISK_EXCEEDS_HOST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "AUTH_REQUIRED" | "INVALID_TOKEN" | "INVALID_CREDENTIALS" | "FORBIDDEN" | "CSRF_REJECTED" | "NOT_FOUND" | "JOB_NOT_FOUND" | "TOKEN_NOT_FOUND" | "USER_NOT_FOUND" | "WORKSPACE_NOT_FOUND" | "VERSION_NOT_FOUND" | "INVITE_NOT_FOUND" | "FILE_NOT_FOUND" | "SCHEDULE_NOT_FOUND" | "WEBHOOK_NOT_FOUND" | "WEBHOOK_TARGET_REFUSED" | "PATH_NOT_FOUND" | "METHOD_NOT_ALLOWED" | "CONFLICT" | "WORKSPACE_BUSY" | "PATH_EXISTS" | "IS_A_DIRECTORY" | "NOT_A_DIRECTORY" | "DIRECTORY_NOT_EMPTY" | "NOT_A_REGULAR_FILE" | "JOB_NOT_RUNNING" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "RANGE_NOT_SATISFIABLE" | "RATE_LIMITED" | "CAPACITY_EXHAUSTED" | "SANDBOX_START_TIMEOUT" | "SANDBOX_FAILED" | "INTERNAL_ERROR" | "DISK_FULL" | "FEATURE_NOT_AVAILABLE" | "SERVICE_UNAVAILABLE";
+            code: "VALIDATION_ERROR" | "INVALID_JSON" | "MEMORY_EXCEEDS_HOST" | "VCPUS_EXCEED_HOST" | "DISK_EXCEEDS_HOST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "AUTH_REQUIRED" | "INVALID_TOKEN" | "INVALID_CREDENTIALS" | "FORBIDDEN" | "CSRF_REJECTED" | "NOT_FOUND" | "JOB_NOT_FOUND" | "TOKEN_NOT_FOUND" | "USER_NOT_FOUND" | "WORKSPACE_NOT_FOUND" | "VERSION_NOT_FOUND" | "INVITE_NOT_FOUND" | "FILE_NOT_FOUND" | "SCHEDULE_NOT_FOUND" | "WEBHOOK_NOT_FOUND" | "WEBHOOK_TARGET_REFUSED" | "PATH_NOT_FOUND" | "URL_ALIAS_NOT_FOUND" | "URL_NOT_FOUND" | "JOB_ENDED" | "BAD_REQUEST" | "METHOD_NOT_ALLOWED" | "CONFLICT" | "WORKSPACE_BUSY" | "PATH_EXISTS" | "IS_A_DIRECTORY" | "NOT_A_DIRECTORY" | "DIRECTORY_NOT_EMPTY" | "NOT_A_REGULAR_FILE" | "JOB_NOT_RUNNING" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "RANGE_NOT_SATISFIABLE" | "RATE_LIMITED" | "CAPACITY_EXHAUSTED" | "SANDBOX_START_TIMEOUT" | "SANDBOX_FAILED" | "APP_NOT_LISTENING" | "APP_WAKE_TIMEOUT" | "INTERNAL_ERROR" | "DISK_FULL" | "FEATURE_NOT_AVAILABLE" | "SERVICE_UNAVAILABLE";
             hint?: string;
         };
         SubmitJobV1Input: {
@@ -5063,6 +5120,32 @@ export interface components {
         JobLogsInput: {
             logs: components["schemas"]["LogEntryInput"][];
         };
+        AccessAnswerInput: {
+            /** @constant */
+            success: true;
+            /** @description Public URL of the port */
+            url?: string;
+            subdomain?: string;
+            port?: number;
+            /**
+             * @description URL auth mode (ours)
+             * @enum {string}
+             */
+            auth?: "public" | "token";
+            /** @description Token mode: one-time link that sets a session cookie for the URL (ours) */
+            login_url?: string;
+            login_url_expires_at?: string;
+            ssh_host?: string;
+            ssh_port?: number;
+            /** @description A fresh ed25519 key for this job, OpenSSH format (shown once) */
+            ssh_private_key?: string;
+            /** @description Login user of the SSH gateway (`root`) */
+            ssh_user?: string;
+            /** @description The gateway's public host key (`ssh-ed25519 AAAA...`), to pin in known_hosts */
+            ssh_host_key?: string;
+        } & {
+            [key: string]: unknown;
+        };
         PoolStatusInput: {
             idle_vms: number;
             busy_vms: number;
@@ -5187,6 +5270,27 @@ export interface components {
             entries: components["schemas"]["FileEntryInput"][];
             /** @description true when the listing was cut (more than 64 MiB of entries); list deeper paths separately */
             truncated: boolean;
+        };
+        UrlAliasInput: {
+            /** @description The alias label: <subdomain>.apps.<domain> */
+            subdomain: string;
+            /** @description Workspace whose newest running/sleeping persistent job the alias reaches */
+            workspace_id: string;
+            /** @description apps.<MAGS_DOMAIN> */
+            domain: string;
+            /** @description Port inside the sandbox */
+            port: number;
+            /**
+             * @description public (anyone) or token (the owner only; ours)
+             * @enum {string}
+             */
+            auth: "public" | "token";
+            /** @description The public URL */
+            url: string;
+            created_at: string;
+        };
+        UrlAliasListInput: {
+            aliases: components["schemas"]["UrlAliasInput"][];
         };
         WorkspaceInput: {
             /** @description The name jobs use in workspace_id */
@@ -5434,7 +5538,7 @@ export interface components {
              * @description Stable error code (docs/errors.md)
              * @enum {string}
              */
-            code: "VALIDATION_ERROR" | "INVALID_JSON" | "MEMORY_EXCEEDS_HOST" | "VCPUS_EXCEED_HOST" | "DISK_EXCEEDS_HOST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "AUTH_REQUIRED" | "INVALID_TOKEN" | "INVALID_CREDENTIALS" | "FORBIDDEN" | "CSRF_REJECTED" | "NOT_FOUND" | "JOB_NOT_FOUND" | "TOKEN_NOT_FOUND" | "USER_NOT_FOUND" | "WORKSPACE_NOT_FOUND" | "VERSION_NOT_FOUND" | "INVITE_NOT_FOUND" | "FILE_NOT_FOUND" | "SCHEDULE_NOT_FOUND" | "WEBHOOK_NOT_FOUND" | "WEBHOOK_TARGET_REFUSED" | "PATH_NOT_FOUND" | "METHOD_NOT_ALLOWED" | "CONFLICT" | "WORKSPACE_BUSY" | "PATH_EXISTS" | "IS_A_DIRECTORY" | "NOT_A_DIRECTORY" | "DIRECTORY_NOT_EMPTY" | "NOT_A_REGULAR_FILE" | "JOB_NOT_RUNNING" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "RANGE_NOT_SATISFIABLE" | "RATE_LIMITED" | "CAPACITY_EXHAUSTED" | "SANDBOX_START_TIMEOUT" | "SANDBOX_FAILED" | "INTERNAL_ERROR" | "DISK_FULL" | "FEATURE_NOT_AVAILABLE" | "SERVICE_UNAVAILABLE";
+            code: "VALIDATION_ERROR" | "INVALID_JSON" | "MEMORY_EXCEEDS_HOST" | "VCPUS_EXCEED_HOST" | "DISK_EXCEEDS_HOST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "AUTH_REQUIRED" | "INVALID_TOKEN" | "INVALID_CREDENTIALS" | "FORBIDDEN" | "CSRF_REJECTED" | "NOT_FOUND" | "JOB_NOT_FOUND" | "TOKEN_NOT_FOUND" | "USER_NOT_FOUND" | "WORKSPACE_NOT_FOUND" | "VERSION_NOT_FOUND" | "INVITE_NOT_FOUND" | "FILE_NOT_FOUND" | "SCHEDULE_NOT_FOUND" | "WEBHOOK_NOT_FOUND" | "WEBHOOK_TARGET_REFUSED" | "PATH_NOT_FOUND" | "URL_ALIAS_NOT_FOUND" | "URL_NOT_FOUND" | "JOB_ENDED" | "BAD_REQUEST" | "METHOD_NOT_ALLOWED" | "CONFLICT" | "WORKSPACE_BUSY" | "PATH_EXISTS" | "IS_A_DIRECTORY" | "NOT_A_DIRECTORY" | "DIRECTORY_NOT_EMPTY" | "NOT_A_REGULAR_FILE" | "JOB_NOT_RUNNING" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "RANGE_NOT_SATISFIABLE" | "RATE_LIMITED" | "CAPACITY_EXHAUSTED" | "SANDBOX_START_TIMEOUT" | "SANDBOX_FAILED" | "APP_NOT_LISTENING" | "APP_WAKE_TIMEOUT" | "INTERNAL_ERROR" | "DISK_FULL" | "FEATURE_NOT_AVAILABLE" | "SERVICE_UNAVAILABLE";
             hint?: string;
         };
         SubmitJobV1: {
@@ -5580,6 +5684,32 @@ export interface components {
         JobLogs: {
             logs: components["schemas"]["LogEntry"][];
         };
+        AccessAnswer: {
+            /** @constant */
+            success: true;
+            /** @description Public URL of the port */
+            url?: string;
+            subdomain?: string;
+            port?: number;
+            /**
+             * @description URL auth mode (ours)
+             * @enum {string}
+             */
+            auth?: "public" | "token";
+            /** @description Token mode: one-time link that sets a session cookie for the URL (ours) */
+            login_url?: string;
+            login_url_expires_at?: string;
+            ssh_host?: string;
+            ssh_port?: number;
+            /** @description A fresh ed25519 key for this job, OpenSSH format (shown once) */
+            ssh_private_key?: string;
+            /** @description Login user of the SSH gateway (`root`) */
+            ssh_user?: string;
+            /** @description The gateway's public host key (`ssh-ed25519 AAAA...`), to pin in known_hosts */
+            ssh_host_key?: string;
+        } & {
+            [key: string]: unknown;
+        };
         PoolStatus: {
             idle_vms: number;
             busy_vms: number;
@@ -5704,6 +5834,27 @@ export interface components {
             entries: components["schemas"]["FileEntry"][];
             /** @description true when the listing was cut (more than 64 MiB of entries); list deeper paths separately */
             truncated: boolean;
+        };
+        UrlAlias: {
+            /** @description The alias label: <subdomain>.apps.<domain> */
+            subdomain: string;
+            /** @description Workspace whose newest running/sleeping persistent job the alias reaches */
+            workspace_id: string;
+            /** @description apps.<MAGS_DOMAIN> */
+            domain: string;
+            /** @description Port inside the sandbox */
+            port: number;
+            /**
+             * @description public (anyone) or token (the owner only; ours)
+             * @enum {string}
+             */
+            auth: "public" | "token";
+            /** @description The public URL */
+            url: string;
+            created_at: string;
+        };
+        UrlAliasList: {
+            aliases: components["schemas"]["UrlAlias"][];
         };
         Workspace: {
             /** @description The name jobs use in workspace_id */

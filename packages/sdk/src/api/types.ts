@@ -99,18 +99,7 @@ export type CreateWebhookBody = Schemas['CreateWebhookInput'];
  */
 
 /** Answer of `POST /mags-jobs/{id}/access`: a URL for HTTP ports, SSH details for port 22. */
-export interface Access {
-  success: boolean;
-  url?: string | null;
-  port?: number | null;
-  ssh_host?: string | null;
-  ssh_port?: number | null;
-  ssh_private_key?: string | null;
-  /** Login user of the SSH gateway (`root`). */
-  ssh_user?: string | null;
-  /** The gateway's public host key (`ssh-ed25519 AAAA...`), to pin in known_hosts. */
-  ssh_host_key?: string | null;
-}
+export type Access = Schemas['AccessAnswer'];
 export interface Success {
   success: boolean;
 }
@@ -125,17 +114,9 @@ export interface ExecResponse {
   timed_out?: boolean;
   duration_ms?: number;
 }
-export interface UrlAlias {
-  subdomain?: string | null;
-  url?: string | null;
-  workspace_id?: string | null;
-  domain?: string | null;
-}
-export interface UrlAliasList {
-  aliases?: UrlAlias[] | null;
-}
-
 /** One entry of a sandbox's file system, as the files API lists it. */
 export type FileEntry = Schemas['FileEntry'];
 /** The answer of `files.list`: entries sorted by path, `truncated` when cut. */
 export type FileList = Schemas['FileList'];
+export type UrlAlias = Schemas['UrlAlias'];
+export type UrlAliasList = Schemas['UrlAliasList'];

@@ -104,7 +104,7 @@ export const jobRoutes: FastifyPluginAsyncZod<JobRoutesOptions> = async (app, { 
         response: { 200: AccessAnswer, ...errorResponses },
       },
     },
-    async (request) => jobs.access(userOf(request), request.params.id, request.body?.port ?? 8080, { requestHost: request.headers.host }),
+    async (request) => jobs.access(userOf(request), request.params.id, request.body?.port ?? 8080, { auth: request.body?.auth ?? undefined, requestHost: request.headers.host }),
   );
 
   app.patch(

@@ -6,11 +6,11 @@ import { userOf } from './auth.js';
 import { IdParams, errorResponses } from './schemas.js';
 
 /**
- * Endpoints Mags clients call whose features come with later parts of the server (URL
- * aliases). They answer 501 FEATURE_NOT_AVAILABLE with a clear message
- * instead of a bare 404, after the usual auth and (for job paths) ownership checks.
+ * Endpoints Mags clients call whose features this server may run without (URL aliases need the
+ * public-URL proxy). They answer 501 FEATURE_NOT_AVAILABLE with a clear message instead of a bare
+ * 404, after the usual auth.
  */
-export const plannedRoutes: FastifyPluginAsyncZod<{ jobs: JobsService }> = async (app, { jobs }) => {
+export const plannedRoutes: FastifyPluginAsyncZod<{ jobs: JobsService; aliases?: boolean }> = async (app, { jobs, aliases }) => {
   const unavailable = (what: string, hint: string): never => {
     throw new AppError('FEATURE_NOT_AVAILABLE', `${what} is not available on this server yet`, hint);
   };
@@ -21,13 +21,10 @@ export const plannedRoutes: FastifyPluginAsyncZod<{ jobs: JobsService }> = async
     ...extra,
   });
 
-  app.get('/api/v2/mags-url-aliases', { schema: schema('List URL aliases') }, async () =>
-    unavailable('URL aliases', 'Public URLs come with the proxy in a later version of the server.'),
-  );
-  app.post('/api/v2/mags-url-aliases', { schema: schema('Create a URL alias') }, async () =>
-    unavailable('URL aliases', 'Public URLs come with the proxy in a later version of the server.'),
-  );
-  app.delete('/api/v2/mags-url-aliases/:subdomain', { schema: schema('Delete a URL alias', { params: z.object({ subdomain: z.string() }) }) }, async () =>
-    unavailable('URL aliases', 'Public URLs come with the proxy in a later version of the server.'),
-  );
+  // A control plane composed without the URL service (no proxy) keeps the alias paths at 501.
+  if (!aliases) return;
+  const noAliases = async () => unavailable('URL aliases', 'This server runs without the public-URL proxy.');
+  app.get('/api/v2/mags-url-aliases', { schema: schema('List URL aliases') }, noAliases);
+  app.post('/api/v2/mags-url-aliases', { schema: schema('Create a URL alias') }, noAliases);
+  app.delete('/api/v2/mags-url-aliases/:subdomain', { schema: schema('Delete a URL alias', { params: z.object({ subdomain: z.string() }) }) }, noAliases);
 };

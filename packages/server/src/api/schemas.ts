@@ -177,10 +177,30 @@ export const LogsQuery = z.object({
 
 export const LogsAnswer = z.object({ logs: z.array(LogEntrySchema) }).meta({ id: 'JobLogs' });
 
-export const AccessBody = z.object({ port: z.number().int().min(1).max(65535).default(8080) });
+export const AccessBody = z.object({
+  port: z.number().int().min(1).max(65535).default(8080),
+  auth: z.enum(['public', 'token']).nullish().describe('URL auth (ours): public (default) or token (the owner\'s API token or a one-time login link)'),
+});
 
-/** `success: true` plus the grant's fields (`url`, `subdomain`, `port`; or `ssh_host`, `ssh_port`, `ssh_private_key`). */
-export const AccessAnswer = z.object({ success: z.literal(true) }).catchall(z.unknown());
+/** `success: true` plus the grant's fields (`url`, `subdomain`, `port`; or `ssh_host`, `ssh_port`, `ssh_private_key`, `ssh_user`, `ssh_host_key`). */
+export const AccessAnswer = z
+  .object({
+    success: z.literal(true),
+    url: z.string().optional().describe('Public URL of the port'),
+    subdomain: z.string().optional(),
+    port: z.number().int().optional(),
+    auth: z.enum(['public', 'token']).optional().describe('URL auth mode (ours)'),
+    login_url: z.string().optional().describe('Token mode: one-time link that sets a session cookie for the URL (ours)'),
+    login_url_expires_at: z.string().optional(),
+    ssh_host: z.string().optional(),
+    ssh_port: z.number().int().optional(),
+    ssh_private_key: z.string().optional().describe('A fresh ed25519 key for this job, OpenSSH format (shown once)'),
+    ssh_user: z.string().optional().describe('Login user of the SSH gateway (`root`)'),
+    ssh_host_key: z.string().optional().describe("The gateway's public host key (`ssh-ed25519 AAAA...`), to pin in known_hosts"),
+  })
+  .catchall(z.unknown())
+  .meta({ id: 'AccessAnswer' });
+
 
 export const PatchBody = z.object({
   startup_command: optText(64 * 1024),

@@ -300,7 +300,7 @@ export class JobsService {
       const grant = port === 22 ? this.persistent?.access?.ssh : this.persistent?.access?.url;
       if (!grant) {
         if (port === 22) throw new AppError('FEATURE_NOT_AVAILABLE', 'SSH access is not available on this server yet', 'Run commands through jobs for now.');
-        throw new AppError('FEATURE_NOT_AVAILABLE', 'URL access is not available on this server yet', 'Public URLs for job ports come with the proxy; run the job without --url for now.');
+        throw new AppError('FEATURE_NOT_AVAILABLE', 'URL access is not available on this server', 'This server runs without the public-URL proxy; run the job without --url.');
       }
       const fresh = (await this.store.getJob(job.request_id)) ?? attached.job;
       return { success: true as const, ...(await grant.grant(fresh, port, opts)) };

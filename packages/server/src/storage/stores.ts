@@ -15,6 +15,8 @@ import { KyselyWorkspaceStore } from './metadata/kysely-workspaces.js';
 import type { UploadStore } from './metadata/uploads.js';
 import { KyselyUsageStore } from './metadata/kysely-usage.js';
 import type { UsageStore } from './metadata/usage.js';
+import { KyselyUrlRouteStore } from './metadata/kysely-url-routes.js';
+import type { UrlRouteStore } from './metadata/url-routes.js';
 import type { WorkspaceStore } from './metadata/workspaces.js';
 import type { CronStore } from './metadata/cron.js';
 import { KyselyCronStore } from './metadata/kysely-cron.js';
@@ -35,6 +37,7 @@ export interface Stores {
   cron: CronStore;
   webhooks: WebhookStore;
   sshKeys: SshKeyStore;
+  urlRoutes: UrlRouteStore;
   /** Migrations applied by this open, in order (empty when the database was up to date). */
   readonly migrated: string[];
   close(): Promise<void>;
@@ -66,6 +69,7 @@ export async function openStores(target: { url?: string; sqlitePath: string }): 
     cron: new KyselyCronStore(opened.db),
     webhooks: new KyselyWebhookStore(opened.db),
     sshKeys: new KyselySshKeyStore(opened.db),
+    urlRoutes: new KyselyUrlRouteStore(opened.db),
     migrated,
     close: () => opened.db.destroy(),
   };

@@ -10,6 +10,8 @@ export interface SpawnedServer {
   url: string;
   /** The admin token the server created on first start. */
   token: string;
+  /** Port of the public-URL proxy (0 in the env: a free port). */
+  proxyPort: number;
   dataDir: string;
   /** The temp HOME the server ran with (its `~/.mags/config.json` lands there). */
   home: string;
@@ -55,6 +57,7 @@ export async function spawnServer(opts: SpawnServerOptions = {}): Promise<Spawne
     HOME: home,
     MAGS_DATA_DIR: dataDir,
     MAGS_PORT: '0',
+    MAGS_PROXY_PORT: '0',
     MAGS_IMAGE_DIR: process.env.MAGS_IMAGE_DIR ?? '/var/cache/mags/images',
     MAGS_POOL_MIN_SIZE: '1',
     MAGS_LOG_LEVEL: process.env.MAGS_LOG_LEVEL ?? 'info',
@@ -134,7 +137,8 @@ export async function spawnServer(opts: SpawnServerOptions = {}): Promise<Spawne
     await stop();
     throw new Error(`mags server is ready but ${join(dataDir, 'admin-token')} is unreadable: ${String(err)}`);
   }
-  return { url, token, dataDir, home, child, stderr: () => stderr, stop };
+  const proxyPort = Number(/^Mags proxy ready at https?:\/\/\S+:(\d+) /m.exec(stdout)?.[1] ?? 0);
+  return { url, token, proxyPort, dataDir, home, child, stderr: () => stderr, stop };
 }
 
 function tail(text: string): string {

@@ -13,6 +13,7 @@ import { migration006 } from './migrations/006_usage.js';
 import { migration007 } from './migrations/007_cron_webhooks.js';
 import { migration008 } from './migrations/008_ssh_keys.js';
 import { migration009Sessions } from './migrations/009_sessions.js';
+import { migration010 } from './migrations/010_url_routes.js';
 
 export type Dialect = 'sqlite' | 'postgres';
 
@@ -51,6 +52,7 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
     '007_cron_webhooks': migration007(),
     '008_ssh_keys': migration008(),
     '009_sessions': migration009Sessions(),
+    '010_url_routes': migration010(),
   };
 }
 

@@ -49,6 +49,20 @@ export class KyselyJobStore implements JobStore {
     return undefined;
   }
 
+  async findWorkspaceJob(userId: string, workspaceId: string, statuses: readonly JobStatus[]): Promise<Job | undefined> {
+    const row = await this.db
+      .selectFrom('jobs')
+      .selectAll()
+      .where('user_id', '=', userId)
+      .where('workspace_id', '=', workspaceId)
+      .where('persistent', '=', 1)
+      .where('status', 'in', [...statuses])
+      .orderBy('num', 'desc')
+      .limit(1)
+      .executeTakeFirst();
+    return row && fromJobRow(row);
+  }
+
   async listJobs(userId: string, offset: number, limit: number, status?: JobStatus): Promise<{ jobs: Job[]; total: number }> {
     const rows = await this.db
       .selectFrom('jobs')

@@ -5,6 +5,7 @@ import type { SshKeyRecord } from './ssh-keys.js';
 import type { InviteRecord, SessionRecord } from './sessions.js';
 import type { UploadRecord } from './uploads.js';
 import type { QuotaRecord, UsageRecord } from './usage.js';
+import type { UrlRouteRecord } from './url-routes.js';
 import type { WorkspaceRecord } from './workspaces.js';
 import type { ScheduleRecord, ScheduleRunRecord } from './cron.js';
 import type { WebhookDeliveryRecord, WebhookEndpointRecord } from './webhooks.js';
@@ -29,6 +30,7 @@ export interface Database extends LogsDatabase {
   webhook_signing_keys: { user_id: string; secret: string; created_at: string };
   webhook_deliveries: WebhookDeliveryRecord;
   ssh_keys: SshKeyRecord;
+  url_routes: UrlRouteRecord;
 }
 
 /** A schedule row: `enabled` as 0/1, `job_options` as JSON text. */

@@ -126,6 +126,8 @@ export interface JobStore {
   findJobForUser(userId: string, ref: string): Promise<Job | undefined>;
   /** The user's jobs newest first (only those in `status` when given), and how many there are in all. */
   listJobs(userId: string, offset: number, limit: number, status?: JobStatus): Promise<{ jobs: Job[]; total: number }>;
+  /** The user's newest persistent job on this workspace in one of these statuses (URL aliases). */
+  findWorkspaceJob(userId: string, workspaceId: string, statuses: readonly JobStatus[]): Promise<Job | undefined>;
   /** Jobs in any of these statuses, oldest first. */
   listJobsByStatus(statuses: readonly JobStatus[]): Promise<Job[]>;
   countJobs(): Promise<number>;
