@@ -58,6 +58,11 @@ export interface ExecRequest {
   timeoutMs?: number;
   /** Cancel: kills the process group; the result says `cancelled`. */
   signal?: AbortSignal;
+  /**
+   * Raw output chunks as the guest agent reads them (byte-exact, no line splitting); when given,
+   * `exec`'s `onOutput` is not called.
+   */
+  onData?: (stream: OutputStream, data: Buffer, at: Date) => void;
 }
 
 export type ExecEndReason = 'exited' | 'signaled' | 'timeout' | 'cancelled' | 'oom' | 'sandbox_failed';

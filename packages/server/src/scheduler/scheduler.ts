@@ -1,6 +1,6 @@
 import type { EndReason } from '@mags/shared';
 import type { Logger } from 'pino';
-import type { ExecResult, OutputLine, Sandbox, SandboxLimits, SandboxPool } from '../runtime/driver.js';
+import type { ExecResult, OutputStream, Sandbox, SandboxLimits, SandboxPool } from '../runtime/driver.js';
 import type { Admission, JobResources } from '../services/admission.js';
 import type { JobLogs } from '../services/job-logs.js';
 import type { JobRunner } from '../services/jobs.js';
@@ -35,8 +35,8 @@ export interface SchedulerOptions {
 export const DEFAULT_PIDS_LIMIT = 1024;
 
 /**
- * Bytes each output line costs against `maxOutputBytes` on top of its text: a stored row has a
- * fixed cost, so 10 MiB of empty lines stop after ~160 k rows rather than 10 M.
+ * Bytes each output line costs against `maxOutputBytes` on top of its bytes: every line is an
+ * object in the logs answer, so 10 MiB of empty lines stop after ~160 k lines rather than 10 M.
  */
 export const LINE_OVERHEAD_BYTES = 64;
 
@@ -240,26 +240,28 @@ export class Scheduler implements JobRunner {
       const cap = this.o.maxOutputBytes;
       let bytes = 0;
       let truncated = false;
-      // Each line costs its bytes plus LINE_OVERHEAD_BYTES, so a flood of empty lines also hits the cap.
-      const onOutput = (line: OutputLine) => {
+      // Each byte costs one and each line LINE_OVERHEAD_BYTES more, so a flood of empty lines also hits the cap.
+      const onData = (stream: OutputStream, data: Buffer, at: Date) => {
         if (truncated) return;
-        const size = Buffer.byteLength(line.text, 'utf8') + LINE_OVERHEAD_BYTES;
-        if (bytes + size > cap) {
+        const take = withinCap(data, cap - bytes);
+        bytes += take.cost;
+        this.o.logs.write(id, stream, take.bytes, at);
+        if (take.bytes.length < data.length) {
           truncated = true;
+          this.o.logs.endStreams(id, at);
           this.o.logs.append(id, 'system', `[output truncated: the job wrote more than ${cap} bytes; the rest is discarded]`);
-          return;
         }
-        bytes += size;
-        this.o.logs.append(id, line.stream, line.text, line.at);
       };
       let result: ExecResult;
       try {
-        result = await sandbox.exec({ script: job.script, env: job.environment, cwd: '/root', timeoutMs: timeoutSeconds * 1000, signal }, onOutput);
+        result = await sandbox.exec({ script: job.script, env: job.environment, cwd: '/root', timeoutMs: timeoutSeconds * 1000, signal, onData }, () => {});
       } catch (err) {
+        this.o.logs.endStreams(id);
         if (signal.aborted) return await this.finishAborted(job, entry, Date.now() - startedAt.getTime());
         log.error({ err }, 'sandbox failed while running the job');
         return await this.finish(job, 'error', { end_reason: 'sandbox_failed', error_message: `sandbox failed: ${errorText(err)}`, script_duration_ms: Date.now() - startedAt.getTime() }, true);
       }
+      this.o.logs.endStreams(id);
       if (entry.cause) return await this.finishAborted(job, entry, result.durationMs);
 
       const duration = { script_duration_ms: Math.round(result.durationMs), end_reason: result.reason };
@@ -320,4 +322,24 @@ export class Scheduler implements JobRunner {
 
 function errorText(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
+}
+
+/**
+ * The part of `data` that fits in `budget` when each byte costs one and each newline
+ * LINE_OVERHEAD_BYTES more (the bytes, and what they cost).
+ */
+export function withinCap(data: Buffer, budget: number): { bytes: Buffer; cost: number } {
+  let cost = 0;
+  for (let pos = 0; pos < data.length; ) {
+    const nl = data.indexOf(10, pos);
+    const end = nl < 0 ? data.length : nl + 1;
+    const segment = end - pos + (nl < 0 ? 0 : LINE_OVERHEAD_BYTES);
+    if (cost + segment > budget) {
+      const fit = Math.max(0, Math.min(end - pos, budget - cost));
+      return { bytes: data.subarray(0, pos + fit), cost: cost + fit };
+    }
+    cost += segment;
+    pos = end;
+  }
+  return { bytes: data, cost };
 }

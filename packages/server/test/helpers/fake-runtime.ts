@@ -160,7 +160,9 @@ export class FakeSandbox implements Sandbox {
     if (this.paused) await this.resume();
     const cwd = this.cwdOf(req.cwd);
     if (!existsSync(cwd) || !statSync(cwd).isDirectory()) {
-      onOutput({ stream: 'stderr', text: `mags-guest: cannot change directory to ${req.cwd}: No such file or directory`, at: new Date() });
+      const text = `mags-guest: cannot change directory to ${req.cwd}: No such file or directory`;
+      if (req.onData) req.onData('stderr', Buffer.from(text + '\n'), new Date());
+      else onOutput({ stream: 'stderr', text, at: new Date() });
       return { exitCode: 127, reason: 'exited', durationMs: Date.now() - started };
     }
     const file = join(this.dir, 'scripts', `${++this.scripts}.sh`);
@@ -178,7 +180,7 @@ export class FakeSandbox implements Sandbox {
     const onAbort = () => stop('cancelled');
     if (req.signal?.aborted) onAbort();
     else req.signal?.addEventListener('abort', onAbort, { once: true });
-    const drained = (['stdout', 'stderr'] as const).map((stream) => this.lines(child, stream, onOutput));
+    const drained = (['stdout', 'stderr'] as const).map((stream) => this.lines(child, stream, req, onOutput));
     const exit = await new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
       child.on('error', () => resolve({ code: null, signal: null }));
       child.on('exit', (code, signal) => resolve({ code, signal }));
@@ -200,9 +202,16 @@ export class FakeSandbox implements Sandbox {
   }
 
   /** Splits one output stream into lines; resolves when the stream ended. */
-  private lines(child: ChildProcess, stream: OutputStream, onOutput: (line: OutputLine) => void): Promise<void> {
+  private lines(child: ChildProcess, stream: OutputStream, req: ExecRequest, onOutput: (line: OutputLine) => void): Promise<void> {
     return new Promise((resolve) => {
       const s = child[stream]!;
+      const onData = req.onData;
+      if (onData) {
+        s.on('data', (chunk: Buffer) => onData(stream, chunk, new Date()));
+        s.on('end', () => resolve());
+        s.on('close', () => resolve());
+        return;
+      }
       let buf = '';
       s.setEncoding('utf8');
       s.on('data', (chunk: string) => {

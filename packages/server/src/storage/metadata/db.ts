@@ -9,6 +9,7 @@ import { migration002 } from './migrations/002_log_text_escaped.js';
 import { migration003 } from './migrations/003_end_reason.js';
 import { migration004 } from './migrations/004_workspaces.js';
 import { migration005 } from './migrations/005_uploads.js';
+import { migration006 } from './migrations/006_log_chunks.js';
 
 export type Dialect = 'sqlite' | 'postgres';
 
@@ -37,7 +38,7 @@ export function openDatabase(target: { url?: string; sqlitePath: string }): Open
 
 /** The numbered migrations, in order. Add new ones as `00N_<what>.ts` and list them here. */
 export function migrations(dialect: Dialect): Record<string, Migration> {
-  return { '001_initial': migration001(dialect), '002_log_text_escaped': migration002(), '003_end_reason': migration003(), '004_workspaces': migration004(), '005_uploads': migration005() };
+  return { '001_initial': migration001(dialect), '002_log_text_escaped': migration002(), '003_end_reason': migration003(), '004_workspaces': migration004(), '005_uploads': migration005(), '006_log_chunks': migration006(dialect) };
 }
 
 /** Runs every migration not yet applied; throws with the failing migration's name. */

@@ -102,7 +102,8 @@ export class ContainerSandbox implements Sandbox {
         writeFileSync(scriptFile, req.script, { mode: 0o644 });
         argv = ['/bin/bash', `/run/mags/${name}`];
       }
-      proc = this.agent.spawn({ argv, env: req.env, cwd: req.cwd ?? '/root' }, (stream, data) => splitters[stream].push(data));
+      const onData = req.onData;
+      proc = this.agent.spawn({ argv, env: req.env, cwd: req.cwd ?? '/root' }, onData ? (stream, data) => onData(stream, data, new Date()) : (stream, data) => splitters[stream].push(data));
     } catch (err) {
       if (scriptFile) rmSync(scriptFile, { force: true });
       return { exitCode: null, reason: 'sandbox_failed', message: (err as Error).message, durationMs: duration() };
