@@ -58,6 +58,7 @@ const E2E = new Set([
   'server/test/error-answers.test',
   'cli/test/docs-examples.test',
   'cli/test/e2e.test',
+  'cli/test/e2e-output.test',
   'cli/test/e2e-endings.test',
   'cli/test/server-command.test',
   'sdk/test/e2e.test',

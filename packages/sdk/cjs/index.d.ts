@@ -22,6 +22,7 @@ declare namespace Mags {
   export type ExecResult = sdk.ExecResult;
   export type CallOptions = sdk.CallOptions;
   export type FetchLike = sdk.FetchLike;
+  export type RawOutput = sdk.RawOutput;
   export type ClientErrorCode = sdk.ClientErrorCode;
   export type MagsErrorCode = sdk.MagsErrorCode;
   export type MagsErrorOptions = sdk.MagsErrorOptions;

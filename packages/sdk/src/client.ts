@@ -9,6 +9,7 @@ import { resolveSettings } from './config.js';
 import { MagsError, NotFoundError, TimeoutError } from './errors.js';
 import { HttpClient, formatMs, type CallOptions, type FetchLike } from './http.js';
 import { followJob, getJob, jobPath, sleep } from './follow.js';
+import { readRaw, type RawOutput } from './raw.js';
 import {
   ACCESS,
   answer,
@@ -346,6 +347,14 @@ export class Mags {
       opts.signal?.removeEventListener('abort', onAbort);
       if (!done) controller.abort();
     }
+  }
+
+  /**
+   * Yields a job's output bytes exactly as written, per stream (ours; a Mags server throws
+   * `FEATURE_NOT_AVAILABLE`). With `follow` it waits for more and ends with `{ end }` when the job ends.
+   */
+  streamRaw(nameOrId: string, opts: { follow?: boolean; signal?: AbortSignal } = {}): AsyncGenerator<RawOutput> {
+    return readRaw(this.http, nameOrId, opts);
   }
 
   /** The caller's jobs, newest first. */

@@ -1,6 +1,6 @@
 import { stat } from 'node:fs/promises';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import type { LogEntry, Mags, RunOptions } from '@mags/sdk';
+import { isTerminalStatus, type LogEntry, type Mags, type RunOptions, type RunResult } from '@mags/sdk';
 import { CliError, EXIT, usageError } from '../exit-codes.js';
 import {
   action,
@@ -18,6 +18,7 @@ import {
 import { startSpinner } from '../spinner.js';
 import { scriptFromWords } from '../script.js';
 import { isTruncationNotice } from '../job-view.js';
+import { printRaw } from '../raw-output.js';
 
 interface RunFlags extends ConnectionFlags {
   workspace?: string;
@@ -194,11 +195,23 @@ async function runAndStream(mags: Mags, script: string, runOpts: RunOptions, fla
     );
   };
   process.once('SIGINT', onSigint);
-  let result;
+  let result: RunResult | undefined;
   try {
     const submitted = await mags.run(script, { ...runOpts, signal: interrupt.signal });
     id = submitted.request_id;
-    result = await mags.waitFor(id, {
+    if (!flags.json) {
+      // The bytes exactly as written (binary output, partial lines as they come); a Mags server has no raw form.
+      const printed = await printRaw(mags, id, { follow: true, signal: interrupt.signal, system: flags.verbose === true, onFirst: () => spinner.stop() });
+      if (printed) {
+        truncated = printed.truncated;
+        const job = await mags.status(id);
+        if (!printed.end && !isTerminalStatus(job.status) && job.status !== 'sleeping') {
+          throw new CliError(`The output stream of job ${id} closed before the job ended`, { hint: `Follow it with \`mags logs -f ${id}\`.` });
+        }
+        result = { requestId: id, status: job.status, exitCode: job.exit_code ?? null, endReason: job.end_reason ?? null, errorMessage: job.error_message ?? null, logs: [], job };
+      }
+    }
+    result ??= await mags.waitFor(id, {
       onOutput,
       signal: interrupt.signal,
       timeoutMs: flags.timeout ? (flags.timeout + TIMEOUT_GRACE_S) * 1000 : undefined,

@@ -536,6 +536,10 @@ export interface paths {
                     follow?: "0" | "1" | "true" | "false";
                     /** @description At most this many lines, 1 to 10000 (ours); without it every line, bounded by the output cap */
                     limit?: number;
+                    /** @description raw = the output bytes exactly as written, not lines (ours; see docs/api.md) */
+                    format?: "json" | "raw";
+                    /** @description With format=raw: one stream as application/octet-stream, or both (default) as frames of application/vnd.mags.stream (ours) */
+                    stream?: "stdout" | "stderr" | "both";
                 };
                 header?: never;
                 path: {

@@ -135,6 +135,11 @@ export const LogsQuery = z.object({
     .max(MAX_LOGS_LIMIT)
     .optional()
     .describe(`At most this many lines, 1 to ${MAX_LOGS_LIMIT} (ours); without it every line, bounded by the output cap`),
+  format: z.enum(['json', 'raw']).optional().describe('raw = the output bytes exactly as written, not lines (ours; see docs/api.md)'),
+  stream: z
+    .enum(['stdout', 'stderr', 'both'])
+    .optional()
+    .describe('With format=raw: one stream as application/octet-stream, or both (default) as frames of application/vnd.mags.stream (ours)'),
 });
 
 export const LogsAnswer = z.object({ logs: z.array(LogEntrySchema) }).meta({ id: 'JobLogs' });

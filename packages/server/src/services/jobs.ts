@@ -1,4 +1,4 @@
-import { JOB_LIMITS, isTerminalStatus, type JobStatus } from '@mags/shared';
+import { JOB_LIMITS, isTerminalStatus, type JobStatus, type LogStream } from '@mags/shared';
 import type { Logger } from 'pino';
 import type { LogLine } from '../storage/logs/store.js';
 import type { Job, JobStore, User } from '../storage/metadata/store.js';
@@ -6,6 +6,7 @@ import type { Admission } from './admission.js';
 import { AppError } from './errors.js';
 import { outcomeOf, type JobLogs } from './job-logs.js';
 import { LogFeed, type LogFeedOptions } from './log-feed.js';
+import { RawFeed } from './raw-feed.js';
 import { newId } from './tokens.js';
 
 /** Queued jobs one user may have when the daemon sets no other limit. */
@@ -195,6 +196,23 @@ export class JobsService {
       if (fresh && followEnds(fresh.status)) {
         feed.endWith(outcomeOf(fresh));
       }
+    } catch (err) {
+      feed.close();
+      throw err;
+    }
+    return feed;
+  }
+
+  /**
+   * A job's raw output bytes (one stream, or all in the order they were read); with `follow` the
+   * feed waits for more and ends when the job ends. The caller closes it.
+   */
+  async raw(user: User, ref: string, opts: { stream?: LogStream; follow: boolean }): Promise<RawFeed> {
+    const job = await this.get(user, ref);
+    const feed = new RawFeed(this.logs, job.request_id, opts);
+    try {
+      const fresh = await this.store.getJob(job.request_id);
+      if (fresh && followEnds(fresh.status)) feed.endWith(outcomeOf(fresh));
     } catch (err) {
       feed.close();
       throw err;
