@@ -101,7 +101,13 @@ export interface ProcessExit {
 export interface SandboxProcess {
   /** Resolves when the process ended and all its output was delivered. */
   readonly exited: Promise<ProcessExit>;
-  write(data: Buffer | string): void;
+  /**
+   * Queues stdin bytes; false once the bytes not yet taken by the process reach the stdin window
+   * (then wait for `writable()` before writing more, so nothing queues unbounded).
+   */
+  write(data: Buffer | string): boolean;
+  /** Resolves when more stdin may be written (at once when the window has room, or the process ended). */
+  writable(): Promise<void>;
   closeStdin(): void;
   /** New terminal size (pty only). */
   resize(cols: number, rows: number): void;

@@ -249,7 +249,8 @@ export class FakeSandbox implements Sandbox {
     });
     return {
       exited,
-      write: (data) => child.stdin?.write(data),
+      write: (data) => child.stdin?.write(data) ?? true,
+      writable: () => new Promise<void>((resolve) => (!child.stdin || !child.stdin.writableNeedDrain || child.exitCode !== null ? resolve() : child.stdin.once('drain', resolve).once('close', resolve))),
       closeStdin: () => child.stdin?.end(),
       resize: () => {},
       kill: (signal, all) => {
