@@ -23,6 +23,7 @@ declare namespace Mags {
   export type CallOptions = sdk.CallOptions;
   export type FetchLike = sdk.FetchLike;
   export type RawOutput = sdk.RawOutput;
+  export type StdinAnswer = sdk.StdinAnswer;
   export type ClientErrorCode = sdk.ClientErrorCode;
   export type MagsErrorCode = sdk.MagsErrorCode;
   export type MagsErrorOptions = sdk.MagsErrorOptions;

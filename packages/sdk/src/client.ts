@@ -22,6 +22,7 @@ import {
   ME,
   POOL,
   STOP,
+  STDIN_ANSWER,
   SUBMIT,
   SUCCESS,
   SYNC,
@@ -357,6 +358,16 @@ export class Mags {
     return readRaw(this.http, nameOrId, opts);
   }
 
+  /**
+   * Streams the stdin of a job submitted with `stdin: true` (ours): the script reads `data` as it
+   * is sent (a stream is never held whole). Resolves with the bytes the script's stdin took, once
+   * it reached EOF or the job ended. Pass `timeoutMs: 0` for a long upload.
+   */
+  sendStdin(nameOrId: string, data: ReadableStream<Uint8Array> | AsyncIterable<Uint8Array> | Uint8Array | string, call: CallOptions = {}): Promise<{ bytes: number }> {
+    const bytes = typeof data === 'string' ? new TextEncoder().encode(data) : data instanceof Uint8Array || data instanceof ReadableStream ? data : toStream(data);
+    return this.http.request({ method: 'PUT', path: jobPath(nameOrId, '/stdin'), bytes, answer: STDIN_ANSWER, call });
+  }
+
   /** The caller's jobs, newest first. */
   list(opts: { page?: number; pageSize?: number } & CallOptions = {}): Promise<JobList> {
     const { page, pageSize, ...call } = opts;
@@ -580,4 +591,19 @@ export class Mags {
       call,
     });
   }
+}
+
+/** An async iterable of bytes as a pull-based web stream (read only as fast as it is sent). */
+function toStream(src: AsyncIterable<Uint8Array>): ReadableStream<Uint8Array> {
+  const it = src[Symbol.asyncIterator]();
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      const { done, value } = await it.next();
+      if (done) controller.close();
+      else controller.enqueue(value);
+    },
+    async cancel() {
+      await it.return?.();
+    },
+  });
 }

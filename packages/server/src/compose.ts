@@ -12,6 +12,7 @@ import type { Admission } from './services/admission.js';
 import { JobLogs } from './services/job-logs.js';
 import { LogRetention } from './services/log-retention.js';
 import { DEFAULT_MAX_PENDING_JOBS_PER_USER, JobsService } from './services/jobs.js';
+import { StdinHub } from './services/stdin.js';
 import { DEFAULT_MAX_UPLOAD_BYTES, UploadsService } from './services/uploads.js';
 import { UsersService } from './services/users.js';
 import type { BlobStore } from './storage/blobs/blob-store.js';
@@ -76,6 +77,7 @@ export async function composeControlPlane(o: ComposeOptions): Promise<ControlPla
   });
   const workspaces = new WorkspaceService({ admission: o.admission, ...o.workspaces, store: stores.workspaces, jobs: stores.jobs, log: log.child({ component: 'workspaces' }) });
   const uploads = new UploadsService(stores.uploads, o.blobs, log.child({ component: 'uploads' }), settings.maxUploadBytes ?? DEFAULT_MAX_UPLOAD_BYTES);
+  const stdin = new StdinHub();
   const scheduler = new Scheduler({
     store: stores.jobs,
     logs,
@@ -88,10 +90,11 @@ export async function composeControlPlane(o: ComposeOptions): Promise<ControlPla
     admission: o.admission,
     workspaces,
     files: uploads,
+    stdin,
   });
   const users = new UsersService(stores.users, log.child({ component: 'users' }));
   const jobLimits = { maxPendingJobsPerUser: settings.maxPendingJobsPerUser ?? DEFAULT_MAX_PENDING_JOBS_PER_USER, admission: o.admission };
-  const jobs = new JobsService(stores.jobs, logs, scheduler, log.child({ component: 'jobs' }), jobLimits, workspaces, uploads);
+  const jobs = new JobsService(stores.jobs, logs, scheduler, log.child({ component: 'jobs' }), jobLimits, workspaces, uploads, stdin);
   const app = await buildApp({
     users,
     jobs,

@@ -41,6 +41,7 @@ interface RunFlags extends ConnectionFlags {
   verbose?: boolean;
   json?: boolean;
   file?: string[];
+  stdin: boolean;
 }
 
 /** Extra wait beyond `--timeout` before the CLI gives up on a job the server did not end. */
@@ -105,6 +106,7 @@ export function runCommand(): Command {
     .option('--memory <MB>', 'memory limit in MiB', intArg(1))
     .option('-d, --detach', 'submit, print the request id and return without waiting')
     .option('--no-wait', 'same as --detach')
+    .option('--no-stdin', "don't pass this command's stdin to the script (by default a pipe or file on stdin is streamed to it)")
     .option('-v, --verbose', 'also print platform events (log stream "system") on stderr');
   withJson(withConnection(cmd));
   withExamples(cmd, [
@@ -117,14 +119,17 @@ export function runCommand(): Command {
     "mags run -p --url --port 8080 'python3 -m http.server 8080'",
     "mags run --detach 'sleep 30'    # prints the request id",
     "mags run --json 'uname -a'",
-    'mags run - < build.sh            # the script from stdin',
+    'mags run - < build.sh            # the script from stdin (a #! line picks its interpreter)',
+    'echo hello | mags run cat        # stdin is streamed to the script',
+    "mags run 'wc -c' < big.iso       # any size: streamed, never held in memory",
   ]);
   return cmd.action(action(async (words: string[], flags: RunFlags) => {
     if (flags.ephemeral && ENV_ASSIGNMENT.test(words[0]!)) {
       // `docker run -e KEY=VALUE` habit: here -e is --ephemeral and KEY=VALUE would become the command.
       throw usageError(`-e is --ephemeral in mags; "${words[0]}" would be run as a command`, `For an environment variable use --env: mags run --env ${words[0]} ...`);
     }
-    const script = words.length === 1 && words[0] === '-' ? await readStdin() : scriptFromWords(words);
+    const scriptFromStdin = words.length === 1 && words[0] === '-';
+    const script = scriptFromStdin ? withShebang(await readStdin()) : scriptFromWords(words);
     if (!script.trim()) throw usageError('The script is empty');
     const workspaceId = flags.workspace ?? flags.n;
     const noSleep = flags.sleep === false;
@@ -158,8 +163,35 @@ export function runCommand(): Command {
       await runWithUrl(mags, script, runOpts, flags);
       return;
     }
-    return runAndStream(mags, script, runOpts, flags);
+    // A pipe or file on stdin goes to the script (a terminal does not: nothing would end it).
+    const forwardStdin = flags.stdin !== false && !scriptFromStdin && !process.stdin.isTTY;
+    return runAndStream(mags, script, forwardStdin ? { ...runOpts, stdin: true } : runOpts, flags);
   }));
+}
+
+/**
+ * Streams this command's stdin to the job as the script reads it. A job that ended before it read
+ * its stdin is no error; other failures are noted (the job's own outcome still decides the exit code).
+ */
+function uploadStdin(mags: Mags, id: string): Promise<void> {
+  return mags.sendStdin(id, process.stdin as AsyncIterable<Uint8Array>, { timeoutMs: 0 }).then(
+    () => undefined,
+    (err: unknown) => {
+      const code = (err as { code?: string }).code;
+      if (code === 'JOB_NOT_RUNNING' || process.stdin.destroyed) return;
+      note(`mags: stdin could not be passed to the job: ${(err as Error).message}`);
+    },
+  );
+}
+
+/**
+ * A script read with `mags run -` that starts with `#!` runs by its interpreter: it is written to
+ * a file in the sandbox and executed (bash would read it as a shell script).
+ */
+export function withShebang(script: string): string {
+  if (!script.startsWith('#!')) return script;
+  const b64 = Buffer.from(script, 'utf8').toString('base64');
+  return `f=$(mktemp /tmp/mags-script.XXXXXX) && printf '%s' '${b64}' | base64 -d > "$f" && chmod 700 "$f" && exec "$f"`;
 }
 
 async function readStdin(): Promise<string> {
@@ -196,9 +228,11 @@ async function runAndStream(mags: Mags, script: string, runOpts: RunOptions, fla
   };
   process.once('SIGINT', onSigint);
   let result: RunResult | undefined;
+  let upload: Promise<void> | undefined;
   try {
     const submitted = await mags.run(script, { ...runOpts, signal: interrupt.signal });
     id = submitted.request_id;
+    if (runOpts.stdin) upload = uploadStdin(mags, id);
     if (!flags.json) {
       // The bytes exactly as written (binary output, partial lines as they come); a Mags server has no raw form.
       const printed = await printRaw(mags, id, { follow: true, signal: interrupt.signal, system: flags.verbose === true, onFirst: () => spinner.stop() });
@@ -219,6 +253,11 @@ async function runAndStream(mags: Mags, script: string, runOpts: RunOptions, fla
   } finally {
     process.removeListener('SIGINT', onSigint);
     spinner.stop();
+    // The job ended (or the wait did): stop reading stdin, which may never end by itself.
+    if (upload) {
+      process.stdin.destroy();
+      await upload;
+    }
   }
   if (flags.json) {
     printJson({

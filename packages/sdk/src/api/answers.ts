@@ -16,6 +16,7 @@ import type {
   Me,
   PoolStatus,
   StopResponse,
+  StdinAnswer,
   SubmitResponse,
   Success,
   TokenCreated,
@@ -89,6 +90,7 @@ export const LOG_ENTRY = answer<LogEntry>(logFields);
 export const LOGS = answer<Logs>({ logs: { each: logFields } });
 export const LOG_END = answer<LogEnd>({ status: 'string', exit_code: 'number?', end_reason: 'string?', error_message: 'string?' });
 export const STOP = answer<StopResponse>({ success: 'boolean' });
+export const STDIN_ANSWER = answer<StdinAnswer>({ bytes: 'number' });
 export const UPDATE = answer<UpdateResponse>({});
 export const POOL = answer<PoolStatus>({});
 export const ME = answer<Me>({ id: 'string', name: 'string' });

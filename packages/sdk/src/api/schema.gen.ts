@@ -256,6 +256,66 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/mags-jobs/{id}/stdin": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Stream the stdin of a job submitted with "stdin": true (ours); answers when the script read it to the end
+         * @description Any content type; the body is streamed to the script as it reads it (never held whole). Answers 200 {"bytes": n} once the script's stdin reached EOF or the job ended.
+         */
+        put: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description Request id, job name or workspace id */
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["StdinAnswer"];
+                    };
+                };
+                /** @description Default Response */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/mags-jobs/{id}/status": {
         parameters: {
             query?: never;
@@ -1604,6 +1664,8 @@ export interface components {
                 [key: string]: string;
             } | null;
             file_ids?: string[] | null;
+            /** @description true = the script's stdin is the body of PUT /api/v1/mags-jobs/{id}/stdin (ours); else /dev/null */
+            stdin?: boolean | null;
             /** @description Writable layer size, default 2 */
             disk_gb?: number | null;
             /** @description Wall-clock limit (ours); default: the server setting */
@@ -1629,6 +1691,8 @@ export interface components {
                 [key: string]: string;
             } | null;
             file_ids?: string[] | null;
+            /** @description true = the script's stdin is the body of PUT /api/v1/mags-jobs/{id}/stdin (ours); else /dev/null */
+            stdin?: boolean | null;
             /** @description Writable layer size, default 2 */
             disk_gb?: number | null;
             /** @description Wall-clock limit (ours); default: the server setting */
@@ -1796,6 +1860,10 @@ export interface components {
             /** @description false when the workspace already had this size */
             grown: boolean;
         };
+        StdinAnswerInput: {
+            /** @description Bytes the script's stdin took */
+            bytes: number;
+        };
         Error: {
             /** @description What went wrong and what to do */
             error: string;
@@ -1824,6 +1892,8 @@ export interface components {
                 [key: string]: string;
             } | null;
             file_ids?: string[] | null;
+            /** @description true = the script's stdin is the body of PUT /api/v1/mags-jobs/{id}/stdin (ours); else /dev/null */
+            stdin?: boolean | null;
             /** @description Writable layer size, default 2 */
             disk_gb?: number | null;
             /** @description Wall-clock limit (ours); default: the server setting */
@@ -1849,6 +1919,8 @@ export interface components {
                 [key: string]: string;
             } | null;
             file_ids?: string[] | null;
+            /** @description true = the script's stdin is the body of PUT /api/v1/mags-jobs/{id}/stdin (ours); else /dev/null */
+            stdin?: boolean | null;
             /** @description Writable layer size, default 2 */
             disk_gb?: number | null;
             /** @description Wall-clock limit (ours); default: the server setting */
@@ -2015,6 +2087,10 @@ export interface components {
             disk_gb: number;
             /** @description false when the workspace already had this size */
             grown: boolean;
+        };
+        StdinAnswer: {
+            /** @description Bytes the script's stdin took */
+            bytes: number;
         };
     };
     responses: never;

@@ -1,4 +1,4 @@
-import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import type { FastifyPluginAsyncZod, ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { JobsService } from '../services/jobs.js';
 import { userOf } from './auth.js';
 import {
@@ -67,6 +67,31 @@ export const jobRoutes: FastifyPluginAsyncZod<JobRoutesOptions> = async (app, { 
     { schema: { tags: ['jobs'], summary: 'Warm pool of sandboxes', response: { 200: PoolStatusAnswer, ...errorResponses } } },
     async () => poolStatus(),
   );
+
+  // The stdin upload: the raw request body is the script's stdin, read as the script takes it.
+  await app.register(async (scope) => {
+    scope.removeAllContentTypeParsers();
+    scope.addContentTypeParser('*', (_request, payload, done) => done(null, payload));
+    scope.withTypeProvider<ZodTypeProvider>().put(
+      '/api/v1/mags-jobs/:id/stdin',
+      {
+        schema: {
+          tags: ['jobs'],
+          summary: 'Stream the stdin of a job submitted with "stdin": true (ours); answers when the script read it to the end',
+          description: 'Any content type; the body is streamed to the script as it reads it (never held whole). Answers 200 {"bytes": n} once the script\'s stdin reached EOF or the job ended.',
+          params: IdParams,
+          response: { 200: z.object({ bytes: z.number().int().describe('Bytes the script\'s stdin took') }).meta({ id: 'StdinAnswer' }), ...errorResponses },
+        },
+      },
+      async (request, reply) => {
+        const body = (request.body ?? request.raw) as AsyncIterable<Buffer>;
+        const result = await jobs.putStdin(userOf(request), request.params.id, body);
+        // The rest of a body the script did not read is not waited for.
+        if (!request.raw.readableEnded) reply.header('connection', 'close');
+        return result;
+      },
+    );
+  });
 
   app.get(
     '/api/v1/mags-jobs/:id/status',

@@ -129,6 +129,8 @@ async function sendRaw(request: FastifyRequest, reply: FastifyReply, feed: RawFe
     'x-accel-buffering': 'no',
     'x-request-id': String(request.id),
   });
+  // Headers now: the client learns the answer's form before the first byte of output.
+  raw.flushHeaders();
   const out = new SseWriter(raw, { heartbeatMs: 0, stallMs });
   out.onClose(() => feed.close());
   feed.onShutdown(() => out.end(undefined, SHUTDOWN_GRACE_MS));

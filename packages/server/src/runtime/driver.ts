@@ -63,6 +63,11 @@ export interface ExecRequest {
    * `exec`'s `onOutput` is not called.
    */
   onData?: (stream: OutputStream, data: Buffer, at: Date) => void;
+  /**
+   * The script's stdin (otherwise /dev/null): pulled chunk by chunk as the process takes it (the
+   * stdin window), EOF at its end. The driver stops pulling when the script ends.
+   */
+  stdin?: AsyncIterable<Buffer>;
 }
 
 export type ExecEndReason = 'exited' | 'signaled' | 'timeout' | 'cancelled' | 'oom' | 'sandbox_failed';

@@ -1,6 +1,7 @@
 import type { EndReason } from '@mags/shared';
 import type { Logger } from 'pino';
 import type { ExecResult, OutputStream, Sandbox, SandboxLimits, SandboxPool } from '../runtime/driver.js';
+import type { StdinHub } from '../services/stdin.js';
 import type { Admission, JobResources } from '../services/admission.js';
 import type { JobLogs } from '../services/job-logs.js';
 import type { JobRunner } from '../services/jobs.js';
@@ -29,6 +30,8 @@ export interface SchedulerOptions {
   workspaces?: { open(job: Job, log: Logger): Promise<WorkspaceLease | undefined> };
   /** Uploaded files of jobs with `file_ids` (absent: such jobs fail to start). */
   files?: JobFiles;
+  /** Stdin uploads of jobs submitted with `stdin: true` (absent: every script's stdin is /dev/null). */
+  stdin?: StdinHub;
 }
 
 /** Processes per sandbox (docs/sandboxes.md). */
@@ -254,7 +257,7 @@ export class Scheduler implements JobRunner {
       };
       let result: ExecResult;
       try {
-        result = await sandbox.exec({ script: job.script, env: job.environment, cwd: '/root', timeoutMs: timeoutSeconds * 1000, signal, onData }, () => {});
+        result = await sandbox.exec({ script: job.script, env: job.environment, cwd: '/root', timeoutMs: timeoutSeconds * 1000, signal, onData, stdin: this.o.stdin?.wants(id) ? this.o.stdin.take(id, signal) : undefined }, () => {});
       } catch (err) {
         this.o.logs.endStreams(id);
         if (signal.aborted) return await this.finishAborted(job, entry, Date.now() - startedAt.getTime());
@@ -314,6 +317,7 @@ export class Scheduler implements JobRunner {
     const full: JobPatch = { ...patch, status };
     if (status !== 'sleeping') full.completed_at = new Date().toISOString();
     const changed = await this.o.store.updateJob(id, full, ['pending', 'running']);
+    this.o.stdin?.drop(id);
     if (changed) this.o.logs.end(id, { status, exit_code: patch.exit_code ?? null, end_reason: patch.end_reason ?? null, error_message: patch.error_message ?? null });
     this.o.log.info({ jobId: id, status, exitCode: patch.exit_code ?? null, error: patch.error_message }, 'job ended');
   }

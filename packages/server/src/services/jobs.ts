@@ -7,6 +7,7 @@ import { AppError } from './errors.js';
 import { outcomeOf, type JobLogs } from './job-logs.js';
 import { LogFeed, type LogFeedOptions } from './log-feed.js';
 import { RawFeed } from './raw-feed.js';
+import type { StdinHub } from './stdin.js';
 import { newId } from './tokens.js';
 
 /** Queued jobs one user may have when the daemon sets no other limit. */
@@ -24,6 +25,8 @@ export interface SubmitInput {
   startup_command?: string | null;
   environment?: Record<string, string> | null;
   file_ids?: string[] | null;
+  /** The script's stdin comes from `PUT .../stdin` (ours). */
+  stdin?: boolean | null;
   disk_gb?: number | null;
   vcpus?: number | null;
   memory_mb?: number | null;
@@ -66,6 +69,7 @@ export class JobsService {
     private readonly limits: { maxPendingJobsPerUser: number; admission?: Admission } = { maxPendingJobsPerUser: DEFAULT_MAX_PENDING_JOBS_PER_USER },
     private readonly workspaces?: WorkspaceAdmission,
     private readonly files?: FileAdmission,
+    private readonly stdin?: StdinHub,
   ) {}
 
   async submit(user: User, input: SubmitInput, apiVersion: 1 | 2): Promise<Job> {
@@ -92,6 +96,7 @@ export class JobsService {
     if (input.no_sleep && !input.persistent) {
       throw new AppError('VALIDATION_ERROR', 'no_sleep: needs "persistent": true', 'no_sleep keeps a persistent job awake; ephemeral jobs end with their script.');
     }
+    if (input.stdin && !this.stdin) throw new AppError('FEATURE_NOT_AVAILABLE', 'stdin: this server cannot pass stdin to jobs');
     if (input.file_ids && input.file_ids.length > 0) {
       if (!this.files) throw new AppError('FEATURE_NOT_AVAILABLE', 'file_ids: file uploads are not available on this server', 'Fetch files from inside the script (curl, git).');
       await this.files.checkIds(user.id, input.file_ids);
@@ -146,6 +151,7 @@ export class JobsService {
     };
     if (this.workspaces) await this.workspaces.admit(user.id, job.workspace_id, job.base_workspace_id, () => this.store.insertJob(job));
     else await this.store.insertJob(job);
+    if (input.stdin) this.stdin!.expect(job.request_id);
     this.runner.enqueue(job);
     this.log.debug({ jobId: job.request_id, userId: user.id, apiVersion }, 'job submitted');
     return job;
@@ -220,6 +226,17 @@ export class JobsService {
     return feed;
   }
 
+  /**
+   * The stdin upload of a job submitted with `stdin: true`: the script reads `body` as it is sent;
+   * resolves with the bytes its stdin took once it reached EOF or the job ended.
+   */
+  async putStdin(user: User, ref: string, body: AsyncIterable<Buffer>): Promise<{ bytes: number }> {
+    const job = await this.get(user, ref);
+    if (isTerminalStatus(job.status)) throw new AppError('JOB_NOT_RUNNING', `Job ${job.request_id} already ended (${job.status})`);
+    if (!this.stdin) throw new AppError('FEATURE_NOT_AVAILABLE', 'this server cannot pass stdin to jobs');
+    return this.stdin.provide(job.request_id, body);
+  }
+
   async update(user: User, ref: string, patch: { startup_command?: string | null; no_sleep?: boolean | null }): Promise<Job> {
     const job = await this.get(user, ref);
     if (patch.no_sleep && !job.persistent) {
@@ -248,6 +265,7 @@ export class JobsService {
       await this.logs.flush();
       const patch = { status: 'completed', end_reason: job.end_reason ?? 'cancelled', completed_at: now } as const;
       const changed = await this.store.updateJob(id, patch, ['pending', 'running', 'sleeping']);
+      this.stdin?.drop(id);
       if (changed) this.logs.end(id, { ...patch, exit_code: job.exit_code, error_message: job.error_message });
     }
     return (await this.store.getJob(id))!;

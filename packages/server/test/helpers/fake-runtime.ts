@@ -167,7 +167,8 @@ export class FakeSandbox implements Sandbox {
     }
     const file = join(this.dir, 'scripts', `${++this.scripts}.sh`);
     await writeFile(file, req.script);
-    const child = this.start([SHELL, file], this.env(req.env), cwd, false);
+    const child = this.start([SHELL, file], this.env(req.env), cwd, req.stdin !== undefined);
+    if (req.stdin && child.stdin) void feed(child.stdin, req.stdin);
     let stopped: 'timeout' | 'cancelled' | undefined;
     const stop = (why: 'timeout' | 'cancelled') => {
       stopped ??= why;
@@ -347,5 +348,18 @@ export class FakePool implements SandboxPool {
   async stop(): Promise<void> {
     await this.driver.shutdown();
     rmSync(this.driver.dataDir, { recursive: true, force: true });
+  }
+}
+
+/** The script's stdin: written as the pipe takes it, then closed (a failing source or closed pipe ends it). */
+async function feed(pipe: NodeJS.WritableStream & { writableNeedDrain?: boolean; destroyed?: boolean }, src: AsyncIterable<Buffer>): Promise<void> {
+  pipe.on('error', () => undefined); // EPIPE once the script stopped reading: it simply ends the feed
+  try {
+    for await (const chunk of src) {
+      if (pipe.destroyed) break;
+      if (!pipe.write(chunk)) await new Promise((r) => pipe.once('drain', r).once('close', r));
+    }
+  } finally {
+    pipe.end();
   }
 }
