@@ -24,6 +24,7 @@ declare namespace Mags {
   export type FetchLike = sdk.FetchLike;
   export type RawOutput = sdk.RawOutput;
   export type StdinAnswer = sdk.StdinAnswer;
+  export type DeleteJobAnswer = sdk.DeleteJobAnswer;
   export type ClientErrorCode = sdk.ClientErrorCode;
   export type MagsErrorCode = sdk.MagsErrorCode;
   export type MagsErrorOptions = sdk.MagsErrorOptions;

@@ -23,6 +23,7 @@ import {
   POOL,
   STOP,
   STDIN_ANSWER,
+  DELETE_JOB,
   SUBMIT,
   SUCCESS,
   SYNC,
@@ -50,6 +51,7 @@ import type {
   Me,
   PoolStatus,
   StopResponse,
+  DeleteJobAnswer,
   SubmitBody,
   SubmitResponse,
   Success,
@@ -368,13 +370,14 @@ export class Mags {
     return this.http.request({ method: 'PUT', path: jobPath(nameOrId, '/stdin'), bytes, answer: STDIN_ANSWER, call });
   }
 
-  /** The caller's jobs, newest first. */
-  list(opts: { page?: number; pageSize?: number } & CallOptions = {}): Promise<JobList> {
-    const { page, pageSize, ...call } = opts;
+  /** The caller's jobs, newest first; `status` and `since` (ours) filter them. */
+  list(opts: { page?: number; pageSize?: number; status?: Job['status'] | Job['status'][]; since?: Date | string } & CallOptions = {}): Promise<JobList> {
+    const { page, pageSize, status, since, ...call } = opts;
     return this.http.request({
       method: 'GET',
       path: '/api/v1/mags-jobs',
-      query: { page, page_size: pageSize },
+      // status and since are ours: a Mags server ignores them.
+      query: { page, page_size: pageSize, status: Array.isArray(status) ? status.join(',') : status, since: since instanceof Date ? since.toISOString() : since },
       answer: JOB_LIST,
       call,
     });
@@ -383,6 +386,11 @@ export class Mags {
   /** Stops a job (a workspace is synced first). */
   stop(nameOrId: string, call: CallOptions = {}): Promise<StopResponse> {
     return this.http.request({ method: 'POST', path: jobPath(nameOrId, '/stop'), body: {}, answer: STOP, call });
+  }
+
+  /** Deletes a job that ended and its output (ours); a queued, running or sleeping job is refused (409 `CONFLICT`). */
+  deleteJob(nameOrId: string, call: CallOptions = {}): Promise<DeleteJobAnswer> {
+    return this.http.request({ method: 'DELETE', path: jobPath(nameOrId), answer: DELETE_JOB, call });
   }
 
   /** Enables URL access to a port of a persistent job (port 22: SSH access). */

@@ -17,6 +17,7 @@ import type {
   PoolStatus,
   StopResponse,
   StdinAnswer,
+  DeleteJobAnswer,
   SubmitResponse,
   Success,
   TokenCreated,
@@ -91,6 +92,7 @@ export const LOGS = answer<Logs>({ logs: { each: logFields } });
 export const LOG_END = answer<LogEnd>({ status: 'string', exit_code: 'number?', end_reason: 'string?', error_message: 'string?' });
 export const STOP = answer<StopResponse>({ success: 'boolean' });
 export const STDIN_ANSWER = answer<StdinAnswer>({ bytes: 'number' });
+export const DELETE_JOB = answer<DeleteJobAnswer>({ success: 'boolean', request_id: 'string' });
 export const UPDATE = answer<UpdateResponse>({});
 export const POOL = answer<PoolStatus>({});
 export const ME = answer<Me>({ id: 'string', name: 'string' });

@@ -316,6 +316,135 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/mags-jobs/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Delete a job that ended and its output (ours); 409 CONFLICT while it is queued, running or sleeping */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description Request id, job name or workspace id */
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["DeleteJobAnswer"];
+                    };
+                };
+                /** @description Default Response */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        options?: never;
+        head?: never;
+        /** Update startup_command and no_sleep */
+        patch: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description Request id, job name or workspace id */
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        startup_command?: string | null;
+                        no_sleep?: boolean | null;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            request_id: string;
+                            name: string | null;
+                            /** @enum {string} */
+                            status: "pending" | "running" | "sleeping" | "completed" | "error";
+                            vm_id: string | null;
+                            workspace_id: string | null;
+                            base_workspace_id: string | null;
+                            exit_code: number | null;
+                            /** @description Why the script ended (ours): exited (by itself, any code), timeout, oom, signaled, cancelled (stopped by its owner), sandbox_failed, server_shutdown; null while pending or running */
+                            end_reason: ("exited" | "timeout" | "oom" | "signaled" | "cancelled" | "sandbox_failed" | "server_shutdown") | null;
+                            subdomain: string | null;
+                            url: string | null;
+                            script_duration_ms: number | null;
+                            started_at: string | null;
+                            created_at: string;
+                            completed_at: string | null;
+                            persistent: boolean;
+                            no_sleep: boolean;
+                            startup_command: string | null;
+                            /** @description Why the job ended in error */
+                            error_message: string | null;
+                            /** @enum {boolean} */
+                            success: true;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        trace?: never;
+    };
     "/api/v1/mags-jobs/{id}/status": {
         parameters: {
             query?: never;
@@ -426,94 +555,6 @@ export interface paths {
         options?: never;
         head?: never;
         patch?: never;
-        trace?: never;
-    };
-    "/api/v1/mags-jobs/{id}": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        get?: never;
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        /** Update startup_command and no_sleep */
-        patch: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    /** @description Request id, job name or workspace id */
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": {
-                        startup_command?: string | null;
-                        no_sleep?: boolean | null;
-                    };
-                };
-            };
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            request_id: string;
-                            name: string | null;
-                            /** @enum {string} */
-                            status: "pending" | "running" | "sleeping" | "completed" | "error";
-                            vm_id: string | null;
-                            workspace_id: string | null;
-                            base_workspace_id: string | null;
-                            exit_code: number | null;
-                            /** @description Why the script ended (ours): exited (by itself, any code), timeout, oom, signaled, cancelled (stopped by its owner), sandbox_failed, server_shutdown; null while pending or running */
-                            end_reason: ("exited" | "timeout" | "oom" | "signaled" | "cancelled" | "sandbox_failed" | "server_shutdown") | null;
-                            subdomain: string | null;
-                            url: string | null;
-                            script_duration_ms: number | null;
-                            started_at: string | null;
-                            created_at: string;
-                            completed_at: string | null;
-                            persistent: boolean;
-                            no_sleep: boolean;
-                            startup_command: string | null;
-                            /** @description Why the job ended in error */
-                            error_message: string | null;
-                            /** @enum {boolean} */
-                            success: true;
-                        };
-                    };
-                };
-                /** @description Default Response */
-                "4XX": {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Default Response */
-                "5XX": {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-            };
-        };
         trace?: never;
     };
     "/api/v1/mags-jobs/{id}/stop": {
@@ -1864,6 +1905,11 @@ export interface components {
             /** @description Bytes the script's stdin took */
             bytes: number;
         };
+        DeleteJobAnswerInput: {
+            /** @constant */
+            success: true;
+            request_id: string;
+        };
         Error: {
             /** @description What went wrong and what to do */
             error: string;
@@ -2091,6 +2137,11 @@ export interface components {
         StdinAnswer: {
             /** @description Bytes the script's stdin took */
             bytes: number;
+        };
+        DeleteJobAnswer: {
+            /** @constant */
+            success: true;
+            request_id: string;
         };
     };
     responses: never;

@@ -1,3 +1,4 @@
+import type { JobStatus } from '@mags/shared';
 import type { FastifyPluginAsyncZod, ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { JobsService } from '../services/jobs.js';
 import { userOf } from './auth.js';
@@ -56,8 +57,9 @@ export const jobRoutes: FastifyPluginAsyncZod<JobRoutesOptions> = async (app, { 
       },
     },
     async (request) => {
-      const { page, page_size } = request.query;
-      const { jobs: list, total } = await jobs.list(userOf(request), page, page_size);
+      const { page, page_size, status, since } = request.query;
+      const statuses = status?.split(',') as JobStatus[] | undefined;
+      const { jobs: list, total } = await jobs.list(userOf(request), page, page_size, { statuses, createdSince: since });
       return { jobs: list.map(presentJob), page, page_size, total };
     },
   );
@@ -92,6 +94,22 @@ export const jobRoutes: FastifyPluginAsyncZod<JobRoutesOptions> = async (app, { 
       },
     );
   });
+
+  app.delete(
+    '/api/v1/mags-jobs/:id',
+    {
+      schema: {
+        tags: ['jobs'],
+        summary: 'Delete a job that ended and its output (ours); 409 CONFLICT while it is queued, running or sleeping',
+        params: IdParams,
+        response: { 200: z.object({ success: z.literal(true), request_id: z.string() }).meta({ id: 'DeleteJobAnswer' }), ...errorResponses },
+      },
+    },
+    async (request) => {
+      const job = await jobs.remove(userOf(request), request.params.id);
+      return { success: true as const, request_id: job.request_id };
+    },
+  );
 
   app.get(
     '/api/v1/mags-jobs/:id/status',

@@ -118,6 +118,12 @@ export const ListQuery = z.object({
     .default(JOB_LIMITS.defaultPageSize)
     .transform((n) => Math.min(n, JOB_LIMITS.maxPageSize))
     .describe(`Default ${JOB_LIMITS.defaultPageSize}; larger than ${JOB_LIMITS.maxPageSize} is treated as ${JOB_LIMITS.maxPageSize}`),
+  status: z
+    .string()
+    .regex(new RegExp(`^(${JOB_STATUSES.join('|')})(,(${JOB_STATUSES.join('|')}))*$`), `status: one or more of ${JOB_STATUSES.join(', ')}, comma-separated`)
+    .optional()
+    .describe('Only jobs with one of these statuses, comma-separated (ours)'),
+  since: z.iso.datetime({ offset: true }).optional().describe('Only jobs created at or after this ISO 8601 time (ours)'),
 });
 
 export const ListAnswer = z

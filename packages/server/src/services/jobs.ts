@@ -1,7 +1,7 @@
-import { JOB_LIMITS, isTerminalStatus, type JobStatus, type LogStream } from '@mags/shared';
+import { JOB_LIMITS, TERMINAL_STATUSES, isTerminalStatus, type JobStatus, type LogStream } from '@mags/shared';
 import type { Logger } from 'pino';
 import type { LogLine } from '../storage/logs/store.js';
-import type { Job, JobStore, User } from '../storage/metadata/store.js';
+import type { Job, JobListFilter, JobStore, User } from '../storage/metadata/store.js';
 import type { Admission } from './admission.js';
 import { AppError } from './errors.js';
 import { outcomeOf, type JobLogs } from './job-logs.js';
@@ -157,8 +157,9 @@ export class JobsService {
     return job;
   }
 
-  async list(user: User, page: number, pageSize: number): Promise<{ jobs: Job[]; total: number }> {
-    return this.store.listJobs(user.id, (page - 1) * pageSize, pageSize);
+  async list(user: User, page: number, pageSize: number, filter: JobListFilter = {}): Promise<{ jobs: Job[]; total: number }> {
+    const since = filter.createdSince ? new Date(filter.createdSince).toISOString() : undefined;
+    return this.store.listJobs(user.id, (page - 1) * pageSize, pageSize, { statuses: filter.statuses, createdSince: since });
   }
 
   /** One of the user's jobs by request id, name or workspace id; JOB_NOT_FOUND otherwise. */
@@ -269,6 +270,20 @@ export class JobsService {
       if (changed) this.logs.end(id, { ...patch, exit_code: job.exit_code, error_message: job.error_message });
     }
     return (await this.store.getJob(id))!;
+  }
+
+  /** Deletes a job that ended (`completed` or `error`) and its output; a job still queued, running or sleeping is refused. */
+  async remove(user: User, ref: string): Promise<Job> {
+    const job = await this.get(user, ref);
+    const refuse = (status: JobStatus) =>
+      new AppError('CONFLICT', `Job ${job.request_id} is ${status}; only a job that ended can be deleted`, `Stop it first: POST /api/v1/mags-jobs/${job.request_id}/stop (mags stop ${job.request_id}).`);
+    if (!isTerminalStatus(job.status)) throw refuse(job.status);
+    if (!(await this.store.deleteJob(job.request_id, TERMINAL_STATUSES))) {
+      const now = await this.store.getJob(job.request_id);
+      if (now) throw refuse(now.status);
+    }
+    this.log.info({ jobId: job.request_id, userId: user.id }, 'job deleted');
+    return job;
   }
 
   /** URL (any port) and SSH (port 22) access; both belong to later parts of the server. */

@@ -119,7 +119,7 @@ export interface JobStore {
    */
   findJobForUser(userId: string, ref: string): Promise<Job | undefined>;
   /** The user's jobs newest first, and how many there are in all. */
-  listJobs(userId: string, offset: number, limit: number): Promise<{ jobs: Job[]; total: number }>;
+  listJobs(userId: string, offset: number, limit: number, filter?: JobListFilter): Promise<{ jobs: Job[]; total: number }>;
   /** Jobs in any of these statuses, oldest first. */
   listJobsByStatus(statuses: readonly JobStatus[]): Promise<Job[]>;
   countJobs(): Promise<number>;
@@ -130,4 +130,16 @@ export interface JobStore {
    * and set). Returns whether a row changed.
    */
   updateJob(requestId: string, patch: JobPatch, onlyIf?: readonly JobStatus[]): Promise<boolean>;
+  /**
+   * Deletes a job row (its output goes with it: the log chunks reference it), only when its status
+   * is one of `onlyIf`; returns whether it was deleted.
+   */
+  deleteJob(requestId: string, onlyIf: readonly JobStatus[]): Promise<boolean>;
+}
+
+/** Which of a user's jobs a list holds (every one when empty). */
+export interface JobListFilter {
+  statuses?: readonly JobStatus[];
+  /** ISO 8601: only jobs created at or after it. */
+  createdSince?: string;
 }
