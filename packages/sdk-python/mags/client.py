@@ -190,11 +190,11 @@ class Mags:
         return cast(Job, self._http.request("GET", _job_path(request_id, "/status"), timeout=timeout))
 
     def logs(
-        self, request_id: str, *, after: Optional[int] = None, timeout: Optional[float] = None
+        self, request_id: str, *, after: Optional[int] = None, tail: Optional[int] = None, timeout: Optional[float] = None
     ) -> Logs:
         """``{"logs": [{"timestamp", "level", "message", "stream", "seq"}, ...]}``; ``after`` returns
-        only entries with a larger ``seq``."""
-        query = {"after": after} if after is not None else None
+        only entries with a larger ``seq``; ``tail`` (ours) only the last n."""
+        query = _drop_none({"after": after, "tail": tail}) or None
         return cast(Logs, self._http.request("GET", _job_path(request_id, "/logs"), query=query, timeout=timeout))
 
     def stream_logs(

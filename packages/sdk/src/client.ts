@@ -310,10 +310,10 @@ export class Mags {
     return getJob(this.http, nameOrId, call.signal, call.timeoutMs);
   }
 
-  /** A job's log lines so far (`after`: only lines with a higher `seq`). */
-  logs(nameOrId: string, opts: { after?: number } & CallOptions = {}): Promise<Logs> {
-    const { after, ...call } = opts;
-    return this.http.request({ method: 'GET', path: jobPath(nameOrId, '/logs'), query: { after }, answer: LOGS, call });
+  /** A job's log lines so far (`after`: only lines with a higher `seq`; `tail` (ours): only the last n). */
+  logs(nameOrId: string, opts: { after?: number; tail?: number } & CallOptions = {}): Promise<Logs> {
+    const { after, tail, ...call } = opts;
+    return this.http.request({ method: 'GET', path: jobPath(nameOrId, '/logs'), query: { after, tail }, answer: LOGS, call });
   }
 
   /** Yields a job's log lines live until the job ends (or, for a persistent job, goes idle). */

@@ -58,6 +58,10 @@ export interface paths {
                     page?: number;
                     /** @description Default 20; larger than 100 is treated as 100 */
                     page_size?: number;
+                    /** @description Only jobs with one of these statuses, comma-separated (ours) */
+                    status?: string;
+                    /** @description Only jobs created at or after this ISO 8601 time (ours) */
+                    since?: string;
                 };
                 header?: never;
                 path?: never;
@@ -637,6 +641,8 @@ export interface paths {
                     follow?: "0" | "1" | "true" | "false";
                     /** @description At most this many lines, 1 to 10000 (ours); without it every line, bounded by the output cap */
                     limit?: number;
+                    /** @description Only the last n lines, 0 to 10000 (ours; not with follow) */
+                    tail?: number;
                     /** @description raw = the output bytes exactly as written, not lines (ours; see docs/api.md) */
                     format?: "json" | "raw";
                     /** @description With format=raw: one stream as application/octet-stream, or both (default) as frames of application/vnd.mags.stream (ours) */

@@ -43,8 +43,8 @@ export const logRoutes: FastifyPluginAsyncZod<LogRoutesOptions> = async (app, { 
       const accept = request.headers.accept ?? '';
       const follow = q.follow === '1' || q.follow === 'true' || (q.follow === undefined && accept.includes('text/event-stream'));
       if (q.format === 'raw') {
-        if (q.after !== undefined || q.limit !== undefined) {
-          throw new AppError('VALIDATION_ERROR', 'after and limit count lines: they do not apply to format=raw', 'Leave them out, or read lines with format=json.');
+        if (q.after !== undefined || q.limit !== undefined || q.tail !== undefined) {
+          throw new AppError('VALIDATION_ERROR', 'after, limit and tail count lines: they do not apply to format=raw', 'Leave them out, or read lines with format=json.');
         }
         const one = q.stream === 'stdout' || q.stream === 'stderr' ? q.stream : undefined;
         return sendRaw(request, reply, await jobs.raw(user, request.params.id, { stream: one, follow }), one === undefined, stallMs);
@@ -56,11 +56,12 @@ export const logRoutes: FastifyPluginAsyncZod<LogRoutesOptions> = async (app, { 
       const after = q.after ?? (Number.isSafeInteger(lastEventId) && lastEventId > 0 ? lastEventId : 0);
       if (!follow) {
         // Streamed page by page: a long log is never held whole, and a slow client pauses the reads.
-        const pages = await jobs.logPages(user, request.params.id, after, q.limit ?? Number.MAX_SAFE_INTEGER, LOG_PAGE_LINES);
+        const pages = await jobs.logPages(user, request.params.id, after, q.limit ?? Number.MAX_SAFE_INTEGER, LOG_PAGE_LINES, q.tail);
         reply.type('application/json; charset=utf-8');
         return reply.send(Readable.from(logsJson(pages)) as never);
       }
 
+      if (q.tail !== undefined) throw new AppError('VALIDATION_ERROR', 'tail does not apply to follow=1', 'Read the last lines with tail=n, then follow with after=<the last seq>.');
       const feed = await jobs.follow(user, request.params.id, after); // 404 as JSON before the stream starts
       reply.hijack();
       const raw = reply.raw;

@@ -142,6 +142,7 @@ export const LogsQuery = z.object({
     .max(MAX_LOGS_LIMIT)
     .optional()
     .describe(`At most this many lines, 1 to ${MAX_LOGS_LIMIT} (ours); without it every line, bounded by the output cap`),
+  tail: queryInt(0).max(MAX_LOGS_LIMIT).optional().describe(`Only the last n lines, 0 to ${MAX_LOGS_LIMIT} (ours; not with follow)`),
   format: z.enum(['json', 'raw']).optional().describe('raw = the output bytes exactly as written, not lines (ours; see docs/api.md)'),
   stream: z
     .enum(['stdout', 'stderr', 'both'])

@@ -287,6 +287,12 @@ export class JobLogs {
     return [...bySeq.values()].sort((a, b) => a.seq - b.seq).slice(0, limit);
   }
 
+  /** Highest seq of a job's lines so far (stored or buffered), 0 when none. */
+  async maxSeq(jobId: string): Promise<number> {
+    const buffered = [...this.inflightLines, ...this.pendingLines].reduce((m, l) => (l.job_id === jobId ? Math.max(m, l.seq) : m), 0);
+    return Math.max(buffered, await this.logStore.maxSeq(jobId));
+  }
+
   /**
    * Raw chunks of a job with a number > afterChunk (stored and buffered), in order, at most
    * `limit`. The last one may still grow (the open chunk): a reader keeps how many of its bytes it took.

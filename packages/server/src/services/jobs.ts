@@ -175,8 +175,10 @@ export class JobsService {
    * Lines of a job after `afterSeq` (at most `limit`), read from the store a page at a time so a
    * long log is never held whole. Ownership is checked before the first page.
    */
-  async logPages(user: User, ref: string, afterSeq: number, limit: number, pageLines = 1000): Promise<AsyncIterable<LogLine[]>> {
+  async logPages(user: User, ref: string, afterSeq: number, limit: number, pageLines = 1000, tail?: number): Promise<AsyncIterable<LogLine[]>> {
     const job = await this.get(user, ref);
+    // The last `tail` lines: start after the seq that leaves that many.
+    if (tail !== undefined) afterSeq = Math.max(afterSeq, (await this.logs.maxSeq(job.request_id)) - tail);
     const logs = this.logs;
     return (async function* pages() {
       let last = afterSeq;
