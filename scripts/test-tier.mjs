@@ -31,6 +31,7 @@ const UNIT = new Set([
   'server/test/runtime-registry.test',
   'server/test/scheduler.test',
   'server/test/stdin.test',
+  'server/test/jobs-manage.test',
   'cli/test/exit-code.test',
   'cli/test/offline.test',
   'cli/test/package-files.test',
