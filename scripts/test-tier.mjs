@@ -32,6 +32,7 @@ const UNIT = new Set([
   'server/test/scheduler.test',
   'server/test/stdin.test',
   'server/test/jobs-manage.test',
+  'server/test/error-registry.test',
   'cli/test/exit-code.test',
   'cli/test/offline.test',
   'cli/test/package-files.test',

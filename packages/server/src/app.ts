@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import { z } from 'zod';
 import { accountRoutes } from './api/account.js';
 import { installAuth } from './api/auth.js';
-import { answerFrameworkError, installErrorHandlers, sendError } from './api/errors.js';
+import { answerClientError, answerFrameworkError, installErrorHandlers, sendError } from './api/errors.js';
 import { fileRoutes } from './api/files.js';
 import { jobRoutes } from './api/jobs.js';
 import { logRoutes } from './api/logs.js';
@@ -58,6 +58,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     requestTimeout: 120_000,
     return503OnClosing: false,
     frameworkErrors: (err, request, reply) => answerFrameworkError(err, request as FastifyRequest, reply as FastifyReply),
+    clientErrorHandler: (err, socket) => answerClientError(err as Error & { code?: string }, socket, deps.log),
   }).withTypeProvider<ZodTypeProvider>();
 
   app.setValidatorCompiler(validatorCompiler);
