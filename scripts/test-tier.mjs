@@ -33,6 +33,7 @@ const UNIT = new Set([
   'server/test/stdin.test',
   'server/test/jobs-manage.test',
   'server/test/error-registry.test',
+  'server/test/logger.test',
   'cli/test/exit-code.test',
   'cli/test/offline.test',
   'cli/test/package-files.test',
