@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import { z } from 'zod';
 import { accountRoutes } from './api/account.js';
 import { installAuth } from './api/auth.js';
+import { DEFAULT_DOWNLOADS_DIR, downloadRoutes } from './api/downloads.js';
 import { answerClientError, answerFrameworkError, installErrorHandlers, sendError } from './api/errors.js';
 import { fileRoutes } from './api/files.js';
 import { jobRoutes } from './api/jobs.js';
@@ -36,6 +37,8 @@ export interface AppDeps {
   sseHeartbeatSeconds?: number;
   /** Longest an SSE follower's socket may accept nothing before the stream is cut off (ms, default 60000). */
   sseStallMs?: number;
+  /** Directory of the client packages served at /downloads/ (default packages/server/dist/downloads). */
+  downloadsDir?: string;
 }
 
 /**
@@ -127,6 +130,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     async () => ({ status: 'ok' as const, version: SERVER_VERSION }),
   );
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  await app.register(downloadRoutes, { dir: deps.downloadsDir ?? DEFAULT_DOWNLOADS_DIR });
 
   await app.register(async (api) => {
     installAuth(api, deps.users);
