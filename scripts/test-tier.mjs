@@ -66,6 +66,7 @@ const E2E = new Set([
   'cli/test/e2e-stdin.test',
   'cli/test/e2e-manage.test',
   'cli/test/e2e-install.test',
+  'cli/test/e2e-tty.test',
   'cli/test/e2e-endings.test',
   'cli/test/server-command.test',
   'sdk/test/e2e.test',

@@ -230,6 +230,10 @@ class Mags:
         """Stop the job (a workspace is synced first): ``{"success", "request_id", "status"}``."""
         return self._http.request("POST", _job_path(request_id, "/stop"), body={}, timeout=timeout)
 
+    def resize_tty(self, name_or_id: str, cols: int, rows: int, *, timeout: Optional[float] = None) -> Dict[str, Any]:
+        """New terminal size of a job submitted with ``tty`` (ours): ``{"success": True}``."""
+        return self._http.request("POST", _job_path(name_or_id, "/resize"), body={"cols": cols, "rows": rows}, timeout=timeout)
+
     def delete_job(self, name_or_id: str, *, timeout: Optional[float] = None) -> Dict[str, Any]:
         """Delete a job that ended and its output (ours): ``{"success", "request_id"}``; a queued,
         running or sleeping job raises ``MagsError`` with code ``CONFLICT``."""

@@ -370,6 +370,11 @@ export class Mags {
     return this.http.request({ method: 'PUT', path: jobPath(nameOrId, '/stdin'), bytes, answer: STDIN_ANSWER, call });
   }
 
+  /** New terminal size of a job submitted with `tty` (ours). */
+  resizeTty(nameOrId: string, cols: number, rows: number, call: CallOptions = {}): Promise<Success> {
+    return this.http.request({ method: 'POST', path: jobPath(nameOrId, '/resize'), body: { cols, rows }, answer: SUCCESS, call });
+  }
+
   /** The caller's jobs, newest first; `status` and `since` (ours) filter them. */
   list(opts: { page?: number; pageSize?: number; status?: Job['status'] | Job['status'][]; since?: Date | string } & CallOptions = {}): Promise<JobList> {
     const { page, pageSize, status, since, ...call } = opts;

@@ -56,9 +56,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     genReqId: () => randomUUID(),
     requestIdHeader: false,
     forceCloseConnections: true,
-    // Limits how long a client may take to send its request (slow senders); responses such as SSE
-    // streams may last as long as they need.
-    requestTimeout: 120_000,
+    // Slow senders: headers must arrive within Node's headersTimeout (60 s; answered 408
+    // REQUEST_TIMEOUT), and a connection on which nothing moves for 120 s is closed. No limit on a
+    // whole request: a job's stdin upload lasts as long as its session. Streams that may sit idle
+    // longer (stdin uploads, raw output follows) lift the idle limit of their own socket.
+    requestTimeout: 0,
+    connectionTimeout: 120_000,
     return503OnClosing: false,
     frameworkErrors: (err, request, reply) => answerFrameworkError(err, request as FastifyRequest, reply as FastifyReply),
     clientErrorHandler: (err, socket) => answerClientError(err as Error & { code?: string }, socket, deps.log),

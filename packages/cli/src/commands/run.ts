@@ -42,6 +42,8 @@ interface RunFlags extends ConnectionFlags {
   json?: boolean;
   file?: string[];
   stdin: boolean;
+  tty?: boolean;
+  interactive?: boolean;
 }
 
 /** Extra wait beyond `--timeout` before the CLI gives up on a job the server did not end. */
@@ -106,6 +108,8 @@ export function runCommand(): Command {
     .option('--memory <MB>', 'memory limit in MiB', intArg(1))
     .option('-d, --detach', 'submit, print the request id and return without waiting')
     .option('--no-wait', 'same as --detach')
+    .option('-t, --tty', 'run the script on a terminal in the sandbox (with -i: an interactive session, e.g. mags run -it bash)')
+    .option('-i, --interactive', 'pass stdin to the script even when it is a terminal (raw keystrokes with -t)')
     .option('--no-stdin', "don't pass this command's stdin to the script (by default a pipe or file on stdin is streamed to it)")
     .option('-v, --verbose', 'also print platform events (log stream "system") on stderr');
   withJson(withConnection(cmd));
@@ -164,8 +168,14 @@ export function runCommand(): Command {
       return;
     }
     // A pipe or file on stdin goes to the script (a terminal does not: nothing would end it).
-    const forwardStdin = flags.stdin !== false && !scriptFromStdin && !process.stdin.isTTY;
-    return runAndStream(mags, script, forwardStdin ? { ...runOpts, stdin: true } : runOpts, flags);
+    const forwardStdin = flags.stdin !== false && !scriptFromStdin && (flags.interactive === true || !process.stdin.isTTY);
+    if (flags.interactive && scriptFromStdin) throw usageError('-i cannot be combined with `mags run -` (stdin holds the script)');
+    if (flags.tty) {
+      if (flags.json) throw usageError('-t cannot be combined with --json (a terminal has no separate streams)');
+      const tty = { cols: process.stdout.columns || 80, rows: process.stdout.rows || 24 };
+      return runAndStream(mags, script, { ...runOpts, tty, stdin: true }, flags, forwardStdin);
+    }
+    return runAndStream(mags, script, forwardStdin ? { ...runOpts, stdin: true } : runOpts, flags, forwardStdin);
   }));
 }
 
@@ -173,8 +183,9 @@ export function runCommand(): Command {
  * Streams this command's stdin to the job as the script reads it. A job that ended before it read
  * its stdin is no error; other failures are noted (the job's own outcome still decides the exit code).
  */
-function uploadStdin(mags: Mags, id: string): Promise<void> {
-  return mags.sendStdin(id, process.stdin as AsyncIterable<Uint8Array>, { timeoutMs: 0 }).then(
+function uploadStdin(mags: Mags, id: string, forward: boolean): Promise<void> {
+  // A terminal job without -i still needs its (empty) input: the script then reads EOF at once.
+  return mags.sendStdin(id, forward ? (process.stdin as AsyncIterable<Uint8Array>) : '', { timeoutMs: 0 }).then(
     () => undefined,
     (err: unknown) => {
       const code = (err as { code?: string }).code;
@@ -202,8 +213,11 @@ async function readStdin(): Promise<string> {
 }
 
 /** Submits, streams output to the matching streams and returns the script's exit code. */
-async function runAndStream(mags: Mags, script: string, runOpts: RunOptions, flags: RunFlags): Promise<number> {
+async function runAndStream(mags: Mags, script: string, runOpts: RunOptions, flags: RunFlags, forwardStdin: boolean): Promise<number> {
   const spinner = startSpinner('Starting sandbox…');
+  // -it on a terminal: keystrokes go to the sandbox's terminal as they are typed (Ctrl-C included).
+  const raw = runOpts.tty !== undefined && forwardStdin && process.stdin.isTTY === true;
+  let onResize: (() => void) | undefined;
   let truncated = false;
   const onOutput = (line: LogEntry): void => {
     spinner.stop();
@@ -232,7 +246,15 @@ async function runAndStream(mags: Mags, script: string, runOpts: RunOptions, fla
   try {
     const submitted = await mags.run(script, { ...runOpts, signal: interrupt.signal });
     id = submitted.request_id;
-    if (runOpts.stdin) upload = uploadStdin(mags, id);
+    if (runOpts.stdin) {
+      if (raw) process.stdin.setRawMode(true);
+      upload = uploadStdin(mags, id, forwardStdin);
+    }
+    if (runOpts.tty) {
+      const jobId = id;
+      onResize = () => void mags.resizeTty(jobId, process.stdout.columns || 80, process.stdout.rows || 24).catch(() => undefined);
+      process.stdout.on('resize', onResize);
+    }
     if (!flags.json) {
       // The bytes exactly as written (binary output, partial lines as they come); a Mags server has no raw form.
       const printed = await printRaw(mags, id, { follow: true, signal: interrupt.signal, system: flags.verbose === true, onFirst: () => spinner.stop() });
@@ -254,6 +276,8 @@ async function runAndStream(mags: Mags, script: string, runOpts: RunOptions, fla
     process.removeListener('SIGINT', onSigint);
     spinner.stop();
     // The job ended (or the wait did): stop reading stdin, which may never end by itself.
+    if (onResize) process.stdout.off('resize', onResize);
+    if (raw) process.stdin.setRawMode(false);
     if (upload) {
       process.stdin.destroy();
       await upload;

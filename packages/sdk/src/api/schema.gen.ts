@@ -44,6 +44,89 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/downloads": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The client packages this server offers (no auth, ours) */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Downloads"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/downloads/{file}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One client package: mags-cli.tgz, mags-sdk.tgz or the Python wheel (no auth, ours) */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    file: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/mags-jobs": {
         parameters: {
             query?: never;
@@ -314,6 +397,70 @@ export interface paths {
             };
         };
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/mags-jobs/{id}/resize": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** New terminal size of a job submitted with "tty" (ours) */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description Request id, job name or workspace id */
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["ResizeBodyInput"];
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {boolean} */
+                            success: true;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
         delete?: never;
         options?: never;
         head?: never;
@@ -1711,6 +1858,11 @@ export interface components {
                 [key: string]: string;
             } | null;
             file_ids?: string[] | null;
+            /** @description Run the script on a terminal of this size (ours); its input is PUT .../stdin, its size POST .../resize */
+            tty?: {
+                cols: number;
+                rows: number;
+            } | null;
             /** @description true = the script's stdin is the body of PUT /api/v1/mags-jobs/{id}/stdin (ours); else /dev/null */
             stdin?: boolean | null;
             /** @description Writable layer size, default 2 */
@@ -1738,6 +1890,11 @@ export interface components {
                 [key: string]: string;
             } | null;
             file_ids?: string[] | null;
+            /** @description Run the script on a terminal of this size (ours); its input is PUT .../stdin, its size POST .../resize */
+            tty?: {
+                cols: number;
+                rows: number;
+            } | null;
             /** @description true = the script's stdin is the body of PUT /api/v1/mags-jobs/{id}/stdin (ours); else /dev/null */
             stdin?: boolean | null;
             /** @description Writable layer size, default 2 */
@@ -1907,9 +2064,16 @@ export interface components {
             /** @description false when the workspace already had this size */
             grown: boolean;
         };
+        DownloadsInput: {
+            files: string[];
+        };
         StdinAnswerInput: {
             /** @description Bytes the script's stdin took */
             bytes: number;
+        };
+        ResizeBodyInput: {
+            cols: number;
+            rows: number;
         };
         DeleteJobAnswerInput: {
             /** @constant */
@@ -1944,6 +2108,11 @@ export interface components {
                 [key: string]: string;
             } | null;
             file_ids?: string[] | null;
+            /** @description Run the script on a terminal of this size (ours); its input is PUT .../stdin, its size POST .../resize */
+            tty?: {
+                cols: number;
+                rows: number;
+            } | null;
             /** @description true = the script's stdin is the body of PUT /api/v1/mags-jobs/{id}/stdin (ours); else /dev/null */
             stdin?: boolean | null;
             /** @description Writable layer size, default 2 */
@@ -1971,6 +2140,11 @@ export interface components {
                 [key: string]: string;
             } | null;
             file_ids?: string[] | null;
+            /** @description Run the script on a terminal of this size (ours); its input is PUT .../stdin, its size POST .../resize */
+            tty?: {
+                cols: number;
+                rows: number;
+            } | null;
             /** @description true = the script's stdin is the body of PUT /api/v1/mags-jobs/{id}/stdin (ours); else /dev/null */
             stdin?: boolean | null;
             /** @description Writable layer size, default 2 */
@@ -2140,9 +2314,16 @@ export interface components {
             /** @description false when the workspace already had this size */
             grown: boolean;
         };
+        Downloads: {
+            files: string[];
+        };
         StdinAnswer: {
             /** @description Bytes the script's stdin took */
             bytes: number;
+        };
+        ResizeBody: {
+            cols: number;
+            rows: number;
         };
         DeleteJobAnswer: {
             /** @constant */

@@ -87,6 +87,8 @@ export const jobRoutes: FastifyPluginAsyncZod<JobRoutesOptions> = async (app, { 
       },
       async (request, reply) => {
         const body = (request.body ?? request.raw) as AsyncIterable<Buffer>;
+        // An interactive session's input may pause for minutes: no idle limit on this socket.
+        request.raw.socket.setTimeout(0);
         const result = await jobs.putStdin(userOf(request), request.params.id, body);
         // The rest of a body the script did not read is not waited for.
         if (!request.raw.readableEnded) reply.header('connection', 'close');
@@ -94,6 +96,23 @@ export const jobRoutes: FastifyPluginAsyncZod<JobRoutesOptions> = async (app, { 
       },
     );
   });
+
+  app.post(
+    '/api/v1/mags-jobs/:id/resize',
+    {
+      schema: {
+        tags: ['jobs'],
+        summary: 'New terminal size of a job submitted with "tty" (ours)',
+        params: IdParams,
+        body: z.object({ cols: z.number().int().min(1).max(1000), rows: z.number().int().min(1).max(1000) }).meta({ id: 'ResizeBody' }),
+        response: { 200: z.object({ success: z.literal(true) }), ...errorResponses },
+      },
+    },
+    async (request) => {
+      await jobs.resize(userOf(request), request.params.id, request.body.cols, request.body.rows);
+      return { success: true as const };
+    },
+  );
 
   app.delete(
     '/api/v1/mags-jobs/:id',

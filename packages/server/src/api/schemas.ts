@@ -32,6 +32,10 @@ const submitFields = {
   startup_command: optText(64 * 1024),
   environment: z.record(z.string(), text()).nullish().describe('Environment variables of the script'),
   file_ids: z.array(z.string().max(256)).max(100).nullish(),
+  tty: z
+    .object({ cols: z.number().int().min(1).max(1000), rows: z.number().int().min(1).max(1000) })
+    .nullish()
+    .describe('Run the script on a terminal of this size (ours); its input is PUT .../stdin, its size POST .../resize'),
   stdin: z.boolean().nullish().describe("true = the script's stdin is the body of PUT /api/v1/mags-jobs/{id}/stdin (ours); else /dev/null"),
   disk_gb: z.number().int().min(1).max(JOB_LIMITS.maxDiskGb).nullish().describe(`Writable layer size, default ${JOB_LIMITS.defaultDiskGb}`),
   timeout_seconds: z.number().int().min(1).max(7 * 24 * 3600).nullish().describe('Wall-clock limit (ours); default: the server setting'),

@@ -68,6 +68,14 @@ export interface ExecRequest {
    * stdin window), EOF at its end. The driver stops pulling when the script ends.
    */
   stdin?: AsyncIterable<Buffer>;
+  /**
+   * Run the script on a pseudo-terminal of this size (stdout and stderr merge into it; stdin, when
+   * given, is its input, so Ctrl-C reaches the foreground process as a keystroke). Optional: a
+   * driver without terminals refuses it (the result says `sandbox_failed`).
+   */
+  pty?: { cols: number; rows: number };
+  /** Called once the script runs, with the calls that steer it while it runs (a terminal's size). */
+  onStarted?: (control: { resize(cols: number, rows: number): void }) => void;
 }
 
 export type ExecEndReason = 'exited' | 'signaled' | 'timeout' | 'cancelled' | 'oom' | 'sandbox_failed';

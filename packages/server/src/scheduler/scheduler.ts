@@ -1,6 +1,6 @@
 import type { EndReason } from '@mags/shared';
 import type { Logger } from 'pino';
-import type { ExecResult, OutputStream, Sandbox, SandboxLimits, SandboxPool } from '../runtime/driver.js';
+import type { ExecRequest, ExecResult, OutputStream, Sandbox, SandboxLimits, SandboxPool } from '../runtime/driver.js';
 import type { StdinHub } from '../services/stdin.js';
 import type { Admission, JobResources } from '../services/admission.js';
 import type { JobLogs } from '../services/job-logs.js';
@@ -257,7 +257,7 @@ export class Scheduler implements JobRunner {
       };
       let result: ExecResult;
       try {
-        result = await sandbox.exec({ script: job.script, env: job.environment, cwd: '/root', timeoutMs: timeoutSeconds * 1000, signal, onData, stdin: this.o.stdin?.wants(id) ? this.o.stdin.take(id, signal) : undefined }, () => {});
+        result = await sandbox.exec({ script: job.script, env: job.environment, cwd: '/root', timeoutMs: timeoutSeconds * 1000, signal, onData, ...this.inputOf(id, signal) }, () => {});
       } catch (err) {
         this.o.logs.endStreams(id);
         if (signal.aborted) return await this.finishAborted(job, entry, Date.now() - startedAt.getTime());
@@ -294,6 +294,13 @@ export class Scheduler implements JobRunner {
       // After the sandbox is gone: the layer is quiet for the final sync.
       await lease?.close();
     }
+  }
+
+  /** Stdin and terminal of a job submitted with `stdin` or `tty` (nothing for the others). */
+  private inputOf(id: string, signal: AbortSignal): Pick<ExecRequest, 'stdin' | 'pty' | 'onStarted'> {
+    const hub = this.o.stdin;
+    if (!hub?.wants(id)) return {};
+    return { stdin: hub.take(id, signal), pty: hub.ttyOf(id), onStarted: (control) => hub.started(id, control) };
   }
 
   private async finishAborted(job: Job, entry: Running, durationMs: number | null): Promise<void> {

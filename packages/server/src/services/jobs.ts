@@ -27,6 +27,8 @@ export interface SubmitInput {
   file_ids?: string[] | null;
   /** The script's stdin comes from `PUT .../stdin` (ours). */
   stdin?: boolean | null;
+  /** Run the script on a terminal of this size; its input comes from `PUT .../stdin` (ours). */
+  tty?: { cols: number; rows: number } | null;
   disk_gb?: number | null;
   vcpus?: number | null;
   memory_mb?: number | null;
@@ -96,7 +98,7 @@ export class JobsService {
     if (input.no_sleep && !input.persistent) {
       throw new AppError('VALIDATION_ERROR', 'no_sleep: needs "persistent": true', 'no_sleep keeps a persistent job awake; ephemeral jobs end with their script.');
     }
-    if (input.stdin && !this.stdin) throw new AppError('FEATURE_NOT_AVAILABLE', 'stdin: this server cannot pass stdin to jobs');
+    if ((input.stdin || input.tty) && !this.stdin) throw new AppError('FEATURE_NOT_AVAILABLE', 'stdin: this server cannot pass stdin to jobs');
     if (input.file_ids && input.file_ids.length > 0) {
       if (!this.files) throw new AppError('FEATURE_NOT_AVAILABLE', 'file_ids: file uploads are not available on this server', 'Fetch files from inside the script (curl, git).');
       await this.files.checkIds(user.id, input.file_ids);
@@ -151,7 +153,7 @@ export class JobsService {
     };
     if (this.workspaces) await this.workspaces.admit(user.id, job.workspace_id, job.base_workspace_id, () => this.store.insertJob(job));
     else await this.store.insertJob(job);
-    if (input.stdin) this.stdin!.expect(job.request_id);
+    if (input.stdin || input.tty) this.stdin!.expect(job.request_id, input.tty ?? undefined);
     this.runner.enqueue(job);
     this.log.debug({ jobId: job.request_id, userId: user.id, apiVersion }, 'job submitted');
     return job;
@@ -238,6 +240,14 @@ export class JobsService {
     if (isTerminalStatus(job.status)) throw new AppError('JOB_NOT_RUNNING', `Job ${job.request_id} already ended (${job.status})`);
     if (!this.stdin) throw new AppError('FEATURE_NOT_AVAILABLE', 'this server cannot pass stdin to jobs');
     return this.stdin.provide(job.request_id, body);
+  }
+
+  /** New terminal size of a job submitted with `tty`. */
+  async resize(user: User, ref: string, cols: number, rows: number): Promise<void> {
+    const job = await this.get(user, ref);
+    if (isTerminalStatus(job.status)) throw new AppError('JOB_NOT_RUNNING', `Job ${job.request_id} already ended (${job.status})`);
+    if (!this.stdin) throw new AppError('FEATURE_NOT_AVAILABLE', 'this server has no job terminals');
+    this.stdin.resize(job.request_id, cols, rows);
   }
 
   async update(user: User, ref: string, patch: { startup_command?: string | null; no_sleep?: boolean | null }): Promise<Job> {

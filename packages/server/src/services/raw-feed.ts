@@ -38,6 +38,11 @@ export class RawFeed {
     this.unsubscribe = logs.subscribe(jobId, (e) => this.onEvent(e));
   }
 
+  /** Whether the feed waits for more output (follow). */
+  get following(): boolean {
+    return this.opts.follow;
+  }
+
   /** Records that the job already ended (read from its stored status after subscribing). */
   endWith(end: JobOutcome): void {
     this.ended ??= end;

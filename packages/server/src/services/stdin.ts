@@ -13,6 +13,10 @@ interface Entry {
   /** The job's stdin reached EOF without an upload (none came in time): later uploads are refused. */
   closed: boolean;
   bytes: number;
+  /** The terminal the script runs on (jobs submitted with `tty`), its latest size. */
+  tty?: { cols: number; rows: number };
+  /** Steers the running script (set once it started). */
+  control?: { resize(cols: number, rows: number): void };
   /** Settles the upload's request: the bytes the script's stdin took. */
   settle?: (r: { bytes: number } | { error: AppError }) => void;
 }
@@ -28,11 +32,32 @@ export class StdinHub {
 
   constructor(private readonly waitMs = STDIN_WAIT_MS) {}
 
-  /** Records that a job reads its stdin from an upload (at submit). */
-  expect(jobId: string): void {
+  /** Records that a job reads its stdin from an upload (at submit), optionally on a terminal of this size. */
+  expect(jobId: string, tty?: { cols: number; rows: number }): void {
     let arrive!: () => void;
     const arrived = new Promise<void>((r) => (arrive = r));
-    this.entries.set(jobId, { arrived, arrive, taken: false, closed: false, bytes: 0 });
+    this.entries.set(jobId, { arrived, arrive, taken: false, closed: false, bytes: 0, tty: tty ? { ...tty } : undefined });
+  }
+
+  /** The terminal size of a job submitted with `tty` (its latest), else undefined. */
+  ttyOf(jobId: string): { cols: number; rows: number } | undefined {
+    return this.entries.get(jobId)?.tty;
+  }
+
+  /** The running script's steering calls (from the runtime, once it started). */
+  started(jobId: string, control: { resize(cols: number, rows: number): void }): void {
+    const e = this.entries.get(jobId);
+    if (!e) return;
+    e.control = control;
+    if (e.tty) control.resize(e.tty.cols, e.tty.rows);
+  }
+
+  /** New terminal size of a job with a terminal (applied now when it runs, else at its start). */
+  resize(jobId: string, cols: number, rows: number): void {
+    const e = this.entries.get(jobId);
+    if (!e?.tty) throw new AppError('INVALID_STATE', 'This job has no terminal (or it already ended)', 'Submit it with "tty": {"cols": 80, "rows": 24}.');
+    e.tty = { cols, rows };
+    e.control?.resize(cols, rows);
   }
 
   wants(jobId: string): boolean {

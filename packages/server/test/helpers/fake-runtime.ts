@@ -165,6 +165,7 @@ export class FakeSandbox implements Sandbox {
       else onOutput({ stream: 'stderr', text, at: new Date() });
       return { exitCode: 127, reason: 'exited', durationMs: Date.now() - started };
     }
+    if (req.pty) return { exitCode: null, reason: 'sandbox_failed', message: 'the fake runtime has no pseudo-terminals', durationMs: 0 };
     const file = join(this.dir, 'scripts', `${++this.scripts}.sh`);
     await writeFile(file, req.script);
     const child = this.start([SHELL, file], this.env(req.env), cwd, req.stdin !== undefined);

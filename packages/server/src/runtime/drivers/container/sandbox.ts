@@ -103,7 +103,7 @@ export class ContainerSandbox implements Sandbox {
         argv = ['/bin/bash', `/run/mags/${name}`];
       }
       const onData = req.onData;
-      proc = this.agent.spawn({ argv, env: req.env, cwd: req.cwd ?? '/root', stdin: req.stdin !== undefined }, onData ? (stream, data) => onData(stream, data, new Date()) : (stream, data) => splitters[stream].push(data));
+      proc = this.agent.spawn({ argv, env: req.env, cwd: req.cwd ?? '/root', stdin: req.stdin !== undefined, pty: req.pty }, onData ? (stream, data) => onData(stream, data, new Date()) : (stream, data) => splitters[stream].push(data));
     } catch (err) {
       if (scriptFile) rmSync(scriptFile, { force: true });
       return { exitCode: null, reason: 'sandbox_failed', message: (err as Error).message, durationMs: duration() };
@@ -121,6 +121,8 @@ export class ContainerSandbox implements Sandbox {
     const onAbort = () => stop('cancelled');
     if (req.signal?.aborted) onAbort();
     else req.signal?.addEventListener('abort', onAbort, { once: true });
+    const running = proc;
+    req.onStarted?.({ resize: (cols, rows) => running.resize(cols, rows) });
     let ended = false;
     // Never rejects: a failing source ends the script's stdin (the source reports its own failure).
     if (req.stdin) void pumpStdin(proc, req.stdin, () => ended);
