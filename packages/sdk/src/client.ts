@@ -9,7 +9,7 @@ import { resolveSettings } from './config.js';
 import { MagsError, NotFoundError, TimeoutError } from './errors.js';
 import { HttpClient, formatMs, type CallOptions, type FetchLike } from './http.js';
 import { followJob, getJob, jobPath, sleep } from './follow.js';
-import { readRaw, type RawOutput } from './raw.js';
+import { readRaw, toStream, type RawOutput } from './raw.js';
 import {
   ACCESS,
   answer,
@@ -606,17 +606,3 @@ export class Mags {
   }
 }
 
-/** An async iterable of bytes as a pull-based web stream (read only as fast as it is sent). */
-function toStream(src: AsyncIterable<Uint8Array>): ReadableStream<Uint8Array> {
-  const it = src[Symbol.asyncIterator]();
-  return new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      const { done, value } = await it.next();
-      if (done) controller.close();
-      else controller.enqueue(value);
-    },
-    async cancel() {
-      await it.return?.();
-    },
-  });
-}

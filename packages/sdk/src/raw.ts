@@ -68,3 +68,18 @@ function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
   out.set(b, a.length);
   return out;
 }
+
+/** An async iterable of bytes as a pull-based web stream (read only as fast as it is sent). */
+export function toStream(src: AsyncIterable<Uint8Array>): ReadableStream<Uint8Array> {
+  const it = src[Symbol.asyncIterator]();
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      const { done, value } = await it.next();
+      if (done) controller.close();
+      else controller.enqueue(value);
+    },
+    async cancel() {
+      await it.return?.();
+    },
+  });
+}

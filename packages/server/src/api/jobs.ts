@@ -88,7 +88,7 @@ export const jobRoutes: FastifyPluginAsyncZod<JobRoutesOptions> = async (app, { 
       async (request, reply) => {
         const body = (request.body ?? request.raw) as AsyncIterable<Buffer>;
         // An interactive session's input may pause for minutes: no idle limit on this socket.
-        request.raw.socket.setTimeout(0);
+        request.raw.socket?.setTimeout?.(0);
         const result = await jobs.putStdin(userOf(request), request.params.id, body);
         // The rest of a body the script did not read is not waited for.
         if (!request.raw.readableEnded) reply.header('connection', 'close');

@@ -133,7 +133,7 @@ async function sendRaw(request: FastifyRequest, reply: FastifyReply, feed: RawFe
   // Headers now: the client learns the answer's form before the first byte of output.
   raw.flushHeaders();
   // A followed job may print nothing for minutes (a raw answer has no keep-alive comments).
-  if (feed.following) raw.socket?.setTimeout(0);
+  if (feed.following) raw.socket?.setTimeout?.(0);
   const out = new SseWriter(raw, { heartbeatMs: 0, stallMs });
   out.onClose(() => feed.close());
   feed.onShutdown(() => out.end(undefined, SHUTDOWN_GRACE_MS));
