@@ -1,97 +1,97 @@
 #!/usr/bin/env node
-// Cost of storing job output in the log store: 2 M empty lines, and 10 MiB of 80-character lines,
-// appended as the log feed does (batches of 500 lines, its flush size), on SQLite (and PostgreSQL
-// with --pg): seconds, rows, database growth, then the time to page through it all 1000 lines at a
-// time. With `--base DIR` the same runs against another built checkout (e.g. the previous main
-// commit), in the same run.
-//
-//   node bench/logs.mjs [--base /work/wt-base] [--pg] [--lines 2000000]
-import { statSync, readdirSync, mkdtempSync, rmSync } from 'node:fs';
+// Job output storage: rows, seconds and database growth for output floods, this tree against a
+// baseline tree (default: the commit before output was stored as chunks) in the same run.
+//   node bench/logs.mjs [--runs 3] [--baseline-rev 6b0fcb0]
+// Each run is a fresh in-process control plane (test/helpers/harness.ts: SQLite file, the fake
+// runtime running the script as a local process), one job, then: rows in the log table, time from
+// submit to the job's end with its output stored, time to read the whole Mags JSON logs answer,
+// and the growth of the database files (after a WAL checkpoint). Needs `npm run build` first.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, statSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
-import { REPO } from './lib.mjs';
+import { pathToFileURL } from 'node:url';
+import { REPO, fmt, numberOption, stats } from './lib.mjs';
 
-const { values: opt } = parseArgs({ options: { base: { type: 'string' }, pg: { type: 'boolean', default: false }, lines: { type: 'string', default: '2000000' } } });
-const BATCH = 500;
+const SCENARIOS = {
+  'empty-lines-2M': "yes '' | head -n 2000000",
+  'mixed-10MiB': 'head -c 5242880 /dev/zero | tr "\\0" x | fold -w 100; head -c 2621440 /dev/urandom | base64 -w 60 >&2; seq 1 100000',
+};
 
-function dirBytes(dir) {
-  return readdirSync(dir).reduce((n, f) => n + statSync(join(dir, f)).size, 0);
+if (process.argv[2] === '--worker') {
+  const [, , , tree, name] = process.argv;
+  console.log(JSON.stringify(await worker(tree, SCENARIOS[name])));
+  process.exit(0);
 }
 
-async function one(repo, label, kind, makeLines) {
-  const { openStores } = await import(join(repo, 'packages/server/dist/src/storage/stores.js'));
-  const { job } = await import(join(repo, 'packages/server/dist/test/helpers/stores.js'));
-  const { newId } = await import(join(repo, 'packages/server/dist/src/services/tokens.js'));
-  const dir = mkdtempSync(join(tmpdir(), 'mags-bench-logs-'));
-  let pg;
-  if (kind === 'pg') pg = await (await import(join(repo, 'packages/server/dist/test/helpers/postgres.js'))).startPostgres();
-  const stores = await openStores(pg ? { url: pg.url, sqlitePath: '' } : { sqlitePath: join(dir, 'mags.db') });
-  const sizeNow = async () => {
-    if (!pg) return dirBytes(dir);
-    const { Client } = (await import('pg')).default;
-    const c = new Client({ connectionString: pg.url });
-    await c.connect();
-    try {
-      return Number((await c.query('select pg_database_size(current_database()) as n')).rows[0].n);
-    } finally {
-      await c.end();
+const runs = numberOption('--runs', 3);
+const revIndex = process.argv.indexOf('--baseline-rev');
+const rev = revIndex >= 0 ? process.argv[revIndex + 1] : '6b0fcb0';
+const baseline = prepareBaseline(rev);
+const results = [];
+for (const name of Object.keys(SCENARIOS)) {
+  for (const [label, tree] of [['baseline ' + rev, baseline], ['this tree', REPO]]) {
+    const samples = [];
+    for (let i = 0; i < runs; i++) {
+      const r = spawnSync(process.execPath, [new URL(import.meta.url).pathname, '--worker', tree, name], { encoding: 'utf8', maxBuffer: 1 << 20 });
+      if (r.status !== 0) throw new Error(`${label} ${name} failed:\n${r.stderr}`);
+      samples.push(JSON.parse(r.stdout.trim().split('\n').pop()));
     }
+    results.push({ name, label, samples });
+  }
+}
+console.log(`runs per cell: ${runs}; median (p95) per cell\n`);
+console.log('| scenario | tree | lines | rows | job ms | read JSON ms | DB growth MiB |');
+console.log('|---|---|---|---|---|---|---|');
+for (const { name, label, samples } of results) {
+  const cell = (key, f = fmt) => {
+    const s = stats(samples.map((x) => x[key]));
+    return `${f(s.p50)} (${f(s.p95)})`;
   };
-  try {
-    const user = { id: newId(), name: 'bench', admin: false, created_at: new Date().toISOString() };
-    await stores.users.createUser(user);
-    const j = job(user.id);
-    await stores.jobs.insertJob(j);
-    const before = await sizeNow();
-    const lines = makeLines(j.request_id);
-    const t0 = performance.now();
-    for (let i = 0; i < lines.length; i += BATCH) await stores.logs.append(lines.slice(i, i + BATCH));
-    const secs = (performance.now() - t0) / 1000;
-    const t1 = performance.now();
-    let after = 0;
-    let read = 0;
-    for (;;) {
-      const page = await stores.logs.read(j.request_id, after, 1000);
-      if (page.length === 0) break;
-      read += page.length;
-      after = page.at(-1).seq;
-    }
-    const readSecs = (performance.now() - t1) / 1000;
-    if (read !== lines.length) throw new Error(`read ${read} of ${lines.length} lines`);
-    const growth = (await sizeNow()) - before;
-    const { sql } = await import(join(repo, 'node_modules/kysely/dist/esm/index.js'));
-    const { openDatabase } = await import(join(repo, 'packages/server/dist/src/storage/metadata/db.js'));
-    const opened = openDatabase(pg ? { url: pg.url, sqlitePath: '' } : { sqlitePath: join(dir, 'mags.db') });
-    let rows = 0;
-    try {
-      for (const table of ['job_logs', 'job_log_blocks']) {
-        const r = await sql`select count(*) as n from ${sql.table(table)}`.execute(opened.db).catch(() => null);
-        rows += r ? Number(r.rows[0].n) : 0;
-      }
-    } finally {
-      await opened.db.destroy();
-    }
-    return { label, lines: lines.length, secs, readSecs, rows, growthMiB: growth / 1024 / 1024 };
-  } finally {
-    await stores.close();
-    await pg?.stop();
-    rmSync(dir, { recursive: true, force: true });
-  }
+  const mib = (v) => (v / 1048576).toFixed(1);
+  console.log(`| ${name} | ${label} | ${samples[0].lines} | ${samples[0].rows} | ${cell('jobMs')} | ${cell('readMs')} | ${cell('dbBytes', mib)} |`);
 }
 
-const N = Number(opt.lines);
-const ts = (i) => new Date(Date.UTC(2026, 0, 1) + Math.floor(i / 100)).toISOString();
-const empty = (id) => Array.from({ length: N }, (_, i) => ({ job_id: id, seq: i + 1, timestamp: ts(i), stream: 'stdout', message: '' }));
-const text = (id) => Array.from({ length: Math.ceil((10 * 1024 * 1024) / 81) }, (_, i) => ({ job_id: id, seq: i + 1, timestamp: ts(i), stream: 'stdout', message: `${String(i).padStart(8, '0')} ${'x'.repeat(71)}` }));
-const trees = opt.base ? [['before', opt.base], ['after', REPO]] : [['this tree', REPO]];
-const rows = [];
-for (const kind of opt.pg ? ['sqlite', 'pg'] : ['sqlite']) {
-  for (const [what, make] of [[`${N} empty lines`, empty], ['10 MiB of 80-char lines', text]]) {
-    for (const [label, repo] of trees) rows.push({ db: kind, what, ...(await one(repo, label, kind, make)) });
-  }
+/** A built copy of the server at `rev` under the temp dir (made once, reused). */
+function prepareBaseline(rev) {
+  const dir = join(tmpdir(), `mags-bench-logs-${rev}`);
+  if (existsSync(join(dir, 'packages/server/dist/test/helpers/harness.js'))) return dir;
+  mkdirSync(dir, { recursive: true });
+  execFileSync('sh', ['-c', `git -C "${REPO}" archive ${rev} packages/shared packages/server tsconfig.base.json | tar -x -C "${dir}"`]);
+  if (!existsSync(join(dir, 'node_modules'))) symlinkSync(join(REPO, 'node_modules'), join(dir, 'node_modules'));
+  execFileSync(join(REPO, 'node_modules/.bin/tsc'), ['-b', 'packages/server'], { cwd: dir, stdio: 'inherit' });
+  return dir;
 }
-console.log('\ndb      output                    tree        lines     rows   append s  read s  growth MiB');
-for (const r of rows) {
-  console.log(`${r.db.padEnd(7)} ${r.what.padEnd(25)} ${r.label.padEnd(10)} ${String(r.lines).padStart(8)} ${String(r.rows).padStart(8)} ${r.secs.toFixed(1).padStart(9)} ${r.readSecs.toFixed(1).padStart(7)} ${r.growthMiB.toFixed(1).padStart(10)}`);
+
+async function worker(tree, script) {
+  const { createHarness } = await import(pathToFileURL(join(tree, 'packages/server/dist/test/helpers/harness.js')).href);
+  const before = new Set(readdirSync(tmpdir()));
+  const h = await createHarness({ maxOutputBytes: 1 << 30, jobTimeoutSeconds: 600 });
+  try {
+    const dir = join(tmpdir(), readdirSync(tmpdir()).find((d) => d.startsWith('mags-harness-') && !before.has(d)));
+    const dbSize = () => ['mags.db', 'mags.db-wal'].reduce((n, f) => n + (existsSync(join(dir, f)) ? statSync(join(dir, f)).size : 0), 0);
+    const auth = { authorization: `Bearer ${h.adminToken}` };
+    const size0 = dbSize();
+    const t0 = performance.now();
+    const res = await h.app.inject({ method: 'POST', url: '/api/v1/mags-jobs', headers: auth, payload: { script, type: 'inline' } });
+    const id = res.json().request_id;
+    const st = await h.waitDone(h.adminToken, id, 600_000);
+    if (st.status !== 'completed') throw new Error(`job ended ${JSON.stringify(st)}`);
+    await h.logs.flush();
+    const jobMs = performance.now() - t0;
+    const t1 = performance.now();
+    const all = await h.app.inject({ method: 'GET', url: `/api/v1/mags-jobs/${id}/logs`, headers: auth });
+    const lines = all.json().logs.length;
+    const readMs = performance.now() - t1;
+    const Database = (await import('better-sqlite3')).default;
+    const db = new Database(join(dir, 'mags.db'));
+    const tables = db.prepare("select name from sqlite_master where type = 'table'").all().map((r) => r.name);
+    const table = tables.includes('job_log_chunks') ? 'job_log_chunks' : 'job_logs';
+    const rows = db.prepare(`select count(*) as n from ${table} where job_id = ?`).get(id).n;
+    db.pragma('wal_checkpoint(TRUNCATE)');
+    db.close();
+    return { lines, rows, jobMs, readMs, dbBytes: dbSize() - size0 };
+  } finally {
+    await h.close();
+  }
 }

@@ -54,6 +54,8 @@ npm_install() {
 build_ts() {
   step "Compiling TypeScript and building the dashboard"
   (cd "$REPO" && npm run --silent build >&2)
+  step "Packing the client downloads (CLI, Node SDK, Python wheel)"
+  (cd "$REPO" && node scripts/build-downloads.mjs >&2)
 }
 
 build_agent() {

@@ -8,7 +8,7 @@ import { EXIT, describeError } from './exit-codes.js';
 /** Runs the CLI with `args` (without node and script path) and returns the exit code. */
 export async function main(args: string[]): Promise<number> {
   // Fast path: `mags --version` loads neither commander nor the SDK.
-  if (args.length === 1 && (args[0] === '--version' || args[0] === '-V')) {
+  if (args.length === 1 && (args[0] === '--version' || args[0] === '-V' || args[0] === '-v' || args[0] === 'version')) {
     const { cliVersion } = await import('./version.js');
     process.stdout.write(cliVersion() + '\n');
     return EXIT.OK;
@@ -40,6 +40,13 @@ export async function main(args: string[]): Promise<number> {
       return err.exitCode === 0 ? EXIT.OK : EXIT.USAGE;
     }
     const { exitCode, message, hint } = describeError(err);
+    if (args.includes('--json')) {
+      // A script that parses stdout under --json gets the failure in the same form on stderr.
+      const code = (err as { code?: unknown }).code;
+      const body = { error: message, code: typeof code === 'string' ? code : exitCode === 130 ? 'INTERRUPTED' : 'CLI_ERROR', ...(hint ? { hint } : {}), exit_code: exitCode };
+      process.stderr.write(JSON.stringify(body) + '\n');
+      return exitCode;
+    }
     process.stderr.write(`Error: ${message}\n`);
     if (hint) process.stderr.write(`Hint: ${hint}\n`);
     if (process.env.MAGS_DEBUG && err instanceof Error && err.stack) process.stderr.write(err.stack + '\n');

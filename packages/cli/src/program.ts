@@ -9,6 +9,8 @@ import { statusCommand } from './commands/status.js';
 import { logsCommand } from './commands/logs.js';
 import { listCommand } from './commands/list.js';
 import { stopCommand } from './commands/stop.js';
+import { rmCommand } from './commands/rm.js';
+import { waitCommand } from './commands/wait.js';
 import { syncCommand } from './commands/sync.js';
 import { workspaceCommand } from './commands/workspace.js';
 import { resizeCommand } from './commands/resize.js';
@@ -28,11 +30,12 @@ import { webhookCommand } from './commands/webhook.js';
 import { cpCommand } from './commands/cp.js';
 import { lsCommand } from './commands/ls.js';
 import { catCommand } from './commands/cat.js';
+import { versionCommand } from './commands/version.js';
 
 export function buildProgram(): Command {
   const program = new Command('mags')
     .description('Run scripts in instant Linux sandboxes on a (self-hosted) Mags server')
-    .version(cliVersion(), '-V, --version', 'print the version')
+    .version(cliVersion(), '-V, --version', 'print the version (also -v, mags version)')
     .helpOption('-h, --help', 'show help')
     // `mags exec`/`mags ssh` pass options after the job name through to the command.
     .enablePositionalOptions()
@@ -60,6 +63,8 @@ Environment: MAGS_API_URL, MAGS_API_TOKEN (or MAGS_TOKEN). Exit codes: see docs/
     logsCommand(),
     listCommand(),
     stopCommand(),
+    rmCommand(),
+    waitCommand(),
     syncCommand(),
     workspaceCommand(),
     resizeCommand(),
@@ -76,6 +81,7 @@ Environment: MAGS_API_URL, MAGS_API_TOKEN (or MAGS_TOKEN). Exit codes: see docs/
     cpCommand(),
     lsCommand(),
     catCommand(),
+    versionCommand(),
   ];
   for (const cmd of commands) program.addCommand(cmd);
   // Subcommands inherit the error behaviour: throw instead of exiting.

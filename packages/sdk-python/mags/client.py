@@ -202,11 +202,11 @@ class Mags:
         return cast(Job, self._http.request("GET", _job_path(request_id, "/status"), timeout=timeout))
 
     def logs(
-        self, request_id: str, *, after: Optional[int] = None, timeout: Optional[float] = None
+        self, request_id: str, *, after: Optional[int] = None, tail: Optional[int] = None, timeout: Optional[float] = None
     ) -> Logs:
         """``{"logs": [{"timestamp", "level", "message", "stream", "seq"}, ...]}``; ``after`` returns
-        only entries with a larger ``seq``."""
-        query = {"after": after} if after is not None else None
+        only entries with a larger ``seq``; ``tail`` (ours) only the last n."""
+        query = _drop_none({"after": after, "tail": tail}) or None
         return cast(Logs, self._http.request("GET", _job_path(request_id, "/logs"), query=query, timeout=timeout))
 
     def stream_logs(
@@ -224,16 +224,32 @@ class Mags:
                 return
 
     def list(
-        self, page: Optional[int] = None, page_size: Optional[int] = None, *, timeout: Optional[float] = None
+        self,
+        page: Optional[int] = None,
+        page_size: Optional[int] = None,
+        *,
+        status: Optional[str] = None,
+        since: Optional[str] = None,
+        timeout: Optional[float] = None,
     ) -> JobList:
         """One page of your jobs, newest first: ``{"jobs", "page", "page_size", "total"}``. The
-        server's defaults are page 1 of 20."""
-        query = _drop_none({"page": page, "page_size": page_size})
+        server's defaults are page 1 of 20. Ours: ``status`` (comma-separated statuses) and
+        ``since`` (ISO 8601 creation time) filter them."""
+        query = _drop_none({"page": page, "page_size": page_size, "status": status, "since": since})
         return cast(JobList, self._http.request("GET", JOBS, query=query or None, timeout=timeout))
 
     def stop(self, request_id: str, *, timeout: Optional[float] = None) -> Dict[str, Any]:
         """Stop the job (a workspace is synced first): ``{"success", "request_id", "status"}``."""
         return self._http.request("POST", _job_path(request_id, "/stop"), body={}, timeout=timeout)
+
+    def resize_tty(self, name_or_id: str, cols: int, rows: int, *, timeout: Optional[float] = None) -> Dict[str, Any]:
+        """New terminal size of a job submitted with ``tty`` (ours): ``{"success": True}``."""
+        return self._http.request("POST", _job_path(name_or_id, "/resize"), body={"cols": cols, "rows": rows}, timeout=timeout)
+
+    def delete_job(self, name_or_id: str, *, timeout: Optional[float] = None) -> Dict[str, Any]:
+        """Delete a job that ended and its output (ours): ``{"success", "request_id"}``; a queued,
+        running or sleeping job raises ``MagsError`` with code ``CONFLICT``."""
+        return self._http.request("DELETE", _job_path(name_or_id), timeout=timeout)
 
     def find_job(self, name_or_id: str, *, timeout: Optional[float] = None) -> Optional[Job]:
         """The job with this request id, or the pending/running/sleeping job with this name or

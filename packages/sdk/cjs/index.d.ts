@@ -27,6 +27,9 @@ declare namespace Mags {
   export type NewResult = sdk.NewResult;
   export type CallOptions = sdk.CallOptions;
   export type FetchLike = sdk.FetchLike;
+  export type RawOutput = sdk.RawOutput;
+  export type StdinAnswer = sdk.StdinAnswer;
+  export type DeleteJobAnswer = sdk.DeleteJobAnswer;
   export type ClientErrorCode = sdk.ClientErrorCode;
   export type MagsErrorCode = sdk.MagsErrorCode;
   export type MagsErrorOptions = sdk.MagsErrorOptions;

@@ -10,6 +10,7 @@ import { MagsError, NotFoundError, TimeoutError } from './errors.js';
 import { HttpClient, formatMs, type CallOptions, type FetchLike } from './http.js';
 import { followJob, getJob, jobPath, sleep } from './follow.js';
 import { SandboxFiles } from './files.js';
+import { readRaw, toStream, type RawOutput } from './raw.js';
 import {
   ACCESS,
   answer,
@@ -22,6 +23,8 @@ import {
   ME,
   POOL,
   STOP,
+  STDIN_ANSWER,
+  DELETE_JOB,
   SUBMIT,
   SUCCESS,
   SYNC,
@@ -64,6 +67,7 @@ import type {
   Me,
   PoolStatus,
   StopResponse,
+  DeleteJobAnswer,
   SubmitBody,
   SubmitResponse,
   Success,
@@ -435,10 +439,10 @@ export class Mags {
     return getJob(this.http, nameOrId, call.signal, call.timeoutMs);
   }
 
-  /** A job's log lines so far (`after`: only lines with a higher `seq`). */
-  logs(nameOrId: string, opts: { after?: number } & CallOptions = {}): Promise<Logs> {
-    const { after, ...call } = opts;
-    return this.http.request({ method: 'GET', path: jobPath(nameOrId, '/logs'), query: { after }, answer: LOGS, call });
+  /** A job's log lines so far (`after`: only lines with a higher `seq`; `tail` (ours): only the last n). */
+  logs(nameOrId: string, opts: { after?: number; tail?: number } & CallOptions = {}): Promise<Logs> {
+    const { after, tail, ...call } = opts;
+    return this.http.request({ method: 'GET', path: jobPath(nameOrId, '/logs'), query: { after, tail }, answer: LOGS, call });
   }
 
   /** Yields a job's log lines live until the job ends (or, for a persistent job, goes idle). */
@@ -477,13 +481,37 @@ export class Mags {
     }
   }
 
-  /** The caller's jobs, newest first. */
-  list(opts: { page?: number; pageSize?: number } & CallOptions = {}): Promise<JobList> {
-    const { page, pageSize, ...call } = opts;
+  /**
+   * Yields a job's output bytes exactly as written, per stream (ours; a Mags server throws
+   * `FEATURE_NOT_AVAILABLE`). With `follow` it waits for more and ends with `{ end }` when the job ends.
+   */
+  streamRaw(nameOrId: string, opts: { follow?: boolean; signal?: AbortSignal } = {}): AsyncGenerator<RawOutput> {
+    return readRaw(this.http, nameOrId, opts);
+  }
+
+  /**
+   * Streams the stdin of a job submitted with `stdin: true` (ours): the script reads `data` as it
+   * is sent (a stream is never held whole). Resolves with the bytes the script's stdin took, once
+   * it reached EOF or the job ended. Pass `timeoutMs: 0` for a long upload.
+   */
+  sendStdin(nameOrId: string, data: ReadableStream<Uint8Array> | AsyncIterable<Uint8Array> | Uint8Array | string, call: CallOptions = {}): Promise<{ bytes: number }> {
+    const bytes = typeof data === 'string' ? new TextEncoder().encode(data) : data instanceof Uint8Array || data instanceof ReadableStream ? data : toStream(data);
+    return this.http.request({ method: 'PUT', path: jobPath(nameOrId, '/stdin'), bytes, answer: STDIN_ANSWER, call });
+  }
+
+  /** New terminal size of a job submitted with `tty` (ours). */
+  resizeTty(nameOrId: string, cols: number, rows: number, call: CallOptions = {}): Promise<Success> {
+    return this.http.request({ method: 'POST', path: jobPath(nameOrId, '/resize'), body: { cols, rows }, answer: SUCCESS, call });
+  }
+
+  /** The caller's jobs, newest first; `status` and `since` (ours) filter them. */
+  list(opts: { page?: number; pageSize?: number; status?: Job['status'] | Job['status'][]; since?: Date | string } & CallOptions = {}): Promise<JobList> {
+    const { page, pageSize, status, since, ...call } = opts;
     return this.http.request({
       method: 'GET',
       path: '/api/v1/mags-jobs',
-      query: { page, page_size: pageSize },
+      // status and since are ours: a Mags server ignores them.
+      query: { page, page_size: pageSize, status: Array.isArray(status) ? status.join(',') : status, since: since instanceof Date ? since.toISOString() : since },
       answer: JOB_LIST,
       call,
     });
@@ -492,6 +520,11 @@ export class Mags {
   /** Stops a job (a workspace is synced first). */
   stop(nameOrId: string, call: CallOptions = {}): Promise<StopResponse> {
     return this.http.request({ method: 'POST', path: jobPath(nameOrId, '/stop'), body: {}, answer: STOP, call });
+  }
+
+  /** Deletes a job that ended and its output (ours); a queued, running or sleeping job is refused (409 `CONFLICT`). */
+  deleteJob(nameOrId: string, call: CallOptions = {}): Promise<DeleteJobAnswer> {
+    return this.http.request({ method: 'DELETE', path: jobPath(nameOrId), answer: DELETE_JOB, call });
   }
 
   /**

@@ -53,6 +53,8 @@ export interface RequestSpec<T> {
   body?: unknown;
   /** A multipart body sent as is (its own content type with the boundary); instead of `body`. */
   form?: FormData;
+  /** Raw bytes sent as is (`application/octet-stream`), streamed when a stream; instead of `body`; never retried. */
+  bytes?: ReadableStream<Uint8Array> | Uint8Array;
   answer: AnswerCheck<T>;
   auth?: boolean;
   call?: CallOptions;
@@ -105,7 +107,7 @@ export class HttpClient {
    * fails too, its error is thrown.
    */
   async request<T>(spec: RequestSpec<T>): Promise<T> {
-    const retries = IDEMPOTENT.has(spec.method) && !spec.form ? this.maxRetries : 0;
+    const retries = IDEMPOTENT.has(spec.method) && !spec.form && !spec.bytes ? this.maxRetries : 0;
     for (let attempt = 0; ; attempt++) {
       try {
         return await this.requestOnce(spec);
@@ -118,7 +120,8 @@ export class HttpClient {
   }
 
   private async requestOnce<T>(spec: RequestSpec<T>): Promise<T> {
-    const headers = this.headers(spec.auth ?? true, spec.body !== undefined ? { 'content-type': 'application/json' } : undefined);
+    const type = spec.bytes !== undefined ? 'application/octet-stream' : spec.body !== undefined ? 'application/json' : undefined;
+    const headers = this.headers(spec.auth ?? true, type ? { 'content-type': type } : undefined);
     const url = this.url(spec.path, spec.query);
     const { signal, timeoutSignal, timeoutMs } = this.signals(spec.call);
     const what = `${spec.method} ${spec.path}`;
@@ -128,9 +131,11 @@ export class HttpClient {
       res = await this.fetchImpl(url, {
         method: spec.method,
         headers,
-        body: spec.form ?? (spec.body !== undefined ? JSON.stringify(spec.body) : undefined),
+        body: spec.bytes ?? spec.form ?? (spec.body !== undefined ? JSON.stringify(spec.body) : undefined),
         signal,
-      });
+        // A streamed body needs half-duplex fetch (Node's fetch refuses a stream without it).
+        ...(spec.bytes instanceof ReadableStream ? { duplex: 'half' } : {}),
+      } as RequestInit);
       text = await res.text();
     } catch (err) {
       throw this.transportError(err, spec.call?.signal, { signal: timeoutSignal, ms: timeoutMs }, what);

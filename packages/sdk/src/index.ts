@@ -49,6 +49,8 @@ export {
 } from './config.js';
 export type { ClientConfigFile, ResolvedSettings, TokenSource, UrlSource } from './config.js';
 export { isTerminalStatus } from './status.js';
+export { RAW_STREAM_TYPE } from './raw.js';
+export type { RawOutput } from './raw.js';
 export type * from './api/types.js';
 export type { Camelize, CamelCase } from './wire.js';
 export { toCamelCase, toSnakeCase } from './wire.js';

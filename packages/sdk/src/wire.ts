@@ -15,7 +15,7 @@ type Complete<T, L extends readonly (keyof T)[]> = Exclude<keyof T, L[number]> e
 
 const submitFields = [
   'script', 'type', 'name', 'workspace_id', 'base_workspace_id', 'persistent', 'no_sleep', 'startup_command',
-  'environment', 'file_ids', 'disk_gb', 'timeout_seconds', 'timeout', 'vcpus', 'memory_mb', 'rootfs_type',
+  'environment', 'file_ids', 'stdin', 'tty', 'disk_gb', 'timeout_seconds', 'timeout', 'vcpus', 'memory_mb', 'rootfs_type',
   'webhook_url',
 ] as const;
 /** Every field of the submit body. */

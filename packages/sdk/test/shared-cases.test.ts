@@ -98,7 +98,8 @@ test('shared cases cover every one-request method of Mags', () => {
   const covered = new Set(CASES.map((c) => toCamelCase(c.method)));
   const missing = methods.filter((m) => !covered.has(m));
   // enableUrl is enableAccess under Mags' older name; urlAliasList has no shared case yet (its
-  // request shape is checked in client.test.ts); uploadFile sends a streamed multipart body and
-  // execStream reads an NDJSON stream (both tested end to end).
-  assert.deepEqual(missing.filter((m) => m !== 'enableUrl' && m !== 'urlAliasList' && m !== 'uploadFile' && m !== 'execStream'), []);
+  // request shape is checked in client.test.ts); uploadFile and sendStdin send streamed bodies,
+  // streamRaw reads a streamed answer and execStream an NDJSON stream (all tested end to end).
+  const streamed = ['enableUrl', 'urlAliasList', 'uploadFile', 'sendStdin', 'streamRaw', 'execStream'];
+  assert.deepEqual(missing.filter((m) => !streamed.includes(m)), []);
 });

@@ -33,6 +33,7 @@
 #define FRAME_STDOUT 'O'
 #define FRAME_STDERR 'E'
 #define FRAME_EXIT 'X'
+#define FRAME_ACK 'A'
 
 /* Exec flags. */
 #define EXEC_PTY 1

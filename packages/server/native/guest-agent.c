@@ -104,6 +104,17 @@ static void send_frame(char type, uint32_t chan, const void *payload, uint32_t l
   if (len) buf_append(&outq, payload, len);
 }
 
+/* Tells the host that n bytes of a channel's stdin left the guest's buffer (written, or dropped). */
+static void ack_stdin(uint32_t chan, size_t n) {
+  unsigned char a[4];
+  while (n > 0) {
+    uint32_t part = n > 0xffffffffu ? 0xffffffffu : (uint32_t)n;
+    a[0] = (unsigned char)(part >> 24); a[1] = (unsigned char)(part >> 16); a[2] = (unsigned char)(part >> 8); a[3] = (unsigned char)part;
+    send_frame(FRAME_ACK, chan, a, 4);
+    n -= part;
+  }
+}
+
 static void set_nonblock(int fd) { fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK); }
 
 static struct session *find_session(uint32_t chan) {
@@ -274,6 +285,7 @@ static void handle_frame(char type, uint32_t chan, const unsigned char *p, uint3
   case FRAME_PING: send_frame(FRAME_PING, chan, p, len); break;
   case FRAME_STDIN:
     if (s && !s->stdin_eof && s->in_fd >= 0) buf_append(&s->in, p, len);
+    else if (len) ack_stdin(chan, len);
     break;
   case FRAME_EOF:
     if (s) { s->stdin_eof = 1; if (s->in.len == 0) session_close_in(s); }
@@ -432,8 +444,8 @@ static int serve(int fd) {
       } else if (kinds[i] == 'I') {
         if (s->in_fd < 0 || s->in.len == 0) continue;
         ssize_t w = write(s->in_fd, s->in.data, s->in.len);
-        if (w > 0) buf_consume(&s->in, (size_t)w);
-        else if (w < 0 && errno != EAGAIN && errno != EINTR) { s->in.len = 0; session_close_in(s); }
+        if (w > 0) { buf_consume(&s->in, (size_t)w); ack_stdin(s->chan, (size_t)w); }
+        else if (w < 0 && errno != EAGAIN && errno != EINTR) { ack_stdin(s->chan, s->in.len); s->in.len = 0; session_close_in(s); }
         if (s->in.len == 0 && s->stdin_eof) session_close_in(s);
       } else if (kinds[i] == 'O' && s->out_fd >= 0) {
         pump(s, &s->out_fd, 'O');

@@ -9,7 +9,8 @@ import { accountRoutes } from './api/account.js';
 import { execRoutes } from './api/exec.js';
 import { terminalRoutes } from './api/terminal.js';
 import { installAuth } from './api/auth.js';
-import { answerFrameworkError, installErrorHandlers, sendError } from './api/errors.js';
+import { DEFAULT_DOWNLOADS_DIR, downloadRoutes } from './api/downloads.js';
+import { answerClientError, answerFrameworkError, installErrorHandlers, sendError } from './api/errors.js';
 import { fileRoutes } from './api/files.js';
 import { jobRoutes } from './api/jobs.js';
 import { logRoutes } from './api/logs.js';
@@ -98,6 +99,8 @@ export interface AppDeps {
   metrics?: Metrics;
   /** A bearer token that may read /metrics besides admin API tokens (MAGS_METRICS_TOKEN). */
   metricsToken?: string;
+  /** Directory of the client packages served at /downloads/ (default packages/server/dist/downloads). */
+  downloadsDir?: string;
 }
 
 /**
@@ -116,11 +119,15 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     requestIdHeader: false,
     forceCloseConnections: true,
     trustProxy: deps.trustProxy ?? false,
-    // Limits how long a client may take to send its request (slow senders); responses such as SSE
-    // streams may last as long as they need.
-    requestTimeout: 120_000,
+    // Slow senders: headers must arrive within Node's headersTimeout (60 s; answered 408
+    // REQUEST_TIMEOUT), and a connection on which nothing moves for 120 s is closed. No limit on a
+    // whole request: a job's stdin upload lasts as long as its session. Streams that may sit idle
+    // longer (stdin uploads, raw output follows) lift the idle limit of their own socket.
+    requestTimeout: 0,
+    connectionTimeout: 120_000,
     return503OnClosing: false,
     frameworkErrors: (err, request, reply) => answerFrameworkError(err, request as FastifyRequest, reply as FastifyReply),
+    clientErrorHandler: (err, socket) => answerClientError(err as Error & { code?: string }, socket, deps.log),
   }).withTypeProvider<ZodTypeProvider>();
 
   app.setValidatorCompiler(validatorCompiler);
@@ -206,6 +213,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       },
     );
   }
+  await app.register(downloadRoutes, { dir: deps.downloadsDir ?? DEFAULT_DOWNLOADS_DIR });
 
   // The web terminal authenticates on its own (a header or a single-use ticket: browsers cannot
   // set headers on a WebSocket).

@@ -14,6 +14,7 @@ import { JobLogs } from './services/job-logs.js';
 import { TerminalTickets } from './services/terminal.js';
 import { LogRetention } from './services/log-retention.js';
 import { DEFAULT_MAX_PENDING_JOBS_PER_USER, JobsService } from './services/jobs.js';
+import { StdinHub } from './services/stdin.js';
 import { DEFAULT_MAX_UPLOAD_BYTES, UploadsService } from './services/uploads.js';
 import { DEFAULT_FILES_MAX_BYTES, SandboxFilesService } from './services/sandbox-files.js';
 import { SessionsService } from './services/sessions.js';
@@ -154,6 +155,7 @@ export async function composeControlPlane(o: ComposeOptions): Promise<ControlPla
     checkpointMs: (settings.usageCheckpointSeconds ?? 300) * 1000,
   });
   const uploads = new UploadsService(stores.uploads, o.blobs, log.child({ component: 'uploads' }), settings.maxUploadBytes ?? DEFAULT_MAX_UPLOAD_BYTES);
+  const stdin = new StdinHub();
   const live = new LiveManager({
     store: stores.jobs,
     logs,
@@ -186,6 +188,7 @@ export async function composeControlPlane(o: ComposeOptions): Promise<ControlPla
     metrics,
     live,
     events,
+    stdin,
   });
   live.useSlots(scheduler);
   o.urls?.watch(live);
@@ -212,7 +215,7 @@ export async function composeControlPlane(o: ComposeOptions): Promise<ControlPla
     clock: settings.clock,
     onQueued: () => dispatcher.kick(),
   });
-  const jobs = new JobsService(stores.jobs, logs, scheduler, log.child({ component: 'jobs' }), jobLimits, workspaces, uploads, { live, access: o.access }, webhooks);
+  const jobs = new JobsService(stores.jobs, logs, scheduler, log.child({ component: 'jobs' }), jobLimits, workspaces, uploads, { live, access: o.access }, webhooks, stdin);
   const cron = new CronService({
     store: stores.cron,
     users: stores.users,

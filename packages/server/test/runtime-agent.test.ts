@@ -46,6 +46,38 @@ describe('guest agent: interactive processes', { timeout: 120_000 }, () => {
     assert.equal(out.stdout, 'HELLO\nWORLD\nend\n');
   });
 
+  it('stdin flow control: 64 MiB streamed through the window arrive whole; a process that reads nothing holds only its own writer', async () => {
+    const { proc, out } = collect(sb, { argv: ['/bin/sh', '-c', 'sha256sum | cut -c1-64'], stdin: true });
+    const block = Buffer.alloc(1024 * 1024, 'abcdefgh');
+    let waits = 0;
+    for (let i = 0; i < 64; i++) {
+      if (!proc.write(block)) {
+        waits++;
+        await proc.writable();
+      }
+    }
+    proc.closeStdin();
+    assert.deepEqual(await proc.exited, { code: 0, signal: null });
+    const { createHash } = await import('node:crypto');
+    const h = createHash('sha256');
+    for (let i = 0; i < 64; i++) h.update(block);
+    assert.equal(out.stdout.trim(), h.digest('hex'));
+    assert.ok(waits >= 32, `the writer waited ${waits} times: the window bounds what is queued`);
+
+    const stuck = collect(sb, { argv: ['/bin/sh', '-c', 'sleep 30'], stdin: true });
+    let full = false;
+    for (let i = 0; i < 4 && !full; i++) full = !stuck.proc.write(block);
+    assert.ok(full, 'the window fills when the process reads nothing');
+    let freed = false;
+    void stuck.proc.writable().then(() => (freed = true));
+    // Other channels are not held up: a new process runs and a ping answers.
+    assert.deepEqual((await run(sb, 'echo still answering')).stdout, ['still answering']);
+    assert.equal(freed, false, 'the stuck writer still waits');
+    stuck.proc.kill(9);
+    await stuck.proc.exited;
+    await waitFor(() => freed, 'the writer released when the process ended');
+  });
+
   it('pty: a terminal inside the sandbox, window size and resize, interactive shell', async () => {
     const { proc, out } = collect(sb, { argv: ['/bin/bash', '--norc', '-i'], pty: { cols: 100, rows: 30 } });
     proc.write('tty; stty size\n');

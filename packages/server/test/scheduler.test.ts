@@ -236,10 +236,10 @@ describe('scheduler', () => {
     const { scheduler: s, jobs } = make({ maxOutputBytes: 200_000 });
     await s.start();
     let appendCalls = 0;
-    const orig = stores.logs.append.bind(stores.logs);
-    stores.logs.append = async (lines) => {
+    const orig = stores.logs.appendChunks.bind(stores.logs);
+    stores.logs.appendChunks = async (chunks) => {
       appendCalls++;
-      return orig(lines);
+      return orig(chunks);
     };
     const job = await jobs.submit(user, { script: 'seq 1 200000', type: 'inline' }, 1);
     const j = await done(job.request_id, );

@@ -9,6 +9,8 @@ export const ERROR_CODES = {
   MEMORY_EXCEEDS_HOST: { status: 400, summary: 'memory_mb is more than this host can give one sandbox; the message names the host maximum.' },
   VCPUS_EXCEED_HOST: { status: 400, summary: 'vcpus is more than this host has CPUs; the message names the host maximum.' },
   DISK_EXCEEDS_HOST: { status: 400, summary: 'disk_gb is more than the free space of the server\'s data directory; the message names the host maximum.' },
+  HEADERS_TOO_LARGE: { status: 431, summary: "The request's header fields are larger than the server accepts (Node's 16 KiB)." },
+  REQUEST_TIMEOUT: { status: 408, summary: 'The client did not send its whole request in time (slow sender).' },
   PAYLOAD_TOO_LARGE: { status: 413, summary: 'The request body (for example the script) is larger than the server accepts.' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, summary: 'The request body is not sent as application/json.' },
   AUTH_REQUIRED: { status: 401, summary: 'No API token was sent.' },

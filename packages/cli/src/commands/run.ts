@@ -1,6 +1,6 @@
 import { stat } from 'node:fs/promises';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import type { LogEntry, Mags, RunOptions } from '@mags/sdk';
+import { isTerminalStatus, type LogEntry, type Mags, type RunOptions, type RunResult } from '@mags/sdk';
 import { CliError, EXIT, usageError } from '../exit-codes.js';
 import {
   action,
@@ -18,6 +18,7 @@ import {
 import { startSpinner } from '../spinner.js';
 import { scriptFromWords } from '../script.js';
 import { isTruncationNotice } from '../job-view.js';
+import { printRaw } from '../raw-output.js';
 
 interface RunFlags extends ConnectionFlags {
   workspace?: string;
@@ -41,6 +42,9 @@ interface RunFlags extends ConnectionFlags {
   webhookUrl?: string;
   json?: boolean;
   file?: string[];
+  stdin: boolean;
+  tty?: boolean;
+  interactive?: boolean;
 }
 
 /** Extra wait beyond `--timeout` before the CLI gives up on a job the server did not end. */
@@ -105,6 +109,9 @@ export function runCommand(): Command {
     .option('--memory <MB>', 'memory limit in MiB', intArg(1))
     .option('-d, --detach', 'submit, print the request id and return without waiting')
     .option('--no-wait', 'same as --detach')
+    .option('-t, --tty', 'run the script on a terminal in the sandbox (with -i: an interactive session, e.g. mags run -it bash)')
+    .option('-i, --interactive', 'pass stdin to the script even when it is a terminal (raw keystrokes with -t)')
+    .option('--no-stdin', "don't pass this command's stdin to the script (by default a pipe or file on stdin is streamed to it)")
     .option('-v, --verbose', 'also print platform events (log stream "system") on stderr')
     .option('--webhook-url <url>', 'POST a signed event to this URL when the job ends (docs/webhooks.md)');
   withJson(withConnection(cmd));
@@ -118,14 +125,17 @@ export function runCommand(): Command {
     "mags run -p --url --port 8080 'python3 -m http.server 8080'",
     "mags run --detach 'sleep 30'    # prints the request id",
     "mags run --json 'uname -a'",
-    'mags run - < build.sh            # the script from stdin',
+    'mags run - < build.sh            # the script from stdin (a #! line picks its interpreter)',
+    'echo hello | mags run cat        # stdin is streamed to the script',
+    "mags run 'wc -c' < big.iso       # any size: streamed, never held in memory",
   ]);
   return cmd.action(action(async (words: string[], flags: RunFlags) => {
     if (flags.ephemeral && ENV_ASSIGNMENT.test(words[0]!)) {
       // `docker run -e KEY=VALUE` habit: here -e is --ephemeral and KEY=VALUE would become the command.
       throw usageError(`-e is --ephemeral in mags; "${words[0]}" would be run as a command`, `For an environment variable use --env: mags run --env ${words[0]} ...`);
     }
-    const script = words.length === 1 && words[0] === '-' ? await readStdin() : scriptFromWords(words);
+    const scriptFromStdin = words.length === 1 && words[0] === '-';
+    const script = scriptFromStdin ? withShebang(await readStdin()) : scriptFromWords(words);
     if (!script.trim()) throw usageError('The script is empty');
     const workspaceId = flags.workspace ?? flags.n;
     const noSleep = flags.sleep === false;
@@ -160,8 +170,42 @@ export function runCommand(): Command {
       await runWithUrl(mags, script, runOpts, flags);
       return;
     }
-    return runAndStream(mags, script, runOpts, flags);
+    // A pipe or file on stdin goes to the script (a terminal does not: nothing would end it).
+    const forwardStdin = flags.stdin !== false && !scriptFromStdin && (flags.interactive === true || !process.stdin.isTTY);
+    if (flags.interactive && scriptFromStdin) throw usageError('-i cannot be combined with `mags run -` (stdin holds the script)');
+    if (flags.tty) {
+      if (flags.json) throw usageError('-t cannot be combined with --json (a terminal has no separate streams)');
+      const tty = { cols: process.stdout.columns || 80, rows: process.stdout.rows || 24 };
+      return runAndStream(mags, script, { ...runOpts, tty, stdin: true }, flags, forwardStdin);
+    }
+    return runAndStream(mags, script, forwardStdin ? { ...runOpts, stdin: true } : runOpts, flags, forwardStdin);
   }));
+}
+
+/**
+ * Streams this command's stdin to the job as the script reads it. A job that ended before it read
+ * its stdin is no error; other failures are noted (the job's own outcome still decides the exit code).
+ */
+function uploadStdin(mags: Mags, id: string, forward: boolean): Promise<void> {
+  // A terminal job without -i still needs its (empty) input: the script then reads EOF at once.
+  return mags.sendStdin(id, forward ? (process.stdin as AsyncIterable<Uint8Array>) : '', { timeoutMs: 0 }).then(
+    () => undefined,
+    (err: unknown) => {
+      const code = (err as { code?: string }).code;
+      if (code === 'JOB_NOT_RUNNING' || process.stdin.destroyed) return;
+      note(`mags: stdin could not be passed to the job: ${(err as Error).message}`);
+    },
+  );
+}
+
+/**
+ * A script read with `mags run -` that starts with `#!` runs by its interpreter: it is written to
+ * a file in the sandbox and executed (bash would read it as a shell script).
+ */
+export function withShebang(script: string): string {
+  if (!script.startsWith('#!')) return script;
+  const b64 = Buffer.from(script, 'utf8').toString('base64');
+  return `f=$(mktemp /tmp/mags-script.XXXXXX) && printf '%s' '${b64}' | base64 -d > "$f" && chmod 700 "$f" && exec "$f"`;
 }
 
 async function readStdin(): Promise<string> {
@@ -172,8 +216,11 @@ async function readStdin(): Promise<string> {
 }
 
 /** Submits, streams output to the matching streams and returns the script's exit code. */
-async function runAndStream(mags: Mags, script: string, runOpts: RunOptions, flags: RunFlags): Promise<number> {
+async function runAndStream(mags: Mags, script: string, runOpts: RunOptions, flags: RunFlags, forwardStdin: boolean): Promise<number> {
   const spinner = startSpinner('Starting sandbox…');
+  // -it on a terminal: keystrokes go to the sandbox's terminal as they are typed (Ctrl-C included).
+  const raw = runOpts.tty !== undefined && forwardStdin && process.stdin.isTTY === true;
+  let onResize: (() => void) | undefined;
   let truncated = false;
   const onOutput = (line: LogEntry): void => {
     spinner.stop();
@@ -197,11 +244,33 @@ async function runAndStream(mags: Mags, script: string, runOpts: RunOptions, fla
     );
   };
   process.once('SIGINT', onSigint);
-  let result;
+  let result: RunResult | undefined;
+  let upload: Promise<void> | undefined;
   try {
     const submitted = await mags.run(script, { ...runOpts, signal: interrupt.signal });
     id = submitted.request_id;
-    result = await mags.waitFor(id, {
+    if (runOpts.stdin) {
+      if (raw) process.stdin.setRawMode(true);
+      upload = uploadStdin(mags, id, forwardStdin);
+    }
+    if (runOpts.tty) {
+      const jobId = id;
+      onResize = () => void mags.resizeTty(jobId, process.stdout.columns || 80, process.stdout.rows || 24).catch(() => undefined);
+      process.stdout.on('resize', onResize);
+    }
+    if (!flags.json) {
+      // The bytes exactly as written (binary output, partial lines as they come); a Mags server has no raw form.
+      const printed = await printRaw(mags, id, { follow: true, signal: interrupt.signal, system: flags.verbose === true, onFirst: () => spinner.stop() });
+      if (printed) {
+        truncated = printed.truncated;
+        const job = await mags.status(id);
+        if (!printed.end && !isTerminalStatus(job.status) && job.status !== 'sleeping') {
+          throw new CliError(`The output stream of job ${id} closed before the job ended`, { hint: `Follow it with \`mags logs -f ${id}\`.` });
+        }
+        result = { requestId: id, status: job.status, exitCode: job.exit_code ?? null, endReason: job.end_reason ?? null, errorMessage: job.error_message ?? null, logs: [], job };
+      }
+    }
+    result ??= await mags.waitFor(id, {
       onOutput,
       signal: interrupt.signal,
       timeoutMs: flags.timeout ? (flags.timeout + TIMEOUT_GRACE_S) * 1000 : undefined,
@@ -209,6 +278,13 @@ async function runAndStream(mags: Mags, script: string, runOpts: RunOptions, fla
   } finally {
     process.removeListener('SIGINT', onSigint);
     spinner.stop();
+    // The job ended (or the wait did): stop reading stdin, which may never end by itself.
+    if (onResize) process.stdout.off('resize', onResize);
+    if (raw) process.stdin.setRawMode(false);
+    if (upload) {
+      process.stdin.destroy();
+      await upload;
+    }
   }
   if (flags.json) {
     printJson({

@@ -16,6 +16,8 @@ import type {
   Me,
   PoolStatus,
   StopResponse,
+  StdinAnswer,
+  DeleteJobAnswer,
   SubmitResponse,
   Success,
   TokenCreated,
@@ -104,6 +106,8 @@ export const LOG_ENTRY = answer<LogEntry>(logFields);
 export const LOGS = answer<Logs>({ logs: { each: logFields } });
 export const LOG_END = answer<LogEnd>({ status: 'string', exit_code: 'number?', end_reason: 'string?', error_message: 'string?' });
 export const STOP = answer<StopResponse>({ success: 'boolean' });
+export const STDIN_ANSWER = answer<StdinAnswer>({ bytes: 'number' });
+export const DELETE_JOB = answer<DeleteJobAnswer>({ success: 'boolean', request_id: 'string' });
 export const UPDATE = answer<UpdateResponse>({});
 export const POOL = answer<PoolStatus>({});
 export const ME = answer<Me>({ id: 'string', name: 'string' });

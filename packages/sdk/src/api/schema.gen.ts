@@ -78,6 +78,89 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/downloads": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The client packages this server offers (no auth, ours) */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Downloads"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/downloads/{file}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One client package: mags-cli.tgz, mags-sdk.tgz or the Python wheel (no auth, ours) */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    file: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/auth/login": {
         parameters: {
             query?: never;
@@ -520,8 +603,10 @@ export interface paths {
                     page?: number;
                     /** @description Default 20; larger than 100 is treated as 100 */
                     page_size?: number;
-                    /** @description Only jobs in this status (ours) */
-                    status?: "pending" | "running" | "sleeping" | "completed" | "error";
+                    /** @description Only jobs with one of these statuses, comma-separated (ours) */
+                    status?: string;
+                    /** @description Only jobs created at or after this ISO 8601 time (ours) */
+                    since?: string;
                 };
                 header?: never;
                 path?: never;
@@ -718,6 +803,516 @@ export interface paths {
         options?: never;
         head?: never;
         patch?: never;
+        trace?: never;
+    };
+    "/api/v1/mags-jobs/{id}/stdin": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Stream the stdin of a job submitted with "stdin": true (ours); answers when the script read it to the end
+         * @description Any content type; the body is streamed to the script as it reads it (never held whole). Answers 200 {"bytes": n} once the script's stdin reached EOF or the job ended.
+         */
+        put: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description Request id, job name or workspace id */
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["StdinAnswer"];
+                    };
+                };
+                /** @description Default Response */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v2/mags-jobs/{id}/stdin": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Stream the stdin of a job submitted with "stdin": true (ours); answers when the script read it to the end
+         * @description Any content type; the body is streamed to the script as it reads it (never held whole). Answers 200 {"bytes": n} once the script's stdin reached EOF or the job ended.
+         */
+        put: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description Request id, job name or workspace id */
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["StdinAnswer"];
+                    };
+                };
+                /** @description Default Response */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/mags-jobs/{id}/resize": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** New terminal size of a job submitted with "tty" (ours) */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description Request id, job name or workspace id */
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["ResizeBodyInput"];
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {boolean} */
+                            success: true;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v2/mags-jobs/{id}/resize": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** New terminal size of a job submitted with "tty" (ours) */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description Request id, job name or workspace id */
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["ResizeBodyInput"];
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {boolean} */
+                            success: true;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/mags-jobs/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Delete a job that ended and its output (ours); 409 CONFLICT while it is queued, running or sleeping */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description Request id, job name or workspace id */
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["DeleteJobAnswer"];
+                    };
+                };
+                /** @description Default Response */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        options?: never;
+        head?: never;
+        /** Update startup_command and no_sleep */
+        patch: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description Request id, job name or workspace id */
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        startup_command?: string | null;
+                        no_sleep?: boolean | null;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            request_id: string;
+                            name: string | null;
+                            /** @enum {string} */
+                            status: "pending" | "running" | "sleeping" | "completed" | "error";
+                            vm_id: string | null;
+                            workspace_id: string | null;
+                            base_workspace_id: string | null;
+                            exit_code: number | null;
+                            /** @description Why the script ended (ours): exited (by itself, any code), timeout, oom, signaled, cancelled (stopped by its owner), sandbox_failed, server_shutdown; null while pending or while the script runs (a persistent job keeps `exited` while it stays up) */
+                            end_reason: ("exited" | "timeout" | "oom" | "signaled" | "cancelled" | "sandbox_failed" | "server_shutdown") | null;
+                            subdomain: string | null;
+                            url: string | null;
+                            script_duration_ms: number | null;
+                            started_at: string | null;
+                            created_at: string;
+                            completed_at: string | null;
+                            persistent: boolean;
+                            no_sleep: boolean;
+                            startup_command: string | null;
+                            /** @description Why the job ended in error */
+                            error_message: string | null;
+                            /** @description Where a persistent job's sandbox is now (ours): running, frozen (idle, memory kept; status stays `running`), starting (a wake), sleeping; null for other jobs */
+                            sandbox_state?: ("running" | "frozen" | "starting" | "sleeping") | null;
+                            /** @enum {boolean} */
+                            success: true;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        trace?: never;
+    };
+    "/api/v2/mags-jobs/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Delete a job that ended and its output (ours); 409 CONFLICT while it is queued, running or sleeping */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description Request id, job name or workspace id */
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["DeleteJobAnswer"];
+                    };
+                };
+                /** @description Default Response */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        options?: never;
+        head?: never;
+        /** Update startup_command and no_sleep */
+        patch: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description Request id, job name or workspace id */
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        startup_command?: string | null;
+                        no_sleep?: boolean | null;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            request_id: string;
+                            name: string | null;
+                            /** @enum {string} */
+                            status: "pending" | "running" | "sleeping" | "completed" | "error";
+                            vm_id: string | null;
+                            workspace_id: string | null;
+                            base_workspace_id: string | null;
+                            exit_code: number | null;
+                            /** @description Why the script ended (ours): exited (by itself, any code), timeout, oom, signaled, cancelled (stopped by its owner), sandbox_failed, server_shutdown; null while pending or while the script runs (a persistent job keeps `exited` while it stays up) */
+                            end_reason: ("exited" | "timeout" | "oom" | "signaled" | "cancelled" | "sandbox_failed" | "server_shutdown") | null;
+                            subdomain: string | null;
+                            url: string | null;
+                            script_duration_ms: number | null;
+                            started_at: string | null;
+                            created_at: string;
+                            completed_at: string | null;
+                            persistent: boolean;
+                            no_sleep: boolean;
+                            startup_command: string | null;
+                            /** @description Why the job ended in error */
+                            error_message: string | null;
+                            /** @description Where a persistent job's sandbox is now (ours): running, frozen (idle, memory kept; status stays `running`), starting (a wake), sleeping; null for other jobs */
+                            sandbox_state?: ("running" | "frozen" | "starting" | "sleeping") | null;
+                            /** @enum {boolean} */
+                            success: true;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Default Response */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
         trace?: never;
     };
     "/api/v1/mags-jobs/{id}/status": {
@@ -1080,186 +1675,6 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/api/v1/mags-jobs/{id}": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        get?: never;
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        /** Update startup_command and no_sleep */
-        patch: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    /** @description Request id, job name or workspace id */
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": {
-                        startup_command?: string | null;
-                        no_sleep?: boolean | null;
-                    };
-                };
-            };
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            request_id: string;
-                            name: string | null;
-                            /** @enum {string} */
-                            status: "pending" | "running" | "sleeping" | "completed" | "error";
-                            vm_id: string | null;
-                            workspace_id: string | null;
-                            base_workspace_id: string | null;
-                            exit_code: number | null;
-                            /** @description Why the script ended (ours): exited (by itself, any code), timeout, oom, signaled, cancelled (stopped by its owner), sandbox_failed, server_shutdown; null while pending or while the script runs (a persistent job keeps `exited` while it stays up) */
-                            end_reason: ("exited" | "timeout" | "oom" | "signaled" | "cancelled" | "sandbox_failed" | "server_shutdown") | null;
-                            subdomain: string | null;
-                            url: string | null;
-                            script_duration_ms: number | null;
-                            started_at: string | null;
-                            created_at: string;
-                            completed_at: string | null;
-                            persistent: boolean;
-                            no_sleep: boolean;
-                            startup_command: string | null;
-                            /** @description Why the job ended in error */
-                            error_message: string | null;
-                            /** @description Where a persistent job's sandbox is now (ours): running, frozen (idle, memory kept; status stays `running`), starting (a wake), sleeping; null for other jobs */
-                            sandbox_state?: ("running" | "frozen" | "starting" | "sleeping") | null;
-                            /** @enum {boolean} */
-                            success: true;
-                        };
-                    };
-                };
-                /** @description Default Response */
-                "4XX": {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Default Response */
-                "5XX": {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-            };
-        };
-        trace?: never;
-    };
-    "/api/v2/mags-jobs/{id}": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        get?: never;
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        /** Update startup_command and no_sleep */
-        patch: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    /** @description Request id, job name or workspace id */
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": {
-                        startup_command?: string | null;
-                        no_sleep?: boolean | null;
-                    };
-                };
-            };
-            responses: {
-                /** @description Default Response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            request_id: string;
-                            name: string | null;
-                            /** @enum {string} */
-                            status: "pending" | "running" | "sleeping" | "completed" | "error";
-                            vm_id: string | null;
-                            workspace_id: string | null;
-                            base_workspace_id: string | null;
-                            exit_code: number | null;
-                            /** @description Why the script ended (ours): exited (by itself, any code), timeout, oom, signaled, cancelled (stopped by its owner), sandbox_failed, server_shutdown; null while pending or while the script runs (a persistent job keeps `exited` while it stays up) */
-                            end_reason: ("exited" | "timeout" | "oom" | "signaled" | "cancelled" | "sandbox_failed" | "server_shutdown") | null;
-                            subdomain: string | null;
-                            url: string | null;
-                            script_duration_ms: number | null;
-                            started_at: string | null;
-                            created_at: string;
-                            completed_at: string | null;
-                            persistent: boolean;
-                            no_sleep: boolean;
-                            startup_command: string | null;
-                            /** @description Why the job ended in error */
-                            error_message: string | null;
-                            /** @description Where a persistent job's sandbox is now (ours): running, frozen (idle, memory kept; status stays `running`), starting (a wake), sleeping; null for other jobs */
-                            sandbox_state?: ("running" | "frozen" | "starting" | "sleeping") | null;
-                            /** @enum {boolean} */
-                            success: true;
-                        };
-                    };
-                };
-                /** @description Default Response */
-                "4XX": {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description Default Response */
-                "5XX": {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-            };
-        };
-        trace?: never;
-    };
     "/api/v1/mags-jobs/{id}/stop": {
         parameters: {
             query?: never;
@@ -1403,6 +1818,12 @@ export interface paths {
                     follow?: "0" | "1" | "true" | "false";
                     /** @description At most this many lines, 1 to 10000 (ours); without it every line, bounded by the output cap */
                     limit?: number;
+                    /** @description Only the last n lines, 0 to 10000 (ours; not with follow) */
+                    tail?: number;
+                    /** @description raw = the output bytes exactly as written, not lines (ours; see docs/api.md) */
+                    format?: "json" | "raw";
+                    /** @description With format=raw: one stream as application/octet-stream, or both (default) as frames of application/vnd.mags.stream (ours) */
+                    stream?: "stdout" | "stderr" | "both";
                 };
                 header?: never;
                 path: {
@@ -1467,6 +1888,12 @@ export interface paths {
                     follow?: "0" | "1" | "true" | "false";
                     /** @description At most this many lines, 1 to 10000 (ours); without it every line, bounded by the output cap */
                     limit?: number;
+                    /** @description Only the last n lines, 0 to 10000 (ours; not with follow) */
+                    tail?: number;
+                    /** @description raw = the output bytes exactly as written, not lines (ours; see docs/api.md) */
+                    format?: "json" | "raw";
+                    /** @description With format=raw: one stream as application/octet-stream, or both (default) as frames of application/vnd.mags.stream (ours) */
+                    stream?: "stdout" | "stderr" | "both";
                 };
                 header?: never;
                 path: {
@@ -4974,7 +5401,7 @@ export interface components {
              * @description Stable error code (docs/errors.md)
              * @enum {string}
              */
-            code: "VALIDATION_ERROR" | "INVALID_JSON" | "MEMORY_EXCEEDS_HOST" | "VCPUS_EXCEED_HOST" | "DISK_EXCEEDS_HOST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "AUTH_REQUIRED" | "INVALID_TOKEN" | "INVALID_CREDENTIALS" | "FORBIDDEN" | "CSRF_REJECTED" | "NOT_FOUND" | "JOB_NOT_FOUND" | "TOKEN_NOT_FOUND" | "USER_NOT_FOUND" | "WORKSPACE_NOT_FOUND" | "VERSION_NOT_FOUND" | "INVITE_NOT_FOUND" | "FILE_NOT_FOUND" | "SCHEDULE_NOT_FOUND" | "WEBHOOK_NOT_FOUND" | "WEBHOOK_TARGET_REFUSED" | "PATH_NOT_FOUND" | "URL_ALIAS_NOT_FOUND" | "URL_NOT_FOUND" | "JOB_ENDED" | "BAD_REQUEST" | "METHOD_NOT_ALLOWED" | "CONFLICT" | "WORKSPACE_BUSY" | "PATH_EXISTS" | "IS_A_DIRECTORY" | "NOT_A_DIRECTORY" | "DIRECTORY_NOT_EMPTY" | "NOT_A_REGULAR_FILE" | "JOB_NOT_RUNNING" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "RANGE_NOT_SATISFIABLE" | "RATE_LIMITED" | "CAPACITY_EXHAUSTED" | "SANDBOX_START_TIMEOUT" | "SANDBOX_FAILED" | "APP_NOT_LISTENING" | "APP_WAKE_TIMEOUT" | "INTERNAL_ERROR" | "DISK_FULL" | "FEATURE_NOT_AVAILABLE" | "SERVICE_UNAVAILABLE";
+            code: "VALIDATION_ERROR" | "INVALID_JSON" | "MEMORY_EXCEEDS_HOST" | "VCPUS_EXCEED_HOST" | "DISK_EXCEEDS_HOST" | "HEADERS_TOO_LARGE" | "REQUEST_TIMEOUT" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "AUTH_REQUIRED" | "INVALID_TOKEN" | "INVALID_CREDENTIALS" | "FORBIDDEN" | "CSRF_REJECTED" | "NOT_FOUND" | "JOB_NOT_FOUND" | "TOKEN_NOT_FOUND" | "USER_NOT_FOUND" | "WORKSPACE_NOT_FOUND" | "VERSION_NOT_FOUND" | "INVITE_NOT_FOUND" | "FILE_NOT_FOUND" | "SCHEDULE_NOT_FOUND" | "WEBHOOK_NOT_FOUND" | "WEBHOOK_TARGET_REFUSED" | "PATH_NOT_FOUND" | "URL_ALIAS_NOT_FOUND" | "URL_NOT_FOUND" | "JOB_ENDED" | "BAD_REQUEST" | "METHOD_NOT_ALLOWED" | "CONFLICT" | "WORKSPACE_BUSY" | "PATH_EXISTS" | "IS_A_DIRECTORY" | "NOT_A_DIRECTORY" | "DIRECTORY_NOT_EMPTY" | "NOT_A_REGULAR_FILE" | "JOB_NOT_RUNNING" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "RANGE_NOT_SATISFIABLE" | "RATE_LIMITED" | "CAPACITY_EXHAUSTED" | "SANDBOX_START_TIMEOUT" | "SANDBOX_FAILED" | "APP_NOT_LISTENING" | "APP_WAKE_TIMEOUT" | "INTERNAL_ERROR" | "DISK_FULL" | "FEATURE_NOT_AVAILABLE" | "SERVICE_UNAVAILABLE";
             hint?: string;
         };
         SubmitJobV1Input: {
@@ -4995,6 +5422,13 @@ export interface components {
                 [key: string]: string;
             } | null;
             file_ids?: string[] | null;
+            /** @description Run the script on a terminal of this size (ours); its input is PUT .../stdin, its size POST .../resize */
+            tty?: {
+                cols: number;
+                rows: number;
+            } | null;
+            /** @description true = the script's stdin is the body of PUT /api/v1/mags-jobs/{id}/stdin (ours); else /dev/null */
+            stdin?: boolean | null;
             /** @description Writable layer size, default 2 */
             disk_gb?: number | null;
             /** @description Wall-clock limit (ours); default: the server setting */
@@ -5022,6 +5456,13 @@ export interface components {
                 [key: string]: string;
             } | null;
             file_ids?: string[] | null;
+            /** @description Run the script on a terminal of this size (ours); its input is PUT .../stdin, its size POST .../resize */
+            tty?: {
+                cols: number;
+                rows: number;
+            } | null;
+            /** @description true = the script's stdin is the body of PUT /api/v1/mags-jobs/{id}/stdin (ours); else /dev/null */
+            stdin?: boolean | null;
             /** @description Writable layer size, default 2 */
             disk_gb?: number | null;
             /** @description Wall-clock limit (ours); default: the server setting */
@@ -5516,6 +5957,22 @@ export interface components {
             /** @description The JSON body sent */
             payload: unknown;
         };
+        DownloadsInput: {
+            files: string[];
+        };
+        StdinAnswerInput: {
+            /** @description Bytes the script's stdin took */
+            bytes: number;
+        };
+        ResizeBodyInput: {
+            cols: number;
+            rows: number;
+        };
+        DeleteJobAnswerInput: {
+            /** @constant */
+            success: true;
+            request_id: string;
+        };
         ScheduleListInput: {
             schedules: components["schemas"]["ScheduleInput"][];
         };
@@ -5538,7 +5995,7 @@ export interface components {
              * @description Stable error code (docs/errors.md)
              * @enum {string}
              */
-            code: "VALIDATION_ERROR" | "INVALID_JSON" | "MEMORY_EXCEEDS_HOST" | "VCPUS_EXCEED_HOST" | "DISK_EXCEEDS_HOST" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "AUTH_REQUIRED" | "INVALID_TOKEN" | "INVALID_CREDENTIALS" | "FORBIDDEN" | "CSRF_REJECTED" | "NOT_FOUND" | "JOB_NOT_FOUND" | "TOKEN_NOT_FOUND" | "USER_NOT_FOUND" | "WORKSPACE_NOT_FOUND" | "VERSION_NOT_FOUND" | "INVITE_NOT_FOUND" | "FILE_NOT_FOUND" | "SCHEDULE_NOT_FOUND" | "WEBHOOK_NOT_FOUND" | "WEBHOOK_TARGET_REFUSED" | "PATH_NOT_FOUND" | "URL_ALIAS_NOT_FOUND" | "URL_NOT_FOUND" | "JOB_ENDED" | "BAD_REQUEST" | "METHOD_NOT_ALLOWED" | "CONFLICT" | "WORKSPACE_BUSY" | "PATH_EXISTS" | "IS_A_DIRECTORY" | "NOT_A_DIRECTORY" | "DIRECTORY_NOT_EMPTY" | "NOT_A_REGULAR_FILE" | "JOB_NOT_RUNNING" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "RANGE_NOT_SATISFIABLE" | "RATE_LIMITED" | "CAPACITY_EXHAUSTED" | "SANDBOX_START_TIMEOUT" | "SANDBOX_FAILED" | "APP_NOT_LISTENING" | "APP_WAKE_TIMEOUT" | "INTERNAL_ERROR" | "DISK_FULL" | "FEATURE_NOT_AVAILABLE" | "SERVICE_UNAVAILABLE";
+            code: "VALIDATION_ERROR" | "INVALID_JSON" | "MEMORY_EXCEEDS_HOST" | "VCPUS_EXCEED_HOST" | "DISK_EXCEEDS_HOST" | "HEADERS_TOO_LARGE" | "REQUEST_TIMEOUT" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "AUTH_REQUIRED" | "INVALID_TOKEN" | "INVALID_CREDENTIALS" | "FORBIDDEN" | "CSRF_REJECTED" | "NOT_FOUND" | "JOB_NOT_FOUND" | "TOKEN_NOT_FOUND" | "USER_NOT_FOUND" | "WORKSPACE_NOT_FOUND" | "VERSION_NOT_FOUND" | "INVITE_NOT_FOUND" | "FILE_NOT_FOUND" | "SCHEDULE_NOT_FOUND" | "WEBHOOK_NOT_FOUND" | "WEBHOOK_TARGET_REFUSED" | "PATH_NOT_FOUND" | "URL_ALIAS_NOT_FOUND" | "URL_NOT_FOUND" | "JOB_ENDED" | "BAD_REQUEST" | "METHOD_NOT_ALLOWED" | "CONFLICT" | "WORKSPACE_BUSY" | "PATH_EXISTS" | "IS_A_DIRECTORY" | "NOT_A_DIRECTORY" | "DIRECTORY_NOT_EMPTY" | "NOT_A_REGULAR_FILE" | "JOB_NOT_RUNNING" | "INVALID_STATE" | "QUOTA_EXCEEDED" | "RANGE_NOT_SATISFIABLE" | "RATE_LIMITED" | "CAPACITY_EXHAUSTED" | "SANDBOX_START_TIMEOUT" | "SANDBOX_FAILED" | "APP_NOT_LISTENING" | "APP_WAKE_TIMEOUT" | "INTERNAL_ERROR" | "DISK_FULL" | "FEATURE_NOT_AVAILABLE" | "SERVICE_UNAVAILABLE";
             hint?: string;
         };
         SubmitJobV1: {
@@ -5559,6 +6016,13 @@ export interface components {
                 [key: string]: string;
             } | null;
             file_ids?: string[] | null;
+            /** @description Run the script on a terminal of this size (ours); its input is PUT .../stdin, its size POST .../resize */
+            tty?: {
+                cols: number;
+                rows: number;
+            } | null;
+            /** @description true = the script's stdin is the body of PUT /api/v1/mags-jobs/{id}/stdin (ours); else /dev/null */
+            stdin?: boolean | null;
             /** @description Writable layer size, default 2 */
             disk_gb?: number | null;
             /** @description Wall-clock limit (ours); default: the server setting */
@@ -5586,6 +6050,13 @@ export interface components {
                 [key: string]: string;
             } | null;
             file_ids?: string[] | null;
+            /** @description Run the script on a terminal of this size (ours); its input is PUT .../stdin, its size POST .../resize */
+            tty?: {
+                cols: number;
+                rows: number;
+            } | null;
+            /** @description true = the script's stdin is the body of PUT /api/v1/mags-jobs/{id}/stdin (ours); else /dev/null */
+            stdin?: boolean | null;
             /** @description Writable layer size, default 2 */
             disk_gb?: number | null;
             /** @description Wall-clock limit (ours); default: the server setting */
@@ -6079,6 +6550,22 @@ export interface components {
             created_at: string;
             /** @description The JSON body sent */
             payload: unknown;
+        };
+        Downloads: {
+            files: string[];
+        };
+        StdinAnswer: {
+            /** @description Bytes the script's stdin took */
+            bytes: number;
+        };
+        ResizeBody: {
+            cols: number;
+            rows: number;
+        };
+        DeleteJobAnswer: {
+            /** @constant */
+            success: true;
+            request_id: string;
         };
         ScheduleList: {
             schedules: components["schemas"]["Schedule"][];

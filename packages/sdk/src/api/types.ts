@@ -49,6 +49,10 @@ export type LogEnd = Pick<Job, 'status'> & Partial<Pick<Job, 'exit_code' | 'end_
 export type UpdateBody = NonNullable<Body<'/api/v1/mags-jobs/{id}', 'patch'>>;
 export type UpdateResponse = Ok<'/api/v1/mags-jobs/{id}', 'patch'>;
 export type StopResponse = Ok<'/api/v1/mags-jobs/{id}/stop', 'post'>;
+/** Answer of `PUT /mags-jobs/{id}/stdin` (ours): bytes the script's stdin took. */
+export type StdinAnswer = Schemas['StdinAnswer'];
+/** Answer of `DELETE /mags-jobs/{id}` (ours). */
+export type DeleteJobAnswer = Schemas['DeleteJobAnswer'];
 export type PoolStatus = Schemas['PoolStatus'];
 
 export type Me = Schemas['Me'];

@@ -1,5 +1,7 @@
 import { ERROR_CODES, type ErrorBody, type ErrorCode } from '@mags/shared';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { randomUUID } from 'node:crypto';
+import type { Duplex } from 'node:stream';
 import { AppError } from '../services/errors.js';
 
 /** Sends one error body of the registry: `{"error", "code", "hint"?}` with the code's status. */
@@ -53,6 +55,35 @@ export function answerFrameworkError(err: FastifyError, request: FastifyRequest,
   }
   request.log.error({ err }, 'request failed before routing');
   return sendError(reply, 'INTERNAL_ERROR', `Internal server error (request id ${request.id})`, 'The server log has the details under this request id.');
+}
+
+/** HTTP reason phrases of the answers `answerClientError` writes. */
+const REASONS: Record<number, string> = { 400: 'Bad Request', 408: 'Request Timeout', 431: 'Request Header Fields Too Large' };
+
+/**
+ * Errors Node's HTTP parser meets before Fastify sees a request (the server's 'clientError'):
+ * headers over the size limit, malformed HTTP, a client too slow to send its request. They get the
+ * registry shape and an `x-request-id` too, written on the socket, which then closes. Logged at
+ * info: the client's mistake, not the server's.
+ */
+export function answerClientError(err: Error & { code?: string }, socket: Duplex, log: { info(obj: object, msg: string): void }): void {
+  if (err.code === 'ECONNRESET' || !socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const [code, message, hint]: [ErrorCode, string, string] =
+    err.code === 'HPE_HEADER_OVERFLOW'
+      ? ['HEADERS_TOO_LARGE', 'The request headers are larger than this server accepts', 'Send fewer or shorter headers.']
+      : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' || err.code === 'ERR_HTTP_HEADERS_TIMEOUT'
+        ? ['REQUEST_TIMEOUT', 'The request was not sent in time', 'Send the whole request within 120 s; stream large data as a job stdin or file upload.']
+        : ['VALIDATION_ERROR', 'The request is not valid HTTP/1.1', 'Check the client: the request line or a header could not be parsed.'];
+  const id = randomUUID();
+  const status = ERROR_CODES[code].status;
+  const body = JSON.stringify({ error: message, code, hint } satisfies ErrorBody);
+  log.info({ reqId: id, code, parserError: err.code }, 'request refused before routing');
+  socket.end(
+    `HTTP/1.1 ${status} ${REASONS[status] ?? 'Error'}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nx-request-id: ${id}\r\nconnection: close\r\n\r\n${body}`,
+  );
 }
 
 /** A route's path pattern (`/api/v1/mags-jobs/:id/logs`) as a regex over concrete paths. */

@@ -1,4 +1,5 @@
-import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import type { JobStatus } from '@mags/shared';
+import type { FastifyPluginAsyncZod, ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { JobsService } from '../services/jobs.js';
 import { userOf } from './auth.js';
 import {
@@ -59,8 +60,9 @@ export const jobRoutes: FastifyPluginAsyncZod<JobRoutesOptions> = async (app, { 
       },
     },
     async (request) => {
-      const { page, page_size, status } = request.query;
-      const { jobs: list, total } = await jobs.list(userOf(request), page, page_size, status);
+      const { page, page_size, status, since } = request.query;
+      const statuses = status?.split(',') as JobStatus[] | undefined;
+      const { jobs: list, total } = await jobs.list(userOf(request), page, page_size, { statuses, createdSince: since });
       return { jobs: list.map((j) => presentJob(j, jobs.sandboxState(j))), page, page_size, total };
     },
   );
@@ -69,6 +71,66 @@ export const jobRoutes: FastifyPluginAsyncZod<JobRoutesOptions> = async (app, { 
     '/api/v1/mags-jobs/pool-status',
     { schema: { tags: ['jobs'], summary: 'Warm pool of sandboxes', response: { 200: PoolStatusAnswer, ...errorResponses } } },
     async () => poolStatus(),
+  );
+
+  // The stdin upload: the raw request body is the script's stdin, read as the script takes it.
+  await app.register(async (scope) => {
+    scope.removeAllContentTypeParsers();
+    scope.addContentTypeParser('*', (_request, payload, done) => done(null, payload));
+    scope.withTypeProvider<ZodTypeProvider>().put(
+      '/api/v1/mags-jobs/:id/stdin',
+      {
+        schema: {
+          tags: ['jobs'],
+          summary: 'Stream the stdin of a job submitted with "stdin": true (ours); answers when the script read it to the end',
+          description: 'Any content type; the body is streamed to the script as it reads it (never held whole). Answers 200 {"bytes": n} once the script\'s stdin reached EOF or the job ended.',
+          params: IdParams,
+          response: { 200: z.object({ bytes: z.number().int().describe('Bytes the script\'s stdin took') }).meta({ id: 'StdinAnswer' }), ...errorResponses },
+        },
+      },
+      async (request, reply) => {
+        const body = (request.body ?? request.raw) as AsyncIterable<Buffer>;
+        // An interactive session's input may pause for minutes: no idle limit on this socket.
+        request.raw.socket?.setTimeout?.(0);
+        const result = await jobs.putStdin(userOf(request), request.params.id, body);
+        // The rest of a body the script did not read is not waited for.
+        if (!request.raw.readableEnded) reply.header('connection', 'close');
+        return result;
+      },
+    );
+  });
+
+  app.post(
+    '/api/v1/mags-jobs/:id/resize',
+    {
+      schema: {
+        tags: ['jobs'],
+        summary: 'New terminal size of a job submitted with "tty" (ours)',
+        params: IdParams,
+        body: z.object({ cols: z.number().int().min(1).max(1000), rows: z.number().int().min(1).max(1000) }).meta({ id: 'ResizeBody' }),
+        response: { 200: z.object({ success: z.literal(true) }), ...errorResponses },
+      },
+    },
+    async (request) => {
+      await jobs.resize(userOf(request), request.params.id, request.body.cols, request.body.rows);
+      return { success: true as const };
+    },
+  );
+
+  app.delete(
+    '/api/v1/mags-jobs/:id',
+    {
+      schema: {
+        tags: ['jobs'],
+        summary: 'Delete a job that ended and its output (ours); 409 CONFLICT while it is queued, running or sleeping',
+        params: IdParams,
+        response: { 200: z.object({ success: z.literal(true), request_id: z.string() }).meta({ id: 'DeleteJobAnswer' }), ...errorResponses },
+      },
+    },
+    async (request) => {
+      const job = await jobs.remove(userOf(request), request.params.id);
+      return { success: true as const, request_id: job.request_id };
+    },
   );
 
   app.get(

@@ -32,6 +32,11 @@ const submitFields = {
   startup_command: optText(64 * 1024),
   environment: z.record(z.string(), text()).nullish().describe('Environment variables of the script'),
   file_ids: z.array(z.string().max(256)).max(100).nullish(),
+  tty: z
+    .object({ cols: z.number().int().min(1).max(1000), rows: z.number().int().min(1).max(1000) })
+    .nullish()
+    .describe('Run the script on a terminal of this size (ours); its input is PUT .../stdin, its size POST .../resize'),
+  stdin: z.boolean().nullish().describe("true = the script's stdin is the body of PUT /api/v1/mags-jobs/{id}/stdin (ours); else /dev/null"),
   disk_gb: z.number().int().min(1).max(JOB_LIMITS.maxDiskGb).nullish().describe(`Writable layer size, default ${JOB_LIMITS.defaultDiskGb}`),
   timeout_seconds: z.number().int().min(1).max(7 * 24 * 3600).nullish().describe('Wall-clock limit (ours); default: the server setting'),
   timeout: z.number().int().min(1).max(7 * 24 * 3600).nullish().describe('Alias of timeout_seconds (ours)'),
@@ -154,7 +159,12 @@ export const ListQuery = z.object({
     .default(JOB_LIMITS.defaultPageSize)
     .transform((n) => Math.min(n, JOB_LIMITS.maxPageSize))
     .describe(`Default ${JOB_LIMITS.defaultPageSize}; larger than ${JOB_LIMITS.maxPageSize} is treated as ${JOB_LIMITS.maxPageSize}`),
-  status: z.enum(JOB_STATUSES).optional().describe('Only jobs in this status (ours)'),
+  status: z
+    .string()
+    .regex(new RegExp(`^(${JOB_STATUSES.join('|')})(,(${JOB_STATUSES.join('|')}))*$`), `status: one or more of ${JOB_STATUSES.join(', ')}, comma-separated`)
+    .optional()
+    .describe('Only jobs with one of these statuses, comma-separated (ours)'),
+  since: z.iso.datetime({ offset: true }).optional().describe('Only jobs created at or after this ISO 8601 time (ours)'),
 });
 
 export const ListAnswer = z
@@ -173,6 +183,12 @@ export const LogsQuery = z.object({
     .max(MAX_LOGS_LIMIT)
     .optional()
     .describe(`At most this many lines, 1 to ${MAX_LOGS_LIMIT} (ours); without it every line, bounded by the output cap`),
+  tail: queryInt(0).max(MAX_LOGS_LIMIT).optional().describe(`Only the last n lines, 0 to ${MAX_LOGS_LIMIT} (ours; not with follow)`),
+  format: z.enum(['json', 'raw']).optional().describe('raw = the output bytes exactly as written, not lines (ours; see docs/api.md)'),
+  stream: z
+    .enum(['stdout', 'stderr', 'both'])
+    .optional()
+    .describe('With format=raw: one stream as application/octet-stream, or both (default) as frames of application/vnd.mags.stream (ours)'),
 });
 
 export const LogsAnswer = z.object({ logs: z.array(LogEntrySchema) }).meta({ id: 'JobLogs' });

@@ -1,7 +1,7 @@
 import type { ServerResponse } from 'node:http';
 
 export interface SseWriterOptions {
-  /** Milliseconds between keep-alive comments. */
+  /** Milliseconds between keep-alive comments; 0 = none (a raw byte stream has no comments). */
   heartbeatMs: number;
   /** Longest the socket may accept nothing before `send` gives up and the stream counts as stalled. */
   stallMs: number;
@@ -17,7 +17,7 @@ export class SseWriter {
   /** True once a `send` gave up because the client read nothing for `stallMs`. */
   stalled = false;
   private closed = false;
-  private readonly heartbeat: NodeJS.Timeout;
+  private readonly heartbeat: NodeJS.Timeout | undefined;
   private readonly onCloseFns: Array<() => void> = [];
   /** Settles a `send` waiting for 'drain'. */
   private release: ((more: boolean) => void) | undefined;
@@ -26,11 +26,13 @@ export class SseWriter {
     private readonly raw: ServerResponse,
     private readonly opts: SseWriterOptions,
   ) {
-    this.heartbeat = setInterval(() => {
-      // A comment only when the socket has room: a ping must not add to a backlog.
-      if (!this.closed && !raw.writableNeedDrain) raw.write(': ping\n\n');
-    }, opts.heartbeatMs);
-    this.heartbeat.unref();
+    this.heartbeat = opts.heartbeatMs > 0
+      ? setInterval(() => {
+          // A comment only when the socket has room: a ping must not add to a backlog.
+          if (!this.closed && !raw.writableNeedDrain) raw.write(': ping\n\n');
+        }, opts.heartbeatMs)
+      : undefined;
+    this.heartbeat?.unref();
     raw.on('close', () => this.markClosed());
     // A client that resets the connection is a normal end of a stream: 'close' follows.
     raw.on('error', () => this.markClosed());
@@ -47,8 +49,8 @@ export class SseWriter {
     else this.onCloseFns.push(fn);
   }
 
-  /** Writes `text`; resolves true when more may be written, false when the stream is over. */
-  async send(text: string): Promise<boolean> {
+  /** Writes `text` (or bytes); resolves true when more may be written, false when the stream is over. */
+  async send(text: string | Buffer): Promise<boolean> {
     if (this.closed) return false;
     if (this.raw.write(text)) return true;
     return this.drained();
@@ -59,7 +61,7 @@ export class SseWriter {
    * settles a waiting `send`. A client that does not take the rest within `graceMs` (default
    * `stallMs`) is disconnected.
    */
-  end(last?: string, graceMs = this.opts.stallMs): void {
+  end(last?: string | Buffer, graceMs = this.opts.stallMs): void {
     if (this.raw.writableEnded) return this.markClosed();
     if (last !== undefined && !this.raw.destroyed) this.raw.write(last);
     this.raw.end();

@@ -37,10 +37,20 @@ export interface GuestProcess extends SandboxProcess {
 interface Channel {
   onData: (stream: OutputStream, data: Buffer) => void;
   resolve: (exit: ProcessExit) => void;
+  /** Stdin bytes sent and not yet acknowledged (`A` frames) by the guest. */
+  inFlight: number;
+  /** Writers waiting for the stdin window to have room. */
+  waiters: Array<() => void>;
 }
 
 /** Stdin writes are cut into frames of at most this many bytes (well under the guest's limit). */
-const STDIN_CHUNK = HOST_MAX_PAYLOAD;
+const STDIN_CHUNK = 256 * 1024;
+/**
+ * Most stdin bytes of a channel sent and not yet written to the process by the guest: `write`
+ * returns false beyond it. Below the guest's own 1 MiB, so the guest never stops reading the
+ * connection (which would hold up every other channel) for a process that does not read.
+ */
+export const STDIN_WINDOW = 512 * 1024;
 
 /** Listens on `socketPath` for the guest agent's single connection. */
 export function listenForGuest(socketPath: string): Promise<{ server: Server; connected: Promise<GuestConnection> }> {
@@ -106,7 +116,10 @@ export class GuestConnection {
     if (this.closedError) return;
     this.closedError = err;
     this.helloReject(err);
-    for (const ch of this.channels.values()) ch.resolve({ code: null, signal: null });
+    for (const ch of this.channels.values()) {
+      ch.resolve({ code: null, signal: null });
+      for (const w of ch.waiters.splice(0)) w();
+    }
     this.channels.clear();
     for (const p of this.pings.values()) p();
     this.pings.clear();
@@ -156,6 +169,14 @@ export class GuestConnection {
         if (!ch) return;
         this.channels.delete(channel);
         ch.resolve(exit.kind === 1 ? { code: null, signal: exit.value } : { code: exit.value, signal: null });
+        for (const w of ch.waiters.splice(0)) w();
+        return;
+      }
+      case ToHost.ack: {
+        const ch = this.channels.get(channel);
+        if (!ch || payload.length !== 4) return;
+        ch.inFlight = Math.max(0, ch.inFlight - payload.readUInt32BE(0));
+        if (ch.inFlight < STDIN_WINDOW) for (const w of ch.waiters.splice(0)) w();
         return;
       }
       case ToHost.pong: {
@@ -199,15 +220,24 @@ export class GuestConnection {
     const chan = this.nextChannel++;
     let resolveExit!: (e: ProcessExit) => void;
     const exited = new Promise<ProcessExit>((ok) => (resolveExit = ok));
-    this.channels.set(chan, { onData, resolve: resolveExit });
+    const channel: Channel = { onData, resolve: resolveExit, inFlight: 0, waiters: [] };
+    this.channels.set(chan, channel);
     this.send(ToGuest.exec, chan, payload);
     return {
       channel: chan,
       exited,
       write: (data) => {
         const b = typeof data === 'string' ? Buffer.from(data) : data;
+        if (!this.channels.has(chan)) return true;
         for (let at = 0; at < b.length; at += STDIN_CHUNK) this.send(ToGuest.stdin, chan, b.subarray(at, at + STDIN_CHUNK));
+        channel.inFlight += b.length;
+        return channel.inFlight < STDIN_WINDOW;
       },
+      writable: () =>
+        new Promise<void>((resolve) => {
+          if (channel.inFlight < STDIN_WINDOW || !this.channels.has(chan) || this.closedError) resolve();
+          else channel.waiters.push(resolve);
+        }),
       closeStdin: () => this.send(ToGuest.eof, chan),
       resize: (cols, rows) => this.send(ToGuest.resize, chan, encodeResize(cols, rows)),
       kill: (signal, all = false) => this.send(ToGuest.kill, chan, encodeKill(signal, all ? 1 : 0)),

@@ -16,7 +16,7 @@ export const GUEST_MAX_PAYLOAD = 64 * 1024 * 1024;
 /** Frame types the host sends. */
 export const ToGuest = { exec: 'X', stdin: 'I', eof: 'C', resize: 'W', kill: 'K', ping: 'P' } as const;
 /** Frame types the guest sends ('P' answers a ping). */
-export const ToHost = { hello: 'H', started: 'S', stdout: 'O', stderr: 'E', exit: 'X', pong: 'P' } as const;
+export const ToHost = { hello: 'H', started: 'S', stdout: 'O', stderr: 'E', exit: 'X', pong: 'P', ack: 'A' } as const;
 
 /** Exec flags. */
 export const EXEC_PTY = 1;

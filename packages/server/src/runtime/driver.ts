@@ -58,6 +58,24 @@ export interface ExecRequest {
   timeoutMs?: number;
   /** Cancel: kills the process group; the result says `cancelled`. */
   signal?: AbortSignal;
+  /**
+   * Raw output chunks as the guest agent reads them (byte-exact, no line splitting); when given,
+   * `exec`'s `onOutput` is not called.
+   */
+  onData?: (stream: OutputStream, data: Buffer, at: Date) => void;
+  /**
+   * The script's stdin (otherwise /dev/null): pulled chunk by chunk as the process takes it (the
+   * stdin window), EOF at its end. The driver stops pulling when the script ends.
+   */
+  stdin?: AsyncIterable<Buffer>;
+  /**
+   * Run the script on a pseudo-terminal of this size (stdout and stderr merge into it; stdin, when
+   * given, is its input, so Ctrl-C reaches the foreground process as a keystroke). Optional: a
+   * driver without terminals refuses it (the result says `sandbox_failed`).
+   */
+  pty?: { cols: number; rows: number };
+  /** Called once the script runs, with the calls that steer it while it runs (a terminal's size). */
+  onStarted?: (control: { resize(cols: number, rows: number): void }) => void;
 }
 
 export type ExecEndReason = 'exited' | 'signaled' | 'timeout' | 'cancelled' | 'oom' | 'sandbox_failed';
@@ -96,7 +114,13 @@ export interface ProcessExit {
 export interface SandboxProcess {
   /** Resolves when the process ended and all its output was delivered. */
   readonly exited: Promise<ProcessExit>;
-  write(data: Buffer | string): void;
+  /**
+   * Queues stdin bytes; false once the bytes not yet taken by the process reach the stdin window
+   * (then wait for `writable()` before writing more, so nothing queues unbounded).
+   */
+  write(data: Buffer | string): boolean;
+  /** Resolves when more stdin may be written (at once when the window has room, or the process ended). */
+  writable(): Promise<void>;
   closeStdin(): void;
   /** New terminal size (pty only). */
   resize(cols: number, rows: number): void;

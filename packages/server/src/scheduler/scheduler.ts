@@ -1,7 +1,8 @@
 import { performance } from 'node:perf_hooks';
 import type { EndReason } from '@mags/shared';
 import type { Logger } from 'pino';
-import type { ExecResult, OutputLine, Sandbox, SandboxLimits, SandboxPool } from '../runtime/driver.js';
+import type { ExecRequest, ExecResult, OutputStream, Sandbox, SandboxLimits, SandboxPool } from '../runtime/driver.js';
+import type { StdinHub } from '../services/stdin.js';
 import type { Admission, JobResources } from '../services/admission.js';
 import type { JobLogs } from '../services/job-logs.js';
 import type { JobRunner } from '../services/jobs.js';
@@ -44,14 +45,16 @@ export interface SchedulerOptions {
   live?: Pick<LiveManager, 'adopt' | 'scriptEnded' | 'end' | 'relieve' | 'stopMetering'>;
   /** Told when a job's run ended (after the sandbox is gone and its workspace synced). */
   events?: { jobEnded(job: Job, status: 'completed' | 'error' | 'sleeping'): Promise<void> };
+  /** Stdin uploads of jobs submitted with `stdin: true` (absent: every script's stdin is /dev/null). */
+  stdin?: StdinHub;
 }
 
 /** Processes per sandbox (docs/sandboxes.md). */
 export const DEFAULT_PIDS_LIMIT = 1024;
 
 /**
- * Bytes each output line costs against `maxOutputBytes` on top of its text: a stored row has a
- * fixed cost, so 10 MiB of empty lines stop after ~160 k rows rather than 10 M.
+ * Bytes each output line costs against `maxOutputBytes` on top of its bytes: every line is an
+ * object in the logs answer, so 10 MiB of empty lines stop after ~160 k lines rather than 10 M.
  */
 export const LINE_OVERHEAD_BYTES = 64;
 
@@ -322,26 +325,28 @@ export class Scheduler implements JobRunner, LiveSlots {
       const cap = this.o.maxOutputBytes;
       let bytes = 0;
       let truncated = false;
-      // Each line costs its bytes plus LINE_OVERHEAD_BYTES, so a flood of empty lines also hits the cap.
-      const onOutput = (line: OutputLine) => {
+      // Each byte costs one and each line LINE_OVERHEAD_BYTES more, so a flood of empty lines also hits the cap.
+      const onData = (stream: OutputStream, data: Buffer, at: Date) => {
         if (truncated) return;
-        const size = Buffer.byteLength(line.text, 'utf8') + LINE_OVERHEAD_BYTES;
-        if (bytes + size > cap) {
+        const take = withinCap(data, cap - bytes);
+        bytes += take.cost;
+        this.o.logs.write(id, stream, take.bytes, at);
+        if (take.bytes.length < data.length) {
           truncated = true;
+          this.o.logs.endStreams(id, at);
           this.o.logs.append(id, 'system', `[output truncated: the job wrote more than ${cap} bytes; the rest is discarded]`);
-          return;
         }
-        bytes += size;
-        this.o.logs.append(id, line.stream, line.text, line.at);
       };
       let result: ExecResult;
       try {
-        result = await sandbox.exec({ script: job.script, env: job.environment, cwd: '/root', timeoutMs, signal }, onOutput);
+        result = await sandbox.exec({ script: job.script, env: job.environment, cwd: '/root', timeoutMs, signal, onData, ...this.inputOf(id, signal) }, () => {});
       } catch (err) {
+        this.o.logs.endStreams(id);
         if (signal.aborted) return await this.finishAborted(job, entry, Date.now() - startedAt.getTime());
         log.error({ err }, 'sandbox failed while running the job');
         return await this.finish(job, 'error', { end_reason: 'sandbox_failed', error_message: `sandbox failed: ${errorText(err)}`, script_duration_ms: Date.now() - startedAt.getTime() }, true);
       }
+      this.o.logs.endStreams(id);
       if (entry.cause) return await this.finishAborted(job, entry, result.durationMs);
 
       const duration = { script_duration_ms: Math.round(result.durationMs), end_reason: result.reason };
@@ -429,6 +434,13 @@ export class Scheduler implements JobRunner, LiveSlots {
     if (this.o.events) await this.o.events.jobEnded(job, status);
   }
 
+  /** Stdin and terminal of a job submitted with `stdin` or `tty` (nothing for the others). */
+  private inputOf(id: string, signal: AbortSignal): Pick<ExecRequest, 'stdin' | 'pty' | 'onStarted'> {
+    const hub = this.o.stdin;
+    if (!hub?.wants(id)) return {};
+    return { stdin: hub.take(id, signal), pty: hub.ttyOf(id), onStarted: (control) => hub.started(id, control) };
+  }
+
   private async finishAborted(job: Job, entry: Running, durationMs: number | null): Promise<void> {
     const duration = durationMs === null ? {} : { script_duration_ms: Math.round(durationMs) };
     if (entry.cause === 'sleep') {
@@ -461,6 +473,7 @@ export class Scheduler implements JobRunner, LiveSlots {
     if (status !== 'sleeping') full.completed_at = new Date().toISOString();
     const changed = await this.o.store.updateJob(id, full, ['pending', 'running']);
     if (changed) this.ended.set(id, status);
+    this.o.stdin?.drop(id);
     if (changed) this.o.logs.end(id, { status, exit_code: patch.exit_code ?? null, end_reason: patch.end_reason ?? null, error_message: patch.error_message ?? null });
     if (changed && patch.script_duration_ms !== undefined && patch.script_duration_ms !== null) this.o.metrics?.jobEnded(status, patch.script_duration_ms / 1000);
     this.o.log.info({ jobId: id, status, exitCode: patch.exit_code ?? null, error: patch.error_message }, 'job ended');
@@ -470,4 +483,24 @@ export class Scheduler implements JobRunner, LiveSlots {
 
 function errorText(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
+}
+
+/**
+ * The part of `data` that fits in `budget` when each byte costs one and each newline
+ * LINE_OVERHEAD_BYTES more (the bytes, and what they cost).
+ */
+export function withinCap(data: Buffer, budget: number): { bytes: Buffer; cost: number } {
+  let cost = 0;
+  for (let pos = 0; pos < data.length; ) {
+    const nl = data.indexOf(10, pos);
+    const end = nl < 0 ? data.length : nl + 1;
+    const segment = end - pos + (nl < 0 ? 0 : LINE_OVERHEAD_BYTES);
+    if (cost + segment > budget) {
+      const fit = Math.max(0, Math.min(end - pos, budget - cost));
+      return { bytes: data.subarray(0, pos + fit), cost: cost + fit };
+    }
+    cost += segment;
+    pos = end;
+  }
+  return { bytes: data, cost };
 }

@@ -1,11 +1,13 @@
-import { JOB_LIMITS, isTerminalStatus, type JobStatus } from '@mags/shared';
+import { JOB_LIMITS, TERMINAL_STATUSES, isTerminalStatus, type JobStatus, type LogStream } from '@mags/shared';
 import type { Logger } from 'pino';
 import type { LogLine } from '../storage/logs/store.js';
-import type { Job, JobStore, User } from '../storage/metadata/store.js';
+import type { Job, JobListFilter, JobStore, User } from '../storage/metadata/store.js';
 import type { Admission } from './admission.js';
 import { AppError } from './errors.js';
 import { outcomeOf, type JobLogs } from './job-logs.js';
 import { LogFeed, type LogFeedOptions } from './log-feed.js';
+import { RawFeed } from './raw-feed.js';
+import type { StdinHub } from './stdin.js';
 import { newId } from './tokens.js';
 import type { AccessGrant, AccessOptions, LiveSandboxes } from '../sandboxes/live.js';
 
@@ -24,6 +26,10 @@ export interface SubmitInput {
   startup_command?: string | null;
   environment?: Record<string, string> | null;
   file_ids?: string[] | null;
+  /** The script's stdin comes from `PUT .../stdin` (ours). */
+  stdin?: boolean | null;
+  /** Run the script on a terminal of this size; its input comes from `PUT .../stdin` (ours). */
+  tty?: { cols: number; rows: number } | null;
   disk_gb?: number | null;
   vcpus?: number | null;
   memory_mb?: number | null;
@@ -89,6 +95,7 @@ export class JobsService {
     private readonly files?: FileAdmission,
     private readonly persistent?: PersistentDeps,
     private readonly webhooks?: WebhookAdmission,
+    private readonly stdin?: StdinHub,
   ) {}
 
   async submit(user: User, input: SubmitInput, apiVersion: 1 | 2): Promise<Job> {
@@ -115,6 +122,7 @@ export class JobsService {
     if (input.no_sleep && !input.persistent) {
       throw new AppError('VALIDATION_ERROR', 'no_sleep: needs "persistent": true', 'no_sleep keeps a persistent job awake; ephemeral jobs end with their script.');
     }
+    if ((input.stdin || input.tty) && !this.stdin) throw new AppError('FEATURE_NOT_AVAILABLE', 'stdin: this server cannot pass stdin to jobs');
     if (input.file_ids && input.file_ids.length > 0) {
       if (!this.files) throw new AppError('FEATURE_NOT_AVAILABLE', 'file_ids: file uploads are not available on this server', 'Fetch files from inside the script (curl, git).');
       await this.files.checkIds(user.id, input.file_ids);
@@ -175,13 +183,15 @@ export class JobsService {
     };
     if (this.workspaces) await this.workspaces.admit(user.id, job.workspace_id, job.base_workspace_id, () => this.store.insertJob(job));
     else await this.store.insertJob(job);
+    if (input.stdin || input.tty) this.stdin!.expect(job.request_id, input.tty ?? undefined);
     this.runner.enqueue(job);
     this.log.debug({ jobId: job.request_id, userId: user.id, apiVersion }, 'job submitted');
     return job;
   }
 
-  async list(user: User, page: number, pageSize: number, status?: JobStatus): Promise<{ jobs: Job[]; total: number }> {
-    return this.store.listJobs(user.id, (page - 1) * pageSize, pageSize, status);
+  async list(user: User, page: number, pageSize: number, filter: JobListFilter = {}): Promise<{ jobs: Job[]; total: number }> {
+    const since = filter.createdSince ? new Date(filter.createdSince).toISOString() : undefined;
+    return this.store.listJobs(user.id, (page - 1) * pageSize, pageSize, { statuses: filter.statuses, createdSince: since });
   }
 
   /** One of the user's jobs by request id, name or workspace id; JOB_NOT_FOUND otherwise. */
@@ -197,8 +207,10 @@ export class JobsService {
    * Lines of a job after `afterSeq` (at most `limit`), read from the store a page at a time so a
    * long log is never held whole. Ownership is checked before the first page.
    */
-  async logPages(user: User, ref: string, afterSeq: number, limit: number, pageLines = 1000): Promise<AsyncIterable<LogLine[]>> {
+  async logPages(user: User, ref: string, afterSeq: number, limit: number, pageLines = 1000, tail?: number): Promise<AsyncIterable<LogLine[]>> {
     const job = await this.get(user, ref);
+    // The last `tail` lines: start after the seq that leaves that many.
+    if (tail !== undefined) afterSeq = Math.max(afterSeq, (await this.logs.maxSeq(job.request_id)) - tail);
     const logs = this.logs;
     return (async function* pages() {
       let last = afterSeq;
@@ -233,6 +245,42 @@ export class JobsService {
     return feed;
   }
 
+  /**
+   * A job's raw output bytes (one stream, or all in the order they were read); with `follow` the
+   * feed waits for more and ends when the job ends. The caller closes it.
+   */
+  async raw(user: User, ref: string, opts: { stream?: LogStream; follow: boolean }): Promise<RawFeed> {
+    const job = await this.get(user, ref);
+    const feed = new RawFeed(this.logs, job.request_id, opts);
+    try {
+      const fresh = await this.store.getJob(job.request_id);
+      if (fresh && followEnds(fresh)) feed.endWith(outcomeOf(fresh));
+    } catch (err) {
+      feed.close();
+      throw err;
+    }
+    return feed;
+  }
+
+  /**
+   * The stdin upload of a job submitted with `stdin: true`: the script reads `body` as it is sent;
+   * resolves with the bytes its stdin took once it reached EOF or the job ended.
+   */
+  async putStdin(user: User, ref: string, body: AsyncIterable<Buffer>): Promise<{ bytes: number }> {
+    const job = await this.get(user, ref);
+    if (isTerminalStatus(job.status)) throw new AppError('JOB_NOT_RUNNING', `Job ${job.request_id} already ended (${job.status})`);
+    if (!this.stdin) throw new AppError('FEATURE_NOT_AVAILABLE', 'this server cannot pass stdin to jobs');
+    return this.stdin.provide(job.request_id, body);
+  }
+
+  /** New terminal size of a job submitted with `tty`. */
+  async resize(user: User, ref: string, cols: number, rows: number): Promise<void> {
+    const job = await this.get(user, ref);
+    if (isTerminalStatus(job.status)) throw new AppError('JOB_NOT_RUNNING', `Job ${job.request_id} already ended (${job.status})`);
+    if (!this.stdin) throw new AppError('FEATURE_NOT_AVAILABLE', 'this server has no job terminals');
+    this.stdin.resize(job.request_id, cols, rows);
+  }
+
   async update(user: User, ref: string, patch: { startup_command?: string | null; no_sleep?: boolean | null }): Promise<Job> {
     const job = await this.get(user, ref);
     if (patch.no_sleep && !job.persistent) {
@@ -263,9 +311,24 @@ export class JobsService {
       await this.logs.flush();
       const patch = { status: 'completed', end_reason: job.end_reason ?? 'cancelled', completed_at: now } as const;
       const changed = await this.store.updateJob(id, patch, ['pending', 'running', 'sleeping']);
+      this.stdin?.drop(id);
       if (changed) this.logs.end(id, { ...patch, exit_code: job.exit_code, error_message: job.error_message });
     }
     return (await this.store.getJob(id))!;
+  }
+
+  /** Deletes a job that ended (`completed` or `error`) and its output; a job still queued, running or sleeping is refused. */
+  async remove(user: User, ref: string): Promise<Job> {
+    const job = await this.get(user, ref);
+    const refuse = (status: JobStatus) =>
+      new AppError('CONFLICT', `Job ${job.request_id} is ${status}; only a job that ended can be deleted`, `Stop it first: POST /api/v1/mags-jobs/${job.request_id}/stop (mags stop ${job.request_id}).`);
+    if (!isTerminalStatus(job.status)) throw refuse(job.status);
+    if (!(await this.store.deleteJob(job.request_id, TERMINAL_STATUSES))) {
+      const now = await this.store.getJob(job.request_id);
+      if (now) throw refuse(now.status);
+    }
+    this.log.info({ jobId: job.request_id, userId: user.id }, 'job deleted');
+    return job;
   }
 
   /**
@@ -299,7 +362,7 @@ export class JobsService {
     try {
       const grant = port === 22 ? this.persistent?.access?.ssh : this.persistent?.access?.url;
       if (!grant) {
-        if (port === 22) throw new AppError('FEATURE_NOT_AVAILABLE', 'SSH access is not available on this server yet', 'Run commands through jobs for now.');
+        if (port === 22) throw new AppError('FEATURE_NOT_AVAILABLE', 'SSH access is not available on this server: it runs without the SSH gateway', 'The admin enables it with MAGS_SSH_PORT; meanwhile use POST .../exec (mags exec).');
         throw new AppError('FEATURE_NOT_AVAILABLE', 'URL access is not available on this server', 'This server runs without the public-URL proxy; run the job without --url.');
       }
       const fresh = (await this.store.getJob(job.request_id)) ?? attached.job;

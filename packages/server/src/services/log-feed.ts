@@ -106,6 +106,7 @@ export class LogFeed {
   }
 
   private onEvent(e: JobEvent): void {
+    if (e.type === 'data') return;
     if (e.type === 'log') {
       if (e.line.seq <= this.last) return;
       const bytes = lineBytes(e.line);

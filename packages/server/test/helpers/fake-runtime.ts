@@ -160,12 +160,16 @@ export class FakeSandbox implements Sandbox {
     if (this.paused) await this.resume();
     const cwd = this.cwdOf(req.cwd);
     if (!existsSync(cwd) || !statSync(cwd).isDirectory()) {
-      onOutput({ stream: 'stderr', text: `mags-guest: cannot change directory to ${req.cwd}: No such file or directory`, at: new Date() });
+      const text = `mags-guest: cannot change directory to ${req.cwd}: No such file or directory`;
+      if (req.onData) req.onData('stderr', Buffer.from(text + '\n'), new Date());
+      else onOutput({ stream: 'stderr', text, at: new Date() });
       return { exitCode: 127, reason: 'exited', durationMs: Date.now() - started };
     }
+    if (req.pty) return { exitCode: null, reason: 'sandbox_failed', message: 'the fake runtime has no pseudo-terminals', durationMs: 0 };
     const file = join(this.dir, 'scripts', `${++this.scripts}.sh`);
     await writeFile(file, req.script);
-    const child = this.start([SHELL, file], this.env(req.env), cwd, false);
+    const child = this.start([SHELL, file], this.env(req.env), cwd, req.stdin !== undefined);
+    if (req.stdin && child.stdin) void feed(child.stdin, req.stdin);
     let stopped: 'timeout' | 'cancelled' | undefined;
     const stop = (why: 'timeout' | 'cancelled') => {
       stopped ??= why;
@@ -178,7 +182,7 @@ export class FakeSandbox implements Sandbox {
     const onAbort = () => stop('cancelled');
     if (req.signal?.aborted) onAbort();
     else req.signal?.addEventListener('abort', onAbort, { once: true });
-    const drained = (['stdout', 'stderr'] as const).map((stream) => this.lines(child, stream, onOutput));
+    const drained = (['stdout', 'stderr'] as const).map((stream) => this.lines(child, stream, req, onOutput));
     const exit = await new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
       child.on('error', () => resolve({ code: null, signal: null }));
       child.on('exit', (code, signal) => resolve({ code, signal }));
@@ -200,9 +204,16 @@ export class FakeSandbox implements Sandbox {
   }
 
   /** Splits one output stream into lines; resolves when the stream ended. */
-  private lines(child: ChildProcess, stream: OutputStream, onOutput: (line: OutputLine) => void): Promise<void> {
+  private lines(child: ChildProcess, stream: OutputStream, req: ExecRequest, onOutput: (line: OutputLine) => void): Promise<void> {
     return new Promise((resolve) => {
       const s = child[stream]!;
+      const onData = req.onData;
+      if (onData) {
+        s.on('data', (chunk: Buffer) => onData(stream, chunk, new Date()));
+        s.on('end', () => resolve());
+        s.on('close', () => resolve());
+        return;
+      }
       let buf = '';
       s.setEncoding('utf8');
       s.on('data', (chunk: string) => {
@@ -240,7 +251,8 @@ export class FakeSandbox implements Sandbox {
     });
     return {
       exited,
-      write: (data) => child.stdin?.write(data),
+      write: (data) => child.stdin?.write(data) ?? true,
+      writable: () => new Promise<void>((resolve) => (!child.stdin || !child.stdin.writableNeedDrain || child.exitCode !== null ? resolve() : child.stdin.once('drain', resolve).once('close', resolve))),
       closeStdin: () => child.stdin?.end(),
       resize: () => {},
       kill: (signal, all) => {
@@ -337,5 +349,18 @@ export class FakePool implements SandboxPool {
   async stop(): Promise<void> {
     await this.driver.shutdown();
     rmSync(this.driver.dataDir, { recursive: true, force: true });
+  }
+}
+
+/** The script's stdin: written as the pipe takes it, then closed (a failing source or closed pipe ends it). */
+async function feed(pipe: NodeJS.WritableStream & { writableNeedDrain?: boolean; destroyed?: boolean }, src: AsyncIterable<Buffer>): Promise<void> {
+  pipe.on('error', () => undefined); // EPIPE once the script stopped reading: it simply ends the feed
+  try {
+    for await (const chunk of src) {
+      if (pipe.destroyed) break;
+      if (!pipe.write(chunk)) await new Promise((r) => pipe.once('drain', r).once('close', r));
+    }
+  } finally {
+    pipe.end();
   }
 }

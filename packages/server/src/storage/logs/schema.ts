@@ -1,12 +1,16 @@
-/** The `job_logs` table of the metadata database (see text-encoding.ts for `text` and `escaped`). */
-export interface JobLogsTable {
+/** The `job_log_chunks` table of the metadata database (see store.ts for the meaning of each column). */
+export interface JobLogChunksTable {
   job_id: string;
-  seq: number;
-  ts: string;
+  chunk: number;
   stream: string;
-  text: string;
-  /** 1 when `text` is escaped (the line held NUL or a lone surrogate), else 0. */
-  escaped: number;
+  ts: string;
+  byte_offset: number;
+  size: number;
+  line_start: number;
+  first_seq: number;
+  last_seq: number;
+  /** BLOB on SQLite, bytea on PostgreSQL. */
+  data: Buffer;
 }
 
 /** The columns of the `jobs` table the log store reads: when a job ended (retention). */
@@ -19,6 +23,6 @@ export interface JobEndsTable {
 
 /** The part of the metadata database the log store uses. */
 export interface LogsDatabase {
-  job_logs: JobLogsTable;
+  job_log_chunks: JobLogChunksTable;
   jobs: JobEndsTable;
 }

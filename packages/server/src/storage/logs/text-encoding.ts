@@ -1,5 +1,7 @@
 /**
- * How a log line's text is kept in a `text` column. PostgreSQL text cannot hold U+0000, and
+ * How a log line's text was kept in the `text` column of `job_logs`, the one-row-per-line table
+ * before output was stored as byte chunks: migration 006 decodes it when it converts old rows, and
+ * the store conformance suite writes such rows. The old scheme: PostgreSQL text cannot hold U+0000, and
  * neither database keeps a lone UTF-16 surrogate (both store UTF-8, which has no encoding for one),
  * so a line with either is stored escaped and flagged: `\` becomes `\\`, NUL becomes `\0` and a
  * lone surrogate becomes `\uXXXX` (lower-case hex). Every other line, almost all of them, is stored

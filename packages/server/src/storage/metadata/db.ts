@@ -14,6 +14,7 @@ import { migration007 } from './migrations/007_cron_webhooks.js';
 import { migration008 } from './migrations/008_ssh_keys.js';
 import { migration009Sessions } from './migrations/009_sessions.js';
 import { migration010 } from './migrations/010_url_routes.js';
+import { migration011 } from './migrations/011_log_chunks.js';
 
 export type Dialect = 'sqlite' | 'postgres';
 
@@ -53,6 +54,7 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
     '008_ssh_keys': migration008(),
     '009_sessions': migration009Sessions(),
     '010_url_routes': migration010(),
+    '011_log_chunks': migration011(dialect),
   };
 }
 

@@ -2,7 +2,7 @@ import type { JobStatus } from '@mags/shared';
 import type { Insertable, Kysely } from 'kysely';
 import { fromJobRow, toJobRow } from './job-rows.js';
 import type { Database, JobsTable } from './schema.js';
-import type { Job, JobPatch, JobStore } from './store.js';
+import type { Job, JobListFilter, JobPatch, JobStore } from './store.js';
 
 /** Jobs on Kysely: one code path for SQLite and PostgreSQL. */
 export class KyselyJobStore implements JobStore {
@@ -63,22 +63,12 @@ export class KyselyJobStore implements JobStore {
     return row && fromJobRow(row);
   }
 
-  async listJobs(userId: string, offset: number, limit: number, status?: JobStatus): Promise<{ jobs: Job[]; total: number }> {
-    const rows = await this.db
-      .selectFrom('jobs')
-      .selectAll()
-      .where('user_id', '=', userId)
-      .$if(status !== undefined, (q) => q.where('status', '=', status!))
-      .orderBy('num', 'desc')
-      .limit(limit)
-      .offset(offset)
-      .execute();
-    const count = await this.db
-      .selectFrom('jobs')
-      .select((eb) => eb.fn.countAll().as('n'))
-      .where('user_id', '=', userId)
-      .$if(status !== undefined, (q) => q.where('status', '=', status!))
-      .executeTakeFirstOrThrow();
+  async listJobs(userId: string, offset: number, limit: number, filter: JobListFilter = {}): Promise<{ jobs: Job[]; total: number }> {
+    let base = this.db.selectFrom('jobs').where('user_id', '=', userId);
+    if (filter.statuses && filter.statuses.length > 0) base = base.where('status', 'in', [...filter.statuses]);
+    if (filter.createdSince) base = base.where('created_at', '>=', filter.createdSince);
+    const rows = await base.selectAll().orderBy('num', 'desc').limit(limit).offset(offset).execute();
+    const count = await base.select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow();
     return { jobs: rows.map(fromJobRow), total: Number(count.n) };
   }
 
@@ -101,6 +91,19 @@ export class KyselyJobStore implements JobStore {
   async countJobs(): Promise<number> {
     const row = await this.db.selectFrom('jobs').select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow();
     return Number(row.n);
+  }
+
+  async deleteJob(requestId: string, onlyIf: readonly JobStatus[]): Promise<boolean> {
+    if (onlyIf.length === 0) return false;
+    // Chunks first, in the same transaction: SQLite deletes them by the foreign key only when
+    // foreign keys are on, and a row must never lose its job while its output stays.
+    return this.db.transaction().execute(async (trx) => {
+      const job = await trx.selectFrom('jobs').select('status').where('request_id', '=', requestId).executeTakeFirst();
+      if (!job || !onlyIf.includes(job.status as JobStatus)) return false;
+      await trx.deleteFrom('job_log_chunks').where('job_id', '=', requestId).execute();
+      const r = await trx.deleteFrom('jobs').where('request_id', '=', requestId).where('status', 'in', [...onlyIf]).executeTakeFirst();
+      return Number(r.numDeletedRows) > 0;
+    });
   }
 
   async countUserJobs(userId: string, statuses: readonly JobStatus[]): Promise<number> {

@@ -124,8 +124,8 @@ export interface JobStore {
    * the newest running/sleeping job, else the newest of any status.
    */
   findJobForUser(userId: string, ref: string): Promise<Job | undefined>;
-  /** The user's jobs newest first (only those in `status` when given), and how many there are in all. */
-  listJobs(userId: string, offset: number, limit: number, status?: JobStatus): Promise<{ jobs: Job[]; total: number }>;
+  /** The user's jobs newest first (only those matching `filter`), and how many there are in all. */
+  listJobs(userId: string, offset: number, limit: number, filter?: JobListFilter): Promise<{ jobs: Job[]; total: number }>;
   /** The user's newest persistent job on this workspace in one of these statuses (URL aliases). */
   findWorkspaceJob(userId: string, workspaceId: string, statuses: readonly JobStatus[]): Promise<Job | undefined>;
   /** Jobs in any of these statuses, oldest first. */
@@ -140,4 +140,16 @@ export interface JobStore {
    * and set). Returns whether a row changed.
    */
   updateJob(requestId: string, patch: JobPatch, onlyIf?: readonly JobStatus[]): Promise<boolean>;
+  /**
+   * Deletes a job row (its output goes with it: the log chunks reference it), only when its status
+   * is one of `onlyIf`; returns whether it was deleted.
+   */
+  deleteJob(requestId: string, onlyIf: readonly JobStatus[]): Promise<boolean>;
+}
+
+/** Which of a user's jobs a list holds (every one when empty). */
+export interface JobListFilter {
+  statuses?: readonly JobStatus[];
+  /** ISO 8601: only jobs created at or after it. */
+  createdSince?: string;
 }

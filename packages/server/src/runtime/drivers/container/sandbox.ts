@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { GuestConnection, GuestProcess } from '../../../guest/client.js';
 import { LineSplitter } from '../../../guest/client.js';
-import type { ExecRequest, ExecResult, OutputLine, OutputStream, Sandbox, SandboxLimits, SandboxSpec, SandboxStats, SpawnRequest } from '../../driver.js';
+import type { ExecRequest, ExecResult, OutputLine, OutputStream, Sandbox, SandboxLimits, SandboxProcess, SandboxSpec, SandboxStats, SpawnRequest } from '../../driver.js';
 
 const SIGNAL_NAMES = new Map<number, string>(Object.entries(constants.signals).map(([name, num]) => [num as number, name]));
 const SIGKILL = 9;
@@ -109,7 +109,8 @@ export class ContainerSandbox implements Sandbox {
         writeFileSync(scriptFile, req.script, { mode: 0o644 });
         argv = ['/bin/bash', `/run/mags/${name}`];
       }
-      proc = this.agent.spawn({ argv, env: req.env, cwd: req.cwd ?? '/root' }, (stream, data) => splitters[stream].push(data));
+      const onData = req.onData;
+      proc = this.agent.spawn({ argv, env: req.env, cwd: req.cwd ?? '/root', stdin: req.stdin !== undefined, pty: req.pty }, onData ? (stream, data) => onData(stream, data, new Date()) : (stream, data) => splitters[stream].push(data));
     } catch (err) {
       if (scriptFile) rmSync(scriptFile, { force: true });
       return { exitCode: null, reason: 'sandbox_failed', message: (err as Error).message, durationMs: duration() };
@@ -132,7 +133,13 @@ export class ContainerSandbox implements Sandbox {
     const onAbort = () => stop('cancelled');
     if (req.signal?.aborted) onAbort();
     else req.signal?.addEventListener('abort', onAbort, { once: true });
+    const running = proc;
+    req.onStarted?.({ resize: (cols, rows) => running.resize(cols, rows) });
+    let ended = false;
+    // Never rejects: a failing source ends the script's stdin (the source reports its own failure).
+    if (req.stdin) void pumpStdin(proc, req.stdin, () => ended);
     const exit = await proc.exited;
+    ended = true;
     if (scriptFile) rmSync(scriptFile, { force: true });
     if (timer) clearTimeout(timer);
     if (escalate) clearTimeout(escalate);
@@ -203,4 +210,21 @@ export class ContainerSandbox implements Sandbox {
 function formatSeconds(ms: number): string {
   const s = ms / 1000;
   return `${Number.isInteger(s) ? s : s.toFixed(1)} s`;
+}
+
+/**
+ * Feeds `src` to a process's stdin within its window, then closes it; stops when the process
+ * ended. A source that fails ends the stdin like EOF: the source reports its own failure.
+ */
+export async function pumpStdin(proc: SandboxProcess, src: AsyncIterable<Buffer>, ended: () => boolean): Promise<void> {
+  try {
+    for await (const chunk of src) {
+      if (ended()) break;
+      if (!proc.write(chunk)) await proc.writable();
+    }
+  } catch {
+    // Reported by the source (StdinHub answers the upload with the error); the process gets EOF.
+  } finally {
+    proc.closeStdin();
+  }
 }
