@@ -15,10 +15,11 @@ import { createHarness } from './helpers/harness.js';
 const SRC = fileURLToPath(new URL('../../src', import.meta.url));
 
 /**
- * Codes raised by work that is merged beside this branch (persistent sandboxes, usage limits): the
- * test tells when one of them is raised here, so the list only ever shrinks.
+ * Codes in the registry that no code path raises yet: CAPACITY_EXHAUSTED (a full host makes jobs
+ * wait as `pending` instead; the SDKs retry it as Mags' 503). The test tells when one of them is
+ * raised, so the list only ever shrinks.
  */
-const RAISED_ELSEWHERE = new Set(['USER_NOT_FOUND', 'CAPACITY_EXHAUSTED', 'SANDBOX_FAILED']);
+const RAISED_ELSEWHERE = new Set(['CAPACITY_EXHAUSTED']);
 
 function sources(dir: string): string[] {
   return readdirSync(dir).flatMap((name) => {
