@@ -213,8 +213,10 @@ describe('dashboard in a browser (real server)', () => {
       const size = async () => {
         await page.keyboard.type('clear; stty size\n');
         await page.waitForTimeout(800);
-        const m = /(\d+) (\d+)\s*$/m.exec(((await term.locator('.xterm-rows').textContent()) ?? '').replace(/\u00a0/g, ' '));
-        return m ? Number(m[2]) : 0;
+        // One element per terminal row: the last row that is only "ROWS COLS" is stty's answer.
+        const rows = (await term.locator('.xterm-rows > div').allTextContents()).map((r) => r.replace(/\u00a0/g, ' ').trim());
+        const answer = rows.filter((r) => /^\d+ \d+$/.test(r)).pop();
+        return answer ? Number(answer.split(' ')[1]) : 0;
       };
       const wide = await size();
       await page.setViewportSize({ width: 700, height: 860 });
