@@ -32,7 +32,7 @@ let remove: () => void;
 let env: Record<string, string>;
 
 before(async () => {
-  server = await startServer();
+  server = await startServer({ env: { MAGS_SSH_PORT: '0' } });
   ({ home, remove } = tempHome());
   const bin = join(home, 'bin');
   mkdirSync(bin);

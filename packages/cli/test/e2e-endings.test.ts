@@ -66,7 +66,7 @@ describe('mags: endings that tell the truth', () => {
       const shown = await run(['status', id]);
       assert.match(shown.stdout, /^status\s+stopped$/m);
       assert.match(shown.stdout, /^end_reason\s+cancelled$/m);
-      const row = (await run(['list'])).stdout.split('\n').find((l) => l.startsWith(id));
+      const row = (await run(['list', '--no-trunc'])).stdout.split('\n').find((l) => l.startsWith(id));
       assert.ok(row, 'the stopped job is listed');
       assert.match(row, /\bstopped\b/);
       assert.doesNotMatch(row, /\bcompleted\b/);

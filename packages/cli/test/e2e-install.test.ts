@@ -4,6 +4,7 @@
  * (no registry reachable, no workspace around) and runs a job; the Python wheel installs into a
  * fresh venv with `pip install --no-index <url>` and runs a job too.
  */
+import { request as httpRequest } from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -43,9 +44,10 @@ describe('client packages from /downloads/ (real server, real sandboxes)', () =>
     assert.ok(list.files.includes('mags-sdk.tgz'));
     assert.ok(list.files.some((f) => /^magpie_mags-.*-py3-none-any\.whl$/.test(f)));
     for (const bad of ['nope.tgz', '..%2Fpackage.json', '%2e%2e']) {
-      const res = await fetch(`${server.url}/downloads/${bad}`);
-      assert.equal(res.status, 404, bad);
-      assert.equal(((await res.json()) as { code: string }).code, 'NOT_FOUND');
+      // Sent as written: fetch() would resolve %2e%2e to the parent path before sending it.
+      const { status, body } = await rawGet(`${server.url}/downloads/${bad}`);
+      assert.equal(status, 404, bad);
+      assert.equal((JSON.parse(body) as { code: string }).code, 'NOT_FOUND');
     }
   });
 
@@ -72,3 +74,19 @@ describe('client packages from /downloads/ (real server, real sandboxes)', () =>
     assert.equal(r.stdout.trim(), "completed ['from-python']");
   });
 });
+
+/** GET with the path exactly as given (no URL normalisation). */
+function rawGet(url: string): Promise<{ status: number; body: string }> {
+  const u = new URL(url.replace(/\/downloads\/.*$/, '/'));
+  const path = url.slice(url.indexOf('/downloads/'));
+  return new Promise((resolve, reject) => {
+    const req = httpRequest({ host: u.hostname, port: u.port, path, method: 'GET' }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (body += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}

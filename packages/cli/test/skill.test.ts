@@ -60,10 +60,8 @@ test('the check above catches a command the CLI lacks', () => {
   assert.equal(names.has('teleport'), false);
 });
 
-test('the skill does not advertise features this server answers with FEATURE_NOT_AVAILABLE', () => {
-  // Public URLs need the proxy, SSH needs the gateway, persistent sandboxes the sleep/wake work.
-  // Remove an entry here when its feature lands, and describe the feature in the skill.
-  for (const unavailable of [/mags ssh/, /mags url/, /--url\b/, /-p\b/, /--persistent\b/, /--no-sleep\b/, /mags exec/]) {
-    assert.doesNotMatch(SKILL_MD, unavailable);
+test('the skill describes persistent sandboxes, exec, URLs, files and schedules', () => {
+  for (const feature of [/mags new /, /mags exec /, /mags ssh /, /--url\b/, /-p\b/, /mags cp /, /mags cron add /, /--no-sleep\b/]) {
+    assert.match(SKILL_MD, feature);
   }
 });

@@ -307,5 +307,6 @@ function announcingSyncer(inner: WorkspaceSyncer, events: JobEvents): WorkspaceS
     history: (ws) => inner.history(ws),
     latest: (ws) => inner.latest(ws),
     delete: (ws) => inner.delete(ws),
+    snapshot: inner.snapshot && ((ws) => inner.snapshot!(ws)),
   };
 }

@@ -164,7 +164,7 @@ describe('jobs API end to end (real server, real sandboxes)', () => {
     assert.equal(pool.status, 200);
     for (const k of ['idle_vms', 'busy_vms', 'total_vms', 'min_pool_size', 'max_pool_size']) assert.equal(typeof pool.body[k], 'number');
     assert.equal(pool.body.min_pool_size, 1);
-    // POST access: only persistent jobs; without a URL grant on this server, a stable 501 code
+    // POST access: only persistent jobs
     const access = await admin.req('POST', '/api/v1/mags-jobs/shape/access', { port: 8080 });
     assert.equal(access.status, 422);
     assert.equal(access.body.code, 'INVALID_STATE');
@@ -173,9 +173,12 @@ describe('jobs API end to end (real server, real sandboxes)', () => {
     const kept = await admin.waitDone(p);
     assert.equal(kept.status, 'running');
     assert.ok(kept.vm_id);
+    // The Mags access answer: a URL on the server's proxy (docs/urls.md; e2e-proxy serves through it).
     const pAccess = await admin.req('POST', '/api/v2/mags-jobs/shape-p/access', { port: 8080 });
-    assert.equal(pAccess.status, 501);
-    assert.equal(pAccess.body.code, 'FEATURE_NOT_AVAILABLE');
+    assert.equal(pAccess.status, 200, JSON.stringify(pAccess.body));
+    assert.equal(pAccess.body.success, true);
+    assert.match(pAccess.body.url, /^http:\/\/[0-9a-f]{12}\.apps\./);
+    assert.equal(pAccess.body.port, 8080);
     const patch = await admin.req('PATCH', '/api/v1/mags-jobs/shape-p', { no_sleep: true, startup_command: 'echo up' });
     assert.equal(patch.status, 200);
     assert.equal(patch.body.no_sleep, true);

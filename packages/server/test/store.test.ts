@@ -25,8 +25,8 @@ for (const backend of STORE_BACKENDS)
         await again.close();
       }
       const now = new Date().toISOString();
-      alice = { id: newId(), name: 'alice', admin: true, created_at: now };
-      bob = { id: newId(), name: 'bob', admin: false, created_at: now };
+      alice = { id: newId(), name: 'alice', admin: true, created_at: now, email: null, disabled_at: null };
+      bob = { id: newId(), name: 'bob', admin: false, created_at: now, email: null, disabled_at: null };
       await stores.users.createUser(alice);
       await stores.users.createUser(bob);
     });

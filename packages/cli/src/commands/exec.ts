@@ -15,7 +15,7 @@ export function execCommand(): Command {
     .option('--cwd <dir>', 'working directory (default /root)')
     .passThroughOptions();
   withConnection(cmd);
-  withExamples(cmd, ['mags exec dev ls -la', "mags exec dev 'cd app && npm test'", 'mags exec dev --timeout 600 ./build.sh']);
+  withExamples(cmd, ['mags exec dev ls -la', `mags exec dev 'cd /root && python3 -c "print(6 * 7)"'`, "mags exec --timeout 600 dev 'sleep 1 && echo built'"]);
   return cmd.action(action(async (id: string, words: string[], flags: ExecFlags) => {
     const mags = await client(flags);
     const end = await mags.execStream(id, words.join(' '), {

@@ -43,6 +43,22 @@ running untrusted or system-changing commands on this machine.
 - \`mags run -f data.csv 'wc -l /root/data.csv'\`: \`-f\` (repeatable) uploads a local file into /root
   before the script starts.
 
+- \`mags cp data.csv mybox:/root/data.csv\`, \`mags cp mybox:/root/out.txt .\`, \`mags cat mybox:/root/out.txt\`,
+  \`mags ls mybox:/root\`: files of a persistent sandbox (byte for byte; a sleeping one is read without waking it).
+
+## Persistent sandboxes, exec and URLs
+- \`mags new mybox\` starts a persistent sandbox named mybox and waits until it runs; it stays up,
+  freezes when idle and sleeps later (its /root is kept as workspace mybox); any use wakes it.
+- \`mags exec mybox 'cd /root && make test'\` runs a command in it, streams the output and exits with
+  the command's code. \`mags ssh mybox\` opens a shell (when the server runs its SSH gateway).
+- \`mags run -w webapp -p --url 'python3 -m http.server 8080'\` serves an app on a public URL;
+  \`mags url webapp\` prints it again, \`mags stop webapp\` ends the sandbox.
+- \`mags set mybox --no-sleep\` keeps it awake; \`mags set mybox --sleep\` lets it sleep again.
+
+## Schedules
+- \`mags cron add nightly '0 3 * * *' 'cd /root && ./backup.sh' -w myproject\` runs a job on a
+  schedule (UTC unless \`--tz\`); \`mags cron list\`, \`mags cron remove nightly\`.
+
 ## Inspect
 - \`mags list\` (newest first, \`--json\` for scripts), \`mags status <id>\`, \`mags logs <id>\`.
 

@@ -51,6 +51,8 @@ export class PublicProxy {
   readonly server: http.Server;
   private readonly proxy: ProxyServer;
   private readonly agent = new http.Agent({ keepAlive: true, maxSockets: 512, maxFreeSockets: 64, timeout: 60_000 });
+  /** One connection per request: the retry after a stale kept-alive socket. */
+  private readonly freshAgent = new http.Agent({ keepAlive: false, timeout: 60_000 });
   private readonly secure: boolean;
 
   constructor(private readonly o: PublicProxyOptions) {
@@ -100,6 +102,7 @@ export class PublicProxy {
       this.server.closeAllConnections();
     });
     this.agent.destroy();
+    this.freshAgent.destroy();
     this.proxy.close();
   }
 
@@ -142,7 +145,8 @@ export class PublicProxy {
     const onError = (err: NodeJS.ErrnoException) => {
       if (!retried && !res.headersSent && !res.destroyed && (err.code === 'ECONNRESET' || err.code === 'EPIPE') && bodiless(req)) {
         retried = true;
-        this.proxy.web(req, res, { target, buffer: Readable.from([]) }, onError);
+        // A fresh connection (not the agent's pool, which may hand out another stale socket).
+        this.proxy.web(req, res, { target, buffer: Readable.from([]), agent: this.freshAgent }, onError);
         return;
       }
       this.o.log.warn({ code: err.code, target, woke: attachment.woke, retried }, 'app connection failed');

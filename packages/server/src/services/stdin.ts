@@ -19,6 +19,8 @@ interface Entry {
   control?: { resize(cols: number, rows: number): void };
   /** Settles the upload's request: the bytes the script's stdin took. */
   settle?: (r: { bytes: number } | { error: AppError }) => void;
+  /** Ends the wait for an upload (the job ended). */
+  stopWaiting?: () => void;
 }
 
 /**
@@ -94,6 +96,8 @@ export class StdinHub {
     let timer: NodeJS.Timeout | undefined;
     const gaveUp = new Promise<void>((resolve) => {
       timer = setTimeout(resolve, this.waitMs);
+      // drop() (the job ended) ends the wait at once, so it never outlives the job.
+      e.stopWaiting = resolve;
       signal?.addEventListener('abort', () => resolve(), { once: true });
     });
     try {
@@ -123,6 +127,7 @@ export class StdinHub {
     const e = this.entries.get(jobId);
     if (!e) return;
     this.entries.delete(jobId);
+    e.stopWaiting?.();
     if (!e.taken) e.settle?.({ error: new AppError('JOB_NOT_RUNNING', 'The job ended before it read its stdin') });
     else e.settle?.({ bytes: e.bytes });
   }
