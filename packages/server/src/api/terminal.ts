@@ -14,6 +14,9 @@ export interface TerminalRoutesOptions {
 }
 
 const SIGHUP = 1;
+const SIGKILL = 9;
+/** How long a hung-up shell may take to exit before it is killed. */
+const HANGUP_GRACE_MS = 2000;
 /** Largest control or input message a client may send. */
 const MAX_MESSAGE_BYTES = 1024 * 1024;
 
@@ -84,8 +87,16 @@ async function serveTerminal(socket: WebSocket, request: FastifyRequest, exec: E
       else if (msg?.type === 'input') p.write(msg.data);
       else socket.send(JSON.stringify({ type: 'error', error: 'unknown control message; send {"type":"resize","cols":N,"rows":N} as text, input as binary frames' }));
     });
-    socket.on('close', () => p.kill(SIGHUP));
-    const exit = await p.exited;
+    // A hang-up ends a login shell; one that ignores it (or was not running yet when the hang-up
+    // came) is killed, so a closed terminal never keeps the sandbox's attachment.
+    let ended = false;
+    socket.on('close', () => {
+      p.kill(SIGHUP);
+      setTimeout(() => {
+        if (!ended) p.kill(SIGKILL);
+      }, HANGUP_GRACE_MS).unref();
+    });
+    const exit = await p.exited.finally(() => (ended = true));
     if (socket.readyState === socket.OPEN) {
       socket.send(JSON.stringify({ type: 'exit', exit_code: exit.code, signal: exit.signal }));
       socket.close(1000, 'shell exited');
