@@ -15,3 +15,35 @@ export const systemClock: Clock = {
   },
   clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
 };
+
+/**
+ * One timer for the earliest of the times asked for (the cron engine's and the webhook
+ * dispatcher's next due pass): `arm(ms)` moves it earlier, never later; it fires once.
+ */
+export class EarliestTimer {
+  private handle: unknown;
+  private at = Infinity;
+
+  constructor(
+    private readonly clock: Clock,
+    private readonly fire: () => void,
+  ) {}
+
+  arm(ms: number): void {
+    const at = this.clock.now() + ms;
+    if (this.handle !== undefined && this.at <= at) return;
+    if (this.handle !== undefined) this.clock.clearTimeout(this.handle);
+    this.at = at;
+    this.handle = this.clock.setTimeout(() => {
+      this.handle = undefined;
+      this.at = Infinity;
+      this.fire();
+    }, ms);
+  }
+
+  clear(): void {
+    if (this.handle !== undefined) this.clock.clearTimeout(this.handle);
+    this.handle = undefined;
+    this.at = Infinity;
+  }
+}

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { JOB_LIMITS } from '@mags/shared';
 import type { Logger } from 'pino';
-import { systemClock, type Clock } from '../clock.js';
+import { EarliestTimer, systemClock, type Clock } from '../clock.js';
 import { AppError } from '../services/errors.js';
 import type { EndedStatus, JobEventListener } from '../services/job-events.js';
 import type { SubmitInput } from '../services/jobs.js';
@@ -61,8 +61,7 @@ const BATCH = 100;
  */
 export class CronService implements JobEventListener {
   private readonly clock: Clock;
-  private timer: unknown;
-  private timerAt = Infinity;
+  private readonly timer: EarliestTimer;
   private running = false;
   private again = false;
   private stopped = true;
@@ -70,6 +69,11 @@ export class CronService implements JobEventListener {
 
   constructor(private readonly o: CronServiceOptions) {
     this.clock = o.clock ?? systemClock;
+    this.timer = new EarliestTimer(this.clock, () => {
+      const p = this.pass();
+      this.inFlight.add(p);
+      void p.finally(() => this.inFlight.delete(p));
+    });
   }
 
   // ---- CRUD -------------------------------------------------------------------------------
@@ -205,9 +209,7 @@ export class CronService implements JobEventListener {
 
   async stop(): Promise<void> {
     this.stopped = true;
-    if (this.timer !== undefined) this.clock.clearTimeout(this.timer);
-    this.timer = undefined;
-    this.timerAt = Infinity;
+    this.timer.clear();
     await Promise.allSettled([...this.inFlight]);
   }
 
@@ -218,21 +220,7 @@ export class CronService implements JobEventListener {
 
   /** Looks at the database now (a schedule changed). */
   kick(): void {
-    if (!this.stopped) this.arm(0);
-  }
-
-  private arm(ms: number): void {
-    const at = this.clock.now() + ms;
-    if (this.timer !== undefined && this.timerAt <= at) return;
-    if (this.timer !== undefined) this.clock.clearTimeout(this.timer);
-    this.timerAt = at;
-    this.timer = this.clock.setTimeout(() => {
-      this.timer = undefined;
-      this.timerAt = Infinity;
-      const p = this.pass();
-      this.inFlight.add(p);
-      void p.finally(() => this.inFlight.delete(p));
-    }, ms);
+    if (!this.stopped) this.timer.arm(0);
   }
 
   /** Fires every due schedule, then sleeps until the earliest next one (at most a minute). */
@@ -253,10 +241,10 @@ export class CronService implements JobEventListener {
       for (const id of await this.o.store.schedulesWithQueuedRuns()) await this.drainQueued(id);
       if (this.stopped) return;
       const next = await this.o.store.nextDueAt();
-      this.arm(next === undefined ? MAX_SLEEP_MS : Math.min(MAX_SLEEP_MS, Math.max(0, Date.parse(next) - this.clock.now())));
+      this.timer.arm(next === undefined ? MAX_SLEEP_MS : Math.min(MAX_SLEEP_MS, Math.max(0, Date.parse(next) - this.clock.now())));
     } catch (err) {
       this.o.log.error({ err }, 'cron pass failed; retrying in a minute');
-      if (!this.stopped) this.arm(MAX_SLEEP_MS);
+      if (!this.stopped) this.timer.arm(MAX_SLEEP_MS);
     } finally {
       this.running = false;
     }

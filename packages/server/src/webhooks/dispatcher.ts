@@ -2,7 +2,7 @@ import { Webhook } from 'standardwebhooks';
 import type { Logger } from 'pino';
 import { AppError } from '../services/errors.js';
 import type { WebhookDeliveryRecord, WebhookStore } from '../storage/metadata/webhooks.js';
-import { systemClock, type Clock } from '../clock.js';
+import { EarliestTimer, systemClock, type Clock } from '../clock.js';
 import { postJson, resolveTarget } from './target.js';
 
 
@@ -39,8 +39,7 @@ const MAX_SLEEP_MS = 60_000;
  */
 export class WebhookDispatcher {
   private readonly clock: Clock;
-  private timer: unknown;
-  private timerAt = Infinity;
+  private readonly timer: EarliestTimer;
   private running = false;
   private again = false;
   private stopped = true;
@@ -48,6 +47,7 @@ export class WebhookDispatcher {
 
   constructor(private readonly o: DispatcherOptions) {
     this.clock = o.clock ?? systemClock;
+    this.timer = new EarliestTimer(this.clock, () => void this.pass());
   }
 
   start(): void {
@@ -57,27 +57,14 @@ export class WebhookDispatcher {
 
   async stop(): Promise<void> {
     this.stopped = true;
-    if (this.timer !== undefined) this.clock.clearTimeout(this.timer);
-    this.timer = undefined;
+    this.timer.clear();
     await Promise.allSettled([...this.inFlight]);
   }
 
   /** Looks for due deliveries now (after a new one was stored). */
   kick(): void {
     if (this.stopped) return;
-    this.arm(0);
-  }
-
-  private arm(ms: number): void {
-    const at = this.clock.now() + ms;
-    if (this.timer !== undefined && this.timerAt <= at) return;
-    if (this.timer !== undefined) this.clock.clearTimeout(this.timer);
-    this.timerAt = at;
-    this.timer = this.clock.setTimeout(() => {
-      this.timer = undefined;
-      this.timerAt = Infinity;
-      void this.pass();
-    }, ms);
+    this.timer.arm(0);
   }
 
   /** Sends every due delivery, then sleeps until the next one. */
@@ -104,10 +91,10 @@ export class WebhookDispatcher {
       if (this.stopped) return;
       const next = await this.o.store.nextDeliveryAt();
       const wait = next === undefined ? MAX_SLEEP_MS : Math.min(MAX_SLEEP_MS, Math.max(0, Date.parse(next) - this.clock.now()));
-      this.arm(wait);
+      this.timer.arm(wait);
     } catch (err) {
       this.o.log.error({ err }, 'webhook dispatcher pass failed; retrying in a minute');
-      if (!this.stopped) this.arm(MAX_SLEEP_MS);
+      if (!this.stopped) this.timer.arm(MAX_SLEEP_MS);
     } finally {
       this.running = false;
     }
@@ -151,7 +138,7 @@ export class WebhookDispatcher {
     await this.o.store.updateDelivery(d.id, { ...common, status: giveUp ? 'failed' : 'pending', next_attempt_at: giveUp ? null : iso(next) });
     this.o.log.info({ delivery: d.id, url: d.url, status, error, attempts, giveUp }, 'webhook attempt failed');
     if (d.endpoint_id) await this.endpointFailed(d.endpoint_id, d.user_id, giveUp, error ?? 'failed');
-    if (!giveUp) this.arm(delay);
+    if (!giveUp) this.timer.arm(delay);
   }
 
   private async endpointFailed(id: string, userId: string, gaveUp: boolean, error: string): Promise<void> {
