@@ -97,6 +97,106 @@ static int loop_attach(const char *file, char *dev, size_t devlen) {
   return -1;
 }
 
+/* New mount API (Linux >= 5.12 for mount_setattr); numbers are the same on every architecture. */
+#ifndef SYS_open_tree
+#define SYS_open_tree 428
+#endif
+#ifndef SYS_move_mount
+#define SYS_move_mount 429
+#endif
+#ifndef SYS_mount_setattr
+#define SYS_mount_setattr 442
+#endif
+#define MAGS_OPEN_TREE_CLONE 1
+#define MAGS_AT_EMPTY_PATH 0x1000
+#define MAGS_MOUNT_ATTR_IDMAP 0x00100000ULL
+#define MAGS_MOVE_MOUNT_F_EMPTY_PATH 0x4
+struct mags_mount_attr { uint64_t attr_set, attr_clr, propagation, userns_fd; };
+
+/* Mounts a clone of SRC at TARGET (an empty directory) idmapped through the user namespace NS. */
+static int idmap_mount(int ns, const char *src, const char *target) {
+  int tree = (int)syscall(SYS_open_tree, AT_FDCWD, src, MAGS_OPEN_TREE_CLONE | O_CLOEXEC);
+  if (tree < 0) return fail_errno("open_tree", src);
+  struct mags_mount_attr attr = { MAGS_MOUNT_ATTR_IDMAP, 0, 0, (uint64_t)ns };
+  int rc = 0;
+  if (syscall(SYS_mount_setattr, tree, "", MAGS_AT_EMPTY_PATH, &attr, sizeof attr) != 0) rc = fail_errno("idmap (mount_setattr MOUNT_ATTR_IDMAP; Linux >= 5.12 and a file system that supports it)", src);
+  else if (syscall(SYS_move_mount, tree, "", AT_FDCWD, target, MAGS_MOVE_MOUNT_F_EMPTY_PATH) != 0) rc = fail_errno("move_mount to", target);
+  close(tree);
+  return rc;
+}
+
+/*
+ * Layers of a sandbox in its own uid range ("slot") whose files live on the host in the image's id
+ * range: the first NMAP lower directories, and the directory holding UPPER and WORK when UPPER is
+ * set, are mounted idmapped through NSFILE (a pinned user namespace mapping the image's ids to the
+ * slot's) under STAGING; the overlay takes those mounts as its layers and holds its own clones of
+ * them, so idmap_release() detaches the staging mounts right after the overlay is mounted.
+ */
+struct idmapped {
+  char staging[4096];
+  int nlower, has_upper; /* staging mounts made: l0..l(nlower-1), and u */
+  char lower[16384], upper[8400], work[8400];
+};
+
+static void idmap_release(struct idmapped *m) {
+  char path[4200];
+  for (int i = 0; i < m->nlower + m->has_upper; i++) {
+    if (i < m->nlower) snprintf(path, sizeof path, "%s/l%d", m->staging, i);
+    else snprintf(path, sizeof path, "%s/u", m->staging);
+    umount2(path, MNT_DETACH);
+    rmdir(path);
+  }
+  if (m->staging[0]) rmdir(m->staging);
+  m->nlower = m->has_upper = 0;
+}
+
+static int idmap_layers(struct idmapped *m, const char *nsfile, const char *staging, int nmap, const char *lower, const char *upper, const char *work) {
+  memset(m, 0, sizeof *m);
+  snprintf(m->staging, sizeof m->staging, "%s", staging);
+  int ns = open(nsfile, O_RDONLY | O_CLOEXEC);
+  if (ns < 0) return fail_errno("open", nsfile);
+  if (mkdir(staging, 0700) != 0 && errno != EEXIST) { close(ns); return fail_errno("mkdir", staging); }
+  char path[4200], copy[16384];
+  snprintf(copy, sizeof copy, "%s", lower);
+  size_t used = 0;
+  int i = 0, rc = 0;
+  for (char *save = NULL, *dir = strtok_r(copy, ":", &save); dir; dir = strtok_r(NULL, ":", &save), i++) {
+    const char *out = dir;
+    if (i < nmap) {
+      snprintf(path, sizeof path, "%s/l%d", staging, i);
+      if (mkdir(path, 0700) != 0 && errno != EEXIST) { rc = fail_errno("mkdir", path); break; }
+      if (idmap_mount(ns, dir, path)) { rmdir(path); rc = 1; break; }
+      m->nlower++;
+      out = path;
+    }
+    int n = snprintf(m->lower + used, sizeof m->lower - used, "%s%s", used ? ":" : "", out);
+    if (n < 0 || (size_t)n >= sizeof m->lower - used) { fprintf(stderr, "mags-guest: lower directories too long\n"); rc = 1; break; }
+    used += (size_t)n;
+  }
+  if (!rc && upper) {
+    /* UPPER and WORK must be siblings: one idmapped mount of their directory holds both. */
+    char a[4096], b[4096];
+    snprintf(a, sizeof a, "%s", upper);
+    snprintf(b, sizeof b, "%s", work);
+    char *sa = strrchr(a, '/'), *sb = strrchr(b, '/');
+    if (!sa || !sb || sa - a != sb - b || strncmp(a, b, (size_t)(sa - a)) != 0) { fprintf(stderr, "mags-guest: upper and work directories must be siblings\n"); rc = 1; }
+    else {
+      *sa = 0;
+      snprintf(path, sizeof path, "%s/u", staging);
+      if (mkdir(path, 0700) != 0 && errno != EEXIST) rc = fail_errno("mkdir", path);
+      else if (idmap_mount(ns, a[0] ? a : "/", path)) { rmdir(path); rc = 1; }
+      else {
+        m->has_upper = 1;
+        snprintf(m->upper, sizeof m->upper, "%s/%s", path, sa + 1);
+        snprintf(m->work, sizeof m->work, "%s/%s", path, sb + 1);
+      }
+    }
+  }
+  close(ns);
+  if (rc) idmap_release(m);
+  return rc;
+}
+
 /*
  * layer TEMPLATE IMAGE DISKDIR ROOTFS LOWERDIRS ROOTID
  *   copies the empty ext4 TEMPLATE to IMAGE, loop-mounts it at DISKDIR, creates upper/ (owned by
@@ -104,13 +204,28 @@ static int loop_attach(const char *file, char *dev, size_t devlen) {
  *   ROOTFS. Undoes its mounts when a step fails.
  * overlay ROOTFS LOWERDIRS UPPER WORK ROOTID
  *   mounts an overlay root on an existing upper directory (workspace layers), which it gives to ROOTID.
+ * Both take [IDMAPNS STAGING NMAP]: the first NMAP lower directories (and overlay's UPPER and WORK)
+ *   are host directories in the image's id range, seen idmapped (see idmap_layers).
  * unmount PATH...
  *   unmounts each path (lazily when busy); paths that are not mounted are skipped.
  */
+static int layer_mount(const char *tmpl, const char *image, const char *disk, const char *rootfs, const char *lower, uid_t root_id);
+
 int cmd_layer(int argc, char **argv) {
-  if (argc != 8) { fprintf(stderr, "usage: mags-guest layer TEMPLATE IMAGE DISKDIR ROOTFS LOWERDIRS ROOTID\n"); return 2; }
+  if (argc != 8 && argc != 11) { fprintf(stderr, "usage: mags-guest layer TEMPLATE IMAGE DISKDIR ROOTFS LOWERDIRS ROOTID [IDMAPNS STAGING NMAP]\n"); return 2; }
   const char *tmpl = argv[2], *image = argv[3], *disk = argv[4], *rootfs = argv[5], *lower = argv[6];
   uid_t root_id = (uid_t)strtoul(argv[7], NULL, 10);
+  struct idmapped m = { 0 };
+  if (argc == 11) {
+    if (idmap_layers(&m, argv[8], argv[9], atoi(argv[10]), lower, NULL, NULL)) return 1;
+    lower = m.lower;
+  }
+  int rc = layer_mount(tmpl, image, disk, rootfs, lower, root_id);
+  if (argc == 11) idmap_release(&m);
+  return rc;
+}
+
+static int layer_mount(const char *tmpl, const char *image, const char *disk, const char *rootfs, const char *lower, uid_t root_id) {
   if (sparse_copy(tmpl, image)) return 1;
   char dev[64];
   int lfd = loop_attach(image, dev, sizeof dev);
@@ -133,14 +248,22 @@ int cmd_layer(int argc, char **argv) {
 }
 
 int cmd_overlay(int argc, char **argv) {
-  if (argc != 7) { fprintf(stderr, "usage: mags-guest overlay ROOTFS LOWERDIRS UPPER WORK ROOTID\n"); return 2; }
+  if (argc != 7 && argc != 10) { fprintf(stderr, "usage: mags-guest overlay ROOTFS LOWERDIRS UPPER WORK ROOTID [IDMAPNS STAGING NMAP]\n"); return 2; }
+  const char *lower = argv[3], *upper = argv[4], *work = argv[5];
   uid_t root_id = (uid_t)strtoul(argv[6], NULL, 10);
-  if (chown(argv[4], root_id, root_id) != 0) return fail_errno("chown", argv[4]);
+  if (chown(upper, root_id, root_id) != 0) return fail_errno("chown", upper);
+  struct idmapped m = { 0 };
+  if (argc == 10) {
+    if (idmap_layers(&m, argv[7], argv[8], atoi(argv[9]), lower, upper, work)) return 1;
+    lower = m.lower, upper = m.upper, work = m.work;
+  }
   char opts[16384];
-  int n = snprintf(opts, sizeof opts, "lowerdir=%s,upperdir=%s,workdir=%s,index=off,xino=off", argv[3], argv[4], argv[5]);
-  if (n >= (int)sizeof opts) { fprintf(stderr, "mags-guest: overlay options too long\n"); return 1; }
-  if (mount("overlay", argv[2], "overlay", 0, opts) != 0) return fail_errno("mount overlay at", argv[2]);
-  return 0;
+  int rc = 0;
+  int n = snprintf(opts, sizeof opts, "lowerdir=%s,upperdir=%s,workdir=%s,index=off,xino=off", lower, upper, work);
+  if (n >= (int)sizeof opts) { fprintf(stderr, "mags-guest: overlay options too long\n"); rc = 1; }
+  else if (mount("overlay", argv[2], "overlay", 0, opts) != 0) rc = fail_errno("mount overlay at", argv[2]);
+  if (argc == 10) idmap_release(&m);
+  return rc;
 }
 
 int cmd_unmount(int argc, char **argv) {
@@ -166,21 +289,6 @@ int cmd_sysfs(int argc, char **argv) {
   return 0;
 }
 
-/* New mount API (Linux >= 5.12 for mount_setattr); numbers are the same on every architecture. */
-#ifndef SYS_open_tree
-#define SYS_open_tree 428
-#endif
-#ifndef SYS_move_mount
-#define SYS_move_mount 429
-#endif
-#ifndef SYS_mount_setattr
-#define SYS_mount_setattr 442
-#endif
-#define MAGS_OPEN_TREE_CLONE 1
-#define MAGS_AT_EMPTY_PATH 0x1000
-#define MAGS_MOUNT_ATTR_IDMAP 0x00100000ULL
-#define MAGS_MOVE_MOUNT_F_EMPTY_PATH 0x4
-struct mags_mount_attr { uint64_t attr_set, attr_clr, propagation, userns_fd; };
 
 static int write_text(const char *path, const char *text) {
   int fd = open(path, O_WRONLY | O_CLOEXEC);
@@ -253,49 +361,53 @@ static void release_child(pid_t pid, int fd) {
   waitpid(pid, NULL, 0);
 }
 
+/* Pins the user namespace of process PID at FILE (created if missing) with a bind mount. */
+static int pin_userns(pid_t pid, const char *file) {
+  int fd = open(file, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) return fail_errno("create", file);
+  close(fd);
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%d/ns/user", pid);
+  if (mount(path, file, NULL, MS_BIND, NULL) != 0) return fail_errno("pin the user namespace at", file);
+  return 0;
+}
+
 /*
- * mags-guest slot NSFILE BASE COUNT LIMITS [IMAGE TARGET FROM]
+ * mags-guest slot NSFILE BASE COUNT LIMITS IMAGE TARGET FROM IDMAPFILE
  *   Creates the user namespace of a sandbox slot: made by a process of host uid BASE (so the
  *   kernel charges its ucounts, inotify instances, mqueue bytes and the like, to BASE, not to host
  *   root), mapping 0..COUNT-1 to BASE..BASE+COUNT-1, with /proc/sys/user limits LIMITS
- *   ("max_inotify_instances=128,..."), and pins it at NSFILE (a bind mount crun joins). With
- *   IMAGE, also mounts IMAGE at TARGET idmapped so that files of host ids FROM.. appear as BASE..
- *   (the shared read-only image, seen with the slot's ids).
+ *   ("max_inotify_instances=128,..."), and pins it at NSFILE (a bind mount crun joins). Pins at
+ *   IDMAPFILE a second namespace that maps host ids FROM.. to BASE.. (the idmapping of the
+ *   slot's layers: `layer`/`overlay` take it for host directories in the image's id range) and
+ *   mounts IMAGE at TARGET idmapped through it (the shared read-only image, seen with the slot's ids).
  */
 int cmd_slot(int argc, char **argv) {
-  if (argc != 6 && argc != 9) { fprintf(stderr, "usage: mags-guest slot NSFILE BASE COUNT LIMITS [IMAGE TARGET FROM]\n"); return 2; }
-  const char *nsfile = argv[2], *limits = argv[5];
-  long base = strtol(argv[3], NULL, 10), count = strtol(argv[4], NULL, 10);
+  if (argc != 10) { fprintf(stderr, "usage: mags-guest slot NSFILE BASE COUNT LIMITS IMAGE TARGET FROM IDMAPFILE\n"); return 2; }
+  const char *nsfile = argv[2], *limits = argv[5], *image = argv[6], *target = argv[7], *idmapfile = argv[9];
+  long base = strtol(argv[3], NULL, 10), count = strtol(argv[4], NULL, 10), from = strtol(argv[8], NULL, 10);
   char map[96];
   snprintf(map, sizeof map, "0 %ld %ld\n", base, count);
   int release;
   pid_t pid = userns_child(base, map, limits, &release);
   if (pid < 0) return 1;
-  int fd = open(nsfile, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
-  if (fd < 0) { release_child(pid, release); return fail_errno("create", nsfile); }
-  close(fd);
-  char path[64];
-  snprintf(path, sizeof path, "/proc/%d/ns/user", pid);
-  if (mount(path, nsfile, NULL, MS_BIND, NULL) != 0) { release_child(pid, release); return fail_errno("pin the user namespace at", nsfile); }
+  int rc = pin_userns(pid, nsfile);
   release_child(pid, release);
-  if (argc == 6) return 0;
+  if (rc) return rc;
 
-  const char *image = argv[6], *target = argv[7];
-  long from = strtol(argv[8], NULL, 10);
-  snprintf(map, sizeof map, "%ld %ld %ld\n", from, base, count);
+  /* Host root maps to itself too: overlayfs creates its work directory and copies up as the
+   * mounter (host root), which must be representable on the idmapped layers. */
+  snprintf(map, sizeof map, "0 0 1\n%ld %ld %ld\n", from, base, count);
   pid = userns_child(-1, map, NULL, &release);
   if (pid < 0) { umount2(nsfile, MNT_DETACH); return 1; }
-  snprintf(path, sizeof path, "/proc/%d/ns/user", pid);
-  int ns = open(path, O_RDONLY | O_CLOEXEC);
-  int tree = ns < 0 ? -1 : (int)syscall(SYS_open_tree, AT_FDCWD, image, MAGS_OPEN_TREE_CLONE | O_CLOEXEC);
-  struct mags_mount_attr attr = { MAGS_MOUNT_ATTR_IDMAP, 0, 0, (uint64_t)ns };
-  int rc = 0;
-  if (tree < 0) rc = fail_errno("open_tree", image);
-  else if (syscall(SYS_mount_setattr, tree, "", MAGS_AT_EMPTY_PATH, &attr, sizeof attr) != 0) rc = fail_errno("idmap (mount_setattr MOUNT_ATTR_IDMAP; Linux >= 5.12 and a file system that supports it)", image);
-  else if (syscall(SYS_move_mount, tree, "", AT_FDCWD, target, MAGS_MOVE_MOUNT_F_EMPTY_PATH) != 0) rc = fail_errno("move_mount to", target);
-  if (tree >= 0) close(tree);
-  if (ns >= 0) close(ns);
+  rc = pin_userns(pid, idmapfile);
   release_child(pid, release);
+  if (!rc) {
+    int ns = open(idmapfile, O_RDONLY | O_CLOEXEC);
+    rc = ns < 0 ? fail_errno("open", idmapfile) : idmap_mount(ns, image, target);
+    if (ns >= 0) close(ns);
+    if (rc) umount2(idmapfile, MNT_DETACH);
+  }
   if (rc) umount2(nsfile, MNT_DETACH);
   return rc;
 }

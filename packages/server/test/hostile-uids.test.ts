@@ -7,11 +7,12 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { chown, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import type { Sandbox } from '../src/runtime/driver.js';
+import { ID_BASE } from '../src/runtime/image.js';
 import { containerTestDriver, run, SMALL, type TestDriver } from './runtime-conformance.test.js';
 
 const isRoot = process.getuid?.() === 0;
@@ -19,14 +20,22 @@ const pexec = promisify(execFile);
 
 /** One resource, held until killed (`hold`) or taken once and released (`probe`). */
 const SCRIPT = String.raw`
-import ctypes, errno, fcntl, os, sys, time
+import ctypes, errno, fcntl, os, select, sys, time
 libc = ctypes.CDLL(None, use_errno=True)
 rt = ctypes.CDLL('librt.so.1', use_errno=True)
 class Attr(ctypes.Structure):
     _fields_ = [('flags', ctypes.c_long), ('maxmsg', ctypes.c_long), ('msgsize', ctypes.c_long), ('curmsgs', ctypes.c_long), ('pad', ctypes.c_long * 4)]
 F_SETPIPE_SZ, F_GETPIPE_SZ = 1031, 1032
 kind, mode = sys.argv[1], sys.argv[2]
+# epoll: watches of 500 pipe ends in as many epoll instances as it takes (each instance adds 500).
+targets, polls = [], []
+if kind == 'epoll':
+    for _ in range(250): targets.extend(os.pipe())
 def take(i):
+    if kind == 'epoll':
+        if i % len(targets) == 0: polls.append(select.epoll())
+        polls[-1].register(targets[i % len(targets)], select.EPOLLIN)
+        return i
     if kind == 'inotify':
         fd = libc.inotify_init1(0)
         if fd < 0: raise OSError(ctypes.get_errno(), 'inotify_init1')
@@ -66,8 +75,8 @@ time.sleep(120)
 describe('per-sandbox host uid ranges keep per-uid kernel budgets apart', { skip: isRoot ? false : 'needs root', timeout: 300_000 }, () => {
   let t: TestDriver;
   const created: Sandbox[] = [];
-  const make = async () => {
-    const sb = await t.driver.create({ limits: { ...SMALL, memoryMb: 512 }, network: false });
+  const make = async (layers: { workspaceLayerDir?: string; extraLowerDirs?: string[] } = {}) => {
+    const sb = await t.driver.create({ limits: { ...SMALL, memoryMb: 512 }, network: false, ...layers });
     created.push(sb);
     await run(sb, `cat > /tmp/res.py <<'EOF'\n${SCRIPT}\nEOF`);
     return sb;
@@ -78,6 +87,7 @@ describe('per-sandbox host uid ranges keep per-uid kernel budgets apart', { skip
     const r = await run(sb, `setsid python3 /tmp/res.py ${kind} hold /tmp/${kind}.done >/tmp/${kind}.log 2>&1 < /dev/null & for i in $(seq 200); do [ -f /tmp/${kind}.done ] && break; sleep 0.05; done; cat /tmp/${kind}.done /tmp/${kind}.log`);
     return r.stdout.join(' ').trim();
   };
+  const hostRange = async (sb: Sandbox) => Number((await run(sb, 'cat /proc/self/uid_map')).stdout[0]!.trim().split(/\s+/)[1]);
   const agentPid = async (sb: Sandbox) => Number((await readFile(join(t.dataDir, 'runtime', 'sb', sb.id, 'agent.pid'), 'utf8')).trim());
 
   before(async () => {
@@ -135,5 +145,63 @@ describe('per-sandbox host uid ranges keep per-uid kernel budgets apart', { skip
     const own = (await run(a, 'python3 /tmp/res.py pipe probe')).stdout[0]!;
     assert.ok(Number(own.split(' ')[1]) < 65536, `the holder's own sandbox is over its budget: ${own}`);
     assert.equal((await run(b, 'python3 /tmp/res.py pipe probe')).stdout[0], 'pipe-size 65536', 'the other sandbox');
+  });
+
+  it('epoll watches: one sandbox takes all of fs.epoll.max_user_watches, another sandbox and host root still add theirs', async () => {
+    // The limit is per host uid and host-wide; it is lowered for this test (each watch is ~160 bytes
+    // of kernel memory: exhausting the default 5.49 M would take ~900 MB) and restored after.
+    const sysctl = '/proc/sys/fs/epoll/max_user_watches';
+    const saved = (await readFile(sysctl, 'utf8')).trim();
+    try {
+      await writeFile(sysctl, '60000');
+      const a = await make();
+      const b = await make();
+      const got = await hold(a, 'epoll');
+      assert.match(got, /^\d+ ENOSPC/, `holder: ${got}`);
+      assert.ok(Number(got.split(' ')[0]) >= 59000, `the holder got the whole budget: ${got}`);
+      assert.equal((await run(b, 'python3 /tmp/res.py epoll probe')).stdout[0], 'ok', 'the other sandbox');
+      assert.equal(await hostProbe('epoll'), 'ok', 'host root');
+    } finally {
+      await writeFile(sysctl, saved);
+    }
+  });
+
+  it('workspace sandboxes (host-directory layers) get ranges of their own; their files keep the image ids on disk', async () => {
+    const root = join(t.dataDir, 'ws-uids');
+    const base = join(root, 'base');
+    try {
+      // A base layer (extra lower directory) as the workspace code leaves it: image ids on disk.
+      await mkdir(join(base, 'srv'), { recursive: true });
+      await writeFile(join(base, 'srv', 'app'), 'from base\n');
+      await chown(join(base, 'srv', 'app'), ID_BASE + 1000, ID_BASE + 1000);
+      const a = await make({ workspaceLayerDir: join(root, 'a', 'upper'), extraLowerDirs: [base] });
+      const b = await make({ workspaceLayerDir: join(root, 'b', 'upper') });
+      const plain = await make();
+      const ranges = await Promise.all([a, b, plain].map(hostRange));
+      assert.equal(new Set(ranges).size, 3, `three sandboxes, three ranges: ${ranges}`);
+      for (const r of ranges) assert.notEqual(r, ID_BASE, 'no sandbox runs in the image\'s own range');
+      assert.deepEqual([a.hostIdBase, b.hostIdBase], ranges.slice(0, 2));
+      // Inside, ids look as they should: the base layer's file belongs to uid 1000, the image's to root.
+      assert.deepEqual((await run(a, 'stat -c %u:%g /srv/app /etc/passwd; cat /srv/app')).stdout, ['1000:1000', '0:0', 'from base']);
+      // Written through the sandbox's own range, stored with the image's ids (another slot reads them right).
+      const w = await run(a, 'echo x > /root/by-root && setpriv --reuid 1000 --regid 1000 --clear-groups sh -c "echo y > /tmp/by-1000" && chown 1000:1000 /srv/app && echo ok');
+      assert.deepEqual(w.stdout, ['ok'], w.stderr.join('\n'));
+      const owner = async (p: string) => { const st = await stat(join(root, 'a', 'upper', p)); return [st.uid, st.gid]; };
+      assert.deepEqual(await owner('root/by-root'), [ID_BASE, ID_BASE]);
+      assert.deepEqual(await owner('tmp/by-1000'), [ID_BASE + 1000, ID_BASE + 1000]);
+      assert.deepEqual(await owner('srv/app'), [ID_BASE + 1000, ID_BASE + 1000], 'copied up from the base layer with its ids');
+      // Per-uid budgets are the workspace sandbox's own: exhausting inotify in one leaves the other its own.
+      const got = await hold(a, 'inotify');
+      assert.match(got, /^\d+ EMFILE/, `holder: ${got}`);
+      assert.equal((await run(b, 'python3 /tmp/res.py inotify probe')).stdout[0], 'ok', 'the other workspace sandbox');
+      // The same workspace in another slot afterwards sees its files with the right owners.
+      await a.destroy();
+      const again = await make({ workspaceLayerDir: join(root, 'a', 'upper'), extraLowerDirs: [base] });
+      assert.notEqual(await hostRange(again), ID_BASE);
+      assert.deepEqual((await run(again, 'stat -c %u /root/by-root /tmp/by-1000 /srv/app')).stdout, ['0', '1000', '1000']);
+    } finally {
+      await Promise.allSettled(created.map((s) => s.destroy()));
+      await rm(root, { recursive: true, force: true });
+    }
   });
 });

@@ -392,11 +392,13 @@ class ContainerDriver implements RuntimeDriver, SandboxHost {
       await mkdir(runDir, { recursive: true, mode: 0o755 });
       await mkdir(rootfs, { mode: 0o755 });
       await writeFile(join(runDir, 'agent'), '');
-      // Sandboxes whose layers are host directories in the image's own id range share slot 0.
       const imageMount = await this.imageMountFor(spec.imageVersion);
-      const sharedRange = !!spec.workspaceLayerDir || (spec.extraLowerDirs?.length ?? 0) > 0 || imageMount !== this.imageMount;
-      const slot = this.slots ? await (sharedRange ? this.slots.shared() : this.slots.acquire()) : undefined;
+      const slot = this.slots ? await this.slots.acquire() : undefined;
       if (slot) this.slotOf.set(id, slot);
+      // Host directories in the image's id range (workspace layers, an older image) are idmapped to
+      // the slot's ids; the current image has its idmapped mount per slot already.
+      const ownImage = imageMount === this.imageMount;
+      const mapped = (spec.extraLowerDirs?.length ?? 0) + (ownImage ? 0 : 1);
       const listening = listenForGuest(join(runDir, 'host.sock'));
       // Settle all three before looking at errors, so a failure never races the cleanup.
       const settled = await Promise.allSettled([
@@ -405,11 +407,12 @@ class ContainerDriver implements RuntimeDriver, SandboxHost {
           sandboxDir: dir,
           rootfs,
           sandboxId: id,
-          imageMount: slot?.imageMount ?? imageMount,
+          imageMount: slot && ownImage ? slot.imageMount : imageMount,
           extraLowerDirs: spec.extraLowerDirs,
           workspaceLayerDir: spec.workspaceLayerDir,
           diskGb: spec.limits.diskGb,
           rootId: slot?.base,
+          idmap: slot && (mapped > 0 || spec.workspaceLayerDir) ? { nsPath: slot.idmapPath, lowers: mapped } : undefined,
         }),
         listening,
       ]);

@@ -12,7 +12,10 @@
  * (a few ms; mkfs + mount(8) took 20-50 ms). A workspace layer is a host directory the workspace code owns and syncs, so it is
  * used as the overlay upper directly and its size is not limited here.
  *
- * Root: overlayfs with lower = extra layers + the read-only erofs image, upper = the layer.
+ * Root: overlayfs with lower = extra layers + the read-only erofs image, upper = the layer. Layers
+ * that are host directories in the image's id range (workspace layers, an older image) are seen
+ * through idmapped mounts made for the overlay and detached once it holds them, so a sandbox in its
+ * own uid range writes them with the image's ids.
  */
 import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
@@ -42,6 +45,13 @@ export interface LayerRequest {
   diskGb: number;
   /** Host uid/gid of root in this sandbox (its slot); default: the one given to the constructor. */
   rootId?: number;
+  /**
+   * The sandbox runs in its own uid range, but the first `lowers` lower directories and the
+   * workspace layer are host directories in the image's id range (the constructor's root id): they
+   * are mounted idmapped through the pinned user namespace at `nsPath`, which maps that range to
+   * the sandbox's, so files stay in the image's range on disk.
+   */
+  idmap?: { nsPath: string; lowers: number };
 }
 
 export class Layers {
@@ -93,20 +103,22 @@ export class Layers {
     const rootId = String(req.rootId ?? this.rootId);
     await mkdir(rootfs, { recursive: true });
     const lower = [...(req.extraLowerDirs ?? []), req.imageMount].join(':');
+    const idmap = req.idmap ? [req.idmap.nsPath, join(req.sandboxDir, 'idmap'), String(req.idmap.lowers)] : [];
     if (req.workspaceLayerDir) {
       const upper = req.workspaceLayerDir;
       // The overlay work dir must be on the upper's file system: a sibling, removed on destroy.
       const work = workDirOf(upper, req.sandboxId);
       await mkdir(upper, { recursive: true });
       await mkdir(work, { recursive: true });
-      await this.exec(this.helper, ['overlay', rootfs, lower, upper, work, rootId]);
+      // An idmapped workspace layer keeps the image's ids on disk: its root is the image's root.
+      await this.exec(this.helper, ['overlay', rootfs, lower, upper, work, req.idmap ? String(this.rootId) : rootId, ...idmap]);
       return { rootfs, upper, work };
     }
     const gb = Math.max(1, Math.ceil(req.diskGb));
     const template = await this.template(gb);
     const diskMount = join(req.sandboxDir, 'disk');
     await mkdir(diskMount, { recursive: true });
-    const out = await this.exec(this.helper, ['layer', template, join(req.sandboxDir, 'disk.img'), diskMount, rootfs, lower, rootId]);
+    const out = await this.exec(this.helper, ['layer', template, join(req.sandboxDir, 'disk.img'), diskMount, rootfs, lower, rootId, ...idmap]);
     const loopDevice = out.stdout.trim() || undefined;
     return { rootfs, upper: join(diskMount, 'upper'), work: join(diskMount, 'work'), diskMount, loopDevice };
   }

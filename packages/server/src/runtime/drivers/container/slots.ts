@@ -8,11 +8,11 @@
  * - an idmapped mount of the read-only base image, where the image's files (owned on disk by
  *   `idBase..`) appear with the slot's ids: the image stays one shared erofs, the overlay takes this
  *   mount as its lower layer.
- * Both are made once per slot (~17 ms, one helper exec) and kept for the next sandbox of that slot, so
- * the warm start costs nothing more. Slots 1.. are exclusive to one sandbox at a time. Slot 0 is the
- * image's own range (`idBase..`), shared by every sandbox whose layers live on the host in that range
- * (workspace layers, older images): those share per-uid budgets with each other, never with slot
- * sandboxes or host root.
+ * - a second pinned user namespace mapping `idBase..` to the slot's ids: the idmapping of that image
+ *   mount, and of the host directories a sandbox's overlay takes as layers (workspace layers, an
+ *   older image), so those files keep the image's ids on disk whichever slot runs them.
+ * All are made once per slot (~17 ms, one helper exec) and kept for the next sandbox of that slot, so
+ * the warm start costs nothing more. A slot is exclusive to one sandbox at a time.
  */
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -23,10 +23,10 @@ export const SLOT_IDS = 65536;
 export const MAX_SLOTS = 16000;
 
 /** `/proc/sys/user` limits set inside every slot's user namespace. */
-export function slotUserLimits(shared: boolean): string {
+export function slotUserLimits(): string {
   // crun creates the sandbox's pid, ipc, uts, mount, cgroup (and, without networking, net) namespaces
-  // inside the slot's user namespace; the shared slot 0 holds many sandboxes at once.
-  const ns = shared ? 4096 : 16;
+  // inside the slot's user namespace.
+  const ns = 16;
   return [
     'max_user_namespaces=0',
     'max_time_namespaces=0',
@@ -43,8 +43,10 @@ export interface Slot {
   base: number;
   /** Pinned user namespace for crun to join. */
   nsPath: string;
-  /** The base image seen with the slot's ids (slot 0: none, the image itself). */
-  imageMount?: string;
+  /** Pinned user namespace mapping the image's ids to the slot's (for idmapped layers). */
+  idmapPath: string;
+  /** The base image seen with the slot's ids. */
+  imageMount: string;
 }
 
 export interface SlotsOptions {
@@ -72,24 +74,16 @@ export class UidSlots {
         const base = this.opts.idBase + index * SLOT_IDS;
         await mkdir(this.opts.nsDir, { recursive: true, mode: 0o700 });
         const nsPath = join(this.opts.nsDir, `${index}.userns`);
-        if (index === 0) {
-          await this.opts.helper(['slot', nsPath, String(base), String(SLOT_IDS), slotUserLimits(true)]);
-          return { index, base, nsPath };
-        }
+        const idmapPath = join(this.opts.nsDir, `${index}.idmap`);
         const imageMount = join(this.opts.imageDir, String(index));
         await mkdir(imageMount, { recursive: true });
-        await this.opts.helper(['slot', nsPath, String(base), String(SLOT_IDS), slotUserLimits(false), this.opts.image, imageMount, String(this.opts.idBase)]);
-        return { index, base, nsPath, imageMount };
+        await this.opts.helper(['slot', nsPath, String(base), String(SLOT_IDS), slotUserLimits(), this.opts.image, imageMount, String(this.opts.idBase), idmapPath]);
+        return { index, base, nsPath, idmapPath, imageMount };
       })();
       p.catch(() => this.made.delete(index));
       this.made.set(index, p);
     }
     return p;
-  }
-
-  /** The shared slot 0 (the image's own id range). */
-  shared(): Promise<Slot> {
-    return this.make(0);
   }
 
   /** A slot no other sandbox holds; release() gives it back. */
@@ -107,13 +101,13 @@ export class UidSlots {
   }
 
   release(slot: Slot): void {
-    if (slot.index !== 0) this.busy.delete(slot.index);
+    this.busy.delete(slot.index);
   }
 
   /** Paths to unmount at shutdown (namespace pins and idmapped images). */
   async mountPoints(): Promise<string[]> {
     const all = await Promise.allSettled([...this.made.values()]);
     this.made.clear();
-    return all.flatMap((r) => (r.status === 'fulfilled' ? [r.value.nsPath, ...(r.value.imageMount ? [r.value.imageMount] : [])] : []));
+    return all.flatMap((r) => (r.status === 'fulfilled' ? [r.value.nsPath, r.value.idmapPath, r.value.imageMount] : []));
   }
 }
