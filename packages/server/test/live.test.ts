@@ -128,8 +128,8 @@ describe('LiveManager: persistent jobs keep, freeze, sleep and wake', () => {
     },
   };
 
-  const make = async (o: { maxConcurrentJobs?: number; wakeTimeoutMs?: number; maxOutputBytes?: number } = {}) => {
-    live = new LiveManager({ store, logs, pool, workspaces, log: silentLogger(), idle: SETTINGS, tickMs: 5, now: () => now, wakeTimeoutMs: o.wakeTimeoutMs, maxOutputBytes: o.maxOutputBytes });
+  const make = async (o: { maxConcurrentJobs?: number; wakeTimeoutMs?: number; maxOutputBytes?: number; capacityWaitMs?: number } = {}) => {
+    live = new LiveManager({ store, logs, pool, workspaces, log: silentLogger(), idle: SETTINGS, tickMs: 5, now: () => now, wakeTimeoutMs: o.wakeTimeoutMs, maxOutputBytes: o.maxOutputBytes, capacityWaitMs: o.capacityWaitMs });
     scheduler = new Scheduler({ store, logs, pool, log: silentLogger(), jobTimeoutSeconds: 30, maxOutputBytes: 1 << 20, maxConcurrentJobs: o.maxConcurrentJobs ?? 4, workspaces, live });
     live.useSlots(scheduler);
     jobs = new JobsService(store, logs, scheduler, silentLogger(), undefined, undefined, undefined, { live });
@@ -396,6 +396,35 @@ describe('LiveManager: persistent jobs keep, freeze, sleep and wake', () => {
     assert.equal(done.exit_code, 0);
     assert.equal((await store.getJob(p.request_id))!.status, 'sleeping');
     assert.ok(s.counts().running <= 1);
+  });
+
+  it('a wake on a full host puts a frozen sandbox to sleep to make room, else fails with CAPACITY_EXHAUSTED and stays asleep', async () => {
+    const { live: l, scheduler: s } = await make({ maxConcurrentJobs: 1, capacityWaitMs: 300 });
+    const a = await persistent({ workspace_id: 'wa' });
+    now = 5000;
+    const asleep = await until('a sleeping', async () => ((await store.getJob(a.request_id))!.status === 'sleeping' ? (await store.getJob(a.request_id))! : undefined));
+    // A running script holds the only slot: nothing can be put to sleep, the wake gives up.
+    const busy = await jobs.submit(user, { script: 'exec sleep 1000', type: 'inline' }, 1);
+    await until('the busy job running', async () => (await store.getJob(busy.request_id))!.status === 'running');
+    const t0 = Date.now();
+    await assert.rejects(l.attach(asleep, 'exec'), (e: AppError) => e.code === 'CAPACITY_EXHAUSTED' && /all 1 sandbox slots/.test(e.message));
+    assert.ok(Date.now() - t0 >= 250, 'it waited for room first');
+    assert.equal(l.state(a.request_id), 'sleeping');
+    assert.equal((await store.getJob(a.request_id))!.status, 'sleeping');
+    assert.equal(s.counts().running, 1, 'the failed wake holds no slot');
+    await jobs.stop(user, busy.request_id);
+    // A frozen idle sandbox holds the slot now: the wake puts it to sleep and takes its place.
+    const b = await persistent({ workspace_id: 'wb' });
+    now = 6500;
+    await until('b frozen', () => l.state(b.request_id) === 'frozen');
+    const att = await l.attach(asleep, 'exec');
+    try {
+      assert.equal(att.woke, 'started');
+      assert.equal((await store.getJob(b.request_id))!.status, 'sleeping');
+      assert.equal(s.counts().running, 1);
+    } finally {
+      att.release();
+    }
   });
 
   it('restart: a running persistent job comes back sleeping; a no_sleep one is brought back up', async () => {

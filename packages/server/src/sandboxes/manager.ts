@@ -25,6 +25,8 @@ import type { AttachOptions, AttachPurpose, LiveAttachment, LiveSandboxes, LiveS
 export interface LiveSlots {
   /** Counts a sandbox of this job against the concurrency and resource limits. */
   hold(job: Job): void;
+  /** hold() when the sandbox fits beside the running ones now; else what is missing (nothing held). */
+  tryHold(job: Job): string | null;
   /** Gives the job's slot back (the scheduler may start a queued job). */
   free(jobId: string): void;
   /** Something changed that may let a queued job start (e.g. a sandbox froze and may be put to sleep). */
@@ -46,6 +48,11 @@ export interface LiveManagerOptions {
   idle: IdleSettings;
   /** Longest a wake may take before attach() rejects with SANDBOX_START_TIMEOUT (default 60 s). */
   wakeTimeoutMs?: number;
+  /**
+   * Longest a wake waits for room on a full host (idle sandboxes are put to sleep meanwhile) before
+   * it fails with CAPACITY_EXHAUSTED (default 10 s, and never past half the wake timeout).
+   */
+  capacityWaitMs?: number;
   /** How often idle sandboxes are checked (default: a quarter of the shortest window, 20 ms to 1 s). */
   tickMs?: number;
   /** Milliseconds clock (default Date.now). */
@@ -60,6 +67,7 @@ export interface LiveManagerOptions {
 
 /** Default bound of a wake. */
 export const DEFAULT_WAKE_TIMEOUT_MS = 60_000;
+export const DEFAULT_CAPACITY_WAIT_MS = 10_000;
 
 interface Entry {
   id: string;
@@ -88,7 +96,7 @@ interface Entry {
 export class LiveManager implements LiveSandboxes {
   private readonly entries = new Map<string, Entry>();
   private readonly listeners = new Set<(jobId: string, state: LiveState) => void>();
-  private slots: LiveSlots = { hold: () => {}, free: () => {}, poke: () => {}, sleepScript: async () => {} };
+  private slots: LiveSlots = { hold: () => {}, tryHold: () => null, free: () => {}, poke: () => {}, sleepScript: async () => {} };
   private timer: NodeJS.Timeout | undefined;
   private ticking = false;
   private relieving = false;
@@ -364,10 +372,10 @@ export class LiveManager implements LiveSandboxes {
       throw ended(job ?? entry.job);
     }
     entry.job = job;
+    await this.roomFor(job);
     this.setState(entry, 'starting');
     let lease: WorkspaceLease | undefined;
     let sandbox: Sandbox | undefined;
-    this.slots.hold(job);
     entry.holdsSlot = true;
     try {
       if ((job.workspace_id || job.base_workspace_id) && !this.o.workspaces) throw new Error('this server has no workspace support');
@@ -402,6 +410,26 @@ export class LiveManager implements LiveSandboxes {
     this.runStartup(entry, sandbox, job);
     this.setState(entry, 'running');
     log.info({ ms, sandbox: sandbox.id }, 'woke');
+  }
+
+  /**
+   * Holds a run slot for the job's sandbox, asking for idle sandboxes to be put to sleep while the
+   * host is full; a wake goes before queued jobs (someone waits on it). Throws CAPACITY_EXHAUSTED
+   * when there is still no room after the capacity wait.
+   */
+  private async roomFor(job: Job): Promise<void> {
+    const waitMs = Math.min(this.o.capacityWaitMs ?? DEFAULT_CAPACITY_WAIT_MS, (this.o.wakeTimeoutMs ?? DEFAULT_WAKE_TIMEOUT_MS) / 2);
+    const deadline = performance.now() + waitMs;
+    for (;;) {
+      const missing = this.slots.tryHold(job);
+      if (missing === null) return;
+      if (this.closed || performance.now() >= deadline) {
+        this.o.log.warn({ jobId: job.request_id, missing }, 'no room to wake the job');
+        throw new AppError('CAPACITY_EXHAUSTED', `No room on this host to wake job ${job.request_id}: ${missing}`, 'Retry in a moment (idle sandboxes are put to sleep to make room), or stop a running job.');
+      }
+      this.relieve();
+      await new Promise((r) => setTimeout(r, 50));
+    }
   }
 
   /** Starts `startup_command` in the background; its output goes to the job's log. */

@@ -172,6 +172,21 @@ export class Scheduler implements JobRunner, LiveSlots {
     this.account(h.userId, h.res, 1);
   }
 
+  /**
+   * Holds a slot for a woken sandbox when one is free now (within MAGS_MAX_CONCURRENT_JOBS, the
+   * user's MAGS_MAX_RUNNING_JOBS_PER_USER and the admission ratios); else says what is missing.
+   */
+  tryHold(job: Job): string | null {
+    if (this.held.has(job.request_id)) return null;
+    if (this.running.size + this.held.size >= this.o.maxConcurrentJobs) return `all ${this.o.maxConcurrentJobs} sandbox slots of this host are in use (MAGS_MAX_CONCURRENT_JOBS)`;
+    const cap = this.o.maxRunningJobsPerUser ?? Infinity;
+    if ((this.runningPerUser.get(job.user_id) ?? 0) >= cap) return `this user already runs ${cap} sandboxes at once (MAGS_MAX_RUNNING_JOBS_PER_USER)`;
+    const short = this.o.admission?.shortfall(this.inUse, { memory_mb: job.memory_mb, vcpus: job.vcpus, disk_gb: job.disk_gb });
+    if (short) return short;
+    this.hold(job);
+    return null;
+  }
+
   free(jobId: string): void {
     const h = this.held.get(jobId);
     if (!h) return;

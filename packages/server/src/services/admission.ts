@@ -59,12 +59,19 @@ export class Admission {
 
   /** Whether `next` may start beside the running jobs whose resources add up to `running`. */
   fits(running: JobResources, next: JobResources): boolean {
+    return this.shortfall(running, next) === null;
+  }
+
+  /** What `next` lacks beside the running jobs whose resources add up to `running` (null: it fits). */
+  shortfall(running: JobResources, next: JobResources): string | null {
     // A job alone always fits (checkJob let it in; the host may have shrunk since, and waiting would not help).
-    if (running.memory_mb === 0 && running.vcpus === 0 && running.disk_gb === 0) return true;
-    return (
-      running.memory_mb + next.memory_mb <= this.host.memoryMb * this.ratios.memory &&
-      running.vcpus + next.vcpus <= this.host.vcpus * this.ratios.cpu &&
-      running.disk_gb + next.disk_gb <= this.host.freeDiskGb() * this.ratios.disk
-    );
+    if (running.memory_mb === 0 && running.vcpus === 0 && running.disk_gb === 0) return null;
+    const memory = this.host.memoryMb * this.ratios.memory;
+    if (running.memory_mb + next.memory_mb > memory) return `memory: ${running.memory_mb} of ${Math.floor(memory)} MiB are in use and the sandbox needs ${next.memory_mb}`;
+    const cpus = this.host.vcpus * this.ratios.cpu;
+    if (running.vcpus + next.vcpus > cpus) return `vcpus: ${running.vcpus} of ${cpus} are in use and the sandbox needs ${next.vcpus}`;
+    const disk = this.host.freeDiskGb() * this.ratios.disk;
+    if (running.disk_gb + next.disk_gb > disk) return `disk: ${running.disk_gb} of ${Math.floor(disk)} GB are in use and the sandbox needs ${next.disk_gb}`;
+    return null;
   }
 }
