@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Iterator, Literal, Optional, Tuple, Union, cast
 
 from ._http import Transport
+from ._upload import put_stream
 from .errors import MagsError, ValidationError
 from .types import LogEnd, StdinAnswer
 
@@ -98,8 +99,10 @@ def _checked(chunks: Iterator[Any]) -> Iterator[bytes]:
 
 
 def send_stdin(http: Transport, path: str, data: StdinData, timeout: Optional[float]) -> StdinAnswer:
-    """Streams ``data`` as the body of ``PUT path``; the answer once the script's stdin reached EOF."""
-    return cast(StdinAnswer, http.request("PUT", path, raw_body=stdin_body(data), timeout=timeout))
+    """Streams ``data`` as the body of ``PUT path``; the answer once the script's stdin reached EOF.
+    A script that stops reading early gets the server's answer at once: the rest is not sent."""
+    chunks, length, content_type = stdin_body(data)
+    return cast(StdinAnswer, put_stream(http, path, chunks, length, content_type, timeout))
 
 
 class _RawReader:

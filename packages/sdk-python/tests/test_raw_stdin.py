@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import socket
+import threading
 import tracemalloc
 from typing import Any, Iterator, List
 
@@ -127,6 +129,71 @@ def test_send_stdin_raises_the_servers_error_codes(recorder: Recorder) -> None:
         with pytest.raises(mags.MagsError) as err:
             client.send_stdin(job, iter([b"x"]))
         assert (err.value.status, err.value.code) == (status, code)
+
+
+class EarlyAnswerServer:
+    """Reads a request's head and ``take`` bytes of its body, then answers ``answer`` and closes
+    the connection on the rest (a script that stopped reading its stdin); with ``answer=None`` it
+    reads nothing more and never answers."""
+
+    def __init__(self, take: int, answer: "bytes | None") -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        self.head = b""
+        self.take, self.answer = take, answer
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        conn, _ = self.listener.accept()
+        with conn:
+            data = b""
+            while b"\r\n\r\n" not in data or len(data.split(b"\r\n\r\n", 1)[1]) < self.take:
+                data += conn.recv(4096)
+            self.head = data.split(b"\r\n\r\n", 1)[0]
+            if self.answer is None:
+                self.done.wait(10)
+                return
+            body = self.answer
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n"
+                         b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+
+    def close(self) -> None:
+        self.done.set()
+        self.listener.close()
+        self.thread.join(5)
+
+
+def test_send_stdin_returns_an_early_answer_and_sends_no_more(clean_env: Any) -> None:
+    server = EarlyAnswerServer(take=10, answer=b'{"bytes": 10}')
+    pulled = 0
+
+    def endless() -> Iterator[bytes]:
+        nonlocal pulled
+        for _ in range(256):
+            pulled += 1
+            yield b"y" * MiB
+
+    try:
+        client = mags.Mags(api_token=TEST_TOKEN, api_url=server.url)
+        assert client.send_stdin("j", endless()) == {"bytes": 10}
+        assert pulled < 256, "the body went on after the answer"
+        assert b"PUT /api/v1/mags-jobs/j/stdin HTTP/1.1" in server.head
+        assert b"Transfer-Encoding: chunked" in server.head
+        assert f"Authorization: Bearer {TEST_TOKEN}".encode() in server.head
+    finally:
+        server.close()
+
+
+def test_send_stdin_to_a_server_that_stops_reading_times_out(clean_env: Any) -> None:
+    server = EarlyAnswerServer(take=0, answer=None)
+    try:
+        client = mags.Mags(api_token=TEST_TOKEN, api_url=server.url)
+        with pytest.raises(mags.TimeoutError):
+            client.send_stdin("j", iter([b"z" * MiB] * 64), timeout=0.5)
+    finally:
+        server.close()
 
 
 def test_run_accepts_stdin_and_tty(recorder: Recorder) -> None:
