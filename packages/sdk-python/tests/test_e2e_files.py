@@ -9,14 +9,8 @@ from typing import Any, Dict, Iterator, List
 import pytest
 
 import mags
-from live_server import ServerProcess
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-def client(server: ServerProcess) -> mags.Mags:
-    return mags.Mags(api_token=server.token, api_url=server.url, timeout=60)
 
 
 @pytest.fixture

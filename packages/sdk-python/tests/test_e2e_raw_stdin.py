@@ -11,31 +11,10 @@ from typing import Iterator, List
 import pytest
 
 import mags
-from live_server import ServerProcess
 
 pytestmark = pytest.mark.e2e
 
 MiB = 1024 * 1024
-
-
-@pytest.fixture
-def client(server: ServerProcess) -> mags.Mags:
-    return mags.Mags(api_token=server.token, api_url=server.url, timeout=60)
-
-
-@pytest.fixture
-def started(client: mags.Mags) -> Iterator[List[str]]:
-    """Request ids of jobs a test started; any still running are stopped afterwards."""
-    ids: List[str] = []
-    try:
-        yield ids
-    finally:
-        for request_id in ids:
-            try:
-                if client.status(request_id).get("status") not in ("completed", "error"):
-                    client.stop(request_id)
-            except mags.MagsError as err:
-                print(f"could not stop {request_id}: {err}")
 
 
 def wait_done(client: mags.Mags, request_id: str, seconds: float = 120) -> mags.types.Job:
