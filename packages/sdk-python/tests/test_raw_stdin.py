@@ -14,7 +14,8 @@ import pytest
 
 import mags
 from conftest import TEST_TOKEN
-from mags.raw import RAW_STREAM_TYPE, RawOutput
+from mags import RawOutput
+from mags.raw import RAW_STREAM_TYPE
 from recorder import Recorder, json_reply
 
 MiB = 1024 * 1024
