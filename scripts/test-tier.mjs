@@ -63,6 +63,7 @@ const UNIT = new Set([
   'sdk-python/tests/test_shared_cases.py',
   'sdk-python/tests/test_spec_types.py',
   'sdk-python/tests/test_robustness.py',
+  'sdk-python/tests/test_raw_stdin.py',
 ]);
 
 /** Unit files with PostgreSQL parts: the unit tier skips those parts, the integration tier runs the whole file. */
@@ -93,6 +94,8 @@ const E2E = new Set([
   'cli/test/server-command.test',
   'sdk/test/e2e.test',
   'sdk-python/tests/test_e2e.py',
+  'sdk-python/tests/test_e2e_raw_stdin.py',
+  'sdk-python/tests/test_e2e_files.py',
 ]);
 
 const TIERS = ['unit', 'integration', 'e2e'];

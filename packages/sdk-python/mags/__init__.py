@@ -15,6 +15,7 @@ from .errors import (
     TimeoutError,
     ValidationError,
 )
+from .raw import RawOutput
 
 __version__ = "0.1.0"
 
@@ -24,5 +25,6 @@ __all__ = [
     "AuthenticationError",
     "NotFoundError",
     "ValidationError",
+    "RawOutput",
     "__version__",
 ]

@@ -10,8 +10,9 @@ from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optio
 
 from . import config
 from ._http import DEFAULT_MAX_RETRIES, Transport, quote_segment
-from .types import ExecResult, Job, JobList, LogEntry, Logs, RunResult, SubmitResult
+from .types import ExecResult, Job, JobList, LogEntry, Logs, RunResult, StdinAnswer, SubmitResult
 from .files import Files
+from .raw import RawOutput, StdinData, read_frames, read_stream, send_stdin
 from .errors import AUTH_HINT, AuthenticationError, MagsError, NotFoundError, TimeoutError, ValidationError
 
 JOBS = "/api/v1/mags-jobs"
@@ -32,7 +33,7 @@ _V2_FIELDS = ("vcpus", "memory_mb", "rootfs_type")
 _RUN_OPTIONS = (
     "name", "workspace_id", "base_workspace_id", "persistent", "no_sleep", "startup_command",
     "environment", "file_ids", "files", "disk_gb", "vcpus", "memory_mb", "rootfs_type", "timeout",
-    "timeout_seconds", "webhook_url",
+    "timeout_seconds", "webhook_url", "stdin", "tty",
 )
 _RUN_AND_WAIT_OPTIONS = _RUN_OPTIONS + ("poll_interval", "on_output")
 _CRON_OPTIONS = (
@@ -222,6 +223,44 @@ class Mags:
                 yield cast(LogEntry, data)
             elif event == "end":
                 return
+
+    def stream_raw(
+        self, name_or_id: str, *, follow: bool = False, timeout: Optional[float] = None
+    ) -> Iterator[RawOutput]:
+        """Yield a job's output exactly as written (ours): ``RawOutput(stream, data)`` items with
+        ``stream`` ``"stdout"``, ``"stderr"`` or ``"system"`` and ``data`` bytes, in the order the
+        output was read. Without ``follow`` it ends after what exists so far; with ``follow`` it
+        waits for more and its last item is ``RawOutput("end", end={"status", "exit_code", ...})``
+        when the job ends (or a persistent job goes idle). ``timeout`` bounds opening and each wait
+        for bytes; when following without one it waits without limit. A server without raw output
+        (a Mags server) raises ``MagsError`` with code ``FEATURE_NOT_AVAILABLE``; a malformed
+        stream raises code ``INVALID_RESPONSE``."""
+        return read_frames(self._http, _job_path(name_or_id, "/logs"), follow, timeout)
+
+    def raw_output(
+        self,
+        name_or_id: str,
+        stream: str = "stdout",
+        *,
+        follow: bool = False,
+        timeout: Optional[float] = None,
+    ) -> Iterator[bytes]:
+        """Yield one stream's bytes (``"stdout"`` or ``"stderr"``) exactly as the script wrote them
+        (ours): binary data, NUL, ``\\r`` and a missing final newline come back unchanged, in blocks
+        as they arrive (``b"".join(...)`` for all of it). ``follow`` and ``timeout`` as in
+        ``stream_raw``; the job's outcome is then in ``status()``."""
+        return read_stream(self._http, _job_path(name_or_id, "/logs"), stream, follow, timeout)
+
+    def send_stdin(self, name_or_id: str, data: StdinData, *, timeout: Optional[float] = None) -> StdinAnswer:
+        """Stream the stdin of a job submitted with ``stdin=True`` (ours): ``data`` is bytes, text
+        (UTF-8), a binary file object or an iterable of byte chunks (a generator, say), sent as it
+        is read (chunked) and never held whole; the script reads it at its own pace. Returns
+        ``{"bytes": n}``, the bytes the script's stdin took, once it reached EOF or the job ended.
+        ``timeout`` bounds each wait on the connection (a script that pauses reading pauses the
+        upload). Raises code ``INVALID_STATE`` (422) for a job without ``stdin=True``, ``CONFLICT``
+        (409) for a second upload or one later than 60 s after the script started, and
+        ``JOB_NOT_RUNNING`` (409) once the job ended."""
+        return send_stdin(self._http, _job_path(name_or_id, "/stdin"), data, timeout)
 
     def list(
         self,

@@ -3,7 +3,7 @@ watch through ``/api/v1/mags-jobs/{id}/files...`` (docs/files.md). Paths are abs
 /root and resolve inside the sandbox; bytes travel unchanged and large files are streamed."""
 import http.client
 import os
-from typing import Any, Dict, Iterable, Iterator, Optional, Union
+from typing import Any, Callable, Dict, Iterable, Iterator, Optional, Union
 
 from ._http import Transport, quote_segment
 from .errors import MagsError
@@ -124,15 +124,22 @@ class Files:
         """Lists a stored workspace (by id), from its newest synced version."""
         return self._http.request("GET", f"/api/v1/workspaces/{quote_segment(workspace)}/files/list", query={"path": path, "depth": depth}, timeout=timeout)
 
-    def watch(self, job: str, path: str, *, recursive: bool = False, timeout: Optional[float] = None) -> Iterator[Dict[str, Any]]:
+    def watch(self, job: str, path: str, *, recursive: bool = False, on_ready: Optional[Callable[[], None]] = None,
+              timeout: Optional[float] = None) -> Iterator[Dict[str, Any]]:
         """Yield the changes below a directory (``{"type": "create"|"modify"|"delete"|"move"|"overflow",
-        "path", "dir", "from"?}``) until the loop stops or the sandbox goes away. ``timeout`` bounds
-        each wait for a line (keep-alives arrive every 15 s)."""
+        "path", "dir", "from"?}``) until the loop stops or the sandbox goes away. ``on_ready`` is
+        called once the watch is set up in the sandbox: changes from then on are reported, earlier
+        ones are not. ``timeout`` bounds each wait for a line (keep-alives arrive every 15 s)."""
         query = {"path": path, "recursive": "1" if recursive else None}
         for event, data in self._http.stream_events(_path(job, "/watch"), query=query, timeout=timeout):
             if event == "end":
                 return
-            if isinstance(data, dict) and data.get("type") != "ready":
+            if not isinstance(data, dict):
+                continue
+            if data.get("type") == "ready":
+                if on_ready is not None:
+                    on_ready()
+            else:
                 yield data
 
 

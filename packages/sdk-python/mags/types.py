@@ -108,6 +108,20 @@ class ExecResult(TypedDict, total=False):
     duration_ms: int
 
 
+class StdinAnswer(TypedDict):
+    #: Bytes the script's stdin took.
+    bytes: int
+
+
+class LogEnd(TypedDict, total=False):
+    """How a followed job ended (the last item of its raw output)."""
+
+    status: JobStatusValue
+    exit_code: Optional[int]
+    end_reason: Optional[EndReason]
+    error_message: Optional[str]
+
+
 #: Any other answer object (stop, access, health, workspaces, aliases).
 Answer = Dict[str, Any]
 
@@ -122,4 +136,5 @@ WIRE_SCHEMAS: Dict[str, str] = {
     "Me": "Me",
     "TokenCreated": "CreatedToken",
     "TokenInfo": "TokenInfo",
+    "StdinAnswer": "StdinAnswer",
 }

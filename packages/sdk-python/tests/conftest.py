@@ -2,13 +2,14 @@ from __future__ import annotations
 
 import os
 import warnings
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING, Iterator, List
 
 import pytest
 
 from recorder import Recorder
 
 if TYPE_CHECKING:
+    import mags
     from live_server import ServerProcess
 
 TEST_TOKEN = "mags_" + "a" * 40
@@ -55,3 +56,29 @@ def server(server_build: str) -> "Iterator[ServerProcess]":
         left = proc.leftovers()
         if left:  # the server's own cleanup failed; test_e2e asserts this for a fresh server
             warnings.warn("the Mags server left host resources behind:\n" + "\n".join(left))
+
+
+@pytest.fixture
+def client(server: "ServerProcess") -> "mags.Mags":
+    """A client of the shared e2e server with the admin token."""
+    import mags
+
+    return mags.Mags(api_token=server.token, api_url=server.url, timeout=30)
+
+
+@pytest.fixture
+def started(client: "mags.Mags") -> "Iterator[List[str]]":
+    """Request ids of jobs a test started; any still running are stopped afterwards."""
+    import mags
+
+    ids: List[str] = []
+    try:
+        yield ids
+    finally:
+        for request_id in ids:
+            try:
+                job = client.status(request_id)
+                if job.get("status") not in ("completed", "error"):
+                    client.stop(request_id)
+            except mags.MagsError:
+                pass

@@ -17,6 +17,8 @@ class Recorder:
 
     def __init__(self) -> None:
         self.requests: List[Dict[str, Any]] = []
+        #: Sizes of the chunks of chunked request bodies, in the order they came.
+        self.chunk_sizes: List[int] = []
         self.reply: Callable[[Dict[str, Any]], Reply] = lambda req: json_reply(200, {})
         recorder = self
 
@@ -24,8 +26,11 @@ class Recorder:
             protocol_version = "HTTP/1.1"
 
             def _handle(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(length) if length else b""
+                if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+                    raw = self._read_chunked()
+                else:
+                    length = int(self.headers.get("Content-Length") or 0)
+                    raw = self.rfile.read(length) if length else b""
                 split = urlsplit(self.path)
                 req = {
                     "method": self.command,
@@ -63,6 +68,20 @@ class Recorder:
                     self.wfile.flush()
                 except OSError:
                     pass  # the client went away, as it may once it has what it needs
+
+            def _read_chunked(self) -> bytes:
+                """A chunked request body (streamed uploads), decoded; each chunk's size is kept
+                in ``chunk_sizes`` of the recorder."""
+                out = bytearray()
+                while True:
+                    size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                    if size == 0:
+                        while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                            pass
+                        return bytes(out)
+                    recorder.chunk_sizes.append(size)
+                    out += self.rfile.read(size)
+                    self.rfile.readline()
 
             do_GET = do_POST = do_PATCH = do_DELETE = do_PUT = _handle
 

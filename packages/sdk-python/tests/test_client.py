@@ -298,3 +298,18 @@ def test_url_alias_create_and_access_send_port_and_auth(recorder: Recorder) -> N
         {"port": 8080, "auth": "token"},
         {"port": 8080},
     ]
+
+
+def test_files_watch_calls_on_ready_once_before_the_first_change(recorder: Recorder) -> None:
+    order = []
+    recorder.reply = lambda req: sse_reply(
+        ("message", {"type": "ready"}),
+        ("message", {"type": "create", "path": "/root/a", "dir": False}),
+        ("message", {"type": "modify", "path": "/root/a", "dir": False}),
+        ("end", {}),
+    )
+    client = client_for(recorder)
+    for event in client.files.watch("j", "/root", recursive=True, on_ready=lambda: order.append("ready")):
+        order.append(event["type"])
+    assert order == ["ready", "create", "modify"]
+    assert recorder.requests[-1]["query"] == {"path": "/root", "recursive": "1"}

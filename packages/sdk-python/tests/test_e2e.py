@@ -6,7 +6,7 @@ import subprocess
 import sys
 import time
 import uuid
-from typing import Any, Iterator, List
+from typing import Any, List
 
 import pytest
 
@@ -14,27 +14,6 @@ import mags
 from live_server import ServerProcess
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-def client(server: ServerProcess) -> mags.Mags:
-    return mags.Mags(api_token=server.token, api_url=server.url, timeout=30)
-
-
-@pytest.fixture
-def started(client: mags.Mags) -> Iterator[List[str]]:
-    """Request ids of jobs a test started; any still running are stopped afterwards."""
-    ids: List[str] = []
-    try:
-        yield ids
-    finally:
-        for request_id in ids:
-            try:
-                job = client.status(request_id)
-                if job.get("status") not in ("completed", "error"):
-                    client.stop(request_id)
-            except mags.MagsError:
-                pass
 
 
 def messages(result: Any, level: str = "") -> List[str]:

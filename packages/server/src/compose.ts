@@ -70,6 +70,8 @@ export interface ControlPlaneSettings {
   sleepAfterSeconds?: number;
   /** CPU use (percent of one core) above which a persistent sandbox counts as busy (default 5). */
   idleCpuPercent?: number;
+  /** Network traffic (bytes per second, sent plus received) above which a persistent sandbox counts as busy (default 1024; 0 = never). */
+  idleNetBytesPerSecond?: number;
   /** Longest a wake may take before the waiting call gets SANDBOX_START_TIMEOUT (default 60). */
   wakeTimeoutSeconds?: number;
   /** Webhooks may reach loopback and private addresses (MAGS_WEBHOOK_ALLOW_PRIVATE). */
@@ -90,6 +92,7 @@ export interface ControlPlaneSettings {
 export const DEFAULT_FREEZE_AFTER_SECONDS = 60;
 export const DEFAULT_SLEEP_AFTER_SECONDS = 600;
 export const DEFAULT_IDLE_CPU_PERCENT = 5;
+export const DEFAULT_IDLE_NET_BYTES_PER_SECOND = 1024;
 
 export interface ComposeOptions {
   stores: Stores;
@@ -166,6 +169,7 @@ export async function composeControlPlane(o: ComposeOptions): Promise<ControlPla
       freezeAfterMs: (settings.freezeAfterSeconds ?? DEFAULT_FREEZE_AFTER_SECONDS) * 1000,
       sleepAfterMs: (settings.sleepAfterSeconds ?? DEFAULT_SLEEP_AFTER_SECONDS) * 1000,
       cpuBusyFraction: (settings.idleCpuPercent ?? DEFAULT_IDLE_CPU_PERCENT) / 100,
+      netBusyBytesPerSecond: settings.idleNetBytesPerSecond ?? DEFAULT_IDLE_NET_BYTES_PER_SECOND,
     },
     wakeTimeoutMs: settings.wakeTimeoutSeconds !== undefined ? settings.wakeTimeoutSeconds * 1000 : undefined,
     maxOutputBytes: settings.maxOutputBytes,

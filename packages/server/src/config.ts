@@ -96,6 +96,8 @@ export interface ServerConfig {
   sleepAfterSeconds: number;
   /** CPU use in percent of one core above which a persistent sandbox counts as busy. */
   idleCpuPercent: number;
+  /** Network bytes per second (sent plus received) above which a persistent sandbox counts as busy (0 = never). */
+  idleNetBytesPerSecond: number;
   /** Seconds a wake may take before the waiting call gets SANDBOX_START_TIMEOUT. */
   wakeTimeoutSeconds: number;
   /** Webhooks may reach loopback and private addresses ('1'/'true'). */
@@ -182,6 +184,7 @@ export const CONFIG_SETTINGS: readonly ConfigSetting[] = [
   { key: 'freezeAfterSeconds', env: 'MAGS_FREEZE_AFTER_SECONDS', flag: '--freeze-after', kind: 'seconds', defaultText: '`60`', unit: 'seconds', meaning: 'Idle time after which a persistent job\'s sandbox is frozen (cgroup freezer, memory kept, thawed in milliseconds by the next use); `0`: never. Fractions allowed. See docs/sandboxes.md, "Persistent sandboxes".' },
   { key: 'sleepAfterSeconds', env: 'MAGS_SLEEP_AFTER_SECONDS', flag: '--sleep-after', kind: 'seconds', defaultText: '`600`', unit: 'seconds', meaning: 'Idle time after which a persistent job with a workspace is put to sleep: workspace synced, sandbox stopped, status `sleeping`; the next use starts a new sandbox and runs `startup_command`. `0`: never. Fractions allowed.' },
   { key: 'idleCpuPercent', env: 'MAGS_IDLE_CPU_PERCENT', flag: '--idle-cpu-percent', kind: 'seconds', defaultText: '`5`', unit: 'percent of one core', meaning: 'A persistent sandbox whose processes use more CPU than this (averaged between two checks) counts as busy and is neither frozen nor put to sleep.' },
+  { key: 'idleNetBytesPerSecond', env: 'MAGS_IDLE_NET_BYTES_PER_SECOND', flag: '--idle-net-bytes-per-second', kind: 'int', min: 0, defaultText: '`1024`', unit: 'bytes per second', meaning: 'A persistent sandbox whose network interface moves more than this (sent plus received, averaged between two checks) counts as busy and is neither frozen nor put to sleep, so a slow download or a long-lived connection that bypasses the proxy keeps it awake; `0`: traffic never counts. An idle sandbox moves 0 bytes; ARP and TCP keep-alives stay far below the default (docs/sandboxes.md).' },
   { key: 'wakeTimeoutSeconds', env: 'MAGS_WAKE_TIMEOUT_SECONDS', flag: '--wake-timeout', kind: 'seconds', defaultText: '`60`', unit: 'seconds', meaning: 'Longest a call waits for a sleeping persistent job to wake before it gets 504 `SANDBOX_START_TIMEOUT` (the wake goes on).' },
   { key: 'webhookAllowPrivate', env: 'MAGS_WEBHOOK_ALLOW_PRIVATE', flag: '--webhook-allow-private', kind: 'enum', values: FLAGS, defaultText: '`0`', unit: '-', meaning: '`1` lets webhooks reach loopback, private, link-local and CGNAT addresses and the server itself (receivers on your own network); by default such targets are refused (docs/webhooks.md).' },
   { key: 'apiPublicUrl', env: 'MAGS_API_PUBLIC_URL', flag: '--api-public-url', kind: 'url', defaultText: '`http://<MAGS_HOST>:<port>`', unit: 'URL', meaning: 'Base URL clients reach the API at; webhook payloads link to the job\'s logs under it.' },
@@ -300,6 +303,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     freezeAfterSeconds: (raw.get('freezeAfterSeconds') as number | undefined) ?? 60,
     sleepAfterSeconds: (raw.get('sleepAfterSeconds') as number | undefined) ?? 600,
     idleCpuPercent: (raw.get('idleCpuPercent') as number | undefined) ?? 5,
+    idleNetBytesPerSecond: (raw.get('idleNetBytesPerSecond') as number | undefined) ?? 1024,
     wakeTimeoutSeconds: (raw.get('wakeTimeoutSeconds') as number | undefined) ?? 60,
     webhookAllowPrivate: raw.get('webhookAllowPrivate') === '1' || raw.get('webhookAllowPrivate') === 'true',
     apiPublicUrl: raw.get('apiPublicUrl') as string | undefined,

@@ -225,6 +225,7 @@ export async function runServer(opts: RunServerOptions | ConfigOverrides = {}): 
         freezeAfterSeconds: config.freezeAfterSeconds,
         sleepAfterSeconds: config.sleepAfterSeconds,
         idleCpuPercent: config.idleCpuPercent,
+        idleNetBytesPerSecond: config.idleNetBytesPerSecond,
         wakeTimeoutSeconds: config.wakeTimeoutSeconds,
         webhookAllowPrivate: config.webhookAllowPrivate,
         publicUrl: () => config.apiPublicUrl ?? publicUrl,

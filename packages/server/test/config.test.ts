@@ -123,5 +123,11 @@ describe('config', () => {
     for (const bad of ['-1', 'soon', '1e3', '.5', '1.']) {
       assert.throws(() => loadConfig({ ...base, MAGS_SLEEP_AFTER_SECONDS: bad }), /MAGS_SLEEP_AFTER_SECONDS="[^"]*" is not valid; use a number of seconds >= 0/, bad);
     }
+    assert.equal(c.idleNetBytesPerSecond, 1024);
+    assert.equal(loadConfig({ ...base, MAGS_IDLE_NET_BYTES_PER_SECOND: '0' }).idleNetBytesPerSecond, 0);
+    assert.equal(loadConfig(base, parseServerFlags(['--idle-net-bytes-per-second', '4096'])).idleNetBytesPerSecond, 4096);
+    for (const bad of ['-1', '1.5', 'lots']) {
+      assert.throws(() => loadConfig({ ...base, MAGS_IDLE_NET_BYTES_PER_SECOND: bad }), /MAGS_IDLE_NET_BYTES_PER_SECOND="[^"]*" is not valid/, bad);
+    }
   });
 });

@@ -20,7 +20,7 @@ import type { SandboxStats } from '../src/runtime/driver.js';
 
 const NO_USE: SandboxStats = { cpuUsageUs: 0, memoryBytes: 0, memoryPeakBytes: 0, egressBytes: 0, ingressBytes: 0 };
 
-const SETTINGS = { freezeAfterMs: 1000, sleepAfterMs: 5000, cpuBusyFraction: 0.05 };
+const SETTINGS = { freezeAfterMs: 1000, sleepAfterMs: 5000, cpuBusyFraction: 0.05, netBusyBytesPerSecond: 1024 };
 
 describe('IdleClock: the idle rule on a controllable clock', () => {
   const facts = { frozen: false, noSleep: false, canSleep: true };
@@ -57,8 +57,32 @@ describe('IdleClock: the idle rule on a controllable clock', () => {
     // 10 ms in 1 s: 1 %, idle.
     assert.equal(c.sampleCpu(510_000, 2000), false);
     assert.equal(c.decide(facts, 2000), 'freeze');
-    c.resetCpu();
+    c.resetSamples();
     assert.equal(c.sampleCpu(10_000_000, 2100), false, 'the first sample after a reset has nothing to compare with');
+  });
+
+  it('network traffic above the threshold counts as activity, below it (or with the threshold 0) it does not', () => {
+    const c = new IdleClock(SETTINGS, 0);
+    assert.equal(c.sampleNet(0, 0), false);
+    // 3 KB in 1.5 s: 2000 B/s, above 1024.
+    assert.equal(c.sampleNet(3000, 1500), true);
+    assert.equal(c.lastActiveAt, 1500);
+    assert.equal(c.decide(facts, 2400), null);
+    // 1024 B in 1 s is the threshold itself: not above it.
+    assert.equal(c.sampleNet(4024, 2500), false);
+    // ARP and keep-alive sized traffic: 150 B in 0.25 s = 600 B/s.
+    assert.equal(c.sampleNet(4174, 2750), false);
+    assert.equal(c.decide(facts, 2750), 'freeze');
+    // A short sample window does not inflate a small packet into a busy rate below the threshold.
+    assert.equal(c.sampleNet(4174 + 200, 2950), false);
+    assert.equal(c.sampleNet(10_000_000, 2950), false, 'no time passed: nothing to compare with');
+    c.resetSamples();
+    assert.equal(c.sampleNet(50_000_000, 3000), false, 'the first sample after a reset (a new sandbox, a thaw) has nothing to compare with');
+    assert.equal(c.sampleNet(10, 4000), false, 'counters of a new interface start again at 0: no activity');
+    const off = new IdleClock({ ...SETTINGS, netBusyBytesPerSecond: 0 }, 0);
+    off.sampleNet(0, 0);
+    assert.equal(off.sampleNet(1e9, 1000), false);
+    assert.equal(off.decide(facts, 1000), 'freeze');
   });
 
   it('no_sleep turns both off; without a workspace it only freezes; 0 disables a step', () => {
@@ -292,6 +316,23 @@ describe('LiveManager: persistent jobs keep, freeze, sleep and wake', () => {
     sandbox.stats = async () => ({ ...NO_USE, cpuUsageUs: usage });
     now += 1100;
     await until('frozen once quiet', () => l.state(job.request_id) === 'frozen');
+  });
+
+  it('network traffic counts as activity: no freeze while the sandbox downloads slowly at no CPU; frozen once it stops', async () => {
+    const { live: l } = await make();
+    const job = await persistent({ workspace_id: 'trickle' });
+    const sandbox = pool.busy.values().next().value as FakeSandbox & { stats?: () => Promise<SandboxStats> };
+    let received = 0;
+    // 2 KB more at every sample (about 4 KB/s of the fake clock), no CPU at all.
+    sandbox.stats = async () => ({ ...NO_USE, ingressBytes: (received += 2048), egressBytes: received / 50 });
+    for (let i = 0; i < 20; i++) {
+      now += 500;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    assert.equal(l.state(job.request_id), 'running', 'a slow transfer keeps the sandbox awake');
+    sandbox.stats = async () => ({ ...NO_USE, ingressBytes: received, egressBytes: received / 50 });
+    now += 1100;
+    await until('frozen once the transfer stopped', () => l.state(job.request_id) === 'frozen');
   });
 
   it('concurrent attaches on a sleeping job share one wake; a frozen one thaws', async () => {

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import { createConnection, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { FastifyInstance } from 'fastify';
@@ -32,6 +33,18 @@ function cgroupFrozen(instance: string, id: string): boolean {
     if (existsSync(events)) return /^frozen 1$/m.test(readFileSync(events, 'utf8'));
   }
   throw new Error(`no freezer state for sandbox ${id}`);
+}
+
+/** A TCP connection to `host:port`, or undefined when it is refused (the app is not listening yet). */
+function connectTo(host: string, port: number): Promise<Socket | undefined> {
+  return new Promise((resolve) => {
+    const sock = createConnection({ host, port });
+    sock.once('connect', () => resolve(sock));
+    sock.once('error', () => {
+      sock.destroy();
+      resolve(undefined);
+    });
+  });
 }
 
 /** Runs a command in a sandbox through spawn and returns its stdout. */
@@ -201,6 +214,52 @@ describe('persistent sandboxes (real sandboxes)', { timeout: 300_000 }, () => {
     await until('frozen once the loop stopped', () => plane.live.state(id) === 'frozen');
     await api('POST', `/api/v1/mags-jobs/${id}/stop`);
     assert.deepEqual(await sandboxLeftovers(rt.dataDir, rt.instance, st.vm_id as string), []);
+  });
+
+  it('a slow trickle over a connection that bypasses the proxy keeps it awake at near-zero CPU; frozen soon after the trickle stops', async () => {
+    // The script is the app: it accepts one TCP connection and reads it to the end, at no CPU to speak of.
+    const reader = "import socket\ns = socket.create_server(('0.0.0.0', 9000))\nc, _ = s.accept()\nwhile c.recv(65536):\n    pass\n";
+    const sub = await api('POST', '/api/v2/mags-jobs', { type: 'inline', persistent: true, name: 'trickle-1', script: `exec python3 -c "${reader}"` });
+    assert.equal(sub.status, 202, JSON.stringify(sub.body));
+    const id = sub.body.request_id as string;
+    const st = await until('running', async () => {
+      const s = await status(id);
+      return s.status === 'running' && s.vm_id ? s : undefined;
+    });
+    const vm = st.vm_id as string;
+    const a = await plane.live.attach((await stores.jobs.getJob(id))!, 'exec');
+    const address = a.sandbox.ipAddress;
+    const sandbox = a.sandbox;
+    a.release();
+    assert.ok(address, 'the sandbox has an address on the bridge');
+    let conn: Socket | undefined;
+    let trickle: NodeJS.Timeout | undefined;
+    try {
+      // The host (not the proxy) connects to the sandbox and sends about 5 KB/s: 512 bytes every 100 ms.
+      conn = await until('the app to accept a connection', () => connectTo(address, 9000));
+      conn.on('error', () => undefined);
+      const sending = conn;
+      trickle = setInterval(() => sending.write(Buffer.alloc(512, 'x')), 100);
+      const cpu0 = (await sandbox.stats!()).cpuUsageUs;
+      const t0 = performance.now();
+      await new Promise((r) => setTimeout(r, 4000));
+      const cpuFraction = ((await sandbox.stats!()).cpuUsageUs - cpu0) / ((performance.now() - t0) * 1000);
+      assert.ok(cpuFraction < 0.05, `the app used ${(cpuFraction * 100).toFixed(1)} % of a core: below the CPU rule, so only traffic keeps it awake`);
+      assert.equal(plane.live.state(id), 'running', 'the trickle counts as activity (freeze window 0.6 s, 4 s of trickle)');
+      assert.equal(cgroupFrozen(rt.instance, vm), false);
+      // The trickle stops; the connection stays open but moves nothing.
+      clearInterval(trickle);
+      trickle = undefined;
+      const stopped = performance.now();
+      await until('frozen once the trickle stopped', () => plane.live.state(id) === 'frozen', 5000);
+      assert.equal(cgroupFrozen(rt.instance, vm), true);
+      process.stderr.write(`# frozen ${(performance.now() - stopped).toFixed(0)} ms after the trickle stopped (window 600 ms); app CPU ${(cpuFraction * 100).toFixed(2)} %\n`);
+    } finally {
+      if (trickle) clearInterval(trickle);
+      conn?.destroy();
+      await api('POST', `/api/v1/mags-jobs/${id}/stop`);
+    }
+    assert.deepEqual(await sandboxLeftovers(rt.dataDir, rt.instance, vm), []);
   });
 
   it('a server started as the script sleeps when idle (script stopped, workspace synced) and runs again on wake', async () => {

@@ -1,8 +1,9 @@
 /**
  * The idle rule of one persistent sandbox, on a clock the caller passes in (milliseconds), so it is
  * tested without timers. Activity is: an open attachment (attach..release), a touch() (e.g. a
- * proxied request that just ended), the script of the job still running, or the sandbox's
- * processes using more CPU than `cpuBusyFraction` of one core between two samples. Idle time counts
+ * proxied request that just ended), the script of the job still running, the sandbox's processes
+ * using more CPU than `cpuBusyFraction` of one core between two samples, or its network interface
+ * moving more than `netBusyBytesPerSecond` (sent plus received) between two samples. Idle time counts
  * from the last activity; after `freezeAfterMs` the sandbox is frozen, after `sleepAfterMs` it is
  * put to sleep (the sleep window counts from the same last activity, not from the freeze).
  */
@@ -15,6 +16,11 @@ export interface IdleSettings {
   sleepAfterMs: number;
   /** CPU use, as a fraction of one core averaged between two samples, that counts as activity. */
   cpuBusyFraction: number;
+  /**
+   * Bytes per second through the sandbox's network interface (sent plus received, averaged between
+   * two samples) that count as activity; 0 = traffic never counts.
+   */
+  netBusyBytesPerSecond: number;
 }
 
 /** What the sandbox should do now. */
@@ -34,6 +40,7 @@ export class IdleClock {
   private open = 0;
   private last: number;
   private cpu: { at: number; usageMicros: number } | undefined;
+  private net: { at: number; bytes: number } | undefined;
 
   constructor(
     private readonly settings: IdleSettings,
@@ -82,9 +89,26 @@ export class IdleClock {
     return false;
   }
 
-  /** Forgets the last CPU sample (after a thaw or a new sandbox: the next sample starts afresh). */
-  resetCpu(): void {
+  /**
+   * Records the bytes the sandbox's interface moved so far (sent plus received); counts as activity
+   * when the rate since the previous sample is above the threshold. Returns whether it did.
+   */
+  sampleNet(bytes: number, now: number): boolean {
+    const prev = this.net;
+    this.net = { at: now, bytes };
+    const threshold = this.settings.netBusyBytesPerSecond;
+    if (!prev || now <= prev.at || threshold <= 0) return false;
+    if (((bytes - prev.bytes) * 1000) / (now - prev.at) > threshold) {
+      this.touch(now);
+      return true;
+    }
+    return false;
+  }
+
+  /** Forgets the last CPU and network samples (after a thaw or a new sandbox: the next sample starts afresh). */
+  resetSamples(): void {
     this.cpu = undefined;
+    this.net = undefined;
   }
 
   /** Milliseconds since the last activity. */

@@ -342,7 +342,7 @@ export class LiveManager implements LiveSandboxes {
   private async thaw(entry: Entry): Promise<void> {
     const t0 = performance.now();
     await entry.sandbox!.resume?.();
-    entry.idle.resetCpu();
+    entry.idle.resetSamples();
     entry.idle.touch(this.now());
     this.setState(entry, 'running');
     this.o.log.info({ jobId: entry.id, ms: round(performance.now() - t0) }, 'thawed');
@@ -402,7 +402,7 @@ export class LiveManager implements LiveSandboxes {
     entry.lease = lease;
     entry.job = { ...job, status: 'running', vm_id: sandbox.id };
     this.startMetering(entry, sandbox);
-    entry.idle.resetCpu();
+    entry.idle.resetSamples();
     entry.idle.touch(this.now());
     const ms = round(performance.now() - t0);
     await this.o.logs.open(id);
@@ -558,7 +558,7 @@ export class LiveManager implements LiveSandboxes {
     }
   }
 
-  /** One round of idle checks: CPU samples, then freeze or sleep where the rule says so. */
+  /** One round of idle checks: CPU and network samples, then freeze or sleep where the rule says so. */
   private async tick(): Promise<void> {
     if (this.ticking || this.closed) return;
     this.ticking = true;
@@ -567,10 +567,13 @@ export class LiveManager implements LiveSandboxes {
         if (e.ready || e.queued || (e.state !== 'running' && e.state !== 'frozen')) continue;
         if (e.state === 'running' && e.sandbox?.stats) {
           try {
-            e.idle.sampleCpu((await e.sandbox.stats()).cpuUsageUs, this.now());
+            const stats = await e.sandbox.stats();
+            const now = this.now();
+            e.idle.sampleCpu(stats.cpuUsageUs, now);
+            e.idle.sampleNet(stats.egressBytes + stats.ingressBytes, now);
           } catch (err) {
             // A sandbox being torn down has no cgroup any more; the next transition settles it.
-            this.o.log.debug({ err, jobId: e.id }, 'could not read the CPU use of a sandbox');
+            this.o.log.debug({ err, jobId: e.id }, 'could not read the CPU and network use of a sandbox');
           }
         }
         const action = e.idle.decide({ frozen: e.state === 'frozen', noSleep: e.job.no_sleep, canSleep: canSleep(e.job) }, this.now());
