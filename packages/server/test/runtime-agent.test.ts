@@ -111,6 +111,17 @@ describe('guest agent: interactive processes', { timeout: 120_000 }, () => {
     assert.deepEqual(await sandboxLeftovers(t.dataDir, t.instance, victim.id), []);
   });
 
+  it('a sandbox frozen without its object knowing (a pause that timed out) is still destroyed cleanly', async () => {
+    const victim = await t.driver.create({ limits: SMALL, network: false });
+    const running = run(victim, 'sleep 30');
+    await new Promise((r) => setTimeout(r, 200));
+    // The cgroup freezer holds every process while the Sandbox believes it runs (paused = false).
+    await (t.driver as unknown as { freeze(id: string, frozen: boolean): Promise<void> }).freeze(victim.id, true);
+    await victim.destroy();
+    assert.notEqual((await running).reason, 'exited');
+    assert.deepEqual(await sandboxLeftovers(t.dataDir, t.instance, victim.id), []);
+  });
+
   it('PID 1 reaps orphans: no zombies pile up', async () => {
     await run(sb, 'for i in $(seq 20); do (sh -c "exit 0" &) ; done; sleep 0.3');
     const r = await run(sb, 'ps -eo stat= | grep -c "^Z" || true');

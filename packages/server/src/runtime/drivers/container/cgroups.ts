@@ -282,7 +282,12 @@ export class Cgroups {
       return v2 ? /^frozen 1$/m.test(text) === frozen : text.trim() === (frozen ? 'FROZEN' : 'THAWED');
     };
     for (let i = 0; !done(); i++) {
-      if (i > 2000) throw new Error(`sandbox ${id} did not ${frozen ? 'freeze' : 'thaw'} within 2 s`);
+      if (i > 2000) {
+        // A freeze that does not finish is undone: a half-frozen sandbox that its owner believes
+        // running could never be thawed or killed (frozen tasks do not die).
+        if (frozen) writeFileSync(file, v2 ? '0' : 'THAWED');
+        throw new Error(`sandbox ${id} did not ${frozen ? 'freeze' : 'thaw'} within 2 s`);
+      }
       await new Promise((r) => setTimeout(r, 1));
     }
   }

@@ -194,10 +194,9 @@ export class ContainerSandbox implements Sandbox {
 
   destroy(): Promise<void> {
     if (!this.destroying) {
-      const wasPaused = this.paused;
       this.destroying = (async () => {
-        // Frozen processes cannot die: thaw first.
-        if (wasPaused) await this.host.freeze(this.id, false).catch(() => {});
+        // Frozen processes cannot die: thaw first, also when a pause() is still under way.
+        await this.host.freeze(this.id, false).catch(() => {});
         this.paused = false;
         this.agent.close();
         await this.host.destroy(this);
