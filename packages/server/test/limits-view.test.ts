@@ -201,4 +201,34 @@ describe('limits seen from inside a sandbox (LXCFS + cpuset)', { skip: !isRoot ?
     await repair().repairAll();
     assertView(parse((await run(sb, PROBE)).stdout), 512, 1);
   });
+
+  it('lxcfs down for longer than a create waits: the sandbox starts without the view (procfs\'s own files, no error) and gets it once lxcfs is back', async () => {
+    // lxcfs cannot start while its binary is missing: the supervisor's attempts fail and back off.
+    const opts = (view() as unknown as { opts: { binary?: string } }).opts;
+    const pid = view().pid;
+    assert.ok(pid, 'lxcfs runs');
+    opts.binary = '/nonexistent/lxcfs';
+    try {
+      process.kill(pid, 'SIGKILL');
+      const t0 = Date.now();
+      const sb = await make({ memoryMb: 512, vcpus: 1 });
+      const waitedMs = Date.now() - t0;
+      assert.ok(waitedMs < 10_000, `the create waited ${waitedMs} ms for lxcfs`);
+      assert.equal(view().active, false, 'lxcfs is still down');
+      assert.equal(repair().generationOf(sb.id), 0, 'started without the view');
+      const r = await run(sb, "awk '/^MemTotal/ {print int($2/1024)}' /proc/meminfo; nproc");
+      assert.equal(r.exitCode, 0, `procfs's own files answer: ${r.stderr.join('\n')}`);
+      assert.notEqual(Number(r.stdout[0]), 512, 'the host total, not the view');
+      assert.equal(r.stdout[1], '1', 'the cpuset still gives nproc');
+      opts.binary = undefined;
+      for (const deadline = Date.now() + 30_000; !view().active && Date.now() < deadline; ) await new Promise((res) => setTimeout(res, 50));
+      assert.equal(view().active, true, 'lxcfs is back once its binary is');
+      const report = await repair().repairAll();
+      assert.deepEqual(report.failed, []);
+      assert.equal(repair().generationOf(sb.id), view().generation);
+      assertView(parse((await run(sb, PROBE)).stdout), 512, 1);
+    } finally {
+      opts.binary = undefined;
+    }
+  });
 });

@@ -9,6 +9,7 @@
  * inside the sandbox has to run. A failure is logged for that sandbox and the others go ahead.
  */
 import { readFile } from 'node:fs/promises';
+import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import type { LxcfsView } from './lxcfs.js';
 
@@ -25,15 +26,26 @@ export interface ProcViewRepairReport {
   generation: number;
   repaired: string[];
   failed: Array<{ id: string; error: string }>;
+  /** How long the pass took. */
+  durationMs: number;
 }
 
 export interface ProcViewOptions {
-  view: LxcfsView;
+  /** The supervised lxcfs: whether it runs, which process (generation) and its files. */
+  view: Pick<LxcfsView, 'active' | 'generation' | 'files'>;
   /** Runs `mags-guest ARGS...` as host root; rejects with its stderr when it fails. */
   helper: (args: string[]) => Promise<unknown>;
   log: Logger;
   /** Helpers run at once (default 4). */
   parallel?: number;
+  /** Whether `pid` is still PID 1 of sandbox `id` (default: its /proc/<pid>/cgroup is the sandbox's). */
+  isSandboxInit?: (pid: number, id: string) => Promise<boolean>;
+}
+
+/** True when host process `pid` sits in the cgroup of sandbox `id` (a pid is reused once its process is gone). */
+async function inSandboxCgroup(pid: number, id: string): Promise<boolean> {
+  const cgroup = await readFile(`/proc/${pid}/cgroup`, 'utf8').catch(() => '');
+  return cgroup.split('\n').some((l) => l.endsWith(`/${id}`) || l.includes(`/${id}/`));
 }
 
 export class ProcViewRepair {
@@ -87,7 +99,8 @@ export class ProcViewRepair {
   private async pass(): Promise<ProcViewRepairReport> {
     const { view, log } = this.opts;
     const generation = view.generation;
-    const report: ProcViewRepairReport = { generation, repaired: [], failed: [] };
+    const t0 = performance.now();
+    const report: ProcViewRepairReport = { generation, repaired: [], failed: [], durationMs: 0 };
     const files = view.files();
     if (!view.active || files.length === 0) return report;
     const args = files.flatMap((f) => [f.source, f.destination]);
@@ -111,15 +124,14 @@ export class ProcViewRepair {
       }
     };
     await Promise.all(Array.from({ length: Math.min(this.opts.parallel ?? 4, stale.length) }, worker));
+    report.durationMs = Math.round((performance.now() - t0) * 100) / 100;
     this.lastReport = report;
-    log.info({ generation, repaired: report.repaired, failed: report.failed.map((f) => f.id) }, `lxcfs view mounted into ${report.repaired.length} running sandboxes (${report.failed.length} failed)`);
+    log.info({ generation, repaired: report.repaired, failed: report.failed.map((f) => f.id), ms: report.durationMs }, `lxcfs view mounted into ${report.repaired.length} running sandboxes (${report.failed.length} failed)`);
     return report;
   }
 
   private async repairOne(id: string, agentPid: number, args: string[]): Promise<void> {
-    // The pid must still be this sandbox's PID 1 (a pid is reused once its process is gone).
-    const cgroup = await readFile(`/proc/${agentPid}/cgroup`, 'utf8').catch(() => '');
-    if (!cgroup.split('\n').some((l) => l.endsWith(`/${id}`) || l.includes(`/${id}/`))) throw new Error(`pid ${agentPid} is no longer the sandbox's PID 1`);
+    if (!(await (this.opts.isSandboxInit ?? inSandboxCgroup)(agentPid, id))) throw new Error(`pid ${agentPid} is no longer the sandbox's PID 1`);
     await this.opts.helper(['procview', String(agentPid), ...args]);
   }
 }
