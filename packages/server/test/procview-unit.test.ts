@@ -124,4 +124,16 @@ describe('ProcViewRepair', () => {
     assert.equal(repair.generationOf('b'), 2);
     assert.equal(repair.generationOf('a'), 2, 'the pass took every stale sandbox');
   });
+
+  it('settled() resolves only once the pass under way ended (shutdown waits for it)', async () => {
+    const { view, calls, repair, track } = setup({ delayMs: 40 });
+    await track('a', 701, 1);
+    view.active = true;
+    view.generation = 2;
+    void repair.repairAll();
+    await repair.settled();
+    assert.equal(calls.length, 1);
+    assert.equal(repair.generationOf('a'), 2, 'the pass had finished');
+    await repair.settled(); // nothing running: at once
+  });
 });

@@ -667,6 +667,7 @@ class ContainerDriver implements RuntimeDriver, SandboxHost {
     this.olderImages.clear();
     await this.cgroups.removeParents();
     await this.lxcfs.stop().catch((err: unknown) => this.log.error({ err }, 'lxcfs stop failed'));
+    await this.procViews.settled();
     if (this.network && this.initialized) await this.network.shutdown().catch((err: unknown) => this.log.error({ err }, 'network shutdown failed'));
     // After the network (it runs its commands through the spawner), before the tmpfs the spawner's
     // binary lives on is unmounted (lazily, if the spawner has not exited yet).

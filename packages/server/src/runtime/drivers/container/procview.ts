@@ -77,6 +77,12 @@ export class ProcViewRepair {
     return this.tracked.get(id)?.generation;
   }
 
+  /** Resolves once no pass runs (shutdown waits for it before the helpers' spawner goes). */
+  async settled(): Promise<void> {
+    // A failed pass was logged by whoever started it (the driver's onStarted handler).
+    while (this.running) await this.running.then(() => undefined, () => undefined);
+  }
+
   /** Mounts the live lxcfs files into every tracked sandbox that lacks them; one pass at a time. */
   repairAll(): Promise<ProcViewRepairReport> {
     if (this.running) {
