@@ -231,4 +231,35 @@ describe('limits seen from inside a sandbox (LXCFS + cpuset)', { skip: !isRoot ?
       opts.binary = undefined;
     }
   });
+
+  it('lxcfs dies between the OCI config and crun\'s bind mounts: the create restarts crun without the view, which comes once lxcfs is back', async () => {
+    // The moment is made exact by killing lxcfs (and keeping it down) just before crun runs.
+    const driver = t.driver as unknown as { crunRun: (id: string, bundle: string) => Promise<void> };
+    const opts = (view() as unknown as { opts: { binary?: string } }).opts;
+    const original = driver.crunRun;
+    let crunRuns = 0;
+    driver.crunRun = async function (this: unknown, id: string, bundle: string) {
+      if (crunRuns++ === 0) {
+        opts.binary = '/nonexistent/lxcfs';
+        process.kill(view().pid!, 'SIGKILL');
+        for (const deadline = Date.now() + 5_000; view().active && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 5));
+      }
+      return original.call(this, id, bundle);
+    };
+    try {
+      const sb = await make({ memoryMb: 512, vcpus: 1 });
+      assert.equal(crunRuns, 2, 'crun ran again without the view');
+      assert.equal(repair().generationOf(sb.id), 0);
+      const r = await run(sb, 'cat /proc/meminfo >/dev/null && echo ok');
+      assert.equal(r.stdout[0], 'ok', r.stderr.join('\n'));
+      opts.binary = undefined;
+      for (const deadline = Date.now() + 30_000; !view().active && Date.now() < deadline; ) await new Promise((res) => setTimeout(res, 50));
+      assert.equal(view().active, true, 'lxcfs is back');
+      await repair().repairAll();
+      assertView(parse((await run(sb, PROBE)).stdout), 512, 1);
+    } finally {
+      driver.crunRun = original;
+      opts.binary = undefined;
+    }
+  });
 });
