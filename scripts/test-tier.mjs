@@ -35,6 +35,7 @@ const UNIT = new Set([
   'server/test/proxy.test',
   'server/test/proxy-tls.test',
   'server/test/pool.test',
+  'server/test/procview-unit.test',
   'server/test/runtime-conformance-fake.test',
   'server/test/runtime-lines.test',
   'server/test/runtime-registry.test',

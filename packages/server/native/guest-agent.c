@@ -466,6 +466,7 @@ int cmd_layer(int argc, char **argv);
 int cmd_overlay(int argc, char **argv);
 int cmd_unmount(int argc, char **argv);
 int cmd_sysfs(int argc, char **argv);
+int cmd_procview(int argc, char **argv);
 /* guest-fs.c */
 int cmd_fs(int argc, char **argv);
 int cmd_slot(int argc, char **argv);
@@ -475,6 +476,7 @@ int main(int argc, char **argv) {
   if (argc >= 2 && strcmp(argv[1], "overlay") == 0) return cmd_overlay(argc, argv);
   if (argc >= 2 && strcmp(argv[1], "unmount") == 0) return cmd_unmount(argc, argv);
   if (argc >= 2 && strcmp(argv[1], "sysfs") == 0) return cmd_sysfs(argc, argv);
+  if (argc >= 2 && strcmp(argv[1], "procview") == 0) return cmd_procview(argc, argv);
   if (argc >= 2 && strcmp(argv[1], "fs") == 0) return cmd_fs(argc, argv);
   if (argc >= 2 && strcmp(argv[1], "slot") == 0) return cmd_slot(argc, argv);
   if (argc >= 2 && strcmp(argv[1], "--version") == 0) { puts(GUEST_HELLO); return 0; }

@@ -411,3 +411,68 @@ int cmd_slot(int argc, char **argv) {
   if (rc) umount2(nsfile, MNT_DETACH);
   return rc;
 }
+
+#define MAGS_MOUNT_ATTR_RDONLY 0x1ULL
+#define MAGS_MOUNT_ATTR_NOSUID 0x2ULL
+#define MAGS_MOUNT_ATTR_NODEV 0x4ULL
+#define MAGS_MOUNT_ATTR_NOEXEC 0x8ULL
+#ifndef UMOUNT_NOFOLLOW
+#define UMOUNT_NOFOLLOW 0x8
+#endif
+#define MAGS_PROCVIEW_MAX 32
+
+/*
+ * mags-guest procview PID SRC DST [SRC DST]...
+ *   Bind-mounts host files SRC (the LXCFS view) read-only over DST inside the running sandbox whose
+ *   PID 1 is host pid PID, replacing what is mounted there (a bind into a dead FUSE connection): each
+ *   SRC is cloned here in the host mount namespace (open_tree), then the helper joins the sandbox's
+ *   mount namespace and root, detaches the old mount at DST and moves the clone there. Frozen
+ *   sandboxes too (nothing inside the sandbox runs). Prints each DST it mounted; a file that fails is
+ *   reported on stderr and the others still go ahead (exit 1 when any failed).
+ */
+int cmd_procview(int argc, char **argv) {
+  if (argc < 5 || (argc - 3) % 2 != 0 || (argc - 3) / 2 > MAGS_PROCVIEW_MAX) {
+    fprintf(stderr, "usage: mags-guest procview PID SRC DST [SRC DST]... (at most %d files)\n", MAGS_PROCVIEW_MAX);
+    return 2;
+  }
+  char *end;
+  long pid = strtol(argv[2], &end, 10);
+  if (*end != '\0' || pid <= 1) { fprintf(stderr, "mags-guest: procview: bad pid %s\n", argv[2]); return 2; }
+  int n = (argc - 3) / 2, rc = 0;
+  int trees[MAGS_PROCVIEW_MAX];
+  struct mags_mount_attr attr = { MAGS_MOUNT_ATTR_RDONLY | MAGS_MOUNT_ATTR_NOSUID | MAGS_MOUNT_ATTR_NODEV | MAGS_MOUNT_ATTR_NOEXEC, 0, MS_PRIVATE, 0 };
+  for (int i = 0; i < n; i++) {
+    const char *src = argv[3 + 2 * i];
+    trees[i] = (int)syscall(SYS_open_tree, AT_FDCWD, src, MAGS_OPEN_TREE_CLONE | O_CLOEXEC);
+    if (trees[i] < 0) { rc = fail_errno("open_tree", src); continue; }
+    if (syscall(SYS_mount_setattr, trees[i], "", MAGS_AT_EMPTY_PATH, &attr, sizeof attr) != 0) {
+      rc = fail_errno("make read-only (mount_setattr)", src);
+      close(trees[i]);
+      trees[i] = -1;
+    }
+  }
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%ld/root", pid);
+  int root = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (root < 0) return fail_errno("open", path);
+  snprintf(path, sizeof path, "/proc/%ld/ns/mnt", pid);
+  int ns = open(path, O_RDONLY | O_CLOEXEC);
+  if (ns < 0) return fail_errno("open", path);
+  /* From here on paths resolve in the sandbox: its mount namespace, its root. */
+  if (setns(ns, CLONE_NEWNS) != 0) return fail_errno("setns", path);
+  close(ns);
+  if (fchdir(root) != 0 || chroot(".") != 0) return fail_errno("enter the root of", argv[2]);
+  close(root);
+  for (int i = 0; i < n; i++) {
+    const char *dst = argv[4 + 2 * i];
+    if (trees[i] < 0) continue;
+    /* Every mount stacked at DST goes: the sandbox's view is the fresh one alone. EINVAL: none left. */
+    int detached = 0;
+    while (detached < 8 && umount2(dst, MNT_DETACH | UMOUNT_NOFOLLOW) == 0) detached++;
+    if (detached == 8 || (errno != EINVAL && detached == 0)) { rc = fail_errno("detach the old mount at", dst); close(trees[i]); continue; }
+    if (syscall(SYS_move_mount, trees[i], "", AT_FDCWD, dst, MAGS_MOVE_MOUNT_F_EMPTY_PATH) != 0) rc = fail_errno("move_mount to", dst);
+    else printf("%s\n", dst);
+    close(trees[i]);
+  }
+  return rc;
+}

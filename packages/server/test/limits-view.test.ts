@@ -3,7 +3,9 @@
  * stat,uptime,loadavg}, Node's os module and Python's os module report the memory and CPUs it was
  * granted, on a cold sandbox and on one whose limits changed after start (the pool's warm path), and
  * the LXCFS process behind the view is supervised: killed, it is restarted; while it is gone a
- * sandbox reading /proc gets an error at once, never a hang. Real crun sandboxes and a real lxcfs.
+ * sandbox reading /proc gets an error at once, never a hang; once it is back its files are mounted
+ * again into the sandboxes that run (and those frozen) so they show their limits again (issue 15).
+ * Real crun sandboxes and a real lxcfs.
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -15,6 +17,7 @@ import type { Sandbox, SandboxLimits } from '../src/runtime/driver.js';
 import { instancePrefix } from '../src/host/instance.js';
 import { createContainerDriver } from '../src/runtime/drivers/container/driver.js';
 import type { LxcfsView } from '../src/runtime/drivers/container/lxcfs.js';
+import type { ProcViewRepair } from '../src/runtime/drivers/container/procview.js';
 import { containerTestDriver, IMAGE_DIR, run, SMALL, testLog, type TestDriver } from './runtime-conformance.test.js';
 
 const isRoot = process.getuid?.() === 0;
@@ -70,6 +73,20 @@ describe('limits seen from inside a sandbox (LXCFS + cpuset)', { skip: !isRoot ?
     return sb;
   };
   const view = () => (t.driver as unknown as { procView: LxcfsView }).procView;
+  const repair = () => (t.driver as unknown as { procViewRepair: ProcViewRepair }).procViewRepair;
+  /** Kills this driver's lxcfs (by the pid its supervisor holds) and waits until it is back and mounted into the sandboxes. */
+  const restartLxcfs = async () => {
+    const pid = view().pid;
+    assert.ok(pid, 'lxcfs runs');
+    const generation = view().generation;
+    process.kill(pid, 'SIGKILL');
+    // The supervisor sees the exit asynchronously: wait for its restart attempt to begin.
+    for (const deadline = Date.now() + 15_000; view().generation === generation && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 20));
+    assert.ok(view().generation > generation, 'a new lxcfs process was started');
+    assert.equal(await view().ready(), true, 'lxcfs came back');
+    // Joins the pass the restart started (or runs one): resolves once every sandbox was handled.
+    return repair().repairAll();
+  };
 
   before(async () => {
     t = await containerTestDriver({ network: false });
@@ -149,5 +166,100 @@ describe('limits seen from inside a sandbox (LXCFS + cpuset)', { skip: !isRoot ?
     assert.notEqual(view().pid, pid);
     const fresh = await make({ memoryMb: 512, vcpus: 1 });
     assertView(parse((await run(fresh, PROBE)).stdout), 512, 1);
+  });
+
+  it('lxcfs restarted: a running and a frozen sandbox get the new view mounted and show their limits again', async () => {
+    const running = await make({ memoryMb: 512, vcpus: 1 });
+    const frozen = await make({ memoryMb: 512, vcpus: 1 });
+    assertView(parse((await run(running, PROBE)).stdout), 512, 1);
+    await frozen.pause!();
+    // Twice: the second restart replaces mounts that were themselves repaired.
+    for (let round = 1; round <= 2; round++) {
+      const report = await restartLxcfs();
+      assert.deepEqual(report.failed, [], `repair failures: ${JSON.stringify(report.failed)}`);
+      for (const sb of [running, frozen]) assert.equal(repair().generationOf(sb.id), view().generation, `sandbox ${sb.id} has the new view (round ${round})`);
+      const r = await run(running, `${PROBE}; cat /proc/meminfo >/dev/null && cat /proc/uptime >/dev/null && echo reads ok`);
+      assert.equal(r.exitCode, 0, r.stderr.join('\n'));
+      assert.equal(r.stdout.at(-1), 'reads ok', `round ${round}: ${r.stderr.join('\n')}`);
+      assertView(parse(r.stdout.slice(0, -1)), 512, 1);
+      // The mount is the new one alone (the dead one was detached, not stacked under it).
+      const mounts = await run(running, 'grep -c " /proc/meminfo " /proc/self/mountinfo');
+      assert.equal(mounts.stdout[0], '1', `mounts at /proc/meminfo: ${mounts.stdout.join(' ')}`);
+    }
+    // exec thaws the frozen one: it was repaired while frozen.
+    const f = await run(frozen, PROBE);
+    assert.equal(f.exitCode, 0, f.stderr.join('\n'));
+    assertView(parse(f.stdout), 512, 1);
+  });
+
+  it('lxcfs killed while a sandbox is created: the create waits for the restart (bounded) and the sandbox gets the view', async () => {
+    const pid = view().pid;
+    assert.ok(pid, 'lxcfs runs');
+    process.kill(pid, 'SIGKILL');
+    const sb = await make({ memoryMb: 512, vcpus: 1 });
+    assert.equal(await view().ready(), true);
+    await repair().repairAll();
+    assertView(parse((await run(sb, PROBE)).stdout), 512, 1);
+  });
+
+  it('lxcfs down for longer than a create waits: the sandbox starts without the view (procfs\'s own files, no error) and gets it once lxcfs is back', async () => {
+    // lxcfs cannot start while its binary is missing: the supervisor's attempts fail and back off.
+    const opts = (view() as unknown as { opts: { binary?: string } }).opts;
+    const pid = view().pid;
+    assert.ok(pid, 'lxcfs runs');
+    opts.binary = '/nonexistent/lxcfs';
+    try {
+      process.kill(pid, 'SIGKILL');
+      const t0 = Date.now();
+      const sb = await make({ memoryMb: 512, vcpus: 1 });
+      const waitedMs = Date.now() - t0;
+      assert.ok(waitedMs < 10_000, `the create waited ${waitedMs} ms for lxcfs`);
+      assert.equal(view().active, false, 'lxcfs is still down');
+      assert.equal(repair().generationOf(sb.id), 0, 'started without the view');
+      const r = await run(sb, "awk '/^MemTotal/ {print int($2/1024)}' /proc/meminfo; nproc");
+      assert.equal(r.exitCode, 0, `procfs's own files answer: ${r.stderr.join('\n')}`);
+      assert.notEqual(Number(r.stdout[0]), 512, 'the host total, not the view');
+      assert.equal(r.stdout[1], '1', 'the cpuset still gives nproc');
+      opts.binary = undefined;
+      for (const deadline = Date.now() + 30_000; !view().active && Date.now() < deadline; ) await new Promise((res) => setTimeout(res, 50));
+      assert.equal(view().active, true, 'lxcfs is back once its binary is');
+      const report = await repair().repairAll();
+      assert.deepEqual(report.failed, []);
+      assert.equal(repair().generationOf(sb.id), view().generation);
+      assertView(parse((await run(sb, PROBE)).stdout), 512, 1);
+    } finally {
+      opts.binary = undefined;
+    }
+  });
+
+  it('lxcfs dies between the OCI config and crun\'s bind mounts: the create restarts crun without the view, which comes once lxcfs is back', async () => {
+    // The moment is made exact by killing lxcfs (and keeping it down) just before crun runs.
+    const driver = t.driver as unknown as { crunRun: (id: string, bundle: string) => Promise<void> };
+    const opts = (view() as unknown as { opts: { binary?: string } }).opts;
+    const original = driver.crunRun;
+    let crunRuns = 0;
+    driver.crunRun = async function (this: unknown, id: string, bundle: string) {
+      if (crunRuns++ === 0) {
+        opts.binary = '/nonexistent/lxcfs';
+        process.kill(view().pid!, 'SIGKILL');
+        for (const deadline = Date.now() + 5_000; view().active && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 5));
+      }
+      return original.call(this, id, bundle);
+    };
+    try {
+      const sb = await make({ memoryMb: 512, vcpus: 1 });
+      assert.equal(crunRuns, 2, 'crun ran again without the view');
+      assert.equal(repair().generationOf(sb.id), 0);
+      const r = await run(sb, 'cat /proc/meminfo >/dev/null && echo ok');
+      assert.equal(r.stdout[0], 'ok', r.stderr.join('\n'));
+      opts.binary = undefined;
+      for (const deadline = Date.now() + 30_000; !view().active && Date.now() < deadline; ) await new Promise((res) => setTimeout(res, 50));
+      assert.equal(view().active, true, 'lxcfs is back');
+      await repair().repairAll();
+      assertView(parse((await run(sb, PROBE)).stdout), 512, 1);
+    } finally {
+      driver.crunRun = original;
+      opts.binary = undefined;
+    }
   });
 });

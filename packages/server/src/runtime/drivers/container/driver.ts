@@ -31,6 +31,7 @@ import { ociConfig, SANDBOX_NOFILE } from './oci.js';
 import { HostSpawner } from './spawner.js';
 import { ContainerSandbox, type SandboxHost } from './sandbox.js';
 import { LxcfsView } from './lxcfs.js';
+import { ProcViewRepair } from './procview.js';
 import { CpuPlacer, parseCpuList } from './cpus.js';
 import { UidSlots, type Slot } from './slots.js';
 
@@ -110,6 +111,9 @@ async function userNamespaceProblem(): Promise<string | null> {
   return null;
 }
 
+/** How long a create waits for an lxcfs restart under way before starting without the /proc view. */
+const LXCFS_CREATE_WAIT_MS = 3_000;
+
 /** oom_score_adj of every sandbox process (and its floor): sandboxes go before host processes. */
 export const SANDBOX_OOM_SCORE_ADJ = 500;
 
@@ -155,6 +159,8 @@ class ContainerDriver implements RuntimeDriver, SandboxHost {
   private readonly loops = new Map<string, string>();
   /** The /proc view of each sandbox's own limits (LXCFS). */
   private readonly lxcfs: LxcfsView;
+  /** Mounts a restarted lxcfs into the sandboxes that run already. */
+  private readonly procViews: ProcViewRepair;
   /** Each sandbox's cpuset, so the CPU count it sees matches its vcpus; null where cpusets are unavailable. */
   private cpus: CpuPlacer | null = null;
   /** Host uid ranges and user namespaces of sandboxes; null when sandboxes run without a user namespace. */
@@ -171,6 +177,14 @@ class ContainerDriver implements RuntimeDriver, SandboxHost {
     this.cgroups = new Cgroups(opts.instance, opts.log);
     this.spawner = new HostSpawner(this.agentPath, opts.log);
     this.lxcfs = new LxcfsView({ mountDir: join(this.exposedDir, 'lxcfs'), log: opts.log.child({ component: 'lxcfs' }) });
+    this.procViews = new ProcViewRepair({
+      view: this.lxcfs,
+      helper: (args) => this.spawner.run(this.agentPath, args, { timeoutMs: 30_000 }),
+      log: opts.log.child({ component: 'lxcfs' }),
+    });
+    this.lxcfs.onStarted(() => {
+      this.procViews.repairAll().catch((err: unknown) => this.log.error({ err }, 'repairing the sandboxes\' lxcfs view failed'));
+    });
     this.layers = this.makeLayers(0);
     this.network =
       opts.network === undefined
@@ -430,15 +444,16 @@ class ContainerDriver implements RuntimeDriver, SandboxHost {
         await copyFile(net.resolvConfPath, resolvConf);
         await chmod(resolvConf, 0o644);
       }
-      const config = ociConfig({
+      const cpus = this.cpus?.place(id, spec.limits.vcpus);
+      const configWith = (extraMounts: Array<Record<string, unknown>>) => ociConfig({
         rootfs,
         hostname: 'mags-vm',
         runDir,
         agentPath: this.agentPath,
         cgroupsPath: this.cgroups.path(id),
         limits: spec.limits,
-        cpus: this.cpus?.place(id, spec.limits.vcpus),
-        extraMounts: this.lxcfs.mounts(),
+        cpus,
+        extraMounts,
         netnsPath: net?.netnsPath,
         resolvConfPath: resolvConf,
         sysfsPath: net ? join(xdir, 'sys') : undefined,
@@ -449,10 +464,25 @@ class ContainerDriver implements RuntimeDriver, SandboxHost {
         userNamespacePath: slot?.nsPath,
         annotations: Object.fromEntries(Object.entries(spec.labels ?? {}).map(([k, v]) => [`mags.${k}`, v])),
       });
-      await writeFile(join(dir, 'config.json'), JSON.stringify(config));
+      // A restart of lxcfs under way is waited for, within a bound; past it the sandbox starts without
+      // the /proc view and gets it when lxcfs is back (ProcViewRepair).
+      await this.lxcfs.waitLive(LXCFS_CREATE_WAIT_MS);
+      let viewGeneration = this.lxcfs.active ? this.lxcfs.generation : 0;
+      await writeFile(join(dir, 'config.json'), JSON.stringify(configWith(this.lxcfs.mounts())));
       state.started = true;
-      await this.crunRun(id, dir);
-      await this.pinOomScore(dir);
+      try {
+        await this.crunRun(id, dir);
+      } catch (err) {
+        // lxcfs died between the config and crun's bind mounts of its files: start without them.
+        if (viewGeneration === 0 || (this.lxcfs.active && this.lxcfs.generation === viewGeneration)) throw err;
+        log.warn({ err }, 'lxcfs went away while the sandbox started; starting it without the /proc view until lxcfs is back');
+        await this.spawner.run('crun', ['--root', this.crunRoot, 'delete', '--force', id], { timeoutMs: 30_000 }).catch((e: Error) => log.debug({ err: e }, 'crun delete after the failed start'));
+        viewGeneration = 0;
+        await writeFile(join(dir, 'config.json'), JSON.stringify(configWith([])));
+        await this.crunRun(id, dir);
+      }
+      const agentPid = await this.pinOomScore(dir);
+      await this.procViews.track(id, agentPid, viewGeneration);
       lap('crun');
       if (!this.seccompBpf) {
         const bpf = await readFile(join(this.crunRoot, id, 'seccomp.bpf')).catch(() => null);
@@ -503,10 +533,11 @@ class ContainerDriver implements RuntimeDriver, SandboxHost {
    * itself, while the agent starts every script at SANDBOX_OOM_SCORE_ADJ; a script may lower its own
    * to 0, which ties with the agent and with host processes (the kernel then kills the biggest).
    */
-  private async pinOomScore(bundle: string): Promise<void> {
+  private async pinOomScore(bundle: string): Promise<number> {
     const pid = Number((await readFile(join(bundle, 'agent.pid'), 'utf8')).trim());
     if (!Number.isInteger(pid) || pid <= 1) throw new Error(`crun wrote no agent pid to ${join(bundle, 'agent.pid')}`);
     await writeFile(`/proc/${pid}/oom_score_adj`, this.canPinOomFloor ? String(SANDBOX_OOM_SCORE_ADJ) : '0');
+    return pid;
   }
 
 
@@ -563,6 +594,11 @@ class ContainerDriver implements RuntimeDriver, SandboxHost {
     return this.lxcfs;
   }
 
+  /** Its repair in running sandboxes after a restart (tests read the last report). */
+  get procViewRepair(): ProcViewRepair {
+    return this.procViews;
+  }
+
   freeze(id: string, frozen: boolean): Promise<void> {
     return this.cgroups.freeze(id, frozen);
   }
@@ -585,6 +621,7 @@ class ContainerDriver implements RuntimeDriver, SandboxHost {
 
   /** Frees everything a (possibly half-created) sandbox holds. Idempotent. */
   private async teardown(s: CreatedState): Promise<void> {
+    this.procViews.forget(s.id);
     if (s.started) {
       await this.spawner.run('crun', ['--root', this.crunRoot, 'delete', '--force', s.id], { timeoutMs: 30_000 }).catch(async (err: Error) => {
         if (!/does not exist|not found|No such file/i.test(err.message)) this.log.warn({ err, sandbox: s.id }, 'crun delete failed');
@@ -633,6 +670,7 @@ class ContainerDriver implements RuntimeDriver, SandboxHost {
     this.olderImages.clear();
     await this.cgroups.removeParents();
     await this.lxcfs.stop().catch((err: unknown) => this.log.error({ err }, 'lxcfs stop failed'));
+    await this.procViews.settled();
     if (this.network && this.initialized) await this.network.shutdown().catch((err: unknown) => this.log.error({ err }, 'network shutdown failed'));
     // After the network (it runs its commands through the spawner), before the tmpfs the spawner's
     // binary lives on is unmounted (lazily, if the spawner has not exited yet).

@@ -9,8 +9,9 @@
  *
  * Supervision: when the lxcfs process exits it is restarted (the dead mount is detached first). A
  * sandbox whose files came from the dead process reads ENOTCONN from them at once (the kernel aborts
- * a FUSE connection whose server is gone): it never hangs. Sandboxes created after the restart get
- * the new mount.
+ * a FUSE connection whose server is gone): it never hangs. Once the new process answers, the
+ * `onStarted` listeners run: the driver then mounts the new files into every live sandbox
+ * (procview.ts). Sandboxes created after the restart get the new mount directly.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -43,6 +44,11 @@ export class LxcfsView {
   private starting: Promise<boolean> | null = null;
   /** How many times the process was started (1 = never restarted). */
   generation = 0;
+  /** When the pending restart attempt is due (ms since the epoch), or null. */
+  private restartAt: number | null = null;
+  /** A start attempt is running (waiting for the files to answer). */
+  private launching = false;
+  private readonly startedListeners: Array<(generation: number) => void> = [];
 
   constructor(private readonly opts: LxcfsOptions) {}
 
@@ -54,6 +60,25 @@ export class LxcfsView {
   /** The lxcfs process id, or null (tests kill it to check supervision). */
   get pid(): number | null {
     return this.child?.pid ?? null;
+  }
+
+  /** Calls `listener` with the generation each time lxcfs (re)started and its files answer. */
+  onStarted(listener: (generation: number) => void): void {
+    this.startedListeners.push(listener);
+  }
+
+  /**
+   * Whether the view is live, waiting at most `maxMs` for a restart under way: at once when lxcfs
+   * runs, was never started or stopped, or when its next attempt is due later than the bound.
+   */
+  async waitLive(maxMs: number): Promise<boolean> {
+    const deadline = Date.now() + maxMs;
+    while (!this.live && !this.stopped && Date.now() < deadline) {
+      const underWay = this.launching || (this.restartAt !== null && this.restartAt <= deadline);
+      if (!underWay) return false;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    return this.live;
   }
 
   /** Starts lxcfs and waits until its files answer; false (and a logged reason) when it cannot. */
@@ -70,11 +95,14 @@ export class LxcfsView {
   }
 
   private async launch(): Promise<boolean> {
+    this.launching = true;
     try {
       return await this.launchOnce();
     } catch (err) {
       this.opts.log.error({ err }, 'lxcfs could not be started: sandboxes see the host totals in /proc');
       return false;
+    } finally {
+      this.launching = false;
     }
   }
 
@@ -122,8 +150,9 @@ export class LxcfsView {
     }
     this.live = true;
     this.restartDelayMs = 100;
-    log.info({ pid: child.pid, mountDir }, 'lxcfs started: sandboxes see their own memory and CPUs in /proc');
+    log.info({ pid: child.pid, mountDir, generation: this.generation }, 'lxcfs started: sandboxes see their own memory and CPUs in /proc');
     void exited.then((reason) => this.onExit(child, reason));
+    for (const listener of this.startedListeners) listener(this.generation);
     return true;
   }
 
@@ -134,9 +163,11 @@ export class LxcfsView {
     if (this.stopped) return;
     const delay = this.restartDelayMs;
     this.restartDelayMs = Math.min(this.restartDelayMs * 2, 10_000);
-    this.opts.log.error({ reason, restartInMs: delay }, 'lxcfs died; restarting it (running sandboxes read ENOTCONN from its files until they end)');
+    this.opts.log.error({ reason, restartInMs: delay }, 'lxcfs died; restarting it (running sandboxes read ENOTCONN from its files until the new process is mounted into them)');
+    this.restartAt = Date.now() + delay;
     this.restartTimer = setTimeout(() => {
       this.restartTimer = null;
+      this.restartAt = null;
       if (this.stopped) return;
       this.starting = this.launch().then((ok) => {
         if (!ok && !this.stopped) {
@@ -155,16 +186,21 @@ export class LxcfsView {
     await run('umount', ['-l', this.opts.mountDir]).catch((err: unknown) => this.opts.log.warn({ err }, 'could not detach the old lxcfs mount'));
   }
 
-  /** OCI bind mounts of the view (none while lxcfs is not running). */
-  mounts(): Array<Record<string, unknown>> {
+  /** The view's files: host source and sandbox destination (none while lxcfs is not running). */
+  files(): Array<{ source: string; destination: string }> {
     if (!this.live) return [];
     const d = this.opts.mountDir;
-    const opts = ['bind', 'ro', 'nosuid', 'nodev', 'noexec'];
-    const out: Array<Record<string, unknown>> = LXCFS_PROC_FILES.map((f) => ({ destination: `/proc/${f}`, type: 'bind', source: join(d, 'proc', f), options: opts }));
+    const out = LXCFS_PROC_FILES.map((f) => ({ destination: `/proc/${f}`, source: join(d, 'proc', f) }));
     if (existsSync(join(d, 'sys', 'devices', 'system', 'cpu', 'online'))) {
-      out.push({ destination: '/sys/devices/system/cpu/online', type: 'bind', source: join(d, 'sys', 'devices', 'system', 'cpu', 'online'), options: opts });
+      out.push({ destination: '/sys/devices/system/cpu/online', source: join(d, 'sys', 'devices', 'system', 'cpu', 'online') });
     }
     return out;
+  }
+
+  /** OCI bind mounts of the view (none while lxcfs is not running). */
+  mounts(): Array<Record<string, unknown>> {
+    const opts = ['bind', 'ro', 'nosuid', 'nodev', 'noexec'];
+    return this.files().map((f) => ({ ...f, type: 'bind', options: opts }));
   }
 
   /** Stops lxcfs and detaches its mount. */
@@ -172,6 +208,7 @@ export class LxcfsView {
     this.stopped = true;
     if (this.restartTimer) clearTimeout(this.restartTimer);
     this.restartTimer = null;
+    this.restartAt = null;
     const child = this.child;
     this.child = null;
     this.live = false;
