@@ -1,4 +1,4 @@
-import type { Kysely, Selectable } from 'kysely';
+import { sql, type Kysely, type Selectable } from 'kysely';
 import type { CronStore, ScheduleRecord, ScheduleRunRecord, SchedulePatch, RunOutcome } from './cron.js';
 import type { Database, SchedulesTable } from './schema.js';
 import { UniqueViolationError } from './store.js';
@@ -112,6 +112,26 @@ export class KyselyCronStore implements CronStore {
   async schedulesWithQueuedRuns(): Promise<string[]> {
     const rows = await this.db.selectFrom('schedule_runs').select('schedule_id').where('outcome', '=', 'queued').distinct().execute();
     return rows.map((r) => r.schedule_id);
+  }
+
+  async pruneRuns(before: string, keepNewest: number): Promise<number> {
+    // The row's own conditions stand on the DELETE too, so a firing whose outcome changed since the
+    // ranking (queued -> submitted) is judged by what it is when it is deleted.
+    const r = await sql`
+      DELETE FROM schedule_runs
+      WHERE created_at < ${before} AND outcome IN ('submitted', 'skipped', 'failed')
+        AND (schedule_id, scheduled_for) IN (
+          SELECT schedule_id, scheduled_for FROM (
+            SELECT schedule_id, scheduled_for, created_at, outcome,
+              ROW_NUMBER() OVER (PARTITION BY schedule_id ORDER BY scheduled_for DESC) AS newest,
+              ROW_NUMBER() OVER (PARTITION BY schedule_id, outcome ORDER BY created_at DESC, scheduled_for DESC) AS newest_of_outcome
+            FROM schedule_runs
+          ) ranked
+          WHERE newest > ${keepNewest} AND created_at < ${before}
+            AND outcome IN ('submitted', 'skipped', 'failed')
+            AND NOT (outcome = 'submitted' AND newest_of_outcome = 1)
+        )`.execute(this.db);
+    return Number(r.numAffectedRows ?? 0);
   }
 }
 

@@ -1,4 +1,4 @@
-import type { Kysely } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import type { Database, WebhookEndpointsTable } from './schema.js';
 import type { DeliveryPatch, WebhookDeliveryRecord, WebhookEndpointRecord, WebhookStore } from './webhooks.js';
 
@@ -91,6 +91,22 @@ export class KyselyWebhookStore implements WebhookStore {
 
   async updateDelivery(id: string, patch: DeliveryPatch): Promise<void> {
     await this.db.updateTable('webhook_deliveries').set(patch).where('id', '=', id).execute();
+  }
+
+  async pruneDeliveries(before: string, keepNewest: number): Promise<number> {
+    // The row's own conditions stand on the DELETE too, so a delivery sent again since the ranking
+    // (pending once more, created_at reset) is not deleted.
+    const r = await sql`
+      DELETE FROM webhook_deliveries
+      WHERE created_at < ${before} AND status IN ('delivered', 'failed')
+        AND id IN (
+          SELECT id FROM (
+            SELECT id, ROW_NUMBER() OVER (PARTITION BY endpoint_id ORDER BY created_at DESC, id DESC) AS newest
+            FROM webhook_deliveries
+          ) ranked
+          WHERE newest > ${keepNewest}
+        )`.execute(this.db);
+    return Number(r.numAffectedRows ?? 0);
   }
 }
 
