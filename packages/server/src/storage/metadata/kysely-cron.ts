@@ -1,4 +1,4 @@
-import { sql, type Kysely, type Selectable } from 'kysely';
+import type { Kysely, Selectable } from 'kysely';
 import type { CronStore, ScheduleRecord, ScheduleRunRecord, SchedulePatch, RunOutcome } from './cron.js';
 import type { Database, SchedulesTable } from './schema.js';
 import { UniqueViolationError } from './store.js';
@@ -115,23 +115,40 @@ export class KyselyCronStore implements CronStore {
   }
 
   async pruneRuns(before: string, keepNewest: number): Promise<number> {
-    // The row's own conditions stand on the DELETE too, so a firing whose outcome changed since the
-    // ranking (queued -> submitted) is judged by what it is when it is deleted.
-    const r = await sql`
-      DELETE FROM schedule_runs
-      WHERE created_at < ${before} AND outcome IN ('submitted', 'skipped', 'failed')
-        AND (schedule_id, scheduled_for) IN (
-          SELECT schedule_id, scheduled_for FROM (
-            SELECT schedule_id, scheduled_for, created_at, outcome,
-              ROW_NUMBER() OVER (PARTITION BY schedule_id ORDER BY scheduled_for DESC) AS newest,
-              ROW_NUMBER() OVER (PARTITION BY schedule_id, outcome ORDER BY created_at DESC, scheduled_for DESC) AS newest_of_outcome
-            FROM schedule_runs
-          ) ranked
-          WHERE newest > ${keepNewest} AND created_at < ${before}
-            AND outcome IN ('submitted', 'skipped', 'failed')
-            AND NOT (outcome = 'submitted' AND newest_of_outcome = 1)
-        )`.execute(this.db);
-    return Number(r.numAffectedRows ?? 0);
+    // Schedule by schedule (runs of a deleted schedule go with it): each step is a range of the
+    // primary key (schedule_id, scheduled_for), so a large table is never scanned in one statement.
+    let deleted = 0;
+    for (const { id } of await this.db.selectFrom('schedules').select('id').execute()) deleted += await this.pruneRunsOf(id, before, keepNewest);
+    return deleted;
+  }
+
+  private async pruneRunsOf(scheduleId: string, before: string, keepNewest: number): Promise<number> {
+    // Firings older than the schedule's newest `keepNewest` (and than the cutoff): a key range.
+    let bound = before;
+    if (keepNewest > 0) {
+      const nth = await this.db
+        .selectFrom('schedule_runs')
+        .select('scheduled_for')
+        .where('schedule_id', '=', scheduleId)
+        .orderBy('scheduled_for', 'desc')
+        .limit(1)
+        .offset(keepNewest - 1)
+        .executeTakeFirst();
+      if (!nth) return 0;
+      if (nth.scheduled_for < bound) bound = nth.scheduled_for;
+    }
+    const oldest = await this.db.selectFrom('schedule_runs').select('scheduled_for').where('schedule_id', '=', scheduleId).where('scheduled_for', '<', bound).limit(1).executeTakeFirst();
+    if (!oldest) return 0;
+    // The overlap policy looks at the job of the newest submitting firing: it stays, as do queued ones.
+    const submitted = await this.lastSubmittedRun(scheduleId);
+    let q = this.db
+      .deleteFrom('schedule_runs')
+      .where('schedule_id', '=', scheduleId)
+      .where('scheduled_for', '<', bound)
+      .where('created_at', '<', before)
+      .where('outcome', 'in', ['submitted', 'skipped', 'failed']);
+    if (submitted) q = q.where('scheduled_for', '<>', submitted.scheduled_for);
+    return Number((await q.executeTakeFirst()).numDeletedRows);
   }
 }
 
