@@ -1,6 +1,7 @@
 import type { Kysely, Selectable } from 'kysely';
 import type { CronStore, ScheduleRecord, ScheduleRunRecord, SchedulePatch, RunOutcome } from './cron.js';
 import type { Database, SchedulesTable } from './schema.js';
+import { yieldToEventLoop } from './db.js';
 import { UniqueViolationError } from './store.js';
 
 /** Schedules on Kysely: one code path for SQLite and PostgreSQL. */
@@ -118,7 +119,10 @@ export class KyselyCronStore implements CronStore {
     // Schedule by schedule (runs of a deleted schedule go with it): each step is a range of the
     // primary key (schedule_id, scheduled_for), so a large table is never scanned in one statement.
     let deleted = 0;
-    for (const { id } of await this.db.selectFrom('schedules').select('id').execute()) deleted += await this.pruneRunsOf(id, before, keepNewest);
+    for (const { id } of await this.db.selectFrom('schedules').select('id').execute()) {
+      deleted += await this.pruneRunsOf(id, before, keepNewest);
+      await yieldToEventLoop();
+    }
     return deleted;
   }
 

@@ -1,4 +1,5 @@
 import { sql, type Kysely } from 'kysely';
+import { yieldToEventLoop } from './db.js';
 import type { Database, WebhookEndpointsTable } from './schema.js';
 import type { DeliveryPatch, WebhookDeliveryRecord, WebhookEndpointRecord, WebhookStore } from './webhooks.js';
 
@@ -97,7 +98,10 @@ export class KyselyWebhookStore implements WebhookStore {
     // Endpoint by endpoint (null: jobs' own webhook_url; also endpoints deleted since): each step is
     // a range of the (endpoint_id, created_at) index, so a large table is never scanned in one statement.
     let deleted = await this.pruneDeliveriesOf(null, before, keepNewest);
-    for (const id of await this.endpointIdsOfDeliveries()) deleted += await this.pruneDeliveriesOf(id, before, keepNewest);
+    for (const id of await this.endpointIdsOfDeliveries()) {
+      await yieldToEventLoop();
+      deleted += await this.pruneDeliveriesOf(id, before, keepNewest);
+    }
     return deleted;
   }
 
