@@ -22,6 +22,8 @@ const UNIT = new Set([
   'server/test/bad-input.test',
   'server/test/config.test',
   'server/test/cron-engine.test',
+  'server/test/pass-loop.test',
+  'server/test/retention.test',
   'server/test/cron-restart.test',
   'server/test/cron-api.test',
   'server/test/webhook-target.test',

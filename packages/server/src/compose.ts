@@ -12,7 +12,7 @@ import type { Admission } from './services/admission.js';
 import { ExecService } from './services/exec.js';
 import { JobLogs } from './services/job-logs.js';
 import { TerminalTickets } from './services/terminal.js';
-import { LogRetention } from './services/log-retention.js';
+import { cronRunsSweep, deliveriesSweep, logSweep, Retention } from './services/retention.js';
 import { DEFAULT_MAX_PENDING_JOBS_PER_USER, JobsService } from './services/jobs.js';
 import { StdinHub } from './services/stdin.js';
 import { DEFAULT_MAX_UPLOAD_BYTES, UploadsService } from './services/uploads.js';
@@ -52,7 +52,11 @@ export interface ControlPlaneSettings {
   logRetentionDays?: number;
   /** Most bytes one files API read or write moves (default 1 GiB). */
   filesMaxBytes?: number;
-  /** Time between log retention sweeps (default one hour). */
+  /** Days a schedule's firings are kept (default 30; 0: forever). */
+  cronRetentionDays?: number;
+  /** Days finished webhook deliveries are kept (default 30; 0: forever). */
+  webhookRetentionDays?: number;
+  /** Time between retention sweeps of output, firings and deliveries (default one hour). */
   logRetentionIntervalMs?: number;
   /** Lifetime of a dashboard session (default 7 days). */
   sessionTtlHours?: number;
@@ -93,6 +97,8 @@ export const DEFAULT_FREEZE_AFTER_SECONDS = 60;
 export const DEFAULT_SLEEP_AFTER_SECONDS = 600;
 export const DEFAULT_IDLE_CPU_PERCENT = 5;
 export const DEFAULT_IDLE_NET_BYTES_PER_SECOND = 1024;
+/** Days schedule firings and finished webhook deliveries are kept by default. */
+export const DEFAULT_RECORD_RETENTION_DAYS = 30;
 
 export interface ComposeOptions {
   stores: Stores;
@@ -141,10 +147,15 @@ export interface ControlPlane {
 export async function composeControlPlane(o: ComposeOptions): Promise<ControlPlane> {
   const { stores, pool, log, settings } = o;
   const logs = new JobLogs(stores.logs, log.child({ component: 'logs' }));
-  const retention = new LogRetention(stores.logs, log.child({ component: 'log-retention' }), {
-    days: settings.logRetentionDays ?? 0,
-    intervalMs: settings.logRetentionIntervalMs,
-  });
+  const retention = new Retention(
+    log.child({ component: 'retention' }),
+    [
+      logSweep(stores.logs, settings.logRetentionDays ?? 0),
+      cronRunsSweep(stores.cron, settings.cronRetentionDays ?? DEFAULT_RECORD_RETENTION_DAYS),
+      deliveriesSweep(stores.webhooks, settings.webhookRetentionDays ?? DEFAULT_RECORD_RETENTION_DAYS),
+    ],
+    { intervalMs: settings.logRetentionIntervalMs },
+  );
   const events = new JobEvents(log.child({ component: 'events' }));
   const syncer = o.workspaces.syncer && announcingSyncer(o.workspaces.syncer, events);
   const workspaces = new WorkspaceService({ admission: o.admission, ...o.workspaces, syncer, store: stores.workspaces, jobs: stores.jobs, log: log.child({ component: 'workspaces' }) });

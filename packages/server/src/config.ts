@@ -26,6 +26,10 @@ export interface ServerConfig {
   maxOutputBytes: number;
   /** Days a finished job's output lines are kept; 0 = forever. */
   logRetentionDays: number;
+  /** Days a schedule's firings are kept (its newest 50 always); 0 = forever. */
+  cronRetentionDays: number;
+  /** Days finished webhook deliveries are kept (each endpoint's newest 50 always); 0 = forever. */
+  webhookRetentionDays: number;
   maxConcurrentJobs: number;
   maxPendingJobsPerUser: number;
   /** Jobs of one user running at once (fair share of MAGS_MAX_CONCURRENT_JOBS). */
@@ -150,6 +154,8 @@ export const CONFIG_SETTINGS: readonly ConfigSetting[] = [
   { key: 'jobTimeoutSeconds', env: 'MAGS_JOB_TIMEOUT_SECONDS', flag: '--job-timeout', kind: 'int', min: 1, defaultText: '`3600`', unit: 'seconds', meaning: 'Wall-clock limit of a job that sets no `timeout_seconds` of its own.' },
   { key: 'maxOutputBytes', env: 'MAGS_MAX_OUTPUT_BYTES', flag: '--max-output-bytes', kind: 'int', min: 1024, defaultText: '`10485760` (10 MiB)', unit: 'bytes', meaning: 'Output stored per job, each line counting its bytes + 64; beyond it one truncation line is logged and the rest discarded.' },
   { key: 'logRetentionDays', env: 'MAGS_LOG_RETENTION_DAYS', flag: '--log-retention-days', kind: 'int', min: 0, defaultText: '`0` (keep forever)', unit: 'days', meaning: 'Output lines of jobs that ended (`completed`, `error`) more than this many days ago are deleted, at start and then hourly; the job stays and its logs answer `{"logs":[]}`.' },
+  { key: 'cronRetentionDays', env: 'MAGS_CRON_RETENTION_DAYS', flag: '--cron-retention-days', kind: 'int', min: 0, defaultText: '`30`', unit: 'days', meaning: 'Firings of schedules (`GET /api/v1/mags-cron/{id}/runs`) recorded more than this many days ago are deleted, at start and then hourly; each schedule keeps its newest 50, the firing that submitted its newest job, and firings waiting for the previous job. `0`: keep forever.' },
+  { key: 'webhookRetentionDays', env: 'MAGS_WEBHOOK_RETENTION_DAYS', flag: '--webhook-retention-days', kind: 'int', min: 0, defaultText: '`30`', unit: 'days', meaning: 'Delivered and failed webhook deliveries created more than this many days ago are deleted, at start and then hourly; each endpoint keeps its newest 50, and a delivery still being tried is never deleted. `0`: keep forever.' },
   { key: 'maxConcurrentJobs', env: 'MAGS_MAX_CONCURRENT_JOBS', flag: '--max-concurrent-jobs', kind: 'int', min: 1, defaultText: '`32`', unit: 'jobs', meaning: 'Jobs running at once; more wait as `pending`.' },
   { key: 'maxPendingJobsPerUser', env: 'MAGS_MAX_PENDING_JOBS_PER_USER', flag: '--max-pending-jobs-per-user', kind: 'int', min: 1, defaultText: '`1000`', unit: 'jobs', meaning: 'Queued (`pending`) jobs one user may have; more submissions get 429 `RATE_LIMITED`.' },
   { key: 'maxRunningJobsPerUser', env: 'MAGS_MAX_RUNNING_JOBS_PER_USER', flag: '--max-running-jobs-per-user', kind: 'int', min: 1, defaultText: '`max(1, MAGS_MAX_CONCURRENT_JOBS - 1)`', unit: 'jobs', meaning: 'Jobs of one user running at once; the queue takes users in turn, so another user\'s job gets the next free slot.' },
@@ -263,6 +269,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     jobTimeoutSeconds: (raw.get('jobTimeoutSeconds') as number | undefined) ?? 3600,
     maxOutputBytes: (raw.get('maxOutputBytes') as number | undefined) ?? 10 * 1024 * 1024,
     logRetentionDays: (raw.get('logRetentionDays') as number | undefined) ?? 0,
+    cronRetentionDays: (raw.get('cronRetentionDays') as number | undefined) ?? 30,
+    webhookRetentionDays: (raw.get('webhookRetentionDays') as number | undefined) ?? 30,
     maxConcurrentJobs,
     maxPendingJobsPerUser: (raw.get('maxPendingJobsPerUser') as number | undefined) ?? 1000,
     maxRunningJobsPerUser: (raw.get('maxRunningJobsPerUser') as number | undefined) ?? Math.max(1, maxConcurrentJobs - 1),

@@ -211,6 +211,8 @@ export async function runServer(opts: RunServerOptions | ConfigOverrides = {}): 
         jobTimeoutSeconds: config.jobTimeoutSeconds,
         maxOutputBytes: config.maxOutputBytes,
         logRetentionDays: config.logRetentionDays,
+        cronRetentionDays: config.cronRetentionDays,
+        webhookRetentionDays: config.webhookRetentionDays,
         maxConcurrentJobs: config.maxConcurrentJobs,
         maxRunningJobsPerUser: config.maxRunningJobsPerUser,
         maxPendingJobsPerUser: config.maxPendingJobsPerUser,

@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { silentLogger } from '../src/logger.js';
-import { LogRetention } from '../src/services/log-retention.js';
+import { logSweep, Retention } from '../src/services/retention.js';
 import { createHarness, type Harness } from './helpers/harness.js';
 
 setFlagsFromString('--expose-gc');
@@ -100,16 +100,16 @@ describe('log volume', () => {
 
     it('sweeps at start and then every interval, by its clock; 0 days keeps everything', async () => {
       const h = await createHarness();
-      let retention: LogRetention | undefined;
+      let retention: Retention | undefined;
       try {
         const id = await run(h, 'echo kept; echo more');
-        const off = new LogRetention(h.stores.logs, silentLogger(), { days: 0, now: () => Date.now() + 1000 * DAY });
+        const off = new Retention(silentLogger(), [logSweep(h.stores.logs, 0)], { now: () => Date.now() + 1000 * DAY });
         off.start();
         await off.stop();
         assert.equal((await getLogs(h, id)).length, 2);
 
         let now = Date.now();
-        retention = new LogRetention(h.stores.logs, silentLogger(), { days: 1, intervalMs: 30, now: () => now });
+        retention = new Retention(silentLogger(), [logSweep(h.stores.logs, 1)], { intervalMs: 30, now: () => now });
         retention.start(); // the sweep at start: the job ended just now, nothing goes
         await new Promise((r) => setTimeout(r, 10));
         assert.equal((await getLogs(h, id)).length, 2);

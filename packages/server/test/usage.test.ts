@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { silentLogger } from '../src/logger.js';
+import { UsageMeter } from '../src/services/usage.js';
+import type { User } from '../src/storage/metadata/store.js';
 import { createHarness, type Harness } from './helpers/harness.js';
 import { POSTGRES_SKIP, startPostgres, type TestPostgres } from './helpers/postgres.js';
 
@@ -129,6 +132,43 @@ describe(`usage, quotas and metrics (${backend})`, { skip: backend === 'PostgreS
     res = await put(admin, aliceId, {});
     assert.equal(res.json().sandbox_hours_per_month, null);
     await run(alice, 'true');
+  });
+
+  it('submissions read quota rows from a cache: set here they apply at once, set by another control plane after quotaCacheMs', async () => {
+    let now = Date.now();
+    let reads = 0;
+    const counted = Object.create(h.stores.usage) as typeof h.stores.usage;
+    counted.getQuota = (userId) => {
+      reads++;
+      return h.stores.usage.getQuota(userId);
+    };
+    const meter = () => new UsageMeter({ store: counted, jobs: h.stores.jobs, users: h.stores.users, log: silentLogger(), now: () => now, quotaCacheMs: 5000 });
+    const here = meter();
+    const other = meter();
+    const bob = (await get('/api/v1/me', { authorization: `Bearer ${await h.makeUser('bob-cache')}` })) as User;
+    const root: User = { id: 'admin', name: 'admin', admin: true, created_at: new Date(now).toISOString() };
+    const none = { max_concurrent_sandboxes: null, sandbox_hours_per_month: null, storage_gb: null };
+    const refused = { code: 'QUOTA_EXCEEDED' };
+
+    await here.checkSubmit(bob, { workspace: false });
+    await here.checkSubmit(bob, { workspace: false });
+    assert.equal(reads, 1, 'no quota is cached too: one read for two submissions');
+    await other.setQuota(root, bob.id, { ...none, max_concurrent_sandboxes: 0 });
+    await here.checkSubmit(bob, { workspace: false });
+    await assert.rejects(other.checkSubmit(bob, { workspace: false }), refused, 'the control plane that set it applies it at once');
+    now += 4999;
+    await here.checkSubmit(bob, { workspace: false });
+    now += 1;
+    await assert.rejects(here.checkSubmit(bob, { workspace: false }), refused, 'another control plane applies it once its cached row expired');
+    assert.equal(reads, 2);
+
+    await other.setQuota(root, bob.id, { ...none, max_concurrent_sandboxes: 0 });
+    await here.setQuota(root, bob.id, none);
+    await here.checkSubmit(bob, { workspace: false });
+    await assert.rejects(other.checkSubmit(bob, { workspace: false }), refused, 'the other still has its fresh row');
+    now += 5000;
+    await other.checkSubmit(bob, { workspace: false });
+    assert.deepEqual((await here.quota(bob.id)).max_concurrent_sandboxes, null, 'GET .../quota reads the stored row');
   });
 
   it('/metrics: admin token only; counts jobs by status, start latency and API requests', async () => {

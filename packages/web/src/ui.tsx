@@ -1,4 +1,5 @@
-import { useEffect, type ReactNode } from 'react';
+import type { UseQueryResult } from '@tanstack/react-query';
+import { useEffect, type ButtonHTMLAttributes, type ReactNode } from 'react';
 import { ApiError } from './api';
 
 /** Sets the document title of a page. */
@@ -70,4 +71,83 @@ export function Card({ title, actions, children }: { title?: string; actions?: R
 
 export function Empty({ children }: { children: ReactNode }) {
   return <div className="empty">{children}</div>;
+}
+
+/**
+ * What a query shows: its loading line, its failure (Unavailable when the server lacks `feature`;
+ * with `retry` a "Try again" button), `empty` when `isEmpty(data)`, else `children(data)`.
+ */
+export function QueryView<T>({
+  query,
+  what,
+  feature,
+  retry,
+  isEmpty,
+  empty,
+  children,
+}: {
+  query: UseQueryResult<T>;
+  what: string;
+  feature: string;
+  retry?: boolean;
+  isEmpty?: (data: T) => boolean;
+  empty?: ReactNode;
+  children: (data: T) => ReactNode;
+}) {
+  if (query.isPending) return <Loading what={what} />;
+  if (query.error) return <Failure feature={feature} error={query.error} retry={retry ? () => void query.refetch() : undefined} />;
+  if (isEmpty?.(query.data)) return <Empty>{empty}</Empty>;
+  return <>{children(query.data)}</>;
+}
+
+/** A column heading of a DataTable; `className` `hide-sm` hides the column on phones. */
+export interface Column {
+  label: string;
+  className?: string;
+}
+
+/** A column hidden on phones. */
+export const HIDE_SM = (label: string): Column => ({ label, className: 'hide-sm' });
+
+/**
+ * A table that scrolls sideways on narrow screens: a header row of `columns` (with `actions`, a
+ * last "Actions" column whose heading shows on wide screens only), then `children`, the body rows.
+ */
+export function DataTable({ columns, actions, children }: { columns: Array<string | Column>; actions?: boolean; children: ReactNode }) {
+  return (
+    <div className="table-wrap">
+      <table>
+        <thead>
+          <tr>
+            {columns.map((c) => {
+              const col = typeof c === 'string' ? { label: c } : c;
+              return (
+                <th key={col.label} className={col.className}>
+                  {col.label}
+                </th>
+              );
+            })}
+            {actions && (
+              <th>
+                <span className="hide-sm">Actions</span>
+              </th>
+            )}
+          </tr>
+        </thead>
+        <tbody>{children}</tbody>
+      </table>
+    </div>
+  );
+}
+
+/** A button that asks `question` in the browser's confirm dialog and calls `onConfirm` only on yes. */
+export function ConfirmButton({ question, onConfirm, ...button }: { question: string; onConfirm: () => void } & Omit<ButtonHTMLAttributes<HTMLButtonElement>, 'onClick'>) {
+  return (
+    <button
+      {...button}
+      onClick={() => {
+        if (confirm(question)) onConfirm();
+      }}
+    />
+  );
 }

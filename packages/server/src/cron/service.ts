@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { JOB_LIMITS } from '@mags/shared';
 import type { Logger } from 'pino';
-import { EarliestTimer, systemClock, type Clock } from '../clock.js';
+import { systemClock, type Clock } from '../clock.js';
+import { PassLoop } from '../pass-loop.js';
 import { AppError } from '../services/errors.js';
 import type { EndedStatus, JobEventListener } from '../services/job-events.js';
 import type { SubmitInput } from '../services/jobs.js';
@@ -61,18 +62,19 @@ const BATCH = 100;
  */
 export class CronService implements JobEventListener {
   private readonly clock: Clock;
-  private readonly timer: EarliestTimer;
-  private running = false;
-  private again = false;
-  private stopped = true;
-  private readonly inFlight = new Set<Promise<unknown>>();
+  private readonly loop: PassLoop;
 
   constructor(private readonly o: CronServiceOptions) {
     this.clock = o.clock ?? systemClock;
-    this.timer = new EarliestTimer(this.clock, () => {
-      const p = this.pass();
-      this.inFlight.add(p);
-      void p.finally(() => this.inFlight.delete(p));
+    this.loop = new PassLoop({
+      clock: this.clock,
+      maxSleepMs: MAX_SLEEP_MS,
+      round: () => this.fireDueBatch(),
+      settle: async () => {
+        for (const id of await this.o.store.schedulesWithQueuedRuns()) await this.drainQueued(id);
+        return this.o.store.nextDueAt();
+      },
+      failed: (err) => this.o.log.error({ err }, 'cron pass failed; retrying in a minute'),
     });
   }
 
@@ -203,51 +205,38 @@ export class CronService implements JobEventListener {
   // ---- firing -----------------------------------------------------------------------------
 
   start(): void {
-    this.stopped = false;
-    this.kick();
+    this.loop.start();
   }
 
-  async stop(): Promise<void> {
-    this.stopped = true;
-    this.timer.clear();
-    await Promise.allSettled([...this.inFlight]);
+  /** Stops the timer and waits for the passes it started. */
+  stop(): Promise<void> {
+    return this.loop.stop();
   }
 
   /** Resolves when the passes started by the timer so far have finished. */
-  async idle(): Promise<void> {
-    while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
+  idle(): Promise<void> {
+    return this.loop.idle();
   }
 
   /** Looks at the database now (a schedule changed). */
   kick(): void {
-    if (!this.stopped) this.timer.arm(0);
+    this.loop.kick();
   }
 
-  /** Fires every due schedule, then sleeps until the earliest next one (at most a minute). */
-  async pass(): Promise<void> {
-    if (this.running) {
-      this.again = true;
-      return;
-    }
-    this.running = true;
-    try {
-      do {
-        this.again = false;
-        const due = await this.o.store.dueSchedules(this.iso(this.clock.now()), BATCH);
-        // Claims are independent compare-and-sets: schedules due at the same time fire side by side.
-        await Promise.all(due.map((s) => this.fireDueOrPostpone(s)));
-        if (due.length === BATCH) this.again = true;
-      } while (this.again && !this.stopped);
-      for (const id of await this.o.store.schedulesWithQueuedRuns()) await this.drainQueued(id);
-      if (this.stopped) return;
-      const next = await this.o.store.nextDueAt();
-      this.timer.arm(next === undefined ? MAX_SLEEP_MS : Math.min(MAX_SLEEP_MS, Math.max(0, Date.parse(next) - this.clock.now())));
-    } catch (err) {
-      this.o.log.error({ err }, 'cron pass failed; retrying in a minute');
-      if (!this.stopped) this.timer.arm(MAX_SLEEP_MS);
-    } finally {
-      this.running = false;
-    }
+  /**
+   * Fires every due schedule, submits firings that waited for a previous job, then sleeps until
+   * the earliest next one (at most a minute).
+   */
+  pass(): Promise<void> {
+    return this.loop.pass();
+  }
+
+  /** Fires a batch of due schedules; true when the batch was full (more may be due). */
+  private async fireDueBatch(): Promise<boolean> {
+    const due = await this.o.store.dueSchedules(this.iso(this.clock.now()), BATCH);
+    // Claims are independent compare-and-sets: schedules due at the same time fire side by side.
+    await Promise.all(due.map((s) => this.fireDueOrPostpone(s)));
+    return due.length === BATCH;
   }
 
   /**

@@ -7,6 +7,7 @@ import { AppError } from './errors.js';
 import { outcomeOf, type JobLogs } from './job-logs.js';
 import { LogFeed, type LogFeedOptions } from './log-feed.js';
 import { RawFeed } from './raw-feed.js';
+import type { JobFeed } from './job-feed.js';
 import type { StdinHub } from './stdin.js';
 import { newId } from './tokens.js';
 import type { AccessGrant, AccessOptions, LiveSandboxes } from '../sandboxes/live.js';
@@ -231,18 +232,7 @@ export class JobsService {
    */
   async follow(user: User, ref: string, afterSeq: number, opts?: LogFeedOptions): Promise<LogFeed> {
     const job = await this.get(user, ref);
-    // Subscribe first, then read the status: an end in between reaches the feed either way.
-    const feed = new LogFeed(this.logs, job.request_id, afterSeq, opts);
-    try {
-      const fresh = await this.store.getJob(job.request_id);
-      if (fresh && followEnds(fresh)) {
-        feed.endWith(outcomeOf(fresh));
-      }
-    } catch (err) {
-      feed.close();
-      throw err;
-    }
-    return feed;
+    return this.endIfEnded(new LogFeed(this.logs, job.request_id, afterSeq, opts));
   }
 
   /**
@@ -251,9 +241,16 @@ export class JobsService {
    */
   async raw(user: User, ref: string, opts: { stream?: LogStream; follow: boolean }): Promise<RawFeed> {
     const job = await this.get(user, ref);
-    const feed = new RawFeed(this.logs, job.request_id, opts);
+    return this.endIfEnded(new RawFeed(this.logs, job.request_id, opts));
+  }
+
+  /**
+   * Tells a feed that just subscribed whether its job already ended. Subscribe first, then read the
+   * status: an end in between reaches the feed either way.
+   */
+  private async endIfEnded<F extends JobFeed<unknown>>(feed: F): Promise<F> {
     try {
-      const fresh = await this.store.getJob(job.request_id);
+      const fresh = await this.store.getJob(feed.jobId);
       if (fresh && followEnds(fresh)) feed.endWith(outcomeOf(fresh));
     } catch (err) {
       feed.close();

@@ -48,6 +48,11 @@ interface Mark {
   stats: SandboxStats;
 }
 
+/** How long a user's quota row is believed without reading it again (a quota set through another control plane applies after this). */
+export const DEFAULT_QUOTA_CACHE_MS = 5000;
+/** Cached quota rows; past this the cache starts over. */
+const QUOTA_CACHE_ENTRIES = 10_000;
+
 const ZERO: SandboxStats = { cpuUsageUs: 0, memoryBytes: 0, memoryPeakBytes: 0, egressBytes: 0, ingressBytes: 0 };
 const MIB = 1024 * 1024;
 
@@ -56,10 +61,14 @@ const MIB = 1024 * 1024;
  * (from the cgroup), network bytes (from the host end of the veth) and the limits granted; sums
  * them per day, job or user; and checks the per-user quotas an admin set. A sandbox held for a
  * long time (a persistent job) is checkpointed every `checkpointMs` so its use shows while it runs.
+ * Submissions check quotas against rows cached for `quotaCacheMs`: `setQuota` here replaces the
+ * cached row at once, one set through another control plane applies when the row expires.
  */
 export class UsageMeter {
   private readonly open = new Set<MeterHandle>();
   private timer: NodeJS.Timeout | undefined;
+  /** Quota rows by user (undefined: the user has none) and when they were read. */
+  private readonly quotas = new Map<string, { row: QuotaRecord | undefined; at: number }>();
 
   constructor(
     private readonly o: {
@@ -70,6 +79,8 @@ export class UsageMeter {
       storage?: StorageSizes;
       /** How often open sandboxes are checkpointed (default 5 min). */
       checkpointMs?: number;
+      /** How long a quota row read for a submission is reused (default 5 s; 0 reads it every time). */
+      quotaCacheMs?: number;
       now?: () => number;
     },
   ) {}
@@ -158,42 +169,68 @@ export class UsageMeter {
     if (!(await this.o.users.getUser(userId))) throw new AppError('USER_NOT_FOUND', `No user has id "${userId.slice(0, 80)}"`, 'List users with GET /api/v1/users.');
   }
 
-  /** The user's quota (nulls when the admin set none). */
+  /** The user's quota as stored now (nulls when the admin set none). */
   async quota(userId: string): Promise<QuotaRecord> {
-    return (await this.o.store.getQuota(userId)) ?? { user_id: userId, max_concurrent_sandboxes: null, sandbox_hours_per_month: null, storage_gb: null, updated_at: new Date(0).toISOString() };
+    return (await this.readQuota(userId)) ?? { user_id: userId, max_concurrent_sandboxes: null, sandbox_hours_per_month: null, storage_gb: null, updated_at: new Date(0).toISOString() };
+  }
+
+  /** Reads the user's quota row and caches what it read. */
+  private async readQuota(userId: string): Promise<QuotaRecord | undefined> {
+    const at = this.now();
+    const row = await this.o.store.getQuota(userId);
+    this.cacheQuota(userId, row, at);
+    return row;
+  }
+
+  private cacheQuota(userId: string, row: QuotaRecord | undefined, at: number): void {
+    if (this.quotas.size >= QUOTA_CACHE_ENTRIES && !this.quotas.has(userId)) this.quotas.clear();
+    this.quotas.set(userId, { row, at });
+  }
+
+  /** The user's quota row, from the cache while it is younger than `quotaCacheMs`. */
+  private async cachedQuota(userId: string): Promise<QuotaRecord | undefined> {
+    const hit = this.quotas.get(userId);
+    if (hit && this.now() - hit.at < (this.o.quotaCacheMs ?? DEFAULT_QUOTA_CACHE_MS)) return hit.row;
+    return this.readQuota(userId);
   }
 
   async setQuota(actor: User, userId: string, q: Pick<QuotaRecord, 'max_concurrent_sandboxes' | 'sandbox_hours_per_month' | 'storage_gb'>): Promise<QuotaRecord> {
     if (!actor.admin) throw new AppError('FORBIDDEN', 'Only an admin may set quotas', 'Use the admin token from $MAGS_DATA_DIR/admin-token.');
     const row: QuotaRecord = { user_id: userId, ...q, updated_at: new Date(this.now()).toISOString() };
     await this.o.store.setQuota(row);
+    this.cacheQuota(userId, row, this.now());
     this.o.log.info({ userId, quota: q, by: actor.id }, 'quota set');
     return row;
   }
 
   /** What the user has used of each quota now. */
   async used(userId: string): Promise<{ concurrent_sandboxes: number; sandbox_hours_this_month: number; storage_bytes: number }> {
-    const monthStart = startOfMonthUtc(this.now());
-    const [concurrent, wallMs, storage] = await Promise.all([
-      this.o.jobs.countUserJobs(userId, ['pending', 'running']),
-      this.o.store.wallMsSince(userId, monthStart),
-      this.storageOf(userId),
-    ]);
-    return { concurrent_sandboxes: concurrent, sandbox_hours_this_month: round(wallMs / 3_600_000, 6), storage_bytes: storage };
+    const [concurrent, hours, storage] = await Promise.all([this.concurrent(userId), this.hoursThisMonth(userId), this.storageOf(userId)]);
+    return { concurrent_sandboxes: concurrent, sandbox_hours_this_month: round(hours, 6), storage_bytes: storage };
+  }
+
+  /** The user's jobs that hold or wait for a sandbox. */
+  private concurrent(userId: string): Promise<number> {
+    return this.o.jobs.countUserJobs(userId, ['pending', 'running']);
+  }
+
+  /** Sandbox hours the user used since the start of this month (UTC). */
+  private async hoursThisMonth(userId: string): Promise<number> {
+    return (await this.o.store.wallMsSince(userId, startOfMonthUtc(this.now()))) / 3_600_000;
   }
 
   /** QUOTA_EXCEEDED naming the quota when a new job of this user would go beyond one. */
   async checkSubmit(user: User, opts: { workspace: boolean }): Promise<void> {
-    const q = await this.o.store.getQuota(user.id);
+    const q = await this.cachedQuota(user.id);
     if (!q) return;
     if (q.max_concurrent_sandboxes !== null) {
-      const n = await this.o.jobs.countUserJobs(user.id, ['pending', 'running']);
+      const n = await this.concurrent(user.id);
       if (n >= q.max_concurrent_sandboxes) {
         throw new AppError('QUOTA_EXCEEDED', `Quota exceeded: concurrent sandboxes. You have ${n} jobs running or queued; your quota is ${q.max_concurrent_sandboxes}`, 'Stop jobs you no longer need (mags stop), or ask the admin to raise the quota.');
       }
     }
     if (q.sandbox_hours_per_month !== null) {
-      const hours = (await this.o.store.wallMsSince(user.id, startOfMonthUtc(this.now()))) / 3_600_000;
+      const hours = await this.hoursThisMonth(user.id);
       if (hours >= q.sandbox_hours_per_month) {
         throw new AppError('QUOTA_EXCEEDED', `Quota exceeded: sandbox hours per month. You used ${round(hours, 2)} h this month (UTC); your quota is ${q.sandbox_hours_per_month} h`, 'Wait for the next month or ask the admin to raise the quota.');
       }

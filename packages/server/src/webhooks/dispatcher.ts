@@ -2,7 +2,8 @@ import { Webhook } from 'standardwebhooks';
 import type { Logger } from 'pino';
 import { AppError } from '../services/errors.js';
 import type { WebhookDeliveryRecord, WebhookStore } from '../storage/metadata/webhooks.js';
-import { EarliestTimer, systemClock, type Clock } from '../clock.js';
+import { systemClock, type Clock } from '../clock.js';
+import { PassLoop } from '../pass-loop.js';
 import { postJson, resolveTarget } from './target.js';
 
 
@@ -30,6 +31,8 @@ export const MAX_STORED_RESPONSE_BYTES = 4096;
 const CLAIM_MS = 60_000;
 /** The longest the timer sleeps before looking at the database again (deliveries other daemons queued). */
 const MAX_SLEEP_MS = 60_000;
+/** Deliveries claimed per round. */
+const BATCH = 100;
 
 /**
  * Sends stored deliveries: one timer for the earliest due attempt (no polling per delivery), a
@@ -39,65 +42,53 @@ const MAX_SLEEP_MS = 60_000;
  */
 export class WebhookDispatcher {
   private readonly clock: Clock;
-  private readonly timer: EarliestTimer;
-  private running = false;
-  private again = false;
-  private stopped = true;
+  private readonly loop: PassLoop;
+  /** Attempts being sent. */
   private readonly inFlight = new Set<Promise<void>>();
 
   constructor(private readonly o: DispatcherOptions) {
     this.clock = o.clock ?? systemClock;
-    this.timer = new EarliestTimer(this.clock, () => void this.pass());
+    this.loop = new PassLoop({
+      clock: this.clock,
+      maxSleepMs: MAX_SLEEP_MS,
+      round: () => this.sendDueBatch(),
+      settle: () => this.o.store.nextDeliveryAt(),
+      failed: (err) => this.o.log.error({ err }, 'webhook dispatcher pass failed; retrying in a minute'),
+    });
   }
 
   start(): void {
-    this.stopped = false;
-    this.kick();
+    this.loop.start();
   }
 
+  /** Stops the timer and waits for its passes and the attempts being sent. */
   async stop(): Promise<void> {
-    this.stopped = true;
-    this.timer.clear();
+    await this.loop.stop();
     await Promise.allSettled([...this.inFlight]);
   }
 
   /** Looks for due deliveries now (after a new one was stored). */
   kick(): void {
-    if (this.stopped) return;
-    this.timer.arm(0);
+    this.loop.kick();
   }
 
   /** Sends every due delivery, then sleeps until the next one. */
-  async pass(): Promise<void> {
-    if (this.running) {
-      this.again = true;
-      return;
+  pass(): Promise<void> {
+    return this.loop.pass();
+  }
+
+  /** Claims a batch of due deliveries and starts their attempts; true when the batch was full. */
+  private async sendDueBatch(): Promise<boolean> {
+    const now = new Date(this.clock.now()).toISOString();
+    const due = await this.o.store.dueDeliveries(now, BATCH);
+    for (const d of due) {
+      const until = new Date(this.clock.now() + CLAIM_MS).toISOString();
+      if (!(await this.o.store.claimDelivery(d.id, d.next_attempt_at!, until))) continue;
+      const p = this.attempt(d).catch((err: unknown) => this.o.log.error({ err, delivery: d.id }, 'webhook attempt failed unexpectedly'));
+      this.inFlight.add(p);
+      void p.finally(() => this.inFlight.delete(p));
     }
-    this.running = true;
-    try {
-      do {
-        this.again = false;
-        const now = new Date(this.clock.now()).toISOString();
-        const due = await this.o.store.dueDeliveries(now, 100);
-        for (const d of due) {
-          const until = new Date(this.clock.now() + CLAIM_MS).toISOString();
-          if (!(await this.o.store.claimDelivery(d.id, d.next_attempt_at!, until))) continue;
-          const p = this.attempt(d).catch((err: unknown) => this.o.log.error({ err, delivery: d.id }, 'webhook attempt failed unexpectedly'));
-          this.inFlight.add(p);
-          void p.finally(() => this.inFlight.delete(p));
-        }
-        if (due.length === 100) this.again = true;
-      } while (this.again && !this.stopped);
-      if (this.stopped) return;
-      const next = await this.o.store.nextDeliveryAt();
-      const wait = next === undefined ? MAX_SLEEP_MS : Math.min(MAX_SLEEP_MS, Math.max(0, Date.parse(next) - this.clock.now()));
-      this.timer.arm(wait);
-    } catch (err) {
-      this.o.log.error({ err }, 'webhook dispatcher pass failed; retrying in a minute');
-      if (!this.stopped) this.timer.arm(MAX_SLEEP_MS);
-    } finally {
-      this.running = false;
-    }
+    return due.length === BATCH;
   }
 
   /** One attempt of a claimed delivery; stores the outcome and the next attempt. */
@@ -138,7 +129,7 @@ export class WebhookDispatcher {
     await this.o.store.updateDelivery(d.id, { ...common, status: giveUp ? 'failed' : 'pending', next_attempt_at: giveUp ? null : iso(next) });
     this.o.log.info({ delivery: d.id, url: d.url, status, error, attempts, giveUp }, 'webhook attempt failed');
     if (d.endpoint_id) await this.endpointFailed(d.endpoint_id, d.user_id, giveUp, error ?? 'failed');
-    if (!giveUp) this.timer.arm(delay);
+    if (!giveUp) this.loop.wakeIn(delay);
   }
 
   private async endpointFailed(id: string, userId: string, gaveUp: boolean, error: string): Promise<void> {

@@ -131,8 +131,11 @@ export class WebhooksService implements JobEventListener {
     // The retry window and the backoff count from created_at and attempts, so a redelivery starts both afresh.
     const now = this.now();
     await this.o.store.updateDelivery(d.id, { status: 'pending', next_attempt_at: now, delivered_at: null, attempts: 0, created_at: now });
+    const again = await this.o.store.getDelivery(d.id);
+    // Deleted by the retention sweep between the read and the update.
+    if (!again) throw new AppError('WEBHOOK_NOT_FOUND', `Endpoint ${endpointId} has no delivery "${deliveryId.slice(0, 80)}"`, `List them with GET /api/v1/webhooks/${endpointId}/deliveries.`);
     this.o.onQueued?.();
-    return (await this.o.store.getDelivery(d.id))!;
+    return again;
   }
 
   /** Queues a `webhook.test` event to the endpoint; INVALID_STATE for a disabled one. */

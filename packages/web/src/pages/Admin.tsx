@@ -3,7 +3,7 @@ import { useState, type FormEvent } from 'react';
 import type { components } from '../../../sdk/src/api/schema.gen';
 import { useSession } from '../App';
 import { ago, api, type PoolStatus } from '../api';
-import { Card, Empty, ErrorBox, Failure, Loading, useTitle } from '../ui';
+import { Card, DataTable, ErrorBox, HIDE_SM, Loading, QueryView, useTitle } from '../ui';
 
 type User = components['schemas']['User'];
 interface Invite {
@@ -73,18 +73,20 @@ export function AdminPage() {
           )}
         </Card>
         <Card title="Warm pool">
-          {pool.isPending ? <Loading what="the pool" /> : pool.error ? <Failure feature="Pool status" error={pool.error} /> : (
-            <dl className="facts">
-              <dt>Idle sandboxes</dt>
-              <dd>{pool.data.idle_vms}</dd>
-              <dt>Busy</dt>
-              <dd>{pool.data.busy_vms}</dd>
-              <dt>Total</dt>
-              <dd>{pool.data.total_vms}</dd>
-              <dt>Min / max</dt>
-              <dd>{pool.data.min_pool_size} / {pool.data.max_pool_size}</dd>
-            </dl>
-          )}
+          <QueryView query={pool} what="the pool" feature="Pool status">
+            {(p) => (
+              <dl className="facts">
+                <dt>Idle sandboxes</dt>
+                <dd>{p.idle_vms}</dd>
+                <dt>Busy</dt>
+                <dd>{p.busy_vms}</dd>
+                <dt>Total</dt>
+                <dd>{p.total_vms}</dd>
+                <dt>Min / max</dt>
+                <dd>{p.min_pool_size} / {p.max_pool_size}</dd>
+              </dl>
+            )}
+          </QueryView>
         </Card>
       </div>
       <Card title="Invite a user">
@@ -117,47 +119,36 @@ export function AdminPage() {
       </Card>
       <Card title="Users">
         {setDisabled.error && <ErrorBox error={setDisabled.error} />}
-        {users.isPending ? <Loading what="users" /> : users.error ? <Failure feature="Users" error={users.error} retry={() => users.refetch()} /> : users.data.users.length === 0 ? <Empty>No users.</Empty> : (
-          <div className="table-wrap">
-            <table>
-              <thead>
-                <tr>
-                  <th>User</th>
-                  <th className="hide-sm">Email</th>
-                  <th className="hide-sm">Created</th>
-                  <th>State</th>
-                  <th><span className="hide-sm">Actions</span></th>
+        <QueryView query={users} what="users" feature="Users" retry isEmpty={(d) => d.users.length === 0} empty="No users.">
+          {(data) => (
+            <DataTable columns={['User', HIDE_SM('Email'), HIDE_SM('Created'), 'State']} actions>
+              {data.users.map((u) => (
+                <tr key={u.id}>
+                  <td>
+                    {u.name} {u.admin && <span className="badge s-sleeping">admin</span>}
+                  </td>
+                  <td className="hide-sm">{u.email ?? '-'}</td>
+                  <td className="hide-sm" title={u.created_at}>{ago(u.created_at)}</td>
+                  <td>{u.disabled_at ? <span className="badge s-error">disabled</span> : <span className="badge s-running">active</span>}</td>
+                  <td>
+                    <div className="row">
+                      <button onClick={() => inviteUser.mutate(u)} aria-label={`New invite link for ${u.name}`}>Invite link</button>
+                      {u.id !== session.user.id && (
+                        <button
+                          className={u.disabled_at ? '' : 'danger'}
+                          onClick={() => setDisabled.mutate({ id: u.id, disabled: !u.disabled_at })}
+                          aria-label={`${u.disabled_at ? 'Enable' : 'Disable'} ${u.name}`}
+                        >
+                          {u.disabled_at ? 'Enable' : 'Disable'}
+                        </button>
+                      )}
+                    </div>
+                  </td>
                 </tr>
-              </thead>
-              <tbody>
-                {users.data.users.map((u) => (
-                  <tr key={u.id}>
-                    <td>
-                      {u.name} {u.admin && <span className="badge s-sleeping">admin</span>}
-                    </td>
-                    <td className="hide-sm">{u.email ?? '-'}</td>
-                    <td className="hide-sm" title={u.created_at}>{ago(u.created_at)}</td>
-                    <td>{u.disabled_at ? <span className="badge s-error">disabled</span> : <span className="badge s-running">active</span>}</td>
-                    <td>
-                      <div className="row">
-                        <button onClick={() => inviteUser.mutate(u)} aria-label={`New invite link for ${u.name}`}>Invite link</button>
-                        {u.id !== session.user.id && (
-                          <button
-                            className={u.disabled_at ? '' : 'danger'}
-                            onClick={() => setDisabled.mutate({ id: u.id, disabled: !u.disabled_at })}
-                            aria-label={`${u.disabled_at ? 'Enable' : 'Disable'} ${u.name}`}
-                          >
-                            {u.disabled_at ? 'Enable' : 'Disable'}
-                          </button>
-                        )}
-                      </div>
-                    </td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
-        )}
+              ))}
+            </DataTable>
+          )}
+        </QueryView>
       </Card>
     </>
   );

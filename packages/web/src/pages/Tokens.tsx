@@ -1,7 +1,7 @@
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useState, type FormEvent } from 'react';
 import { ago, api, type CreatedToken, type TokenInfo } from '../api';
-import { Card, Empty, ErrorBox, Failure, Loading, useTitle } from '../ui';
+import { Card, ConfirmButton, DataTable, ErrorBox, QueryView, useTitle } from '../ui';
 
 export function TokensPage() {
   useTitle('API tokens');
@@ -59,46 +59,29 @@ export function TokensPage() {
       </Card>
       <Card title="Your tokens">
         {revoke.error && <ErrorBox error={revoke.error} />}
-        {list.isPending ? (
-          <Loading what="tokens" />
-        ) : list.error ? (
-          <Failure feature="Tokens" error={list.error} retry={() => list.refetch()} />
-        ) : list.data.tokens.length === 0 ? (
-          <Empty>No tokens. Create one above to use the CLI or an SDK.</Empty>
-        ) : (
-          <div className="table-wrap">
-            <table>
-              <thead>
-                <tr>
-                  <th>Name</th>
-                  <th>Created</th>
-                  <th>Last used</th>
-                  <th><span className="hide-sm">Actions</span></th>
+        <QueryView query={list} what="tokens" feature="Tokens" retry isEmpty={(d) => d.tokens.length === 0} empty="No tokens. Create one above to use the CLI or an SDK.">
+          {(data) => (
+            <DataTable columns={['Name', 'Created', 'Last used']} actions>
+              {data.tokens.map((t) => (
+                <tr key={t.id}>
+                  <td>{t.name}</td>
+                  <td title={t.created_at}>{ago(t.created_at)}</td>
+                  <td title={t.last_used_at ?? ''}>{t.last_used_at ? ago(t.last_used_at) : 'never'}</td>
+                  <td>
+                    <ConfirmButton
+                      className="danger"
+                      aria-label={`Revoke token ${t.name}`}
+                      question={`Revoke token "${t.name}"? Programs using it stop working at once.`}
+                      onConfirm={() => revoke.mutate(t.id)}
+                    >
+                      Revoke
+                    </ConfirmButton>
+                  </td>
                 </tr>
-              </thead>
-              <tbody>
-                {list.data.tokens.map((t) => (
-                  <tr key={t.id}>
-                    <td>{t.name}</td>
-                    <td title={t.created_at}>{ago(t.created_at)}</td>
-                    <td title={t.last_used_at ?? ''}>{t.last_used_at ? ago(t.last_used_at) : 'never'}</td>
-                    <td>
-                      <button
-                        className="danger"
-                        aria-label={`Revoke token ${t.name}`}
-                        onClick={() => {
-                          if (confirm(`Revoke token "${t.name}"? Programs using it stop working at once.`)) revoke.mutate(t.id);
-                        }}
-                      >
-                        Revoke
-                      </button>
-                    </td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
-        )}
+              ))}
+            </DataTable>
+          )}
+        </QueryView>
       </Card>
     </>
   );

@@ -98,4 +98,9 @@ export interface CronStore {
   runOfJob(jobId: string): Promise<ScheduleRunRecord | undefined>;
   /** Schedules with a firing waiting (overlap `queue`). */
   schedulesWithQueuedRuns(): Promise<string[]>;
+  /**
+   * Deletes firings recorded before `before`, except each schedule's newest `keepNewest`, its
+   * newest `submitted` one and `queued` ones; answers how many went.
+   */
+  pruneRuns(before: string, keepNewest: number): Promise<number>;
 }

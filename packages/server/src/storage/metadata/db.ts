@@ -73,3 +73,11 @@ export async function migrateToLatest(opened: OpenedDatabase): Promise<string[]>
   }
   return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
 }
+
+/**
+ * Lets timers and I/O run between the steps of a long maintenance job: better-sqlite3 runs each
+ * statement on the event loop, and awaiting its result alone never yields to them.
+ */
+export function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}

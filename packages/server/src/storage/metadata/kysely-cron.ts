@@ -1,6 +1,7 @@
 import type { Kysely, Selectable } from 'kysely';
 import type { CronStore, ScheduleRecord, ScheduleRunRecord, SchedulePatch, RunOutcome } from './cron.js';
 import type { Database, SchedulesTable } from './schema.js';
+import { yieldToEventLoop } from './db.js';
 import { UniqueViolationError } from './store.js';
 
 /** Schedules on Kysely: one code path for SQLite and PostgreSQL. */
@@ -112,6 +113,46 @@ export class KyselyCronStore implements CronStore {
   async schedulesWithQueuedRuns(): Promise<string[]> {
     const rows = await this.db.selectFrom('schedule_runs').select('schedule_id').where('outcome', '=', 'queued').distinct().execute();
     return rows.map((r) => r.schedule_id);
+  }
+
+  async pruneRuns(before: string, keepNewest: number): Promise<number> {
+    // Schedule by schedule (runs of a deleted schedule go with it): each step is a range of the
+    // primary key (schedule_id, scheduled_for), so a large table is never scanned in one statement.
+    let deleted = 0;
+    for (const { id } of await this.db.selectFrom('schedules').select('id').execute()) {
+      deleted += await this.pruneRunsOf(id, before, keepNewest);
+      await yieldToEventLoop();
+    }
+    return deleted;
+  }
+
+  private async pruneRunsOf(scheduleId: string, before: string, keepNewest: number): Promise<number> {
+    // Firings older than the schedule's newest `keepNewest` (and than the cutoff): a key range.
+    let bound = before;
+    if (keepNewest > 0) {
+      const nth = await this.db
+        .selectFrom('schedule_runs')
+        .select('scheduled_for')
+        .where('schedule_id', '=', scheduleId)
+        .orderBy('scheduled_for', 'desc')
+        .limit(1)
+        .offset(keepNewest - 1)
+        .executeTakeFirst();
+      if (!nth) return 0;
+      if (nth.scheduled_for < bound) bound = nth.scheduled_for;
+    }
+    const oldest = await this.db.selectFrom('schedule_runs').select('scheduled_for').where('schedule_id', '=', scheduleId).where('scheduled_for', '<', bound).limit(1).executeTakeFirst();
+    if (!oldest) return 0;
+    // The overlap policy looks at the job of the newest submitting firing: it stays, as do queued ones.
+    const submitted = await this.lastSubmittedRun(scheduleId);
+    let q = this.db
+      .deleteFrom('schedule_runs')
+      .where('schedule_id', '=', scheduleId)
+      .where('scheduled_for', '<', bound)
+      .where('created_at', '<', before)
+      .where('outcome', 'in', ['submitted', 'skipped', 'failed']);
+    if (submitted) q = q.where('scheduled_for', '<>', submitted.scheduled_for);
+    return Number((await q.executeTakeFirst()).numDeletedRows);
   }
 }
 

@@ -1,4 +1,5 @@
-import type { Kysely } from 'kysely';
+import { sql, type Kysely } from 'kysely';
+import { yieldToEventLoop } from './db.js';
 import type { Database, WebhookEndpointsTable } from './schema.js';
 import type { DeliveryPatch, WebhookDeliveryRecord, WebhookEndpointRecord, WebhookStore } from './webhooks.js';
 
@@ -91,6 +92,55 @@ export class KyselyWebhookStore implements WebhookStore {
 
   async updateDelivery(id: string, patch: DeliveryPatch): Promise<void> {
     await this.db.updateTable('webhook_deliveries').set(patch).where('id', '=', id).execute();
+  }
+
+  async pruneDeliveries(before: string, keepNewest: number): Promise<number> {
+    // Endpoint by endpoint (null: jobs' own webhook_url; also endpoints deleted since): each step is
+    // a range of the (endpoint_id, created_at) index, so a large table is never scanned in one statement.
+    let deleted = await this.pruneDeliveriesOf(null, before, keepNewest);
+    for (const id of await this.endpointIdsOfDeliveries()) {
+      await yieldToEventLoop();
+      deleted += await this.pruneDeliveriesOf(id, before, keepNewest);
+    }
+    return deleted;
+  }
+
+  /** The distinct endpoint ids of stored deliveries, one index seek each. */
+  private async endpointIdsOfDeliveries(): Promise<string[]> {
+    const r = await sql<{ id: string | null }>`
+      WITH RECURSIVE e(id) AS (
+        SELECT MIN(endpoint_id) FROM webhook_deliveries
+        UNION ALL
+        SELECT (SELECT MIN(endpoint_id) FROM webhook_deliveries WHERE endpoint_id > e.id) FROM e WHERE e.id IS NOT NULL
+      )
+      SELECT id FROM e WHERE id IS NOT NULL`.execute(this.db);
+    return r.rows.map((row) => row.id!);
+  }
+
+  private async pruneDeliveriesOf(endpointId: string | null, before: string, keepNewest: number): Promise<number> {
+    const op = endpointId === null ? 'is' : '=';
+    // Deliveries older than the endpoint's newest `keepNewest` (and than the cutoff): an index range.
+    let bound = before;
+    if (keepNewest > 0) {
+      const nth = await this.db
+        .selectFrom('webhook_deliveries')
+        .select('created_at')
+        .where('endpoint_id', op, endpointId)
+        .orderBy('created_at', 'desc')
+        .limit(1)
+        .offset(keepNewest - 1)
+        .executeTakeFirst();
+      if (!nth) return 0;
+      if (nth.created_at < bound) bound = nth.created_at;
+    }
+    // Pending deliveries (waiting for an attempt, or being sent) are never deleted.
+    const r = await this.db
+      .deleteFrom('webhook_deliveries')
+      .where('endpoint_id', op, endpointId)
+      .where('created_at', '<', bound)
+      .where('status', 'in', ['delivered', 'failed'])
+      .executeTakeFirst();
+    return Number(r.numDeletedRows);
   }
 }
 

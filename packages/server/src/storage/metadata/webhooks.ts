@@ -70,4 +70,9 @@ export interface WebhookStore {
   /** Moves a pending delivery's next attempt from `expected` to `until`; false when another daemon claimed it. */
   claimDelivery(id: string, expected: string, until: string): Promise<boolean>;
   updateDelivery(id: string, patch: DeliveryPatch): Promise<void>;
+  /**
+   * Deletes `delivered` and `failed` deliveries created before `before`, except each endpoint's
+   * newest `keepNewest` (pending ones always stay); answers how many went.
+   */
+  pruneDeliveries(before: string, keepNewest: number): Promise<number>;
 }
