@@ -23,10 +23,12 @@
  *   status 0 = done, 1 = failed (payload `CODE message`, CODE as the one-shot operations report
  *   it), 2 = too large to answer here (the host runs the one-shot operation, which streams).
  *
- * Each request runs on its own thread (at most SERVE_THREADS at once; reading stdin waits for a
- * free one), so an operation stuck on a slow file system or a huge tree delays only its own answer.
- * Answers are written whole under a lock, in the order they finish. A malformed frame ends the
- * process (the host starts a new one). On EOF it waits for running operations, then exits.
+ * A pool of threads (at most SERVE_THREADS) takes turns reading stdin: the thread that read a
+ * request runs it and answers, while an idle one reads the next (one is started when none is idle),
+ * so an operation stuck on a slow file system or a huge tree delays only its own answer, and a
+ * request costs no hand-off between threads. Answers are written whole under a lock, in the order
+ * they finish. A malformed frame ends the process (the host starts a new one). On EOF every thread
+ * finishes what it runs and ends; then the process exits.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -52,17 +54,21 @@
 #define SERVE_STACK (1024 * 1024)
 
 static pthread_mutex_t out_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_mutex_t slot_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t slot_free = PTHREAD_COND_INITIALIZER;
-static int slot_used[SERVE_THREADS];
-static int slots_busy;
-/* Each worker's temporary file while it writes one (removed by the signal handler on SIGTERM). */
+/* Held by the thread reading stdin. */
+static pthread_mutex_t read_lock = PTHREAD_MUTEX_INITIALIZER;
+/* Guards the counts below; `all_done` is signalled when the last thread ended. */
+static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t all_done = PTHREAD_COND_INITIALIZER;
+static int threads_total, threads_idle, threads_live;
+static pthread_attr_t thread_attr;
+/* Each thread's temporary file while it writes one (removed by the signal handler on SIGTERM). */
 static char tmp_paths[SERVE_THREADS][PATH_MAX + 64];
 static unsigned tmp_seq;
 
 struct job {
   uint32_t id;
   char op;
+  /* The thread's index: its entry in tmp_paths. */
   int slot;
   uint32_t len;
   char *payload;
@@ -214,8 +220,7 @@ static void run(struct job *j, struct fs_capture *c) {
   fail("EINVAL", "bad arguments for fs serve op", "");
 }
 
-static void *worker(void *arg) {
-  struct job *j = arg;
+static void handle(struct job *j) {
   struct fs_capture c = { .limit = SERVE_MAX_ANSWER };
   fs_capture_set(&c);
   run(j, &c);
@@ -224,14 +229,6 @@ static void *worker(void *arg) {
   else if (c.over) answer(j->id, 2, NULL, 0);
   else answer(j->id, 0, c.d, c.len);
   free(c.d);
-  free(j->payload);
-  pthread_mutex_lock(&slot_lock);
-  slot_used[j->slot] = 0;
-  slots_busy--;
-  pthread_cond_signal(&slot_free);
-  pthread_mutex_unlock(&slot_lock);
-  free(j);
-  return NULL;
 }
 
 /* Reads exactly n bytes; 0 on success, 1 on EOF before any byte, -1 on EOF inside or an error. */
@@ -244,6 +241,59 @@ static int read_full(char *p, size_t n) {
     got += (size_t)r;
   }
   return 0;
+}
+
+/* Reads one request; 1 at EOF. A malformed frame ends the process. */
+static int read_request(struct job *j) {
+  unsigned char head[9];
+  int r = read_full((char *)head, sizeof head);
+  if (r == 1) return 1;
+  if (r != 0) { dprintf(2, "mags-guest fs serve: the request stream ended inside a frame\n"); drop_tmps(0); }
+  uint32_t len = get_u32(head + 5);
+  if (len > SERVE_MAX_REQUEST) { dprintf(2, "mags-guest fs serve: a %u-byte request is over the limit\n", len); drop_tmps(0); }
+  char *payload = malloc(len ? len : 1);
+  if (!payload) { dprintf(2, "mags-guest fs serve: out of memory\n"); drop_tmps(0); }
+  if (read_full(payload, len) != 0) { dprintf(2, "mags-guest fs serve: the request stream ended inside a frame\n"); drop_tmps(0); }
+  j->id = get_u32(head);
+  j->op = (char)head[4];
+  j->len = len;
+  j->payload = payload;
+  return 0;
+}
+
+static void *worker(void *arg);
+
+/* Starts one more idle thread, unless SERVE_THREADS run; pool_lock is held. */
+static void grow_locked(void) {
+  if (threads_total >= SERVE_THREADS) return;
+  pthread_t t;
+  intptr_t slot = threads_total;
+  if (pthread_create(&t, &thread_attr, worker, (void *)slot) != 0) return; /* the running threads go on */
+  threads_total++;
+  threads_live++;
+  threads_idle++;
+}
+
+static void *worker(void *arg) {
+  struct job j = { .slot = (int)(intptr_t)arg };
+  for (;;) {
+    pthread_mutex_lock(&read_lock);
+    int eof = read_request(&j);
+    pthread_mutex_unlock(&read_lock);
+    if (eof) break;
+    pthread_mutex_lock(&pool_lock);
+    if (--threads_idle == 0) grow_locked(); /* someone must read the next request meanwhile */
+    pthread_mutex_unlock(&pool_lock);
+    handle(&j);
+    free(j.payload);
+    pthread_mutex_lock(&pool_lock);
+    threads_idle++;
+    pthread_mutex_unlock(&pool_lock);
+  }
+  pthread_mutex_lock(&pool_lock);
+  if (--threads_live == 0) pthread_cond_signal(&all_done);
+  pthread_mutex_unlock(&pool_lock);
+  return NULL;
 }
 
 int fs_serve(const char *self) {
@@ -260,40 +310,14 @@ int fs_serve(const char *self) {
   sigaction(SIGHUP, &sa, NULL);
   sigaction(SIGINT, &sa, NULL);
   signal(SIGPIPE, SIG_IGN);
-  pthread_attr_t attr;
-  pthread_attr_init(&attr);
-  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-  pthread_attr_setstacksize(&attr, SERVE_STACK);
-  for (;;) {
-    unsigned char head[9];
-    int r = read_full((char *)head, sizeof head);
-    if (r != 0) {
-      /* EOF: answer what runs, then end. */
-      pthread_mutex_lock(&slot_lock);
-      while (slots_busy > 0) pthread_cond_wait(&slot_free, &slot_lock);
-      pthread_mutex_unlock(&slot_lock);
-      return r == 1 ? 0 : 2;
-    }
-    uint32_t len = get_u32(head + 5);
-    if (len > SERVE_MAX_REQUEST) { dprintf(2, "mags-guest fs serve: a %u-byte request is over the limit\n", len); drop_tmps(0); }
-    struct job *j = calloc(1, sizeof *j);
-    char *payload = malloc(len ? len : 1);
-    if (!j || !payload) { dprintf(2, "mags-guest fs serve: out of memory\n"); drop_tmps(0); }
-    if (read_full(payload, len) != 0) { dprintf(2, "mags-guest fs serve: the request stream ended inside a frame\n"); drop_tmps(0); }
-    j->id = get_u32(head);
-    j->op = (char)head[4];
-    j->len = len;
-    j->payload = payload;
-    pthread_mutex_lock(&slot_lock);
-    while (slots_busy >= SERVE_THREADS) pthread_cond_wait(&slot_free, &slot_lock);
-    for (j->slot = 0; slot_used[j->slot]; j->slot++) {}
-    slot_used[j->slot] = 1;
-    slots_busy++;
-    pthread_mutex_unlock(&slot_lock);
-    pthread_t t;
-    if (pthread_create(&t, &attr, worker, j) != 0) {
-      /* No thread: answer from here (slower, still correct). */
-      worker(j);
-    }
-  }
+  pthread_attr_init(&thread_attr);
+  pthread_attr_setdetachstate(&thread_attr, PTHREAD_CREATE_DETACHED);
+  pthread_attr_setstacksize(&thread_attr, SERVE_STACK);
+  pthread_mutex_lock(&pool_lock);
+  grow_locked();
+  if (threads_live == 0) { pthread_mutex_unlock(&pool_lock); dprintf(2, "mags-guest fs serve: cannot start a thread\n"); return 2; }
+  /* EOF on stdin: every thread ends once it answered what it runs. */
+  while (threads_live > 0) pthread_cond_wait(&all_done, &pool_lock);
+  pthread_mutex_unlock(&pool_lock);
+  return 0;
 }

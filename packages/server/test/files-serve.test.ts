@@ -71,6 +71,22 @@ describe('files API serve process (real sandboxes)', { timeout: 300_000 }, () =>
     assert.equal((await servePids(awake)).length, 1);
   });
 
+  it('answers small requests while a long one (removing a large tree) still runs', async () => {
+    await exec(awake, 'mkdir -p /root/tree && cd /root/tree && seq 1 40000 | xargs touch && echo small > /root/small.txt');
+    const order: string[] = [];
+    const removal = fetch(`${url(awake, '/root/tree')}&recursive=1`, { method: 'DELETE', headers: auth() }).then(async (r) => {
+      order.push('rm');
+      return r.status;
+    });
+    await new Promise((r) => setTimeout(r, 20));
+    const small = await get(awake, '/root/small.txt');
+    order.push('get');
+    assert.deepEqual([small.status, small.body.toString()], [200, 'small\n']);
+    assert.equal(await removal, 200);
+    assert.deepEqual(order, ['get', 'rm'], 'the read was answered while the removal ran');
+    assert.equal((await get(awake, '/root/tree/1')).status, 404);
+  });
+
   it('starts the serve process again after it was killed inside the sandbox', async () => {
     assert.equal((await put(awake, '/root/k.txt', 'before')).status, 200);
     const [first] = await servePids(awake);
