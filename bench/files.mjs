@@ -8,8 +8,8 @@
 //   node bench/files.mjs [--runs 5] [--small 200] [--base DIR]
 //
 // With `--base DIR` (another built checkout, e.g. the tree before a change) both servers run at once
-// and take turns request by request (100 MiB runs alternate too), so both see the same load; the
-// table shows each case for `base` and `this tree`.
+// and take turns request by request (100 MiB runs too), the first of each turn alternating, so both
+// see the same load; the table shows each case for `base` and `this tree`.
 // Needs root, a built tree (npm run build) and the base image. Prints a table and writes
 // bench/files.results.json; docs/benchmarks.md records a run.
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -48,12 +48,15 @@ function timed(fn, runs) {
   return stats(samples);
 }
 
+/** The targets' indexes in the order of turn `i` (alternating, so neither always goes first). */
+const order = (i) => (i % 2 ? [...targets.keys()].reverse() : [...targets.keys()]);
+
 /** Runs `fn(target)` for every target in turn, `runs` times; one stats row per target. */
 async function turns(rows, name, runs, fn) {
   const samples = targets.map(() => []);
   for (let i = 0; i < runs; i++) {
-    for (const [k, t] of targets.entries()) {
-      const ms = await fn(t, i);
+    for (const k of order(i)) {
+      const ms = await fn(targets[k], i);
       if (ms !== undefined) samples[k].push(ms);
     }
   }
@@ -106,7 +109,8 @@ try {
   const put = targets.map(() => []);
   const get = targets.map(() => []);
   for (let i = 0; i < SMALL + 10; i++) {
-    for (const [k, t] of targets.entries()) {
+    for (const k of order(i)) {
+      const t = targets[k];
       const t0 = performance.now();
       const w = await fetch(t.url(`/root/small-${i % 10}.txt`), { method: 'PUT', headers: t.auth, body: small });
       if (!w.ok) throw new Error(`PUT: ${w.status} ${await w.text()}`);
