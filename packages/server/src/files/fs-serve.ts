@@ -90,11 +90,6 @@ export class FsServe {
     });
   }
 
-  /** Ends the process (pending requests fail). */
-  close(): void {
-    this.proc?.kill(SIGKILL);
-  }
-
   private send(id: number, p: Pending): void {
     let proc: SandboxProcess;
     try {

@@ -60,6 +60,14 @@ export interface ReadInfo {
   length: number;
 }
 
+/** An opened read: what it answered before its bytes, and the bytes as a stream. */
+export interface OpenedFile {
+  info: ReadInfo;
+  body: Readable;
+  /** All the bytes at once, when they came in one answer (`body` carries the same bytes). */
+  bytes?: Buffer;
+}
+
 /** File operations inside one running sandbox. */
 export class GuestFs {
   /** `serve`: the sandbox's serve process for small operations (absent: every operation is a process of its own). */
@@ -156,7 +164,7 @@ export class GuestFs {
    * file is open (or rejects with its error); the stream then carries exactly `info.length` bytes,
    * or errors when the file shrank or the sandbox went away. Destroying it stops the reader.
    */
-  async read(path: string, offset: number, length: number | undefined): Promise<{ info: ReadInfo; body: Readable }> {
+  async read(path: string, offset: number, length: number | undefined): Promise<OpenedFile> {
     const served = await this.served('read', [path, String(offset), String(length ?? -1), String(INLINE_BYTES)]);
     if (served) {
       const nl = served.indexOf(0x0a);
@@ -164,7 +172,7 @@ export class GuestFs {
       const bytes = served.subarray(nl + 1);
       if (bytes.length !== h.length) throw new FsError('EIO', `the files helper sent ${bytes.length} bytes for a ${h.length}-byte read`);
       const info = { size: h.size, mode: h.mode, mtime: new Date(h.mtime).toISOString(), length: h.length };
-      return { info, body: Readable.from(bytes.length ? [bytes] : []) };
+      return { info, body: Readable.from(bytes.length ? [bytes] : []), bytes };
     }
     return this.readStream(path, offset, length);
   }
