@@ -100,14 +100,18 @@ describe('files API serve process (real sandboxes)', { timeout: 300_000 }, () =>
     const again = await servePids(awake);
     assert.equal(again.length, 1);
     assert.notEqual(again[0], first);
-    // Killed while reads are in flight: reads are sent again to a new process and all succeed.
+    // Killed while reads and writes are in flight: they are sent again to a new process and all succeed.
     const data = randomBytes(2000);
     assert.equal((await put(awake, '/root/k.bin', data)).status, 200);
-    const [reads] = await Promise.all([
+    const [reads, writes] = await Promise.all([
       Promise.all(Array.from({ length: 30 }, () => get(awake, '/root/k.bin'))),
+      Promise.all(Array.from({ length: 10 }, async (_, i) => (await put(awake, `/root/kw/${i}.txt`, `w${i}`)).status)),
       exec(awake, "pkill -f 'mags-guest fs'"),
     ]);
     for (const g of reads) assert.ok(g.status === 200 && g.body.equals(data), `read after a kill: ${g.status} ${g.body.toString().slice(0, 200)}`);
+    assert.deepEqual(writes, Array(10).fill(200));
+    for (let i = 0; i < 10; i++) assert.equal((await get(awake, `/root/kw/${i}.txt`)).body.toString(), `w${i}`);
+    assert.equal((await exec(awake, 'ls -a /root/kw | grep -c mags- || true')).output.trim(), '0', 'no temporary file left');
     assert.equal((await get(awake, '/root/k.bin')).body.equals(data), true);
   });
 

@@ -104,26 +104,28 @@ describe('FsServe (host end of mags-guest fs serve)', () => {
     await assert.rejects(b, (e: unknown) => e instanceof FsError && e.kind === 'EIO');
   });
 
-  it('ends the process on an answer for no request, fails writes, resends reads once', async () => {
+  it('ends the process on an answer for no request, fails a move, resends reads and writes once', async () => {
     const { sandbox, procs } = fakeSandbox();
     const s = new FsServe(sandbox);
+    const m = s.request('mv', ['/root/a', '/root/b', '0']);
     const w = s.request('write', ['/root/w', '-1', '1', '2'], Buffer.from('hi'));
     const r = s.request('read', ['/root/r', '0', '-1', '262144']);
     await tick();
     procs[0]!.out(answer(999, 0, 'forged'));
-    await assert.rejects(w, (e: unknown) => e instanceof FsError && e.kind === 'EIO' && /ended/.test(e.message));
+    await assert.rejects(m, (e: unknown) => e instanceof FsError && e.kind === 'EIO' && /ended/.test(e.message));
     assert.deepEqual(procs[0]!.kills, [9]);
     await tick();
-    // The read went to a new process.
+    // The write and the read went to a new process, the write with its body.
     assert.equal(procs.length, 2);
-    assert.deepEqual(procs[1]!.frames.map((f) => f.op), ['r']);
-    procs[1]!.out(answer(procs[1]!.frames[0]!.id, 0, 'ok'));
+    assert.deepEqual(procs[1]!.frames.map((f) => [f.op, f.args[0]]), [['w', '/root/w'], ['r', '/root/r']]);
+    procs[1]!.out(Buffer.concat([answer(procs[1]!.frames[1]!.id, 0, 'ok'), answer(procs[1]!.frames[0]!.id, 0, 'written')]));
     assert.equal(((await r) as { payload: Buffer }).payload.toString(), 'ok');
+    assert.equal(((await w) as { payload: Buffer }).payload.toString(), 'written');
     // An oversized answer header is refused without waiting for its bytes.
     const r2 = s.request('stat', ['/a']);
     await tick();
     const big = Buffer.alloc(9);
-    big.writeUInt32BE(procs[1]!.frames[1]!.id, 0);
+    big.writeUInt32BE(procs[1]!.frames[2]!.id, 0);
     big.writeUInt32BE(64 * 1024 * 1024, 5);
     procs[1]!.out(big);
     await tick();

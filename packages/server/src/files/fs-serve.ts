@@ -4,7 +4,7 @@
  * its stdin and stdout. Started by the first request, started again by the next request after it
  * died (killed inside the sandbox, or a malformed answer), gone with the sandbox (a sleep or a stop
  * destroys it). Everything it sends is checked: an answer for no pending request, a bad status or
- * an oversized frame ends the process and fails what was pending with EIO.
+ * an oversized frame ends the process; what was pending is sent again (RETRIED) or fails with EIO.
  */
 import type { Sandbox, SandboxProcess } from '../runtime/driver.js';
 import { FsError, type FsErrorKind } from './types.js';
@@ -15,8 +15,11 @@ export const GUEST_AGENT_PATH = '/run/mags/agent';
 /** The operations, as the serve process names them. */
 export type ServeOp = 'stat' | 'list' | 'read' | 'write' | 'rm' | 'mkdir' | 'mv';
 const OP_BYTE: Record<ServeOp, number> = { stat: 0x73, list: 0x6c, read: 0x72, write: 0x77, rm: 0x64, mkdir: 0x6d, mv: 0x76 };
-/** Operations that change nothing, so they are sent again once when the process died under them. */
-const RETRIED = new Set<ServeOp>(['stat', 'list', 'read']);
+/**
+ * Operations sent again once when the process died under them: they change nothing, or (a write:
+ * a temporary file renamed over the path) doing them twice leaves what doing them once leaves.
+ */
+const RETRIED = new Set<ServeOp>(['stat', 'list', 'read', 'write']);
 /** Largest answer accepted (the serve process never sends more than 4 MiB plus a header line). */
 const MAX_ANSWER = 4 * 1024 * 1024 + 4096;
 const HEADER = 9;
@@ -170,7 +173,7 @@ export class FsServe {
         p.resolve({ oneShot: true });
         continue;
       }
-      // A read-only operation is sent once more to a new process, unless the sandbox itself is gone.
+      // Sent once more to a new process, unless the sandbox itself is gone.
       if (RETRIED.has(p.op) && !p.retried && how !== 'the sandbox went away') {
         p.retried = true;
         this.pending.set(id, p);
