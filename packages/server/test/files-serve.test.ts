@@ -73,6 +73,9 @@ describe('files API serve process (real sandboxes)', { timeout: 300_000 }, () =>
 
   it('answers small requests while a long one (removing a large tree) still runs', async () => {
     await exec(awake, 'mkdir -p /root/tree && cd /root/tree && seq 1 40000 | xargs touch && echo small > /root/small.txt');
+    // Its listing (over 1 MiB of entries) is too large for the serve process: a process of its own lists it.
+    const listed = (await (await fetch(url(awake, '/root/tree', '/list'), { headers: auth() })).json()) as { entries: unknown[]; truncated: boolean };
+    assert.deepEqual([listed.entries.length, listed.truncated], [40000, false]);
     const order: string[] = [];
     const removal = fetch(`${url(awake, '/root/tree')}&recursive=1`, { method: 'DELETE', headers: auth() }).then(async (r) => {
       order.push('rm');
