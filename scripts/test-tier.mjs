@@ -30,6 +30,7 @@ const UNIT = new Set([
   'server/test/webhooks.test',
   'server/test/docs.test',
   'server/test/files-unit.test',
+  'server/test/fs-serve-unit.test',
   'server/test/host-limits.test',
   'server/test/live.test',
   'server/test/log-volume.test',

@@ -8,10 +8,11 @@ here=$(cd "$(dirname "$0")" && pwd)
 mkdir -p "$here/build"
 if command -v musl-gcc >/dev/null 2>&1; then cc=musl-gcc; else cc="${CC:-gcc}"; fi
 flags="-static -O2 -Wall -Wextra -Wno-unused-parameter"
+libs="-pthread"
 
 out="$here/build/mags-guest"
 tmp="$out.tmp.$$"
-$cc $flags -o "$tmp" "$here/guest-agent.c" "$here/frame.c" "$here/host-helpers.c" "$here/guest-fs.c"
+$cc $flags -o "$tmp" "$here/guest-agent.c" "$here/frame.c" "$here/host-helpers.c" "$here/guest-fs.c" "$here/guest-fs-serve.c" $libs
 strip "$tmp" 2>/dev/null || true
 mv -f "$tmp" "$out"
 echo "$out"

@@ -36,11 +36,17 @@
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
+#include "guest-fs.h"
 
 #define CHUNK 65536
 #define FS_MAX_DEPTH 64
 #define WATCH_MAX 8192
 #define ACK_BYTES (1024 * 1024)
+
+/* Set by `fs serve` on a worker thread: output lines and failures go into it instead of fd 1 / fd 2. */
+static __thread struct fs_capture *capture;
+
+void fs_capture_set(struct fs_capture *c) { capture = c; }
 
 static const char *errno_code(int e) {
   switch (e) {
@@ -63,19 +69,29 @@ static const char *errno_code(int e) {
   }
 }
 
-static int fail(const char *code, const char *what, const char *path) {
+int fail(const char *code, const char *what, const char *path) {
+  if (capture) {
+    capture->failed = 1;
+    snprintf(capture->err, sizeof capture->err, "%s %s %s", code, what, path);
+    return 2;
+  }
   dprintf(2, "ERR %s %s %s\n", code, what, path);
   return 2;
 }
 
-static int fail_errno(const char *what, const char *path) {
+int fail_errno(const char *what, const char *path) {
   int e = errno;
+  if (capture) {
+    capture->failed = 1;
+    snprintf(capture->err, sizeof capture->err, "%s %s %s: %s", errno_code(e), what, path, strerror(e));
+    return 2;
+  }
   dprintf(2, "ERR %s %s %s: %s\n", errno_code(e), what, path, strerror(e));
   return 2;
 }
 
 /* Writes all of buf to fd (blocking); 0 on success. */
-static int write_all(int fd, const char *buf, size_t n) {
+int write_all(int fd, const char *buf, size_t n) {
   while (n) {
     ssize_t w = write(fd, buf, n);
     if (w < 0) { if (errno == EINTR) continue; return -1; }
@@ -85,10 +101,7 @@ static int write_all(int fd, const char *buf, size_t n) {
   return 0;
 }
 
-/* A growable output line. */
-struct line { char *d; size_t len, cap; };
-
-static void line_put(struct line *l, const char *s, size_t n) {
+void line_put(struct line *l, const char *s, size_t n) {
   if (l->len + n + 1 > l->cap) {
     size_t cap = l->cap ? l->cap : 256;
     while (cap < l->len + n + 1) cap *= 2;
@@ -101,9 +114,9 @@ static void line_put(struct line *l, const char *s, size_t n) {
   l->len += n;
 }
 
-static void line_str(struct line *l, const char *s) { line_put(l, s, strlen(s)); }
+void line_str(struct line *l, const char *s) { line_put(l, s, strlen(s)); }
 
-static void line_fmt(struct line *l, const char *fmt, long long v) {
+void line_fmt(struct line *l, const char *fmt, long long v) {
   char tmp[64];
   int n = snprintf(tmp, sizeof tmp, fmt, v);
   line_put(l, tmp, (size_t)n);
@@ -121,8 +134,28 @@ static void line_json(struct line *l, const char *s, size_t n) {
   line_put(l, "\"", 1);
 }
 
-static void line_flush(struct line *l) {
+void line_flush(struct line *l) {
   line_put(l, "\n", 1);
+  if (capture) {
+    /* Past the limit the answer is cut (`over`): the host then runs the one-shot operation. */
+    if (capture->len + l->len > capture->limit) capture->over = 1;
+    else {
+      if (capture->len + l->len > capture->cap) {
+        size_t cap = capture->cap ? capture->cap : 4096;
+        while (cap < capture->len + l->len) cap *= 2;
+        char *d = realloc(capture->d, cap);
+        if (!d) { dprintf(2, "ERR EIO out of memory\n"); _exit(2); }
+        capture->d = d;
+        capture->cap = cap;
+      }
+      memcpy(capture->d + capture->len, l->d, l->len);
+      capture->len += l->len;
+    }
+    free(l->d); /* a worker's lines are not reused: nothing stays behind per operation */
+    l->d = NULL;
+    l->len = l->cap = 0;
+    return;
+  }
   if (write_all(1, l->d, l->len) != 0) _exit(3); /* the host went away */
   l->len = 0;
 }
@@ -134,10 +167,10 @@ static const char *type_of(mode_t m) {
   return "other";
 }
 
-static long long mtime_ms(const struct stat *st) { return (long long)st->st_mtim.tv_sec * 1000 + st->st_mtim.tv_nsec / 1000000; }
+long long mtime_ms(const struct stat *st) { return (long long)st->st_mtim.tv_sec * 1000 + st->st_mtim.tv_nsec / 1000000; }
 
 /* One entry line: name, path, type, size, mode, mtime and a symlink's target. `dirfd`/`name` locate it for readlinkat. */
-static void put_entry(struct line *l, const char *path, const char *name, const struct stat *st, int dirfd) {
+void put_entry(struct line *l, const char *path, const char *name, const struct stat *st, int dirfd) {
   line_str(l, "{\"name\":");
   line_json(l, name, strlen(name));
   line_str(l, ",\"path\":");
@@ -149,19 +182,20 @@ static void put_entry(struct line *l, const char *path, const char *name, const 
   line_fmt(l, ",\"mtime\":%lld", mtime_ms(st));
   if (S_ISLNK(st->st_mode)) {
     char target[PATH_MAX];
-    ssize_t n = readlinkat(dirfd, name, target, sizeof target - 1);
+    /* Without a directory fd, by the whole path (the name alone would resolve against the cwd). */
+    ssize_t n = dirfd == AT_FDCWD ? readlink(path, target, sizeof target - 1) : readlinkat(dirfd, name, target, sizeof target - 1);
     if (n >= 0) { line_str(l, ",\"target\":"); line_json(l, target, (size_t)n); }
   }
   line_str(l, "}");
   line_flush(l);
 }
 
-static const char *base_name(const char *path) {
+const char *base_name(const char *path) {
   const char *s = strrchr(path, '/');
   return s && s[1] ? s + 1 : path;
 }
 
-static int parse_ll(const char *s, long long *out) {
+int parse_ll(const char *s, long long *out) {
   char *end;
   errno = 0;
   long long v = strtoll(s, &end, 10);
@@ -170,7 +204,7 @@ static int parse_ll(const char *s, long long *out) {
   return 0;
 }
 
-static int parse_mode(const char *s, long *out) {
+int parse_mode(const char *s, long *out) {
   if (strcmp(s, "-1") == 0) { *out = -1; return 0; }
   char *end;
   long v = strtol(s, &end, 8);
@@ -239,7 +273,7 @@ static void drop_tmp(int sig) {
 }
 
 /* mkdir -p of every parent of path (not path itself). */
-static int make_parents(const char *path, mode_t mode) {
+int make_parents(const char *path, mode_t mode) {
   char buf[PATH_MAX];
   size_t n = strlen(path);
   if (n >= sizeof buf) { errno = ENAMETOOLONG; return -1; }
@@ -310,6 +344,7 @@ static int list_dir(struct line *l, const char *dirpath, int depth) {
   while ((e = readdir(d))) {
     if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
     struct stat st;
+    if (capture && capture->over) break; /* the answer is cut anyway */
     if (fstatat(dfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) continue; /* deleted meanwhile */
     int n = snprintf(child, sizeof child, "%s%s%s", dirpath, strcmp(dirpath, "/") == 0 ? "" : "/", e->d_name);
     if (n < 0 || (size_t)n >= sizeof child) continue;
@@ -320,7 +355,7 @@ static int list_dir(struct line *l, const char *dirpath, int depth) {
   return 0;
 }
 
-static int fs_list(const char *path, long long depth) {
+int fs_list(const char *path, long long depth) {
   struct stat st;
   if (lstat(path, &st) != 0) return fail_errno("cannot stat", path);
   /* The listed path itself follows a symlink (as ls does); entries below it never do. */
@@ -338,7 +373,7 @@ static int fs_list(const char *path, long long depth) {
   return 0;
 }
 
-static int fs_stat(const char *path) {
+int fs_stat(const char *path) {
   struct stat st;
   if (lstat(path, &st) != 0) return fail_errno("cannot stat", path);
   struct line l = {0};
@@ -353,7 +388,7 @@ static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *f)
   return (flag == FTW_DP ? rmdir(p) : unlink(p)) == 0 ? 0 : -1;
 }
 
-static int fs_rm(const char *path, int recursive) {
+int fs_rm(const char *path, int recursive) {
   struct stat st;
   if (lstat(path, &st) != 0) return fail_errno("cannot remove", path);
   if (!S_ISDIR(st.st_mode)) return unlink(path) == 0 ? 0 : fail_errno("cannot remove", path);
@@ -364,7 +399,7 @@ static int fs_rm(const char *path, int recursive) {
   return 0;
 }
 
-static int fs_mkdir(const char *path, int parents, long mode) {
+int fs_mkdir(const char *path, int parents, long mode) {
   mode_t m = mode >= 0 ? (mode_t)mode : 0755;
   if (parents && make_parents(path, 0755) != 0) return fail_errno("cannot create the parents of", path);
   if (mkdir(path, m) != 0) {
@@ -375,7 +410,7 @@ static int fs_mkdir(const char *path, int parents, long mode) {
   return fs_stat(path);
 }
 
-static int fs_mv(const char *from, const char *to, int overwrite) {
+int fs_mv(const char *from, const char *to, int overwrite) {
   if (!overwrite) {
     if (syscall(SYS_renameat2, AT_FDCWD, from, AT_FDCWD, to, 1 /* RENAME_NOREPLACE */) == 0) return fs_stat(to);
     if (errno != EINVAL && errno != ENOSYS) return fail_errno("cannot move to", to);
@@ -485,7 +520,8 @@ static int fs_watch(const char *path, int recursive) {
 
 /* `mags-guest fs OP ARGS...` */
 int cmd_fs(int argc, char **argv) {
-  if (argc < 4) return fail("EINVAL", "usage: mags-guest fs read|write|stat|list|rm|mkdir|mv|watch PATH ...", "");
+  if (argc == 3 && strcmp(argv[2], "serve") == 0) return fs_serve(argv[0]);
+  if (argc < 4) return fail("EINVAL", "usage: mags-guest fs serve|read|write|stat|list|rm|mkdir|mv|watch PATH ...", "");
   const char *op = argv[2], *path = argv[3];
   if (!*path) return fail("EINVAL", "empty path", "");
   long long a = 0, b = 0;

@@ -1,7 +1,6 @@
-import type { Readable } from 'node:stream';
 import type { FastifyReply } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import type { ReadInfo } from '../files/guest-fs.js';
+import type { OpenedFile } from '../files/guest-fs.js';
 import { z } from 'zod';
 import { AppError } from '../services/errors.js';
 import { sandboxPath, type ReadRange, type SandboxFilesService } from '../services/sandbox-files.js';
@@ -274,7 +273,7 @@ export const sandboxFileRoutes: FastifyPluginAsyncZod<SandboxFileRoutesOptions> 
 async function* emptyBody(): AsyncIterable<Buffer> {}
 
 /** Answers a read: 200 or 206 with the bytes, or 416 when the range starts past the end. */
-function sendFile(reply: FastifyReply, range: ReadRange | undefined, { info, body }: { info: ReadInfo; body: Readable }) {
+function sendFile(reply: FastifyReply, range: ReadRange | undefined, { info, body, bytes }: OpenedFile) {
   if (range && info.length === 0) {
     body.destroy();
     reply.header('content-range', `bytes */${info.size}`);
@@ -289,6 +288,11 @@ function sendFile(reply: FastifyReply, range: ReadRange | undefined, { info, bod
   if (range) {
     const start = range.offset >= 0 ? range.offset : info.size - info.length;
     reply.code(206).header('content-range', `bytes ${start}-${start + info.length - 1}/${info.size}`);
+  }
+  if (bytes) {
+    // A small file came whole: sent as one buffer (the stream, unread, is closed to end the use).
+    body.destroy();
+    return reply.send(bytes);
   }
   return reply.send(body as never);
 }

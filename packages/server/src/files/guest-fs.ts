@@ -1,15 +1,17 @@
 /**
- * File operations on a running sandbox, each one a `mags-guest fs ...` process started inside it
- * with Sandbox.spawn (native/guest-fs.c), so paths resolve in the sandbox's own root and mount
- * namespace. Reads are paced by credits (the reader sends a window of bytes per byte of stdin) and
- * writes by acks (the writer reports each MiB on disk), so neither direction holds a file in memory.
+ * File operations on a running sandbox, run inside it (native/guest-fs.c), so paths resolve in the
+ * sandbox's own root and mount namespace. Small operations go to the sandbox's long-lived
+ * `mags-guest fs serve` process (files/fs-serve.ts: one round trip each); large reads and writes,
+ * listings past the serve process's limit, and watches are each a `mags-guest fs ...` process
+ * started with Sandbox.spawn. Those reads are paced by credits (the reader sends a window of bytes
+ * per byte of stdin) and writes by acks (the writer reports each MiB on disk), so neither direction
+ * holds a file in memory.
  */
 import { Readable } from 'node:stream';
 import type { OutputStream, Sandbox, SandboxProcess } from '../runtime/driver.js';
+import { GUEST_AGENT_PATH, type FsServe } from './fs-serve.js';
 import { FsError, type FileEntry, type FsErrorKind } from './types.js';
 
-/** Where the guest agent binary is inside every sandbox. */
-export const GUEST_AGENT_PATH = '/run/mags/agent';
 /** Bytes the reader sends per credit. */
 const READ_WINDOW = 256 * 1024;
 /** Credits outstanding at most (so at most 1 MiB in flight per read). */
@@ -18,6 +20,9 @@ const READ_CREDITS = 4;
 const WRITE_AHEAD = 4 * 1024 * 1024;
 /** Largest stdout of a listing, stat, mkdir or move (a listing past it is cut and marked truncated). */
 const MAX_LISTING_BYTES = 64 * 1024 * 1024;
+/** Reads and writes up to this many bytes, and listings up to this size, go through the serve process. */
+export const INLINE_BYTES = 256 * 1024;
+const LIST_INLINE_BYTES = 1024 * 1024;
 const SIGTERM = 15;
 const SIGKILL = 9;
 
@@ -55,9 +60,32 @@ export interface ReadInfo {
   length: number;
 }
 
+/** An opened read: what it answered before its bytes, and the bytes as a stream. */
+export interface OpenedFile {
+  info: ReadInfo;
+  body: Readable;
+  /** All the bytes at once, when they came in one answer (`body` carries the same bytes). */
+  bytes?: Buffer;
+}
+
 /** File operations inside one running sandbox. */
 export class GuestFs {
-  constructor(private readonly sandbox: Sandbox) {}
+  /** `serve`: the sandbox's serve process for small operations (absent: every operation is a process of its own). */
+  constructor(
+    private readonly sandbox: Sandbox,
+    private readonly serve?: FsServe,
+  ) {}
+
+  /** The serve process's output for `op`, or undefined when the one-shot operation must run. */
+  private async served(op: Parameters<FsServe['request']>[0], args: string[], data?: Buffer): Promise<Buffer | undefined> {
+    if (!this.serve) return undefined;
+    const a = await this.serve.request(op, args, data);
+    return a.oneShot ? undefined : a.payload;
+  }
+
+  private static entryOf(payload: Buffer): FileEntry {
+    return toEntry(JSON.parse(payload.toString('utf8').split('\n')[0]!) as WireEntry);
+  }
 
   private start(args: string[], stdin: boolean, onData: (stream: OutputStream, data: Buffer) => void): SandboxProcess {
     if (!this.sandbox.spawn) throw new FsError('EIO', 'this runtime cannot run processes in a sandbox (no spawn)');
@@ -93,26 +121,40 @@ export class GuestFs {
   }
 
   async stat(path: string): Promise<FileEntry> {
+    const served = await this.served('stat', [path]);
+    if (served) return GuestFs.entryOf(served);
     const { lines } = await this.lines(['stat', path]);
     return toEntry(JSON.parse(lines[0]!) as WireEntry);
   }
 
   /** Entries under `path` down to `depth` levels (the entry itself when it is not a directory). */
   async list(path: string, depth: number): Promise<{ entries: FileEntry[]; truncated: boolean }> {
+    const served = await this.served('list', [path, String(depth), String(LIST_INLINE_BYTES)]);
+    if (served) {
+      const lines = served.toString('utf8').split('\n');
+      lines.pop();
+      return { entries: lines.map((l) => toEntry(JSON.parse(l) as WireEntry)), truncated: false };
+    }
     const { lines, truncated } = await this.lines(['list', path, String(depth)]);
     return { entries: lines.map((l) => toEntry(JSON.parse(l) as WireEntry)), truncated };
   }
 
   async remove(path: string, recursive: boolean): Promise<void> {
+    if (await this.served('rm', [path, recursive ? '1' : '0'])) return;
     await this.lines(['rm', path, recursive ? '1' : '0']);
   }
 
   async mkdir(path: string, parents: boolean, mode?: number): Promise<FileEntry> {
-    const { lines } = await this.lines(['mkdir', path, parents ? '1' : '0', mode === undefined ? '-1' : mode.toString(8)]);
+    const args = [path, parents ? '1' : '0', mode === undefined ? '-1' : mode.toString(8)];
+    const served = await this.served('mkdir', args);
+    if (served) return GuestFs.entryOf(served);
+    const { lines } = await this.lines(['mkdir', ...args]);
     return toEntry(JSON.parse(lines[0]!) as WireEntry);
   }
 
   async move(from: string, to: string, overwrite: boolean): Promise<FileEntry> {
+    const served = await this.served('mv', [from, to, overwrite ? '1' : '0']);
+    if (served) return GuestFs.entryOf(served);
     const { lines } = await this.lines(['mv', from, to, overwrite ? '1' : '0']);
     return toEntry(JSON.parse(lines[0]!) as WireEntry);
   }
@@ -122,7 +164,21 @@ export class GuestFs {
    * file is open (or rejects with its error); the stream then carries exactly `info.length` bytes,
    * or errors when the file shrank or the sandbox went away. Destroying it stops the reader.
    */
-  read(path: string, offset: number, length: number | undefined): Promise<{ info: ReadInfo; body: Readable }> {
+  async read(path: string, offset: number, length: number | undefined): Promise<OpenedFile> {
+    const served = await this.served('read', [path, String(offset), String(length ?? -1), String(INLINE_BYTES)]);
+    if (served) {
+      const nl = served.indexOf(0x0a);
+      const h = JSON.parse(served.subarray(0, nl).toString('utf8')) as { size: number; mode: number; mtime: number; length: number };
+      const bytes = served.subarray(nl + 1);
+      if (bytes.length !== h.length) throw new FsError('EIO', `the files helper sent ${bytes.length} bytes for a ${h.length}-byte read`);
+      const info = { size: h.size, mode: h.mode, mtime: new Date(h.mtime).toISOString(), length: h.length };
+      return { info, body: Readable.from(bytes.length ? [bytes] : []), bytes };
+    }
+    return this.readStream(path, offset, length);
+  }
+
+  /** A read streamed by a `mags-guest fs read` process of its own, paced by credits. */
+  private readStream(path: string, offset: number, length: number | undefined): Promise<{ info: ReadInfo; body: Readable }> {
     let info: ReadInfo | undefined;
     let head = Buffer.alloc(0);
     let received = 0;
@@ -187,11 +243,32 @@ export class GuestFs {
    * cut-off write leaves the old file (or nothing). `size` (when known) must match the bytes sent.
    * Stops reading `source` past `maxBytes` and rejects with `tooLarge()`'s error.
    */
-  async write(
-    path: string,
-    source: AsyncIterable<Buffer | Uint8Array>,
-    opts: { mode?: number; parents: boolean; size?: number; maxBytes: number; tooLarge: () => Error },
-  ): Promise<FileEntry> {
+  async write(path: string, source: AsyncIterable<Buffer | Uint8Array>, opts: WriteOptions): Promise<FileEntry> {
+    if (!this.serve || (opts.size !== undefined && opts.size > INLINE_BYTES)) return this.writeStream(path, source, opts);
+    // Up to INLINE_BYTES of the body are gathered; a body that ends there is one serve request.
+    const it = source[Symbol.asyncIterator]();
+    const head: Buffer[] = [];
+    let total = 0;
+    for (;;) {
+      const r = await it.next();
+      if (r.done) break;
+      const chunk = Buffer.isBuffer(r.value) ? r.value : Buffer.from(r.value.buffer, r.value.byteOffset, r.value.byteLength);
+      total += chunk.length;
+      if (total > opts.maxBytes) {
+        await it.return?.();
+        throw opts.tooLarge();
+      }
+      head.push(chunk);
+      if (total > INLINE_BYTES) return this.writeStream(path, joined(head, it), opts);
+    }
+    const body = Buffer.concat(head, total);
+    const served = await this.served('write', [path, opts.mode === undefined ? '-1' : opts.mode.toString(8), opts.parents ? '1' : '0', String(opts.size ?? -1)], body);
+    if (served) return GuestFs.entryOf(served);
+    return this.writeStream(path, [body], opts);
+  }
+
+  /** A write streamed to a `mags-guest fs write` process of its own, paced by acks. */
+  private async writeStream(path: string, source: AsyncIterable<Buffer | Uint8Array> | Iterable<Buffer>, opts: WriteOptions): Promise<FileEntry> {
     let acked = 0;
     let stdout = '';
     let stderr = '';
@@ -284,6 +361,29 @@ export class GuestFs {
       stop: () => proc.kill(SIGKILL),
       ended,
     };
+  }
+}
+
+export interface WriteOptions {
+  mode?: number;
+  parents: boolean;
+  /** The body's announced length (Content-Length), when known. */
+  size?: number;
+  maxBytes: number;
+  tooLarge: () => Error;
+}
+
+/** `head`'s chunks, then the rest of `rest`. */
+async function* joined(head: Buffer[], rest: AsyncIterator<Buffer | Uint8Array>): AsyncGenerator<Buffer | Uint8Array> {
+  try {
+    yield* head;
+    for (;;) {
+      const r = await rest.next();
+      if (r.done) return;
+      yield r.value;
+    }
+  } finally {
+    await rest.return?.();
   }
 }
 

@@ -1,6 +1,7 @@
 import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
-import { GuestFs, type ReadInfo, type WatchEvent } from '../files/guest-fs.js';
+import { FsServePool } from '../files/fs-serve.js';
+import { GuestFs, type OpenedFile, type ReadInfo, type WatchEvent } from '../files/guest-fs.js';
 import { SnapshotFs } from '../files/snapshot-fs.js';
 import type { WorkspaceSnapshot } from '../workspaces/sync/index.js';
 import { FsError, type FileEntry } from '../files/types.js';
@@ -97,10 +98,13 @@ interface Use {
 
 /**
  * Files of persistent jobs' sandboxes: every operation runs inside the job's sandbox
- * (files/guest-fs.ts), which is attached through LiveSandboxes (woken when frozen or sleeping, held
+ * (files/guest-fs.ts; small ones through the sandbox's serve process, files/fs-serve.ts), which is attached through LiveSandboxes (woken when frozen or sleeping, held
  * while the operation runs).
  */
 export class SandboxFilesService {
+  /** Each sandbox's `mags-guest fs serve` process (small operations in one round trip). */
+  private readonly serves = new FsServePool();
+
   constructor(private readonly o: SandboxFilesOptions) {}
 
   get maxBytes(): number {
@@ -116,7 +120,7 @@ export class SandboxFilesService {
       throw new AppError('INVALID_STATE', `Job ${job.request_id} is not persistent: its sandbox ends with its script`, 'Submit the job with persistent: true to reach its files.');
     }
     const attachment = await this.o.live.attach(job, 'files', { signal });
-    return { fs: new GuestFs(attachment.sandbox), job, release: () => attachment.release() };
+    return { fs: new GuestFs(attachment.sandbox, this.serves.get(attachment.sandbox)), job, release: () => attachment.release() };
   }
 
   private async run<T>(user: User, ref: string | Job, path: string, fn: (fs: GuestFs) => Promise<T>): Promise<T> {
@@ -134,14 +138,14 @@ export class SandboxFilesService {
    * Opens a file for reading. The sandbox stays attached until `body` ends or is destroyed. A read
    * of more than maxBytes is refused (413) before any byte is sent.
    */
-  async read(user: User, ref: string, path: string, range: ReadRange | undefined, signal?: AbortSignal): Promise<{ info: ReadInfo; body: Readable }> {
+  async read(user: User, ref: string, path: string, range: ReadRange | undefined, signal?: AbortSignal): Promise<OpenedFile> {
     const max = this.o.maxBytes;
     if ((range?.length ?? 0) > max || (range && range.offset < 0 && -range.offset > max)) throw tooLarge(max, 'The requested range');
     const job = await this.o.jobs.get(user, ref);
     const sleeping = await this.sleepingSnapshot(job);
     if (sleeping) return this.readSnapshot(sleeping, path, range);
     const u = await this.use(user, job, signal);
-    let opened: { info: ReadInfo; body: Readable };
+    let opened: OpenedFile;
     try {
       // An open-ended read asks for one byte more than allowed, so a file over the limit is noticed.
       const length = range?.length ?? (range && range.offset >= 0 ? max : range ? undefined : max + 1);

@@ -70,7 +70,7 @@ export const NATIVE_DIR = fileURLToPath(new URL('../../../../../native/', import
 export async function buildGuestAgent(force = false): Promise<string> {
   const binary = join(NATIVE_DIR, 'build', 'mags-guest');
   const built = await stat(binary).catch(() => null);
-  const sources = await Promise.all(['guest-agent.c', 'frame.c', 'frame.h', 'host-helpers.c', 'guest-fs.c'].map((f) => stat(join(NATIVE_DIR, f)).catch(() => null)));
+  const sources = await Promise.all(['guest-agent.c', 'frame.c', 'frame.h', 'host-helpers.c', 'guest-fs.c', 'guest-fs.h', 'guest-fs-serve.c'].map((f) => stat(join(NATIVE_DIR, f)).catch(() => null)));
   const stale = built !== null && sources.some((s) => s !== null && s.mtimeMs > built.mtimeMs);
   if (!force && built && !stale) return binary;
   try {
