@@ -201,7 +201,7 @@ export class OutputFlow {
 
   constructor(
     private readonly proc: Pick<SandboxProcess, 'pause' | 'resume'>,
-    channel: Pick<Channel, 'once'>,
+    channel: { once(event: 'close', listener: () => void): unknown },
   ) {
     channel.once('close', () => {
       this.closed = true;
