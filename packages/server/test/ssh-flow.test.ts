@@ -5,6 +5,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import WebSocket from 'ws';
 import { createLivePlane, type LivePlane } from './helpers/live-fixture.js';
 
 /** How much the daemon's resident memory may grow while a reader pauses a flood. */
@@ -147,6 +148,47 @@ describe('output flow control (real sandboxes)', { timeout: 300_000 }, () => {
     } finally {
       rss.stop();
       req?.destroy();
+    }
+  });
+
+  it('web terminal: a browser that stops reading pauses the shell; resumed, every byte arrives', async (t) => {
+    const total = 64 * MiB;
+    const rss = sampleRss();
+    const ws = new WebSocket(`${lp.url.replace('http', 'ws')}/api/v1/mags-jobs/${jobId}/terminal?cols=200&rows=50`, { headers: { authorization: `Bearer ${lp.adminToken}` } });
+    try {
+      let got = 0;
+      let exit: Record<string, unknown> | undefined;
+      ws.on('message', (d: Buffer, binary: boolean) => {
+        if (binary) got += d.length;
+        else if ((JSON.parse(d.toString()) as { type: string }).type === 'exit') exit = JSON.parse(d.toString()) as Record<string, unknown>;
+      });
+      const closed = new Promise<void>((ok) => ws.on('close', () => ok()));
+      await new Promise<void>((ok, fail) => {
+        ws.once('open', ok);
+        ws.once('error', fail);
+      });
+      // A terminal's lines: no echo of the flood, exactly `total` bytes of text, then the shell exits.
+      const line = '0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUV';
+      ws.send(Buffer.from(`stty -echo; yes ${line} | head -c ${total}; exit\n`));
+      while (got < 2 * MiB) await sleep(20);
+      const sock = (ws as unknown as { _socket: import('node:net').Socket })._socket;
+      sock.pause();
+      const stuck = await blocked();
+      await sleep(1000);
+      assert.equal(await written(), stuck, 'the shell stays blocked while the browser reads nothing');
+      assert.ok(stuck < total / 2, `only a window got through (${stuck} of ${total} bytes written)`);
+      const pausedGrowth = rss.growth();
+      assert.ok(pausedGrowth < RSS_BUDGET, `daemon RSS grew ${Math.round(pausedGrowth / MiB)} MiB while paused`);
+      t.diagnostic(`paused: writer blocked at ${(stuck / MiB).toFixed(1)} MiB, daemon RSS +${(pausedGrowth / MiB).toFixed(1)} MiB`);
+      sock.resume();
+      await closed;
+      assert.equal(exit?.exit_code, 0, JSON.stringify(exit));
+      // The PTY turns each \n into \r\n; the prompt and the echoed command line come on top.
+      const expected = total + Math.floor(total / (line.length + 1));
+      assert.ok(got >= expected && got < expected + 4096, `${got} bytes arrived, ${expected} expected (+ prompt and echo)`);
+    } finally {
+      rss.stop();
+      ws.terminate();
     }
   });
 
