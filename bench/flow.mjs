@@ -60,6 +60,7 @@ async function prepare(server, tag) {
         body: JSON.stringify({ command: `head -c ${64 * MiB} /dev/zero | tr '\\0' a` }),
       });
       let chars = 0;
+      let exit;
       let buf = '';
       const decoder = new TextDecoder();
       for await (const chunk of res.body) {
@@ -69,9 +70,10 @@ async function prepare(server, tag) {
         for (const l of lines) {
           const ev = JSON.parse(l);
           if (ev.type === 'stdout') chars += ev.data.length;
+          else if (ev.type === 'exit') exit = ev;
         }
       }
-      if (chars !== 64 * MiB) throw new Error(`exec stream: ${chars} bytes`);
+      if (chars !== 64 * MiB) throw new Error(`exec stream: ${chars} bytes, then ${JSON.stringify(exit)}`);
       return now() - t;
     },
     async ssh() {
@@ -110,10 +112,22 @@ try {
   for (const [name, fn, n, mib] of cases) {
     for (const c of clients) await c[fn](); // warm-up
     const samples = clients.map(() => []);
-    for (let i = 0; i < n; i++) for (let k = 0; k < clients.length; k++) samples[k].push(await clients[k][fn]());
+    // A run that fails (e.g. a streamed exec cut off because its reader lagged) is counted, not timed.
+    const failed = clients.map(() => []);
+    for (let i = 0; i < n; i++) {
+      for (let k = 0; k < clients.length; k++) {
+        try {
+          samples[k].push(await clients[k][fn]());
+        } catch (err) {
+          failed[k].push(err.message);
+        }
+      }
+    }
     for (let k = 0; k < clients.length; k++) {
-      const s = stats(samples[k]);
-      rows.push({ name: `${name}: ${trees[k][0]}`, ...s, note: mib ? `${Math.round(mib / (s.p50 / 1000))} MiB/s at p50` : '' });
+      const s = samples[k].length ? stats(samples[k]) : { n: 0 };
+      const rate = mib && s.p50 ? `${Math.round(mib / (s.p50 / 1000))} MiB/s at p50` : '';
+      const fails = failed[k].length ? ` ${failed[k].length} failed: ${failed[k][0].slice(0, 120)}` : '';
+      rows.push({ name: `${name}: ${trees[k][0]}`, ...s, note: rate + fails });
     }
   }
   printTable('exec latency and output throughput, interleaved (ms)', rows);
