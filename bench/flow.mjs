@@ -29,12 +29,8 @@ const tmp = mkdtempSync(join(tmpdir(), 'mags-bench-flow-'));
 /** One server's client: a running persistent sandbox and an SSH key for it. */
 async function prepare(server, tag) {
   const headers = { authorization: `Bearer ${server.token}`, 'content-type': 'application/json' };
-  const call = async (method, path, body) => {
-    const res = await fetch(`${server.url}${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
-    const json = await res.json();
-    if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${JSON.stringify(json)}`);
-    return json;
-  };
+  const c = api(server);
+  const call = (method, path, body) => c.call(method, path, body);
   const { request_id: id } = await call('POST', '/api/v1/mags-jobs', { script: 'true', type: 'inline', persistent: true, name: 'flow', no_sleep: true });
   for (;;) {
     const st = await call('GET', `/api/v1/mags-jobs/${id}/status`);
@@ -44,7 +40,6 @@ async function prepare(server, tag) {
   const access = await call('POST', `/api/v1/mags-jobs/${id}/access`, { port: 22 });
   const key = join(tmp, `key-${tag}`);
   writeFileSync(key, access.ssh_private_key, { mode: 0o600 });
-  const c = api(server);
   return {
     async execTrue() {
       const t = now();

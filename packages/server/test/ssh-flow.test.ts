@@ -54,6 +54,20 @@ describe('output flow control (real sandboxes)', { timeout: 300_000 }, () => {
     assert.fail(`the writer never stopped (at ${last} bytes)`);
   };
 
+  /**
+   * Asserts the reader's pause reached the sandbox: the writer stopped well short of `total` and
+   * stays stopped, and the daemon's memory grew less than RSS_BUDGET.
+   */
+  const assertPaused = async (t: { diagnostic(m: string): void }, rss: ReturnType<typeof sampleRss>, total: number): Promise<void> => {
+    const stuck = await blocked();
+    await sleep(1000);
+    assert.equal(await written(), stuck, 'the writer stays blocked while the reader pauses');
+    assert.ok(stuck < total / 4, `only a window got through (${stuck} of ${total} bytes written)`);
+    const growth = rss.growth();
+    assert.ok(growth < RSS_BUDGET, `daemon RSS grew ${Math.round(growth / MiB)} MiB while paused`);
+    t.diagnostic(`paused: writer blocked at ${(stuck / MiB).toFixed(1)} MiB, daemon RSS +${(growth / MiB).toFixed(1)} MiB`);
+  };
+
   before(async () => {
     lp = await createLivePlane();
     jobId = await lp.persistent('flood');
@@ -84,14 +98,8 @@ describe('output flow control (real sandboxes)', { timeout: 300_000 }, () => {
       while (got < 4 * MiB) await sleep(20);
       p.stdout.pause();
       const atPause = got;
-      const stuck = await blocked();
-      await sleep(1000);
-      assert.equal(await written(), stuck, 'the writer stays blocked while the reader pauses');
-      assert.ok(stuck < total / 4, `only a window got through (${stuck} of ${total} bytes written)`);
+      await assertPaused(t, rss, total);
       assert.ok(got - atPause < 16 * MiB);
-      const pausedGrowth = rss.growth();
-      assert.ok(pausedGrowth < RSS_BUDGET, `daemon RSS grew ${Math.round(pausedGrowth / MiB)} MiB while paused`);
-      t.diagnostic(`paused: writer blocked at ${(stuck / MiB).toFixed(1)} MiB, daemon RSS +${(pausedGrowth / MiB).toFixed(1)} MiB`);
       const resumedAt = Date.now();
       p.stdout.resume();
       assert.equal(await closed, 0, stderr);
@@ -134,13 +142,7 @@ describe('output flow control (real sandboxes)', { timeout: 300_000 }, () => {
       const ended = new Promise<void>((ok) => res.on('end', ok));
       while (bytes < 2 * MiB) await sleep(20);
       res.pause();
-      const stuck = await blocked();
-      await sleep(1000);
-      assert.equal(await written(), stuck, 'the command stays blocked while the reader pauses');
-      assert.ok(stuck < total / 2, `only a window got through (${stuck} of ${total} bytes written)`);
-      const pausedGrowth = rss.growth();
-      assert.ok(pausedGrowth < RSS_BUDGET, `daemon RSS grew ${Math.round(pausedGrowth / MiB)} MiB while paused`);
-      t.diagnostic(`paused: writer blocked at ${(stuck / MiB).toFixed(1)} MiB, daemon RSS +${(pausedGrowth / MiB).toFixed(1)} MiB`);
+      await assertPaused(t, rss, total);
       res.resume();
       await ended;
       assert.equal(bytes, total);
@@ -152,7 +154,7 @@ describe('output flow control (real sandboxes)', { timeout: 300_000 }, () => {
   });
 
   it('web terminal: a browser that stops reading pauses the shell; resumed, every byte arrives', async (t) => {
-    const total = 64 * MiB;
+    const total = 128 * MiB;
     const rss = sampleRss();
     const ws = new WebSocket(`${lp.url.replace('http', 'ws')}/api/v1/mags-jobs/${jobId}/terminal?cols=200&rows=50`, { headers: { authorization: `Bearer ${lp.adminToken}` } });
     try {
@@ -173,13 +175,7 @@ describe('output flow control (real sandboxes)', { timeout: 300_000 }, () => {
       while (got < 2 * MiB) await sleep(20);
       const sock = (ws as unknown as { _socket: import('node:net').Socket })._socket;
       sock.pause();
-      const stuck = await blocked();
-      await sleep(1000);
-      assert.equal(await written(), stuck, 'the shell stays blocked while the browser reads nothing');
-      assert.ok(stuck < total / 2, `only a window got through (${stuck} of ${total} bytes written)`);
-      const pausedGrowth = rss.growth();
-      assert.ok(pausedGrowth < RSS_BUDGET, `daemon RSS grew ${Math.round(pausedGrowth / MiB)} MiB while paused`);
-      t.diagnostic(`paused: writer blocked at ${(stuck / MiB).toFixed(1)} MiB, daemon RSS +${(pausedGrowth / MiB).toFixed(1)} MiB`);
+      await assertPaused(t, rss, total);
       sock.resume();
       await closed;
       assert.equal(exit?.exit_code, 0, JSON.stringify(exit));
