@@ -205,11 +205,11 @@ describe('SSH output flow', () => {
     const flow = new OutputFlow({ pause: () => calls.push('pause'), resume: () => calls.push('resume') }, channel);
     const out = fullAfter(2);
     const err = fullAfter(1);
-    flow.wrote(out as unknown as Writable, Buffer.from('a'));
+    flow.write(out as unknown as Writable, Buffer.from('a'));
     assert.deepEqual(calls, []);
-    flow.wrote(out as unknown as Writable, Buffer.from('b'));
+    flow.write(out as unknown as Writable, Buffer.from('b'));
     assert.deepEqual(calls, ['pause']);
-    flow.wrote(err as unknown as Writable, Buffer.from('c'));
+    flow.write(err as unknown as Writable, Buffer.from('c'));
     assert.deepEqual(calls, ['pause', 'pause']);
     out.drain();
     assert.deepEqual(calls, ['pause', 'pause'], 'stderr is still full');
@@ -223,10 +223,10 @@ describe('SSH output flow', () => {
     const channel = new EventEmitter();
     const flow = new OutputFlow({ pause: () => calls.push('pause'), resume: () => calls.push('resume') }, channel);
     const out = fullAfter(1);
-    flow.wrote(out as unknown as Writable, Buffer.from('a'));
+    flow.write(out as unknown as Writable, Buffer.from('a'));
     channel.emit('close');
     assert.deepEqual(calls, ['pause', 'resume']);
-    flow.wrote(out as unknown as Writable, Buffer.from('b'));
+    flow.write(out as unknown as Writable, Buffer.from('b'));
     out.drain();
     assert.deepEqual(calls, ['pause', 'resume']);
     assert.equal(out.written, 1);

@@ -100,7 +100,7 @@ async function start(
     let flow: OutputFlow | undefined;
     proc = att.sandbox.spawn(req, (stream, data) => {
       ctx.activity();
-      flow!.wrote(stream === 'stderr' && !pty ? channel.stderr : channel, data);
+      flow!.write(stream === 'stderr' && !pty ? channel.stderr : channel, data);
     });
     flow = new OutputFlow(proc, channel);
   } catch (err) {
@@ -177,7 +177,7 @@ function relayInSandbox(accept: AcceptConnection<ServerChannel>, reject: RejectC
   let flow: OutputFlow | undefined;
   const proc = att.sandbox.spawn({ argv: ['/bin/bash', '-c', script], stdin: true }, (stream, data) => {
     ctx.activity();
-    if (stream === 'stdout') flow!.wrote(channel, data);
+    if (stream === 'stdout') flow!.write(channel, data);
     else ctx.log.debug({ port, text: data.toString().slice(0, 200) }, 'SSH forward relay stderr');
   });
   flow = new OutputFlow(proc, channel);
@@ -211,7 +211,7 @@ export class OutputFlow {
   }
 
   /** Writes `data` to `stream` (the channel or its stderr), pausing the process when it is full. */
-  wrote(stream: Writable, data: Buffer): void {
+  write(stream: Writable, data: Buffer): void {
     if (this.closed) return;
     if (stream.write(data) || this.waiting.has(stream)) return;
     this.waiting.add(stream);
