@@ -131,6 +131,13 @@ export async function startServer(env = {}, repo = REPO) {
 export function api(server) {
   const headers = { authorization: `Bearer ${server.token}`, 'content-type': 'application/json' };
   return {
+    /** Any API call; answers the parsed JSON, throws on a non-2xx status. */
+    async call(method, path, body) {
+      const res = await fetch(`${server.url}${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+      const json = await res.json();
+      if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${JSON.stringify(json)}`);
+      return json;
+    },
     async submit(script, extra = {}) {
       const res = await fetch(`${server.url}/api/v1/mags-jobs`, {
         method: 'POST',

@@ -49,6 +49,7 @@ const UNIT = new Set([
   'server/test/web-serving.test',
   'server/test/usage.test',
   'server/test/ssh-unit.test',
+  'server/test/guest-flow.test',
   'server/test/stdin.test',
   'server/test/jobs-manage.test',
   'server/test/error-registry.test',

@@ -256,8 +256,12 @@ export interface ExecResult {
 }
 
 export interface ExecStreamOptions extends ExecOptions {
-  /** Called with output as it arrives (UTF-8 text, never a split character). */
-  onOutput: (stream: 'stdout' | 'stderr', text: string) => void;
+  /**
+   * Called with output as it arrives (UTF-8 text, never a split character). When it returns a
+   * promise, reading waits for it: a slow consumer slows the stream down to the command itself,
+   * which then blocks writing (the server holds only a bounded window).
+   */
+  onOutput: (stream: 'stdout' | 'stderr', text: string) => void | Promise<unknown>;
 }
 
 type UpdateOptions = Camelize<UpdateBody> & CallOptions;

@@ -402,3 +402,34 @@ test('exec: timeout in ms goes as whole timeout_seconds, the HTTP call waits 30 
   assert.equal(requests[0]!.path, '/api/v1/mags-jobs/dev/exec');
   assert.deepEqual(requests[0]!.body, { command: 'sleep 9', timeout_seconds: 2, env: { A: 'b' }, cwd: '/tmp', stdin: 'x' });
 });
+
+test('execStream waits for a promise onOutput returns before it reads on (a slow consumer holds the stream back)', async () => {
+  const lines = ['{"type":"stdout","data":"a"}\n', '{"type":"stdout","data":"b"}\n', '{"type":"stderr","data":"c"}\n', '{"type":"exit","exit_code":3,"timed_out":false,"duration_ms":1}\n'];
+  let pulls = 0;
+  const body = new ReadableStream<Uint8Array>(
+    {
+      pull(c) {
+        const l = lines[pulls++];
+        if (l === undefined) c.close();
+        else c.enqueue(new TextEncoder().encode(l));
+      },
+    },
+    { highWaterMark: 0 },
+  );
+  const fetch = async () => new Response(body, { status: 200, headers: { 'content-type': 'application/x-ndjson' } });
+  const got: string[] = [];
+  let release!: () => void;
+  const held = new Promise<void>((r) => (release = r));
+  const end = new Mags({ apiToken: TOKEN, apiUrl: URL_, fetch }).execStream('dev', 'x', {
+    onOutput: (stream, text) => {
+      got.push(`${stream}:${text}`);
+      return got.length === 1 ? held : undefined;
+    },
+  });
+  for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
+  assert.deepEqual(got, ['stdout:a']);
+  assert.equal(pulls, 1, 'nothing more is read while the consumer is busy');
+  release();
+  assert.deepEqual(await end, { exitCode: 3, timedOut: false });
+  assert.deepEqual(got, ['stdout:a', 'stdout:b', 'stderr:c']);
+});

@@ -27,6 +27,7 @@
 #define FRAME_RESIZE 'W'
 #define FRAME_KILL 'K'
 #define FRAME_PING 'P'
+#define FRAME_GRANT 'G'
 /* guest -> host ('P' answers a ping, 'X' is a channel's exit) */
 #define FRAME_HELLO 'H'
 #define FRAME_STARTED 'S'
@@ -39,6 +40,10 @@
 #define EXEC_PTY 1
 #define EXEC_STDIN 2
 #define EXEC_LOG_FILE 4
+/* Output credit: the guest reads the channel's stdout and stderr only while it holds credit, which
+ * starts at OUTPUT_WINDOW and grows by every 'G' (grant) frame's count. */
+#define EXEC_OUTPUT_WINDOW 8
+#define OUTPUT_WINDOW (1024u * 1024)
 
 /* Exit kinds. */
 #define EXIT_CODE 0

@@ -9,8 +9,9 @@
  * a channel is one process the host started. docs/guest-agent.md specifies every frame type both
  * ways, limits and ordering; frame.c encodes and decodes them, checked by test/frames.json.
  *
- * Output is read only while the host keeps up (at most OUT_HIGH bytes queued), so a flood blocks
- * the writer instead of growing memory. PID 1 reaps every orphan.
+ * Output is read only while the host keeps up (at most OUT_HIGH bytes queued) and, for a channel
+ * started with an output window, only while the host granted credit for it (its consumer drains),
+ * so a flood or a slow reader blocks the writer instead of growing memory. PID 1 reaps every orphan.
  *
  * The binary is `mags-guest`. `mags-guest host` speaks the same protocol on fd 3 as the daemon's
  * process spawner on the host: a tiny process forks crun and the helpers instead of the daemon's
@@ -80,6 +81,9 @@ struct session {
   int exited, status;
   int64_t exited_at, last_output;
   int stdin_eof;
+  /* With EXEC_OUTPUT_WINDOW: output bytes the host still takes (its grants minus what was sent). */
+  int windowed;
+  int64_t credit;
   struct buf in;
   struct session *next;
 };
@@ -212,6 +216,8 @@ static void start_session(uint32_t chan, const unsigned char *p, uint32_t len) {
 
   struct session *s = calloc(1, sizeof *s);
   s->chan = chan;
+  s->windowed = (flags & EXEC_OUTPUT_WINDOW) != 0;
+  s->credit = OUTPUT_WINDOW;
   s->out_fd = s->err_fd = s->in_fd = -1;
   int pty_slave = -1, in_p[2] = {-1, -1}, out_p[2] = {-1, -1}, err_p[2] = {-1, -1};
   if (flags & EXEC_PTY) {
@@ -290,6 +296,9 @@ static void handle_frame(char type, uint32_t chan, const unsigned char *p, uint3
   case FRAME_EOF:
     if (s) { s->stdin_eof = 1; if (s->in.len == 0) session_close_in(s); }
     break;
+  case FRAME_GRANT:
+    if (s && len >= 4) s->credit += frame_get32(p);
+    break;
   case FRAME_RESIZE:
     if (s && s->pty && len >= 4) {
       struct winsize ws = { .ws_row = frame_get16(p + 2), .ws_col = frame_get16(p) };
@@ -303,11 +312,19 @@ static void handle_frame(char type, uint32_t chan, const unsigned char *p, uint3
   }
 }
 
-/* Reads once from an output fd into the host queue; returns 0 on EOF/error (fd closed). */
+/* True while the session may read its output (the host granted room for more). */
+static int has_credit(const struct session *s) { return !s->windowed || s->credit > 0; }
+
+/* Reads once from an output fd into the host queue (at most the credit left); returns 0 on
+ * EOF/error (fd closed). */
 static int pump(struct session *s, int *fd, char type) {
   char tmp[READ_CHUNK];
-  ssize_t n = read(*fd, tmp, sizeof tmp);
+  size_t want = sizeof tmp;
+  if (s->windowed && (int64_t)want > s->credit) want = (size_t)s->credit;
+  if (want == 0) return 1;
+  ssize_t n = read(*fd, tmp, want);
   if (n > 0) {
+    if (s->windowed) s->credit -= n;
     send_frame(type, s->chan, tmp, (uint32_t)n);
     if (s->exited) s->last_output = now_ms();
     return 1;
@@ -320,8 +337,8 @@ static int pump(struct session *s, int *fd, char type) {
 
 static void finish_session(struct session *s) {
   /* Whatever is still buffered in the pipes (a background process may hold them open). */
-  for (int i = 0; i < 16 && s->out_fd >= 0 && outq.len < OUT_HIGH; i++) if (!pump(s, &s->out_fd, 'O')) break;
-  for (int i = 0; i < 16 && s->err_fd >= 0 && outq.len < OUT_HIGH; i++) if (!pump(s, &s->err_fd, 'E')) break;
+  for (int i = 0; i < 16 && s->out_fd >= 0 && outq.len < OUT_HIGH && has_credit(s); i++) if (!pump(s, &s->out_fd, 'O')) break;
+  for (int i = 0; i < 16 && s->err_fd >= 0 && outq.len < OUT_HIGH && has_credit(s); i++) if (!pump(s, &s->err_fd, 'E')) break;
   if (s->pty) s->in_fd = -1;
   close_fd(&s->out_fd);
   close_fd(&s->err_fd);
@@ -382,6 +399,12 @@ static int serve(int fd) {
     for (struct session *s = sessions, *next; s; s = next) {
       next = s->next;
       if (!s->exited) continue;
+      if (!has_credit(s) && (s->out_fd >= 0 || s->err_fd >= 0)) {
+        /* The host's reader is paused: what is left in the pipes waits for its grant, however long
+         * (the drain limits count from the grant). */
+        s->exited_at = s->last_output = now;
+        continue;
+      }
       /* While the host lags behind, unread output is not silence: wait (up to the hard limit). */
       int64_t quiet = outq.len < OUT_HIGH ? s->last_output + EXIT_GRACE_MS - now : EXIT_GRACE_MS;
       int64_t hard = s->exited_at + EXIT_MAX_DRAIN_MS - now;
@@ -405,8 +428,9 @@ static int serve(int fd) {
     owners[n] = NULL; kinds[n++] = 's';
     int reading = outq.len < OUT_HIGH;
     for (struct session *s = sessions; s; s = s->next) {
-      if (reading && s->out_fd >= 0) { pfds[n] = (struct pollfd){ .fd = s->out_fd, .events = POLLIN }; owners[n] = s; kinds[n++] = 'O'; }
-      if (reading && s->err_fd >= 0) { pfds[n] = (struct pollfd){ .fd = s->err_fd, .events = POLLIN }; owners[n] = s; kinds[n++] = 'E'; }
+      int rd = reading && has_credit(s);
+      if (rd && s->out_fd >= 0) { pfds[n] = (struct pollfd){ .fd = s->out_fd, .events = POLLIN }; owners[n] = s; kinds[n++] = 'O'; }
+      if (rd && s->err_fd >= 0) { pfds[n] = (struct pollfd){ .fd = s->err_fd, .events = POLLIN }; owners[n] = s; kinds[n++] = 'E'; }
       if (s->in.len && s->in_fd >= 0) { pfds[n] = (struct pollfd){ .fd = s->in_fd, .events = POLLOUT }; owners[n] = s; kinds[n++] = 'I'; }
     }
     if (poll(pfds, (nfds_t)n, (int)timeout) < 0) {

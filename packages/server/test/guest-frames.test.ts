@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, it } from 'node:test';
 import { GuestConnection } from '../src/guest/client.js';
 import {
@@ -20,18 +21,21 @@ import {
   FrameTooLargeError,
   GUEST_MAX_PAYLOAD,
   HOST_MAX_PAYLOAD,
+  OUTPUT_WINDOW,
   PROTOCOL_VERSION,
   ToGuest,
   ToHost,
   decodeExec,
   decodeExit,
   decodeFrame,
+  decodeGrant,
   decodeKill,
   decodeResize,
   decodeStarted,
   encodeExec,
   encodeExit,
   encodeFrame,
+  encodeGrant,
   encodeKill,
   encodeResize,
   encodeStarted,
@@ -87,6 +91,8 @@ function decodePayload(v: Vector, f: Frame): Fields {
         return decodeResize(f.payload) ?? malformed;
       case 'K':
         return decodeKill(f.payload) ?? malformed;
+      case 'G':
+        return decodeGrant(f.payload) ?? malformed;
     }
   } else {
     switch (f.type) {
@@ -115,6 +121,8 @@ function encodePayload(v: Vector, fields: Fields): Buffer {
         return encodeResize(n('cols'), n('rows'));
       case 'K':
         return encodeKill(n('signal'), n('scope') as 0 | 1);
+      case 'G':
+        return encodeGrant(n('count'));
     }
   } else {
     switch (v.type) {
@@ -314,6 +322,61 @@ describe('guest protocol: the real guest agent against the host end', { timeout:
         c.stdin!.end(input);
       });
       assert.equal(Buffer.concat(out).toString(), direct);
+    } finally {
+      g.conn.close();
+      g.child.kill('SIGKILL');
+      await g.exited;
+    }
+  });
+
+  it('a paused consumer stops the writer at the output window; resumed, every byte arrives', async () => {
+    const g = await startGuest();
+    try {
+      await g.conn.hello;
+      const total = 20 * 1024 * 1024;
+      let got = 0;
+      let zeros = true;
+      const proc = g.conn.spawn({ argv: ['/usr/bin/head', '-c', String(total), '/dev/zero'], cwd: '/' }, (_s, d) => {
+        got += d.length;
+        if (zeros && d.some((b) => b !== 0)) zeros = false;
+      });
+      proc.pause!();
+      let exited = false;
+      void proc.exited.then(() => (exited = true));
+      await sleep(300);
+      const first = got;
+      await sleep(300);
+      assert.equal(got, first, 'no output arrives while paused');
+      assert.ok(first <= OUTPUT_WINDOW, `${first} bytes arrived while paused (window ${OUTPUT_WINDOW})`);
+      assert.equal(exited, false, 'the writer is blocked, not finished');
+      proc.resume!();
+      assert.deepEqual(await proc.exited, { code: 0, signal: null });
+      assert.equal(got, total);
+      assert.ok(zeros);
+    } finally {
+      g.conn.close();
+      g.child.kill('SIGKILL');
+      await g.exited;
+    }
+  });
+
+  it('output left by a process that exited while paused waits for the resume, past the drain limit', async () => {
+    const g = await startGuest();
+    try {
+      await g.conn.hello;
+      // More than the window, less than the window plus a pipe: head exits with the rest in the pipe.
+      const total = OUTPUT_WINDOW + 16 * 1024;
+      let got = 0;
+      const proc = g.conn.spawn({ argv: ['/usr/bin/head', '-c', String(total), '/dev/zero'], cwd: '/' }, (_s, d) => (got += d.length));
+      proc.pause!();
+      let exited = false;
+      void proc.exited.then(() => (exited = true));
+      await sleep(5600);
+      assert.equal(exited, false);
+      assert.ok(got <= OUTPUT_WINDOW);
+      proc.resume!();
+      assert.deepEqual(await proc.exited, { code: 0, signal: null });
+      assert.equal(got, total);
     } finally {
       g.conn.close();
       g.child.kill('SIGKILL');

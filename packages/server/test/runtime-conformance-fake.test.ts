@@ -28,5 +28,5 @@ runtimeConformance(
       },
     };
   },
-  { debianGuest: false, pause: true, spawn: true, pty: false, internet: false, cgroupLimits: false, diskLimit: false, workspaceLayer: true },
+  { debianGuest: false, pause: true, spawn: true, pty: false, outputFlow: false, internet: false, cgroupLimits: false, diskLimit: false, workspaceLayer: true },
 );

@@ -22,6 +22,7 @@ export const CONTAINER_CAPABILITIES = {
   cgroupLimits: true,
   diskLimit: true,
   workspaceLayer: true,
+  outputFlow: true,
 } as const;
 
 const isMain = process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href;

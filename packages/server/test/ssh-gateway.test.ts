@@ -174,19 +174,24 @@ describe('SSH gateway (OpenSSH client, real sandboxes)', () => {
     }
   });
 
-  it('scp (SFTP mode) and sftp up and down keep the bytes', async () => {
-    const has = await ssh(devKey, 'test -x /usr/lib/openssh/sftp-server || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssh-sftp-server) >/dev/null 2>&1; test -x /usr/lib/openssh/sftp-server');
-    assert.equal(has.code, 0, 'sftp-server in the sandbox');
+  it('scp (default SFTP mode, -s, and legacy -O) and sftp up and down keep the bytes, with nothing installed first', async () => {
+    const has = await ssh(devKey, 'test -x /usr/lib/openssh/sftp-server && command -v scp');
+    assert.equal(has.code, 0, 'the base image has sftp-server and scp');
     const up = join(dir, 'up.bin');
     const data = Buffer.alloc(3_000_000);
     for (let i = 0; i < data.length; i++) data[i] = (i * 7919) & 0xff;
     await writeFile(up, data);
+    const digest = createHash('sha256').update(data).digest('hex');
     const opts = ['-i', devKey, '-P', String(port), '-o', `UserKnownHostsFile=${join(dir, 'known_hosts')}`, '-o', 'BatchMode=yes', '-o', 'IdentitiesOnly=yes', '-F', '/dev/null'];
-    await run('scp', ['-s', ...opts, up, 'root@127.0.0.1:/root/up.bin']);
-    const sum = await ssh(devKey, 'sha256sum /root/up.bin');
-    assert.equal(sum.stdout.toString().split(' ')[0], createHash('sha256').update(data).digest('hex'));
-    await run('scp', ['-s', ...opts, 'root@127.0.0.1:/root/up.bin', join(dir, 'down.bin')]);
-    assert.ok((await readFile(join(dir, 'down.bin'))).equals(data));
+    for (const [mode, flags] of [['default', []], ['sftp', ['-s']], ['legacy', ['-O']]] as const) {
+      const remote = `/root/up-${mode}.bin`;
+      await run('scp', [...flags, ...opts, up, `root@127.0.0.1:${remote}`]);
+      const sum = await ssh(devKey, `sha256sum ${remote}`);
+      assert.equal(sum.stdout.toString().split(' ')[0], digest, `scp ${mode} up`);
+      const down = join(dir, `down-${mode}.bin`);
+      await run('scp', [...flags, ...opts, `root@127.0.0.1:${remote}`, down]);
+      assert.ok((await readFile(down)).equals(data), `scp ${mode} down`);
+    }
     const batch = join(dir, 'batch');
     await writeFile(batch, `put ${up} /root/sftp.bin\nget /root/sftp.bin ${join(dir, 'sftp-down.bin')}\nls -l /root/sftp.bin\n`);
     const sftp = await run('sftp', ['-b', batch, ...opts, 'root@127.0.0.1']);

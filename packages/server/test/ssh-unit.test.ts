@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
+import { EventEmitter } from 'node:events';
 import { connect } from 'node:net';
+import type { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import ssh2 from 'ssh2';
 import { silentLogger } from '../src/logger.js';
@@ -9,6 +11,7 @@ import { CappedText } from '../src/services/exec.js';
 import { TerminalTickets } from '../src/services/terminal.js';
 import { SshGateway } from '../src/ssh/gateway.js';
 import { SSH_KEYS_PER_JOB, SshGrant, blobOf, fingerprintOf, publicKeyOf } from '../src/ssh/keys.js';
+import { OutputFlow } from '../src/ssh/session.js';
 import type { Job } from '../src/storage/metadata/store.js';
 import { createHarness, type Harness } from './helpers/harness.js';
 
@@ -176,5 +179,56 @@ describe('SSH keys and the gateway without sandboxes', () => {
     } finally {
       await limited.close();
     }
+  });
+});
+
+describe('SSH output flow', () => {
+  /** A writable that takes `room` writes, then answers false until `drain()`. */
+  const fullAfter = (room: number) => {
+    const s = new EventEmitter() as EventEmitter & { write(d: Buffer): boolean; drain(): void; written: number };
+    let left = room;
+    s.written = 0;
+    s.write = (d: Buffer) => {
+      s.written += d.length;
+      return --left > 0;
+    };
+    s.drain = () => {
+      left = room;
+      s.emit('drain');
+    };
+    return s;
+  };
+
+  it('pauses the process when a stream is full and resumes it once every full stream drained', () => {
+    const calls: string[] = [];
+    const channel = new EventEmitter();
+    const flow = new OutputFlow({ pause: () => calls.push('pause'), resume: () => calls.push('resume') }, channel);
+    const out = fullAfter(2);
+    const err = fullAfter(1);
+    flow.write(out as unknown as Writable, Buffer.from('a'));
+    assert.deepEqual(calls, []);
+    flow.write(out as unknown as Writable, Buffer.from('b'));
+    assert.deepEqual(calls, ['pause']);
+    flow.write(err as unknown as Writable, Buffer.from('c'));
+    assert.deepEqual(calls, ['pause', 'pause']);
+    out.drain();
+    assert.deepEqual(calls, ['pause', 'pause'], 'stderr is still full');
+    err.drain();
+    assert.deepEqual(calls, ['pause', 'pause', 'resume']);
+    assert.equal(out.written + err.written, 3, 'nothing is dropped');
+  });
+
+  it('a closed channel resumes the process for good and takes no more writes', () => {
+    const calls: string[] = [];
+    const channel = new EventEmitter();
+    const flow = new OutputFlow({ pause: () => calls.push('pause'), resume: () => calls.push('resume') }, channel);
+    const out = fullAfter(1);
+    flow.write(out as unknown as Writable, Buffer.from('a'));
+    channel.emit('close');
+    assert.deepEqual(calls, ['pause', 'resume']);
+    flow.write(out as unknown as Writable, Buffer.from('b'));
+    out.drain();
+    assert.deepEqual(calls, ['pause', 'resume']);
+    assert.equal(out.written, 1);
   });
 });

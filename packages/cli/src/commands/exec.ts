@@ -1,3 +1,4 @@
+import { once } from 'node:events';
 import { Command } from 'commander';
 import { action, client, intArg, withConnection, withExamples, type ConnectionFlags } from '../shared.js';
 
@@ -21,7 +22,11 @@ export function execCommand(): Command {
     const end = await mags.execStream(id, words.join(' '), {
       timeout: flags.timeout !== undefined ? flags.timeout * 1000 : undefined,
       cwd: flags.cwd,
-      onOutput: (stream, text) => (stream === 'stdout' ? process.stdout : process.stderr).write(text),
+      // A slow reader of our stdout (a pipe) holds the stream back instead of filling our memory.
+      onOutput: (stream, text) => {
+        const out = stream === 'stdout' ? process.stdout : process.stderr;
+        return out.write(text) ? undefined : once(out, 'drain');
+      },
     });
     if (end.timedOut) process.stderr.write(`mags: the command ran longer than ${flags.timeout ?? 300} s and was killed\n`);
     return end.exitCode;

@@ -204,6 +204,11 @@ static size_t check_payload(int to_guest, const struct frame *f, const struct jv
     enc[1] = (unsigned char)getn(fields, "scope");
     return 2;
   }
+  if (to_guest && f->type == FRAME_GRANT) {
+    CHECK(f->len >= 4 && frame_get32(p) == getn(fields, "count"), "grant");
+    frame_put32(enc, (uint32_t)getn(fields, "count"));
+    return 4;
+  }
   if (to_guest && f->type == FRAME_EOF) return 0;
   if (!to_guest && f->type == FRAME_HELLO) {
     const char *text = gets_(fields, "text");

@@ -7,9 +7,6 @@ import type { TerminalTickets } from '../services/terminal.js';
 import { userOf } from './auth.js';
 import { IdParams, errorResponses } from './schemas.js';
 
-/** A streamed answer whose client reads nothing while this many bytes wait is cut off (and the command killed). */
-const STREAM_MAX_BACKLOG_BYTES = 16 * 1024 * 1024;
-
 const ExecBody = z.object({
   command: z.string().min(1).max(1024 * 1024).describe('Run by /bin/bash -c in the sandbox'),
   timeout_seconds: z.number().int().min(1).max(MAX_EXEC_TIMEOUT_SECONDS).optional().describe('Wall-clock limit (default 300); on expiry the process group is killed, exit_code 124, timed_out true'),
@@ -72,25 +69,37 @@ export const execRoutes: FastifyPluginAsyncZod<ExecRoutesOptions> = async (app, 
       const raw = reply.raw;
       const decoders = { stdout: new StringDecoder('utf8'), stderr: new StringDecoder('utf8') };
       const line = (o: unknown) => raw.write(`${JSON.stringify(o)}\n`);
-      let cutOff = false;
+      // Back-pressure: a write the response cannot take pauses the command's output until it drains.
+      let paused = false;
+      const drained = () => {
+        paused = false;
+        running.resume();
+      };
       // Errors before the command started (no job, not running) answer with their status as usual.
       const running = await exec.start(
         userOf(request),
         request.params.id,
         cmd,
         (stream, data) => {
-          if (cutOff) return;
           const text = decoders[stream].write(data);
-          if (text) line({ type: stream, data: text });
-          if (raw.writableLength > STREAM_MAX_BACKLOG_BYTES) {
-            cutOff = true;
-            request.log.warn('exec stream client reads too slowly; killing the command');
-            running.cancel();
+          if (text && !line({ type: stream, data: text }) && !paused && !raw.destroyed) {
+            paused = true;
+            running.pause();
+            raw.once('drain', drained);
           }
         },
         abort.signal,
       );
-      abort.signal.addEventListener('abort', () => running.cancel(), { once: true });
+      abort.signal.addEventListener(
+        'abort',
+        () => {
+          // Nobody reads any more: the command is killed and its last output let through to its end.
+          raw.off('drain', drained);
+          running.resume();
+          running.cancel();
+        },
+        { once: true },
+      );
       reply.hijack();
       raw.writeHead(200, { 'content-type': 'application/x-ndjson; charset=utf-8', 'x-request-id': request.id, 'cache-control': 'no-store' });
       try {
@@ -99,7 +108,7 @@ export const execRoutes: FastifyPluginAsyncZod<ExecRoutesOptions> = async (app, 
           const rest = decoders[s].end();
           if (rest) line({ type: s, data: rest });
         }
-        line({ type: 'exit', exit_code: end.exitCode, timed_out: end.timedOut, duration_ms: end.durationMs, ...(cutOff ? { cut_off: true } : {}) });
+        line({ type: 'exit', exit_code: end.exitCode, timed_out: end.timedOut, duration_ms: end.durationMs });
       } catch (err) {
         const e = err as { message?: string; code?: string };
         line({ type: 'error', error: e.message ?? String(err), code: e.code ?? 'INTERNAL_ERROR' });

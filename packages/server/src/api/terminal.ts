@@ -17,6 +17,8 @@ const SIGHUP = 1;
 const SIGKILL = 9;
 /** How long a hung-up shell may take to exit before it is killed. */
 const HANGUP_GRACE_MS = 2000;
+/** Terminal output the socket may hold unsent before the shell's output is paused. */
+const SOCKET_HIGH_BYTES = 256 * 1024;
 /** Largest control or input message a client may send. */
 const MAX_MESSAGE_BYTES = 1024 * 1024;
 
@@ -74,8 +76,22 @@ async function serveTerminal(socket: WebSocket, request: FastifyRequest, exec: E
   try {
     if (socket.readyState !== socket.OPEN) return;
     if (!att.sandbox.spawn) throw new AppError('FEATURE_NOT_AVAILABLE', 'the terminal needs a runtime driver that can spawn processes');
+    // Back-pressure: past SOCKET_HIGH_BYTES not yet sent to the browser the shell's output is paused
+    // until the socket has flushed what it holds (the send callback runs once a frame went out).
+    let paused = false;
+    const sent = () => {
+      if (paused && socket.bufferedAmount < SOCKET_HIGH_BYTES) {
+        paused = false;
+        proc?.resume?.();
+      }
+    };
     proc = att.sandbox.spawn({ argv: ['/bin/bash', '-l'], env: { TERM: 'xterm-256color' }, pty: { cols, rows } }, (_stream, data) => {
-      if (socket.readyState === socket.OPEN) socket.send(data, { binary: true });
+      if (socket.readyState !== socket.OPEN) return;
+      socket.send(data, { binary: true }, sent);
+      if (!paused && socket.bufferedAmount >= SOCKET_HIGH_BYTES) {
+        paused = true;
+        proc?.pause?.();
+      }
     });
     const p = proc;
     socket.on('message', (data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean) => {
@@ -91,6 +107,8 @@ async function serveTerminal(socket: WebSocket, request: FastifyRequest, exec: E
     // came) is killed, so a closed terminal never keeps the sandbox's attachment.
     let ended = false;
     socket.on('close', () => {
+      // Nothing reads any more: let the shell's last output drain so it can end.
+      p.resume?.();
       p.kill(SIGHUP);
       setTimeout(() => {
         if (!ended) p.kill(SIGKILL);

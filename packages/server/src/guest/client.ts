@@ -12,17 +12,20 @@ import { StringDecoder } from 'node:string_decoder';
 import type { OutputStream, ProcessExit, SandboxProcess, SpawnRequest } from '../runtime/driver.js';
 import {
   EXEC_LOG_FILE,
+  EXEC_OUTPUT_WINDOW,
   EXEC_PTY,
   EXEC_STDIN,
   FrameReader,
   FrameTooLargeError,
   HOST_MAX_PAYLOAD,
+  OUTPUT_WINDOW,
   PROTOCOL_VERSION,
   ToGuest,
   ToHost,
   decodeExit,
   encodeExec,
   encodeFrame,
+  encodeGrant,
   encodeKill,
   encodeResize,
   parseHello,
@@ -41,6 +44,60 @@ interface Channel {
   inFlight: number;
   /** Writers waiting for the stdin window to have room. */
   waiters: Array<() => void>;
+  /** The output window: what the guest may still send, given back as the consumer takes it. */
+  credit: OutputCredit;
+}
+
+/** Output bytes taken by a consumer are granted back to the guest in batches of this size. */
+export const GRANT_STEP = OUTPUT_WINDOW / 4;
+
+/**
+ * The host's half of a channel's output window (docs/guest-agent.md, "Limits and back-pressure").
+ * The guest starts with OUTPUT_WINDOW bytes of credit and stops reading the process's output when
+ * it runs out; every byte delivered to the consumer is granted back once the consumer is not
+ * paused, in batches of `step`. So while paused, at most OUTPUT_WINDOW bytes of the channel reach
+ * the host, and the process blocks on its full pipe.
+ */
+export class OutputCredit {
+  private taken = 0;
+  private isPaused = false;
+
+  constructor(
+    private readonly grant: (count: number) => void,
+    private readonly step = GRANT_STEP,
+  ) {}
+
+  get paused(): boolean {
+    return this.isPaused;
+  }
+
+  /** Bytes delivered and not yet granted back. */
+  get outstanding(): number {
+    return this.taken;
+  }
+
+  /** `n` output bytes went to the consumer. */
+  delivered(n: number): void {
+    this.taken += n;
+    this.flush();
+  }
+
+  pause(): void {
+    this.isPaused = true;
+  }
+
+  resume(): void {
+    if (!this.isPaused) return;
+    this.isPaused = false;
+    this.flush();
+  }
+
+  private flush(): void {
+    if (this.isPaused || this.taken < this.step) return;
+    const n = this.taken;
+    this.taken = 0;
+    this.grant(n);
+  }
 }
 
 /** Stdin writes are cut into frames of at most this many bytes (well under the guest's limit). */
@@ -160,8 +217,13 @@ export class GuestConnection {
       }
       case ToHost.stdout:
       case ToHost.stderr:
-        this.channels.get(channel)?.onData(type === ToHost.stdout ? 'stdout' : 'stderr', payload);
+      {
+        const ch = this.channels.get(channel);
+        if (!ch) return;
+        ch.onData(type === ToHost.stdout ? 'stdout' : 'stderr', payload);
+        ch.credit.delivered(payload.length);
         return;
+      }
       case ToHost.exit: {
         const exit = decodeExit(payload);
         if (!exit) return this.violation(`sent a ${payload.length}-byte exit frame`);
@@ -205,11 +267,15 @@ export class GuestConnection {
     });
   }
 
-  /** Starts a process; `onData` receives its output chunks as they arrive. */
+  /**
+   * Starts a process; `onData` receives its output chunks as they arrive. Output is windowed
+   * (except with `logFile`): while the consumer has `pause()`d the process, at most OUTPUT_WINDOW
+   * bytes arrive, then the process blocks writing until `resume()`.
+   */
   spawn(opts: SpawnRequest & { logFile?: string }, onData: (stream: OutputStream, data: Buffer) => void): GuestProcess {
     if (this.closedError) throw this.closedError;
     const payload = encodeExec({
-      flags: (opts.pty ? EXEC_PTY : 0) | (opts.stdin ? EXEC_STDIN : 0) | (opts.logFile ? EXEC_LOG_FILE : 0),
+      flags: (opts.pty ? EXEC_PTY : 0) | (opts.stdin ? EXEC_STDIN : 0) | (opts.logFile ? EXEC_LOG_FILE : EXEC_OUTPUT_WINDOW),
       cols: opts.pty?.cols ?? 0,
       rows: opts.pty?.rows ?? 0,
       argv: opts.argv,
@@ -220,7 +286,8 @@ export class GuestConnection {
     const chan = this.nextChannel++;
     let resolveExit!: (e: ProcessExit) => void;
     const exited = new Promise<ProcessExit>((ok) => (resolveExit = ok));
-    const channel: Channel = { onData, resolve: resolveExit, inFlight: 0, waiters: [] };
+    const credit = new OutputCredit((count) => this.send(ToGuest.grant, chan, encodeGrant(count)));
+    const channel: Channel = { onData, resolve: resolveExit, inFlight: 0, waiters: [], credit };
     this.channels.set(chan, channel);
     this.send(ToGuest.exec, chan, payload);
     return {
@@ -241,6 +308,8 @@ export class GuestConnection {
       closeStdin: () => this.send(ToGuest.eof, chan),
       resize: (cols, rows) => this.send(ToGuest.resize, chan, encodeResize(cols, rows)),
       kill: (signal, all = false) => this.send(ToGuest.kill, chan, encodeKill(signal, all ? 1 : 0)),
+      pause: () => credit.pause(),
+      resume: () => credit.resume(),
     };
   }
 

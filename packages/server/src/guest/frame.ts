@@ -14,7 +14,7 @@ export const HOST_MAX_PAYLOAD = 1024 * 1024;
 export const GUEST_MAX_PAYLOAD = 64 * 1024 * 1024;
 
 /** Frame types the host sends. */
-export const ToGuest = { exec: 'X', stdin: 'I', eof: 'C', resize: 'W', kill: 'K', ping: 'P' } as const;
+export const ToGuest = { exec: 'X', stdin: 'I', eof: 'C', resize: 'W', kill: 'K', ping: 'P', grant: 'G' } as const;
 /** Frame types the guest sends ('P' answers a ping). */
 export const ToHost = { hello: 'H', started: 'S', stdout: 'O', stderr: 'E', exit: 'X', pong: 'P', ack: 'A' } as const;
 
@@ -22,6 +22,10 @@ export const ToHost = { hello: 'H', started: 'S', stdout: 'O', stderr: 'E', exit
 export const EXEC_PTY = 1;
 export const EXEC_STDIN = 2;
 export const EXEC_LOG_FILE = 4;
+/** The guest reads the channel's output only while it holds credit: OUTPUT_WINDOW, plus every grant. */
+export const EXEC_OUTPUT_WINDOW = 8;
+/** Output credit a channel started with EXEC_OUTPUT_WINDOW holds before its first grant. */
+export const OUTPUT_WINDOW = 1024 * 1024;
 
 export interface Frame {
   type: string;
@@ -171,6 +175,17 @@ export function decodeResize(b: Buffer): { cols: number; rows: number } | null {
 }
 
 /** scope 0: the channel's process group; 1: every process in the sandbox. */
+/** A grant: the guest may send `count` more output bytes on the channel. */
+export function encodeGrant(count: number): Buffer {
+  const b = Buffer.allocUnsafe(4);
+  b.writeUInt32BE(count, 0);
+  return b;
+}
+
+export function decodeGrant(b: Buffer): { count: number } | null {
+  return b.length >= 4 ? { count: b.readUInt32BE(0) } : null;
+}
+
 export function encodeKill(signal: number, scope: 0 | 1): Buffer {
   return Buffer.from([signal, scope]);
 }

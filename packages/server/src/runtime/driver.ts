@@ -126,6 +126,14 @@ export interface SandboxProcess {
   resize(cols: number, rows: number): void;
   /** Signals the process group (or, with `all`, every process in the sandbox). */
   kill(signal: number, all?: boolean): void;
+  /**
+   * Output flow control: after `pause()` the driver delivers at most a bounded window more of the
+   * process's output, then the process blocks writing until `resume()`. A consumer that pauses
+   * must resume when it goes away (or the process's last output, and its exit, wait for it).
+   * Optional: a driver without it delivers output as fast as the process writes.
+   */
+  pause?(): void;
+  resume?(): void;
 }
 
 /** Resources a sandbox has used since it was created (counters only grow). */

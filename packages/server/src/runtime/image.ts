@@ -49,7 +49,7 @@ const SUITE = 'bookworm';
 /** Installed by debootstrap itself (small, dependency-simple). */
 const BASE_PACKAGES = ['bash', 'ca-certificates', 'procps', 'less', 'vim-tiny'];
 /** Installed with apt-get inside the new root (npm's dependency tree is too deep for debootstrap). */
-const EXTRA_PACKAGES = ['curl', 'wget', 'git', 'python3', 'python3-pip', 'python3-venv', 'nodejs', 'npm'];
+const EXTRA_PACKAGES = ['curl', 'wget', 'git', 'python3', 'python3-pip', 'python3-venv', 'nodejs', 'npm', 'openssh-sftp-server'];
 
 /**
  * Certificate authorities the host's administrator added (Debian's place for local CAs). They are

@@ -47,6 +47,9 @@ export interface RunningExec {
   readonly ended: Promise<ExecEnd>;
   /** Kills the command's process group (the caller went away). */
   cancel(): void;
+  /** Stops taking output (the command blocks writing once a window of it is in flight) until `resume()`. */
+  pause(): void;
+  resume(): void;
 }
 
 export interface ExecServiceOptions {
@@ -128,10 +131,13 @@ export class ExecService {
         clearTimeout(timer);
         att.release();
       });
-    return { job: att.job, ended, cancel: kill };
+    return { job: att.job, ended, cancel: kill, pause: () => proc.pause?.(), resume: () => proc.resume?.() };
   }
 
-  /** Runs `cmd` to its end and answers its output, each stream capped at `maxBufferBytes`. */
+  /**
+   * Runs `cmd` to its end and answers its output, each stream capped at `maxBufferBytes`. It never
+   * pauses the command: past the cap, output is read and dropped, so the command runs to its end.
+   */
   async run(user: User, ref: string, cmd: ExecCommand, signal?: AbortSignal): Promise<ExecBuffered> {
     const out = new CappedText(this.maxBufferBytes);
     const err = new CappedText(this.maxBufferBytes);

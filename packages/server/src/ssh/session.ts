@@ -1,5 +1,6 @@
 import { connect } from 'node:net';
 import { constants } from 'node:os';
+import type { Writable } from 'node:stream';
 import type { Logger } from 'pino';
 import type { AcceptConnection, Channel, RejectConnection, ServerChannel, Session, TcpipRequestInfo } from 'ssh2';
 import type { SandboxProcess, SpawnRequest } from '../runtime/driver.js';
@@ -96,11 +97,12 @@ async function start(
   const req: SpawnRequest = { argv, env, pty, stdin: true };
   let proc: SandboxProcess;
   try {
+    let flow: OutputFlow | undefined;
     proc = att.sandbox.spawn(req, (stream, data) => {
       ctx.activity();
-      if (stream === 'stderr' && !pty) channel.stderr.write(data);
-      else channel.write(data);
+      flow!.write(stream === 'stderr' && !pty ? channel.stderr : channel, data);
     });
+    flow = new OutputFlow(proc, channel);
   } catch (err) {
     channel.stderr.write(`mags: cannot start the process: ${(err as Error).message}\r\n`);
     channel.exit(255);
@@ -172,11 +174,13 @@ function relayInSandbox(accept: AcceptConnection<ServerChannel>, reject: RejectC
   if (!att.sandbox.spawn) return reject();
   const script = `exec 3<>/dev/tcp/127.0.0.1/${port} || exit 1; cat <&3 & cat >&3; wait`;
   const channel = accept();
+  let flow: OutputFlow | undefined;
   const proc = att.sandbox.spawn({ argv: ['/bin/bash', '-c', script], stdin: true }, (stream, data) => {
     ctx.activity();
-    if (stream === 'stdout') channel.write(data);
+    if (stream === 'stdout') flow!.write(channel, data);
     else ctx.log.debug({ port, text: data.toString().slice(0, 200) }, 'SSH forward relay stderr');
   });
+  flow = new OutputFlow(proc, channel);
   channel.on('data', (d: Buffer) => {
     ctx.activity();
     proc.write(d);
@@ -184,6 +188,39 @@ function relayInSandbox(accept: AcceptConnection<ServerChannel>, reject: RejectC
   channel.on('end', () => proc.closeStdin());
   channel.on('close', () => proc.kill(SIGHUP));
   void proc.exited.then(() => channel.end());
+}
+
+/**
+ * Back-pressure from an SSH channel to the process feeding it: a `write()` that returns false
+ * (the client's window is full and ssh2's buffer passed its mark) pauses the process's output
+ * until that stream drains; a closed channel resumes it for good, so the process can finish.
+ */
+export class OutputFlow {
+  private waiting = new Set<Writable>();
+  private closed = false;
+
+  constructor(
+    private readonly proc: Pick<SandboxProcess, 'pause' | 'resume'>,
+    channel: { once(event: 'close', listener: () => void): unknown },
+  ) {
+    channel.once('close', () => {
+      this.closed = true;
+      this.waiting.clear();
+      this.proc.resume?.();
+    });
+  }
+
+  /** Writes `data` to `stream` (the channel or its stderr), pausing the process when it is full. */
+  write(stream: Writable, data: Buffer): void {
+    if (this.closed) return;
+    if (stream.write(data) || this.waiting.has(stream)) return;
+    this.waiting.add(stream);
+    this.proc.pause?.();
+    stream.once('drain', () => {
+      this.waiting.delete(stream);
+      if (this.waiting.size === 0 && !this.closed) this.proc.resume?.();
+    });
+  }
 }
 
 function clampSize(n: number, dflt: number): number {

@@ -38,6 +38,8 @@ export interface RuntimeCapabilities {
   spawn: boolean;
   /** spawn() can allocate a pseudo-terminal. */
   pty: boolean;
+  /** A spawned process's pause()/resume() hold its output: past a bounded window its writes block. */
+  outputFlow: boolean;
   /** Sandboxes with `network: true` reach the package mirrors. */
   internet: boolean;
   /** updateLimits() shows in the guest's cgroup files. */
@@ -225,6 +227,25 @@ export function runtimeConformance(name: string, factory: DriverFactory, caps: R
       const p = sb.spawn!({ argv: ['/bin/sh', '-c', 'test -t 0 && test -t 1 && echo is-a-tty'], pty: { cols: 80, rows: 24 } }, (_s, d) => out.push(d));
       assert.equal((await p.exited).code, 0);
       assert.match(Buffer.concat(out).toString(), /is-a-tty/);
+    });
+
+    it('a spawned process paused by its consumer blocks once a window of output is out; resumed, all of it arrives', { skip: !caps.outputFlow && 'the driver has no output flow control' }, async () => {
+      const total = 16 * 1024 * 1024;
+      for (const pty of caps.pty ? [undefined, { cols: 80, rows: 24 }] : [undefined]) {
+        let got = 0;
+        const p = sb.spawn!({ argv: ['/bin/sh', '-c', `head -c ${total} /dev/zero`], pty }, (_s, d) => (got += d.length));
+        p.pause!();
+        let exited = false;
+        void p.exited.then(() => (exited = true));
+        await new Promise((r) => setTimeout(r, 500));
+        const held = got;
+        await new Promise((r) => setTimeout(r, 300));
+        assert.equal(got, held, 'nothing more arrives while paused');
+        assert.ok(held < total / 4 && !exited, `the writer is blocked (${held} bytes out, ${pty ? 'pty' : 'pipe'})`);
+        p.resume!();
+        assert.equal((await p.exited).code, 0);
+        assert.equal(got, total);
+      }
     });
 
     it('pause freezes every process; resume and exec thaw it', { skip: !caps.pause && 'the driver cannot pause sandboxes' }, async () => {
