@@ -74,7 +74,12 @@ describe('exec API and web terminal (real sandboxes)', () => {
     assert.equal(r.stderr, 'tail\n');
     let bytes = 0;
     let err = '';
-    const end = await client.execStream('dev', cmd, { onOutput: (s, text) => (s === 'stdout' ? (bytes += text.length) : (err += text)) });
+    const end = await client.execStream('dev', cmd, {
+      onOutput: (s, text) => {
+        if (s === 'stdout') bytes += text.length;
+        else err += text;
+      },
+    });
     assert.deepEqual(end, { exitCode: 0, timedOut: false });
     assert.equal(bytes, 50_000_000);
     assert.equal(err, 'tail\n');

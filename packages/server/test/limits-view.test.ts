@@ -248,10 +248,16 @@ describe('limits seen from inside a sandbox (LXCFS + cpuset)', { skip: !isRoot ?
     };
     try {
       const sb = await make({ memoryMb: 512, vcpus: 1 });
-      assert.equal(crunRuns, 2, 'crun ran again without the view');
-      assert.equal(repair().generationOf(sb.id), 0);
-      const r = await run(sb, 'cat /proc/meminfo >/dev/null && echo ok');
-      assert.equal(r.stdout[0], 'ok', r.stderr.join('\n'));
+      if (crunRuns === 2) {
+        // crun failed on the dead files and ran again without them: procfs's own files answer.
+        assert.equal(repair().generationOf(sb.id), 0);
+        const r = await run(sb, 'cat /proc/meminfo >/dev/null && echo ok');
+        assert.equal(r.stdout[0], 'ok', r.stderr.join('\n'));
+      } else {
+        // The kernel still had the files' entries cached, so crun bound the dead files: the sandbox
+        // is tracked with the dead generation and the repair below replaces them.
+        assert.equal(crunRuns, 1);
+      }
       opts.binary = undefined;
       for (const deadline = Date.now() + 30_000; !view().active && Date.now() < deadline; ) await new Promise((res) => setTimeout(res, 50));
       assert.equal(view().active, true, 'lxcfs is back');
