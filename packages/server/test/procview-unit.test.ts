@@ -14,7 +14,7 @@ const FILES = [
   { source: '/run/mags/x/lxcfs/proc/uptime', destination: '/proc/uptime' },
 ];
 
-function setup(opts: { fail?: Set<string>; delayMs?: number; notInit?: Set<string> } = {}) {
+function setup(opts: { fail?: Set<string>; delayMs?: number; notInit?: Set<string>; retryMs?: number } = {}) {
   const view = { active: false, generation: 1, files: () => (view.active ? FILES : []) };
   const calls: string[][] = [];
   const pidToId = new Map<string, string>();
@@ -27,6 +27,7 @@ function setup(opts: { fail?: Set<string>; delayMs?: number; notInit?: Set<strin
       if (opts.fail?.has(pidToId.get(args[1]!)!)) throw new Error('mags-guest: setns /proc/1/ns/mnt: Operation not permitted');
     },
     isSandboxInit: async (pid, id) => !opts.notInit?.has(id) && pidToId.get(String(pid)) === id,
+    retryMs: opts.retryMs ?? 60_000,
   });
   const track = (id: string, pid: number, generation: number) => {
     pidToId.set(String(pid), id);
@@ -68,6 +69,26 @@ describe('ProcViewRepair', () => {
     calls.length = 0;
     assert.deepEqual((await repair.repairAll()).repaired, ['b']);
     assert.equal(calls.length, 1);
+  });
+
+  it('a pass that left failures runs again by itself after retryMs; settled() cancels a pending retry', async () => {
+    const fail = new Set(['b']);
+    const { view, repair, track } = setup({ fail, retryMs: 30 });
+    await track('a', 401, 1);
+    await track('b', 402, 1);
+    view.active = true;
+    view.generation = 2;
+    assert.deepEqual((await repair.repairAll()).failed.map((f) => f.id), ['b']);
+    fail.clear();
+    for (const end = Date.now() + 2000; repair.generationOf('b') !== 2 && Date.now() < end; ) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(repair.generationOf('b'), 2, 'the retry repaired it without a restart of lxcfs');
+    fail.add('a');
+    view.generation = 3;
+    assert.deepEqual((await repair.repairAll()).failed.map((f) => f.id), ['a']);
+    await repair.settled();
+    fail.clear();
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal(repair.generationOf('a'), 2, 'no pass after settled()');
   });
 
   it('a pid that is no longer the sandbox init is not entered', async () => {

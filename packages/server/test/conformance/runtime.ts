@@ -251,14 +251,10 @@ export function runtimeConformance(name: string, factory: DriverFactory, caps: R
     it('pause freezes every process; resume and exec thaw it', { skip: !caps.pause && 'the driver cannot pause sandboxes' }, async () => {
       await run(sb, '(while :; do date +%s%N >> "$HOME/ticks"; sleep 0.02; done) >/dev/null 2>&1 & echo $! > "$HOME/ticker"');
       await new Promise((r) => setTimeout(r, 200));
-      const t0 = performance.now();
+      // How fast pause and resume are is measured in bench/persistent.mjs (thaw), not asserted here.
       await sb.pause!();
-      const pauseMs = performance.now() - t0;
       await new Promise((r) => setTimeout(r, 500));
-      const t1 = performance.now();
       await sb.resume!();
-      const resumeMs = performance.now() - t1;
-      assert.ok(pauseMs < 200 && resumeMs < 200, `pause ${pauseMs.toFixed(1)} ms, resume ${resumeMs.toFixed(1)} ms`);
       await new Promise((r) => setTimeout(r, 100));
       const r = await run(sb, 'kill $(cat "$HOME/ticker"); cat "$HOME/ticks"');
       const ticks = r.stdout.map((l) => Number(BigInt(l) / 1_000_000n));

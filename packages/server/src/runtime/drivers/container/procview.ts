@@ -6,7 +6,8 @@
  * started without the view, while lxcfs was down), one `mags-guest procview` exec clones the new
  * files in the host mount namespace, joins the sandbox's mount namespace through its PID 1 and
  * replaces the stale mounts (native/host-helpers.c). Frozen sandboxes are repaired too: nothing
- * inside the sandbox has to run. A failure is logged for that sandbox and the others go ahead.
+ * inside the sandbox has to run. A failure is logged for that sandbox and the others go ahead; a
+ * pass that left failures runs again after `retryMs` until none is left (or lxcfs restarts again).
  */
 import { readFile } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
@@ -40,7 +41,12 @@ export interface ProcViewOptions {
   parallel?: number;
   /** Whether `pid` is still PID 1 of sandbox `id` (default: its /proc/<pid>/cgroup is the sandbox's). */
   isSandboxInit?: (pid: number, id: string) => Promise<boolean>;
+  /** Delay before a pass that left failures runs again (default 30 s). */
+  retryMs?: number;
 }
+
+/** Default delay before failed repairs are tried again. */
+export const PROC_VIEW_RETRY_MS = 30_000;
 
 /** True when host process `pid` sits in the cgroup of sandbox `id` (a pid is reused once its process is gone). */
 async function inSandboxCgroup(pid: number, id: string): Promise<boolean> {
@@ -52,6 +58,8 @@ export class ProcViewRepair {
   private readonly tracked = new Map<string, Tracked>();
   private running: Promise<ProcViewRepairReport> | null = null;
   private again = false;
+  private retry: NodeJS.Timeout | null = null;
+  private stopped = false;
   /** The last pass's outcome (tests and logs). */
   lastReport: ProcViewRepairReport | null = null;
 
@@ -77,8 +85,11 @@ export class ProcViewRepair {
     return this.tracked.get(id)?.generation;
   }
 
-  /** Resolves once no pass runs (shutdown waits for it before the helpers' spawner goes). */
+  /** Resolves once no pass runs and none will (shutdown waits for it before the helpers' spawner goes). */
   async settled(): Promise<void> {
+    this.stopped = true;
+    if (this.retry) clearTimeout(this.retry);
+    this.retry = null;
     // A failed pass was logged by whoever started it (the driver's onStarted handler).
     while (this.running) await this.running.then(() => undefined, () => undefined);
   }
@@ -99,7 +110,19 @@ export class ProcViewRepair {
     })().finally(() => {
       this.running = null;
     });
+    void this.running.then((report) => this.retryLater(report), () => undefined);
     return this.running;
+  }
+
+  /** Runs another pass after retryMs when this one left sandboxes without the live view. */
+  private retryLater(report: ProcViewRepairReport): void {
+    if (report.failed.length === 0 || this.retry || this.stopped) return;
+    this.retry = setTimeout(() => {
+      this.retry = null;
+      if (this.stopped) return;
+      this.repairAll().catch((err: unknown) => this.opts.log.error({ err }, 'repairing the sandboxes\' lxcfs view failed'));
+    }, this.opts.retryMs ?? PROC_VIEW_RETRY_MS);
+    this.retry.unref();
   }
 
   private async pass(): Promise<ProcViewRepairReport> {
