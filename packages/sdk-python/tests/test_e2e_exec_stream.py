@@ -11,6 +11,7 @@ from typing import Iterator, List
 import pytest
 
 import mags
+from conftest import persistent_sandbox
 
 pytestmark = pytest.mark.e2e
 
@@ -21,12 +22,8 @@ MiB = 1024 * 1024
 def sandbox(server: object) -> Iterator[str]:
     """A persistent job's sandbox (its name), shared by this module's tests and stopped afterwards."""
     client = mags.Mags(api_token=server.token, api_url=server.url, timeout=30)  # type: ignore[attr-defined]
-    name = f"py-exec-{uuid.uuid4().hex[:8]}"
-    job = client.new(name, timeout=120)
-    try:
+    with persistent_sandbox(client, "py-exec") as name:
         yield name
-    finally:
-        client.stop(job["request_id"])
 
 
 def test_interleaved_stdout_and_stderr_arrive_in_order_and_exit_code_3_comes_back(client: mags.Mags, sandbox: str) -> None:
