@@ -6,7 +6,7 @@ import os
 import time
 import urllib.parse
 import uuid
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, cast
+from typing import Any, Callable, Dict, Generator, Iterable, Iterator, List, Mapping, Optional, cast
 
 from . import config
 from ._http import DEFAULT_MAX_RETRIES, Transport, quote_segment
@@ -443,7 +443,7 @@ class Mags:
         env: Optional[Dict[str, str]] = None,
         cwd: Optional[str] = None,
         stdin: Optional[str] = None,
-    ) -> Iterator[ExecOutput]:
+    ) -> Generator[ExecOutput, None, None]:
         """Run ``command`` as ``exec`` does and yield its output as it arrives (ours):
         ``ExecOutput("stdout" | "stderr", data)`` items (UTF-8 text, never a split character, of any
         size), then ``ExecOutput("exit", exit_code=..., timed_out=...)``. Nothing is buffered: the

@@ -12,7 +12,7 @@ from __future__ import annotations
 import http.client
 import json
 from dataclasses import dataclass
-from typing import Any, Dict, Iterator, Literal, Optional, Tuple
+from typing import Any, Dict, Generator, Literal, Optional, Tuple
 
 from ._http import Transport
 from .errors import MagsError
@@ -58,7 +58,7 @@ def exec_body(
     return body, float(body.get("timeout_seconds", 300) + 30)
 
 
-def read_exec_stream(http: Transport, path: str, body: Dict[str, Any], seconds: float) -> Iterator[ExecOutput]:
+def read_exec_stream(http: Transport, path: str, body: Dict[str, Any], seconds: float) -> Generator[ExecOutput, None, None]:
     """Start a streamed exec and return the generator of its items. Errors before the command
     started (no such job, not persistent, bad input) raise here, as ``exec`` raises them; an
     ``error`` line raises ``MagsError`` with its code; a stream that ends without an ``exit`` line
@@ -79,7 +79,7 @@ def read_exec_stream(http: Transport, path: str, body: Dict[str, Any], seconds: 
     return _events(http, response, what, seconds)
 
 
-def _events(transport: Transport, response: http.client.HTTPResponse, what: str, seconds: float) -> Iterator[ExecOutput]:
+def _events(transport: Transport, response: http.client.HTTPResponse, what: str, seconds: float) -> Generator[ExecOutput, None, None]:
     with response:
         while True:
             try:

@@ -58,6 +58,7 @@ def test_an_unknown_sandbox_raises_the_code_exec_raises(client: mags.Mags) -> No
 def test_50_mb_stream_through_in_bounded_memory(client: mags.Mags, sandbox: str) -> None:
     size = 50_000_000
     total = 0
+    began = time.monotonic()
     tracemalloc.start()
     try:
         for item in client.exec_stream(sandbox, f"yes 0123456789abcdef | head -c {size}", timeout=240):
@@ -68,6 +69,7 @@ def test_50_mb_stream_through_in_bounded_memory(client: mags.Mags, sandbox: str)
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
+    print(f"50 MB in {time.monotonic() - began:.1f} s, client peak {peak / MiB:.2f} MiB")
     assert total == size
     assert peak < 16 * MiB, f"the client held {peak} bytes while streaming {size}"
 

@@ -129,6 +129,6 @@ def test_exec_stream_closed_early_closes_the_connection(recorder: Recorder) -> N
     recorder.reply = lambda req: lines({"type": "stdout", "data": "a"}, 0.2, {"type": "stdout", "data": "b"}, {"type": "exit", "exit_code": 0, "timed_out": False})
     stream = client_for(recorder).exec_stream("dev", "true")
     assert next(stream).data == "a"
-    stream.close()  # type: ignore[attr-defined]
+    stream.close()
     with pytest.raises(StopIteration):
         next(stream)
