@@ -69,6 +69,7 @@ const UNIT = new Set([
   'sdk-python/tests/test_spec_types.py',
   'sdk-python/tests/test_robustness.py',
   'sdk-python/tests/test_raw_stdin.py',
+  'sdk-python/tests/test_exec_stream.py',
 ]);
 
 /** Unit files with PostgreSQL parts: the unit tier skips those parts, the integration tier runs the whole file. */
@@ -96,11 +97,13 @@ const E2E = new Set([
   'cli/test/e2e-endings.test',
   'cli/test/e2e-files.test',
   'cli/test/e2e-urls.test',
+  'cli/test/e2e-exec-pipe.test',
   'cli/test/server-command.test',
   'sdk/test/e2e.test',
   'sdk-python/tests/test_e2e.py',
   'sdk-python/tests/test_e2e_raw_stdin.py',
   'sdk-python/tests/test_e2e_files.py',
+  'sdk-python/tests/test_e2e_exec_stream.py',
 ]);
 
 const TIERS = ['unit', 'integration', 'e2e'];

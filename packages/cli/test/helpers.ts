@@ -59,6 +59,8 @@ export interface TestServer {
   proxyPort: number;
   dataDir: string;
   home: string;
+  /** The daemon process (for its pid). */
+  child: { pid?: number };
   stop(): Promise<void>;
   stderr(): string;
 }

@@ -15,6 +15,7 @@ from .errors import (
     TimeoutError,
     ValidationError,
 )
+from .exec import ExecOutput
 from .raw import RawOutput
 
 __version__ = "0.1.0"
@@ -26,5 +27,6 @@ __all__ = [
     "NotFoundError",
     "ValidationError",
     "RawOutput",
+    "ExecOutput",
     "__version__",
 ]

@@ -6,12 +6,13 @@ import os
 import time
 import urllib.parse
 import uuid
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, cast
+from typing import Any, Callable, Dict, Generator, Iterable, Iterator, List, Mapping, Optional, cast
 
 from . import config
 from ._http import DEFAULT_MAX_RETRIES, Transport, quote_segment
 from .types import ExecResult, Job, JobList, LogEntry, Logs, RunResult, StdinAnswer, SubmitResult
 from .files import Files
+from .exec import ExecOutput, exec_body, read_exec_stream
 from .raw import RawOutput, StdinData, read_frames, read_stream, send_stdin
 from .errors import AUTH_HINT, AuthenticationError, MagsError, NotFoundError, TimeoutError, ValidationError
 
@@ -430,17 +431,30 @@ class Mags:
         waking it: ``{"exit_code", "output", "stderr", "truncated", "timed_out"}``. ``timeout`` is
         the command's limit in seconds (default 300 on the server): past it the command is killed,
         ``exit_code`` is 124 and ``timed_out`` True. The HTTP call waits 30 s longer."""
-        body: Dict[str, Any] = {"command": command}
-        if timeout is not None:
-            body["timeout_seconds"] = max(1, int(-(-float(timeout) // 1)))
-        if env is not None:
-            body["env"] = env
-        if cwd is not None:
-            body["cwd"] = cwd
-        if stdin is not None:
-            body["stdin"] = stdin
-        http_timeout = (body.get("timeout_seconds", 300)) + 30
+        body, http_timeout = exec_body(command, timeout, env, cwd, stdin)
         return cast(ExecResult, self._http.request("POST", _job_path(name_or_id, "/exec"), body=body, timeout=http_timeout))
+
+    def exec_stream(
+        self,
+        name_or_id: str,
+        command: str,
+        *,
+        timeout: Optional[float] = None,
+        env: Optional[Dict[str, str]] = None,
+        cwd: Optional[str] = None,
+        stdin: Optional[str] = None,
+    ) -> Generator[ExecOutput, None, None]:
+        """Run ``command`` as ``exec`` does and yield its output as it arrives (ours):
+        ``ExecOutput("stdout" | "stderr", data)`` items (UTF-8 text, never a split character, of any
+        size), then ``ExecOutput("exit", exit_code=..., timed_out=...)``. Nothing is buffered: the
+        connection is read only when the next item is asked for, so a slow consumer holds the
+        command back (it blocks writing) and output of any length streams in bounded memory.
+        Breaking out of the loop (or ``close()``) ends the call and the server kills the command.
+        Errors as ``exec``; an ``error`` line raises ``MagsError`` with its code, a stream cut
+        before the exit raises code ``INVALID_RESPONSE``. ``timeout`` is the command's limit in
+        seconds; each wait for output may last 30 s longer."""
+        body, http_timeout = exec_body(command, timeout, env, cwd, stdin)
+        return read_exec_stream(self._http, _job_path(name_or_id, "/exec"), body, http_timeout)
 
     def sync(self, name_or_id: str, *, timeout: Optional[float] = None) -> Dict[str, Any]:
         """Sync a workspace now without stopping its job (``name_or_id``: workspace id, or a job's

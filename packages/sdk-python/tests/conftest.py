@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import contextlib
 import os
+import uuid
 import warnings
 from typing import TYPE_CHECKING, Iterator, List
 
@@ -82,3 +84,14 @@ def started(client: "mags.Mags") -> "Iterator[List[str]]":
                     client.stop(request_id)
             except mags.MagsError:
                 pass
+
+
+@contextlib.contextmanager
+def persistent_sandbox(client: "mags.Mags", prefix: str) -> Iterator[str]:
+    """A persistent job's sandbox under a fresh name starting with ``prefix``; stopped on exit."""
+    name = f"{prefix}-{uuid.uuid4().hex[:8]}"
+    job = client.new(name, timeout=120)
+    try:
+        yield name
+    finally:
+        client.stop(job["request_id"])

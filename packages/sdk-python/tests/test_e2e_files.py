@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import threading
-import uuid
 from typing import Any, Dict, Iterator, List
 
 import pytest
 
 import mags
+from conftest import persistent_sandbox
 
 pytestmark = pytest.mark.e2e
 
@@ -16,12 +16,8 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture
 def sandbox(client: mags.Mags) -> Iterator[str]:
     """A persistent job's sandbox (its name), stopped afterwards."""
-    name = f"py-watch-{uuid.uuid4().hex[:8]}"
-    job = client.new(name, timeout=120)
-    try:
+    with persistent_sandbox(client, "py-watch") as name:
         yield name
-    finally:
-        client.stop(job["request_id"])
 
 
 def test_watch_reports_a_file_written_in_the_sandbox(client: mags.Mags, sandbox: str) -> None:

@@ -69,12 +69,13 @@ def test_cases_cover_every_public_method() -> None:
     """Each REST method of the client has at least one shared case. Left out: methods that span
     several requests (tested in test_client.py and end to end), enable_url (enable_access under
     Mags' older name), url_alias_list (not in the Node SDK, tested in test_client.py),
-    upload_file (a streamed multipart body, tested end to end) and the streamed send_stdin,
-    stream_raw and raw_output (tested in test_raw_stdin.py and end to end)."""
+    upload_file (a streamed multipart body, tested end to end), the streamed send_stdin,
+    stream_raw and raw_output (tested in test_raw_stdin.py and end to end) and exec_stream
+    (tested in test_exec_stream.py and end to end)."""
     public = {
         name for name in dir(mags.Mags)
         if not name.startswith("_") and callable(getattr(mags.Mags, name))
     } - {"run_and_wait", "wait_for", "stream_logs", "new", "enable_url", "url_alias_list", "upload_file",
-          "send_stdin", "stream_raw", "raw_output"}
+          "send_stdin", "stream_raw", "raw_output", "exec_stream"}
     covered = {c["method"] for c in CASES}
     assert public - covered == set()
