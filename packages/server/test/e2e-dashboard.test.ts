@@ -101,8 +101,14 @@ describe('dashboard in a browser (real server)', () => {
       await assertAccessible(page, 'tokens');
       await screenshots(page, shots, 'tokens');
       await page.getByRole('button', { name: 'Done' }).click();
-      await page.getByRole('button', { name: 'Revoke token laptop' }).click();
-      await page.getByRole('button', { name: 'Revoke token laptop' }).waitFor({ state: 'detached' });
+      // The list refetches after the create; on a loaded host (axe and two full-page screenshots just
+      // ran) that can take long: wait for the row, and say what the page showed if it never came.
+      const revoke = page.getByRole('button', { name: 'Revoke token laptop' });
+      await revoke.waitFor({ timeout: 60_000 }).catch(async (err: Error) => {
+        throw new Error(`${err.message}\nthe page showed: ${await page.locator('body').innerText().catch((e: Error) => e.message)}`);
+      });
+      await revoke.click();
+      await revoke.waitFor({ state: 'detached' });
       assert.equal((await client(server.url, token).req('GET', '/api/v1/me')).status, 401);
 
       // Run a job from the Run box; its output streams while it runs; stop it.

@@ -84,8 +84,11 @@ describe('workspaces end to end (real server, real sandboxes)', () => {
     const other = await run(admin, { script: 'test -e /root/note.txt && echo seen || echo clean' });
     assert.deepEqual(other.out, ['clean'], 'a job without the workspace does not see it');
 
-    // Nothing stays mounted between jobs.
-    assert.deepEqual(await mountsUnder(`${server.dataDir}/workspaces`), []);
+    // Nothing stays mounted between jobs: the layer is unmounted once the job's workspace sync (which
+    // runs after the status is stored) has finished.
+    let left = await mountsUnder(`${server.dataDir}/workspaces`);
+    for (const deadline = Date.now() + 20_000; left.length > 0 && Date.now() < deadline; left = await mountsUnder(`${server.dataDir}/workspaces`)) await new Promise((r) => setTimeout(r, 50));
+    assert.deepEqual(left, []);
   });
 
   it('another user with the same workspace name gets an empty workspace of their own', async () => {
