@@ -41,7 +41,11 @@ export class FakeRuntimeDriver implements RuntimeDriver {
   /** Called with every sandbox this driver creates (tests wrap exec with it). */
   onCreate: ((sb: FakeSandbox) => void) | undefined;
 
+  /** The driver made its data directory itself (shutdown removes it). */
+  private readonly ownsDataDir: boolean;
+
   constructor(opts: { dataDir?: string; createDelayMs?: number } = {}) {
+    this.ownsDataDir = opts.dataDir === undefined;
     this.dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'mags-fake-rt-'));
     this.createDelayMs = opts.createDelayMs ?? 0;
   }
@@ -84,6 +88,7 @@ export class FakeRuntimeDriver implements RuntimeDriver {
 
   async shutdown(): Promise<void> {
     await Promise.all([...this.sandboxes.values()].map((s) => s.destroy()));
+    if (this.ownsDataDir) rmSync(this.dataDir, { recursive: true, force: true });
   }
 
   /** What of sandbox `id` still exists: its directory or live processes (empty = destroyed cleanly). */
