@@ -4,14 +4,18 @@
  * child processes. The fake is what the pool, scheduler and API unit tests run on.
  */
 import assert from 'node:assert/strict';
+import { mkdtempSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { runtimeConformance } from './conformance/runtime.js';
 import { FakeRuntimeDriver, type FakeSandbox } from './helpers/fake-runtime.js';
 
 runtimeConformance(
   'fake (child processes)',
   async () => {
-    const driver = new FakeRuntimeDriver();
+    // Its own directory, so shutdown() leaves it for the leftovers check below.
+    const driver = new FakeRuntimeDriver({ dataDir: mkdtempSync(join(tmpdir(), 'mags-fake-rt-')) });
     return {
       driver,
       dataDir: driver.dataDir,
