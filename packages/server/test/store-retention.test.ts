@@ -137,15 +137,20 @@ for (const backend of STORE_BACKENDS) {
         await endpoint(stores, 'u1', 'ep');
         await deliveries(stores, 'u1', 'ep', OLD, Array<'delivered'>(60).fill('delivered'));
         const plane = async (settings: { cronRetentionDays?: number; webhookRetentionDays?: number }) => {
-          const p = await composeControlPlane({
-            stores,
-            pool: new FakePool(),
-            log: silentLogger(),
-            workspaces: { layers: new LocalLayers(join(dir, 'ws')), imageVersion: () => 'test' },
-            settings: { jobTimeoutSeconds: 30, maxOutputBytes: 100_000, maxConcurrentJobs: 2, ...settings },
-          });
-          await p.start();
-          await p.close();
+          const pool = new FakePool();
+          try {
+            const p = await composeControlPlane({
+              stores,
+              pool,
+              log: silentLogger(),
+              workspaces: { layers: new LocalLayers(join(dir, 'ws')), imageVersion: () => 'test' },
+              settings: { jobTimeoutSeconds: 30, maxOutputBytes: 100_000, maxConcurrentJobs: 2, ...settings },
+            });
+            await p.start();
+            await p.close();
+          } finally {
+            await pool.stop();
+          }
         };
         await plane({ cronRetentionDays: 0, webhookRetentionDays: 0 });
         assert.equal((await scheduledTimes(stores, 'busy')).length, 60);
