@@ -93,7 +93,10 @@ describe('dashboard in a browser (real server)', () => {
 
       // Tokens: create (shown once), it works, revoke, it stops working.
       await page.getByRole('link', { name: 'Tokens' }).click();
-      await page.getByLabel('Name').fill('laptop');
+      // Wait for the page itself: the Jobs page's Run box has a "Name (optional)" field that a fill
+      // could land in while the route is still changing.
+      await page.getByRole('heading', { level: 1, name: 'API tokens' }).waitFor();
+      await page.getByLabel('Name', { exact: true }).fill('laptop');
       await page.getByRole('button', { name: 'Create token' }).click();
       const token = (await page.getByTestId('new-token').textContent())!.trim();
       assert.match(token, /^mags_[0-9A-Za-z]{40}$/);
@@ -188,7 +191,8 @@ describe('dashboard in a browser (real server)', () => {
       await page.getByRole('button', { name: 'Sign in' }).click();
       await page.waitForURL('**/jobs');
       await page.getByRole('link', { name: 'Admin' }).click();
-      await page.getByLabel('Username').fill('frank');
+      await page.getByRole('heading', { level: 1, name: 'Admin' }).waitFor();
+      await page.getByLabel('Username', { exact: true }).fill('frank');
       await page.getByRole('button', { name: 'Create and invite' }).click();
       const url = (await page.getByTestId('invite-url').textContent())!.trim();
       assert.match(url, /\/invite\/[A-Za-z0-9_-]{20,}$/);

@@ -43,7 +43,7 @@ export class SshGrant implements AccessGrant {
 
   async grant(job: Job, _port: number, opts: AccessOptions): Promise<Record<string, unknown>> {
     if (this.o.port() === 0) throw new AppError('FEATURE_NOT_AVAILABLE', 'the SSH gateway is not listening yet', 'Retry in a moment.');
-    const pair = utils.generateKeyPairSync('ed25519', { comment: `mags-${job.name ?? job.request_id}` });
+    const pair = generateEd25519(`mags-${job.name ?? job.request_id}`);
     const now = new Date();
     const row: SshKeyRecord = {
       id: `sk_${now.getTime().toString(36).padStart(9, '0')}${randomBytes(6).toString('hex')}`,
@@ -80,6 +80,21 @@ function hostOnly(hostHeader: string | undefined): string | undefined {
   return i > 0 && h.indexOf(':') === i ? h.slice(0, i) : h;
 }
 
+/**
+ * A fresh ed25519 pair in OpenSSH format. ssh2's generator drops a leading zero byte of the 32-byte
+ * public key (about 1 key in 230), which makes a key that neither ssh2 nor OpenSSH can load; such a
+ * pair is made again. Every pair returned has been parsed back.
+ */
+export function generateEd25519(comment: string): { private: string; public: string } {
+  for (let attempt = 0; ; attempt++) {
+    const pair = utils.generateKeyPairSync('ed25519', { comment });
+    const k = utils.parseKey(pair.private);
+    // The blob of a good key: string "ssh-ed25519" (4 + 11) + string key (4 + 32).
+    if (!(k instanceof Error) && !Array.isArray(k) && k.getPublicSSH().length === 51 && blobOf(pair.public).length === 51) return pair;
+    if (attempt >= 20) throw new Error('could not generate a valid ed25519 key');
+  }
+}
+
 /** The authorized_keys form (`ssh-ed25519 AAAA...`) of a private key. */
 export function publicKeyOf(privateKey: string): string {
   const k = utils.parseKey(privateKey);
@@ -102,7 +117,7 @@ export async function loadHostKey(path: string): Promise<string> {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
   }
   await mkdir(dirname(path), { recursive: true, mode: 0o700 });
-  const pair = utils.generateKeyPairSync('ed25519', { comment: 'mags-ssh-gateway' });
+  const pair = generateEd25519('mags-ssh-gateway');
   await writeFile(path, pair.private, { mode: 0o600, flag: 'wx' });
   await writeFile(`${path}.pub`, `${pair.public.trim()}\n`, { mode: 0o644 });
   return pair.private;
