@@ -156,7 +156,7 @@ describe('exec API and web terminal (real sandboxes)', () => {
     assert.equal(await upgradeStatus(`${url.replace('http', 'ws')}/api/v1/mags-jobs/dev/terminal`), 401);
     assert.equal(await upgradeStatus(`${url.replace('http', 'ws')}/api/v2/mags-jobs/dev/terminal`, { authorization: `Bearer ${lp.adminToken}` }), 101);
     // A hang-up ends the shell, or the kill 2 s later does (a close right after the upgrade).
-    for (let i = 0; i < 100 && attachments() > 0; i++) await new Promise((r) => setTimeout(r, 50));
+    for (let i = 0; i < 300 && attachments() > 0; i++) await new Promise((r) => setTimeout(r, 50));
     assert.equal(attachments(), 0, 'closing the socket released the attachment');
   });
 });

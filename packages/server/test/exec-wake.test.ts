@@ -22,22 +22,15 @@ describe('exec and SSH wake frozen and sleeping sandboxes (real sandboxes)', () 
   });
 
   const exec = (id: string, command: string) => lp.call('POST', `/api/v1/mags-jobs/${id}/exec`, { command, timeout_seconds: 60 });
-  const waitState = async (id: string, state: string) => {
-    for (let i = 0; i < 300; i++) {
-      if (lp.plane.live.state(id) === state) return;
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    assert.fail(`job ${id} is ${lp.plane.live.state(id)}, not ${state}`);
-  };
 
   it('exec thaws a frozen sandbox and wakes a sleeping one, keeping /root', async () => {
     const id = await lp.persistent('sleeper', { workspace_id: 'sleeper-ws' });
     const w = await exec(id, 'echo kept > /root/k.txt && echo ok');
     assert.equal(w.body.output, 'ok\n', JSON.stringify(w.body));
-    await waitState(id, 'frozen');
+    await lp.waitState(id, 'frozen');
     const thawed = await exec(id, 'cat /root/k.txt');
     assert.equal(thawed.body.output, 'kept\n');
-    await waitState(id, 'sleeping');
+    await lp.waitState(id, 'sleeping');
     for (let i = 0; i < 100 && (await lp.call('GET', `/api/v1/mags-jobs/${id}/status`)).body.status !== 'sleeping'; i++) await new Promise((r) => setTimeout(r, 50));
     assert.equal((await lp.call('GET', `/api/v1/mags-jobs/${id}/status`)).body.status, 'sleeping');
     const woken = await exec(id, 'cat /root/k.txt; hostname');
@@ -51,7 +44,7 @@ describe('exec and SSH wake frozen and sleeping sandboxes (real sandboxes)', () 
     const access = await lp.call('POST', `/api/v1/mags-jobs/${id}/access`, { port: 22 });
     const key = join(lp.dir, 'sleeper_key');
     await writeFile(key, access.body.ssh_private_key as string, { mode: 0o600 });
-    await waitState(id, 'sleeping');
+    await lp.waitState(id, 'sleeping');
     const args = ['-i', key, '-p', String(lp.sshPort), '-o', 'StrictHostKeyChecking=no', '-o', `UserKnownHostsFile=${join(lp.dir, 'kh')}`, '-o', 'BatchMode=yes', '-o', 'LogLevel=ERROR', '-F', '/dev/null', 'root@127.0.0.1'];
     // Longer than the sleep time: the open session keeps the sandbox from freezing or sleeping.
     const r = await run('ssh', [...args, 'echo awake; sleep 3; echo still']);

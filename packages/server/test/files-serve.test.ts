@@ -35,13 +35,6 @@ describe('files API serve process (real sandboxes)', { timeout: 300_000 }, () =>
   };
   /** PIDs of the serve processes in the job's sandbox. */
   const servePids = async (job: string) => (await exec(job, "pgrep -f '^mags-guest fs serve' || true")).output.split('\n').filter(Boolean);
-  const waitState = async (job: string, state: string) => {
-    for (let i = 0; i < 400; i++) {
-      if (lp.plane.live.state(job) === state) return;
-      await new Promise((r) => setTimeout(r, 25));
-    }
-    assert.fail(`job ${job} is ${lp.plane.live.state(job)}, not ${state}`);
-  };
 
   it('answers 100 parallel writes, then 100 parallel reads, all intact, from one serve process', async () => {
     // Sizes around the inline limit (256 KiB): the large ones stream through one-shot processes.
@@ -152,12 +145,12 @@ describe('files API serve process (real sandboxes)', { timeout: 300_000 }, () =>
     const job = await lp.persistent('serve-sleepy', { workspace_id: 'serve-sleepy-ws' });
     assert.equal((await put(job, '/root/s.txt', 'one')).status, 200);
     // The serve process now runs in the sandbox; idle, it does not keep the sandbox awake.
-    await waitState(job, 'frozen');
+    await lp.waitState(job, 'frozen');
     const r = await get(job, '/root/s.txt');
     assert.deepEqual([r.status, r.body.toString()], [200, 'one']);
     // A request while the sandbox is being put to sleep: the first PUT after the state turned
     // `sleeping` (workspace syncing, sandbox being destroyed) waits for the sleep, then wakes it.
-    await waitState(job, 'frozen');
+    await lp.waitState(job, 'frozen');
     for (let i = 0; i < 2000 && lp.plane.live.state(job) !== 'sleeping'; i++) await new Promise((res) => setTimeout(res, 2));
     assert.equal(lp.plane.live.state(job), 'sleeping');
     const [w1, w2] = await Promise.all([put(job, '/root/s.txt', 'two'), put(job, '/root/t.txt', 'three')]);

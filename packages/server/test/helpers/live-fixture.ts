@@ -32,6 +32,8 @@ export interface LivePlane {
   call(method: string, path: string, body?: unknown, token?: string): Promise<{ status: number; body: Record<string, unknown> }>;
   /** Submits a persistent job and waits until it runs with a sandbox. */
   persistent(name: string, extra?: Record<string, unknown>, token?: string): Promise<string>;
+  /** Waits up to 20 s until the lifecycle manager has the job in `state` (frozen, sleeping, ...). */
+  waitState(id: string, state: string): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -116,6 +118,13 @@ export async function createLivePlane(opts: LivePlaneOptions = {}): Promise<Live
           await new Promise((res) => setTimeout(res, 50));
         }
         assert.fail(`job ${name} did not start`);
+      },
+      async waitState(id, state) {
+        for (let i = 0; i < 400; i++) {
+          if (plane.live.state(id) === state) return;
+          await new Promise((r) => setTimeout(r, 50));
+        }
+        assert.fail(`job ${id} is ${plane.live.state(id)}, not ${state}`);
       },
       close,
     };

@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import SQLite from 'better-sqlite3';
-import { Kysely, Migrator, PostgresDialect, SqliteDialect, type Migration } from 'kysely';
+import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql, type Migration } from 'kysely';
 import pg from 'pg';
 import type { Database } from './schema.js';
 import { migration001 } from './migrations/001_initial.js';
@@ -80,4 +80,25 @@ export async function migrateToLatest(opened: OpenedDatabase): Promise<string[]>
  */
 export function yieldToEventLoop(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
+}
+
+/**
+ * The retention cutoff that still keeps an owner's newest `keep` rows: the smaller of `before` and
+ * the key of the owner's keep-th newest row (an index seek on (owner, key)); undefined when the
+ * owner has `keep` rows or fewer, so nothing of it may go.
+ */
+export async function keepNewestBound(
+  db: Kysely<Database>,
+  q: { table: 'schedule_runs' | 'webhook_deliveries'; owner: string; ownerId: string | null; key: string },
+  before: string,
+  keep: number,
+): Promise<string | undefined> {
+  if (keep <= 0) return before;
+  const owner = q.ownerId === null ? sql`${sql.ref(q.owner)} IS NULL` : sql`${sql.ref(q.owner)} = ${q.ownerId}`;
+  const r = await sql<{ k: string }>`
+    SELECT ${sql.ref(q.key)} AS k FROM ${sql.table(q.table)} WHERE ${owner}
+    ORDER BY ${sql.ref(q.key)} DESC LIMIT 1 OFFSET ${keep - 1}`.execute(db);
+  const nth = r.rows[0]?.k;
+  if (nth === undefined) return undefined;
+  return nth < before ? nth : before;
 }

@@ -1,7 +1,7 @@
 import type { Kysely, Selectable } from 'kysely';
 import type { CronStore, ScheduleRecord, ScheduleRunRecord, SchedulePatch, RunOutcome } from './cron.js';
 import type { Database, SchedulesTable } from './schema.js';
-import { yieldToEventLoop } from './db.js';
+import { keepNewestBound, yieldToEventLoop } from './db.js';
 import { UniqueViolationError } from './store.js';
 
 /** Schedules on Kysely: one code path for SQLite and PostgreSQL. */
@@ -128,19 +128,8 @@ export class KyselyCronStore implements CronStore {
 
   private async pruneRunsOf(scheduleId: string, before: string, keepNewest: number): Promise<number> {
     // Firings older than the schedule's newest `keepNewest` (and than the cutoff): a key range.
-    let bound = before;
-    if (keepNewest > 0) {
-      const nth = await this.db
-        .selectFrom('schedule_runs')
-        .select('scheduled_for')
-        .where('schedule_id', '=', scheduleId)
-        .orderBy('scheduled_for', 'desc')
-        .limit(1)
-        .offset(keepNewest - 1)
-        .executeTakeFirst();
-      if (!nth) return 0;
-      if (nth.scheduled_for < bound) bound = nth.scheduled_for;
-    }
+    const bound = await keepNewestBound(this.db, { table: 'schedule_runs', owner: 'schedule_id', ownerId: scheduleId, key: 'scheduled_for' }, before, keepNewest);
+    if (bound === undefined) return 0;
     const oldest = await this.db.selectFrom('schedule_runs').select('scheduled_for').where('schedule_id', '=', scheduleId).where('scheduled_for', '<', bound).limit(1).executeTakeFirst();
     if (!oldest) return 0;
     // The overlap policy looks at the job of the newest submitting firing: it stays, as do queued ones.

@@ -1,5 +1,5 @@
 import { sql, type Kysely } from 'kysely';
-import { yieldToEventLoop } from './db.js';
+import { keepNewestBound, yieldToEventLoop } from './db.js';
 import type { Database, WebhookEndpointsTable } from './schema.js';
 import type { DeliveryPatch, WebhookDeliveryRecord, WebhookEndpointRecord, WebhookStore } from './webhooks.js';
 
@@ -120,19 +120,8 @@ export class KyselyWebhookStore implements WebhookStore {
   private async pruneDeliveriesOf(endpointId: string | null, before: string, keepNewest: number): Promise<number> {
     const op = endpointId === null ? 'is' : '=';
     // Deliveries older than the endpoint's newest `keepNewest` (and than the cutoff): an index range.
-    let bound = before;
-    if (keepNewest > 0) {
-      const nth = await this.db
-        .selectFrom('webhook_deliveries')
-        .select('created_at')
-        .where('endpoint_id', op, endpointId)
-        .orderBy('created_at', 'desc')
-        .limit(1)
-        .offset(keepNewest - 1)
-        .executeTakeFirst();
-      if (!nth) return 0;
-      if (nth.created_at < bound) bound = nth.created_at;
-    }
+    const bound = await keepNewestBound(this.db, { table: 'webhook_deliveries', owner: 'endpoint_id', ownerId: endpointId, key: 'created_at' }, before, keepNewest);
+    if (bound === undefined) return 0;
     // Pending deliveries (waiting for an attempt, or being sent) are never deleted.
     const r = await this.db
       .deleteFrom('webhook_deliveries')
