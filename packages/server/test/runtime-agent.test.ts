@@ -1,12 +1,16 @@
 /** The guest agent's interactive side (used by the SSH gateway): stdin, pty, resize, signals, orphans. */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import type { OutputStream, Sandbox, SandboxProcess } from '../src/runtime/driver.js';
 import { buildGuestAgent } from '../src/runtime/drivers/container/driver.js';
 import { HostSpawner } from '../src/runtime/drivers/container/spawner.js';
+import { MAINTENANCE_CPU_WEIGHT } from '../src/runtime/drivers/container/cgroups.js';
+import { inBackground } from '../src/runtime/priority.js';
+import { containerTestDriver as instanceDriver } from './helpers/container-runtime.js';
 import { containerTestDriver, run, sandboxLeftovers, SMALL, testLog, type TestDriver } from './runtime-conformance.test.js';
 
 const exec = promisify(execFile);
@@ -126,6 +130,37 @@ describe('guest agent: interactive processes', { timeout: 120_000 }, () => {
     await run(sb, 'for i in $(seq 20); do (sh -c "exit 0" &) ; done; sleep 0.3');
     const r = await run(sb, 'ps -eo stat= | grep -c "^Z" || true');
     assert.deepEqual(r.stdout, ['0']);
+  });
+});
+
+describe('background host work', { timeout: 120_000 }, () => {
+  it('runs its host commands at a low CPU weight in a cgroup of its own; sandboxes never join it; the cgroup goes with the driver', async () => {
+    const t = await instanceDriver({ network: false });
+    try {
+      await t.driver.init();
+      const bg = await inBackground(() => t.driver.create({ limits: SMALL, network: false }));
+      const fg = await t.driver.create({ limits: SMALL, network: false });
+      const v1 = existsSync('/sys/fs/cgroup/cpu/cgroup.procs');
+      const root = v1 ? '/sys/fs/cgroup/cpu' : '/sys/fs/cgroup';
+      const maint = join(root, `${t.instance}.maint`);
+      const weight = readFileSync(join(maint, v1 ? 'cpu.shares' : 'cpu.weight'), 'utf8').trim();
+      assert.equal(weight, String(v1 ? Math.round((MAINTENANCE_CPU_WEIGHT * 1024) / 100) : MAINTENANCE_CPU_WEIGHT));
+      // Only the background spawner lives there (the commands it forks inherit it while they run).
+      const pids = readFileSync(join(maint, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean);
+      assert.equal(pids.length, 1, `processes in ${maint}: ${pids.join(' ')}`);
+      assert.match(readFileSync(`/proc/${pids[0]}/cmdline`, 'utf8').replaceAll('\0', ' '), /mags-guest host/);
+      // Both sandboxes run in their own cgroups at the normal weight, the one made in the background too.
+      for (const sb of [bg, fg]) {
+        const procs = readFileSync(join(root, t.instance, sb.id, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean);
+        assert.ok(procs.length > 0, `sandbox ${sb.id} has no processes in its own cgroup`);
+        assert.ok(!procs.some((p) => pids.includes(p)));
+        assert.equal((await sb.exec({ script: 'echo hi' }, () => {})).exitCode, 0);
+      }
+      await inBackground(() => bg.destroy());
+      await fg.destroy();
+    } finally {
+      await t.close(); // fails when the driver left the background cgroup (or anything else) behind
+    }
   });
 });
 

@@ -90,9 +90,9 @@ describe('start-up sweep after a crash', { timeout: 300_000 }, () => {
         for (const h of await readdir('/sys/fs/cgroup')) assert.ok(!existsSync(join('/sys/fs/cgroup', h, instance, id)), `cgroup ${h}/${id} left`);
       }
       // While the driver runs, its image mount, its lxcfs view, the uid slots it made for the sandboxes
-      // above and the (empty) instance parent cgroups are expected.
+      // above, the (empty) instance parent cgroups and the cgroup of its background work are expected.
       const leftovers = (await instanceLeftovers(dataDir, instance)).filter(
-        (l) => !l.includes(join(dataDir, 'runtime', 'image')) && !l.endsWith(`/${instance}`) && !l.endsWith(join('/run/mags', instance, 'lxcfs')) && !l.includes(join('/run/mags', instance, 'slots')),
+        (l) => !l.includes(join(dataDir, 'runtime', 'image')) && !l.endsWith(`/${instance}`) && !l.endsWith(`/${instance}.maint`) && !l.endsWith(join('/run/mags', instance, 'lxcfs')) && !l.includes(join('/run/mags', instance, 'slots')),
       );
       assert.deepEqual(leftovers, []);
       // The crashed daemon's lxcfs is gone: only the new driver's runs.

@@ -10,6 +10,7 @@
 import { availableParallelism } from 'node:os';
 import type { Logger } from 'pino';
 import type { PoolStatus, RuntimeDriver, Sandbox, SandboxLimits, SandboxPool, SandboxSpec } from '../runtime/driver.js';
+import { inBackground } from '../runtime/priority.js';
 
 /** Options of the warm pool. */
 export interface PoolOptions {
@@ -102,7 +103,8 @@ class WarmPool implements SandboxPool {
   async release(sandbox: Sandbox): Promise<void> {
     this.busy.delete(sandbox);
     try {
-      await sandbox.destroy();
+      // The job has ended and was announced: its teardown yields the CPU to jobs starting meanwhile.
+      await inBackground(() => sandbox.destroy());
     } finally {
       this.fill();
     }
@@ -141,7 +143,8 @@ class WarmPool implements SandboxPool {
       this.creating++;
       let sandbox: Sandbox;
       try {
-        sandbox = await this.driver.create({ limits: { ...this.opts.defaultLimits }, network: true, labels: { pool: 'warm' } });
+        // At a low CPU weight: a job starting meanwhile runs first.
+        sandbox = await inBackground(() => this.driver.create({ limits: { ...this.opts.defaultLimits }, network: true, labels: { pool: 'warm' } }));
       } catch (err) {
         this.creating--;
         this.failures++;

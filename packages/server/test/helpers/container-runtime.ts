@@ -86,8 +86,9 @@ export async function instanceLeftovers(dataDir: string, instance: string): Prom
   for (const mp of await mountsUnder(join('/run/mags', instance))) left.push(`mount ${mp}`);
   if (existsSync(join('/run/mags', instance))) left.push(`directory ${join('/run/mags', instance)}`);
   for (const h of await readdir('/sys/fs/cgroup')) {
-    const dir = join('/sys/fs/cgroup', h, instance);
-    if (existsSync(dir)) left.push(`cgroup ${dir}`);
+    for (const dir of [join('/sys/fs/cgroup', h, instance), join('/sys/fs/cgroup', h, `${instance}.maint`)]) {
+      if (existsSync(dir)) left.push(`cgroup ${dir}`);
+    }
   }
   const loops = (await exec('losetup', ['--list', '--noheadings', '--output', 'BACK-FILE'])).stdout;
   for (const l of loops.split('\n')) if (l.includes(dataDir)) left.push(`loop ${l.trim()}`);

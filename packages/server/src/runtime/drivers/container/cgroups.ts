@@ -72,6 +72,9 @@ async function readText(path: string): Promise<string | null> {
   }
 }
 
+/** CPU weight of background host work, against 100 for the daemon and other host processes. */
+export const MAINTENANCE_CPU_WEIGHT = 6;
+
 export class Cgroups {
   mode: CgroupMode = 'v2';
   private hierarchies: Hierarchy[] = [];
@@ -155,6 +158,52 @@ export class Cgroups {
       if (!mp) throw new Error(`cgroup v1 controller ${ctrl} is not mounted: mount -t cgroup -o ${ctrl} cgroup /sys/fs/cgroup/${ctrl}`);
       await mkdir(join(mp, this.instance), { recursive: true });
       writeFileSync(join(mp, this.instance, file), value);
+    }
+  }
+
+  /** The cgroup of background host work (`/<instance>.maint`, CPU controller only). */
+  private maintenanceDir(): string | null {
+    const mp = this.mode === 'v2' ? this.unified : (this.byController.get('cpu') ?? null);
+    return mp ? join(mp, `${this.instance}.maint`) : null;
+  }
+
+  /**
+   * Creates the cgroup of background host work (pool refill, teardown) with a low CPU weight
+   * (MAINTENANCE_CPU_WEIGHT of the default 100): with the CPU contended, a job starting meanwhile
+   * runs first; on an idle host it changes nothing. Sandboxes never run in it: crun moves each into
+   * its own cgroup. Answers its `cgroup.procs` file, or null when it cannot be made (then that work
+   * runs at normal weight).
+   */
+  async makeMaintenance(): Promise<string | null> {
+    const dir = this.maintenanceDir();
+    if (!dir) return null;
+    try {
+      await mkdir(dir, { recursive: true });
+      if (this.mode === 'v2') writeFileSync(join(dir, 'cpu.weight'), String(MAINTENANCE_CPU_WEIGHT));
+      else writeFileSync(join(dir, 'cpu.shares'), String(Math.round((MAINTENANCE_CPU_WEIGHT * 1024) / 100)));
+      return join(dir, 'cgroup.procs');
+    } catch (err) {
+      this.log.warn({ err, cgroup: dir }, 'could not create the cgroup of background host work; it runs at normal CPU weight');
+      return null;
+    }
+  }
+
+  /** Removes the background work cgroup once its processes are gone (waits up to a second for them). */
+  async removeMaintenance(): Promise<void> {
+    const dir = this.maintenanceDir();
+    if (!dir || !existsSync(dir)) return;
+    for (let i = 0; ; i++) {
+      try {
+        await rmdir(dir);
+        return;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+        if (i >= 20) {
+          this.log.warn({ err, cgroup: dir }, 'could not remove the cgroup of background host work');
+          return;
+        }
+        await new Promise((r) => setTimeout(r, 50));
+      }
     }
   }
 

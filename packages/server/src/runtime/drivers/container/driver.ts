@@ -29,6 +29,7 @@ import { createNetworkManager, type NetworkManager } from '../../../network/mana
 import { fileReserve, fitReport, parentLimits, readHostFacts } from './host-limits.js';
 import { ociConfig, SANDBOX_NOFILE } from './oci.js';
 import { HostSpawner } from './spawner.js';
+import { isBackground } from '../../priority.js';
 import { ContainerSandbox, type SandboxHost } from './sandbox.js';
 import { LxcfsView } from './lxcfs.js';
 import { ProcViewRepair } from './procview.js';
@@ -139,7 +140,11 @@ class ContainerDriver implements RuntimeDriver, SandboxHost {
   private layers: Layers;
   /** Host id of root in the sandboxes (user namespace), from the image manifest; null = no user namespace. */
   private idBase: number | null = null;
-  private readonly spawner: HostSpawner;
+  /** Host commands of work a job waits for (cold starts, wakes, exec helpers). */
+  private readonly fgSpawner: HostSpawner;
+  /** Host commands of background work (`inBackground`: pool refill, teardown), at a low CPU weight. */
+  private readonly bgSpawner: HostSpawner;
+  private maintenanceProcs: string | null = null;
   private network: NetworkManager | null;
   private networkProblem: string | null = null;
   private imageMount: string | null = null;
@@ -175,7 +180,8 @@ class ContainerDriver implements RuntimeDriver, SandboxHost {
     this.agentPath = join(this.exposedDir, 'mags-guest');
     this.sbDir = join(this.runtimeDir, 'sb');
     this.cgroups = new Cgroups(opts.instance, opts.log);
-    this.spawner = new HostSpawner(this.agentPath, opts.log);
+    this.fgSpawner = new HostSpawner(this.agentPath, opts.log);
+    this.bgSpawner = new HostSpawner(this.agentPath, opts.log, () => (this.maintenanceProcs ? [this.maintenanceProcs] : []));
     this.lxcfs = new LxcfsView({ mountDir: join(this.exposedDir, 'lxcfs'), log: opts.log.child({ component: 'lxcfs' }) });
     this.procViews = new ProcViewRepair({
       view: this.lxcfs,
@@ -273,6 +279,7 @@ class ContainerDriver implements RuntimeDriver, SandboxHost {
     const host = await readHostFacts();
     const parent = parentLimits(host);
     await this.cgroups.setParentLimits(parent);
+    this.maintenanceProcs = await this.cgroups.makeMaintenance();
     const cap = this.opts.capacity ?? { maxSandboxes: 42, pidsPerSandbox: 1024 };
     const fit = fitReport(host, parent, { maxSandboxes: cap.maxSandboxes, pids: cap.pidsPerSandbox, nofile: Math.min(SANDBOX_NOFILE, this.nofileHard) });
     this.log.info({ host, parent, fit }, 'sandbox parent cgroup limited; host reserve kept');
@@ -288,6 +295,11 @@ class ContainerDriver implements RuntimeDriver, SandboxHost {
     if (!fit.filesFit) {
       this.log.warn({ fit }, `worst case of open files ${fit.filesNeeded} (min(sandboxes x processes, parent pids.max) x ${SANDBOX_NOFILE}) > ${fit.filesAvailable} (fs.file-max less the host reserve): raise it with sysctl -w fs.file-max=${fit.filesNeeded + fileReserve(host.fileMax)} (open files are also charged to each sandbox's memory limit)`);
     }
+  }
+
+  /** The spawner of the calling context: background work runs its commands at a low CPU weight. */
+  private get spawner(): HostSpawner {
+    return isBackground() ? this.bgSpawner : this.fgSpawner;
   }
 
   /** A host command through the spawner, with the exit status as a result (net/exec's Runner). */
@@ -674,7 +686,9 @@ class ContainerDriver implements RuntimeDriver, SandboxHost {
     if (this.network && this.initialized) await this.network.shutdown().catch((err: unknown) => this.log.error({ err }, 'network shutdown failed'));
     // After the network (it runs its commands through the spawner), before the tmpfs the spawner's
     // binary lives on is unmounted (lazily, if the spawner has not exited yet).
-    this.spawner.close();
+    this.fgSpawner.close();
+    this.bgSpawner.close();
+    await this.cgroups.removeMaintenance();
     const leftMounts = (await mountsUnder(this.exposedDir)).filter((mp) => mp !== this.exposedDir);
     if (leftMounts.length === 0) {
       await unmountUnder(this.exposedDir);

@@ -5,7 +5,7 @@
  * the static guest agent binary forks in microseconds. Restarted on demand if it dies.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
@@ -32,6 +32,8 @@ export class HostSpawner {
   constructor(
     private readonly agentPath: string,
     private readonly log: Logger,
+    /** `cgroup.procs` files the spawner joins when it starts (its commands inherit the cgroups). */
+    private readonly cgroupProcs: () => string[] = () => [],
   ) {}
 
   private connect(): Promise<GuestConnection> {
@@ -39,6 +41,14 @@ export class HostSpawner {
     const child = spawn(this.agentPath, ['host'], { stdio: ['ignore', 'ignore', 'inherit', 'pipe'], detached: true });
     this.child = child;
     child.unref();
+    // Before its first command: everything it forks from now on starts in these cgroups.
+    for (const procs of child.pid ? this.cgroupProcs() : []) {
+      try {
+        writeFileSync(procs, String(child.pid));
+      } catch (err) {
+        this.log.warn({ err, cgroup: procs }, 'could not move the host process spawner into its cgroup; its commands run at normal CPU weight');
+      }
+    }
     const sock = child.stdio[3] as Socket;
     const conn = new GuestConnection(sock);
     // Held while commands wait for it: otherwise a daemon with nothing else pending (e.g. during
