@@ -226,7 +226,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     installAuth(api, deps.users, sessions);
     mirrorJobPathsToV2(api);
     if (sessions) await api.register(sessionRoutes, { sessions });
-    await api.register(jobRoutes, { jobs: deps.jobs, poolStatus: deps.poolStatus });
+    const urls = deps.urls;
+    await api.register(jobRoutes, { jobs: deps.jobs, poolStatus: deps.poolStatus, urlOf: urls ? (label) => urls.urlOf(label) : undefined });
     await api.register(logRoutes, { jobs: deps.jobs, heartbeatSeconds: deps.sseHeartbeatSeconds, stallMs: deps.sseStallMs });
     await api.register(accountRoutes, { users: deps.users });
     await api.register(workspaceRoutes, { workspaces: deps.workspaces });

@@ -47,7 +47,7 @@ describe('public URLs across a daemon restart', { timeout: 600_000 }, () => {
     }
   });
 
-  it('a sleeping job is woken by its URL and its alias after the restart', async () => {
+  it('a sleeping job is woken by its URL and its alias after a restart on another proxy port, and the API answers the new URL', async () => {
     const proxyPort = await freePort();
     const env = { MAGS_POOL_MIN_SIZE: '0', MAGS_PROXY_PORT: String(proxyPort), MAGS_FREEZE_AFTER_SECONDS: '1', MAGS_SLEEP_AFTER_SECONDS: '3' };
     const dataDir = await mkdtemp(join(tmpdir(), 'mags-restart-data-'));
@@ -66,13 +66,21 @@ describe('public URLs across a daemon restart', { timeout: 600_000 }, () => {
 
     await first.stop();
     first = undefined;
-    second = await spawnServer({ env, dataDir, home });
+    // The next start listens on another proxy port: the URL the API answers follows it.
+    const newPort = await freePort();
+    second = await spawnServer({ env: { ...env, MAGS_PROXY_PORT: String(newPort) }, dataDir, home });
     const after = client(second.url, second.token);
-    assert.equal((await after.req('GET', `/api/v2/mags-jobs/${id}/status`)).body.status, 'sleeping');
-    const page = await viaProxy(proxyPort, host);
+    const st = await after.req('GET', `/api/v2/mags-jobs/${id}/status`);
+    assert.equal(st.body.status, 'sleeping');
+    const sub = host.split('.')[0]!;
+    assert.equal(st.body.url, `http://${sub}.apps.localhost:${newPort}`, 'the status answers the URL on the new port');
+    const listed = (await after.req('GET', '/api/v1/mags-jobs')).body.jobs as Array<{ request_id: string; url: string | null }>;
+    assert.equal(listed.find((j) => j.request_id === id)?.url, `http://${sub}.apps.localhost:${newPort}`);
+    const newHost = `${sub}.apps.localhost:${newPort}`;
+    const page = await viaProxy(newPort, newHost);
     assert.equal(page.status, 200, page.body.slice(0, 300));
     assert.match(page.body, /Still here/);
-    assert.match((await viaProxy(proxyPort, `again-site.apps.localhost:${proxyPort}`)).body, /Still here/);
+    assert.match((await viaProxy(newPort, `again-site.apps.localhost:${newPort}`)).body, /Still here/);
     assert.equal((await after.req('POST', `/api/v1/mags-jobs/${id}/stop`)).status, 200);
   });
 });

@@ -26,10 +26,12 @@ import { z } from 'zod';
 export interface JobRoutesOptions {
   jobs: JobsService;
   poolStatus: () => PoolStatus;
+  /** The public URL of a label as the server answers it now (absent: the stored `url`). */
+  urlOf?: (label: string) => string;
 }
 
 /** The Mags jobs API: submit (v1, v2), list, status, access, settings, stop, pool status. */
-export const jobRoutes: FastifyPluginAsyncZod<JobRoutesOptions> = async (app, { jobs, poolStatus }) => {
+export const jobRoutes: FastifyPluginAsyncZod<JobRoutesOptions> = async (app, { jobs, poolStatus, urlOf }) => {
   for (const version of [1, 2] as const) {
     app.post(
       `/api/v${version}/mags-jobs`,
@@ -63,7 +65,7 @@ export const jobRoutes: FastifyPluginAsyncZod<JobRoutesOptions> = async (app, { 
       const { page, page_size, status, since } = request.query;
       const statuses = status?.split(',') as JobStatus[] | undefined;
       const { jobs: list, total } = await jobs.list(userOf(request), page, page_size, { statuses, createdSince: since });
-      return { jobs: list.map((j) => presentJob(j, jobs.sandboxState(j))), page, page_size, total };
+      return { jobs: list.map((j) => presentJob(j, jobs.sandboxState(j), urlOf)), page, page_size, total };
     },
   );
 
@@ -138,7 +140,7 @@ export const jobRoutes: FastifyPluginAsyncZod<JobRoutesOptions> = async (app, { 
     { schema: { tags: ['jobs'], summary: "One job's status", params: IdParams, response: { 200: JobStatusSchema, ...errorResponses } } },
     async (request) => {
       const job = await jobs.get(userOf(request), request.params.id);
-      return presentJob(job, jobs.sandboxState(job));
+      return presentJob(job, jobs.sandboxState(job), urlOf);
     },
   );
 
@@ -152,7 +154,7 @@ export const jobRoutes: FastifyPluginAsyncZod<JobRoutesOptions> = async (app, { 
         response: { 200: JobDetailsSchema, ...errorResponses },
       },
     },
-    async (request) => presentJobDetails(await jobs.get(userOf(request), request.params.id)),
+    async (request) => presentJobDetails(await jobs.get(userOf(request), request.params.id), urlOf),
   );
 
   app.post(
@@ -182,7 +184,7 @@ export const jobRoutes: FastifyPluginAsyncZod<JobRoutesOptions> = async (app, { 
     },
     async (request) => {
       const job = await jobs.update(userOf(request), request.params.id, request.body);
-      return { success: true as const, ...presentJob(job, jobs.sandboxState(job)) };
+      return { success: true as const, ...presentJob(job, jobs.sandboxState(job), urlOf) };
     },
   );
 

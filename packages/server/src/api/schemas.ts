@@ -103,9 +103,11 @@ const STORED_JOB_FITS_WIRE: Pick<Job, StoredField> extends Omit<JobStatusBody, L
 void STORED_JOB_FITS_WIRE;
 
 /** The status answer of a job; `sandboxState` is the lifecycle manager's view of a persistent job. */
-export function presentJob(job: Job, sandboxState: JobStatusBody['sandbox_state'] = null): JobStatusBody {
+export function presentJob(job: Job, sandboxState: JobStatusBody['sandbox_state'] = null, urlOf?: (label: string) => string): JobStatusBody {
   const body: Partial<Record<keyof JobStatusBody, unknown>> = {};
   for (const key of JOB_STATUS_FIELDS) body[key] = job[key];
+  // The URL as this server answers it now (its domain or public port may have changed since the grant).
+  if (job.subdomain && job.url && urlOf) body.url = urlOf(job.subdomain);
   body.sandbox_state = sandboxState;
   return body as JobStatusBody;
 }
@@ -122,9 +124,9 @@ export const JobDetailsSchema = JobStatusSchema.extend({
 }).meta({ id: 'JobDetails' });
 
 /** A job's status plus what it was submitted with (environment values left out). */
-export function presentJobDetails(job: Job): z.infer<typeof JobDetailsSchema> {
+export function presentJobDetails(job: Job, urlOf?: (label: string) => string): z.infer<typeof JobDetailsSchema> {
   return {
-    ...presentJob(job),
+    ...presentJob(job, null, urlOf),
     script: job.script,
     vcpus: job.vcpus,
     memory_mb: job.memory_mb,
