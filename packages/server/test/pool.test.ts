@@ -139,4 +139,41 @@ describe('warm pool refill concurrency', () => {
       await pool.stop();
     }
   });
+
+  it('runs one command in each new pooled sandbox before pooling it; one that cannot is destroyed, never handed out', async () => {
+    const d = new FakeRuntimeDriver();
+    await d.init();
+    const scripts: string[] = [];
+    const made: FakeSandbox[] = [];
+    let failing = 1;
+    const create = d.create.bind(d);
+    d.create = async (spec) => {
+      const sb = (await create(spec)) as FakeSandbox;
+      made.push(sb);
+      const exec = sb.exec.bind(sb);
+      sb.exec = async (req, onOutput) => {
+        scripts.push(req.script);
+        if (failing-- > 0) return { exitCode: null, reason: 'sandbox_failed', message: 'agent gone', durationMs: 0 };
+        return exec(req, onOutput);
+      };
+      return sb;
+    };
+    const p = createPool(d, { minSize: 1, maxSize: 2, defaultLimits: SMALL, log: testLog });
+    try {
+      p.start();
+      await until('1 idle sandbox', () => p.status().idle_vms === 1);
+      assert.deepEqual(scripts, ['true', 'true'], 'each new sandbox ran `true` once before it was pooled');
+      assert.equal(made.length, 2);
+      assert.ok(made[0]!.destroyed, 'the sandbox that failed its first command was destroyed');
+      const { sandbox, warm } = await p.acquire({ limits: SMALL, network: true });
+      assert.equal(warm, true);
+      assert.equal(sandbox, made[1], 'the healthy sandbox is the one handed out');
+      assert.deepEqual((await run(sandbox, 'echo job')).stdout, ['job']);
+      await p.release(sandbox);
+    } finally {
+      await p.stop();
+      await d.shutdown();
+      await rm(d.dataDir, { recursive: true, force: true });
+    }
+  });
 });
