@@ -58,6 +58,7 @@ const UNIT = new Set([
   'cli/test/offline.test',
   'cli/test/package-files.test',
   'cli/test/script.test',
+  'cli/test/stdin-upload.test',
   'cli/test/skill.test',
   'sdk/test/client.test',
   'sdk/test/generated-types.test',

@@ -183,19 +183,52 @@ export function runCommand(): Command {
 }
 
 /**
- * Streams this command's stdin to the job as the script reads it. A job that ended before it read
- * its stdin is no error; other failures are noted (the job's own outcome still decides the exit code).
+ * Streams this command's stdin to the job as the script reads it. Answers the failure, if any (the
+ * caller notes it once the job's output is printed); never rejects. A job that ended before it read
+ * its stdin is no failure.
  */
-function uploadStdin(mags: Mags, id: string, forward: boolean): Promise<void> {
+function uploadStdin(mags: Mags, id: string, forward: boolean): Promise<Error | undefined> {
   // A terminal job without -i still needs its (empty) input: the script then reads EOF at once.
   return mags.sendStdin(id, forward ? (process.stdin as AsyncIterable<Uint8Array>) : '', { timeoutMs: 0 }).then(
     () => undefined,
-    (err: unknown) => {
+    async (err: unknown) => {
       const code = (err as { code?: string }).code;
-      if (code === 'JOB_NOT_RUNNING' || process.stdin.destroyed) return;
-      note(`mags: stdin could not be passed to the job: ${(err as Error).message}`);
+      if (code === 'JOB_NOT_RUNNING' || process.stdin.destroyed) return undefined;
+      const failure = err instanceof Error ? err : new Error(String(err));
+      if (isDroppedUpload(failure) && (await scriptEnds(mags, id))) return undefined;
+      return failure;
     },
   );
+}
+
+/**
+ * Whether the job's script has ended or ends within a few seconds: the server closes a stdin upload
+ * when the script ends while stdin is still coming, a moment before it stores the outcome.
+ */
+async function scriptEnds(mags: Mags, id: string): Promise<boolean> {
+  for (let i = 0; i < 30; i++) {
+    const job = await mags.status(id).catch(() => undefined);
+    if (job && (isTerminalStatus(job.status) || job.status === 'sleeping' || job.script_duration_ms != null)) return true;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return false;
+}
+
+const DROPPED = new Set(['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET', 'ECONNABORTED']);
+
+/**
+ * Whether an upload failed because the server closed the connection while it was still being sent.
+ * The server does so when the job ended while its stdin was still coming (the script did not read
+ * it all, e.g. `yes | mags run 'echo done'`): its answer and the write's EPIPE race.
+ */
+export function isDroppedUpload(err: Error): boolean {
+  let c: unknown = err;
+  for (let i = 0; i < 5 && c; i++) {
+    const e = c as { code?: unknown; cause?: unknown };
+    if (typeof e.code === 'string' && DROPPED.has(e.code)) return true;
+    c = e.cause;
+  }
+  return false;
 }
 
 /**
@@ -245,7 +278,7 @@ async function runAndStream(mags: Mags, script: string, runOpts: RunOptions, fla
   };
   process.once('SIGINT', onSigint);
   let result: RunResult | undefined;
-  let upload: Promise<void> | undefined;
+  let upload: Promise<Error | undefined> | undefined;
   try {
     const submitted = await mags.run(script, { ...runOpts, signal: interrupt.signal });
     id = submitted.request_id;
@@ -283,7 +316,8 @@ async function runAndStream(mags: Mags, script: string, runOpts: RunOptions, fla
     if (raw) process.stdin.setRawMode(false);
     if (upload) {
       process.stdin.destroy();
-      await upload;
+      const failed = await upload;
+      if (failed) note(`mags: stdin could not be passed to the job: ${failed.message}`);
     }
   }
   if (flags.json) {
