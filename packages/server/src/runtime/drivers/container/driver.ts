@@ -667,6 +667,19 @@ class ContainerDriver implements RuntimeDriver, SandboxHost {
   }
 
   async shutdown(): Promise<void> {
+    try {
+      await this.shutdownSteps();
+    } finally {
+      // Whatever happened above, the image mounts of this instance do not outlive it.
+      const left = await mountsUnder(join(this.runtimeDir, 'image')).catch(() => [] as string[]);
+      if (left.length) {
+        this.log.warn({ mounts: left }, 'image mounts left after shutdown; detaching them');
+        for (const mp of left.reverse()) await run('umount', ['-l', mp]).catch((err: unknown) => this.log.error({ err, mount: mp }, 'could not detach an image mount'));
+      }
+    }
+  }
+
+  private async shutdownSteps(): Promise<void> {
     await Promise.allSettled([...this.pendingCreates]);
     const all = [...this.sandboxes.values()];
     // A few at a time: each teardown spawns crun and umount.
