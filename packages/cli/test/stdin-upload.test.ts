@@ -8,8 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
-import { Mags } from '@mags/sdk';
-import { isDroppedUpload } from '../src/commands/run.js';
+import { isConnectionReset, Mags } from '@mags/sdk';
 
 /** Like `yes` on a pipe: chunks without end, each after a turn of the event loop (as stdin's come). */
 async function* endless(): AsyncGenerator<Uint8Array> {
@@ -40,7 +39,7 @@ test('an upload the server closes mid-body counts as dropped; a refused connecti
       () => assert.fail('the upload should fail'),
       (e: Error) => e,
     );
-    assert.equal(isDroppedUpload(err), true, `${err.message}: ${String((err as { cause?: unknown }).cause)}`);
+    assert.equal(isConnectionReset(err), true, `${err.message}: ${String((err as { cause?: unknown }).cause)}`);
   } finally {
     for (const s of sockets) s.destroy();
     await new Promise((r) => server.close(r));
@@ -50,5 +49,5 @@ test('an upload the server closes mid-body counts as dropped; a refused connecti
     () => assert.fail('the upload should fail'),
     (e: Error) => e,
   );
-  assert.equal(isDroppedUpload(refused), false, refused.message);
+  assert.equal(isConnectionReset(refused), false, refused.message);
 });

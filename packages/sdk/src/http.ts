@@ -271,7 +271,7 @@ const retryAfterOf = new WeakMap<object, string>();
 /** How long to wait before retrying after `err`, or undefined when `err` is not worth a retry. */
 export function retryDelay(err: unknown, attempt: number, capMs: number, now = Date.now()): number | undefined {
   if (!(err instanceof MagsError)) return undefined;
-  const reset = err instanceof ConnectionError && isReset(err.cause);
+  const reset = err instanceof ConnectionError && isConnectionReset(err);
   if (!reset && !RETRY_STATUSES.has(err.status)) return undefined;
   const header = retryAfterOf.get(err);
   const asked = header === undefined ? undefined : parseRetryAfter(header, now);
@@ -288,9 +288,13 @@ export function parseRetryAfter(value: string, now = Date.now()): number | undef
   return Number.isNaN(at) ? undefined : Math.max(0, at - now);
 }
 
-function isReset(cause: unknown): boolean {
-  let c: unknown = cause;
-  for (let i = 0; i < 4 && c; i++) {
+/**
+ * Whether an error (or one of its causes) is a connection the server or network dropped mid-call
+ * (ECONNRESET, EPIPE, ...), as opposed to one that never opened (refused, unknown host).
+ */
+export function isConnectionReset(err: unknown): boolean {
+  let c: unknown = err;
+  for (let i = 0; i < 5 && c; i++) {
     const e = c as { code?: unknown; cause?: unknown };
     if (typeof e.code === 'string' && RESET_CODES.has(e.code)) return true;
     c = e.cause;

@@ -37,6 +37,7 @@ export {
 } from './errors.js';
 export type { ClientErrorCode, MagsErrorCode, MagsErrorOptions } from './errors.js';
 export type { CallOptions, FetchLike } from './http.js';
+export { isConnectionReset } from './http.js';
 export { SandboxFiles } from './files.js';
 export type { WatchEvent, WriteData } from './files.js';
 export {

@@ -1,6 +1,6 @@
 import { stat } from 'node:fs/promises';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { isTerminalStatus, type LogEntry, type Mags, type RunOptions, type RunResult } from '@mags/sdk';
+import { isConnectionReset, isTerminalStatus, type LogEntry, type Mags, type RunOptions, type RunResult } from '@mags/sdk';
 import { CliError, EXIT, usageError } from '../exit-codes.js';
 import {
   action,
@@ -195,7 +195,9 @@ function uploadStdin(mags: Mags, id: string, forward: boolean): Promise<Error | 
       const code = (err as { code?: string }).code;
       if (code === 'JOB_NOT_RUNNING' || process.stdin.destroyed) return undefined;
       const failure = err instanceof Error ? err : new Error(String(err));
-      if (isDroppedUpload(failure) && (await scriptEnds(mags, id))) return undefined;
+      // The server closes an upload the script stopped reading when the script ends: the answer and the
+      // write's EPIPE or reset race, so a dropped connection is no failure once the script has ended.
+      if (isConnectionReset(failure) && (await scriptEnds(mags, id))) return undefined;
       return failure;
     },
   );
@@ -210,23 +212,6 @@ async function scriptEnds(mags: Mags, id: string): Promise<boolean> {
     const job = await mags.status(id).catch(() => undefined);
     if (job && (isTerminalStatus(job.status) || job.status === 'sleeping' || job.script_duration_ms != null)) return true;
     await new Promise((r) => setTimeout(r, 100));
-  }
-  return false;
-}
-
-const DROPPED = new Set(['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET', 'ECONNABORTED']);
-
-/**
- * Whether an upload failed because the server closed the connection while it was still being sent.
- * The server does so when the job ended while its stdin was still coming (the script did not read
- * it all, e.g. `yes | mags run 'echo done'`): its answer and the write's EPIPE race.
- */
-export function isDroppedUpload(err: Error): boolean {
-  let c: unknown = err;
-  for (let i = 0; i < 5 && c; i++) {
-    const e = c as { code?: unknown; cause?: unknown };
-    if (typeof e.code === 'string' && DROPPED.has(e.code)) return true;
-    c = e.cause;
   }
   return false;
 }
