@@ -8,7 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import type { OutputStream, Sandbox, SandboxProcess } from '../src/runtime/driver.js';
 import { buildGuestAgent } from '../src/runtime/drivers/container/driver.js';
 import { HostSpawner } from '../src/runtime/drivers/container/spawner.js';
-import { MAINTENANCE_CPU_WEIGHT } from '../src/runtime/drivers/container/cgroups.js';
+import { MAINTENANCE_CPU_WEIGHT, sharesOfWeight } from '../src/runtime/drivers/container/cgroups.js';
 import { inBackground } from '../src/runtime/priority.js';
 import { containerTestDriver as instanceDriver } from './helpers/container-runtime.js';
 import { containerTestDriver, run, sandboxLeftovers, SMALL, testLog, type TestDriver } from './runtime-conformance.test.js';
@@ -144,7 +144,7 @@ describe('background host work', { timeout: 120_000 }, () => {
       const root = v1 ? '/sys/fs/cgroup/cpu' : '/sys/fs/cgroup';
       const maint = join(root, `${t.instance}.maint`);
       const weight = readFileSync(join(maint, v1 ? 'cpu.shares' : 'cpu.weight'), 'utf8').trim();
-      assert.equal(weight, String(v1 ? Math.round((MAINTENANCE_CPU_WEIGHT * 1024) / 100) : MAINTENANCE_CPU_WEIGHT));
+      assert.equal(weight, String(v1 ? sharesOfWeight(MAINTENANCE_CPU_WEIGHT) : MAINTENANCE_CPU_WEIGHT));
       // Only the background spawner lives there (the commands it forks inherit it while they run).
       const pids = readFileSync(join(maint, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean);
       assert.equal(pids.length, 1, `processes in ${maint}: ${pids.join(' ')}`);

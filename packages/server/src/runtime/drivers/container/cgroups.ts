@@ -75,6 +75,11 @@ async function readText(path: string): Promise<string | null> {
 /** CPU weight of background host work, against 100 for the daemon and other host processes. */
 export const MAINTENANCE_CPU_WEIGHT = 6;
 
+/** cgroup v1 `cpu.shares` (default 1024) of a v2 `cpu.weight` (default 100). */
+export function sharesOfWeight(weight: number): number {
+  return Math.round((weight * 1024) / 100);
+}
+
 export class Cgroups {
   mode: CgroupMode = 'v2';
   private hierarchies: Hierarchy[] = [];
@@ -151,7 +156,7 @@ export class Cgroups {
     const files: Array<[string, string, string]> = [
       ['memory', 'memory.limit_in_bytes', String(l.memoryBytes)],
       ['pids', 'pids.max', String(l.pids)],
-      ['cpu', 'cpu.shares', String(Math.round((l.cpuWeight * 1024) / 100))],
+      ['cpu', 'cpu.shares', String(sharesOfWeight(l.cpuWeight))],
     ];
     for (const [ctrl, file, value] of files) {
       const mp = this.byController.get(ctrl);
@@ -180,7 +185,7 @@ export class Cgroups {
     try {
       await mkdir(dir, { recursive: true });
       if (this.mode === 'v2') writeFileSync(join(dir, 'cpu.weight'), String(MAINTENANCE_CPU_WEIGHT));
-      else writeFileSync(join(dir, 'cpu.shares'), String(Math.round((MAINTENANCE_CPU_WEIGHT * 1024) / 100)));
+      else writeFileSync(join(dir, 'cpu.shares'), String(sharesOfWeight(MAINTENANCE_CPU_WEIGHT)));
       return join(dir, 'cgroup.procs');
     } catch (err) {
       this.log.warn({ err, cgroup: dir }, 'could not create the cgroup of background host work; it runs at normal CPU weight');

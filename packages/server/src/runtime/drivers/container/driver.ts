@@ -670,12 +670,9 @@ class ContainerDriver implements RuntimeDriver, SandboxHost {
     try {
       await this.shutdownSteps();
     } finally {
-      // Whatever happened above, the image mounts of this instance do not outlive it.
-      const left = await mountsUnder(join(this.runtimeDir, 'image')).catch(() => [] as string[]);
-      if (left.length) {
-        this.log.warn({ mounts: left }, 'image mounts left after shutdown; detaching them');
-        for (const mp of left.reverse()) await run('umount', ['-l', mp]).catch((err: unknown) => this.log.error({ err, mount: mp }, 'could not detach an image mount'));
-      }
+      // Whatever happened above (a step that threw), the image mounts of this instance (current
+      // and older versions, the slots' idmapped ones) do not outlive it.
+      await unmountUnder(join(this.runtimeDir, 'image')).catch((err: unknown) => this.log.error({ err }, 'could not unmount the sandbox images'));
     }
   }
 
@@ -690,7 +687,6 @@ class ContainerDriver implements RuntimeDriver, SandboxHost {
     const slotMounts = this.slots ? await this.slots.mountPoints() : [];
     if (slotMounts.length) await this.spawner.run(this.agentPath, ['unmount', ...slotMounts], { timeoutMs: 30_000 }).catch((err: unknown) => this.log.error({ err }, 'could not unmount the sandbox uid slots'));
     this.slots = null;
-    if (this.imageMount) await unmountUnder(join(this.runtimeDir, 'image'));
     this.imageMount = null;
     this.olderImages.clear();
     await this.cgroups.removeParents();
